@@ -1,0 +1,60 @@
+import type { ColumnType } from './column-type.js';
+
+/** Message formats a table definition can name in `message.dataFormat`. */
+export type DataFormat = 'json' | 'csv' | 'raw' | 'avro' | 'dummy';
+
+/** `message.compressionCodec`. */
+export type CompressionCodec = 'UNCOMPRESSED' | 'GZIP' | 'AUTOMATIC';
+
+/** One mapped column of a table, after validation. Names are already folded to lower case. */
+export interface FieldDefinition {
+  name: string;
+  type: ColumnType;
+  /** Where the value comes from: a slash path (json), a 0-based column index (csv), `start[:end]` (raw), a field path (avro). */
+  mapping?: string;
+  /** Per-field format: a date format for json (`iso8601`, `rfc2822`, `custom-date-time`, ...), a width for raw (`BYTE`, `INT`, ...). */
+  dataFormat?: string;
+  /** Extra argument to dataFormat, e.g. the Joda pattern for `custom-date-time`. */
+  formatHint?: string;
+  hidden: boolean;
+  comment?: string;
+}
+
+export interface MessageDefinition {
+  dataFormat: DataFormat;
+  compressionCodec: CompressionCodec;
+  fields: FieldDefinition[];
+  /** For `avro`: the writer schema as JSON text (inline in the definition, or read from the file it names). */
+  dataSchema?: string;
+}
+
+/** A validated table definition: one stream presented as one table. */
+export interface TableDefinition {
+  /** Schema in the engine; the seed's `default` and a missing schemaName become the configured default schema. */
+  schemaName: string;
+  tableName: string;
+  streamName: string;
+  message: MessageDefinition;
+  comment?: string;
+  /** Where the definition came from: a file path or an s3:// URI. */
+  source: string;
+  /** mtime (directory) or ETag (S3) of the source when it was read. */
+  version: string;
+}
+
+/** The internal columns every stream table has, in order (DESIGN.md §4). */
+export const INTERNAL_COLUMNS = [
+  { name: '_shard_id', sql: 'text', comment: 'Kinesis shard the record was read from' },
+  { name: '_shard_sequence_id', sql: 'text', comment: 'Sequence number of the record in its shard' },
+  { name: '_segment_start', sql: 'text', comment: 'Sequence number of the first record of the GetRecords batch' },
+  { name: '_segment_end', sql: 'text', comment: 'Sequence number of the last record of the GetRecords batch' },
+  { name: '_segment_count', sql: 'bigint', comment: 'Running count of records read from this shard' },
+  { name: '_message_valid', sql: 'boolean', comment: 'true when every mapped field decoded' },
+  { name: '_message', sql: 'text', comment: 'The message as text (after decompression)' },
+  { name: '_message_length', sql: 'bigint', comment: 'Length of the message in bytes (after decompression)' },
+  { name: '_message_timestamp', sql: 'timestamp with time zone', comment: 'ApproximateArrivalTimestamp of the record' },
+  { name: '_partition_key', sql: 'text', comment: 'Partition key of the record' },
+  { name: '_sub_sequence_number', sql: 'bigint', comment: 'Position of a user record inside a KPL-aggregated record (NULL when not aggregated)' },
+] as const;
+
+export type InternalColumnName = (typeof INTERNAL_COLUMNS)[number]['name'];

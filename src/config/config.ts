@@ -1,0 +1,66 @@
+/** Everything kinesql is configured with, after the properties file, environment and CLI flags are merged. */
+export interface KinesqlConfig {
+  server: {
+    host: string;
+    port: number;
+  };
+  /** Engine data directory; a fresh temporary one when undefined. */
+  dataDir?: string;
+  logLevel: string;
+  catalog: {
+    /** A directory path or an s3://bucket/prefix URI. */
+    tablesLocation: string;
+    /** Schema for definitions without schemaName or with the seed's `default`. */
+    defaultSchema: string;
+    /** How often S3 is polled (and the directory re-scanned as a safety net), in ms. */
+    refreshIntervalMs: number;
+    hideInternalColumns: boolean;
+  };
+  aws: {
+    region: string;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    kinesisEndpoint?: string;
+    s3Endpoint?: string;
+  };
+  read: {
+    /** Records per GetRecords call (Kinesis allows 1..10000). Seed: kinesis.batch-size. */
+    batchSize: number;
+    /** GetRecords calls per shard per statement catch-up, 0 = until the tip. Seed: kinesis.max-batches. */
+    maxBatches: number;
+    /** Attempts per GetRecords call before the statement fails. Seed: kinesis.fetch-attempts. */
+    fetchAttempts: number;
+    /** Base delay between retries in ms. Seed: kinesis.sleep-time. */
+    sleepTimeMs: number;
+    /** Start each table's window at now − iterOffsetSeconds (AT_TIMESTAMP); false = TRIM_HORIZON. Seed: kinesis.iter-from-timestamp. */
+    iterFromTimestamp: boolean;
+    /** Size of the window. Seed: kinesis.iter-offset-seconds (default 86400). */
+    iterOffsetSeconds: number;
+    /** Log every GetRecords batch. Seed: kinesis.log-batches. */
+    logBatches: boolean;
+    /** Largest decompressed message accepted, in bytes; larger ones become invalid rows. */
+    maxMessageBytes: number;
+  };
+}
+
+export const DEFAULT_CONFIG: KinesqlConfig = {
+  server: { host: '127.0.0.1', port: 5433 },
+  logLevel: 'info',
+  catalog: {
+    tablesLocation: 'config/tables',
+    defaultSchema: 'public',
+    refreshIntervalMs: 10_000,
+    hideInternalColumns: false,
+  },
+  aws: { region: 'us-east-1' },
+  read: {
+    batchSize: 10_000,
+    maxBatches: 0,
+    fetchAttempts: 5,
+    sleepTimeMs: 200,
+    iterFromTimestamp: true,
+    iterOffsetSeconds: 86_400,
+    logBatches: false,
+    maxMessageBytes: 8 * 1024 * 1024,
+  },
+};
