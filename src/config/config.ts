@@ -41,6 +41,23 @@ export interface KinesqlConfig {
     /** Largest decompressed message accepted, in bytes; larger ones become invalid rows. */
     maxMessageBytes: number;
   };
+  /**
+   * The seed's checkpoint keys (kinesis.checkpoint-*, kinesis.iteration-number). Kept so seed
+   * configurations load unchanged; kinesql does not checkpoint through DynamoDB.
+   */
+  checkpoint?: {
+    enabled: boolean;
+    logicalName: string;
+    iterationNumber: number;
+    /** Accepted for compatibility, no effect. */
+    dynamoReadCapacity?: number;
+    /** Accepted for compatibility, no effect. */
+    dynamoWriteCapacity?: number;
+  };
+  /** The properties file the configuration was read from, if any. */
+  configFile?: string;
+  /** Problems that did not stop the start (unknown keys, ignored keys); the caller logs them. */
+  warnings?: string[];
 }
 
 export const DEFAULT_CONFIG: KinesqlConfig = {

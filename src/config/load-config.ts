@@ -1,0 +1,261 @@
+import { readFileSync } from 'node:fs';
+import { DEFAULT_CONFIG, type KinesqlConfig } from './config.js';
+import { parseProperties, type PropertyEntry } from './properties.js';
+
+/** Command-line flags that override the properties file. */
+export interface CliFlags {
+  host: string;
+  port: number | string;
+  /** Table definitions: a directory or s3://bucket/prefix. */
+  tables: string;
+  kinesisEndpoint: string;
+  s3Endpoint: string;
+  region: string;
+  dataDir: string;
+  logLevel: string;
+  configFile: string;
+}
+
+export interface LoadConfigOptions {
+  /** A .properties file (seed kinesis.properties or kinesql's own); flags.configFile wins over it. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Partial<CliFlags>;
+}
+
+/** A setting that cannot be used; names the key (or flag / environment variable) and the expected form. */
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    readonly where: string,
+    readonly problem: string,
+  ) {
+    super(`${key}${where === '' ? '' : ` (${where})`}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Parser<T> {
+  expected: string;
+  /** undefined when the text is not of the expected form */
+  parse(raw: string): T | undefined;
+}
+
+interface Setting<T> {
+  /** Property spellings, lowest priority first: when a file sets several, the last one listed wins. */
+  keys: readonly string[];
+  /** Environment variables, lowest priority first. */
+  env?: readonly string[];
+  flag?: keyof CliFlags;
+  parser: Parser<T>;
+  apply(config: KinesqlConfig, value: T): void;
+}
+
+const PINO_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+const integer = (min: number, max: number): Parser<number> => ({
+  expected: max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer between ${min} and ${max}`,
+  parse(raw) {
+    if (!/^[+]?\d+$/.test(raw.trim())) return undefined;
+    const value = Number(raw.trim());
+    return Number.isSafeInteger(value) && value >= min && value <= max ? value : undefined;
+  },
+});
+
+const boolean: Parser<boolean> = {
+  expected: 'true or false',
+  parse(raw) {
+    const lower = raw.trim().toLowerCase();
+    return lower === 'true' ? true : lower === 'false' ? false : undefined;
+  },
+};
+
+/** Airlift-style durations as the seed wrote them (`10s`, `5m`, `500ms`, `1.5h`), or plain milliseconds. */
+const duration = (minMs: number): Parser<number> => ({
+  expected: `a duration such as 500ms, 10s, 5m or 1h (or plain milliseconds)${minMs > 0 ? ` of at least ${minMs}ms` : ''}`,
+  parse(raw) {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-z]+)?$/i.exec(raw.trim());
+    if (!match) return undefined;
+    const unit = match[2]?.toLowerCase() ?? 'ms';
+    const factor = DURATION_UNITS_MS[unit];
+    if (factor === undefined) return undefined;
+    const ms = Math.round(Number(match[1]) * factor);
+    return Number.isSafeInteger(ms) && ms >= minMs ? ms : undefined;
+  },
+});
+
+const text = (what: string): Parser<string> => ({
+  expected: what,
+  parse: (raw) => (raw.trim() === '' ? undefined : raw.trim()),
+});
+
+const url: Parser<string> = {
+  expected: 'an http:// or https:// URL such as http://127.0.0.1:4567',
+  parse(raw) {
+    try {
+      const parsed = new URL(raw.trim());
+      return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? raw.trim() : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+const tablesLocation: Parser<string> = {
+  expected: 'a directory path or an s3://bucket/prefix URI',
+  parse(raw) {
+    const value = raw.trim();
+    if (value === '') return undefined;
+    if (/^s3:\/\//i.test(value)) return /^s3:\/\/[^/\s]+(\/.*)?$/i.test(value) ? value : undefined;
+    return value;
+  },
+};
+
+const s3Location: Parser<string> = {
+  expected: 'an s3://bucket/prefix URI',
+  parse: (raw) => (/^s3:\/\/[^/\s]+(\/.*)?$/i.test(raw.trim()) ? raw.trim() : undefined),
+};
+
+const logLevel: Parser<string> = {
+  expected: `one of ${PINO_LEVELS.join(', ')}`,
+  parse: (raw) => (PINO_LEVELS.includes(raw.trim().toLowerCase()) ? raw.trim().toLowerCase() : undefined),
+};
+
+function checkpoint(config: KinesqlConfig): NonNullable<KinesqlConfig['checkpoint']> {
+  config.checkpoint ??= { enabled: false, logicalName: 'process1', iterationNumber: 0 };
+  return config.checkpoint;
+}
+
+/** Erases a setting's value type so settings of different types fit one list. */
+const setting = <T>(definition: Setting<T>): Setting<unknown> => definition as Setting<unknown>;
+
+const SETTINGS: readonly Setting<unknown>[] = [
+  setting({ keys: ['kinesql.host'], env: ['KINESQL_HOST'], flag: 'host', parser: text('a host name or IP address'), apply: (c, v) => (c.server.host = v) }),
+  setting({ keys: ['kinesql.port'], env: ['KINESQL_PORT'], flag: 'port', parser: integer(0, 65535), apply: (c, v) => (c.server.port = v) }),
+  setting({ keys: ['kinesql.data-dir'], env: ['KINESQL_DATA_DIR'], flag: 'dataDir', parser: text('a directory path'), apply: (c, v) => (c.dataDir = v) }),
+  setting({ keys: ['kinesql.log-level'], env: ['KINESQL_LOG_LEVEL'], flag: 'logLevel', parser: logLevel, apply: (c, v) => (c.logLevel = v) }),
+  setting({ keys: ['kinesql.kinesis-endpoint'], env: ['KINESQL_KINESIS_ENDPOINT'], flag: 'kinesisEndpoint', parser: url, apply: (c, v) => (c.aws.kinesisEndpoint = v) }),
+  setting({ keys: ['kinesql.s3-endpoint'], env: ['KINESQL_S3_ENDPOINT'], flag: 's3Endpoint', parser: url, apply: (c, v) => (c.aws.s3Endpoint = v) }),
+  setting({ keys: ['kinesql.max-message-bytes'], env: ['KINESQL_MAX_MESSAGE_BYTES'], parser: integer(1, 1024 * 1024 * 1024), apply: (c, v) => (c.read.maxMessageBytes = v) }),
+
+  setting({ keys: ['kinesis.default-schema'], parser: text('a schema name'), apply: (c, v) => (c.catalog.defaultSchema = v.toLowerCase()) }),
+  setting({
+    // presto-kinesis used the S3 location whenever it was set, whatever the directory said.
+    keys: ['kinesis.table-description-dir', 'kinesis.table-description-location'],
+    env: ['KINESQL_TABLES'],
+    flag: 'tables',
+    parser: tablesLocation,
+    apply: (c, v) => (c.catalog.tablesLocation = v),
+  }),
+  setting({ keys: ['kinesis.table-descriptions-s3'], parser: s3Location, apply: (c, v) => (c.catalog.tablesLocation = v) }),
+  setting({ keys: ['kinesis.table-description-refresh-interval'], parser: duration(1), apply: (c, v) => (c.catalog.refreshIntervalMs = v) }),
+  setting({ keys: ['kinesis.hide-internal-columns'], parser: boolean, apply: (c, v) => (c.catalog.hideInternalColumns = v) }),
+  setting({ keys: ['kinesis.access-key'], parser: text('an AWS access key id'), apply: (c, v) => (c.aws.accessKeyId = v) }),
+  setting({ keys: ['kinesis.secret-key'], parser: text('an AWS secret access key'), apply: (c, v) => (c.aws.secretAccessKey = v) }),
+  setting({ keys: ['kinesis.aws-region'], env: ['AWS_DEFAULT_REGION', 'AWS_REGION'], flag: 'region', parser: text('an AWS region such as us-east-1'), apply: (c, v) => (c.aws.region = v) }),
+  setting({ keys: ['kinesis.batch-size'], parser: integer(1, 10_000), apply: (c, v) => (c.read.batchSize = v) }),
+  setting({ keys: ['kinesis.max-batches'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (c.read.maxBatches = v) }),
+  setting({ keys: ['kinesis.fetch-attempts'], parser: integer(1, 1000), apply: (c, v) => (c.read.fetchAttempts = v) }),
+  setting({ keys: ['kinesis.sleep-time'], parser: duration(0), apply: (c, v) => (c.read.sleepTimeMs = v) }),
+  setting({ keys: ['kinesis.iter-from-timestamp', 'kinesis.iterator-from-timestamp'], parser: boolean, apply: (c, v) => (c.read.iterFromTimestamp = v) }),
+  setting({ keys: ['kinesis.iter-offset-seconds', 'kinesis.iterator-offset-seconds'], parser: integer(0, 365 * 86_400), apply: (c, v) => (c.read.iterOffsetSeconds = v) }),
+  setting({ keys: ['kinesis.log-batches'], parser: boolean, apply: (c, v) => (c.read.logBatches = v) }),
+  setting({ keys: ['kinesis.checkpoint-enabled'], parser: boolean, apply: (c, v) => (checkpoint(c).enabled = v) }),
+  setting({ keys: ['kinesis.checkpoint-logical-name'], parser: text('a name'), apply: (c, v) => (checkpoint(c).logicalName = v) }),
+  setting({ keys: ['kinesis.iteration-number', 'kinesis.iterator-number'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).iterationNumber = v) }),
+  setting({ keys: ['kinesis.dynamo-read-capacity'], parser: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).dynamoReadCapacity = v) }),
+  setting({ keys: ['kinesis.dynamo-write-capacity'], parser: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).dynamoWriteCapacity = v) }),
+];
+
+/** Keys of Presto/Trino catalog files that mean nothing to kinesql and are dropped without a warning. */
+const IGNORED_KEYS = new Set(['connector.name']);
+
+const KNOWN_KEYS = new Set(SETTINGS.flatMap((s) => s.keys));
+
+/**
+ * Builds the configuration: built-in defaults, then environment (AWS_REGION / AWS_DEFAULT_REGION,
+ * KINESQL_*), then the properties file, then CLI flags — each later layer overrides the earlier. Unknown
+ * keys end up in `warnings`; an invalid value throws ConfigError naming the key and the expected form.
+ */
+export function loadConfig(options: LoadConfigOptions): KinesqlConfig {
+  const env = options.env ?? {};
+  const flags = options.flags ?? {};
+  const config = structuredClone(DEFAULT_CONFIG);
+  const warnings: string[] = [];
+
+  for (const s of SETTINGS) {
+    for (const name of s.env ?? []) {
+      const raw = env[name];
+      if (raw !== undefined && raw.trim() !== '') applyRaw(config, s, raw, name, 'environment');
+    }
+  }
+
+  const file = flags.configFile ?? options.file;
+  if (file !== undefined) {
+    config.configFile = file;
+    applyFile(config, file, warnings);
+  }
+
+  for (const s of SETTINGS) {
+    if (s.flag === undefined) continue;
+    const value = flags[s.flag];
+    if (value !== undefined) applyRaw(config, s, String(value), `--${kebab(s.flag)}`, 'command line');
+  }
+
+  if ((config.aws.accessKeyId === undefined) !== (config.aws.secretAccessKey === undefined)) {
+    const missing = config.aws.accessKeyId === undefined ? 'kinesis.access-key' : 'kinesis.secret-key';
+    throw new ConfigError(missing, file ?? '', 'missing; kinesis.access-key and kinesis.secret-key must be set together (or neither, to use the default AWS credential chain)');
+  }
+  if (warnings.length > 0) config.warnings = warnings;
+  return config;
+}
+
+function applyFile(config: KinesqlConfig, file: string, warnings: string[]): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError('config file', file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); expected a readable .properties file`);
+  }
+  const byKey = new Map<string, PropertyEntry>();
+  for (const entry of parseProperties(text)) {
+    if (byKey.has(entry.key)) warnings.push(`${file} line ${entry.line}: ${entry.key} is set again; the last value is used`);
+    byKey.set(entry.key, entry);
+    if (!KNOWN_KEYS.has(entry.key) && !IGNORED_KEYS.has(entry.key)) {
+      warnings.push(`${file} line ${entry.line}: unknown key ${entry.key} is ignored`);
+    }
+  }
+  for (const s of SETTINGS) {
+    const present = s.keys.flatMap((key) => {
+      const entry = byKey.get(key);
+      return entry === undefined ? [] : [entry];
+    });
+    for (const entry of present) applyRaw(config, s, entry.value, entry.key, `${file} line ${entry.line}`);
+    const [first, ...others] = present;
+    const last = present.at(-1);
+    if (first !== undefined && last !== undefined && others.some((entry) => entry.value !== first.value)) {
+      warnings.push(`${file}: ${present.map((e) => e.key).join(' and ')} disagree; ${last.key} is used`);
+    }
+  }
+  const dir = byKey.get('kinesis.table-description-dir') ?? byKey.get('kinesis.table-description-location');
+  const s3 = byKey.get('kinesis.table-descriptions-s3');
+  if (dir !== undefined && s3 !== undefined) warnings.push(`${file}: ${dir.key} and ${s3.key} are both set; ${s3.key} is used`);
+}
+
+function applyRaw(config: KinesqlConfig, s: Setting<unknown>, raw: string, name: string, where: string): void {
+  const value = s.parser.parse(raw);
+  if (value === undefined) {
+    throw new ConfigError(name, where, `${JSON.stringify(raw)} is not valid; expected ${s.parser.expected}`);
+  }
+  s.apply(config, value);
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+/** Every property key kinesql understands (for documentation checks and `--help`). */
+export function knownConfigKeys(): string[] {
+  return [...KNOWN_KEYS, ...IGNORED_KEYS];
+}

@@ -1,0 +1,174 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
+import { ConfigError, loadConfig } from '../../src/config/load-config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kinesql-config-'));
+let fileCount = 0;
+function propertiesFile(text: string): string {
+  const file = join(dir, `kinesis-${fileCount++}.properties`);
+  writeFileSync(file, text);
+  return file;
+}
+
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('gives the defaults with nothing set', () => {
+    const config = loadConfig({ env: {} });
+    expect(config).toEqual(DEFAULT_CONFIG);
+  });
+
+  it('loads the commented sample config/kinesql.properties without warnings', () => {
+    const config = loadConfig({ file: fileURLToPath(new URL('../../config/kinesql.properties', import.meta.url)), env: {} });
+    expect(config.warnings).toBeUndefined();
+    expect(config.catalog.tablesLocation).toBe('config/tables');
+    expect(config.catalog.refreshIntervalMs).toBe(10_000);
+    expect(config.read.sleepTimeMs).toBe(200);
+  });
+
+  it('reads a presto-kinesis file with the old spellings', () => {
+    const file = propertiesFile(
+      [
+        'connector.name=kinesis',
+        'kinesis.default-schema=Streams',
+        'kinesis.table-description-dir=etc/kinesis',
+        'kinesis.table-description-refresh-interval=5m',
+        'kinesis.hide-internal-columns=TRUE',
+        'kinesis.access-key=AKIDEXAMPLE',
+        'kinesis.secret-key=secret',
+        'kinesis.aws-region=eu-west-1',
+        'kinesis.batch-size=500',
+        'kinesis.max-batches=600',
+        'kinesis.fetch-attempts=3',
+        'kinesis.sleep-time=1.5s',
+        'kinesis.iter-from-timestamp=false',
+        'kinesis.iter-offset-seconds=3600',
+        'kinesis.log-batches=true',
+        'kinesis.checkpoint-enabled=true',
+        'kinesis.checkpoint-logical-name=etl',
+        'kinesis.iteration-number=4',
+        'kinesis.dynamo-read-capacity=50',
+        'kinesis.dynamo-write-capacity=10',
+      ].join('\n'),
+    );
+    const config = loadConfig({ file, env: {} });
+    expect(config.warnings).toBeUndefined();
+    expect(config.catalog).toEqual({ tablesLocation: 'etc/kinesis', defaultSchema: 'streams', refreshIntervalMs: 300_000, hideInternalColumns: true });
+    expect(config.aws).toMatchObject({ region: 'eu-west-1', accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
+    expect(config.read).toMatchObject({ batchSize: 500, maxBatches: 600, fetchAttempts: 3, sleepTimeMs: 1500, iterFromTimestamp: false, iterOffsetSeconds: 3600, logBatches: true });
+    expect(config.checkpoint).toEqual({ enabled: true, logicalName: 'etl', iterationNumber: 4, dynamoReadCapacity: 50, dynamoWriteCapacity: 10 });
+  });
+
+  it('reads a Trino file with the new spellings', () => {
+    const file = propertiesFile(
+      [
+        'kinesis.table-description-location=s3://defs/tables/',
+        'kinesis.iterator-from-timestamp=false',
+        'kinesis.iterator-offset-seconds=60',
+        'kinesis.iterator-number=2',
+        'kinesis.table-description-refresh-interval=750',
+      ].join('\n'),
+    );
+    const config = loadConfig({ file, env: {} });
+    expect(config.catalog.tablesLocation).toBe('s3://defs/tables/');
+    expect(config.catalog.refreshIntervalMs).toBe(750);
+    expect(config.read.iterFromTimestamp).toBe(false);
+    expect(config.read.iterOffsetSeconds).toBe(60);
+    expect(config.checkpoint?.iterationNumber).toBe(2);
+  });
+
+  it('uses kinesis.table-descriptions-s3 over the directory, as presto-kinesis did, and says so', () => {
+    const file = propertiesFile('kinesis.table-descriptions-s3=s3://b/p\nkinesis.table-description-dir=etc/kinesis\n');
+    const config = loadConfig({ file, env: {} });
+    expect(config.catalog.tablesLocation).toBe('s3://b/p');
+    expect(config.warnings?.join('\n')).toMatch(/kinesis.table-description-dir and kinesis.table-descriptions-s3 are both set/);
+  });
+
+  it('layers flags over the file over the environment', () => {
+    const env = { AWS_DEFAULT_REGION: 'ap-south-1', AWS_REGION: 'eu-north-1', KINESQL_PORT: '6000', KINESQL_HOST: '0.0.0.0', KINESQL_LOG_LEVEL: 'debug', KINESQL_MAX_MESSAGE_BYTES: '1024' };
+    expect(loadConfig({ env }).aws.region).toBe('eu-north-1');
+    expect(loadConfig({ env: { AWS_DEFAULT_REGION: 'ap-south-1' } }).aws.region).toBe('ap-south-1');
+
+    const file = propertiesFile('kinesql.port=7000\nkinesis.aws-region=us-west-2\nkinesql.log-level=warn\n');
+    const fromFile = loadConfig({ file, env });
+    expect(fromFile.server).toEqual({ host: '0.0.0.0', port: 7000 });
+    expect(fromFile.aws.region).toBe('us-west-2');
+    expect(fromFile.logLevel).toBe('warn');
+    expect(fromFile.read.maxMessageBytes).toBe(1024);
+
+    const fromFlags = loadConfig({
+      file,
+      env,
+      flags: { port: 8000, region: 'sa-east-1', tables: 's3://x/y', kinesisEndpoint: 'http://127.0.0.1:4567', s3Endpoint: 'http://127.0.0.1:9000', dataDir: '/tmp/d', logLevel: 'error', host: '::1' },
+    });
+    expect(fromFlags.server).toEqual({ host: '::1', port: 8000 });
+    expect(fromFlags.aws).toMatchObject({ region: 'sa-east-1', kinesisEndpoint: 'http://127.0.0.1:4567', s3Endpoint: 'http://127.0.0.1:9000' });
+    expect(fromFlags.catalog.tablesLocation).toBe('s3://x/y');
+    expect(fromFlags.dataDir).toBe('/tmp/d');
+    expect(fromFlags.logLevel).toBe('error');
+  });
+
+  it('reads the file named by the configFile flag', () => {
+    const file = propertiesFile('kinesql.port=7100\n');
+    expect(loadConfig({ env: {}, flags: { configFile: file } }).server.port).toBe(7100);
+    expect(loadConfig({ env: {}, flags: { configFile: file } }).configFile).toBe(file);
+  });
+
+  it('warns about unknown and repeated keys, naming them', () => {
+    const file = propertiesFile('kinesis.batch-size=10\nkinesis.batchsize=20\nkinesis.batch-size=30\n');
+    const config = loadConfig({ file, env: {} });
+    expect(config.read.batchSize).toBe(30);
+    expect(config.warnings).toEqual([
+      `${file} line 2: unknown key kinesis.batchsize is ignored`,
+      `${file} line 3: kinesis.batch-size is set again; the last value is used`,
+    ]);
+  });
+
+  it.each([
+    ['kinesis.batch-size=0', 'kinesis.batch-size', /"0" is not valid; expected an integer between 1 and 10000/],
+    ['kinesis.batch-size=ten', 'kinesis.batch-size', /expected an integer/],
+    ['kinesis.hide-internal-columns=yes', 'kinesis.hide-internal-columns', /expected true or false/],
+    ['kinesis.sleep-time=fast', 'kinesis.sleep-time', /expected a duration such as 500ms, 10s/],
+    ['kinesis.table-description-refresh-interval=10 parsecs', 'kinesis.table-description-refresh-interval', /expected a duration/],
+    ['kinesis.table-description-refresh-interval=0s', 'kinesis.table-description-refresh-interval', /of at least 1ms/],
+    ['kinesis.table-descriptions-s3=/etc/kinesis', 'kinesis.table-descriptions-s3', /expected an s3:\/\/bucket\/prefix URI/],
+    ['kinesis.table-description-location=s3://', 'kinesis.table-description-location', /expected a directory path or an s3/],
+    ['kinesql.port=70000', 'kinesql.port', /between 0 and 65535/],
+    ['kinesql.kinesis-endpoint=localhost:4567', 'kinesql.kinesis-endpoint', /expected an http:\/\/ or https:\/\/ URL/],
+    ['kinesql.log-level=loud', 'kinesql.log-level', /expected one of fatal, error/],
+    ['kinesis.access-key=AKID', 'kinesis.secret-key', /must be set together/],
+  ])('rejects %s naming %s', (line, key, problem) => {
+    const file = propertiesFile(`# a comment\n${line}\n`);
+    const error = configError(() => loadConfig({ file, env: {} }));
+    expect(error.key).toBe(key);
+    expect(error.message).toContain(key);
+    expect(error.message).toMatch(problem);
+  });
+
+  it('names the line of a bad value, the environment variable and the flag', () => {
+    const file = propertiesFile('\n\nkinesis.batch-size=x\n');
+    expect(configError(() => loadConfig({ file, env: {} })).message).toContain(`(${file} line 3)`);
+    const fromEnv = configError(() => loadConfig({ env: { KINESQL_PORT: 'http' } }));
+    expect(fromEnv.key).toBe('KINESQL_PORT');
+    expect(fromEnv.where).toBe('environment');
+    const fromFlag = configError(() => loadConfig({ env: {}, flags: { port: -1 } }));
+    expect(fromFlag.key).toBe('--port');
+  });
+
+  it('names a config file that cannot be read', () => {
+    const error = configError(() => loadConfig({ file: join(dir, 'missing.properties'), env: {} }));
+    expect(error.message).toMatch(/missing.properties.*ENOENT/);
+  });
+});
