@@ -1,0 +1,48 @@
+import { INTERNAL_COLUMNS, type TableDefinition } from './definition.js';
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+export function qualifiedName(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): string {
+  return `${quoteIdent(definition.schemaName)}.${quoteIdent(definition.tableName)}`;
+}
+
+/** Column names of a stream table in engine order: mapped fields first, then the internal columns. */
+export function columnNames(definition: TableDefinition): string[] {
+  return [...definition.message.fields.map((field) => field.name), ...INTERNAL_COLUMNS.map((column) => column.name)];
+}
+
+/**
+ * The statements that create a definition's table in the engine: the table (logged, so an engine restart
+ * keeps what was loaded), comments, and indexes on what queries filter by (time, partition key).
+ */
+export function createTableStatements(definition: TableDefinition): string[] {
+  const table = qualifiedName(definition);
+  const columns = [
+    ...definition.message.fields.map((field) => `${quoteIdent(field.name)} ${field.type.sql}`),
+    ...INTERNAL_COLUMNS.map((column) => `${quoteIdent(column.name)} ${column.sql}`),
+  ];
+  const statements = [
+    `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(definition.schemaName)}`,
+    `CREATE TABLE ${table} (${columns.join(', ')})`,
+    `CREATE INDEX ON ${table} (_message_timestamp)`,
+    `CREATE INDEX ON ${table} (_partition_key)`,
+    `COMMENT ON TABLE ${table} IS ${quoteLiteral(definition.comment ?? `Kinesis stream ${definition.streamName}`)}`,
+  ];
+  for (const field of definition.message.fields) {
+    if (field.comment) statements.push(`COMMENT ON COLUMN ${table}.${quoteIdent(field.name)} IS ${quoteLiteral(field.comment)}`);
+  }
+  for (const column of INTERNAL_COLUMNS) {
+    statements.push(`COMMENT ON COLUMN ${table}.${quoteIdent(column.name)} IS ${quoteLiteral(column.comment)}`);
+  }
+  return statements;
+}
+
+export function dropTableStatement(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): string {
+  return `DROP TABLE IF EXISTS ${qualifiedName(definition)}`;
+}

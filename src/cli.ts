@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { loadConfig, type CliFlags } from './config/load-config.js';
+import type { KinesqlConfig } from './config/config.js';
+import { createKinesisClient } from './kinesis/client.js';
+import { startEventGenerator } from './demo/event-generator.js';
+import { ensureStream, startKinesisStandIn } from './demo/kinesis-standin.js';
+import { startKinesql, type RunningKinesql } from './kinesql.js';
+
+const USAGE = `Usage:
+  kinesql serve [options]   serve the streams of a configuration
+  kinesql demo  [options]   serve a live sample stream from a built-in Kinesis stand-in (no AWS account)
+
+Options:
+  --config FILE            properties file (kinesql keys and the seed's kinesis.* keys)
+  --host HOST              address to listen on (default 127.0.0.1)
+  --port PORT              port to listen on (default 5433)
+  --tables DIR|s3://B/P    table definitions (default config/tables)
+  --kinesis-endpoint URL   Kinesis endpoint (default: the region's)
+  --s3-endpoint URL        S3 endpoint for s3:// table definitions
+  --region REGION          AWS region (default us-east-1)
+  --data-dir DIR           engine data directory (default: a fresh temporary one)
+  --log-level LEVEL        trace, debug, info, warn, error (default info)
+  -h, --help               this text
+`;
+
+const DEMO_STREAM = 'demo-events';
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+
+function parseCommandLine(argv: string[]): { command: string | undefined; flags: Partial<CliFlags>; help: boolean } {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      tables: { type: 'string' },
+      'kinesis-endpoint': { type: 'string' },
+      's3-endpoint': { type: 'string' },
+      region: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const flags: Partial<CliFlags> = {};
+  if (values.config !== undefined) flags.configFile = values.config;
+  if (values.host !== undefined) flags.host = values.host;
+  if (values.port !== undefined) flags.port = values.port;
+  if (values.tables !== undefined) flags.tables = values.tables;
+  if (values['kinesis-endpoint'] !== undefined) flags.kinesisEndpoint = values['kinesis-endpoint'];
+  if (values['s3-endpoint'] !== undefined) flags.s3Endpoint = values['s3-endpoint'];
+  if (values.region !== undefined) flags.region = values.region;
+  if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
+  if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  return { command: positionals[0], flags, help: values.help === true };
+}
+
+function onShutdownSignal(logger: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+async function serve(config: KinesqlConfig, logger: Logger): Promise<RunningKinesql> {
+  const running = await startKinesql(config, logger);
+  onShutdownSignal(logger, () => running.close());
+  return running;
+}
+
+async function demo(config: KinesqlConfig, flags: Partial<CliFlags>, logger: Logger): Promise<void> {
+  const standIn = await startKinesisStandIn();
+  const demoConfig: KinesqlConfig = {
+    ...config,
+    catalog: { ...config.catalog, tablesLocation: flags.tables ?? `${packageRoot}config/tables` },
+    aws: { ...config.aws, kinesisEndpoint: standIn.endpoint, accessKeyId: 'demo', secretAccessKey: 'demo' },
+  };
+  const client = createKinesisClient(demoConfig.aws);
+  await ensureStream(client, DEMO_STREAM, 4);
+  const stopGenerator = startEventGenerator(client, DEMO_STREAM, logger);
+  const running = await startKinesql(demoConfig, logger);
+  process.stdout.write(
+    `\nkinesql demo: stream "${DEMO_STREAM}" (4 shards) is filling with shop events on a local Kinesis stand-in.\n` +
+      `Connect with:\n\n  psql -h ${running.host} -p ${running.port} -U demo -c 'select event_type, count(*) from demo_events group by 1'\n\n` +
+      `Press Ctrl-C to stop.\n\n`,
+  );
+  onShutdownSignal(logger, async () => {
+    await stopGenerator();
+    await running.close();
+    client.destroy();
+    await standIn.close();
+  });
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { command, flags, help } = parseCommandLine(argv);
+  if (help || command === undefined || !['serve', 'demo'].includes(command)) {
+    process.stdout.write(USAGE);
+    if (!help) process.exitCode = 2;
+    return;
+  }
+  const config = loadConfig({ ...(flags.configFile ? { file: flags.configFile } : {}), env: process.env, flags });
+  const logger = pino({ level: config.logLevel, base: { service: 'kinesql' } });
+  if (command === 'serve') await serve(config, logger);
+  else await demo(config, flags, logger);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`kinesql: ${(error as Error).message}\n`);
+  process.exit(1);
+});

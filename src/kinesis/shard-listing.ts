@@ -1,0 +1,52 @@
+import { ListShardsCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import type { ShardDescription } from './records.js';
+import { withRetries, type RetryPolicy } from './retry.js';
+
+/** Every shard of a stream, open and closed, following ListShards pagination (streams with hundreds of shards). */
+export async function listShards(client: KinesisClient, streamName: string, retry: RetryPolicy): Promise<ShardDescription[]> {
+  const shards: ShardDescription[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await withRetries(retry, `ListShards ${streamName}`, () =>
+      client.send(new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: streamName })),
+    );
+    for (const shard of page.Shards ?? []) shards.push(describeShard(shard));
+    nextToken = page.NextToken;
+  } while (nextToken);
+  return shards;
+}
+
+function describeShard(shard: Shard): ShardDescription {
+  return {
+    shardId: shard.ShardId!,
+    ...(shard.ParentShardId ? { parentShardId: shard.ParentShardId } : {}),
+    ...(shard.AdjacentParentShardId ? { adjacentParentShardId: shard.AdjacentParentShardId } : {}),
+    startingHashKey: BigInt(shard.HashKeyRange?.StartingHashKey ?? '0'),
+    endingHashKey: BigInt(shard.HashKeyRange?.EndingHashKey ?? '0'),
+    startingSequenceNumber: shard.SequenceNumberRange?.StartingSequenceNumber ?? '0',
+    ...(shard.SequenceNumberRange?.EndingSequenceNumber
+      ? { endingSequenceNumber: shard.SequenceNumberRange.EndingSequenceNumber }
+      : {}),
+  };
+}
+
+/**
+ * Orders shards so that every parent comes before its children: reading in this order keeps each
+ * partition key's records in order across a reshard (DESIGN.md §5).
+ */
+export function parentsFirst(shards: ShardDescription[]): ShardDescription[] {
+  const byId = new Map(shards.map((shard) => [shard.shardId, shard]));
+  const ordered: ShardDescription[] = [];
+  const placed = new Set<string>();
+  const place = (shard: ShardDescription): void => {
+    if (placed.has(shard.shardId)) return;
+    placed.add(shard.shardId);
+    for (const parentId of [shard.parentShardId, shard.adjacentParentShardId]) {
+      const parent = parentId ? byId.get(parentId) : undefined;
+      if (parent) place(parent);
+    }
+    ordered.push(shard);
+  };
+  shards.forEach(place);
+  return ordered;
+}

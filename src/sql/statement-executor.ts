@@ -1,0 +1,62 @@
+import type { Logger } from 'pino';
+import type { Engine } from '../engine/engine.js';
+import type { StreamStore } from '../store/stream-store.js';
+import { StreamReadError } from '../store/stream-read-error.js';
+import { isParseFailure, parseStatements } from './parse.js';
+import { referencedRelations, type RelationName } from './stream-tables.js';
+
+/** What the executor needs to know about the session a statement comes from. */
+export interface SessionContext {
+  searchPath: string[];
+}
+
+/** A statement refused before it reaches the engine, reported to the client as an ErrorResponse. */
+export class StatementError extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate: string,
+    readonly position?: number,
+  ) {
+    super(message);
+  }
+}
+
+export type ReplySink = (bytes: Uint8Array) => Promise<void>;
+
+/**
+ * Runs client statements: parses them with the PostgreSQL grammar, brings every stream table they read
+ * up to the streams' tips as of the moment they arrived, then lets the engine answer with its own bytes.
+ */
+export class StatementExecutor {
+  constructor(
+    private readonly engine: Engine,
+    private readonly store: StreamStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The relations one SQL string names, or none when it does not parse (the engine then reports the error). */
+  relationsOf(sql: string): RelationName[] {
+    const parsed = parseStatements(sql);
+    if (isParseFailure(parsed)) return [];
+    return parsed.flatMap((statement) => referencedRelations(statement.node));
+  }
+
+  /**
+   * Brings the stream tables among `relations` up to date, then sends `messages` (raw frontend protocol
+   * bytes ending in Query, Sync or Flush) to the engine with no other session's statements in between.
+   */
+  async run(relations: RelationName[], messages: Uint8Array, session: SessionContext, reply: ReplySink): Promise<void> {
+    const statementStart = new Date();
+    const tables = this.store.resolve(relations, session.searchPath);
+    if (tables.length > 0) {
+      try {
+        await this.store.catchUp(tables, statementStart);
+      } catch (error) {
+        const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
+        this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
+        throw new StatementError(readError.message, readError.sqlstate);
+      }
+    }
+    await this.engine.exclusive(() => this.engine.protocol(messages, reply));
+  }
+}

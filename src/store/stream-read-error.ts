@@ -1,0 +1,28 @@
+/** A failure to read a stream, worded for the SQL client, with the SQLSTATE a foreign-data source would use. */
+export class StreamReadError extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate: string,
+    readonly streamName: string,
+  ) {
+    super(message);
+  }
+
+  static from(error: unknown, streamName: string): StreamReadError {
+    if (error instanceof StreamReadError) return error;
+    const e = error as { name?: string; code?: string; message?: string };
+    const reason = e.message ?? String(error);
+    if (e.name === 'ResourceNotFoundException') {
+      return new StreamReadError(`Kinesis stream "${streamName}" does not exist or is not readable: ${reason}`, 'HV00R', streamName);
+    }
+    if (e.name === 'AccessDeniedException' || e.name === 'UnrecognizedClientException') {
+      return new StreamReadError(`not allowed to read Kinesis stream "${streamName}": ${reason}`, '42501', streamName);
+    }
+    const network = e.code !== undefined || e.name === 'TimeoutError' || e.name === 'RequestTimeout';
+    return new StreamReadError(
+      `could not read Kinesis stream "${streamName}": ${reason}`,
+      network ? 'HV00N' : 'HV000',
+      streamName,
+    );
+  }
+}

@@ -1,0 +1,130 @@
+import { CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from './protocol-constants.js';
+
+/** A message before authentication: no type byte, just a length and a code. */
+export type StartupPacket =
+  | { kind: 'ssl-request' }
+  | { kind: 'gssenc-request' }
+  | { kind: 'cancel-request'; processId: number; secretKey: number }
+  | { kind: 'startup'; protocolVersion: number; parameters: Map<string, string> };
+
+/** A typed frontend message after startup, with the exact bytes it arrived as (forwarded to the engine as is). */
+export interface FrontendMessage {
+  type: string;
+  /** The body, without the type byte and length. */
+  body: Buffer;
+  /** The whole message: type byte, length and body. */
+  raw: Buffer;
+}
+
+export class ProtocolViolation extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate = '08P01',
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Splits the byte stream from a client into messages. The first packet has no type byte; every later one
+ * does. Limits each message's size so a hostile length cannot make the server allocate gigabytes.
+ */
+export class FrontendReader {
+  private buffered: Buffer = Buffer.alloc(0);
+  private startupDone = false;
+
+  constructor(private readonly maxMessageBytes: number) {}
+
+  push(chunk: Buffer): void {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+  }
+
+  /** After SSLRequest/GSSENCRequest the client sends another startup packet; after StartupMessage, typed messages. */
+  expectTypedMessages(): void {
+    this.startupDone = true;
+  }
+
+  get isInStartup(): boolean {
+    return !this.startupDone;
+  }
+
+  nextStartupPacket(): StartupPacket | undefined {
+    if (this.buffered.length < 4) return undefined;
+    const length = this.buffered.readInt32BE(0);
+    if (length < 8 || length > 10_000) throw new ProtocolViolation('invalid length of startup packet');
+    if (this.buffered.length < length) return undefined;
+    const packet = this.buffered.subarray(0, length);
+    this.buffered = this.buffered.subarray(length);
+    const code = packet.readInt32BE(4);
+    if (code === SSL_REQUEST_CODE) return { kind: 'ssl-request' };
+    if (code === GSSENC_REQUEST_CODE) return { kind: 'gssenc-request' };
+    if (code === CANCEL_REQUEST_CODE) {
+      if (length !== 16) throw new ProtocolViolation('invalid length of cancel request packet');
+      return { kind: 'cancel-request', processId: packet.readInt32BE(8), secretKey: packet.readInt32BE(12) };
+    }
+    const parameters = new Map<string, string>();
+    let offset = 8;
+    while (offset < length) {
+      const nameEnd = packet.indexOf(0, offset);
+      if (nameEnd < 0) throw new ProtocolViolation('invalid startup packet layout: expected terminator as last byte');
+      if (nameEnd === offset) break;
+      const valueEnd = packet.indexOf(0, nameEnd + 1);
+      if (valueEnd < 0) throw new ProtocolViolation('invalid startup packet layout: expected terminator as last byte');
+      parameters.set(packet.toString('utf8', offset, nameEnd), packet.toString('utf8', nameEnd + 1, valueEnd));
+      offset = valueEnd + 1;
+    }
+    return { kind: 'startup', protocolVersion: code, parameters };
+  }
+
+  nextMessage(): FrontendMessage | undefined {
+    if (this.buffered.length < 5) return undefined;
+    const length = this.buffered.readInt32BE(1);
+    if (length < 4) throw new ProtocolViolation(`invalid message length ${length}`);
+    if (length + 1 > this.maxMessageBytes) {
+      throw new ProtocolViolation(`message of ${length} bytes exceeds the limit of ${this.maxMessageBytes} bytes`, '54000');
+    }
+    if (this.buffered.length < length + 1) return undefined;
+    const raw = this.buffered.subarray(0, length + 1);
+    this.buffered = this.buffered.subarray(length + 1);
+    return { type: String.fromCharCode(raw[0]!), body: raw.subarray(5), raw };
+  }
+}
+
+/** Reads NUL-terminated strings and integers out of a message body. */
+export class BodyReader {
+  private offset = 0;
+  constructor(private readonly body: Buffer) {}
+
+  cstring(): string {
+    const end = this.body.indexOf(0, this.offset);
+    if (end < 0) throw new ProtocolViolation('invalid string in message');
+    const value = this.body.toString('utf8', this.offset, end);
+    this.offset = end + 1;
+    return value;
+  }
+
+  int16(): number {
+    if (this.offset + 2 > this.body.length) throw new ProtocolViolation('insufficient data left in message');
+    const value = this.body.readInt16BE(this.offset);
+    this.offset += 2;
+    return value;
+  }
+
+  int32(): number {
+    if (this.offset + 4 > this.body.length) throw new ProtocolViolation('insufficient data left in message');
+    const value = this.body.readInt32BE(this.offset);
+    this.offset += 4;
+    return value;
+  }
+
+  bytes(count: number): Buffer {
+    if (count < 0 || this.offset + count > this.body.length) throw new ProtocolViolation('insufficient data left in message');
+    const value = this.body.subarray(this.offset, this.offset + count);
+    this.offset += count;
+    return value;
+  }
+
+  get remaining(): number {
+    return this.body.length - this.offset;
+  }
+}

@@ -1,0 +1,57 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { StatementExecutor } from '../sql/statement-executor.js';
+import { Session, type SessionSettings } from './session.js';
+
+/** Accepts PostgreSQL connections and runs a Session for each. */
+export class WireServer {
+  private readonly server: Server;
+  private readonly sessions = new Map<number, Session>();
+
+  constructor(
+    private readonly executor: StatementExecutor,
+    private readonly settings: SessionSettings,
+    private readonly logger: Logger,
+  ) {
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  private accept(socket: Socket): void {
+    const logger = this.logger.child({ client: `${socket.remoteAddress}:${socket.remotePort}` });
+    new Session(socket, this.executor, this.settings, {
+      opened: (session) => this.sessions.set(session.processId, session),
+      closed: (session) => this.sessions.delete(session.processId),
+      cancel: (processId, secretKey) => {
+        const target = this.sessions.get(processId);
+        if (!target || target.secretKey !== secretKey) {
+          logger.info({ processId }, 'cancel request for no matching session ignored');
+          return;
+        }
+        logger.info({ processId }, 'cancel request received');
+      },
+    }, logger);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async listen(port: number, host: string): Promise<{ port: number; host: string }> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new Error('server has no TCP address');
+    return { port: address.port, host: address.address };
+  }
+
+  async close(): Promise<void> {
+    const closing = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all([...this.sessions.values()].map((session) => session.terminate()));
+    await closing;
+  }
+}

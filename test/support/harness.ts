@@ -1,0 +1,86 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import pg from 'pg';
+import { pino } from 'pino';
+import { DEFAULT_CONFIG, type KinesqlConfig } from '../../src/config/config.js';
+import { ensureStream, startKinesisStandIn, type KinesisStandIn } from '../../src/demo/kinesis-standin.js';
+import { createKinesisClient } from '../../src/kinesis/client.js';
+import { startKinesql, type RunningKinesql } from '../../src/kinesql.js';
+
+export interface Harness {
+  standIn: KinesisStandIn;
+  kinesis: KinesisClient;
+  server: RunningKinesql;
+  tablesDir: string;
+  config: KinesqlConfig;
+  connection: pg.ClientConfig;
+  connect(): Promise<pg.Client>;
+  /** Puts records (objects are sent as JSON, strings and buffers as they are) and waits for the answer. */
+  put(stream: string, records: (unknown | { data: Buffer | string; partitionKey?: string })[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  streams: { name: string; shards: number }[];
+  /** Table definitions as the files would hold them, by file name. */
+  definitions: Record<string, unknown>;
+  configure?: (config: KinesqlConfig) => KinesqlConfig;
+}
+
+export const testLogger = pino({ level: process.env['KINESQL_TEST_LOG'] ?? 'silent' });
+
+/** A Kinesis stand-in and a kinesql server on free loopback ports, with definitions in a temporary directory. */
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const standIn = await startKinesisStandIn();
+  const tablesDir = await mkdtemp(join(tmpdir(), 'kinesql-test-tables-'));
+  for (const [file, definition] of Object.entries(options.definitions)) {
+    await writeFile(join(tablesDir, file), typeof definition === 'string' ? definition : JSON.stringify(definition, null, 2));
+  }
+  const base: KinesqlConfig = {
+    ...DEFAULT_CONFIG,
+    server: { host: '127.0.0.1', port: 0 },
+    catalog: { ...DEFAULT_CONFIG.catalog, tablesLocation: tablesDir, refreshIntervalMs: 1_000 },
+    aws: { region: 'us-east-1', kinesisEndpoint: standIn.endpoint, accessKeyId: 'test', secretAccessKey: 'test' },
+  };
+  const config = options.configure ? options.configure(base) : base;
+  const kinesis = createKinesisClient(config.aws);
+  for (const stream of options.streams) await ensureStream(kinesis, stream.name, stream.shards);
+  const server = await startKinesql(config, testLogger);
+  const connection: pg.ClientConfig = { host: server.host, port: server.port, user: 'tester', database: 'kinesql' };
+  let counter = 0;
+  return {
+    standIn,
+    kinesis,
+    server,
+    tablesDir,
+    config,
+    connection,
+    async connect() {
+      const client = new pg.Client(connection);
+      await client.connect();
+      return client;
+    },
+    async put(stream, records) {
+      for (let offset = 0; offset < records.length; offset += 500) {
+        const entries = records.slice(offset, offset + 500).map((record) => {
+          counter += 1;
+          if (record !== null && typeof record === 'object' && 'data' in record) {
+            const explicit = record as { data: Buffer | string; partitionKey?: string };
+            return { Data: Buffer.from(explicit.data), PartitionKey: explicit.partitionKey ?? `key-${counter}` };
+          }
+          return { Data: Buffer.from(JSON.stringify(record)), PartitionKey: `key-${counter}` };
+        });
+        const answer = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: entries }));
+        if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
+      }
+    },
+    async close() {
+      await server.close();
+      kinesis.destroy();
+      await standIn.close();
+      await rm(tablesDir, { recursive: true, force: true });
+    },
+  };
+}
