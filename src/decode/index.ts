@@ -1,0 +1,19 @@
+import type { MessageDefinition } from '../catalog/definition.js';
+import type { MessageDecoder } from './decoder.js';
+import { createDummyDecoder } from './dummy.js';
+import { createJsonDecoder } from './json.js';
+
+export type { DecodedRow, MessageDecoder } from './decoder.js';
+
+/**
+ * The decoder for a message definition. Throws an Error (naming the field where there is one) for a
+ * definition it cannot serve: bad mapping syntax, unknown date format, an Avro schema that does not parse.
+ */
+export function createDecoder(message: MessageDefinition): MessageDecoder {
+  switch (message.dataFormat) {
+    case 'json': return createJsonDecoder(message);
+    case 'dummy': return createDummyDecoder(message);
+    default:
+      throw new Error(`message dataFormat "${String(message.dataFormat)}" is not supported; expected json, csv, raw, avro or dummy`);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The `json` decoder. Values are looked up by slash paths; numbers keep the exact digits they were written
+ * with (JSON.parse would round integers beyond 2^53 such as tweet ids), subtrees keep their JSON text.
+ */
+import { isLosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
+import type { MessageDefinition } from '../catalog/definition.js';
+import type { DecodedRow, MessageDecoder } from './decoder.js';
+import { createFieldConverter } from './field-decoder.js';
+import { followPath, parseFieldPath, type PathStep } from './field-path.js';
+import { INVALID, type SourceValue } from './source-value.js';
+import type { Converter } from './convert.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Number tokens that a binary double may not hold exactly: 16 or more digits (dots included, to be safe)
+ * or an exponent. Only payloads containing one pay for the slower lossless parser.
+ */
+const MAYBE_LOSSY_NUMBER = /[0-9.]{16}|[0-9][eE]/;
+
+interface Parsed {
+  root: unknown;
+  lossless: boolean;
+}
+
+function parseJson(text: string): Parsed | undefined {
+  try {
+    if (!MAYBE_LOSSY_NUMBER.test(text)) return { root: JSON.parse(text), lossless: false };
+    return {
+      root: parseLossless(text, null, { onDuplicateKey: ({ newValue }) => newValue }),
+      lossless: true,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function toSourceValue(node: unknown, lossless: boolean): SourceValue | null | undefined {
+  switch (typeof node) {
+    case 'string': return { kind: 'string', value: node };
+    case 'number': return { kind: 'number', text: String(node) };
+    case 'boolean': return { kind: 'boolean', value: node };
+    case 'undefined': return undefined;
+    case 'object':
+      if (node === null) return null;
+      if (lossless && isLosslessNumber(node)) return { kind: 'number', text: node.value };
+      return { kind: 'json', text: lossless ? (stringifyLossless(node) ?? 'null') : JSON.stringify(node) };
+    default: return undefined;
+  }
+}
+
+interface JsonField {
+  path: PathStep[];
+  convert: Converter;
+}
+
+export function createJsonDecoder(message: MessageDefinition): MessageDecoder {
+  const fields: JsonField[] = message.fields.map((field) => ({
+    path: parseFieldPath(field.name, field.mapping ?? field.name),
+    convert: createFieldConverter(field),
+  }));
+  const invalidRow = (): DecodedRow => ({ values: fields.map(() => null), valid: false });
+  return {
+    decode(payload: Uint8Array): DecodedRow {
+      let text = utf8.decode(payload);
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      const parsed = parseJson(text);
+      if (!parsed) return invalidRow();
+      const values: (string | null)[] = new Array<string | null>(fields.length);
+      let valid = true;
+      for (let i = 0; i < fields.length; i++) {
+        const field = fields[i] as JsonField;
+        const source = toSourceValue(followPath(parsed.root, field.path), parsed.lossless);
+        if (source === undefined || source === null) {
+          values[i] = null; // a missing path or JSON null is NULL, and the row stays valid
+          continue;
+        }
+        const converted = field.convert(source);
+        if (converted === INVALID) {
+          values[i] = null;
+          valid = false;
+        } else values[i] = converted;
+      }
+      return { values, valid };
+    },
+  };
+}

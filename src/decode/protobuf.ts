@@ -1,0 +1,110 @@
+/** The few protobuf wire-format pieces the KPL record format needs: a bounds-checked reader and a writer. */
+
+export class ProtobufError extends Error {}
+
+export const WIRE_VARINT = 0;
+export const WIRE_FIXED64 = 1;
+export const WIRE_LENGTH_DELIMITED = 2;
+export const WIRE_FIXED32 = 5;
+
+export class ProtobufReader {
+  private position = 0;
+
+  constructor(private readonly bytes: Uint8Array) {}
+
+  get done(): boolean {
+    return this.position >= this.bytes.length;
+  }
+
+  /** A varint as a number; values beyond 2^53 are refused (indexes and tags never get there). */
+  readVarint(): number {
+    let result = 0;
+    let multiplier = 1;
+    for (let shift = 0; shift < 64; shift += 7) {
+      if (this.position >= this.bytes.length) throw new ProtobufError('truncated varint');
+      const byte = this.bytes[this.position++] as number;
+      result += (byte & 0x7f) * multiplier;
+      if ((byte & 0x80) === 0) {
+        if (!Number.isSafeInteger(result)) throw new ProtobufError('varint too large');
+        return result;
+      }
+      multiplier *= 128;
+    }
+    throw new ProtobufError('varint longer than 10 bytes');
+  }
+
+  readTag(): { field: number; wireType: number } {
+    const tag = this.readVarint();
+    const field = Math.floor(tag / 8);
+    if (field === 0) throw new ProtobufError('field number 0');
+    return { field, wireType: tag % 8 };
+  }
+
+  readBytes(): Uint8Array {
+    const length = this.readVarint();
+    if (length > this.bytes.length - this.position) throw new ProtobufError('length-delimited field runs past the end');
+    const out = this.bytes.subarray(this.position, this.position + length);
+    this.position += length;
+    return out;
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case WIRE_VARINT: this.readVarint(); return;
+      case WIRE_FIXED64: this.advance(8); return;
+      case WIRE_LENGTH_DELIMITED: this.readBytes(); return;
+      case WIRE_FIXED32: this.advance(4); return;
+      default: throw new ProtobufError(`unsupported wire type ${wireType}`);
+    }
+  }
+
+  private advance(count: number): void {
+    if (count > this.bytes.length - this.position) throw new ProtobufError('fixed-width field runs past the end');
+    this.position += count;
+  }
+}
+
+export class ProtobufWriter {
+  private readonly chunks: Uint8Array[] = [];
+  private length = 0;
+
+  private push(chunk: Uint8Array): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  varint(value: number): this {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`varint must be a non-negative safe integer, got ${value}`);
+    const out: number[] = [];
+    let rest = value;
+    while (rest >= 0x80) {
+      out.push((rest % 128) | 0x80);
+      rest = Math.floor(rest / 128);
+    }
+    out.push(rest);
+    this.push(Uint8Array.from(out));
+    return this;
+  }
+
+  tag(field: number, wireType: number): this {
+    return this.varint(field * 8 + wireType);
+  }
+
+  bytesField(field: number, value: Uint8Array): this {
+    this.tag(field, WIRE_LENGTH_DELIMITED).varint(value.length);
+    this.push(value);
+    return this;
+  }
+
+  stringField(field: number, value: string): this {
+    return this.bytesField(field, Buffer.from(value, 'utf8'));
+  }
+
+  varintField(field: number, value: number): this {
+    return this.tag(field, WIRE_VARINT).varint(value);
+  }
+
+  finish(): Uint8Array {
+    return Buffer.concat(this.chunks, this.length);
+  }
+}
