@@ -1,10 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
-const pgliteVersion = (require('@electric-sql/pglite/package.json') as { version: string }).version;
+// The package does not export its package.json; it sits one folder above the entry point.
+const pglitePackageFile = join(dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json');
+const pgliteVersion = (JSON.parse(readFileSync(pglitePackageFile, 'utf8')) as { version: string }).version;
 
 /** Where an initialised, cleanly closed data directory is kept so new engines skip initdb (2.3 s → 0.4 s). */
 export function templateDir(): string {

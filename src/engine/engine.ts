@@ -25,13 +25,15 @@ interface Pending {
 
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
-function workerUrl(): { url: URL; execArgv: string[] } {
-  // Under tsx (tests, `npm start`) the sources are .ts and the worker needs the same loader.
-  const isTypeScript = import.meta.url.endsWith('.ts');
-  return {
-    url: new URL(isTypeScript ? './pglite-worker.ts' : './pglite-worker.js', import.meta.url),
-    execArgv: isTypeScript ? ['--import', 'tsx'] : [],
-  };
+/**
+ * Starts the worker script. Under tsx (tests, `npm start`) the sources are .ts, and the worker registers
+ * the same loader before importing its script.
+ */
+function spawnWorker(workerData: WorkerInit): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./pglite-worker.js', import.meta.url), { workerData });
+  const script = new URL('./pglite-worker.ts', import.meta.url).href;
+  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData });
 }
 
 /**
@@ -67,8 +69,7 @@ export class Engine {
     const shared = new SharedArrayBuffer(4);
     this.inFlight = new Int32Array(shared);
     const init: WorkerInit = { dataDir: this.dataDir, inFlight: shared, highWaterBytes: HIGH_WATER_BYTES };
-    const { url, execArgv } = workerUrl();
-    const worker = new Worker(url, { workerData: init, execArgv });
+    const worker = spawnWorker(init);
     this.worker = worker;
     await new Promise<void>((resolve, reject) => {
       const onFirst = (reply: EngineReply): void => {
