@@ -1,0 +1,124 @@
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { startFauxqs, type FauxqsServer } from 'fauxqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DefinitionBatch } from '../../src/catalog/definition-source.js';
+import { createS3Client, parseS3Uri, S3Source } from '../../src/catalog/s3-source.js';
+
+let server: FauxqsServer;
+let client: S3Client;
+const BUCKET = 'definitions';
+/** More than one ListObjectsV2 page (1,000 keys) to prove pagination. */
+const OBJECT_COUNT = 1_234;
+
+const definition = (table: string, stream = 'events') => JSON.stringify({ tableName: table, streamName: stream });
+const put = (key: string, body: string) => client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+
+beforeAll(async () => {
+  server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  server.createBucket(BUCKET);
+  client = createS3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${server.port}`, accessKeyId: 'test', secretAccessKey: 'test' });
+  const keys = Array.from({ length: OBJECT_COUNT }, (_, i) => `tables/t${String(i).padStart(5, '0')}.json`);
+  for (let start = 0; start < keys.length; start += 50) {
+    await Promise.all(keys.slice(start, start + 50).map((key) => put(key, definition(key.slice(7, -5)))));
+  }
+  await put('tables/notes.txt', 'not a definition');
+  await put('tables/.hidden.json', definition('hidden'));
+  await put('tables-old/stale.json', definition('stale'));
+  await put('elsewhere/other.json', definition('other'));
+}, 120_000);
+
+afterAll(async () => {
+  client?.destroy();
+  await server?.stop();
+});
+
+function collect(source: S3Source) {
+  const batches: DefinitionBatch[] = [];
+  const errors: Error[] = [];
+  source.on('batch', (batch) => batches.push(batch));
+  source.on('error', (error) => errors.push(error));
+  return { batches, errors };
+}
+
+describe('parseS3Uri', () => {
+  it('splits bucket and prefix and treats the prefix as a folder', () => {
+    expect(parseS3Uri('s3://b/tables')).toEqual({ bucket: 'b', prefix: 'tables/' });
+    expect(parseS3Uri('s3://b/tables/')).toEqual({ bucket: 'b', prefix: 'tables/' });
+    expect(parseS3Uri('s3://b')).toEqual({ bucket: 'b', prefix: '' });
+    expect(() => parseS3Uri('/etc/kinesis')).toThrow(/expected s3:\/\/bucket\/prefix/);
+  });
+});
+
+describe('S3Source against an S3 stand-in over a socket', () => {
+  it('loads every definition object under the prefix across list pages, then follows changes by ETag and deletions', async () => {
+    // The timer is kept out of the way; polls are driven explicitly so the test does not depend on timing.
+    const listing = createS3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${server.port}`, accessKeyId: 'test', secretAccessKey: 'test' });
+    let listCalls = 0;
+    listing.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'ListObjectsV2Command') listCalls++;
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const source = new S3Source(`s3://${BUCKET}/tables`, { client: listing, pollIntervalMs: 3_600_000 });
+    const { batches, errors } = collect(source);
+    await source.start();
+    try {
+      expect(listCalls).toBe(2);
+      expect(errors).toEqual([]);
+      expect(batches).toHaveLength(1);
+      const initial = batches[0]!;
+      expect(initial.removed).toEqual([]);
+      expect(initial.changed).toHaveLength(OBJECT_COUNT);
+      const last = initial.changed.find((c) => c.source === `s3://${BUCKET}/tables/t01233.json`);
+      expect(JSON.parse(last?.text ?? '{}')).toEqual({ tableName: 't01233', streamName: 'events' });
+      expect(last?.version).toMatch(/^"[0-9a-f]{32}"$/);
+      expect(initial.changed.some((c) => /notes|hidden|stale|other/.test(c.source))).toBe(false);
+
+      // nothing changed: no batch
+      await source.poll();
+      expect(batches).toHaveLength(1);
+
+      // one object rewritten with new content, one deleted, one added
+      await put('tables/t00007.json', definition('t00007', 'new-stream'));
+      await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'tables/t00008.json' }));
+      await put('tables/sub/added.json', definition('added'));
+      await source.poll();
+      expect(batches).toHaveLength(2);
+      const update = batches[1]!;
+      expect(update.removed).toEqual([`s3://${BUCKET}/tables/t00008.json`]);
+      expect(update.changed.map((c) => c.source).sort()).toEqual([`s3://${BUCKET}/tables/sub/added.json`, `s3://${BUCKET}/tables/t00007.json`]);
+      const changed = update.changed.find((c) => c.source.endsWith('t00007.json'));
+      expect(JSON.parse(changed?.text ?? '{}').streamName).toBe('new-stream');
+      expect(changed?.version).not.toBe(initial.changed.find((c) => c.source.endsWith('t00007.json'))?.version);
+
+      // the same content written again keeps its ETag: no batch
+      await put('tables/t00007.json', definition('t00007', 'new-stream'));
+      await source.poll();
+      expect(batches).toHaveLength(2);
+    } finally {
+      await source.stop();
+      listing.destroy();
+    }
+  }, 120_000);
+
+  it('polls on its own at the configured interval', async () => {
+    const source = new S3Source(`s3://${BUCKET}/elsewhere/`, { client, pollIntervalMs: 50 });
+    const { batches } = collect(source);
+    await source.start();
+    try {
+      expect(batches.flatMap((b) => b.changed.map((c) => c.source))).toEqual([`s3://${BUCKET}/elsewhere/other.json`]);
+      await put('elsewhere/second.json', definition('second'));
+      await expect.poll(() => batches.length, { timeout: 15_000, interval: 25 }).toBe(2);
+      expect(batches[1]?.changed.map((c) => c.source)).toEqual([`s3://${BUCKET}/elsewhere/second.json`]);
+    } finally {
+      await source.stop();
+    }
+  });
+
+  it('refuses to start when the bucket cannot be listed, naming the problem', async () => {
+    const source = new S3Source('s3://no-such-bucket/tables', { client, pollIntervalMs: 1000 });
+    await expect(source.start()).rejects.toThrow(/bucket/i);
+  });
+});
