@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { Catalog } from './catalog/catalog.js';
 import type { TableDefinition } from './catalog/definition.js';
-import type { KinesqlConfig } from './config/config.js';
+import { DEFAULT_SCAN_CONFIG, type KinesqlConfig } from './config/config.js';
 import { openEngine } from './engine/open-engine.js';
 import { createKinesisClient } from './kinesis/client.js';
+import { processRateBudget } from './kinesis/rate-budget.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { StreamStore } from './store/stream-store.js';
@@ -26,7 +27,8 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
   try {
     const versionRows = await engine.query('SHOW server_version');
     const serverVersion = String(versionRows.rows[0]?.['server_version'] ?? '18.0');
-    const client = createKinesisClient(config.aws);
+    const scan = { ...DEFAULT_SCAN_CONFIG, ...config.scan };
+    const client = createKinesisClient(config.aws, { requestTimeoutMs: scan.callTimeoutMs });
     const storeLogger = logger.child({ component: 'store' });
     const store = new StreamStore(
       engine,
@@ -34,12 +36,24 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         client,
         engine,
         logger: storeLogger,
-        retry: { attempts: config.read.fetchAttempts, baseDelayMs: config.read.sleepTimeMs, maxDelayMs: 10_000, logger: storeLogger },
+        retry: {
+          attempts: config.read.fetchAttempts,
+          baseDelayMs: config.read.sleepTimeMs,
+          maxDelayMs: scan.maxBackoffMs,
+          callTimeoutMs: scan.callTimeoutMs,
+          deadlineMs: scan.unresponsiveTimeoutMs,
+          logger: storeLogger,
+        },
+        budget: processRateBudget,
         batchSize: config.read.batchSize,
         maxBatches: config.read.maxBatches,
         logBatches: config.read.logBatches,
         maxMessageBytes: config.read.maxMessageBytes,
-        shardListTtlMs: 10_000,
+        shardListTtlMs: scan.shardListIntervalMs,
+        evictionIntervalMs: scan.evictionIntervalMs,
+        maxRows: scan.maxRowsPerTable,
+        maxBytes: scan.maxBytesPerTable,
+        progressIntervalMs: scan.progressIntervalMs,
         windowSeconds: config.read.iterFromTimestamp ? config.read.iterOffsetSeconds : undefined,
       },
       storeLogger,

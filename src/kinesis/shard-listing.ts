@@ -1,4 +1,5 @@
 import { ListShardsCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import { streamParameter } from './client.js';
 import type { ShardDescription } from './records.js';
 import { withRetries, type RetryPolicy } from './retry.js';
 
@@ -7,8 +8,9 @@ export async function listShards(client: KinesisClient, streamName: string, retr
   const shards: ShardDescription[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await withRetries(retry, `ListShards ${streamName}`, () =>
-      client.send(new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: streamName })),
+    const token = nextToken;
+    const page = await withRetries(retry, `ListShards ${streamName}`, (abortSignal) =>
+      client.send(new ListShardsCommand(token ? { NextToken: token } : streamParameter(streamName)), { abortSignal }),
     );
     for (const shard of page.Shards ?? []) shards.push(describeShard(shard));
     nextToken = page.NextToken;

@@ -1,13 +1,20 @@
 import type { Logger } from 'pino';
+import type { Node } from 'libpg-query';
 import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
+import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
 import { StreamReadError } from '../store/stream-read-error.js';
+import type { StreamTable } from '../store/stream-table.js';
+import { backend } from '../wire/backend-writer.js';
 import { isParseFailure, parseStatements } from './parse.js';
+import { scanBoundsFor } from './scan-bounds.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
   searchPath: string[];
+  /** The session's settings as SET made them (lower-case names, e.g. `kinesis.iter_offset_seconds`). */
+  settings?: ReadonlyMap<string, string>;
 }
 
 /** A statement refused before it reaches the engine, reported to the client as an ErrorResponse. */
@@ -25,9 +32,13 @@ export type ReplySink = (bytes: Uint8Array) => Promise<void>;
 
 /**
  * Runs client statements: parses them with the PostgreSQL grammar, brings every stream table they read
- * up to the streams' tips as of the moment they arrived, then lets the engine answer with its own bytes.
+ * up to the streams' tips as of the moment they arrived (reading only what their WHERE can see), then
+ * lets the engine answer with its own bytes.
  */
 export class StatementExecutor {
+  /** The statement each relation returned by relationsOf came from, to find the bounds it puts on it. */
+  private readonly statementOf = new WeakMap<RelationName, Node>();
+
   constructor(
     private readonly engine: Engine,
     private readonly store: StreamStore,
@@ -38,7 +49,13 @@ export class StatementExecutor {
   relationsOf(sql: string): RelationName[] {
     const parsed = parseStatements(sql);
     if (isParseFailure(parsed)) return [];
-    return parsed.flatMap((statement) => referencedRelations(statement.node));
+    return parsed.flatMap((statement) =>
+      referencedRelations(statement.node).map((relation) => {
+        const own = { ...relation };
+        this.statementOf.set(own, statement.node);
+        return own;
+      }),
+    );
   }
 
   /**
@@ -49,8 +66,15 @@ export class StatementExecutor {
     const statementStart = new Date();
     const tables = this.store.resolve(relations, session.searchPath);
     if (tables.length > 0) {
+      const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
       try {
-        await this.store.catchUp(tables, statementStart);
+        await this.store.catchUp(tables, {
+          stopAt: statementStart,
+          boundsFor: (table) => bounds.get(table),
+          onProgress: (progress) => {
+            reply(backend.notice({ severity: 'NOTICE', code: '00000', message: progressMessage(progress) })).catch(() => undefined);
+          },
+        });
       } catch (error) {
         const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
         this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
@@ -59,4 +83,28 @@ export class StatementExecutor {
     }
     await this.engine.exclusive(() => this.engine.protocol(messages, reply));
   }
+
+  /** Per table, the loosest bounds over every place the statements name it (none if any place has none). */
+  private boundsByTable(tables: StreamTable[], relations: RelationName[], searchPath: string[], start: Date): Map<StreamTable, ScanBounds> {
+    const result = new Map<StreamTable, ScanBounds>();
+    for (const table of tables) {
+      const ref = { schema: table.definition.schemaName, name: table.definition.tableName };
+      const naming = relations.filter((relation) => this.store.resolve([relation], searchPath)[0] === table);
+      const statements = new Set(naming.map((relation) => this.statementOf.get(relation)));
+      if (statements.has(undefined) || statements.size !== 1) continue;
+      const bounds = scanBoundsFor([...statements][0]!, ref, start);
+      if (bounds) result.set(table, bounds);
+    }
+    return result;
+  }
+}
+
+function progressMessage(progress: ScanProgress[]): string {
+  return progress
+    .map(
+      (p) =>
+        `reading stream "${p.stream}": ${p.recordsRead} records, ${p.shardsDone} of ${p.shardsTotal} shards done, ` +
+        `${Math.round(p.millisBehindLatest / 1000)} s behind the tip`,
+    )
+    .join('; ');
 }
