@@ -50,6 +50,9 @@ const DENIED_NAMES = new Set([
   'pg_sync_replication_slots',
   'pg_stat_statements_reset',
   'pg_nextoid',
+  'pg_buffercache_evict',
+  'pg_buffercache_evict_relation',
+  'pg_buffercache_evict_all',
   // writes to data, sequences or indexes
   'nextval',
   'setval',

@@ -83,6 +83,11 @@ describe('checkStatements', () => {
     expect(verdict).toMatchObject({ allowed: false, sqlstate: '42601', position: sql.indexOf('form') + 1 });
   });
 
+  it('finds a denied function at the bottom of a deeply nested expression', () => {
+    const verdict = checkStatements(`select ${'a + '.repeat(5000)}pg_read_file('x') from t`);
+    expect(verdict).toMatchObject({ allowed: false, sqlstate: '42501' });
+  });
+
   it('treats an empty string as nothing to run', () => {
     expect(checkStatements('  ')).toEqual({ allowed: true, statements: [] });
   });
