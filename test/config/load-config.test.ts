@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
-import { ConfigError, loadConfig } from '../../src/config/load-config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, knownConfigKeys, loadConfig } from '../../src/config/load-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kinesql-config-'));
 let fileCount = 0;
@@ -170,5 +171,12 @@ describe('loadConfig', () => {
   it('names a config file that cannot be read', () => {
     const error = configError(() => loadConfig({ file: join(dir, 'missing.properties'), env: {} }));
     expect(error.message).toMatch(/missing.properties.*ENOENT/);
+  });
+
+  it('has every accepted key documented in docs/configuration.md', () => {
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/configuration.md', import.meta.url)), 'utf8');
+    const undocumented = knownConfigKeys().filter((key) => !doc.includes(`\`${key}\``));
+    expect(undocumented).toEqual([]);
+    expect(knownConfigKeys().length).toBeGreaterThan(25);
   });
 });
