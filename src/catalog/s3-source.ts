@@ -139,13 +139,17 @@ export class S3Source extends EventEmitter<DefinitionSourceEvents> implements De
     const objects: _Object[] = [];
     let continuationToken: string | undefined;
     do {
-      const page = await this.options.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.target.bucket,
-          Prefix: this.target.prefix,
-          ...(continuationToken === undefined ? {} : { ContinuationToken: continuationToken }),
-        }),
-      );
+      const page = await this.options.client
+        .send(
+          new ListObjectsV2Command({
+            Bucket: this.target.bucket,
+            Prefix: this.target.prefix,
+            ...(continuationToken === undefined ? {} : { ContinuationToken: continuationToken }),
+          }),
+        )
+        .catch((error: Error) => {
+          throw new Error(`cannot list ${this.location}: ${error.name}: ${error.message}`, { cause: error });
+        });
       objects.push(...(page.Contents ?? []));
       continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (continuationToken !== undefined);

@@ -119,6 +119,6 @@ describe('S3Source against an S3 stand-in over a socket', () => {
 
   it('refuses to start when the bucket cannot be listed, naming the problem', async () => {
     const source = new S3Source('s3://no-such-bucket/tables', { client, pollIntervalMs: 1000 });
-    await expect(source.start()).rejects.toThrow(/bucket/i);
+    await expect(source.start()).rejects.toThrow(/cannot list s3:\/\/no-such-bucket\/tables: NoSuchBucket/);
   });
 });
