@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
 import { StreamReadError } from '../store/stream-read-error.js';
-import { isParseFailure, parseStatements } from './parse.js';
+import { checkStatements } from './readonly-gate.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
 
 /** What the executor needs to know about the session a statement comes from. */
@@ -34,11 +34,14 @@ export class StatementExecutor {
     private readonly logger: Logger,
   ) {}
 
-  /** The relations one SQL string names, or none when it does not parse (the engine then reports the error). */
-  relationsOf(sql: string): RelationName[] {
-    const parsed = parseStatements(sql);
-    if (isParseFailure(parsed)) return [];
-    return parsed.flatMap((statement) => referencedRelations(statement.node));
+  /**
+   * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
+   * returns the relations it names. A refused or unparsable string throws StatementError.
+   */
+  analyze(sql: string): RelationName[] {
+    const verdict = checkStatements(sql);
+    if (!verdict.allowed) throw new StatementError(verdict.message, verdict.sqlstate, verdict.position);
+    return verdict.statements.flatMap((statement) => referencedRelations(statement.node));
   }
 
   /**
