@@ -173,8 +173,8 @@ function toJson(value: SourceValue): Converted {
 const UUID = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;
 
 function toUuid(value: SourceValue): Converted {
+  if (value.kind === 'bytes' && value.value.length !== 16) return toUuid({ kind: 'string', value: utf8.decode(value.value) });
   if (value.kind === 'bytes') {
-    if (value.value.length !== 16) return INVALID;
     const h = Buffer.from(value.value).toString('hex');
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
