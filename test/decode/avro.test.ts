@@ -63,6 +63,10 @@ describe('avro decoder', () => {
     expect(decoder.decode(Uint8Array.from([0, 0, 0, 0, 42, ...orderDatum('memo')]))).toEqual({ values: expected, valid: true });
   });
 
+  it('skips AWS Glue Schema Registry framing (version 3, uncompressed, 16-byte schema version id)', () => {
+    expect(decoder.decode(Uint8Array.from([3, 0, ...new Uint8Array(16).fill(0x5a), ...orderDatum('memo')]))).toEqual({ values: expected, valid: true });
+  });
+
   it('marks a truncated datum or trailing bytes invalid', () => {
     const datum = orderDatum('memo');
     expect(decoder.decode(datum.subarray(0, datum.length - 1)).valid).toBe(false);
