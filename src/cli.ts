@@ -116,6 +116,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfig({ ...(flags.configFile ? { file: flags.configFile } : {}), env: process.env, flags });
   const logger = pino({ level: config.logLevel, base: { service: 'kinesql' } });
+  for (const warning of config.warnings ?? []) logger.warn({ config: config.configFile }, warning);
   if (command === 'serve') await serve(config, logger);
   else await demo(config, flags, logger);
 }
