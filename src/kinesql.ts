@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { createCatalog, type Catalog } from './catalog/catalog.js';
 import type { TableChange } from './catalog/definition-set.js';
+import { createDefinitionsTable, writeDefinitionsTable } from './catalog/definitions-table.js';
 import type { KinesqlConfig } from './config/config.js';
 import { openEngine } from './engine/open-engine.js';
 import { createKinesisClient } from './kinesis/client.js';
@@ -53,6 +54,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       const table = change.table;
       try {
         if (change.type === 'table-removed') await store.remove(table);
+        else if (change.type === 'table-changed') await store.replace(change.old, table);
         else await store.add(table);
       } catch (error) {
         catalogLogger.error(
@@ -64,10 +66,13 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     catalog.on('changes', (changes) => {
       applying = applying.then(async () => {
         for (const change of changes) await applyChange(change);
+        await writeDefinitionsTable(engine, catalog.status());
       });
     });
+    await createDefinitionsTable(engine);
     await catalog.start();
     await applying;
+    await writeDefinitionsTable(engine, catalog.status());
 
     const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }));
     const server = new WireServer(

@@ -9,7 +9,7 @@ import { DefinitionError, parseDefinition } from './parse-definition.js';
 import { createS3Client, S3Source } from './s3-source.js';
 
 export interface CatalogEvents {
-  /** Every change of one source batch, in one call (for consumers that swap tables as a set). */
+  /** Every change of one source batch, in one call (for consumers that swap tables as a set); may be empty when only status changed. */
   changes: [TableChange[]];
   'table-added': [table: TableDefinition];
   'table-changed': [table: TableDefinition, old: TableDefinition];
@@ -105,7 +105,7 @@ export class Catalog extends EventEmitter<CatalogEvents> {
     const changes = this.set.update(update);
     this.logNewProblems();
     for (const change of changes) this.logChange(change);
-    if (changes.length === 0) return;
+    // Emitted for every batch, even one that changes no table, so status consumers see new errors too.
     this.emit('changes', changes);
     for (const change of changes) {
       if (change.type === 'table-added') this.emit('table-added', change.table);
