@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './log/logger.js';
 import { loadConfig, type CliFlags } from './config/load-config.js';
 import type { KinesqlConfig } from './config/config.js';
 import { createKinesisClient } from './kinesis/client.js';
@@ -118,7 +119,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig({ ...(flags.configFile ? { file: flags.configFile } : {}), env: process.env, flags });
-  const logger = pino({ level: config.logLevel, base: { service: 'kinesql' } });
+  const logger = createLogger(config.logLevel);
   for (const warning of config.warnings ?? []) logger.warn({ config: config.configFile }, warning);
   if (command === 'serve') await serve(config, logger);
   else await demo(config, flags, logger);
