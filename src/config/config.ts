@@ -59,6 +59,8 @@ export interface KinesqlConfig {
     dynamoReadCapacity?: number;
     /** Accepted for compatibility, no effect. */
     dynamoWriteCapacity?: number;
+    /** kinesis.checkpoint-interval-ms; accepted for compatibility, no effect. */
+    intervalMs?: number;
   };
   /** Shard reading limits, timeouts and table caps (kinesql's own keys; see docs/configuration.md, "Stream scans"). */
   scan?: ScanConfig;

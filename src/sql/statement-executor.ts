@@ -6,7 +6,7 @@ import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
 import { backend } from '../wire/backend-writer.js';
-import { isParseFailure, parseStatements } from './parse.js';
+import { checkStatements } from './readonly-gate.js';
 import { scanBoundsFor } from './scan-bounds.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
 
@@ -36,7 +36,7 @@ export type ReplySink = (bytes: Uint8Array) => Promise<void>;
  * lets the engine answer with its own bytes.
  */
 export class StatementExecutor {
-  /** The statement each relation returned by relationsOf came from, to find the bounds it puts on it. */
+  /** The statement each relation returned by analyze came from, to find the bounds it puts on it. */
   private readonly statementOf = new WeakMap<RelationName, Node>();
 
   constructor(
@@ -45,12 +45,16 @@ export class StatementExecutor {
     private readonly logger: Logger,
   ) {}
 
-  /** The relations one SQL string names, or none when it does not parse (the engine then reports the error). */
-  relationsOf(sql: string): RelationName[] {
-    const parsed = parseStatements(sql);
-    if (isParseFailure(parsed)) return [];
-    return parsed.flatMap((statement) =>
+  /**
+   * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
+   * returns the relations it names. A refused or unparsable string throws StatementError.
+   */
+  analyze(sql: string): RelationName[] {
+    const verdict = checkStatements(sql);
+    if (!verdict.allowed) throw new StatementError(verdict.message, verdict.sqlstate, verdict.position);
+    return verdict.statements.flatMap((statement) =>
       referencedRelations(statement.node).map((relation) => {
+        // A copy of its own, so the statement it came from can be found again for its scan bounds.
         const own = { ...relation };
         this.statementOf.set(own, statement.node);
         return own;

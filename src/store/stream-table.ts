@@ -88,6 +88,9 @@ export class StreamTable {
   private listedAt = 0;
   private evictedAt = Date.now();
   private catchingUp: Promise<void> = Promise.resolve();
+  /** Set when a new version of the definition took this table's place: catch-ups go there. */
+  private successor: StreamTable | undefined;
+  private retired = false;
   private readonly decodeRecord;
   private readonly copySql: string;
   private readonly tableName: string;
@@ -146,9 +149,37 @@ export class StreamTable {
    * table run one after another.
    */
   catchUp(request: ScanRequest): Promise<void> {
-    const run = this.catchingUp.then(() => this.readNeeded(request));
+    const run = this.catchingUp.then(() => {
+      if (this.successor) return this.successor.catchUp(request);
+      if (this.retired) return undefined;
+      return this.readNeeded(request);
+    });
     this.catchingUp = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Runs fn when no catch-up of this table is in flight, then retires the table: statements that resolved
+   * it before go on with `successor` (the table that took its place), or read nothing when it was removed.
+   */
+  retire(fn: () => Promise<StreamTable | undefined>): Promise<StreamTable | undefined> {
+    const run = this.catchingUp.then(async () => {
+      const successor = await fn();
+      this.retired = true;
+      this.successor = successor;
+      return successor;
+    });
+    this.catchingUp = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Takes over what `previous` has loaded (same stream, rows already in the engine table). */
+  adoptLoadedState(previous: StreamTable): void {
+    for (const [shardId, state] of previous.shards) this.shards.set(shardId, state);
+    this.listedAt = previous.listedAt;
   }
 
   private async readNeeded(request: ScanRequest): Promise<void> {

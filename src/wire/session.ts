@@ -165,33 +165,36 @@ export class Session {
       await this.send(Buffer.concat([backend.emptyQueryResponse(), backend.readyForQuery(this.transactionStatus)]));
       return;
     }
-    await this.execute(this.executor.relationsOf(sql), message.raw, true);
+    await this.execute(() => this.executor.analyze(sql), message.raw, true);
   }
 
   private async flushExtendedBatch(): Promise<void> {
     const batch = this.extendedBatch;
     this.extendedBatch = [];
-    const relations: RelationName[] = [];
-    for (const message of batch) {
-      if (message.type === 'P') {
-        const body = new BodyReader(message.body);
-        const name = body.cstring();
-        const found = this.executor.relationsOf(body.cstring());
-        this.statementRelations.set(name, found);
-        relations.push(...found);
-      } else if (message.type === 'B') {
-        const body = new BodyReader(message.body);
-        body.cstring();
-        relations.push(...(this.statementRelations.get(body.cstring()) ?? []));
+    const relationsOfBatch = (): RelationName[] => {
+      const relations: RelationName[] = [];
+      for (const message of batch) {
+        if (message.type === 'P') {
+          const body = new BodyReader(message.body);
+          const name = body.cstring();
+          const found = this.executor.analyze(body.cstring());
+          this.statementRelations.set(name, found);
+          relations.push(...found);
+        } else if (message.type === 'B') {
+          const body = new BodyReader(message.body);
+          body.cstring();
+          relations.push(...(this.statementRelations.get(body.cstring()) ?? []));
+        }
       }
-    }
+      return relations;
+    };
     const endsWithSync = batch[batch.length - 1]?.type === 'S';
-    await this.execute(relations, Buffer.concat(batch.map((message) => message.raw)), endsWithSync);
+    await this.execute(relationsOfBatch, Buffer.concat(batch.map((message) => message.raw)), endsWithSync);
   }
 
-  private async execute(relations: RelationName[], messages: Buffer, answersReady: boolean): Promise<void> {
+  private async execute(analyze: () => RelationName[], messages: Buffer, answersReady: boolean): Promise<void> {
     try {
-      await this.executor.run(relations, messages, this.context, (bytes) => {
+      await this.executor.run(analyze(), messages, this.context, (bytes) => {
         this.noteTransactionStatus(bytes);
         return this.send(bytes);
       });
