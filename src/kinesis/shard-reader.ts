@@ -55,6 +55,8 @@ export interface ShardReaderStats {
   lastError: string | undefined;
 }
 
+/** How far Kinesis's clock may be behind ours. */
+const CLOCK_SKEW_MS = 5_000;
 /** Iterators expire after 5 minutes; one older than this is not reused. */
 const ITERATOR_REUSE_MS = 4 * 60 * 1000;
 
@@ -218,7 +220,8 @@ export class ShardReader {
           ...streamParameter(this.streamName),
           ShardId: this.shardId,
           ShardIteratorType: position.type,
-          ...(position.type === 'AT_TIMESTAMP' ? { Timestamp: position.timestamp } : {}),
+          // Kinesis refuses a timestamp after its own clock; a later one means "from now on" anyway.
+          ...(position.type === 'AT_TIMESTAMP' ? { Timestamp: new Date(Math.min(position.timestamp.getTime(), Date.now() - CLOCK_SKEW_MS)) } : {}),
           ...(position.type === 'AFTER_SEQUENCE_NUMBER' || position.type === 'AT_SEQUENCE_NUMBER'
             ? { StartingSequenceNumber: position.sequenceNumber }
             : {}),

@@ -214,7 +214,10 @@ export class StreamTable {
         read.catch(() => undefined);
         reads.set(description.shardId, read);
       }
-      await Promise.all(reads.values());
+      // Every shard's read must have stopped before the next catch-up of this table starts.
+      const outcomes = await Promise.allSettled(reads.values());
+      const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
       this.lastError = undefined;
     } catch (error) {
       const readError = StreamReadError.from(error, streamName);
