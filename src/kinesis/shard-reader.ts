@@ -55,8 +55,6 @@ export interface ShardReaderStats {
   lastError: string | undefined;
 }
 
-/** How far Kinesis's clock may be behind ours. */
-const CLOCK_SKEW_MS = 5_000;
 /** Iterators expire after 5 minutes; one older than this is not reused. */
 const ITERATOR_REUSE_MS = 4 * 60 * 1000;
 
@@ -221,7 +219,7 @@ export class ShardReader {
           ShardId: this.shardId,
           ShardIteratorType: position.type,
           // Kinesis refuses a timestamp after its own clock; a later one means "from now on" anyway.
-          ...(position.type === 'AT_TIMESTAMP' ? { Timestamp: new Date(Math.min(position.timestamp.getTime(), Date.now() - CLOCK_SKEW_MS)) } : {}),
+          ...(position.type === 'AT_TIMESTAMP' ? { Timestamp: new Date(Math.min(position.timestamp.getTime(), Date.now())) } : {}),
           ...(position.type === 'AFTER_SEQUENCE_NUMBER' || position.type === 'AT_SEQUENCE_NUMBER'
             ? { StartingSequenceNumber: position.sequenceNumber }
             : {}),
