@@ -72,14 +72,19 @@ async function attemptWithTimeout<T>(what: string, timeoutMs: number | undefined
   const controller = new AbortController();
   if (timeoutMs === undefined) return call(controller.signal);
   let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      controller.abort();
+      timedOut = true;
       reject(new KinesisTimeoutError(what, timeoutMs));
+      controller.abort();
     }, timeoutMs);
   });
   try {
     return await Promise.race([call(controller.signal), timeout]);
+  } catch (error) {
+    // The aborted call may fail first, with the SDK's AbortError: it is still our timeout.
+    throw timedOut ? new KinesisTimeoutError(what, timeoutMs) : error;
   } finally {
     clearTimeout(timer);
   }

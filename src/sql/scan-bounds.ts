@@ -84,7 +84,9 @@ function collectSelects(value: unknown, visit: (select: Fields) => void): void {
     return;
   }
   for (const [key, child] of Object.entries(value as Fields)) {
-    if (key === 'SelectStmt' && child && typeof child === 'object' && Array.isArray((child as Fields).fromClause)) visit(child as Fields);
+    // Set operations hold their arms as bare SelectStmt bodies in larg / rarg.
+    const isSelect = key === 'SelectStmt' || key === 'larg' || key === 'rarg';
+    if (isSelect && child && typeof child === 'object' && Array.isArray((child as Fields).fromClause)) visit(child as Fields);
     collectSelects(child, visit);
   }
 }
