@@ -8,6 +8,7 @@ import { createKinesisClient } from './kinesis/client.js';
 import { processRateBudget } from './kinesis/rate-budget.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
+import { createStatusTables } from './store/status-tables.js';
 import { StreamStore } from './store/stream-store.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './wire/protocol-constants.js';
 import { WireServer } from './wire/server.js';
@@ -84,6 +85,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       });
     });
     await createDefinitionsTable(engine);
+    await createStatusTables(engine);
     await catalog.start();
     await applying;
     await writeDefinitionsTable(engine, catalog.status());

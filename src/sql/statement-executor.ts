@@ -3,6 +3,7 @@ import type { Node } from 'libpg-query';
 import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
+import { namesStatusTable } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
 import { backend } from '../wire/backend-writer.js';
@@ -69,6 +70,7 @@ export class StatementExecutor {
   async run(relations: RelationName[], messages: Uint8Array, session: SessionContext, reply: ReplySink): Promise<void> {
     const statementStart = new Date();
     const tables = this.store.resolve(relations, session.searchPath);
+    if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
     if (tables.length > 0) {
       const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
       try {

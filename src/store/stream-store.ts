@@ -3,6 +3,7 @@ import { createTableStatements, dropTableStatement } from '../catalog/ddl.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine } from '../engine/engine.js';
 import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
+import { writeStatusTables } from './status-tables.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 
@@ -120,6 +121,11 @@ export class StreamStore {
       }
     }
     return [...found];
+  }
+
+  /** Rewrites kinesql.streams and kinesql.shards from the tables' current state. */
+  async refreshStatus(): Promise<void> {
+    await writeStatusTables(this.engine, this.list());
   }
 
   /** Brings every given table up to what the statement needs, in parallel, reporting progress while it runs. */
