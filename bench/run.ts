@@ -4,9 +4,11 @@
  * `npm run bench -- decode` runs only the named ones.
  */
 import { runDecodeBench } from './decode.js';
+import { runScanBench } from './scan.js';
 
 const benches: Record<string, () => Promise<void>> = {
   decode: runDecodeBench,
+  scan: runScanBench,
 };
 
 const wanted = process.argv.slice(2);
