@@ -32,6 +32,8 @@ export interface ShardReadRequest {
   onBatch: (records: StreamRecord[], millisBehindLatest: number | undefined) => Promise<void>;
   /** GetRecords calls before the read stops, 0 = no limit; the reader's maxBatches when absent. */
   maxBatches?: number;
+  /** Records per GetRecords call; the reader's batchSize when absent. */
+  batchSize?: number;
 }
 
 export interface ShardReadResult {
@@ -125,7 +127,7 @@ export class ShardReader {
         if (loadFailed) throw loadFailed.error;
         let answer: GetRecordsCommandOutput;
         try {
-          answer = await this.getRecords(iterator);
+          answer = await this.getRecords(iterator, request.batchSize ?? this.options.batchSize);
         } catch (error) {
           if (!isExpiredIterator(error)) throw error;
           this.stats.expiredIterators += 1;
@@ -140,7 +142,7 @@ export class ShardReader {
           data: record.Data ?? new Uint8Array(0),
           arrivalTimestamp: record.ApproximateArrivalTimestamp ?? new Date(0),
         }));
-        const fullBatch = batch.length >= this.options.batchSize;
+        const fullBatch = batch.length >= (request.batchSize ?? this.options.batchSize);
         let reachedLoaded = false;
         if (request.stopBeforeSequence !== undefined) {
           const stop = request.stopBeforeSequence;
@@ -188,11 +190,11 @@ export class ShardReader {
     }
   }
 
-  private async getRecords(iterator: string): Promise<GetRecordsCommandOutput> {
+  private async getRecords(iterator: string, limit: number): Promise<GetRecordsCommandOutput> {
     await this.options.budget.acquire(this.streamName, this.shardId);
     const answer = await withRetries(this.retry, `GetRecords ${this.streamName}/${this.shardId}`, async (abortSignal) => {
       try {
-        return await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize }), { abortSignal });
+        return await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }), { abortSignal });
       } catch (error) {
         // A throttled call still used the shard's budget; space the retry like any other call.
         if (isThrottle(error)) await this.options.budget.acquire(this.streamName, this.shardId);

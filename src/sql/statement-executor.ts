@@ -3,6 +3,7 @@ import type { Node } from 'libpg-query';
 import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
+import { sessionScan, SessionSettingError, type SessionScan } from '../store/session-scan.js';
 import { namesStatusTable } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
@@ -73,10 +74,19 @@ export class StatementExecutor {
     if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
     if (tables.length > 0) {
       const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
+      let scan: SessionScan;
+      try {
+        scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
+      } catch (error) {
+        if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
+        throw error;
+      }
       try {
         await this.store.catchUp(tables, {
           stopAt: statementStart,
           boundsFor: (table) => bounds.get(table),
+          ...(scan.window ? { windowFor: () => scan.window } : {}),
+          ...(scan.read ? { read: scan.read } : {}),
           onProgress: (progress) => {
             reply(backend.notice({ severity: 'NOTICE', code: '00000', message: progressMessage(progress) })).catch(() => undefined);
           },

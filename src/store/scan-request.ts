@@ -31,6 +31,7 @@ export interface ScanProgress {
 /** Per-session overrides of the seed's read settings (SET kinesis.max_batches, batch_size). */
 export interface ReadOverrides {
   maxBatches?: number;
+  batchSize?: number;
 }
 
 export interface ScanRequest {

@@ -123,6 +123,12 @@ export class StreamStore {
     return [...found];
   }
 
+  /** The configured window, which a session's kinesis.* settings start from. */
+  windowDefaults(): { iterFromTimestamp: boolean; iterOffsetSeconds: number } {
+    const seconds = this.options.windowSeconds;
+    return { iterFromTimestamp: seconds !== undefined, iterOffsetSeconds: seconds ?? 86_400 };
+  }
+
   /** Rewrites kinesql.streams and kinesql.shards from the tables' current state. */
   async refreshStatus(): Promise<void> {
     await writeStatusTables(this.engine, this.list());

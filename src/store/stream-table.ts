@@ -292,6 +292,7 @@ export class StreamTable {
       from,
       stopAt: request.stopAt,
       ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
+      ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
       onBatch: async (records, behind) => {
         await this.load(shard, records);
         if (range.firstSequence === undefined) {
