@@ -63,6 +63,8 @@ export interface ShardStatus {
 }
 
 const textDecoder = new TextDecoder('utf-8');
+/** Listings per catch-up when reads keep closing shards (a reshard during the catch-up). */
+const MAX_LISTING_ROUNDS = 4;
 
 /** A statement's catch-up of one table: counts for progress notices. */
 class CatchUpProgress {
@@ -188,36 +190,20 @@ export class StreamTable {
     this.current = progress;
     try {
       await this.evictOldRows();
-      if (Date.now() - this.listedAt > this.options.shardListTtlMs) await this.refreshShards();
-      const all = [...this.shards.values()].map((shard) => shard.description);
-      const chosen = shardsForBounds(all, request.bounds);
       const windowStart = request.window ? request.window.start : this.windowStart(request.stopAt.getTime());
-      progress.shardsTotal = chosen.size;
-      const reads = new Map<string, Promise<void>>();
-      for (const description of parentsFirst(all)) {
-        if (!chosen.has(description.shardId)) continue;
-        const shard = this.shards.get(description.shardId)!;
-        const needed = this.neededBound(shard.description, windowStart, request);
-        if (needed === 'nothing') {
-          progress.shardsDone += 1;
-          continue;
-        }
-        const parents = [description.parentShardId, description.adjacentParentShardId]
-          .map((id) => (id ? reads.get(id) : undefined))
-          .filter((read): read is Promise<void> => read !== undefined);
-        const read = Promise.all(parents)
-          .then(() => this.readShard(shard, needed, request, progress))
-          .then(() => {
-            progress.shardsDone += 1;
-            progress.behind.delete(description.shardId);
-          });
-        read.catch(() => undefined);
-        reads.set(description.shardId, read);
+      const read = new Set<string>();
+      // A shard read to its end during this catch-up may have children nobody has listed yet: list again
+      // and read them too, so records written after a reshard are in this statement's snapshot.
+      for (let round = 0; round < MAX_LISTING_ROUNDS; round++) {
+        if (Date.now() - this.listedAt > this.options.shardListTtlMs) await this.refreshShards();
+        const all = [...this.shards.values()].map((shard) => shard.description);
+        const chosen = [...shardsForBounds(all, request.bounds)].filter((id) => !read.has(id));
+        if (chosen.length === 0) break;
+        progress.shardsTotal += chosen.length;
+        await this.readShards(parentsFirst(all), new Set(chosen), windowStart, request, progress);
+        for (const id of chosen) read.add(id);
+        if (this.listedAt !== 0) break;
       }
-      // Every shard's read must have stopped before the next catch-up of this table starts.
-      const outcomes = await Promise.allSettled(reads.values());
-      const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-      if (failed) throw failed.reason;
       this.lastError = undefined;
     } catch (error) {
       const readError = StreamReadError.from(error, streamName);
@@ -226,6 +212,41 @@ export class StreamTable {
     } finally {
       this.current = undefined;
     }
+  }
+
+  /** Reads the chosen shards in parallel, each after its parents. */
+  private async readShards(
+    ordered: ShardDescription[],
+    chosen: Set<string>,
+    windowStart: Date | undefined,
+    request: ScanRequest,
+    progress: CatchUpProgress,
+  ): Promise<void> {
+    const reads = new Map<string, Promise<void>>();
+    for (const description of ordered) {
+      if (!chosen.has(description.shardId)) continue;
+      const shard = this.shards.get(description.shardId)!;
+      const needed = this.neededBound(shard.description, windowStart, request);
+      if (needed === 'nothing') {
+        progress.shardsDone += 1;
+        continue;
+      }
+      const parents = [description.parentShardId, description.adjacentParentShardId]
+        .map((id) => (id ? reads.get(id) : undefined))
+        .filter((read): read is Promise<void> => read !== undefined);
+      const read = Promise.all(parents)
+        .then(() => this.readShard(shard, needed, request, progress))
+        .then(() => {
+          progress.shardsDone += 1;
+          progress.behind.delete(description.shardId);
+        });
+      read.catch(() => undefined);
+      reads.set(description.shardId, read);
+    }
+    // Every shard's read must have stopped before the next catch-up of this table starts.
+    const outcomes = await Promise.allSettled(reads.values());
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** The lower bound of what the statement needs from one shard, or 'nothing' when its bounds exclude the shard. */
