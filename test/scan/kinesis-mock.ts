@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 
@@ -13,7 +14,10 @@ export interface KinesisMock {
 /** kinesis-mock (npm kinesis-local), the conformance stand-in (DESIGN.md §6), as a child process on a plain-HTTP port. */
 export async function startKinesisMock(): Promise<KinesisMock> {
   const port = 30_000 + Math.floor(Math.random() * 20_000);
-  const child: ChildProcess = spawn(process.execPath, [require.resolve('kinesis-local/main.js')], {
+  const main = require.resolve('kinesis-local/main.js');
+  const child: ChildProcess = spawn(process.execPath, [main], {
+    // It reads its TLS certificate (server.json) from the working directory.
+    cwd: dirname(main),
     env: {
       ...process.env,
       KINESIS_MOCK_PLAIN_PORT: String(port),
