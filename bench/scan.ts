@@ -5,7 +5,8 @@
  * peak memory of the process, and where Debian's PostgreSQL can be started, the warm queries on it.
  * Sizes can be lowered for a quick look: BENCH_RECORDS=100000 npm run bench -- scan
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecor
 import pg from 'pg';
 import { pino } from 'pino';
 import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../src/config/config.js';
-import { ensureStream, startKinesisStandIn } from '../src/demo/kinesis-standin.js';
+import { ensureStream } from '../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../src/kinesis/client.js';
 import { startKinesql } from '../src/kinesql.js';
 
@@ -36,7 +37,8 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
 export async function runScanBench(): Promise<void> {
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-  const standIn = await startKinesisStandIn();
+  // Real Kinesis does not use the client's CPU: kinesalite runs in a process of its own.
+  const standIn = await startKinesaliteProcess();
   const aws = { region: 'us-east-1', kinesisEndpoint: standIn.endpoint, accessKeyId: 'bench', secretAccessKey: 'bench' };
   const kinesis = createKinesisClient(aws);
   const tablesDir = await mkdtemp(join(tmpdir(), 'kinesql-bench-tables-'));
@@ -128,7 +130,7 @@ export async function runScanBench(): Promise<void> {
       });
       const after = await q('select count(*) from events');
       out(`kinesql count(*) after 1,000 new records (put took ${seconds(more.ms)}) = ${String(after.value[0]?.count)}: ${seconds(after.ms)} (warm count(*) ${seconds(warm['count(*)']!)})`);
-      out(`peak memory (RSS of the process: kinesalite, kinesql, PGlite worker): ${(peakRss / 1024 / 1024).toFixed(0)} MB`);
+      out(`peak memory (RSS of the kinesql process: server, store, PGlite worker; kinesalite not included): ${(peakRss / 1024 / 1024).toFixed(0)} MB`);
       await nativePostgres(warmQueries, out);
     } finally {
       await client.end();
@@ -140,6 +142,30 @@ export async function runScanBench(): Promise<void> {
     await standIn.close();
     await rm(tablesDir, { recursive: true, force: true });
   }
+}
+
+async function startKinesaliteProcess(): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const require = createRequire(import.meta.url);
+  const port = 40_000 + Math.floor(Math.random() * 10_000);
+  const child = spawn(process.execPath, [require.resolve('kinesalite/cli.js'), '--port', String(port), '--createStreamMs', '0', '--shardLimit', '100'], {
+    stdio: 'ignore',
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      await fetch(endpoint, { method: 'POST' });
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return {
+    endpoint,
+    close: async () => {
+      child.kill();
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+    },
+  };
 }
 
 /** The same rows and warm queries on a PostgreSQL 15 started from Debian's binaries, when possible. */

@@ -28,7 +28,10 @@ export interface ShardReadRequest {
   stopAt: Date;
   /** Records at or after this sequence number are already loaded: the read ends before them. */
   stopBeforeSequence?: string;
-  /** Receives each non-empty batch in order; the next GetRecords call runs while it works. */
+  /**
+   * Receives each non-empty batch, in order, as soon as it arrives, and must apply the batches in that
+   * order; the next GetRecords call runs while the returned promise is pending.
+   */
   onBatch: (records: StreamRecord[], millisBehindLatest: number | undefined) => Promise<void>;
   /** GetRecords calls before the read stops, 0 = no limit; the reader's maxBatches when absent. */
   maxBatches?: number;
@@ -57,6 +60,7 @@ export interface ShardReaderStats {
   lastError: string | undefined;
 }
 
+const MAX_LOADS_IN_FLIGHT = 2;
 /** Iterators expire after 5 minutes; one older than this is not reused. */
 const ITERATOR_REUSE_MS = 4 * 60 * 1000;
 
@@ -116,12 +120,17 @@ export class ShardReader {
     let iterator = await this.iteratorFor(position);
     let calls = 0;
     let records = 0;
-    let loading: Promise<void> = Promise.resolve();
+    // onBatch is called as soon as a batch arrives (the loader keeps its loads in order); at most
+    // MAX_LOADS_IN_FLIGHT of them run while the next GetRecords is made.
+    const loads: Promise<void>[] = [];
     let loadFailed: { error: unknown } | undefined;
-    const deliver = (batch: StreamRecord[], behind: number | undefined): void => {
-      loading = loading.then(() => request.onBatch(batch, behind));
-      loading.catch((error: unknown) => (loadFailed ??= { error }));
+    const deliver = async (batch: StreamRecord[], behind: number | undefined): Promise<void> => {
+      const load = request.onBatch(batch, behind);
+      load.catch((error: unknown) => (loadFailed ??= { error }));
+      loads.push(load);
+      if (loads.length >= MAX_LOADS_IN_FLIGHT) await loads.shift()!.catch(() => undefined);
     };
+    const loading = (): Promise<unknown> => Promise.all(loads);
     try {
       for (;;) {
         if (loadFailed) throw loadFailed.error;
@@ -159,7 +168,7 @@ export class ShardReader {
           );
         }
         if (batch.length > 0) {
-          deliver(batch, behind);
+          await deliver(batch, behind);
           records += batch.length;
           position = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: batch[batch.length - 1]!.sequenceNumber };
         }
@@ -179,13 +188,14 @@ export class ShardReader {
         const maxBatches = request.maxBatches ?? this.options.maxBatches;
         const outOfBatches = maxBatches > 0 && calls >= maxBatches;
         if (done || outOfBatches) {
-          await loading;
+          await loading();
+          if (loadFailed) throw (loadFailed as { error: unknown }).error;
           return { closed: !next && !reachedLoaded, complete: done, calls, records };
         }
       }
     } catch (error) {
       this.stats.lastError = `${(error as Error).name}: ${(error as Error).message}`;
-      await loading.catch(() => undefined);
+      await loading().catch(() => undefined);
       throw loadFailed ? loadFailed.error : error;
     }
   }

@@ -46,6 +46,10 @@ interface ShardState {
   messageBytes: number;
   /** Running count of records loaded from this shard (the _segment_count column). */
   segmentCount: number;
+  /** The same count including batches decoded but not yet copied. */
+  preparedSegments: number;
+  /** COPYs of this shard's decoded batches, in order. */
+  loads: Promise<void>;
 }
 
 /** One shard as kinesql.shards shows it. */
@@ -287,6 +291,8 @@ export class StreamTable {
         invalidRows: 0,
         messageBytes: 0,
         segmentCount: 0,
+        preparedSegments: 0,
+        loads: Promise.resolve(),
       });
     }
     this.listedAt = Date.now();
@@ -306,6 +312,7 @@ export class StreamTable {
     }
     if (shard.closedAndRead) return;
     const range = shard.range;
+    this.startLoads(shard);
     const from = range.lastSequence
       ? ({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: range.lastSequence } as const)
       : positionOf(range.lower);
@@ -337,7 +344,8 @@ export class StreamTable {
     const range = shard.range!;
     const stop = range.firstSequence!;
     let first: StreamRecord | undefined;
-    const before = { rows: shard.rows, invalidRows: shard.invalidRows, messageBytes: shard.messageBytes };
+    const before = { rows: shard.rows, invalidRows: shard.invalidRows, messageBytes: shard.messageBytes, segmentCount: shard.segmentCount };
+    this.startLoads(shard);
     try {
       await shard.reader.read({
         from: positionOf(needed),
@@ -389,12 +397,16 @@ export class StreamTable {
     }
   }
 
-  private async load(shard: ShardState, records: StreamRecord[]): Promise<void> {
+  /**
+   * Decodes a batch at once (on this thread) and queues its COPY behind the shard's earlier ones, so the
+   * engine loads batch n while batch n+1 is decoded and n+2 is fetched.
+   */
+  private load(shard: ShardState, records: StreamRecord[]): Promise<void> {
     const first = records[0]!.sequenceNumber;
     const last = records[records.length - 1]!.sequenceNumber;
     const shardId = shard.description.shardId;
     let text = '';
-    let segmentCount = shard.segmentCount;
+    let segmentCount = shard.preparedSegments;
     let rows = 0;
     let invalid = 0;
     let bytes = 0;
@@ -421,12 +433,23 @@ export class StreamTable {
         ]);
       }
     }
-    this.checkCaps(rows, bytes);
-    await this.options.engine.exclusive(() => this.options.engine.copyFrom(this.copySql, Buffer.from(text, 'utf8')));
-    shard.segmentCount = segmentCount;
-    shard.rows += rows;
-    shard.invalidRows += invalid;
-    shard.messageBytes += bytes;
+    shard.preparedSegments = segmentCount;
+    const copy = shard.loads.then(async () => {
+      this.checkCaps(rows, bytes);
+      await this.options.engine.exclusive(() => this.options.engine.copyFrom(this.copySql, Buffer.from(text, 'utf8')));
+      shard.segmentCount = segmentCount;
+      shard.rows += rows;
+      shard.invalidRows += invalid;
+      shard.messageBytes += bytes;
+    });
+    shard.loads = copy;
+    return copy;
+  }
+
+  /** Starts a read of a shard: no load of an earlier (failed) read stands in its way. */
+  private startLoads(shard: ShardState): void {
+    shard.loads = Promise.resolve();
+    shard.preparedSegments = shard.segmentCount;
   }
 
   /**
