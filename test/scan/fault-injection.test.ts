@@ -141,3 +141,44 @@ describe('an endpoint that stops answering, and a stream that does not exist', (
     }
   });
 });
+
+describe('a long read', () => {
+  const proxy = new FaultProxy();
+  let harness: Harness;
+
+  beforeAll(async () => {
+    await proxy.start();
+    proxy.slowMs = 300;
+    harness = await startHarness({
+      streams: [{ name: 'slowly', shards: 2 }],
+      definitions: { 'slowly.json': definition('slowly', 'slowly') },
+      configure: throughProxy(proxy, (config) => ({
+        ...config,
+        read: { ...config.read, batchSize: 50 },
+        scan: { ...DEFAULT_SCAN_CONFIG, progressIntervalMs: 100 },
+      })),
+    });
+    await harness.put('slowly', Array.from({ length: 400 }, (_, i) => ({ id: i + 1 })));
+    proxy.decide = (operation) => (operation === 'GetRecords' ? 'slow' : undefined);
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+    await proxy.close();
+  });
+
+  it('sends NOTICE messages with its progress while the client waits', async () => {
+    const client = await harness.connect();
+    const notices: string[] = [];
+    client.on('notice', (notice) => notices.push(notice.message ?? ''));
+    try {
+      expect((await client.query('select count(*)::int as n from slowly')).rows).toEqual([{ n: 400 }]);
+    } finally {
+      await client.end();
+    }
+    expect(notices.length).toBeGreaterThan(1);
+    expect(notices[0]).toMatch(/^reading stream "slowly": \d+ records, \d of 2 shards done, \d+ s behind the tip$/);
+    const counts = notices.map((message) => Number(/: (\d+) records/.exec(message)![1]));
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+  });
+});
