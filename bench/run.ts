@@ -4,9 +4,11 @@
  * `npm run bench -- decode` runs only the named ones.
  */
 import { runDecodeBench } from './decode.js';
+import { runReloadBench } from './reload.js';
 
 const benches: Record<string, () => Promise<void>> = {
   decode: runDecodeBench,
+  reload: runReloadBench,
 };
 
 const wanted = process.argv.slice(2);
