@@ -4,10 +4,12 @@
  * `npm run bench -- decode` runs only the named ones.
  */
 import { runDecodeBench } from './decode.js';
+import { runReloadBench } from './reload.js';
 import { runScanBench } from './scan.js';
 
 const benches: Record<string, () => Promise<void>> = {
   decode: runDecodeBench,
+  reload: runReloadBench,
   scan: runScanBench,
 };
 
