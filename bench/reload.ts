@@ -47,7 +47,7 @@ export async function runReloadBench(): Promise<void> {
   // A directory of its own: chokidar shares one fs watcher per path between instances in a process.
   const bareDir = await mkdtemp(join(tmpdir(), 'kinesql-bench-watch-'));
   const watcher = watch(bareDir, { ignoreInitial: true });
-  await new Promise((resolve) => watcher.once('ready', resolve));
+  await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   const watcherDelays: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const started = performance.now();
