@@ -42,6 +42,36 @@ export class StatementExecutor {
   }
 
   /**
+   * What must happen before a session's statements reach the engine: the stream tables they read are
+   * brought up to the streams' tips as of now. `signal` aborts the wait (CancelRequest, statement_timeout):
+   * the statement fails with its reason at once; the catch-up itself finishes in the background, so the
+   * store's bookkeeping always matches what the engine holds.
+   */
+  async beforeStatements(sqlTexts: readonly string[], session: SessionContext, signal?: AbortSignal): Promise<void> {
+    const relations = sqlTexts.flatMap((sql) => this.relationsOf(sql));
+    const tables = this.store.resolve(relations, session.searchPath);
+    if (tables.length === 0) return;
+    const catchingUp = this.store.catchUp(tables, new Date()).catch((error: unknown) => {
+      const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
+      this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
+      throw new StatementError(readError.message, readError.sqlstate);
+    });
+    if (!signal) return catchingUp;
+    catchingUp.catch(() => undefined);
+    signal.throwIfAborted();
+    let onAbort!: () => void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([catchingUp, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
    * Brings the stream tables among `relations` up to date, then sends `messages` (raw frontend protocol
    * bytes ending in Query, Sync or Flush) to the engine with no other session's statements in between.
    */
