@@ -8,5 +8,6 @@ export default defineConfig({
     // Each end-to-end file starts its own engine (a PostgreSQL in WASM); two at a time fit the 2-core machines.
     maxWorkers: 2,
     pool: 'forks',
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './log/logger.js';
 import { loadConfig, type CliFlags } from './config/load-config.js';
 import type { KinesqlConfig } from './config/config.js';
 import { createKinesisClient } from './kinesis/client.js';
@@ -108,6 +109,9 @@ async function demo(config: KinesqlConfig, flags: Partial<CliFlags>, logger: Log
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // The SDK warns on Node 20 that releases after January 2027 will need Node 22; the lock pins a release
+  // that supports Node 20, so the warning says nothing about this installation.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const { command, flags, help } = parseCommandLine(argv);
   if (help || command === undefined || !['serve', 'demo'].includes(command)) {
     process.stdout.write(USAGE);
@@ -115,7 +119,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig({ ...(flags.configFile ? { file: flags.configFile } : {}), env: process.env, flags });
-  const logger = pino({ level: config.logLevel, base: { service: 'kinesql' } });
+  const logger = createLogger(config.logLevel);
+  for (const warning of config.warnings ?? []) logger.warn({ config: config.configFile }, warning);
   if (command === 'serve') await serve(config, logger);
   else await demo(config, flags, logger);
 }

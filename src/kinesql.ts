@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import { Catalog } from './catalog/catalog.js';
-import type { TableDefinition } from './catalog/definition.js';
+import { createCatalog, type Catalog } from './catalog/catalog.js';
+import type { TableChange } from './catalog/definition-set.js';
+import { createDefinitionsTable, writeDefinitionsTable } from './catalog/definitions-table.js';
 import type { KinesqlConfig } from './config/config.js';
 import { openEngine } from './engine/open-engine.js';
 import { createKinesisClient } from './kinesis/client.js';
@@ -46,26 +47,36 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     );
 
     const catalogLogger = logger.child({ component: 'catalog' });
-    const catalog = new Catalog(config, catalogLogger);
-    // Definition changes are applied one at a time, in the order they were seen.
+    const catalog = createCatalog(config, catalogLogger);
+    // Definition changes are applied one batch at a time, in the order the source saw them.
     let applying: Promise<void> = Promise.resolve();
-    const apply = (what: string, definition: TableDefinition, change: () => Promise<unknown>): void => {
-      applying = applying.then(change).catch((error: unknown) =>
+    const applyChange = async (change: TableChange): Promise<void> => {
+      const table = change.table;
+      try {
+        if (change.type === 'table-removed') await store.remove(table);
+        else if (change.type === 'table-changed') await store.replace(change.old, table);
+        else await store.add(table);
+      } catch (error) {
         catalogLogger.error(
-          { err: error, table: `${definition.schemaName}.${definition.tableName}`, source: definition.source },
-          `could not apply ${what} definition`,
-        ),
-      );
+          { err: error, table: `${table.schemaName}.${table.tableName}`, source: table.source },
+          `could not apply ${change.type}`,
+        );
+      }
     };
-    catalog.on('table-added', (definition: TableDefinition) => apply('new', definition, () => store.add(definition)));
-    catalog.on('table-changed', (definition: TableDefinition) => apply('changed', definition, () => store.add(definition)));
-    catalog.on('table-removed', (definition: TableDefinition) => apply('removed', definition, () => store.remove(definition)));
+    catalog.on('changes', (changes) => {
+      applying = applying.then(async () => {
+        for (const change of changes) await applyChange(change);
+        await writeDefinitionsTable(engine, catalog.status());
+      });
+    });
+    await createDefinitionsTable(engine);
     await catalog.start();
     await applying;
+    await writeDefinitionsTable(engine, catalog.status());
 
     const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }));
     const server = new WireServer(
-      executor,
+      { executor, engine },
       { serverVersion, defaultSchema: config.catalog.defaultSchema, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES },
       logger.child({ component: 'wire' }),
     );

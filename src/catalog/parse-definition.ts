@@ -66,12 +66,12 @@ export function parseDefinition(
   }
   if (!isObject(document)) return fail('', `expected a JSON object, found ${describe(document)}`);
 
-  const tableName = identifier(document, 'tableName', '', fail, true);
+  const tableName = identifier(document, 'tableName', '', fail);
   const writtenSchema = optionalString(document, 'schemaName', '', fail);
   const schemaName =
     writtenSchema === undefined || writtenSchema.trim() === '' || writtenSchema.trim().toLowerCase() === 'default'
       ? options.defaultSchema
-      : identifier(document, 'schemaName', '', fail, true);
+      : identifier(document, 'schemaName', '', fail);
   const streamName = requiredString(document, 'streamName', '', fail).trim();
   if (streamName === '') fail('streamName', 'must not be empty; expected the name of a Kinesis stream');
   const comment = optionalString(document, 'comment', '', fail);
@@ -128,7 +128,7 @@ function parseMessage(value: unknown, fail: Fail, options: ParseDefinitionOption
 function parseField(value: unknown, path: string, dataFormat: DataFormat, fail: Fail): FieldDefinition {
   if (!isObject(value)) return fail(path, `expected a field object with name, type and mapping, found ${describe(value)}`);
 
-  const name = identifier(value, 'name', path, fail, true);
+  const name = identifier(value, 'name', path, fail);
   const writtenType = requiredString(value, 'type', path, fail);
   let type;
   try {
@@ -258,7 +258,8 @@ function parseDataSchema(value: unknown, fail: Fail, options: ParseDefinitionOpt
   return stripByteOrderMark(text).trim();
 }
 
-function identifier(object: JsonObject, key: string, parent: string, fail: Fail, fold: boolean): string {
+/** A table, schema or column name, folded to lower case as Trino did. */
+function identifier(object: JsonObject, key: string, parent: string, fail: Fail): string {
   const path = join(parent, key);
   const written = requiredString(object, key, parent, fail).trim();
   if (written === '') fail(path, 'must not be empty; expected an identifier');
@@ -267,7 +268,7 @@ function identifier(object: JsonObject, key: string, parent: string, fail: Fail,
   if (bytes > MAX_IDENTIFIER_BYTES) {
     fail(path, `"${written}" is ${bytes} bytes long; expected at most ${MAX_IDENTIFIER_BYTES} bytes (PostgreSQL's identifier limit)`);
   }
-  return fold ? written.toLowerCase() : written;
+  return written.toLowerCase();
 }
 
 function requiredString(object: JsonObject, key: string, parent: string, fail: Fail): string {

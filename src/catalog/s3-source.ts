@@ -48,6 +48,8 @@ export interface S3SourceOptions {
   pollIntervalMs: number;
   /** GetObject calls in flight at once. */
   concurrency?: number;
+  /** Destroy the client on stop() (when the source created it for itself). */
+  destroyClientOnStop?: boolean;
 }
 
 /**
@@ -82,6 +84,7 @@ export class S3Source extends EventEmitter<DefinitionSourceEvents> implements De
     this.stopped = true;
     clearTimeout(this.timer);
     await this.polling;
+    if (this.options.destroyClientOnStop === true) this.options.client.destroy();
   }
 
   /** One poll now (also what the timer runs); errors of a scheduled poll are emitted, not thrown. */
@@ -136,13 +139,17 @@ export class S3Source extends EventEmitter<DefinitionSourceEvents> implements De
     const objects: _Object[] = [];
     let continuationToken: string | undefined;
     do {
-      const page = await this.options.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.target.bucket,
-          Prefix: this.target.prefix,
-          ...(continuationToken === undefined ? {} : { ContinuationToken: continuationToken }),
-        }),
-      );
+      const page = await this.options.client
+        .send(
+          new ListObjectsV2Command({
+            Bucket: this.target.bucket,
+            Prefix: this.target.prefix,
+            ...(continuationToken === undefined ? {} : { ContinuationToken: continuationToken }),
+          }),
+        )
+        .catch((error: Error) => {
+          throw new Error(`cannot list ${this.location}: ${error.name}: ${error.message}`, { cause: error });
+        });
       objects.push(...(page.Contents ?? []));
       continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (continuationToken !== undefined);

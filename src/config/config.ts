@@ -53,6 +53,8 @@ export interface KinesqlConfig {
     dynamoReadCapacity?: number;
     /** Accepted for compatibility, no effect. */
     dynamoWriteCapacity?: number;
+    /** kinesis.checkpoint-interval-ms; accepted for compatibility, no effect. */
+    intervalMs?: number;
   };
   /** The properties file the configuration was read from, if any. */
   configFile?: string;

@@ -49,8 +49,11 @@ interface Setting<T> {
   flag?: keyof CliFlags;
   parser: Parser<T>;
   apply(config: KinesqlConfig, value: T): void;
+  /** A value that is accepted but not used as written. */
+  warn?(value: T): string | undefined;
 }
 
+const MAX_GET_RECORDS_LIMIT = 10_000;
 const PINO_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -117,6 +120,16 @@ const s3Location: Parser<string> = {
   parse: (raw) => (/^s3:\/\/[^/\s]+(\/.*)?$/i.test(raw.trim()) ? raw.trim() : undefined),
 };
 
+/** The seed's own default schema was called `default`; in kinesql that is the configured default, `public`. */
+const schemaName: Parser<string> = {
+  expected: 'a schema name of at most 63 bytes',
+  parse(raw) {
+    const value = raw.trim().toLowerCase();
+    if (value === '' || Buffer.byteLength(value, 'utf8') > 63) return undefined;
+    return value === 'default' ? 'public' : value;
+  },
+};
+
 const logLevel: Parser<string> = {
   expected: `one of ${PINO_LEVELS.join(', ')}`,
   parse: (raw) => (PINO_LEVELS.includes(raw.trim().toLowerCase()) ? raw.trim().toLowerCase() : undefined),
@@ -139,7 +152,7 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.s3-endpoint'], env: ['KINESQL_S3_ENDPOINT'], flag: 's3Endpoint', parser: url, apply: (c, v) => (c.aws.s3Endpoint = v) }),
   setting({ keys: ['kinesql.max-message-bytes'], env: ['KINESQL_MAX_MESSAGE_BYTES'], parser: integer(1, 1024 * 1024 * 1024), apply: (c, v) => (c.read.maxMessageBytes = v) }),
 
-  setting({ keys: ['kinesis.default-schema'], parser: text('a schema name'), apply: (c, v) => (c.catalog.defaultSchema = v.toLowerCase()) }),
+  setting({ keys: ['kinesis.default-schema'], parser: schemaName, apply: (c, v) => (c.catalog.defaultSchema = v) }),
   setting({
     // presto-kinesis used the S3 location whenever it was set, whatever the directory said.
     keys: ['kinesis.table-description-dir', 'kinesis.table-description-location'],
@@ -154,7 +167,13 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesis.access-key'], parser: text('an AWS access key id'), apply: (c, v) => (c.aws.accessKeyId = v) }),
   setting({ keys: ['kinesis.secret-key'], parser: text('an AWS secret access key'), apply: (c, v) => (c.aws.secretAccessKey = v) }),
   setting({ keys: ['kinesis.aws-region'], env: ['AWS_DEFAULT_REGION', 'AWS_REGION'], flag: 'region', parser: text('an AWS region such as us-east-1'), apply: (c, v) => (c.aws.region = v) }),
-  setting({ keys: ['kinesis.batch-size'], parser: integer(1, 10_000), apply: (c, v) => (c.read.batchSize = v) }),
+  setting({
+    keys: ['kinesis.batch-size'],
+    parser: integer(1, Number.MAX_SAFE_INTEGER),
+    // Trino accepted any positive int; GetRecords takes at most 10000, which is what larger values meant.
+    apply: (c, v) => (c.read.batchSize = Math.min(v, MAX_GET_RECORDS_LIMIT)),
+    warn: (v) => (v > MAX_GET_RECORDS_LIMIT ? `kinesis.batch-size=${v} is more than GetRecords allows; ${MAX_GET_RECORDS_LIMIT} is used` : undefined),
+  }),
   setting({ keys: ['kinesis.max-batches'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (c.read.maxBatches = v) }),
   setting({ keys: ['kinesis.fetch-attempts'], parser: integer(1, 1000), apply: (c, v) => (c.read.fetchAttempts = v) }),
   setting({ keys: ['kinesis.sleep-time'], parser: duration(0), apply: (c, v) => (c.read.sleepTimeMs = v) }),
@@ -166,6 +185,7 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesis.iteration-number', 'kinesis.iterator-number'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).iterationNumber = v) }),
   setting({ keys: ['kinesis.dynamo-read-capacity'], parser: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).dynamoReadCapacity = v) }),
   setting({ keys: ['kinesis.dynamo-write-capacity'], parser: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).dynamoWriteCapacity = v) }),
+  setting({ keys: ['kinesis.checkpoint-interval-ms'], parser: duration(1), apply: (c, v) => (checkpoint(c).intervalMs = v) }),
 ];
 
 /** Keys of Presto/Trino catalog files that mean nothing to kinesql and are dropped without a warning. */
@@ -187,7 +207,7 @@ export function loadConfig(options: LoadConfigOptions): KinesqlConfig {
   for (const s of SETTINGS) {
     for (const name of s.env ?? []) {
       const raw = env[name];
-      if (raw !== undefined && raw.trim() !== '') applyRaw(config, s, raw, name, 'environment');
+      if (raw !== undefined && raw.trim() !== '') applyRaw(config, s, raw, name, 'environment', warnings);
     }
   }
 
@@ -200,7 +220,7 @@ export function loadConfig(options: LoadConfigOptions): KinesqlConfig {
   for (const s of SETTINGS) {
     if (s.flag === undefined) continue;
     const value = flags[s.flag];
-    if (value !== undefined) applyRaw(config, s, String(value), `--${kebab(s.flag)}`, 'command line');
+    if (value !== undefined) applyRaw(config, s, String(value), `--${kebab(s.flag)}`, 'command line', warnings);
   }
 
   if ((config.aws.accessKeyId === undefined) !== (config.aws.secretAccessKey === undefined)) {
@@ -231,7 +251,7 @@ function applyFile(config: KinesqlConfig, file: string, warnings: string[]): voi
       const entry = byKey.get(key);
       return entry === undefined ? [] : [entry];
     });
-    for (const entry of present) applyRaw(config, s, entry.value, entry.key, `${file} line ${entry.line}`);
+    for (const entry of present) applyRaw(config, s, entry.value, entry.key, `${file} line ${entry.line}`, warnings);
     const [first, ...others] = present;
     const last = present.at(-1);
     if (first !== undefined && last !== undefined && others.some((entry) => entry.value !== first.value)) {
@@ -243,11 +263,13 @@ function applyFile(config: KinesqlConfig, file: string, warnings: string[]): voi
   if (dir !== undefined && s3 !== undefined) warnings.push(`${file}: ${dir.key} and ${s3.key} are both set; ${s3.key} is used`);
 }
 
-function applyRaw(config: KinesqlConfig, s: Setting<unknown>, raw: string, name: string, where: string): void {
+function applyRaw(config: KinesqlConfig, s: Setting<unknown>, raw: string, name: string, where: string, warnings: string[]): void {
   const value = s.parser.parse(raw);
   if (value === undefined) {
     throw new ConfigError(name, where, `${JSON.stringify(raw)} is not valid; expected ${s.parser.expected}`);
   }
+  const warning = s.warn?.(value);
+  if (warning !== undefined) warnings.push(`${where}: ${warning}`);
   s.apply(config, value);
 }
 

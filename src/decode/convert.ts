@@ -58,7 +58,16 @@ function cleanText(text: string): string | undefined {
   return toWellFormed(text);
 }
 
+const SMALL_INTEGER = /^-?\d{1,15}$/;
+
 function toInteger(value: SourceValue, kind: 'smallint' | 'integer' | 'bigint'): Converted {
+  if (value.kind === 'number' && SMALL_INTEGER.test(value.text)) {
+    // Fast path: exact as a double; bigint range holds every 15-digit integer.
+    const n = Number(value.text);
+    if (kind === 'bigint') return String(n);
+    const [min, max] = INTEGER_RANGE[kind];
+    return n < Number(min) || n > Number(max) ? INVALID : String(n);
+  }
   let result: bigint | undefined;
   if (value.kind === 'number' || value.kind === 'string') {
     const decimal = parseDecimal(value.kind === 'number' ? value.text : value.value.trim());
@@ -142,7 +151,7 @@ function toBoundedText(value: SourceValue, length: number | undefined): Converte
   const raw = asText(value);
   const text = raw === undefined ? undefined : cleanText(raw);
   if (text === undefined) return INVALID;
-  if (length === undefined) return text;
+  if (length === undefined || text.length <= length) return text; // UTF-16 length bounds the character count
   const characters = Array.from(text);
   if (characters.length <= length) return text;
   if (characters.slice(length).every((ch) => ch === ' ')) return characters.slice(0, length).join('');
@@ -173,8 +182,8 @@ function toJson(value: SourceValue): Converted {
 const UUID = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;
 
 function toUuid(value: SourceValue): Converted {
+  if (value.kind === 'bytes' && value.value.length !== 16) return toUuid({ kind: 'string', value: utf8.decode(value.value) });
   if (value.kind === 'bytes') {
-    if (value.value.length !== 16) return INVALID;
     const h = Buffer.from(value.value).toString('hex');
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }

@@ -3,7 +3,7 @@
  * Instant (UTC), or undefined when the value does not match.
  */
 import { makeInstant, daysFromCivil, daysInMonth, type Instant } from './civil-time.js';
-import { parseDecimal } from './decimal.js';
+import { normalizeDecimal, parseDecimal } from './decimal.js';
 import { compileJodaPattern, DatePatternError } from './joda-pattern.js';
 import type { SourceValue } from './source-value.js';
 
@@ -48,8 +48,9 @@ function parseEpoch(value: SourceValue, unitsPerSecond: 1 | 1000): Instant | und
   else if (value.kind === 'string') text = value.value.trim();
   else if (value.kind === 'float' && Number.isFinite(value.value)) text = String(value.value);
   else return undefined;
-  const decimal = parseDecimal(text);
-  if (!decimal) return undefined;
+  const written = parseDecimal(text);
+  if (!written) return undefined;
+  const decimal = normalizeDecimal(written);
   // microseconds = value × 10^6 / unitsPerSecond, as an exact integer (fraction below a microsecond dropped)
   const shift = decimal.exponent + (unitsPerSecond === 1 ? 6 : 3);
   if (decimal.digits.length + shift > 22) return undefined; // far beyond any representable timestamp

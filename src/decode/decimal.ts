@@ -3,7 +3,10 @@
  * pass through a binary float.
  */
 
-/** value = (negative ? -1 : 1) × digits × 10^exponent; digits has no leading zeros ('' for zero). */
+/**
+ * value = (negative ? -1 : 1) × digits × 10^exponent; digits has no leading zeros ('' for zero). Trailing
+ * zeros are kept (`1.50` is digits 150, exponent -2) because an unconstrained numeric keeps the scale written.
+ */
 export interface Decimal {
   negative: boolean;
   digits: string;
@@ -19,21 +22,24 @@ export function parseDecimal(text: string): Decimal | undefined {
   const whole = match[2] ?? '';
   const fraction = match[3] ?? '';
   if (whole.length === 0 && fraction.length === 0) return undefined;
-  let digits = (whole + fraction).replace(/^0+/, '');
-  let exponent = Number(match[4] ?? '0') - fraction.length;
-  const trailingZeros = /0*$/.exec(digits)?.[0].length ?? 0;
-  if (trailingZeros > 0) {
-    digits = digits.slice(0, digits.length - trailingZeros);
-    exponent += trailingZeros;
-  }
-  if (digits.length === 0) exponent = 0;
+  const digits = (whole + fraction).replace(/^0+/, '');
+  const exponent = Number(match[4] ?? '0') - fraction.length;
   return { negative: match[1] === '-' && digits.length > 0, digits, exponent };
 }
 
+/** The same value with trailing zeros folded into the exponent (zero has exponent 0). */
+export function normalizeDecimal(value: Decimal): Decimal {
+  if (value.digits.length === 0) return { negative: false, digits: '', exponent: 0 };
+  const trailingZeros = value.digits.length - value.digits.replace(/0+$/, '').length;
+  if (trailingZeros === 0) return value;
+  return { negative: value.negative, digits: value.digits.slice(0, -trailingZeros), exponent: value.exponent + trailingZeros };
+}
+
 /** The integer value of a decimal, or undefined when it has a fractional part or more than maxDigits digits. */
-export function decimalToBigInt(value: Decimal, maxDigits = 40): bigint | undefined {
+export function decimalToBigInt(written: Decimal, maxDigits = 40): bigint | undefined {
+  const value = normalizeDecimal(written);
   if (value.digits.length === 0) return 0n;
-  if (value.exponent < 0) return undefined; // trailing zeros were folded into the exponent: a real fraction remains
+  if (value.exponent < 0) return undefined; // a non-zero fraction remains
   if (value.digits.length + value.exponent > maxDigits) return undefined;
   const magnitude = BigInt(value.digits + '0'.repeat(value.exponent));
   return value.negative ? -magnitude : magnitude;
@@ -57,14 +63,15 @@ export function decimalToNumericText(value: Decimal, precision?: number, scale?:
     digits = kept.replace(/^0+/, '');
     exponent = -scale;
   }
-  if (digits.length === 0) return '0';
+  // Fraction digits shown: the column's scale, or as written for an unconstrained numeric.
+  const fractionDigits = scale ?? Math.max(0, -exponent);
+  if (fractionDigits > MAX_FRACTION_DIGITS) return undefined;
   const integerDigits = Math.max(0, digits.length + exponent);
-  const fractionDigits = Math.max(0, -exponent);
-  if (integerDigits > MAX_INTEGER_DIGITS || fractionDigits > MAX_FRACTION_DIGITS) return undefined;
-  if (precision !== undefined && integerDigits > precision - (scale ?? 0)) return undefined;
-  let text: string;
-  if (exponent >= 0) text = digits + '0'.repeat(exponent);
-  else if (digits.length > fractionDigits) text = `${digits.slice(0, digits.length - fractionDigits)}.${digits.slice(digits.length - fractionDigits)}`;
-  else text = `0.${'0'.repeat(fractionDigits - digits.length)}${digits}`;
-  return value.negative ? `-${text}` : text;
+  if (integerDigits > MAX_INTEGER_DIGITS) return undefined;
+  if (precision !== undefined && digits.length > 0 && integerDigits > precision - (scale ?? 0)) return undefined;
+  // all digits, scaled so that the last one is at 10^-fractionDigits
+  const scaled = exponent + fractionDigits >= 0 ? digits + '0'.repeat(exponent + fractionDigits) : digits.slice(0, digits.length + exponent + fractionDigits);
+  const padded = scaled.padStart(fractionDigits + 1, '0');
+  const text = fractionDigits === 0 ? padded : `${padded.slice(0, padded.length - fractionDigits)}.${padded.slice(padded.length - fractionDigits)}`;
+  return value.negative && /[1-9]/.test(scaled) ? `-${text}` : text;
 }

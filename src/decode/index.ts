@@ -1,7 +1,10 @@
 import type { MessageDefinition } from '../catalog/definition.js';
 import type { MessageDecoder } from './decoder.js';
+import { createAvroDecoder } from './avro.js';
+import { createCsvDecoder } from './csv.js';
 import { createDummyDecoder } from './dummy.js';
 import { createJsonDecoder } from './json.js';
+import { createRawDecoder } from './raw.js';
 
 export type { DecodedRow, MessageDecoder } from './decoder.js';
 
@@ -12,6 +15,9 @@ export type { DecodedRow, MessageDecoder } from './decoder.js';
 export function createDecoder(message: MessageDefinition): MessageDecoder {
   switch (message.dataFormat) {
     case 'json': return createJsonDecoder(message);
+    case 'csv': return createCsvDecoder(message);
+    case 'raw': return createRawDecoder(message);
+    case 'avro': return createAvroDecoder(message);
     case 'dummy': return createDummyDecoder(message);
     default:
       throw new Error(`message dataFormat "${String(message.dataFormat)}" is not supported; expected json, csv, raw, avro or dummy`);

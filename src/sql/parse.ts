@@ -27,7 +27,7 @@ export interface ParseFailure {
     readonly message: string;
     /** 1-based character position in the whole input, as PostgreSQL reports it; undefined when none. */
     readonly position?: number;
-    /** 42601 (syntax_error) — the parser reports nothing else. */
+    /** 42601 (syntax_error), or 54001 (statement_too_complex) for nesting too deep to parse. */
     readonly sqlstate: string;
   };
 }
@@ -88,6 +88,10 @@ export function parseStatements(sql: string): ParsedStatement[] | ParseFailure {
 }
 
 function toParseFailure(err: unknown): ParseFailure {
+  if (err instanceof RangeError) {
+    // Nesting too deep for the parser's JSON result; PostgreSQL reports such statements the same way.
+    return { error: { message: 'stack depth limit exceeded', sqlstate: '54001' } };
+  }
   if (hasSqlDetails(err) && err.sqlDetails) {
     const { message, cursorPosition } = err.sqlDetails;
     // libpg-query turns PostgreSQL's 1-based cursor position into a 0-based one; PostgreSQL clients

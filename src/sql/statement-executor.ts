@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
 import { StreamReadError } from '../store/stream-read-error.js';
-import { isParseFailure, parseStatements } from './parse.js';
+import { checkStatements } from './readonly-gate.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
 
 /** What the executor needs to know about the session a statement comes from. */
@@ -34,22 +34,24 @@ export class StatementExecutor {
     private readonly logger: Logger,
   ) {}
 
-  /** The relations one SQL string names, or none when it does not parse (the engine then reports the error). */
-  relationsOf(sql: string): RelationName[] {
-    const parsed = parseStatements(sql);
-    if (isParseFailure(parsed)) return [];
-    return parsed.flatMap((statement) => referencedRelations(statement.node));
+  /**
+   * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
+   * returns the relations it names. A refused or unparsable string throws StatementError.
+   */
+  analyze(sql: string): RelationName[] {
+    const verdict = checkStatements(sql);
+    if (!verdict.allowed) throw new StatementError(verdict.message, verdict.sqlstate, verdict.position);
+    return verdict.statements.flatMap((statement) => referencedRelations(statement.node));
   }
 
   /**
-   * What must happen before a session's statements reach the engine: the stream tables they read are
-   * brought up to the streams' tips as of now. `signal` aborts the wait (CancelRequest, statement_timeout):
+   * Brings the stream tables among `relations` (from analyze) up to the streams' tips as of now, before
+   * a session's statements reach the engine. `signal` aborts the wait (CancelRequest, statement_timeout):
    * the statement fails with its reason at once; the catch-up itself finishes in the background, so the
    * store's bookkeeping always matches what the engine holds.
    */
-  async beforeStatements(sqlTexts: readonly string[], session: SessionContext, signal?: AbortSignal): Promise<void> {
-    const relations = sqlTexts.flatMap((sql) => this.relationsOf(sql));
-    const tables = this.store.resolve(relations, session.searchPath);
+  async catchUp(relations: readonly RelationName[], session: SessionContext, signal?: AbortSignal): Promise<void> {
+    const tables = this.store.resolve([...relations], session.searchPath);
     if (tables.length === 0) return;
     const catchingUp = this.store.catchUp(tables, new Date()).catch((error: unknown) => {
       const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
@@ -77,7 +79,7 @@ export class StatementExecutor {
    */
   async run(relations: RelationName[], messages: Uint8Array, session: SessionContext, reply: ReplySink): Promise<void> {
     const statementStart = new Date();
-    const tables = this.store.resolve(relations, session.searchPath);
+    const tables = this.store.resolve([...relations], session.searchPath);
     if (tables.length > 0) {
       try {
         await this.store.catchUp(tables, statementStart);

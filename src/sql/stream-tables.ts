@@ -40,47 +40,67 @@ export function referencedRelations(node: Node | Node[]): RelationName[] {
     if (!found.has(key)) found.set(key, schema === undefined ? { name: relname } : { schema, name: relname });
   };
 
-  const visit = (value: unknown, scope: ReadonlySet<string>): void => {
-    if (value === null || typeof value !== 'object') return;
+  // An explicit stack instead of recursion: parse trees of long expressions nest thousands deep.
+  // Frames are pushed in reverse so that relations are recorded in tree order.
+  const stack: Frame[] = [{ kind: 'node', value: node, scope: new Set() }];
+  while (stack.length > 0) {
+    const frame = stack.pop()!;
+    const { value, scope } = frame;
+    if (frame.kind === 'rangeVar') {
+      record(value, scope, true);
+      continue;
+    }
+    if (frame.kind === 'target') {
+      record(value, scope, false);
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
     if (Array.isArray(value)) {
-      for (const item of value) visit(item, scope);
-      return;
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ kind: 'node', value: value[i], scope });
+      continue;
     }
     const fields = value as Fields;
-    const withClause = fields.withClause as Fields | undefined;
+    const children: Frame[] = [];
     let bodyScope = scope;
-    if (withClause && typeof withClause === 'object') {
-      bodyScope = visitWith(withClause, scope);
+    const withClause = fields.withClause;
+    if (withClause !== null && typeof withClause === 'object') {
+      bodyScope = withScopes(withClause as Fields, scope, children);
     }
     for (const [key, child] of Object.entries(fields)) {
       if (key === 'withClause') continue;
-      if (key === 'RangeVar') {
-        record(child, bodyScope, true);
-      } else if (TARGET_RELATION_FIELDS.has(key) && isBareRangeVar(child)) {
-        record(child, bodyScope, false);
-        visit(child, bodyScope);
-      } else {
-        visit(child, bodyScope);
-      }
+      if (key === 'RangeVar') children.push({ kind: 'rangeVar', value: child, scope: bodyScope });
+      else if (TARGET_RELATION_FIELDS.has(key) && isBareRangeVar(child)) {
+        children.push({ kind: 'target', value: child, scope: bodyScope });
+      } else children.push({ kind: 'node', value: child, scope: bodyScope });
     }
-  };
-
-  /** Visits the CTE bodies of a WITH clause and returns the scope its statement's body sees. */
-  const visitWith = (withClause: Fields, outer: ReadonlySet<string>): ReadonlySet<string> => {
-    const ctes = (Array.isArray(withClause.ctes) ? withClause.ctes : [])
-      .map((c) => (c as Fields).CommonTableExpr as Fields | undefined)
-      .filter((c): c is Fields => c !== undefined && typeof c === 'object');
-    const names = ctes.map((c) => c.ctename).filter((n): n is string => typeof n === 'string');
-    const all = new Set([...outer, ...names]);
-    ctes.forEach((cte, i) => {
-      const visible = withClause.recursive ? all : new Set([...outer, ...names.slice(0, i)]);
-      visit(cte.ctequery, visible);
-    });
-    return all;
-  };
-
-  visit(node, new Set());
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+  }
   return [...found.values()];
+}
+
+interface Frame {
+  /** node: any tree value; rangeVar: a RangeVar in a FROM position; target: a DML/DDL target relation. */
+  readonly kind: 'node' | 'rangeVar' | 'target';
+  readonly value: unknown;
+  /** Names of the CTEs visible here. */
+  readonly scope: ReadonlySet<string>;
+}
+
+/**
+ * Adds a frame per CTE body of a WITH clause, each with the CTE names it can see, and returns the
+ * scope the WITH's own statement body sees.
+ */
+function withScopes(withClause: Fields, outer: ReadonlySet<string>, frames: Frame[]): ReadonlySet<string> {
+  const ctes = (Array.isArray(withClause.ctes) ? withClause.ctes : [])
+    .map((c) => (c as Fields).CommonTableExpr as Fields | undefined)
+    .filter((c): c is Fields => c !== undefined && typeof c === 'object');
+  const names = ctes.map((c) => c.ctename).filter((n): n is string => typeof n === 'string');
+  const all = new Set([...outer, ...names]);
+  ctes.forEach((cte, i) => {
+    const visible = withClause.recursive ? all : new Set([...outer, ...names.slice(0, i)]);
+    frames.push({ kind: 'node', value: cte.ctequery, scope: visible });
+  });
+  return all;
 }
 
 function isBareRangeVar(value: unknown): boolean {

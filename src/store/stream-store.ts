@@ -3,6 +3,7 @@ import { createTableStatements, dropTableStatement } from '../catalog/ddl.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine } from '../engine/engine.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
+import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 
 export interface RelationName {
   schema?: string;
@@ -32,16 +33,54 @@ export class StreamStore {
     return [...this.tables.values()];
   }
 
-  /** Creates the engine table for a definition (replacing any table of that name) and starts tracking it. */
+  /** Creates the engine table for a new definition (replacing any table of that name) and starts tracking it. */
   async add(definition: TableDefinition): Promise<StreamTable> {
+    const previous = this.tables.get(keyOf(definition.schemaName, definition.tableName));
+    if (previous) return (await previous.retire(() => this.create(definition)))!;
+    return this.create(definition);
+  }
+
+  /**
+   * Serves a changed definition. When only the decoding changed, the loaded messages are decoded again
+   * (no Kinesis reads); otherwise the table is created anew and read from its window start.
+   */
+  async replace(old: TableDefinition, next: TableDefinition): Promise<StreamTable> {
+    const previous = this.tables.get(keyOf(old.schemaName, old.tableName));
+    if (!previous) return this.add(next);
+    const successor = await previous.retire(async () => {
+      if (!canRebuildFromLoadedMessages(old, next)) {
+        await this.dropEngineTable(old);
+        return this.create(next);
+      }
+      const rows = await rebuildFromLoadedMessages(this.engine, old, next);
+      const table = this.track(next);
+      table.adoptLoadedState(previous);
+      this.logger.info({ table: `${next.schemaName}.${next.tableName}`, rows }, 'stream table rebuilt from loaded messages');
+      return table;
+    });
+    if (old.schemaName !== next.schemaName || old.tableName !== next.tableName) {
+      this.tables.delete(keyOf(old.schemaName, old.tableName));
+    }
+    return successor!;
+  }
+
+  async remove(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): Promise<void> {
+    const previous = this.tables.get(keyOf(definition.schemaName, definition.tableName));
+    this.tables.delete(keyOf(definition.schemaName, definition.tableName));
+    if (previous) await previous.retire(async () => (await this.dropEngineTable(definition), undefined));
+    else await this.dropEngineTable(definition);
+  }
+
+  private async dropEngineTable(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): Promise<void> {
+    await this.engine.exclusive(() => this.engine.exec(dropTableStatement(definition)));
+  }
+
+  private async create(definition: TableDefinition): Promise<StreamTable> {
     const statements = [dropTableStatement(definition), ...createTableStatements(definition)];
     await this.engine.exclusive(async () => {
       for (const statement of statements) await this.engine.exec(statement);
     });
-    const windowStart =
-      this.options.windowSeconds === undefined ? undefined : new Date(Date.now() - this.options.windowSeconds * 1000);
-    const table = new StreamTable(definition, { ...this.options, windowStart });
-    this.tables.set(keyOf(definition.schemaName, definition.tableName), table);
+    const table = this.track(definition);
     this.logger.info(
       { table: `${definition.schemaName}.${definition.tableName}`, stream: definition.streamName, source: definition.source },
       'stream table ready',
@@ -49,9 +88,12 @@ export class StreamStore {
     return table;
   }
 
-  async remove(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): Promise<void> {
-    this.tables.delete(keyOf(definition.schemaName, definition.tableName));
-    await this.engine.exclusive(() => this.engine.exec(dropTableStatement(definition)));
+  private track(definition: TableDefinition): StreamTable {
+    const windowStart =
+      this.options.windowSeconds === undefined ? undefined : new Date(Date.now() - this.options.windowSeconds * 1000);
+    const table = new StreamTable(definition, { ...this.options, windowStart });
+    this.tables.set(keyOf(definition.schemaName, definition.tableName), table);
+    return table;
   }
 
   /** The stream tables a statement names; unqualified names are looked up along searchPath. */

@@ -41,6 +41,9 @@ export class StreamTable {
   private readonly shards = new Map<string, ShardState>();
   private listedAt = 0;
   private catchingUp: Promise<void> = Promise.resolve();
+  /** Set when a new version of the definition took this table's place: catch-ups go there. */
+  private successor: StreamTable | undefined;
+  private retired = false;
   private readonly decodeRecord;
   private readonly copySql: string;
   readonly startPosition: ShardPosition;
@@ -65,9 +68,37 @@ export class StreamTable {
    * run one after another; a statement waiting behind another's catch-up still reads its own tail.
    */
   catchUp(stopAt: Date): Promise<void> {
-    const run = this.catchingUp.then(() => this.readNewRecords(stopAt));
+    const run = this.catchingUp.then(() => {
+      if (this.successor) return this.successor.catchUp(stopAt);
+      if (this.retired) return undefined;
+      return this.readNewRecords(stopAt);
+    });
     this.catchingUp = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Runs fn when no catch-up of this table is in flight, then retires the table: statements that resolved
+   * it before go on with `successor` (the table that took its place), or read nothing when it was removed.
+   */
+  retire(fn: () => Promise<StreamTable | undefined>): Promise<StreamTable | undefined> {
+    const run = this.catchingUp.then(async () => {
+      const successor = await fn();
+      this.retired = true;
+      this.successor = successor;
+      return successor;
+    });
+    this.catchingUp = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Takes over what `previous` has loaded (same stream, rows already in the engine table). */
+  adoptLoadedState(previous: StreamTable): void {
+    for (const [shardId, state] of previous.shards) this.shards.set(shardId, state);
+    this.listedAt = previous.listedAt;
   }
 
   private async readNewRecords(stopAt: Date): Promise<void> {

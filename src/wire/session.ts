@@ -4,6 +4,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { EngineRestarted, type Engine, type EngineError } from '../engine/engine.js';
 import type { SessionContext, StatementExecutor } from '../sql/statement-executor.js';
+import type { RelationName } from '../sql/stream-tables.js';
 import { StatementError } from '../sql/statement-executor.js';
 import { cleartextMatches, md5ResponseMatches, type AuthConfig, type StoredSecret } from './auth/credentials.js';
 import { ScramExchange, ScramFailure } from './auth/scram.js';
@@ -74,6 +75,7 @@ interface PreparedStatement {
   parse: Buffer;
   /** Engine.restarts when the statement was created on the backend; -1 when it is not there. */
   generation: number;
+  relations: RelationName[];
 }
 
 interface Running {
@@ -82,7 +84,8 @@ interface Running {
 }
 
 interface Turn {
-  sqlTexts: string[];
+  /** The stream tables the statements read (from the read-only gate's analysis). */
+  relations: RelationName[];
   payload: Buffer;
   endsWithSync: boolean;
   maySetSettings: boolean;
@@ -128,7 +131,7 @@ export class Session {
   private extendedBatch: FrontendMessage[] = [];
   private discardUntilSync = false;
   private readonly statements = new Map<string, PreparedStatement>();
-  private unnamed: { sql: string; parse: Buffer; token: object } | undefined;
+  private unnamed: (Omit<PreparedStatement, 'generation'> & { token: object }) | undefined;
   private createdBackendObjects = false;
   private settingsState: SettingPairs = [];
   private startupSettings: SettingPairs = [];
@@ -400,9 +403,17 @@ export class Session {
       await this.sessionCommand(rewritten);
       return;
     }
+    let relations: RelationName[];
+    try {
+      relations = this.executor.analyze(sql);
+    } catch (error) {
+      if (!(error instanceof StatementError)) throw error;
+      await this.errorAndReady(statementErrorFields(error));
+      return;
+    }
     if (rewritten.sql !== sql) this.createdBackendObjects = true;
     await this.turn({
-      sqlTexts: [rewritten.sql],
+      relations,
       payload: frontendMessage('Q', Buffer.from(`${rewritten.sql}\0`, 'utf8')),
       endsWithSync: true,
       maySetSettings: rewritten.maySetSettings,
@@ -450,7 +461,7 @@ export class Session {
       return;
     }
     const out: Buffer[] = [];
-    const sqlTexts: string[] = [];
+    const relations: RelationName[] = [];
     const referenced = new Set<string>();
     const parsedHere = new Set<string>();
     const namedParsed: string[] = [];
@@ -465,15 +476,17 @@ export class Session {
             const rewritten = rewriteSql(parse.query, this.prefix);
             if (rewritten.sessionCommand) throw new StatementError(`${rewritten.sessionCommand.replace('-', ' ').toUpperCase()} is only supported as a simple query in kinesql`, '0A000');
             maySetSettings ||= rewritten.maySetSettings;
-            sqlTexts.push(rewritten.sql);
+            // The gate sees the client's text; a refused statement is never stored or sent.
+            const statementRelations = this.executor.analyze(parse.query);
+            relations.push(...statementRelations);
             const sent = buildParse({ ...parse, name: named(parse.name), query: rewritten.sql });
             if (rewritten.sql !== parse.query) this.createdBackendObjects = true;
             parsedHere.add(parse.name);
             if (parse.name === '') {
-              this.unnamed = { sql: rewritten.sql, parse: sent, token: {} };
+              this.unnamed = { sql: rewritten.sql, parse: sent, token: {}, relations: statementRelations };
               unnamedParsed = true;
             } else {
-              this.statements.set(parse.name, { sql: rewritten.sql, parse: sent, generation: -1 });
+              this.statements.set(parse.name, { sql: rewritten.sql, parse: sent, generation: -1, relations: statementRelations });
               namedParsed.push(parse.name);
               this.createdBackendObjects = true;
             }
@@ -483,7 +496,7 @@ export class Session {
           case 'B': {
             const bind = readBind(message.body);
             const statement = bind.statement === '' ? this.unnamed : this.statements.get(bind.statement);
-            if (statement) sqlTexts.push(statement.sql);
+            if (statement && !parsedHere.has(bind.statement)) relations.push(...statement.relations);
             if (!parsedHere.has(bind.statement)) referenced.add(bind.statement);
             out.push(buildBind({ ...bind, portal: named(bind.portal), statement: named(bind.statement) }));
             break;
@@ -510,14 +523,13 @@ export class Session {
       }
     } catch (error) {
       if (!(error instanceof ProtocolViolation) && !(error instanceof StatementError)) throw error;
-      const code = error instanceof StatementError ? error.sqlstate : error.sqlstate;
-      await this.send(backend.error({ code, message: error.message }));
+      await this.send(backend.error(error instanceof StatementError ? statementErrorFields(error) : { code: error.sqlstate, message: error.message }));
       if (endsWithSync) await this.finishFailedBatch();
       else this.discardUntilSync = true;
       return;
     }
     await this.turn({
-      sqlTexts,
+      relations,
       payload: Buffer.concat(out),
       endsWithSync,
       maySetSettings,
@@ -582,7 +594,7 @@ export class Session {
     this.clearIdleTimer();
     try {
       if (!heldBefore) {
-        await this.executor.beforeStatements(turn.sqlTexts, this.context, controller.signal);
+        await this.executor.catchUp(turn.relations, this.context, controller.signal);
         this.releaseEngine = await this.engine.acquire(controller.signal);
         await this.engine.applySettings(this.settingsState);
       }
@@ -630,7 +642,7 @@ export class Session {
     }
     if (error instanceof StatementError) {
       if (!heldBefore) this.releaseHold();
-      await this.reportTurnError({ code: error.sqlstate, message: error.message, ...(error.position ? { position: error.position } : {}) }, turn.endsWithSync);
+      await this.reportTurnError(statementErrorFields(error), turn.endsWithSync);
       return;
     }
     this.releaseHold();
@@ -720,8 +732,8 @@ export class Session {
           const parse = readParse(message.body);
           const rewritten = rewriteSql(parse.query, this.prefix);
           const sent = buildParse({ ...parse, name: parse.name === '' ? '' : this.prefix + parse.name, query: rewritten.sql });
-          if (parse.name === '') this.unnamed = { sql: rewritten.sql, parse: sent, token: {} };
-          else this.statements.set(parse.name, { sql: rewritten.sql, parse: sent, generation: -1 });
+          if (parse.name === '') this.unnamed = { sql: rewritten.sql, parse: sent, token: {}, relations: [] };
+          else this.statements.set(parse.name, { sql: rewritten.sql, parse: sent, generation: -1, relations: [] });
           replies.push(backend.parseComplete());
           break;
         }
@@ -819,6 +831,10 @@ export class Session {
     if (this.closed) return;
     await this.fatal({ code: '57P01', message: 'terminating connection due to administrator command' }).catch(() => undefined);
   }
+}
+
+function statementErrorFields(error: StatementError): ErrorFields {
+  return { code: error.sqlstate, message: error.message, ...(error.position ? { position: error.position } : {}) };
 }
 
 function passwordOf(message: FrontendMessage): string {

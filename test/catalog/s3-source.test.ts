@@ -3,6 +3,9 @@ import { startFauxqs, type FauxqsServer } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DefinitionBatch } from '../../src/catalog/definition-source.js';
 import { createS3Client, parseS3Uri, S3Source } from '../../src/catalog/s3-source.js';
+import { createCatalog } from '../../src/catalog/catalog.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import { pino } from 'pino';
 
 let server: FauxqsServer;
 let client: S3Client;
@@ -119,6 +122,31 @@ describe('S3Source against an S3 stand-in over a socket', () => {
 
   it('refuses to start when the bucket cannot be listed, naming the problem', async () => {
     const source = new S3Source('s3://no-such-bucket/tables', { client, pollIntervalMs: 1000 });
-    await expect(source.start()).rejects.toThrow(/bucket/i);
+    await expect(source.start()).rejects.toThrow(/cannot list s3:\/\/no-such-bucket\/tables: NoSuchBucket/);
+  });
+});
+
+describe('createCatalog over S3', () => {
+  it('serves the tables of an s3:// location from the configuration and reports broken objects', async () => {
+    await put('catalog/orders.json', definition('orders'));
+    await put('catalog/broken.json', '{"tableName": "broken"');
+    const config = loadConfig({
+      env: { KINESQL_S3_ENDPOINT: `http://127.0.0.1:${server.port}` },
+      flags: { tables: `s3://${BUCKET}/catalog` },
+    });
+    config.aws.accessKeyId = 'test';
+    config.aws.secretAccessKey = 'test';
+    const catalog = createCatalog(config, pino({ level: 'silent' }));
+    await catalog.start();
+    try {
+      expect(catalog.tables().map((t) => `${t.schemaName}.${t.tableName}@${t.source}`)).toEqual([`public.orders@s3://${BUCKET}/catalog/orders.json`]);
+      expect(catalog.status().map((s) => [s.source, s.status])).toEqual([
+        [`s3://${BUCKET}/catalog/broken.json`, 'error'],
+        [`s3://${BUCKET}/catalog/orders.json`, 'ok'],
+      ]);
+      expect(catalog.status()[0]?.error).toMatch(/^s3:\/\/definitions\/catalog\/broken.json: not valid JSON/);
+    } finally {
+      await catalog.stop();
+    }
   });
 });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
-import { ConfigError, loadConfig } from '../../src/config/load-config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, knownConfigKeys, loadConfig } from '../../src/config/load-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kinesql-config-'));
 let fileCount = 0;
@@ -89,6 +90,42 @@ describe('loadConfig', () => {
     expect(config.checkpoint?.iterationNumber).toBe(2);
   });
 
+  it('loads a Trino catalog file as shipped with the connector: its `default` schema is kinesql\'s `public`', () => {
+    const file = propertiesFile(
+      [
+        '# Configuration for the kinesis connector',
+        'connector.name=kinesis',
+        '',
+        'kinesis.default-schema=default',
+        'kinesis.aws-region=us-east-1',
+        'kinesis.hide-internal-columns=false',
+        'kinesis.batch-size=10000',
+        'kinesis.max-batches=100',
+        'kinesis.fetch-attempts=2',
+        'kinesis.sleep-time=1000ms',
+        'kinesis.iterator-from-timestamp=true',
+        'kinesis.iterator-offset-seconds=86400',
+        '#kinesis.log-batches=true',
+        'kinesis.checkpoint-enabled=false',
+        'kinesis.checkpoint-interval-ms=60000ms',
+        'kinesis.checkpoint-logical-name=process1',
+        'kinesis.iterator-number=0',
+      ].join('\n'),
+    );
+    const config = loadConfig({ file, env: {} });
+    expect(config.warnings).toBeUndefined();
+    expect(config.catalog.defaultSchema).toBe('public');
+    expect(config.read).toMatchObject({ batchSize: 10_000, maxBatches: 100, fetchAttempts: 2, sleepTimeMs: 1000 });
+    expect(config.checkpoint).toEqual({ enabled: false, logicalName: 'process1', iterationNumber: 0, intervalMs: 60_000 });
+  });
+
+  it('caps kinesis.batch-size at what GetRecords allows, with a warning', () => {
+    const file = propertiesFile('kinesis.batch-size=50000\n');
+    const config = loadConfig({ file, env: {} });
+    expect(config.read.batchSize).toBe(10_000);
+    expect(config.warnings).toEqual([`${file} line 1: kinesis.batch-size=50000 is more than GetRecords allows; 10000 is used`]);
+  });
+
   it('uses kinesis.table-descriptions-s3 over the directory, as presto-kinesis did, and says so', () => {
     const file = propertiesFile('kinesis.table-descriptions-s3=s3://b/p\nkinesis.table-description-dir=etc/kinesis\n');
     const config = loadConfig({ file, env: {} });
@@ -137,7 +174,9 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    ['kinesis.batch-size=0', 'kinesis.batch-size', /"0" is not valid; expected an integer between 1 and 10000/],
+    ['kinesis.batch-size=0', 'kinesis.batch-size', /"0" is not valid; expected an integer of at least 1/],
+    ['kinesis.default-schema=' + 's'.repeat(64), 'kinesis.default-schema', /at most 63 bytes/],
+    ['kinesis.checkpoint-interval-ms=soon', 'kinesis.checkpoint-interval-ms', /expected a duration/],
     ['kinesis.batch-size=ten', 'kinesis.batch-size', /expected an integer/],
     ['kinesis.hide-internal-columns=yes', 'kinesis.hide-internal-columns', /expected true or false/],
     ['kinesis.sleep-time=fast', 'kinesis.sleep-time', /expected a duration such as 500ms, 10s/],
@@ -170,5 +209,12 @@ describe('loadConfig', () => {
   it('names a config file that cannot be read', () => {
     const error = configError(() => loadConfig({ file: join(dir, 'missing.properties'), env: {} }));
     expect(error.message).toMatch(/missing.properties.*ENOENT/);
+  });
+
+  it('has every accepted key documented in docs/configuration.md', () => {
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/configuration.md', import.meta.url)), 'utf8');
+    const undocumented = knownConfigKeys().filter((key) => !doc.includes(`\`${key}\``));
+    expect(undocumented).toEqual([]);
+    expect(knownConfigKeys().length).toBeGreaterThan(25);
   });
 });

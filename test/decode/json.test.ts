@@ -58,7 +58,7 @@ describe('json decoder', () => {
 
   it('rounds numeric to its scale and refuses values beyond its precision', () => {
     const row = decodeJson([{ type: 'decimal(5,2)', mapping: 'a' }, { type: 'decimal(5,2)', mapping: 'b' }, { type: 'decimal(5,2)', mapping: 'c' }], '{"a": 1.005, "b": -2.5e1, "c": 1234.5}');
-    expect(row).toEqual({ values: ['1.01', '-25', null], valid: false });
+    expect(row).toEqual({ values: ['1.01', '-25.00', null], valid: false });
   });
 
   it('rejects jsonb values PostgreSQL cannot store (\\u0000)', () => {

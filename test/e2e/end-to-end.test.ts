@@ -87,7 +87,7 @@ describe('a Kinesis stream queried over the PostgreSQL protocol', () => {
         { country: 'DE', n: 100, revenue: Array.from({ length: 100 }, (_, i) => (i + 1) * 2 * 1.25).reduce((a, b) => a + b) },
         { country: 'FR', n: 100, revenue: Array.from({ length: 100 }, (_, i) => (2 * i + 1) * 1.25).reduce((a, b) => a + b) },
       ]);
-      const jsonFilter = await client.query(`select count(*)::int as n from orders where items->0->>'sku' = 'sku-7' or items @> '[{"qty": 3}]'`);
+      const jsonFilter = await client.query(`select count(*)::int as n from orders where items->0->>'sku' = 'sku-8' or items @> '[{"qty": 3}]'`);
       expect(jsonFilter.rows[0].n).toBe(1 + 50);
       const internal = await client.query(
         `select count(distinct _shard_id)::int as shards, bool_and(_message_valid) as valid, min(_message_length) > 0 as lengths,

@@ -79,6 +79,11 @@ describe('parseStatements', () => {
     expect(parsed.error.position).toBe(sql.lastIndexOf('frm') + 1);
   });
 
+  it('reports a statement nested too deep to parse as too complex, not as a crash', () => {
+    const parsed = parseStatements(`select ${'1 + '.repeat(50000)}1`);
+    expect(parsed).toEqual({ error: { message: 'stack depth limit exceeded', sqlstate: '54001' } });
+  });
+
   it('points at the end of input for an unfinished statement', () => {
     const sql = 'select 1 from';
     const parsed = parseStatements(sql);

@@ -83,6 +83,11 @@ describe('referencedRelations', () => {
     expect(relations('select * from a, a x, b where exists (select 1 from a)')).toEqual(['a', 'b']);
   });
 
+  it('handles expressions nested thousands deep', () => {
+    const sql = `select ${'a + '.repeat(5000)}(select 1 from deep_t) from t`;
+    expect(relations(sql).sort()).toEqual(['deep_t', 't']);
+  });
+
   it('finds nothing in a statement without relations', () => {
     expect(relations('select 1; show timezone; set search_path = public')).toEqual([]);
   });

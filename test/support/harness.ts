@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { DEFAULT_CONFIG, type KinesqlConfig } from '../../src/config/config.js';
 import { ensureStream, startKinesisStandIn, type KinesisStandIn } from '../../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../../src/kinesis/client.js';
@@ -27,6 +27,7 @@ export interface HarnessOptions {
   /** Table definitions as the files would hold them, by file name. */
   definitions: Record<string, unknown>;
   configure?: (config: KinesqlConfig) => KinesqlConfig;
+  logger?: Logger;
 }
 
 export const testLogger = pino({ level: process.env['KINESQL_TEST_LOG'] ?? 'silent' });
@@ -47,7 +48,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const config = options.configure ? options.configure(base) : base;
   const kinesis = createKinesisClient(config.aws);
   for (const stream of options.streams) await ensureStream(kinesis, stream.name, stream.shards);
-  const server = await startKinesql(config, testLogger);
+  const server = await startKinesql(config, options.logger ?? testLogger);
   const connection: pg.ClientConfig = { host: server.host, port: server.port, user: 'tester', database: 'kinesql' };
   let counter = 0;
   return {

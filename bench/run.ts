@@ -1,0 +1,23 @@
+/**
+ * `npm run bench`: every benchmark of the project, one after another (the machines have 2 cores; heavy
+ * benchmarks must not overlap). Each prints its figures next to a baseline measured in the same run.
+ * `npm run bench -- decode` runs only the named ones.
+ */
+import { runDecodeBench } from './decode.js';
+
+const benches: Record<string, () => Promise<void>> = {
+  decode: runDecodeBench,
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted) {
+  if (!(name in benches)) {
+    process.stderr.write(`unknown benchmark "${name}"; known: ${Object.keys(benches).join(', ')}\n`);
+    process.exit(2);
+  }
+}
+for (const [name, run] of Object.entries(benches)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  process.stdout.write(`\n== ${name}\n`);
+  await run();
+}

@@ -1,0 +1,43 @@
+import type { Engine } from '../engine/engine.js';
+import type { DefinitionStatus } from './definition-set.js';
+
+/**
+ * `kinesql.definitions`: one row per definition file or object, with what is served from it and the error
+ * that keeps its newest version from being served. Rewritten after every change of the catalog.
+ */
+export const DEFINITIONS_TABLE = 'kinesql.definitions';
+
+export async function createDefinitionsTable(engine: Engine): Promise<void> {
+  await engine.exclusive(async () => {
+    await engine.exec('CREATE SCHEMA IF NOT EXISTS kinesql');
+    await engine.exec(`DROP TABLE IF EXISTS ${DEFINITIONS_TABLE}`);
+    await engine.exec(
+      `CREATE TABLE ${DEFINITIONS_TABLE} (
+         table_schema text, table_name text, source text NOT NULL, version text NOT NULL,
+         loaded_at timestamp with time zone NOT NULL, status text NOT NULL, error text)`,
+    );
+    await engine.exec(
+      `COMMENT ON TABLE ${DEFINITIONS_TABLE} IS 'Table definitions kinesql has read: status ok (served), stale (an older version is served because the newest is broken) or error (not served)'`,
+    );
+  });
+}
+
+export async function writeDefinitionsTable(engine: Engine, statuses: DefinitionStatus[]): Promise<void> {
+  const rows = statuses.map((status) => ({
+    table_schema: status.schemaName,
+    table_name: status.tableName,
+    source: status.source,
+    version: status.version,
+    loaded_at: status.loadedAt.toISOString(),
+    status: status.status,
+    error: status.error,
+  }));
+  await engine.exclusive(async () => {
+    await engine.query(
+      `WITH fresh AS (DELETE FROM ${DEFINITIONS_TABLE})
+       INSERT INTO ${DEFINITIONS_TABLE}
+       SELECT * FROM json_populate_recordset(NULL::${DEFINITIONS_TABLE}, $1::json)`,
+      [JSON.stringify(rows)],
+    );
+  });
+}

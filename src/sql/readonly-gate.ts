@@ -1,0 +1,292 @@
+/**
+ * The read-only gate: decides, from the parse tree alone, whether a client statement may reach the
+ * engine. kinesql serves Kinesis streams read-only, so everything that could write data, change the
+ * schema or the server's state, or reach outside the data is refused before it runs.
+ *
+ * Refusals use two SQLSTATEs:
+ * - 25006 read_only_sql_transaction, message `cannot execute <command>: kinesql is read-only`, for
+ *   statements that write or change state (and SET of settings not on the allow-list);
+ * - 42501 insufficient_privilege, message `permission denied for function <name>: kinesql is read-only`,
+ *   for calls of denied functions wherever they appear in a statement.
+ */
+import { commandTagOf, unwrap } from './command-tag.js';
+import { isDeniedFunction } from './denied-functions.js';
+import { isParseFailure, parseStatements } from './parse.js';
+import type { Node, ParsedStatement } from './parse.js';
+import { resetRefusal, settingRefusal } from './session-settings.js';
+import type { SettingValue } from './session-settings.js';
+
+export interface GateContext {
+  /** Setting names allowed in SET/RESET/set_config on top of kinesql's own list (case-insensitive). */
+  readonly allowedSettings?: readonly string[];
+}
+
+export interface Refusal {
+  readonly allowed: false;
+  readonly sqlstate: string;
+  readonly message: string;
+}
+
+export type Verdict = { readonly allowed: true } | Refusal;
+
+export const READ_ONLY_SQLSTATE = '25006';
+export const INSUFFICIENT_PRIVILEGE_SQLSTATE = '42501';
+export const SYNTAX_ERROR_SQLSTATE = '42601';
+
+const ALLOWED: Verdict = { allowed: true };
+
+type Fields = Record<string, unknown>;
+
+function readOnly(what: string, why?: string): Refusal {
+  const message = `cannot execute ${what}: kinesql is read-only${why ? ` (${why})` : ''}`;
+  return { allowed: false, sqlstate: READ_ONLY_SQLSTATE, message };
+}
+
+function deniedFunction(name: string, why?: string): Refusal {
+  return {
+    allowed: false,
+    sqlstate: INSUFFICIENT_PRIVILEGE_SQLSTATE,
+    message: `permission denied for function ${name}: kinesql is read-only${why ? ` (${why})` : ''}`,
+  };
+}
+
+export function checkStatement(stmt: ParsedStatement, ctx: GateContext = {}): Verdict {
+  return checkNode(stmt.node, ctx);
+}
+
+export type StatementsVerdict =
+  | { readonly allowed: true; readonly statements: ParsedStatement[] }
+  | (Refusal & { readonly position?: number; readonly statementIndex?: number });
+
+/**
+ * Parses a (possibly multi-statement) string and checks every statement. The first refusal (or the
+ * syntax error) is returned and nothing of the string may run. PostgreSQL itself would run the
+ * statements of a simple-query string that come before a failing one; refusing the whole string before
+ * running any of it is safer, since a refused statement means the client is trying something kinesql
+ * does not do, and no partial effect (a SET, a BEGIN) is left behind.
+ */
+export function checkStatements(sql: string, ctx: GateContext = {}): StatementsVerdict {
+  const parsed = parseStatements(sql);
+  if (isParseFailure(parsed)) {
+    const { message, sqlstate, position } = parsed.error;
+    return { allowed: false, sqlstate, message, ...(position !== undefined ? { position } : {}) };
+  }
+  for (const [statementIndex, stmt] of parsed.entries()) {
+    const verdict = checkStatement(stmt, ctx);
+    if (!verdict.allowed) return { ...verdict, statementIndex };
+  }
+  return { allowed: true, statements: parsed };
+}
+
+function checkNode(node: unknown, ctx: GateContext): Verdict {
+  const unwrapped = unwrap(node);
+  if (!unwrapped) return readOnly('an unrecognised statement');
+  const [type, f] = unwrapped;
+  switch (type) {
+    case 'SelectStmt':
+      return checkQuery(node, ctx);
+
+    case 'ExplainStmt':
+      // EXPLAIN of a write is refused even without ANALYZE: it is a statement about a write.
+      return checkNode(f.query, ctx);
+
+    case 'DeclareCursorStmt':
+      return checkNode(f.query, ctx);
+
+    case 'PrepareStmt':
+      return checkNode(f.query, ctx);
+
+    case 'ExecuteStmt':
+      // The prepared statement was checked at PREPARE; its parameters are expressions like any other.
+      return checkQuery(f.params, ctx);
+
+    case 'CopyStmt':
+      return checkCopy(f, ctx);
+
+    case 'VariableSetStmt':
+      return checkSet(f, ctx);
+
+    case 'TransactionStmt':
+      return checkTransaction(f, commandTagOf(node as Node));
+
+    case 'VariableShowStmt':
+    case 'FetchStmt':
+    case 'ClosePortalStmt':
+    case 'DeallocateStmt':
+    case 'DiscardStmt':
+    case 'UnlistenStmt':
+      // Nothing can be listened to (LISTEN is refused), so UNLISTEN is a no-op; connection poolers send
+      // `UNLISTEN *` when they reset a connection.
+      return ALLOWED;
+
+    default:
+      return readOnly(commandTagOf(node as Node));
+  }
+}
+
+function checkCopy(f: Fields, ctx: GateContext): Verdict {
+  if (f.is_from) return readOnly('COPY FROM');
+  if (f.is_program) return readOnly('COPY TO PROGRAM');
+  if (typeof f.filename === 'string') return readOnly('COPY TO a server file');
+  // COPY table TO STDOUT reads like SELECT * FROM table; COPY (query) TO STDOUT is the query.
+  if (f.query !== undefined) return checkNode(f.query, ctx);
+  return ALLOWED;
+}
+
+function checkTransaction(f: Fields, tag: string): Verdict {
+  switch (f.kind) {
+    case 'TRANS_STMT_BEGIN':
+    case 'TRANS_STMT_START':
+      return checkTransactionModes(f.options, tag);
+    case 'TRANS_STMT_PREPARE':
+    case 'TRANS_STMT_COMMIT_PREPARED':
+    case 'TRANS_STMT_ROLLBACK_PREPARED':
+      return readOnly(tag);
+    default:
+      return ALLOWED; // COMMIT, ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK TO (AND CHAIN too)
+  }
+}
+
+/** BEGIN / START TRANSACTION / SET TRANSACTION modes: everything but READ WRITE. */
+function checkTransactionModes(options: unknown, tag: string): Verdict {
+  for (const option of asArray(options)) {
+    const def = unwrap(option);
+    if (!def || def[0] !== 'DefElem') continue;
+    if (def[1].defname === 'transaction_read_only' && constantValue(def[1].arg) !== 1) {
+      return readOnly(`${tag} READ WRITE`);
+    }
+  }
+  return ALLOWED;
+}
+
+function checkSet(f: Fields, ctx: GateContext): Verdict {
+  const extra = ctx.allowedSettings ?? [];
+  const name = typeof f.name === 'string' ? f.name : '';
+  const setting = (reason: string | undefined, verb: string): Verdict =>
+    reason === undefined ? ALLOWED : readOnly(`${verb} ${displaySetting(name)}`, reason);
+
+  switch (f.kind) {
+    case 'VAR_RESET_ALL':
+      return ALLOWED;
+    case 'VAR_RESET':
+      return setting(resetRefusal(name, extra), 'RESET');
+    case 'VAR_SET_DEFAULT':
+      return setting(resetRefusal(name, extra), 'SET');
+    case 'VAR_SET_CURRENT':
+      return setting(settingRefusal(name, undefined, extra), 'SET');
+    case 'VAR_SET_MULTI':
+      // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …; SET TRANSACTION SNAPSHOT is not.
+      if (name === 'TRANSACTION' || name === 'SESSION CHARACTERISTICS') return checkTransactionModes(f.args, `SET ${name}`);
+      return readOnly(`SET ${name}`);
+    case 'VAR_SET_VALUE': {
+      const args = asArray(f.args);
+      // Only the first value matters for the settings with value rules; lists (search_path) are free.
+      return setting(settingRefusal(name, constantValue(args[0]), extra), 'SET');
+    }
+    default:
+      return readOnly(`SET ${displaySetting(name)}`);
+  }
+}
+
+function displaySetting(name: string): string {
+  return name === 'session_authorization' ? 'SESSION AUTHORIZATION' : name === 'role' ? 'ROLE' : name;
+}
+
+/**
+ * Walks an expression or query tree: refuses DML anywhere (data-modifying CTEs), SELECT INTO, row
+ * locking (FOR UPDATE/SHARE, which PostgreSQL refuses in read-only transactions too), and calls of
+ * denied functions. Returns the first refusal in tree order.
+ */
+function checkQuery(tree: unknown, ctx: GateContext): Verdict {
+  const stack: unknown[] = [tree];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (value === null || typeof value !== 'object') continue;
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push(value[i]);
+      continue;
+    }
+    const fields = value as Fields;
+    const entries = Object.entries(fields);
+    if (entries.length === 1) {
+      const [type, inner] = entries[0]!;
+      const verdict = checkQueryNode(type, inner as Fields, ctx);
+      if (!verdict.allowed) return verdict;
+    }
+    for (let i = entries.length - 1; i >= 0; i--) stack.push(entries[i]![1]);
+  }
+  return ALLOWED;
+}
+
+function checkQueryNode(type: string, f: Fields, ctx: GateContext): Verdict {
+  if (f === null || typeof f !== 'object') return ALLOWED;
+  switch (type) {
+    case 'InsertStmt':
+    case 'UpdateStmt':
+    case 'DeleteStmt':
+    case 'MergeStmt':
+      return readOnly(commandTagOf({ [type]: f } as unknown as Node));
+    case 'SelectStmt':
+      if (f.intoClause || asArray(f.lockingClause).length > 0) {
+        return readOnly(commandTagOf({ SelectStmt: f } as unknown as Node));
+      }
+      return ALLOWED;
+    case 'FuncCall':
+      return checkFunctionCall(f, ctx);
+    default:
+      return ALLOWED;
+  }
+}
+
+function checkFunctionCall(f: Fields, ctx: GateContext): Verdict {
+  const nameParts = asArray(f.funcname).map((part) => {
+    const s = unwrap(part);
+    return s && typeof s[1].sval === 'string' ? s[1].sval : '';
+  });
+  const name = nameParts[nameParts.length - 1] ?? '';
+  const args = asArray(f.args);
+  if (isDeniedFunction(name, args.length)) return deniedFunction(nameParts.join('.'));
+  if (name.toLowerCase() === 'set_config') return checkSetConfig(args, ctx, nameParts.join('.'));
+  return ALLOWED;
+}
+
+/** set_config(setting_name, new_value, is_local): allowed only for a constant name of an allowed setting. */
+function checkSetConfig(args: unknown[], ctx: GateContext, displayName: string): Verdict {
+  let settingArg: unknown = args[0];
+  let valueArg: unknown = args[1];
+  for (const arg of args) {
+    const named = unwrap(arg);
+    if (!named || named[0] !== 'NamedArgExpr') continue;
+    if (named[1].name === 'setting_name') settingArg = named[1].arg;
+    if (named[1].name === 'new_value') valueArg = named[1].arg;
+  }
+  const setting = constantValue(settingArg);
+  if (typeof setting !== 'string') {
+    return deniedFunction(displayName, 'the setting name must be a constant naming an allowed setting');
+  }
+  const reason = settingRefusal(setting, constantValue(valueArg), ctx.allowedSettings ?? []);
+  return reason === undefined ? ALLOWED : deniedFunction(displayName, reason);
+}
+
+/**
+ * The value of a constant as PostgreSQL's parser left it: `'on'` → 'on', `1` → 1, `true` → true.
+ * A typed literal (`INTERVAL '1h'`) gives its string. Anything else (column, expression) → undefined.
+ */
+function constantValue(node: unknown): SettingValue {
+  const unwrapped = unwrap(node);
+  if (!unwrapped) return undefined;
+  const [type, f] = unwrapped;
+  if (type === 'TypeCast') return constantValue(f.arg);
+  if (type !== 'A_Const') return undefined;
+  if (f.isnull) return undefined;
+  // Zero and false are omitted from the JSON tree: `{ ival: {} }`, `{ boolval: {} }`.
+  if (f.sval !== undefined) return (f.sval as Fields).sval as string;
+  if (f.ival !== undefined) return ((f.ival as Fields).ival as number | undefined) ?? 0;
+  if (f.boolval !== undefined) return ((f.boolval as Fields).boolval as boolean | undefined) ?? false;
+  if (f.fval !== undefined) return (f.fval as Fields).fval as string;
+  return undefined;
+}
+
+function asArray(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}

@@ -1,0 +1,104 @@
+/**
+ * Which run-time settings a kinesql client may change (SET, RESET, set_config). Only settings that shape
+ * how a session sees or formats data, or how the planner works, are allowed: nothing that writes,
+ * changes identity (role, session_authorization), loads code, or turns read-only off.
+ */
+
+/** Exact setting names, lower case (PostgreSQL matches setting names case-insensitively). */
+const ALLOWED_SETTINGS = new Set([
+  'timezone',
+  'datestyle',
+  'intervalstyle',
+  'extra_float_digits',
+  'application_name',
+  'search_path',
+  'client_min_messages',
+  'bytea_output',
+  'statement_timeout',
+  'client_encoding',
+  'standard_conforming_strings',
+  'lc_messages',
+  'lc_monetary',
+  'lc_numeric',
+  'lc_time',
+  'geqo',
+  'jit',
+  'work_mem',
+  'default_transaction_isolation',
+  'default_transaction_read_only',
+  'default_transaction_deferrable',
+  'transaction_isolation',
+  'transaction_read_only',
+  'transaction_deferrable',
+  'idle_in_transaction_session_timeout',
+  'lock_timeout',
+  'row_security',
+  'xmloption',
+  // planner knobs BI tools and people tune per session; none of them writes anything
+  'random_page_cost',
+  'seq_page_cost',
+  'cpu_tuple_cost',
+  'cpu_index_tuple_cost',
+  'cpu_operator_cost',
+  'effective_cache_size',
+  'join_collapse_limit',
+  'from_collapse_limit',
+  'cursor_tuple_fraction',
+  'plan_cache_mode',
+  'max_parallel_workers_per_gather',
+]);
+
+/**
+ * Prefixes: the enable_* planner switches, and custom settings under kinesql's own namespace and the
+ * seed's (`SET SESSION kinesis.max_batches = …`).
+ */
+const ALLOWED_PREFIXES = ['enable_', 'kinesis.', 'kinesql.'];
+
+/** Settings that are allowed only to a value that keeps every transaction read-only. */
+const READ_ONLY_SWITCHES = new Set(['default_transaction_read_only', 'transaction_read_only']);
+
+export type SettingValue = string | number | boolean | undefined;
+
+export function isAllowedSetting(name: string, extra: readonly string[] = []): boolean {
+  const lower = name.toLowerCase();
+  return (
+    ALLOWED_SETTINGS.has(lower) ||
+    ALLOWED_PREFIXES.some((p) => lower.startsWith(p)) ||
+    extra.some((e) => e.toLowerCase() === lower)
+  );
+}
+
+/** PostgreSQL's spellings of boolean true (parse_bool accepts unique prefixes of these too). */
+function isTrue(value: SettingValue): boolean {
+  if (value === true || value === 1) return true;
+  if (typeof value !== 'string') return false;
+  const v = value.trim().toLowerCase();
+  return v === 'on' || v === '1' || (v.length > 0 && ('true'.startsWith(v) || 'yes'.startsWith(v)));
+}
+
+function isUtf8(value: SettingValue): boolean {
+  if (typeof value !== 'string') return false;
+  const v = value.trim().toLowerCase().replace(/[-_]/g, '');
+  return v === 'utf8' || v === 'unicode';
+}
+
+/**
+ * Why setting `name` to `value` is refused, or undefined when it is allowed. `value` undefined means
+ * "the value is not a constant kinesql can read" (or DEFAULT / RESET, which for the read-only switches
+ * could mean off).
+ */
+export function settingRefusal(name: string, value: SettingValue, extra: readonly string[] = []): string | undefined {
+  const lower = name.toLowerCase();
+  if (!isAllowedSetting(lower, extra)) return `parameter "${name}" is not a session setting kinesql allows changing`;
+  if (READ_ONLY_SWITCHES.has(lower) && !isTrue(value)) return `parameter "${name}" can only be set to on`;
+  if (lower === 'client_encoding' && !isUtf8(value)) return `parameter "${name}" can only be UTF8`;
+  return undefined;
+}
+
+/** Whether RESET / SET … TO DEFAULT of `name` is allowed (not for settings whose default could be off). */
+export function resetRefusal(name: string, extra: readonly string[] = []): string | undefined {
+  const lower = name.toLowerCase();
+  if (!isAllowedSetting(lower, extra)) return `parameter "${name}" is not a session setting kinesql allows changing`;
+  if (READ_ONLY_SWITCHES.has(lower)) return `parameter "${name}" can only be set to on`;
+  return undefined;
+}

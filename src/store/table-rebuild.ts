@@ -1,0 +1,68 @@
+import { columnNames, createTableStatements, qualifiedName, quoteIdent } from '../catalog/ddl.js';
+import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
+import { createDecoder } from '../decode/index.js';
+import type { Engine } from '../engine/engine.js';
+import { copyLine } from './copy-text.js';
+
+/** Formats whose decoded payload is text, so the `_message` column holds everything needed to decode again. */
+const TEXT_FORMATS = new Set(['json', 'csv', 'dummy']);
+
+/**
+ * Whether a changed definition can be served by decoding the messages already loaded again, instead of
+ * re-reading the stream: same stream, same compression (`_message` holds the payload after
+ * decompression), and text formats before and after.
+ */
+export function canRebuildFromLoadedMessages(old: TableDefinition, next: TableDefinition): boolean {
+  return (
+    old.streamName === next.streamName &&
+    old.message.compressionCodec === next.message.compressionCodec &&
+    TEXT_FORMATS.has(old.message.dataFormat) &&
+    TEXT_FORMATS.has(next.message.dataFormat)
+  );
+}
+
+const REBUILD_BATCH_ROWS = 10_000;
+const encoder = new TextEncoder();
+
+/**
+ * Replaces old's engine table by one with next's columns, filled by decoding every loaded `_message`
+ * with next's decoder; the internal columns are carried over as they are. Runs under the engine's
+ * exclusive lock, so no statement sees the table half rebuilt: statements that started before finish
+ * on the old table, later ones see the new one.
+ */
+export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefinition, next: TableDefinition): Promise<number> {
+  const decoder = createDecoder(next.message);
+  const staging: TableDefinition = { ...next, tableName: `${next.tableName}__kinesql_rebuild` };
+  const internalList = INTERNAL_COLUMNS.map((column) => `${quoteIdent(column.name)}::text`).join(', ');
+  const copySql = `COPY ${qualifiedName(staging)} (${columnNames(next).map(quoteIdent).join(', ')}) FROM '/dev/blob'`;
+  const validIndex = INTERNAL_COLUMNS.findIndex((column) => column.name === '_message_valid');
+  const messageIndex = INTERNAL_COLUMNS.findIndex((column) => column.name === '_message');
+  return engine.exclusive(async () => {
+    await engine.exec(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
+    for (const statement of createTableStatements(staging)) await engine.exec(statement);
+    let copied = 0;
+    let after = '(0,0)';
+    for (;;) {
+      const { rows } = await engine.query(
+        `SELECT ctid::text AS row_id, ${internalList} FROM ${qualifiedName(old)} WHERE ctid > $1::tid ORDER BY ctid LIMIT ${REBUILD_BATCH_ROWS}`,
+        [after],
+      );
+      if (rows.length === 0) break;
+      let text = '';
+      for (const row of rows) {
+        const internal = INTERNAL_COLUMNS.map((column) => (row[column.name] ?? null) as string | null);
+        const decoded = decoder.decode(encoder.encode(internal[messageIndex] ?? ''));
+        internal[validIndex] = decoded.valid ? 't' : 'f';
+        text += copyLine([...decoded.values, ...internal]);
+      }
+      copied += await engine.copyFrom(copySql, Buffer.from(text, 'utf8'));
+      after = String(rows[rows.length - 1]!['row_id']);
+    }
+    await engine.exec(`DROP TABLE ${qualifiedName(old)}`);
+    if (old.schemaName !== next.schemaName || old.tableName !== next.tableName) {
+      await engine.exec(`DROP TABLE IF EXISTS ${qualifiedName(next)}`);
+    }
+    await engine.exec(`ALTER TABLE ${qualifiedName(staging)} RENAME TO ${quoteIdent(next.tableName)}`);
+    return copied;
+  });
+}

@@ -1,0 +1,94 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initParser, isParseFailure, parseStatements } from '../../src/sql/parse.js';
+import type { ParsedStatement } from '../../src/sql/parse.js';
+import { checkStatement, checkStatements } from '../../src/sql/readonly-gate.js';
+import { loadAllowedCorpus, loadRefusedCorpus } from './readonly-corpus.js';
+
+beforeAll(async () => {
+  await initParser();
+});
+
+const refused = loadRefusedCorpus();
+const allowed = loadAllowedCorpus();
+
+function one(sql: string): ParsedStatement {
+  const parsed = parseStatements(sql);
+  if (isParseFailure(parsed) || parsed.length !== 1) throw new Error(`expected one statement: ${sql}`);
+  return parsed[0]!;
+}
+
+describe('read-only corpus', () => {
+  it('holds at least 200 refused and 80 allowed entries', () => {
+    expect(refused.length).toBeGreaterThanOrEqual(200);
+    expect(allowed.length).toBeGreaterThanOrEqual(80);
+  });
+
+  it.each(refused.map((c) => [`line ${c.line}: ${c.sql}`, c] as const))('refuses %s', (_name, c) => {
+    const verdict = checkStatements(c.sql);
+    expect(verdict.allowed).toBe(false);
+    if (verdict.allowed) return;
+    expect(verdict.sqlstate).toBe(c.sqlstate);
+    expect(verdict.message.toLowerCase()).toContain(c.mentions.toLowerCase());
+    if (c.sqlstate !== '42601') expect(verdict.message).toContain('kinesql is read-only');
+  });
+
+  it.each(allowed.map((c) => [c.label, c] as const))('allows %s', (_name, c) => {
+    const verdict = checkStatements(c.sql);
+    expect(verdict).toMatchObject({ allowed: true });
+    if (verdict.allowed) expect(verdict.statements.length).toBeGreaterThan(0);
+  });
+});
+
+describe('checkStatement', () => {
+  it('names the command in PostgreSQL’s words', () => {
+    expect(checkStatement(one('create temp table x (a int)'))).toEqual({
+      allowed: false,
+      sqlstate: '25006',
+      message: 'cannot execute CREATE TABLE: kinesql is read-only',
+    });
+  });
+
+  it('names a denied function as the client wrote it, schema included', () => {
+    expect(checkStatement(one("select 1 from t where pg_catalog.pg_ls_dir('.') is null"))).toEqual({
+      allowed: false,
+      sqlstate: '42501',
+      message: 'permission denied for function pg_catalog.pg_ls_dir: kinesql is read-only',
+    });
+  });
+
+  it('allows extra settings the caller names, and only those', () => {
+    const stmt = one("set my.setting = 'x'");
+    expect(checkStatement(stmt).allowed).toBe(false);
+    expect(checkStatement(stmt, { allowedSettings: ['MY.SETTING'] }).allowed).toBe(true);
+    expect(checkStatement(one("select set_config('my.setting', 'x', false)"), { allowedSettings: ['my.setting'] }))
+      .toEqual({ allowed: true });
+  });
+});
+
+describe('checkStatements', () => {
+  it('returns the parsed statements when every one is allowed', () => {
+    const verdict = checkStatements('set timezone = utc; select 1');
+    expect(verdict.allowed).toBe(true);
+    if (verdict.allowed) expect(verdict.statements.map((s) => s.commandTag)).toEqual(['SET', 'SELECT']);
+  });
+
+  it('refuses the whole string when a later statement is refused, saying which one', () => {
+    const verdict = checkStatements('select 1; select 2; truncate t; select 3');
+    expect(verdict).toMatchObject({ allowed: false, sqlstate: '25006', statementIndex: 2 });
+  });
+
+  it('reports a syntax error with its position before checking anything', () => {
+    const sql = 'select 1; delete form t';
+    const verdict = checkStatements(sql);
+    expect(verdict).toMatchObject({ allowed: false, sqlstate: '42601', position: sql.indexOf('form') + 1 });
+  });
+
+  it('finds a denied function at the bottom of a deeply nested expression', () => {
+    const verdict = checkStatements(`select ${'a + '.repeat(5000)}pg_read_file('x') from t`);
+    expect(verdict).toMatchObject({ allowed: false, sqlstate: '42501' });
+  });
+
+  it('treats an empty string as nothing to run', () => {
+    expect(checkStatements('  ')).toEqual({ allowed: true, statements: [] });
+  });
+});
