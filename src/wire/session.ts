@@ -607,8 +607,10 @@ export class Session {
       if (filter.status !== undefined) this.transactionStatus = filter.status as TransactionStatus;
       await turn.after?.(filter);
       if (turn.maySetSettings || this.settingsDirty) {
+        // Settings changed inside a block are read again when it ends (ROLLBACK undoes them); a failed
+        // block cannot be read at all until then.
         this.settingsDirty = this.transactionStatus !== TransactionStatus.Idle || !turn.endsWithSync;
-        await this.reportSettings();
+        if (this.transactionStatus !== TransactionStatus.Failed) await this.reportSettings();
       }
       const ready = filter.takeReady();
       if (ready) await this.send(ready);
