@@ -56,6 +56,8 @@ export interface KinesqlConfig {
     /** kinesis.checkpoint-interval-ms; accepted for compatibility, no effect. */
     intervalMs?: number;
   };
+  /** Client connections: authentication, TLS, protocol limits (kinesql.auth-method, kinesql.users, kinesql.tls-*, …). */
+  wire?: WireConfig;
   /** The properties file the configuration was read from, if any. */
   configFile?: string;
   /** Problems that did not stop the start (unknown keys, ignored keys); the caller logs them. */
@@ -83,3 +85,18 @@ export const DEFAULT_CONFIG: KinesqlConfig = {
     maxMessageBytes: 8 * 1024 * 1024,
   },
 };
+
+/** How clients connect. Every member is optional; absent means trust, no TLS, built-in limits. */
+export interface WireConfig {
+  /** trust | password | md5 | scram-sha-256 (kinesql.auth-method). */
+  authMethod?: 'trust' | 'password' | 'md5' | 'scram-sha-256';
+  /** `user:secret` pairs, comma-separated; secrets are SCRAM-SHA-256 verifiers or md5 hashes (kinesql.users). */
+  users?: string;
+  /** PEM certificate (chain) and key files offered in answer to SSLRequest (kinesql.tls-cert, kinesql.tls-key). */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** Largest protocol message accepted from a client, in bytes (kinesql.max-protocol-message-bytes). */
+  maxProtocolMessageBytes?: number;
+  /** A session idle inside a transaction block longer than this is closed, in ms (kinesql.idle-in-transaction-timeout). */
+  idleInTransactionTimeoutMs?: number;
+}
