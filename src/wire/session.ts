@@ -127,6 +127,13 @@ export class Session {
   /** The engine was restarted under this session's transaction block: it is failed until ROLLBACK. */
   private phantomFailed = false;
   private releaseEngine: (() => void) | undefined;
+  /**
+   * BEGIN is not sent to the backend when it arrives but just before the block's first statement, after
+   * that statement's stream tables are caught up: a block then holds the backend only from its first real
+   * statement, and sees the streams as of that statement (PostgreSQL, too, takes a transaction's snapshot
+   * at its first statement, not at BEGIN).
+   */
+  private deferredBegin: string | undefined;
   private processing: Promise<void> = Promise.resolve();
   private extendedBatch: FrontendMessage[] = [];
   private discardUntilSync = false;
@@ -403,6 +410,7 @@ export class Session {
       await this.sessionCommand(rewritten);
       return;
     }
+    if (await this.deferBegin(rewritten)) return;
     let relations: RelationName[];
     try {
       relations = this.executor.analyze(sql);
@@ -418,6 +426,29 @@ export class Session {
       endsWithSync: true,
       maySetSettings: rewritten.maySetSettings,
     });
+  }
+
+  /** Answers a lone BEGIN (and the COMMIT/ROLLBACK of a block that never ran anything) without the backend. */
+  private async deferBegin(rewritten: RewrittenSql): Promise<boolean> {
+    if (rewritten.statements.length !== 1) return false;
+    const statement = rewritten.statements[0]!;
+    if (this.deferredBegin !== undefined && endsTransaction(statement)) {
+      this.deferredBegin = undefined;
+      this.transactionStatus = TransactionStatus.Idle;
+      await this.send(Buffer.concat([commandComplete(statement.commandTag === 'COMMIT' ? 'COMMIT' : 'ROLLBACK'), backend.readyForQuery(this.transactionStatus)]));
+      return true;
+    }
+    if (this.releaseEngine || this.transactionStatus !== TransactionStatus.Idle || !startsTransaction(statement)) return false;
+    try {
+      this.executor.analyze(rewritten.sql);
+    } catch (error) {
+      if (!(error instanceof StatementError)) throw error;
+      return false;
+    }
+    this.deferredBegin = rewritten.sql;
+    this.transactionStatus = TransactionStatus.InTransaction;
+    await this.send(Buffer.concat([commandComplete(statement.commandTag), backend.readyForQuery(this.transactionStatus)]));
+    return true;
   }
 
   /** DISCARD ALL, DEALLOCATE ALL and CLOSE ALL act on this session's objects only. */
@@ -599,6 +630,11 @@ export class Session {
         await this.engine.applySettings(this.settingsState);
       }
       this.running.inEngine = true;
+      if (this.deferredBegin !== undefined) {
+        const begin = this.deferredBegin;
+        this.deferredBegin = undefined;
+        await this.engine.protocol(frontendMessage('Q', Buffer.from(`${begin}\0`, 'utf8')), () => undefined);
+      }
       const replays = turn.replays?.() ?? [];
       if (replays.length > 0) await this.engine.protocol(Buffer.concat([...replays, SYNC]), () => undefined);
       const filter = new ReplyFilter(this.prefix, this.send);
@@ -644,6 +680,12 @@ export class Session {
     }
     if (error instanceof StatementError) {
       if (!heldBefore) this.releaseHold();
+      if (this.deferredBegin !== undefined) {
+        // The block's first statement failed before the block reached the backend: the block is failed.
+        this.deferredBegin = undefined;
+        this.phantomFailed = true;
+        this.transactionStatus = TransactionStatus.Failed;
+      }
       await this.reportTurnError(statementErrorFields(error), turn.endsWithSync);
       return;
     }
@@ -856,6 +898,12 @@ function cancelError(reason: 'user' | 'timeout'): { code: string; message: strin
 
 function abortedTransaction(): ErrorFields {
   return { code: '25P02', message: 'current transaction is aborted, commands ignored until end of transaction block' };
+}
+
+function startsTransaction(statement: { nodeType: string; node: unknown }): boolean {
+  if (statement.nodeType !== 'TransactionStmt') return false;
+  const kind = (statement.node as { TransactionStmt?: { kind?: string } }).TransactionStmt?.kind;
+  return kind === 'TRANS_STMT_BEGIN' || kind === 'TRANS_STMT_START';
 }
 
 function endsTransaction(statement: { nodeType: string; node: unknown }): boolean {
