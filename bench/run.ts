@@ -4,9 +4,11 @@
  * `npm run bench -- decode` runs only the named ones.
  */
 import { runDecodeBench } from './decode.js';
+import { runWireBench } from './wire.js';
 
 const benches: Record<string, () => Promise<void>> = {
   decode: runDecodeBench,
+  wire: runWireBench,
 };
 
 const wanted = process.argv.slice(2);
