@@ -2,11 +2,13 @@ import type { Logger } from 'pino';
 import { createCatalog, type Catalog } from './catalog/catalog.js';
 import type { TableChange } from './catalog/definition-set.js';
 import { createDefinitionsTable, writeDefinitionsTable } from './catalog/definitions-table.js';
-import type { KinesqlConfig } from './config/config.js';
+import { DEFAULT_SCAN_CONFIG, type KinesqlConfig } from './config/config.js';
 import { openEngine } from './engine/open-engine.js';
 import { createKinesisClient } from './kinesis/client.js';
+import { processRateBudget } from './kinesis/rate-budget.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
+import { createStatusTables } from './store/status-tables.js';
 import { StreamStore } from './store/stream-store.js';
 import { WireServer } from './wire/server.js';
 import { wireSessionOptions } from './wire/wire-options.js';
@@ -27,7 +29,8 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
   try {
     const versionRows = await engine.query('SHOW server_version');
     const serverVersion = String(versionRows.rows[0]?.['server_version'] ?? '18.0');
-    const client = createKinesisClient(config.aws);
+    const scan = { ...DEFAULT_SCAN_CONFIG, ...config.scan };
+    const client = createKinesisClient(config.aws, { requestTimeoutMs: scan.callTimeoutMs });
     const storeLogger = logger.child({ component: 'store' });
     const store = new StreamStore(
       engine,
@@ -35,12 +38,24 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         client,
         engine,
         logger: storeLogger,
-        retry: { attempts: config.read.fetchAttempts, baseDelayMs: config.read.sleepTimeMs, maxDelayMs: 10_000, logger: storeLogger },
+        retry: {
+          attempts: config.read.fetchAttempts,
+          baseDelayMs: config.read.sleepTimeMs,
+          maxDelayMs: scan.maxBackoffMs,
+          callTimeoutMs: scan.callTimeoutMs,
+          deadlineMs: scan.unresponsiveTimeoutMs,
+          logger: storeLogger,
+        },
+        budget: processRateBudget,
         batchSize: config.read.batchSize,
         maxBatches: config.read.maxBatches,
         logBatches: config.read.logBatches,
         maxMessageBytes: config.read.maxMessageBytes,
-        shardListTtlMs: 10_000,
+        shardListTtlMs: scan.shardListIntervalMs,
+        evictionIntervalMs: scan.evictionIntervalMs,
+        maxRows: scan.maxRowsPerTable,
+        maxBytes: scan.maxBytesPerTable,
+        progressIntervalMs: scan.progressIntervalMs,
         windowSeconds: config.read.iterFromTimestamp ? config.read.iterOffsetSeconds : undefined,
       },
       storeLogger,
@@ -70,6 +85,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       });
     });
     await createDefinitionsTable(engine);
+    await createStatusTables(engine);
     await catalog.start();
     await applying;
     await writeDefinitionsTable(engine, catalog.status());

@@ -22,6 +22,12 @@ export interface KinesqlConfig {
     secretAccessKey?: string;
     kinesisEndpoint?: string;
     s3Endpoint?: string;
+    /** Shared-config profile to take credentials (and nothing else) from. kinesql.aws-profile. */
+    profile?: string;
+    /** Role to assume for Kinesis reads (STS AssumeRole over the base credentials). kinesql.aws-role-arn. */
+    roleArn?: string;
+    externalId?: string;
+    roleSessionName?: string;
   };
   read: {
     /** Records per GetRecords call (Kinesis allows 1..10000). Seed: kinesis.batch-size. */
@@ -58,6 +64,8 @@ export interface KinesqlConfig {
   };
   /** Client connections: authentication, TLS, protocol limits (kinesql.auth-method, kinesql.users, kinesql.tls-*, …). */
   wire?: WireConfig;
+  /** Shard reading limits, timeouts and table caps (kinesql's own keys; see docs/configuration.md, "Stream scans"). */
+  scan?: ScanConfig;
   /** The properties file the configuration was read from, if any. */
   configFile?: string;
   /** Problems that did not stop the start (unknown keys, ignored keys); the caller logs them. */
@@ -100,3 +108,33 @@ export interface WireConfig {
   /** A session idle inside a transaction block longer than this is closed, in ms (kinesql.idle-in-transaction-timeout). */
   idleInTransactionTimeoutMs?: number;
 }
+/** kinesql's own stream-scan settings (issue 7). Every member has a default, see DEFAULT_SCAN_CONFIG. */
+export interface ScanConfig {
+  /** One Kinesis call's attempt is abandoned after this long (ms) and counts as a retryable failure. */
+  callTimeoutMs: number;
+  /** A call that has not succeeded after this long (ms), retries included, fails the statement. */
+  unresponsiveTimeoutMs: number;
+  /** Longest wait between retries (ms); the wait is random up to min(this, sleep-time × 2^attempt). */
+  maxBackoffMs: number;
+  /** Shards are listed again (finding reshards) when the last listing is older than this (ms). */
+  shardListIntervalMs: number;
+  /** Rows older than the table's window are deleted at most this often (ms). */
+  evictionIntervalMs: number;
+  /** Most rows one table may hold; 0 = no cap. A statement that would exceed it fails with a clear error. */
+  maxRowsPerTable: number;
+  /** Most message bytes one table may hold; 0 = no cap. */
+  maxBytesPerTable: number;
+  /** A long catch-up sends a NOTICE with its progress this often (ms); 0 = never. */
+  progressIntervalMs: number;
+}
+
+export const DEFAULT_SCAN_CONFIG: ScanConfig = {
+  callTimeoutMs: 10_000,
+  unresponsiveTimeoutMs: 60_000,
+  maxBackoffMs: 5_000,
+  shardListIntervalMs: 10_000,
+  evictionIntervalMs: 60_000,
+  maxRowsPerTable: 0,
+  maxBytesPerTable: 0,
+  progressIntervalMs: 3_000,
+};

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_CONFIG, type KinesqlConfig } from './config.js';
+import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig, type ScanConfig } from './config.js';
 import { parseProperties, type PropertyEntry } from './properties.js';
 
 /** Command-line flags that override the properties file. */
@@ -154,6 +154,28 @@ function wire(config: KinesqlConfig): NonNullable<KinesqlConfig['wire']> {
 /** Erases a setting's value type so settings of different types fit one list. */
 const setting = <T>(definition: Setting<T>): Setting<unknown> => definition as Setting<unknown>;
 
+// ---- Stream scans (issue 7): credentials beyond static keys, timeouts, caps, progress. -------------------
+function scan(config: KinesqlConfig): ScanConfig {
+  config.scan ??= { ...DEFAULT_SCAN_CONFIG };
+  return config.scan;
+}
+
+const SCAN_SETTINGS: readonly Setting<unknown>[] = [
+  setting({ keys: ['kinesql.aws-profile'], env: ['AWS_PROFILE'], parser: text('a profile name from ~/.aws/config'), apply: (c, v) => (c.aws.profile = v) }),
+  setting({ keys: ['kinesql.aws-role-arn'], env: ['KINESQL_AWS_ROLE_ARN'], parser: text('an IAM role ARN'), apply: (c, v) => (c.aws.roleArn = v) }),
+  setting({ keys: ['kinesql.aws-external-id'], parser: text('an external id'), apply: (c, v) => (c.aws.externalId = v) }),
+  setting({ keys: ['kinesql.aws-role-session-name'], parser: text('a session name'), apply: (c, v) => (c.aws.roleSessionName = v) }),
+  setting({ keys: ['kinesql.kinesis-call-timeout'], parser: duration(1), apply: (c, v) => (scan(c).callTimeoutMs = v) }),
+  setting({ keys: ['kinesql.kinesis-unresponsive-timeout'], parser: duration(1), apply: (c, v) => (scan(c).unresponsiveTimeoutMs = v) }),
+  setting({ keys: ['kinesql.kinesis-max-backoff'], parser: duration(1), apply: (c, v) => (scan(c).maxBackoffMs = v) }),
+  setting({ keys: ['kinesql.shard-list-interval'], parser: duration(0), apply: (c, v) => (scan(c).shardListIntervalMs = v) }),
+  setting({ keys: ['kinesql.eviction-interval'], parser: duration(0), apply: (c, v) => (scan(c).evictionIntervalMs = v) }),
+  setting({ keys: ['kinesql.max-rows-per-table'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).maxRowsPerTable = v) }),
+  setting({ keys: ['kinesql.max-bytes-per-table'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).maxBytesPerTable = v) }),
+  setting({ keys: ['kinesql.progress-interval'], parser: duration(0), apply: (c, v) => (scan(c).progressIntervalMs = v) }),
+];
+// ---- end of stream-scan settings ----------------------------------------------------------------------
+
 const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.host'], env: ['KINESQL_HOST'], flag: 'host', parser: text('a host name or IP address'), apply: (c, v) => (c.server.host = v) }),
   setting({ keys: ['kinesql.port'], env: ['KINESQL_PORT'], flag: 'port', parser: integer(0, 65535), apply: (c, v) => (c.server.port = v) }),
@@ -206,6 +228,7 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesis.dynamo-read-capacity'], parser: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).dynamoReadCapacity = v) }),
   setting({ keys: ['kinesis.dynamo-write-capacity'], parser: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).dynamoWriteCapacity = v) }),
   setting({ keys: ['kinesis.checkpoint-interval-ms'], parser: duration(1), apply: (c, v) => (checkpoint(c).intervalMs = v) }),
+  ...SCAN_SETTINGS,
 ];
 
 /** Keys of Presto/Trino catalog files that mean nothing to kinesql and are dropped without a warning. */

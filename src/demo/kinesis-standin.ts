@@ -12,6 +12,53 @@ interface KinesaliteOptions {
   shardLimit?: number;
   path?: string;
 }
+type KinesaliteAction = (store: KinesaliteStore, data: Record<string, unknown>, cb: (error: unknown, result?: unknown) => void) => void;
+interface KinesaliteStore {
+  getStreamDb(streamName: string): { createReadStream(options: { gt: string; lt: string }): unknown };
+}
+interface LazyStream {
+  filter(predicate: (item: { value: { ApproximateArrivalTimestamp: number } }) => boolean): LazyStream;
+  take(count: number): LazyStream;
+  join(fn: (items: unknown[]) => void): void;
+}
+interface KinesaliteDb {
+  resolveShardId(shardId: unknown): { shardIx: number };
+  shardIxToHex(shardIx: number): string;
+  lazy(stream: unknown, cb: (error: unknown) => void): LazyStream;
+}
+
+/**
+ * kinesalite 3.3 never answers GetShardIterator AT_TIMESTAMP when no record of the shard arrived at or
+ * after the timestamp (Kinesis answers with an iterator at the tip). Its action is wrapped before the server
+ * loads it: with no such record, the iterator is asked for as LATEST, which is what Kinesis means there.
+ */
+function patchAtTimestampIterators(): void {
+  const actionPath = require.resolve('kinesalite/actions/getShardIterator');
+  const original = require(actionPath) as KinesaliteAction;
+  const db = require('kinesalite/db') as KinesaliteDb;
+  const patched: KinesaliteAction = (store, data, cb) => {
+    if (data['ShardIteratorType'] !== 'AT_TIMESTAMP' || typeof data['Timestamp'] !== 'number') return original(store, data, cb);
+    let shardIx: number;
+    try {
+      shardIx = db.resolveShardId(data['ShardId']).shardIx;
+    } catch {
+      return original(store, data, cb);
+    }
+    const timestamp = data['Timestamp'];
+    const records = store.getStreamDb(String(data['StreamName'])).createReadStream({ gt: db.shardIxToHex(shardIx), lt: db.shardIxToHex(shardIx + 1) });
+    db.lazy(records, cb)
+      .filter((item) => item.value.ApproximateArrivalTimestamp >= timestamp)
+      .take(1)
+      .join((found) => {
+        if (found.length > 0) return original(store, data, cb);
+        const { Timestamp: _unused, ...rest } = data;
+        return original(store, { ...rest, ShardIteratorType: 'LATEST' }, cb);
+      });
+  };
+  require.cache[actionPath]!.exports = patched;
+}
+
+patchAtTimestampIterators();
 const kinesalite = require('kinesalite') as (options: KinesaliteOptions) => Server;
 
 export interface KinesisStandIn {

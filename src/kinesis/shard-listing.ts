@@ -1,14 +1,16 @@
 import { ListShardsCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import { streamParameter } from './client.js';
 import type { ShardDescription } from './records.js';
 import { withRetries, type RetryPolicy } from './retry.js';
 
 /** Every shard of a stream, open and closed, following ListShards pagination (streams with hundreds of shards). */
-export async function listShards(client: KinesisClient, streamName: string, retry: RetryPolicy): Promise<ShardDescription[]> {
+export async function listShards(client: KinesisClient, streamName: string, retry: RetryPolicy, pageSize?: number): Promise<ShardDescription[]> {
   const shards: ShardDescription[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await withRetries(retry, `ListShards ${streamName}`, () =>
-      client.send(new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: streamName })),
+    const token = nextToken;
+    const page = await withRetries(retry, `ListShards ${streamName}`, (abortSignal) =>
+      client.send(new ListShardsCommand({ ...(token ? { NextToken: token } : streamParameter(streamName)), ...(pageSize ? { MaxResults: pageSize } : {}) }), { abortSignal }),
     );
     for (const shard of page.Shards ?? []) shards.push(describeShard(shard));
     nextToken = page.NextToken;

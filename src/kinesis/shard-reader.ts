@@ -1,31 +1,66 @@
 import {
-  ExpiredIteratorException,
   GetRecordsCommand,
   GetShardIteratorCommand,
+  type GetRecordsCommandOutput,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
-import type { RecordBatch, ShardPosition, StreamRecord } from './records.js';
-import { sleep, withRetries, type RetryPolicy } from './retry.js';
+import { streamParameter } from './client.js';
+import type { ShardRateBudget } from './rate-budget.js';
+import type { ShardPosition, StreamRecord } from './records.js';
+import { isThrottle, withRetries, type RetryPolicy } from './retry.js';
+import { compareSequenceNumbers } from './sequence-number.js';
 
 export interface ShardReaderOptions {
   batchSize: number;
   /** GetRecords calls per read, 0 = until the tip. */
   maxBatches: number;
   retry: RetryPolicy;
+  /** The per-shard call and byte budget, shared by every reader of the process. */
+  budget: ShardRateBudget;
   logBatches: boolean;
   logger: Logger;
+}
+
+export interface ShardReadRequest {
+  from: ShardPosition;
+  /** The statement's start: a batch holding a record that arrived at or after it ends the read. */
+  stopAt: Date;
+  /** Records at or after this sequence number are already loaded: the read ends before them. */
+  stopBeforeSequence?: string;
+  /**
+   * Receives each non-empty batch, in order, as soon as it arrives, and must apply the batches in that
+   * order; the next GetRecords call runs while the returned promise is pending.
+   */
+  onBatch: (records: StreamRecord[], millisBehindLatest: number | undefined) => Promise<void>;
+  /** GetRecords calls before the read stops, 0 = no limit; the reader's maxBatches when absent. */
+  maxBatches?: number;
+  /** Records per GetRecords call; the reader's batchSize when absent. */
+  batchSize?: number;
 }
 
 export interface ShardReadResult {
   /** The shard has no more records and never will (closed by a reshard and read to its end). */
   closed: boolean;
+  /** The read reached the tip as of the statement's start (or the already-loaded records). */
+  complete: boolean;
   calls: number;
   records: number;
 }
 
-/** Kinesis allows 5 GetRecords calls per second per shard. */
-const MIN_CALL_INTERVAL_MS = 200;
+/** What a reader has done since it was made; shown in kinesql.shards. */
+export interface ShardReaderStats {
+  calls: number;
+  records: number;
+  bytes: number;
+  throttles: number;
+  retries: number;
+  expiredIterators: number;
+  millisBehindLatest: number | undefined;
+  lastError: string | undefined;
+}
+
+const MAX_LOADS_IN_FLIGHT = 2;
 /** Iterators expire after 5 minutes; one older than this is not reused. */
 const ITERATOR_REUSE_MS = 4 * 60 * 1000;
 
@@ -40,101 +75,171 @@ function positionKey(position: ShardPosition): string {
   }
 }
 
+function isExpiredIterator(error: unknown): boolean {
+  return (error as Error).name === 'ExpiredIteratorException';
+}
+
 /**
  * Reads one shard. A reader lives as long as the table: it keeps the iterator where the last read
- * stopped (so a catch-up costs no GetShardIterator) and spaces its GetRecords calls to the shard's limit.
+ * stopped (so a catch-up costs no GetShardIterator), takes every call from the process-wide shard
+ * budget, and keeps the next GetRecords in flight while the previous batch is loaded.
  */
 export class ShardReader {
   private cachedIterator: { key: string; iterator: string; obtainedAt: number } | undefined;
-  private lastCallAt = 0;
+  readonly stats: ShardReaderStats = {
+    calls: 0,
+    records: 0,
+    bytes: 0,
+    throttles: 0,
+    retries: 0,
+    expiredIterators: 0,
+    millisBehindLatest: undefined,
+    lastError: undefined,
+  };
+  private readonly retry: RetryPolicy;
 
   constructor(
     private readonly client: KinesisClient,
     readonly streamName: string,
     readonly shardId: string,
     private readonly options: ShardReaderOptions,
-  ) {}
+  ) {
+    this.retry = {
+      ...options.retry,
+      onRetry: (error, attempt) => {
+        if (isThrottle(error)) this.stats.throttles += 1;
+        else this.stats.retries += 1;
+        this.stats.lastError = `${(error as Error).name}: ${(error as Error).message}`;
+        options.retry.onRetry?.(error, attempt);
+      },
+    };
+  }
 
-  /**
-   * Reads from `from` until the shard's tip (an empty answer with nothing behind it), until a record that
-   * arrived at or after `stopAt`, or until maxBatches calls; every answer with records goes to onBatch
-   * before the next one is asked for.
-   */
-  async read(from: ShardPosition, stopAt: Date, onBatch: (batch: RecordBatch) => Promise<void>): Promise<ShardReadResult> {
-    let position = from;
+  async read(request: ShardReadRequest): Promise<ShardReadResult> {
+    let position = request.from;
     let iterator = await this.iteratorFor(position);
     let calls = 0;
     let records = 0;
-    for (;;) {
-      await this.paceCalls();
-      let answer;
-      try {
-        answer = await withRetries(this.options.retry, `GetRecords ${this.streamName}/${this.shardId}`, () =>
-          this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize })),
-        );
-      } catch (error) {
-        if (error instanceof ExpiredIteratorException || (error as Error).name === 'ExpiredIteratorException') {
+    // onBatch is called as soon as a batch arrives (the loader keeps its loads in order); at most
+    // MAX_LOADS_IN_FLIGHT of them run while the next GetRecords is made.
+    const loads: Promise<void>[] = [];
+    let loadFailed: { error: unknown } | undefined;
+    const deliver = async (batch: StreamRecord[], behind: number | undefined): Promise<void> => {
+      const load = request.onBatch(batch, behind);
+      load.catch((error: unknown) => (loadFailed ??= { error }));
+      loads.push(load);
+      if (loads.length >= MAX_LOADS_IN_FLIGHT) await loads.shift()!.catch(() => undefined);
+    };
+    const loading = (): Promise<unknown> => Promise.all(loads);
+    try {
+      for (;;) {
+        if (loadFailed) throw loadFailed.error;
+        let answer: GetRecordsCommandOutput;
+        try {
+          answer = await this.getRecords(iterator, request.batchSize ?? this.options.batchSize);
+        } catch (error) {
+          if (!isExpiredIterator(error)) throw error;
+          this.stats.expiredIterators += 1;
           this.cachedIterator = undefined;
           iterator = await this.iteratorFor(position);
           continue;
         }
+        calls += 1;
+        let batch: StreamRecord[] = (answer.Records ?? []).map((record) => ({
+          sequenceNumber: record.SequenceNumber!,
+          partitionKey: record.PartitionKey ?? '',
+          data: record.Data ?? new Uint8Array(0),
+          arrivalTimestamp: record.ApproximateArrivalTimestamp ?? new Date(0),
+        }));
+        const fullBatch = batch.length >= (request.batchSize ?? this.options.batchSize);
+        let reachedLoaded = false;
+        if (request.stopBeforeSequence !== undefined) {
+          const stop = request.stopBeforeSequence;
+          const kept = batch.filter((record) => compareSequenceNumbers(record.sequenceNumber, stop) < 0);
+          reachedLoaded = kept.length < batch.length;
+          batch = kept;
+        }
+        const behind = answer.MillisBehindLatest;
+        this.stats.millisBehindLatest = behind;
+        if (this.options.logBatches) {
+          this.options.logger.info(
+            { stream: this.streamName, shard: this.shardId, records: batch.length, millisBehindLatest: behind },
+            'GetRecords batch',
+          );
+        }
+        if (batch.length > 0) {
+          await deliver(batch, behind);
+          records += batch.length;
+          position = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: batch[batch.length - 1]!.sequenceNumber };
+        }
+        const next = answer.NextShardIterator;
+        if (next) {
+          iterator = next;
+          this.cachedIterator = { key: positionKey(position), iterator, obtainedAt: Date.now() };
+        } else {
+          this.cachedIterator = undefined;
+        }
+        // An empty answer is the tip only when Kinesis says nothing is behind it (it may skip ahead first).
+        // A fill (stopBeforeSequence) must reach the loaded records; only a bare empty answer ends it early.
+        const filling = request.stopBeforeSequence !== undefined;
+        const atTip = (behind ?? 0) === 0 && (filling ? (answer.Records ?? []).length === 0 : !fullBatch);
+        const pastStart = !filling && batch.some((record) => record.arrivalTimestamp >= request.stopAt);
+        const done = reachedLoaded || !next || atTip || pastStart;
+        const maxBatches = request.maxBatches ?? this.options.maxBatches;
+        const outOfBatches = maxBatches > 0 && calls >= maxBatches;
+        if (done || outOfBatches) {
+          await loading();
+          if (loadFailed) throw (loadFailed as { error: unknown }).error;
+          return { closed: !next && !reachedLoaded, complete: done, calls, records };
+        }
+      }
+    } catch (error) {
+      this.stats.lastError = `${(error as Error).name}: ${(error as Error).message}`;
+      await loading().catch(() => undefined);
+      throw loadFailed ? loadFailed.error : error;
+    }
+  }
+
+  private async getRecords(iterator: string, limit: number): Promise<GetRecordsCommandOutput> {
+    await this.options.budget.acquire(this.streamName, this.shardId);
+    const answer = await withRetries(this.retry, `GetRecords ${this.streamName}/${this.shardId}`, async (abortSignal) => {
+      try {
+        return await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }), { abortSignal });
+      } catch (error) {
+        // A throttled call still used the shard's budget; space the retry like any other call.
+        if (isThrottle(error)) await this.options.budget.acquire(this.streamName, this.shardId);
         throw error;
       }
-      calls += 1;
-      const batch: StreamRecord[] = (answer.Records ?? []).map((record) => ({
-        sequenceNumber: record.SequenceNumber!,
-        partitionKey: record.PartitionKey ?? '',
-        data: record.Data ?? new Uint8Array(0),
-        arrivalTimestamp: record.ApproximateArrivalTimestamp ?? new Date(0),
-      }));
-      if (this.options.logBatches) {
-        this.options.logger.info(
-          { stream: this.streamName, shard: this.shardId, records: batch.length, millisBehindLatest: answer.MillisBehindLatest },
-          'GetRecords batch',
-        );
-      }
-      if (batch.length > 0) {
-        await onBatch({ shardId: this.shardId, records: batch, millisBehindLatest: answer.MillisBehindLatest });
-        records += batch.length;
-        position = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: batch[batch.length - 1]!.sequenceNumber };
-      }
-      if (!answer.NextShardIterator) {
-        this.cachedIterator = undefined;
-        return { closed: true, calls, records };
-      }
-      iterator = answer.NextShardIterator;
-      this.cachedIterator = { key: positionKey(position), iterator, obtainedAt: Date.now() };
-      const atTip = batch.length === 0 && (answer.MillisBehindLatest ?? 0) === 0;
-      const pastStart = batch.some((record) => record.arrivalTimestamp >= stopAt);
-      const outOfBatches = this.options.maxBatches > 0 && calls >= this.options.maxBatches;
-      if (atTip || pastStart || outOfBatches) return { closed: false, calls, records };
-    }
+    });
+    let bytes = 0;
+    for (const record of answer.Records ?? []) bytes += record.Data?.byteLength ?? 0;
+    this.options.budget.spend(this.streamName, this.shardId, bytes);
+    this.stats.calls += 1;
+    this.stats.records += answer.Records?.length ?? 0;
+    this.stats.bytes += bytes;
+    return answer;
   }
 
   private async iteratorFor(position: ShardPosition): Promise<string> {
     const key = positionKey(position);
     const cached = this.cachedIterator;
     if (cached && cached.key === key && Date.now() - cached.obtainedAt < ITERATOR_REUSE_MS) return cached.iterator;
-    const answer = await withRetries(this.options.retry, `GetShardIterator ${this.streamName}/${this.shardId}`, () =>
+    const answer = await withRetries(this.retry, `GetShardIterator ${this.streamName}/${this.shardId}`, (abortSignal) =>
       this.client.send(
         new GetShardIteratorCommand({
-          StreamName: this.streamName,
+          ...streamParameter(this.streamName),
           ShardId: this.shardId,
           ShardIteratorType: position.type,
-          ...(position.type === 'AT_TIMESTAMP' ? { Timestamp: position.timestamp } : {}),
+          // Kinesis refuses a timestamp after its own clock; a later one means "from now on" anyway.
+          ...(position.type === 'AT_TIMESTAMP' ? { Timestamp: new Date(Math.min(position.timestamp.getTime(), Date.now())) } : {}),
           ...(position.type === 'AFTER_SEQUENCE_NUMBER' || position.type === 'AT_SEQUENCE_NUMBER'
             ? { StartingSequenceNumber: position.sequenceNumber }
             : {}),
         }),
+        { abortSignal },
       ),
     );
     if (!answer.ShardIterator) throw new Error(`Kinesis returned no iterator for ${this.streamName}/${this.shardId}`);
     return answer.ShardIterator;
-  }
-
-  private async paceCalls(): Promise<void> {
-    const wait = this.lastCallAt + MIN_CALL_INTERVAL_MS - Date.now();
-    if (wait > 0) await sleep(wait);
-    this.lastCallAt = Date.now();
   }
 }

@@ -1,13 +1,22 @@
 import type { Logger } from 'pino';
+import type { Node } from 'libpg-query';
 import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
+import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
+import { sessionScan, SessionSettingError, type SessionScan } from '../store/session-scan.js';
+import { namesStatusTable } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
+import type { StreamTable } from '../store/stream-table.js';
+import { backend } from '../wire/backend-writer.js';
 import { checkStatements } from './readonly-gate.js';
+import { scanBoundsFor } from './scan-bounds.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
   searchPath: string[];
+  /** The session's settings as SET made them (lower-case names, e.g. `kinesis.iter_offset_seconds`). */
+  settings?: ReadonlyMap<string, string>;
 }
 
 /** A statement refused before it reaches the engine, reported to the client as an ErrorResponse. */
@@ -25,9 +34,13 @@ export type ReplySink = (bytes: Uint8Array) => Promise<void>;
 
 /**
  * Runs client statements: parses them with the PostgreSQL grammar, brings every stream table they read
- * up to the streams' tips as of the moment they arrived, then lets the engine answer with its own bytes.
+ * up to the streams' tips as of the moment they arrived (reading only what their WHERE can see), then
+ * lets the engine answer with its own bytes.
  */
 export class StatementExecutor {
+  /** The statement each relation returned by analyze came from, to find the bounds it puts on it. */
+  private readonly statementOf = new WeakMap<RelationName, Node>();
+
   constructor(
     private readonly engine: Engine,
     private readonly store: StreamStore,
@@ -41,23 +54,51 @@ export class StatementExecutor {
   analyze(sql: string): RelationName[] {
     const verdict = checkStatements(sql);
     if (!verdict.allowed) throw new StatementError(verdict.message, verdict.sqlstate, verdict.position);
-    return verdict.statements.flatMap((statement) => referencedRelations(statement.node));
+    return verdict.statements.flatMap((statement) =>
+      referencedRelations(statement.node).map((relation) => {
+        // A copy of its own, so the statement it came from can be found again for its scan bounds.
+        const own = { ...relation };
+        this.statementOf.set(own, statement.node);
+        return own;
+      }),
+    );
   }
 
   /**
-   * Brings the stream tables among `relations` (from analyze) up to the streams' tips as of now, before
-   * a session's statements reach the engine. `signal` aborts the wait (CancelRequest, statement_timeout):
-   * the statement fails with its reason at once; the catch-up itself finishes in the background, so the
-   * store's bookkeeping always matches what the engine holds.
+   * Brings the stream tables among `relations` (from analyze) up to the streams' tips as of now, reading
+   * only what their WHERE can see, before a session's statements reach the engine. `signal` aborts the
+   * wait (CancelRequest, statement_timeout): the statement fails with its reason at once; the catch-up
+   * itself finishes in the background, so the store's bookkeeping always matches what the engine holds.
+   * Progress NOTICEs of a long catch-up go to `reply`.
    */
-  async catchUp(relations: readonly RelationName[], session: SessionContext, signal?: AbortSignal): Promise<void> {
-    const tables = this.store.resolve([...relations], session.searchPath);
+  async catchUp(relations: RelationName[], session: SessionContext, signal?: AbortSignal, reply?: ReplySink): Promise<void> {
+    const statementStart = new Date();
+    const tables = this.store.resolve(relations, session.searchPath);
+    if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
     if (tables.length === 0) return;
-    const catchingUp = this.store.catchUp(tables, new Date()).catch((error: unknown) => {
-      const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
-      this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
-      throw new StatementError(readError.message, readError.sqlstate);
-    });
+    const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
+    let scan: SessionScan;
+    try {
+      scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
+    } catch (error) {
+      if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
+      throw error;
+    }
+    const catchingUp = this.store
+      .catchUp(tables, {
+        stopAt: statementStart,
+        boundsFor: (table) => bounds.get(table),
+        ...(scan.window ? { windowFor: () => scan.window } : {}),
+        ...(scan.read ? { read: scan.read } : {}),
+        onProgress: (progress) => {
+          reply?.(backend.notice({ severity: 'NOTICE', code: '00000', message: progressMessage(progress) })).catch(() => undefined);
+        },
+      })
+      .catch((error: unknown) => {
+        const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
+        this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
+        throw new StatementError(readError.message, readError.sqlstate);
+      });
     if (!signal) return catchingUp;
     catchingUp.catch(() => undefined);
     signal.throwIfAborted();
@@ -78,17 +119,31 @@ export class StatementExecutor {
    * bytes ending in Query, Sync or Flush) to the engine with no other session's statements in between.
    */
   async run(relations: RelationName[], messages: Uint8Array, session: SessionContext, reply: ReplySink): Promise<void> {
-    const statementStart = new Date();
-    const tables = this.store.resolve([...relations], session.searchPath);
-    if (tables.length > 0) {
-      try {
-        await this.store.catchUp(tables, statementStart);
-      } catch (error) {
-        const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
-        this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
-        throw new StatementError(readError.message, readError.sqlstate);
-      }
-    }
+    await this.catchUp(relations, session, undefined, reply);
     await this.engine.exclusive(() => this.engine.protocol(messages, reply));
   }
+
+  /** Per table, the loosest bounds over every place the statements name it (none if any place has none). */
+  private boundsByTable(tables: StreamTable[], relations: RelationName[], searchPath: string[], start: Date): Map<StreamTable, ScanBounds> {
+    const result = new Map<StreamTable, ScanBounds>();
+    for (const table of tables) {
+      const ref = { schema: table.definition.schemaName, name: table.definition.tableName };
+      const naming = relations.filter((relation) => this.store.resolve([relation], searchPath)[0] === table);
+      const statements = new Set(naming.map((relation) => this.statementOf.get(relation)));
+      if (statements.has(undefined) || statements.size !== 1) continue;
+      const bounds = scanBoundsFor([...statements][0]!, ref, start);
+      if (bounds) result.set(table, bounds);
+    }
+    return result;
+  }
+}
+
+function progressMessage(progress: ScanProgress[]): string {
+  return progress
+    .map(
+      (p) =>
+        `reading stream "${p.stream}": ${p.recordsRead} records, ${p.shardsDone} of ${p.shardsTotal} shards done, ` +
+        `${Math.round(p.millisBehindLatest / 1000)} s behind the tip`,
+    )
+    .join('; ');
 }

@@ -18,6 +18,9 @@ export class StreamReadError extends Error {
     if (e.name === 'AccessDeniedException' || e.name === 'UnrecognizedClientException') {
       return new StreamReadError(`not allowed to read Kinesis stream "${streamName}": ${reason}`, '42501', streamName);
     }
+    if (e.name === 'KinesisTimeoutError') {
+      return new StreamReadError(`could not read Kinesis stream "${streamName}": ${reason}`, 'HV00N', streamName);
+    }
     const network = e.code !== undefined || e.name === 'TimeoutError' || e.name === 'RequestTimeout';
     return new StreamReadError(
       `could not read Kinesis stream "${streamName}": ${reason}`,

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { createTableStatements, dropTableStatement } from '../catalog/ddl.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine } from '../engine/engine.js';
+import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
+import { writeStatusTables } from './status-tables.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 
@@ -10,10 +12,21 @@ export interface RelationName {
   name: string;
 }
 
-export type StoreOptions = Omit<StreamTableOptions, 'windowStart'> & {
-  /** Seconds of history a table shows; undefined = from TRIM_HORIZON. */
-  windowSeconds: number | undefined;
+export type StoreOptions = StreamTableOptions & {
+  /** A catch-up reports its progress this often (ms); 0 = never. */
+  progressIntervalMs: number;
 };
+
+/** What a statement asks of the store: its start, and per table the bounds its WHERE puts on the scan. */
+export interface CatchUpRequest {
+  stopAt: Date;
+  boundsFor?: (table: StreamTable) => ScanBounds | undefined;
+  /** The session's window for a table (SET kinesis.*), when it has its own. */
+  windowFor?: (table: StreamTable) => ScanWindow | undefined;
+  read?: ReadOverrides;
+  /** Called every progressIntervalMs while the catch-up runs, with one entry per table still reading. */
+  onProgress?: (progress: ScanProgress[]) => void;
+}
 
 function keyOf(schema: string, name: string): string {
   return `${schema}\u0000${name}`;
@@ -89,9 +102,7 @@ export class StreamStore {
   }
 
   private track(definition: TableDefinition): StreamTable {
-    const windowStart =
-      this.options.windowSeconds === undefined ? undefined : new Date(Date.now() - this.options.windowSeconds * 1000);
-    const table = new StreamTable(definition, { ...this.options, windowStart });
+    const table = new StreamTable(definition, this.options);
     this.tables.set(keyOf(definition.schemaName, definition.tableName), table);
     return table;
   }
@@ -112,8 +123,44 @@ export class StreamStore {
     return [...found];
   }
 
-  /** Brings every given table up to the streams' tips as of stopAt, in parallel. */
-  async catchUp(tables: StreamTable[], stopAt: Date): Promise<void> {
-    await Promise.all(tables.map((table) => table.catchUp(stopAt)));
+  /** The configured window, which a session's kinesis.* settings start from. */
+  windowDefaults(): { iterFromTimestamp: boolean; iterOffsetSeconds: number } {
+    const seconds = this.options.windowSeconds;
+    return { iterFromTimestamp: seconds !== undefined, iterOffsetSeconds: seconds ?? 86_400 };
+  }
+
+  /** Rewrites kinesql.streams and kinesql.shards from the tables' current state. */
+  async refreshStatus(): Promise<void> {
+    await writeStatusTables(this.engine, this.list());
+  }
+
+  /** Brings every given table up to what the statement needs, in parallel, reporting progress while it runs. */
+  async catchUp(tables: StreamTable[], request: CatchUpRequest | Date): Promise<void> {
+    const asked: CatchUpRequest = request instanceof Date ? { stopAt: request } : request;
+    const onProgress = asked.onProgress;
+    const timer =
+      onProgress && this.options.progressIntervalMs > 0
+        ? setInterval(() => {
+            const running = tables.map((table) => table.progress()).filter((p): p is ScanProgress => p !== undefined);
+            if (running.length > 0) onProgress(running);
+          }, this.options.progressIntervalMs)
+        : undefined;
+    try {
+      await Promise.all(
+        tables.map((table) => {
+          const bounds = asked.boundsFor?.(table);
+          const window = asked.windowFor?.(table);
+          const scan: ScanRequest = {
+            stopAt: asked.stopAt,
+            ...(bounds ? { bounds } : {}),
+            ...(window ? { window } : {}),
+            ...(asked.read ? { read: asked.read } : {}),
+          };
+          return table.catchUp(scan);
+        }),
+      );
+    } finally {
+      if (timer) clearInterval(timer);
+    }
   }
 }

@@ -1,14 +1,18 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
-import { columnNames, qualifiedName, quoteIdent } from '../catalog/ddl.js';
+import { columnNames, indexStatements, qualifiedName, quoteIdent, quoteLiteral } from '../catalog/ddl.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import { createRecordDecoder } from '../decode/record-decoder.js';
 import type { Engine } from '../engine/engine.js';
-import type { RecordBatch, ShardDescription, ShardPosition } from '../kinesis/records.js';
+import type { ShardRateBudget } from '../kinesis/rate-budget.js';
+import type { ShardDescription, StreamRecord } from '../kinesis/records.js';
 import type { RetryPolicy } from '../kinesis/retry.js';
-import { ShardReader } from '../kinesis/shard-reader.js';
+import { compareSequenceNumbers } from '../kinesis/sequence-number.js';
+import { ShardReader, type ShardReaderStats } from '../kinesis/shard-reader.js';
 import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
 import { copyLine } from './copy-text.js';
+import { covers, laterTime, positionOf, type LoadedRange, type LowerBound } from './loaded-range.js';
+import { shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
 import { StreamReadError } from './stream-read-error.js';
 
 export interface StreamTableOptions {
@@ -16,62 +20,147 @@ export interface StreamTableOptions {
   engine: Engine;
   logger: Logger;
   retry: RetryPolicy;
+  budget: ShardRateBudget;
   batchSize: number;
   maxBatches: number;
   logBatches: boolean;
   maxMessageBytes: number;
-  /** Where shards without loaded records start: AT_TIMESTAMP of the window start, or TRIM_HORIZON. */
-  windowStart: Date | undefined;
+  /** Seconds of history the table shows; undefined = everything from TRIM_HORIZON. */
+  windowSeconds: number | undefined;
   /** How long a shard listing is trusted before the next catch-up lists again (reshards are found this way). */
   shardListTtlMs: number;
+  /** Rows older than the window are deleted at most this often (ms). */
+  evictionIntervalMs: number;
+  /** Caps on what one table holds; 0 = none. */
+  maxRows: number;
+  maxBytes: number;
 }
 
 interface ShardState {
   description: ShardDescription;
   reader: ShardReader;
-  lastSequenceNumber: string | undefined;
+  range: LoadedRange | undefined;
   closedAndRead: boolean;
-  recordsRead: number;
+  rows: number;
+  invalidRows: number;
+  messageBytes: number;
+  /** Running count of records loaded from this shard (the _segment_count column). */
+  segmentCount: number;
+  /** The same count including batches decoded but not yet copied. */
+  preparedSegments: number;
+  /** COPYs of this shard's decoded batches, in order. */
+  loads: Promise<void>;
+}
+
+/** One shard as kinesql.shards shows it. */
+export interface ShardStatus {
+  shardId: string;
+  parentShardId: string | undefined;
+  adjacentParentShardId: string | undefined;
+  state: 'open' | 'closed' | 'closed, read to its end';
+  loadedFrom: LowerBound | undefined;
+  firstSequenceNumber: string | undefined;
+  lastSequenceNumber: string | undefined;
+  rows: number;
+  invalidRows: number;
+  reader: ShardReaderStats;
 }
 
 const textDecoder = new TextDecoder('utf-8');
+/** Listings per catch-up when reads keep closing shards (a reshard during the catch-up). */
+const MAX_LISTING_ROUNDS = 4;
 
-/** What the engine holds of one stream table, and how to bring it up to the stream's tip. */
+/** A statement's catch-up of one table: counts for progress notices. */
+class CatchUpProgress {
+  recordsRead = 0;
+  shardsDone = 0;
+  shardsTotal = 0;
+  readonly behind = new Map<string, number>();
+
+  snapshot(stream: string): ScanProgress {
+    return {
+      stream,
+      recordsRead: this.recordsRead,
+      shardsDone: this.shardsDone,
+      shardsTotal: this.shardsTotal,
+      millisBehindLatest: Math.max(0, ...this.behind.values()),
+    };
+  }
+}
+
+/** What the engine holds of one stream table, and how to bring it up to what a statement needs. */
 export class StreamTable {
   private readonly shards = new Map<string, ShardState>();
   private listedAt = 0;
+  private evictedAt = Date.now();
   private catchingUp: Promise<void> = Promise.resolve();
   /** Set when a new version of the definition took this table's place: catch-ups go there. */
   private successor: StreamTable | undefined;
   private retired = false;
   private readonly decodeRecord;
   private readonly copySql: string;
-  readonly startPosition: ShardPosition;
+  private readonly tableName: string;
+  private current: CatchUpProgress | undefined;
+  /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
+  private indexed = false;
+  lastError: string | undefined;
 
   constructor(
     readonly definition: TableDefinition,
     private readonly options: StreamTableOptions,
   ) {
     this.decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes });
-    this.copySql = `COPY ${qualifiedName(definition)} (${columnNames(definition).map(quoteIdent).join(', ')}) FROM '/dev/blob'`;
-    this.startPosition = options.windowStart ? { type: 'AT_TIMESTAMP', timestamp: options.windowStart } : { type: 'TRIM_HORIZON' };
+    this.tableName = qualifiedName(definition);
+    this.copySql = `COPY ${this.tableName} (${columnNames(definition).map(quoteIdent).join(', ')}) FROM '/dev/blob'`;
   }
 
   get rowsLoaded(): number {
     let total = 0;
-    for (const shard of this.shards.values()) total += shard.recordsRead;
+    for (const shard of this.shards.values()) total += shard.rows;
     return total;
   }
 
+  get bytesLoaded(): number {
+    let total = 0;
+    for (const shard of this.shards.values()) total += shard.messageBytes;
+    return total;
+  }
+
+  /** Where the table's configured window starts now; undefined = TRIM_HORIZON. */
+  windowStart(now = Date.now()): Date | undefined {
+    return this.options.windowSeconds === undefined ? undefined : new Date(now - this.options.windowSeconds * 1000);
+  }
+
+  /** Progress of the catch-up running now, if any. */
+  progress(): ScanProgress | undefined {
+    return this.current?.snapshot(this.definition.streamName);
+  }
+
+  shardStatus(): ShardStatus[] {
+    return [...this.shards.values()].map((shard) => ({
+      shardId: shard.description.shardId,
+      parentShardId: shard.description.parentShardId,
+      adjacentParentShardId: shard.description.adjacentParentShardId,
+      state: shard.closedAndRead ? 'closed, read to its end' : shard.description.endingSequenceNumber ? 'closed' : 'open',
+      loadedFrom: shard.range?.lower,
+      firstSequenceNumber: shard.range?.firstSequence,
+      lastSequenceNumber: shard.range?.lastSequence,
+      rows: shard.rows,
+      invalidRows: shard.invalidRows,
+      reader: { ...shard.reader.stats },
+    }));
+  }
+
   /**
-   * Loads every record that reached the stream before stopAt and is not loaded yet. Catch-ups of one table
-   * run one after another; a statement waiting behind another's catch-up still reads its own tail.
+   * Loads every record the statement needs that is not loaded yet: older records its bounds or window
+   * reach (once), then each shard's new tail up to the tip as of the statement's start. Catch-ups of one
+   * table run one after another.
    */
-  catchUp(stopAt: Date): Promise<void> {
+  catchUp(request: ScanRequest): Promise<void> {
     const run = this.catchingUp.then(() => {
-      if (this.successor) return this.successor.catchUp(stopAt);
+      if (this.successor) return this.successor.catchUp(request);
       if (this.retired) return undefined;
-      return this.readNewRecords(stopAt);
+      return this.readNeeded(request);
     });
     this.catchingUp = run.catch(() => undefined);
     return run;
@@ -99,24 +188,95 @@ export class StreamTable {
   adoptLoadedState(previous: StreamTable): void {
     for (const [shardId, state] of previous.shards) this.shards.set(shardId, state);
     this.listedAt = previous.listedAt;
+    this.indexed = true;
   }
 
-  private async readNewRecords(stopAt: Date): Promise<void> {
+  private async readNeeded(request: ScanRequest): Promise<void> {
     const streamName = this.definition.streamName;
+    const progress = new CatchUpProgress();
+    this.current = progress;
     try {
-      if (Date.now() - this.listedAt > this.options.shardListTtlMs) await this.refreshShards();
-      const reads = new Map<string, Promise<void>>();
-      for (const state of parentsFirst([...this.shards.values()].map((shard) => shard.description))) {
-        const shard = this.shards.get(state.shardId)!;
-        const parents = [state.parentShardId, state.adjacentParentShardId]
-          .map((id) => (id ? reads.get(id) : undefined))
-          .filter((read): read is Promise<void> => read !== undefined);
-        reads.set(state.shardId, Promise.all(parents).then(() => this.readShard(shard, stopAt)));
+      await this.evictOldRows();
+      const windowStart = request.window ? request.window.start : this.windowStart(request.stopAt.getTime());
+      const read = new Set<string>();
+      // A shard read to its end during this catch-up may have children nobody has listed yet: list again
+      // and read them too, so records written after a reshard are in this statement's snapshot.
+      for (let round = 0; round < MAX_LISTING_ROUNDS; round++) {
+        if (Date.now() - this.listedAt > this.options.shardListTtlMs) await this.refreshShards();
+        const all = [...this.shards.values()].map((shard) => shard.description);
+        const chosen = [...shardsForBounds(all, request.bounds)].filter((id) => !read.has(id));
+        if (chosen.length === 0) break;
+        progress.shardsTotal += chosen.length;
+        await this.readShards(parentsFirst(all), new Set(chosen), windowStart, request, progress);
+        for (const id of chosen) read.add(id);
+        if (this.listedAt !== 0) break;
       }
-      await Promise.all(reads.values());
+      this.lastError = undefined;
     } catch (error) {
-      throw StreamReadError.from(error, streamName);
+      const readError = StreamReadError.from(error, streamName);
+      this.lastError = readError.message;
+      throw readError;
+    } finally {
+      this.current = undefined;
+      if (!this.indexed) await this.createIndexes();
     }
+  }
+
+  private async createIndexes(): Promise<void> {
+    const engine = this.options.engine;
+    await engine.exclusive(async () => {
+      for (const statement of indexStatements(this.definition)) await engine.exec(statement);
+    });
+    this.indexed = true;
+  }
+
+  /** Reads the chosen shards in parallel, each after its parents. */
+  private async readShards(
+    ordered: ShardDescription[],
+    chosen: Set<string>,
+    windowStart: Date | undefined,
+    request: ScanRequest,
+    progress: CatchUpProgress,
+  ): Promise<void> {
+    const reads = new Map<string, Promise<void>>();
+    for (const description of ordered) {
+      if (!chosen.has(description.shardId)) continue;
+      const shard = this.shards.get(description.shardId)!;
+      const needed = this.neededBound(shard.description, windowStart, request);
+      if (needed === 'nothing') {
+        progress.shardsDone += 1;
+        continue;
+      }
+      const parents = [description.parentShardId, description.adjacentParentShardId]
+        .map((id) => (id ? reads.get(id) : undefined))
+        .filter((read): read is Promise<void> => read !== undefined);
+      const read = Promise.all(parents)
+        .then(() => this.readShard(shard, needed, request, progress))
+        .then(() => {
+          progress.shardsDone += 1;
+          progress.behind.delete(description.shardId);
+        });
+      read.catch(() => undefined);
+      reads.set(description.shardId, read);
+    }
+    // Every shard's read must have stopped before the next catch-up of this table starts.
+    const outcomes = await Promise.allSettled(reads.values());
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** The lower bound of what the statement needs from one shard, or 'nothing' when its bounds exclude the shard. */
+  private neededBound(shard: ShardDescription, windowStart: Date | undefined, request: ScanRequest): LowerBound | 'nothing' {
+    const byTime = laterTime(windowStart, request.bounds?.fromTime);
+    const fromSequence = request.bounds?.fromSequence;
+    if (!fromSequence) return byTime;
+    const seq = fromSequence.sequenceNumber;
+    if (shard.endingSequenceNumber !== undefined && compareSequenceNumbers(seq, shard.endingSequenceNumber) >= 0) {
+      return compareSequenceNumbers(seq, shard.endingSequenceNumber) === 0 && fromSequence.inclusive ? byTime : 'nothing';
+    }
+    // A sequence number from before this shard began says nothing about where to start in it.
+    if (compareSequenceNumbers(seq, shard.startingSequenceNumber) < 0) return byTime;
+    return { kind: 'sequence', sequenceNumber: seq, inclusive: fromSequence.inclusive };
   }
 
   private async refreshShards(): Promise<void> {
@@ -133,23 +293,57 @@ export class StreamTable {
           batchSize: this.options.batchSize,
           maxBatches: this.options.maxBatches,
           retry: this.options.retry,
+          budget: this.options.budget,
           logBatches: this.options.logBatches,
           logger: this.options.logger,
         }),
-        lastSequenceNumber: undefined,
+        range: undefined,
         closedAndRead: false,
-        recordsRead: 0,
+        rows: 0,
+        invalidRows: 0,
+        messageBytes: 0,
+        segmentCount: 0,
+        preparedSegments: 0,
+        loads: Promise.resolve(),
       });
     }
     this.listedAt = Date.now();
   }
 
-  private async readShard(shard: ShardState, stopAt: Date): Promise<void> {
+  private async readShard(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
+    if (!shard.range) {
+      shard.range = { lower: needed };
+    } else if (!covers(shard.range, needed)) {
+      if (shard.range.firstSequence === undefined) {
+        // Nothing of this shard is held: read it afresh from the wider bound.
+        shard.range = { lower: needed };
+        shard.closedAndRead = false;
+      } else {
+        await this.fill(shard, needed, request, progress);
+      }
+    }
     if (shard.closedAndRead) return;
-    const from: ShardPosition = shard.lastSequenceNumber
-      ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: shard.lastSequenceNumber }
-      : this.startPosition;
-    const result = await shard.reader.read(from, stopAt, (batch) => this.load(shard, batch));
+    const range = shard.range;
+    this.startLoads(shard);
+    const from = range.lastSequence
+      ? ({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: range.lastSequence } as const)
+      : positionOf(range.lower);
+    const result = await shard.reader.read({
+      from,
+      stopAt: request.stopAt,
+      ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
+      ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
+      onBatch: async (records, behind) => {
+        await this.load(shard, records);
+        if (range.firstSequence === undefined) {
+          range.firstSequence = records[0]!.sequenceNumber;
+          range.firstArrival = records[0]!.arrivalTimestamp;
+        }
+        range.lastSequence = records[records.length - 1]!.sequenceNumber;
+        progress.recordsRead += records.length;
+        progress.behind.set(shard.description.shardId, behind ?? 0);
+      },
+    });
     if (result.closed) {
       shard.closedAndRead = true;
       // A closed parent's children may be new: list again on the next catch-up.
@@ -157,18 +351,87 @@ export class StreamTable {
     }
   }
 
-  private async load(shard: ShardState, batch: RecordBatch): Promise<void> {
-    const first = batch.records[0]!.sequenceNumber;
-    const last = batch.records[batch.records.length - 1]!.sequenceNumber;
+  /** Loads the records between a wider bound and the first loaded record; undone if it fails half-way. */
+  private async fill(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
+    const range = shard.range!;
+    const stop = range.firstSequence!;
+    let first: StreamRecord | undefined;
+    const before = { rows: shard.rows, invalidRows: shard.invalidRows, messageBytes: shard.messageBytes, segmentCount: shard.segmentCount };
+    this.startLoads(shard);
+    try {
+      await shard.reader.read({
+        from: positionOf(needed),
+        stopAt: request.stopAt,
+        stopBeforeSequence: stop,
+        maxBatches: 0,
+        onBatch: async (records, behind) => {
+          await this.load(shard, records);
+          first ??= records[0];
+          progress.recordsRead += records.length;
+          progress.behind.set(shard.description.shardId, behind ?? 0);
+        },
+      });
+    } catch (error) {
+      if (first !== undefined) {
+        await this.options.engine.exclusive(() =>
+          this.options.engine.exec(
+            `DELETE FROM ${this.tableName} WHERE _shard_id = ${quoteLiteral(shard.description.shardId)} AND _shard_sequence_id::numeric < ${quoteLiteral(stop)}::numeric`,
+          ),
+        );
+        Object.assign(shard, before);
+      }
+      throw error;
+    }
+    range.lower = needed;
+    if (first) {
+      range.firstSequence = first.sequenceNumber;
+      range.firstArrival = first.arrivalTimestamp;
+    }
+  }
+
+  private checkCaps(adding: number, addingBytes: number): void {
+    const { maxRows, maxBytes } = this.options;
+    const name = `${this.definition.schemaName}.${this.definition.tableName}`;
+    const hint = 'narrow the window (SET kinesis.iter_offset_seconds, or a WHERE on _message_timestamp) or raise the cap';
+    if (maxRows > 0 && this.rowsLoaded + adding > maxRows) {
+      throw new StreamReadError(
+        `table ${name} (stream "${this.definition.streamName}") would hold more than ${maxRows} rows (kinesql.max-rows-per-table); ${hint}`,
+        '54000',
+        this.definition.streamName,
+      );
+    }
+    if (maxBytes > 0 && this.bytesLoaded + addingBytes > maxBytes) {
+      throw new StreamReadError(
+        `table ${name} (stream "${this.definition.streamName}") would hold more than ${maxBytes} message bytes (kinesql.max-bytes-per-table); ${hint}`,
+        '54000',
+        this.definition.streamName,
+      );
+    }
+  }
+
+  /**
+   * Decodes a batch at once (on this thread) and queues its COPY behind the shard's earlier ones, so the
+   * engine loads batch n while batch n+1 is decoded and n+2 is fetched.
+   */
+  private load(shard: ShardState, records: StreamRecord[]): Promise<void> {
+    const first = records[0]!.sequenceNumber;
+    const last = records[records.length - 1]!.sequenceNumber;
+    const shardId = shard.description.shardId;
     let text = '';
-    let segmentCount = shard.recordsRead;
-    for (const record of batch.records) {
+    let segmentCount = shard.preparedSegments;
+    let rows = 0;
+    let invalid = 0;
+    let bytes = 0;
+    for (const record of records) {
       segmentCount += 1;
       const arrival = record.arrivalTimestamp.toISOString();
       for (const message of this.decodeRecord(record.data, record.partitionKey)) {
+        rows += 1;
+        bytes += message.message.byteLength;
+        if (!message.row.valid) invalid += 1;
         text += copyLine([
           ...message.row.values,
-          batch.shardId,
+          shardId,
           record.sequenceNumber,
           first,
           last,
@@ -182,9 +445,71 @@ export class StreamTable {
         ]);
       }
     }
-    await this.options.engine.exclusive(() => this.options.engine.copyFrom(this.copySql, Buffer.from(text, 'utf8')));
-    shard.recordsRead = segmentCount;
-    shard.lastSequenceNumber = last;
+    shard.preparedSegments = segmentCount;
+    const copy = shard.loads.then(async () => {
+      this.checkCaps(rows, bytes);
+      await this.options.engine.exclusive(() => this.options.engine.copyFrom(this.copySql, Buffer.from(text, 'utf8')));
+      shard.segmentCount = segmentCount;
+      shard.rows += rows;
+      shard.invalidRows += invalid;
+      shard.messageBytes += bytes;
+    });
+    shard.loads = copy;
+    return copy;
+  }
+
+  /** Starts a read of a shard: no load of an earlier (failed) read stands in its way. */
+  private startLoads(shard: ShardState): void {
+    shard.loads = Promise.resolve();
+    shard.preparedSegments = shard.segmentCount;
+  }
+
+  /**
+   * Deletes rows older than the table's window (at most every evictionIntervalMs) so memory and disk stay
+   * bounded, and moves each shard's loaded range up to what is still held.
+   */
+  private async evictOldRows(): Promise<void> {
+    const windowStart = this.windowStart();
+    if (windowStart === undefined || Date.now() - this.evictedAt < this.options.evictionIntervalMs) return;
+    this.evictedAt = Date.now();
+    const cutoff = quoteLiteral(windowStart.toISOString());
+    const engine = this.options.engine;
+    const held = await engine.exclusive(async () => {
+      const evicted = await engine.query(
+        `SELECT _shard_id AS shard, max(_shard_sequence_id::numeric)::text AS last FROM ${this.tableName} WHERE _message_timestamp < ${cutoff}::timestamptz GROUP BY 1`,
+      );
+      if (evicted.rows.length === 0) return undefined;
+      await engine.exec(`DELETE FROM ${this.tableName} WHERE _message_timestamp < ${cutoff}::timestamptz`);
+      const remaining = await engine.query(
+        `SELECT _shard_id AS shard, min(_shard_sequence_id::numeric)::text AS first, min(_message_timestamp) AS first_arrival,
+                count(*)::int AS rows, (count(*) FILTER (WHERE NOT _message_valid))::int AS invalid, coalesce(sum(_message_length), 0)::float8 AS bytes
+           FROM ${this.tableName} GROUP BY 1`,
+      );
+      return { evicted: evicted.rows, remaining: remaining.rows };
+    });
+    if (!held) return;
+    const lastEvicted = new Map(held.evicted.map((row) => [String(row['shard']), String(row['last'])]));
+    const remaining = new Map(held.remaining.map((row) => [String(row['shard']), row]));
+    for (const [shardId, shard] of this.shards) {
+      const range = shard.range;
+      if (!range || !lastEvicted.has(shardId)) continue;
+      const row = remaining.get(shardId);
+      range.lower =
+        range.lower.kind === 'sequence'
+          ? { kind: 'sequence', sequenceNumber: lastEvicted.get(shardId)!, inclusive: false }
+          : laterTime(windowStart, range.lower.kind === 'time' ? range.lower.at : undefined);
+      if (row) {
+        range.firstSequence = String(row['first']);
+        range.firstArrival = new Date(row['first_arrival'] as string | Date);
+      } else {
+        delete range.firstSequence;
+        delete range.firstArrival;
+      }
+      shard.rows = Number(row?.['rows'] ?? 0);
+      shard.invalidRows = Number(row?.['invalid'] ?? 0);
+      shard.messageBytes = Number(row?.['bytes'] ?? 0);
+    }
+    this.options.logger.info({ table: this.tableName, before: windowStart.toISOString() }, 'evicted rows older than the window');
   }
 }
 

@@ -1,4 +1,4 @@
-import { columnNames, createTableStatements, qualifiedName, quoteIdent } from '../catalog/ddl.js';
+import { columnNames, createTableStatements, indexStatements, qualifiedName, quoteIdent } from '../catalog/ddl.js';
 import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
 import { createDecoder } from '../decode/index.js';
 import type { Engine } from '../engine/engine.js';
@@ -58,6 +58,7 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
       copied += await engine.copyFrom(copySql, Buffer.from(text, 'utf8'));
       after = String(rows[rows.length - 1]!['row_id']);
     }
+    for (const statement of indexStatements(staging)) await engine.exec(statement);
     await engine.exec(`DROP TABLE ${qualifiedName(old)}`);
     if (old.schemaName !== next.schemaName || old.tableName !== next.tableName) {
       await engine.exec(`DROP TABLE IF EXISTS ${qualifiedName(next)}`);

@@ -336,6 +336,7 @@ export class Session {
       const captured = await captureSettings(this.engine);
       this.settingsState = captured.session;
       this.startupSettings = captured.session;
+      this.context.settings = new Map(captured.session.map(([name, value]) => [name.toLowerCase(), value]));
       this.engine.noteSettings(captured.session);
       const fixed = fixedReports(this.user);
       for (const name of REPORTED_SETTINGS) this.reported.set(name, fixed[name] ?? captured.reported.get(name) ?? '');
@@ -625,7 +626,7 @@ export class Session {
     this.clearIdleTimer();
     try {
       if (!heldBefore) {
-        await this.executor.catchUp(turn.relations, this.context, controller.signal);
+        await this.executor.catchUp(turn.relations, this.context, controller.signal, this.send);
         this.releaseEngine = await this.engine.acquire(controller.signal);
         await this.engine.applySettings(this.settingsState);
       }
@@ -704,6 +705,7 @@ export class Session {
     const captured = await captureSettings(this.engine);
     this.settingsState = captured.session;
     this.engine.noteSettings(captured.session);
+    this.context.settings = new Map(captured.session.map(([name, value]) => [name.toLowerCase(), value]));
     const fixed = fixedReports(this.user);
     const messages: Buffer[] = [];
     for (const name of REPORTED_SETTINGS) {

@@ -1,0 +1,71 @@
+import { sleep } from './retry.js';
+
+/** Kinesis read limits per shard (DESIGN.md §5). */
+export const CALLS_PER_SECOND = 5;
+export const BYTES_PER_SECOND = 2 * 1024 * 1024;
+
+interface ShardBudget {
+  /** Start times of the calls in the last second, oldest first. */
+  recentCalls: number[];
+  /** When the bytes already read are paid off at BYTES_PER_SECOND. */
+  bytesPaidAt: number;
+  /** Callers waiting for this shard, so that they take turns in arrival order. */
+  queue: Promise<void>;
+}
+
+/**
+ * The per-shard read budget of the whole process: at most 5 GetRecords calls in any second and 2 MB/s,
+ * whoever asks (statements, background catch-ups, several tables over one stream). One instance is
+ * shared by every reader (`processRateBudget`); tests make their own.
+ */
+export class ShardRateBudget {
+  private readonly shards = new Map<string, ShardBudget>();
+
+  constructor(
+    private readonly callsPerSecond = CALLS_PER_SECOND,
+    private readonly bytesPerSecond = BYTES_PER_SECOND,
+    /** Extra pause between calls of one shard (the seed's kinesis.sleep-time). */
+    private readonly minIntervalMs = 0,
+  ) {}
+
+  /** Waits until the shard may be called again and books the call. */
+  acquire(stream: string, shardId: string): Promise<void> {
+    const budget = this.budgetOf(stream, shardId);
+    const turn = budget.queue.then(async () => {
+      for (;;) {
+        const now = Date.now();
+        while (budget.recentCalls.length > 0 && budget.recentCalls[0]! <= now - 1000) budget.recentCalls.shift();
+        const last = budget.recentCalls.at(-1);
+        const byCount = budget.recentCalls.length >= this.callsPerSecond ? budget.recentCalls[0]! + 1000 : now;
+        const byInterval = last === undefined ? now : last + this.minIntervalMs;
+        const readyAt = Math.max(byCount, byInterval, budget.bytesPaidAt);
+        if (readyAt <= now) {
+          budget.recentCalls.push(now);
+          return;
+        }
+        await sleep(readyAt - now);
+      }
+    });
+    budget.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** Books the bytes a call returned; the shard's next call waits until they are paid off. */
+  spend(stream: string, shardId: string, bytes: number): void {
+    const budget = this.budgetOf(stream, shardId);
+    budget.bytesPaidAt = Math.max(budget.bytesPaidAt, Date.now()) + (bytes / this.bytesPerSecond) * 1000;
+  }
+
+  private budgetOf(stream: string, shardId: string): ShardBudget {
+    const key = `${stream}\u0000${shardId}`;
+    let budget = this.shards.get(key);
+    if (!budget) {
+      budget = { recentCalls: [], bytesPaidAt: 0, queue: Promise.resolve() };
+      this.shards.set(key, budget);
+    }
+    return budget;
+  }
+}
+
+/** The budget every reader of this process shares unless given another. */
+export const processRateBudget = new ShardRateBudget();

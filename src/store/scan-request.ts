@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import type { ShardDescription } from '../kinesis/records.js';
+
+/** Bounds a statement puts on a stream table's internal columns, pushed into the shard reads (DESIGN.md §3). */
+export interface ScanBounds {
+  /** `_message_timestamp >= / > / BETWEEN`: older records are not needed. */
+  fromTime?: Date;
+  /** `_shard_id = / IN`: only these shards. */
+  shardIds?: readonly string[];
+  /** `_partition_key = / IN`: only the shards whose hash-key range holds MD5 of one of these keys. */
+  partitionKeys?: readonly string[];
+  /** `_shard_sequence_id > / >=`: only records after (or at) this sequence number. */
+  fromSequence?: { sequenceNumber: string; inclusive: boolean };
+}
+
+/** Where a table's window starts for one statement: `undefined` start = TRIM_HORIZON. */
+export interface ScanWindow {
+  start: Date | undefined;
+}
+
+/** Progress of a statement's catch-up, reported every few seconds while it runs. */
+export interface ScanProgress {
+  stream: string;
+  recordsRead: number;
+  shardsDone: number;
+  shardsTotal: number;
+  /** The largest MillisBehindLatest of the shards still being read. */
+  millisBehindLatest: number;
+}
+
+/** Per-session overrides of the seed's read settings (SET kinesis.max_batches, batch_size). */
+export interface ReadOverrides {
+  maxBatches?: number;
+  batchSize?: number;
+}
+
+export interface ScanRequest {
+  /** The statement's start: the snapshot ends at the streams' tips as of then. */
+  stopAt: Date;
+  bounds?: ScanBounds;
+  /** The session's window; the table's configured window when absent. */
+  window?: ScanWindow;
+  read?: ReadOverrides;
+  onProgress?: (progress: ScanProgress) => void;
+}
+
+/** The 128-bit hash Kinesis puts a partition key under: MD5 of its UTF-8 bytes, as an unsigned integer. */
+export function partitionKeyHash(partitionKey: string): bigint {
+  return BigInt(`0x${createHash('md5').update(partitionKey, 'utf8').digest('hex')}`);
+}
+
+/** The shards a statement's bounds leave to read: every shard unless _shard_id or _partition_key narrow them. */
+export function shardsForBounds(shards: ShardDescription[], bounds: ScanBounds | undefined): Set<string> {
+  let chosen = new Set(shards.map((shard) => shard.shardId));
+  if (bounds?.shardIds) {
+    const wanted = new Set(bounds.shardIds);
+    chosen = new Set([...chosen].filter((id) => wanted.has(id)));
+  }
+  if (bounds?.partitionKeys) {
+    const hashes = bounds.partitionKeys.map(partitionKeyHash);
+    const holding = new Set(
+      shards
+        .filter((shard) => hashes.some((hash) => hash >= shard.startingHashKey && hash <= shard.endingHashKey))
+        .map((shard) => shard.shardId),
+    );
+    chosen = new Set([...chosen].filter((id) => holding.has(id)));
+  }
+  return chosen;
+}

@@ -1,0 +1,61 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ShardRateBudget } from '../../src/kinesis/rate-budget.js';
+import { withRetries, KinesisTimeoutError } from '../../src/kinesis/retry.js';
+
+describe('the per-shard read budget', () => {
+  beforeEach(() => vi.useFakeTimers({ now: new Date('2026-03-01T00:00:00Z') }));
+  afterEach(() => vi.useRealTimers());
+
+  it('lets at most 5 calls a second through for one shard, whoever asks', async () => {
+    const budget = new ShardRateBudget();
+    let granted = 0;
+    for (let i = 0; i < 12; i++) void budget.acquire('s', 'shard-0').then(() => (granted += 1));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(granted).toBe(5);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(granted).toBe(10);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(granted).toBe(12);
+  });
+
+  it('keeps shards apart and makes a shard wait until 2 MB/s pays for what it read', async () => {
+    const budget = new ShardRateBudget();
+    await budget.acquire('s', 'shard-0');
+    budget.spend('s', 'shard-0', 4 * 1024 * 1024);
+    let other = false;
+    let same = false;
+    void budget.acquire('s', 'shard-1').then(() => (other = true));
+    void budget.acquire('s', 'shard-0').then(() => (same = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(other).toBe(true);
+    expect(same).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(same).toBe(false);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(same).toBe(true);
+  });
+});
+
+describe('retries', () => {
+  const throttled = Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' });
+  const notFound = Object.assign(new Error('no such stream'), { name: 'ResourceNotFoundException' });
+
+  it('retries throttles beyond the attempt count, other failures up to it, and never a missing stream', async () => {
+    let calls = 0;
+    const policy = { attempts: 2, baseDelayMs: 0, maxDelayMs: 0 };
+    await expect(withRetries(policy, 'x', async () => (++calls < 6 ? Promise.reject(throttled) : 'ok'))).resolves.toBe('ok');
+    calls = 0;
+    const broken = Object.assign(new Error('boom'), { $metadata: { httpStatusCode: 503 } });
+    await expect(withRetries(policy, 'x', async () => (++calls, Promise.reject(broken)))).rejects.toBe(broken);
+    expect(calls).toBe(2);
+    calls = 0;
+    await expect(withRetries(policy, 'x', async () => (++calls, Promise.reject(notFound)))).rejects.toBe(notFound);
+    expect(calls).toBe(1);
+  });
+
+  it('gives up with a timeout error when an attempt never answers', async () => {
+    const policy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, callTimeoutMs: 20, deadlineMs: 200 };
+    const never = (signal: AbortSignal) => new Promise<string>((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+    await expect(withRetries(policy, 'GetRecords s/shard-0', never)).rejects.toBeInstanceOf(KinesisTimeoutError);
+  });
+});

@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import { createKinesisClient } from '../../src/kinesis/client.js';
+
+const require = createRequire(import.meta.url);
+
+export interface KinesisMock {
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+/** kinesis-mock (npm kinesis-local), the conformance stand-in (DESIGN.md §6), as a child process on a plain-HTTP port. */
+export async function startKinesisMock(): Promise<KinesisMock> {
+  const port = 30_000 + Math.floor(Math.random() * 20_000);
+  const main = require.resolve('kinesis-local/main.js');
+  const child: ChildProcess = spawn(process.execPath, [main], {
+    // It reads its TLS certificate (server.json) from the working directory.
+    cwd: dirname(main),
+    env: {
+      ...process.env,
+      KINESIS_MOCK_PLAIN_PORT: String(port),
+      KINESIS_MOCK_TLS_PORT: String(port + 1),
+      SHARD_LIMIT: '500',
+      CREATE_STREAM_DURATION: '0ms',
+      SPLIT_SHARD_DURATION: '0ms',
+      MERGE_SHARDS_DURATION: '0ms',
+      UPDATE_SHARD_COUNT_DURATION: '0ms',
+      LOG_LEVEL: 'ERROR',
+    },
+    stdio: 'ignore',
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = createKinesisClient({ region: 'us-east-1', kinesisEndpoint: endpoint, accessKeyId: 'test', secretAccessKey: 'test' });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await client.send(new ListStreamsCommand({}));
+        break;
+      } catch (error) {
+        if (attempt > 150 || child.exitCode !== null) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+  return {
+    endpoint,
+    close: async () => {
+      child.kill();
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+    },
+  };
+}
