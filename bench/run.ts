@@ -4,6 +4,7 @@
  * `npm run bench -- decode` runs only the named ones.
  */
 import { runDecodeBench } from './decode.js';
+import { runWireBench } from './wire.js';
 import { runReloadBench } from './reload.js';
 import { runScanBench } from './scan.js';
 
@@ -14,6 +15,7 @@ const benches: Record<string, () => Promise<void>> = {
   decode: runDecodeBench,
   reload: runReloadBench,
   scan: runScanBench,
+  wire: runWireBench,
 };
 
 const wanted = process.argv.slice(2);

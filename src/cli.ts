@@ -9,10 +9,24 @@ import { createKinesisClient } from './kinesis/client.js';
 import { startEventGenerator } from './demo/event-generator.js';
 import { ensureStream, startKinesisStandIn } from './demo/kinesis-standin.js';
 import { startKinesql, type RunningKinesql } from './kinesql.js';
+import { makeScramVerifier } from './wire/auth/scram.js';
+
+/** The first line of stdin (a pipe or a terminal), without its line end. */
+async function readPassword(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    if (chunks.some((c) => c.includes(10))) break;
+  }
+  const password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  if (password === '') throw new Error('scram-verifier: no password on stdin');
+  return password;
+}
 
 const USAGE = `Usage:
   kinesql serve [options]   serve the streams of a configuration
   kinesql demo  [options]   serve a live sample stream from a built-in Kinesis stand-in (no AWS account)
+  kinesql scram-verifier    read a password from stdin, print its SCRAM-SHA-256 verifier for kinesql.users
 
 Options:
   --config FILE            properties file (kinesql keys and the seed's kinesis.* keys)
@@ -113,6 +127,10 @@ export async function main(argv: string[]): Promise<void> {
   // that supports Node 20, so the warning says nothing about this installation.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const { command, flags, help } = parseCommandLine(argv);
+  if (command === 'scram-verifier') {
+    process.stdout.write(`${makeScramVerifier(await readPassword())}\n`);
+    return;
+  }
   if (help || command === undefined || !['serve', 'demo'].includes(command)) {
     process.stdout.write(USAGE);
     if (!help) process.exitCode = 2;

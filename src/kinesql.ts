@@ -10,8 +10,8 @@ import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
 import { StreamStore } from './store/stream-store.js';
-import { DEFAULT_MAX_MESSAGE_BYTES } from './wire/protocol-constants.js';
 import { WireServer } from './wire/server.js';
+import { wireSessionOptions } from './wire/wire-options.js';
 
 export interface RunningKinesql {
   host: string;
@@ -92,8 +92,8 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
 
     const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }));
     const server = new WireServer(
-      executor,
-      { serverVersion, defaultSchema: config.catalog.defaultSchema, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES },
+      { executor, engine },
+      { serverVersion, defaultSchema: config.catalog.defaultSchema, ...wireSessionOptions(config.wire) },
       logger.child({ component: 'wire' }),
     );
     const address = await server.listen(config.server.port, config.server.host);

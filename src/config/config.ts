@@ -62,6 +62,8 @@ export interface KinesqlConfig {
     /** kinesis.checkpoint-interval-ms; accepted for compatibility, no effect. */
     intervalMs?: number;
   };
+  /** Client connections: authentication, TLS, protocol limits (kinesql.auth-method, kinesql.users, kinesql.tls-*, …). */
+  wire?: WireConfig;
   /** Shard reading limits, timeouts and table caps (kinesql's own keys; see docs/configuration.md, "Stream scans"). */
   scan?: ScanConfig;
   /** The properties file the configuration was read from, if any. */
@@ -92,6 +94,20 @@ export const DEFAULT_CONFIG: KinesqlConfig = {
   },
 };
 
+/** How clients connect. Every member is optional; absent means trust, no TLS, built-in limits. */
+export interface WireConfig {
+  /** trust | password | md5 | scram-sha-256 (kinesql.auth-method). */
+  authMethod?: 'trust' | 'password' | 'md5' | 'scram-sha-256';
+  /** `user:secret` pairs, comma-separated; secrets are SCRAM-SHA-256 verifiers or md5 hashes (kinesql.users). */
+  users?: string;
+  /** PEM certificate (chain) and key files offered in answer to SSLRequest (kinesql.tls-cert, kinesql.tls-key). */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** Largest protocol message accepted from a client, in bytes (kinesql.max-protocol-message-bytes). */
+  maxProtocolMessageBytes?: number;
+  /** A session idle inside a transaction block longer than this is closed, in ms (kinesql.idle-in-transaction-timeout). */
+  idleInTransactionTimeoutMs?: number;
+}
 /** kinesql's own stream-scan settings (issue 7). Every member has a default, see DEFAULT_SCAN_CONFIG. */
 export interface ScanConfig {
   /** One Kinesis call's attempt is abandoned after this long (ms) and counts as a retryable failure. */

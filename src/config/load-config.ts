@@ -140,6 +140,17 @@ function checkpoint(config: KinesqlConfig): NonNullable<KinesqlConfig['checkpoin
   return config.checkpoint;
 }
 
+const AUTH_METHODS = ['trust', 'password', 'md5', 'scram-sha-256'] as const;
+const authMethod: Parser<(typeof AUTH_METHODS)[number]> = {
+  expected: `one of ${AUTH_METHODS.join(', ')}`,
+  parse: (raw) => AUTH_METHODS.find((method) => method === raw.trim().toLowerCase()),
+};
+
+function wire(config: KinesqlConfig): NonNullable<KinesqlConfig['wire']> {
+  config.wire ??= {};
+  return config.wire;
+}
+
 /** Erases a setting's value type so settings of different types fit one list. */
 const setting = <T>(definition: Setting<T>): Setting<unknown> => definition as Setting<unknown>;
 
@@ -173,6 +184,15 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.kinesis-endpoint'], env: ['KINESQL_KINESIS_ENDPOINT'], flag: 'kinesisEndpoint', parser: url, apply: (c, v) => (c.aws.kinesisEndpoint = v) }),
   setting({ keys: ['kinesql.s3-endpoint'], env: ['KINESQL_S3_ENDPOINT'], flag: 's3Endpoint', parser: url, apply: (c, v) => (c.aws.s3Endpoint = v) }),
   setting({ keys: ['kinesql.max-message-bytes'], env: ['KINESQL_MAX_MESSAGE_BYTES'], parser: integer(1, 1024 * 1024 * 1024), apply: (c, v) => (c.read.maxMessageBytes = v) }),
+
+  // ---- client connections (wire) ----
+  setting({ keys: ['kinesql.auth-method'], env: ['KINESQL_AUTH_METHOD'], parser: authMethod, apply: (c, v) => (wire(c).authMethod = v) }),
+  setting({ keys: ['kinesql.users'], env: ['KINESQL_USERS'], parser: text('user:verifier pairs separated by commas'), apply: (c, v) => (wire(c).users = v) }),
+  setting({ keys: ['kinesql.tls-cert'], env: ['KINESQL_TLS_CERT'], parser: text('a PEM certificate file'), apply: (c, v) => (wire(c).tlsCertFile = v) }),
+  setting({ keys: ['kinesql.tls-key'], env: ['KINESQL_TLS_KEY'], parser: text('a PEM private key file'), apply: (c, v) => (wire(c).tlsKeyFile = v) }),
+  setting({ keys: ['kinesql.max-protocol-message-bytes'], parser: integer(1024, 1024 * 1024 * 1024), apply: (c, v) => (wire(c).maxProtocolMessageBytes = v) }),
+  setting({ keys: ['kinesql.idle-in-transaction-timeout'], parser: duration(1), apply: (c, v) => (wire(c).idleInTransactionTimeoutMs = v) }),
+  // ---- end of client connections ----
 
   setting({ keys: ['kinesis.default-schema'], parser: schemaName, apply: (c, v) => (c.catalog.defaultSchema = v) }),
   setting({

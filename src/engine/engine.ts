@@ -48,6 +48,16 @@ export class Engine {
   private lock: Promise<void> = Promise.resolve();
   private closed = false;
   private generation = 0;
+  /** Resolves once the current worker is up; replaced while a restart reopens the data directory. */
+  private ready: Promise<void> = Promise.resolve();
+  /**
+   * Session settings currently in force on the backend, as `[name, value]` pairs in a canonical form
+   * ('' = the server defaults). Sessions share the one backend: whoever takes the lock states the
+   * settings it needs and they are re-applied only when they differ (see applySettings).
+   */
+  private appliedSettings = '';
+  /** Which session's statement the backend's unnamed prepared statement currently is (opaque token). */
+  unnamedStatementOwner: unknown = undefined;
 
   private constructor(
     readonly dataDir: string,
@@ -127,8 +137,9 @@ export class Engine {
     );
   }
 
-  private request(body: DistributiveOmit<EngineRequest, 'id'>, sink?: ChunkSink, transfer: ArrayBuffer[] = []): Promise<EngineReply> {
-    if (this.closed) return Promise.reject(new Error('engine is closed'));
+  private async request(body: DistributiveOmit<EngineRequest, 'id'>, sink?: ChunkSink, transfer: ArrayBuffer[] = []): Promise<EngineReply> {
+    await this.ready;
+    if (this.closed) throw new Error('engine is closed');
     const id = this.nextId++;
     return new Promise<EngineReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, ...(sink ? { sink } : {}), sinkDone: Promise.resolve() });
@@ -136,17 +147,68 @@ export class Engine {
     });
   }
 
-  /** Runs fn with the engine to itself: no other caller's statements interleave with fn's. */
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Waits for the engine to be free and takes it: until the returned function is called no other caller's
+   * statements run. Callers queue in arrival order. A session holds the engine across several calls while
+   * a transaction block (or an unsynced extended-protocol batch) of its own is open on the backend.
+   */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
     const previous = this.lock;
     let release!: () => void;
     this.lock = new Promise<void>((resolve) => (release = resolve));
-    await previous;
+    if (signal) {
+      // An aborted waiter gives up its place but must still pass the lock on in order.
+      const aborted = new Promise<never>((_, reject) => {
+        if (signal.aborted) reject(signal.reason as Error);
+        signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+      });
+      try {
+        await Promise.race([previous, aborted]);
+      } catch (error) {
+        void previous.then(release);
+        throw error;
+      }
+    } else {
+      await previous;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      release();
+    };
+  }
+
+  /**
+   * Runs fn with the engine to itself: no other caller's statements interleave with fn's. fn runs under
+   * the server's default settings, whatever session ran last (the store's COPY must not see a client's
+   * DateStyle or search_path).
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
     try {
+      await this.applySettings([]);
       return await fn();
     } finally {
       release();
     }
+  }
+
+  /**
+   * Makes `settings` (name/value pairs as pg_settings shows them) the backend's session settings: RESET ALL
+   * and set_config for each, but only when they differ from what is in force. Call with the engine held.
+   */
+  async applySettings(settings: readonly (readonly [string, string])[]): Promise<void> {
+    const key = settingsKey(settings);
+    if (key === this.appliedSettings) return;
+    const sets = settings.map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
+    await this.exec(sets.length === 0 ? 'RESET ALL' : `RESET ALL; SELECT ${sets.join(', ')}`);
+    this.appliedSettings = key;
+  }
+
+  /** Records that the backend's settings changed to `settings` through a client's own statements. */
+  noteSettings(settings: readonly (readonly [string, string])[]): void {
+    this.appliedSettings = settingsKey(settings);
   }
 
   async query(sql: string, params: unknown[] = []): Promise<QueryResult> {
@@ -176,9 +238,20 @@ export class Engine {
   async restart(): Promise<void> {
     const old = this.worker;
     this.generation += 1;
-    this.failAll(new Error('engine restarted'));
-    await old.terminate();
-    await this.startWorker();
+    this.appliedSettings = '';
+    this.unnamedStatementOwner = undefined;
+    let opened!: () => void;
+    this.ready = new Promise<void>((resolve) => (opened = resolve));
+    this.failAll(new EngineRestarted());
+    old.removeAllListeners('exit');
+    old.removeAllListeners('error');
+    old.on('error', () => undefined);
+    try {
+      await old.terminate();
+      await this.startWorker();
+    } finally {
+      opened();
+    }
   }
 
   async close(): Promise<void> {
@@ -191,6 +264,21 @@ export class Engine {
     this.closed = true;
     await this.worker.terminate();
   }
+}
+
+/** The error a request in flight fails with when the engine is restarted under it (cancel, timeout). */
+export class EngineRestarted extends Error {
+  constructor() {
+    super('engine restarted');
+  }
+}
+
+function settingsKey(settings: readonly (readonly [string, string])[]): string {
+  return settings.length === 0 ? '' : JSON.stringify([...settings].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -65,38 +65,61 @@ export class StatementExecutor {
   }
 
   /**
+   * Brings the stream tables among `relations` (from analyze) up to the streams' tips as of now, reading
+   * only what their WHERE can see, before a session's statements reach the engine. `signal` aborts the
+   * wait (CancelRequest, statement_timeout): the statement fails with its reason at once; the catch-up
+   * itself finishes in the background, so the store's bookkeeping always matches what the engine holds.
+   * Progress NOTICEs of a long catch-up go to `reply`.
+   */
+  async catchUp(relations: RelationName[], session: SessionContext, signal?: AbortSignal, reply?: ReplySink): Promise<void> {
+    const statementStart = new Date();
+    const tables = this.store.resolve(relations, session.searchPath);
+    if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
+    if (tables.length === 0) return;
+    const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
+    let scan: SessionScan;
+    try {
+      scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
+    } catch (error) {
+      if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
+      throw error;
+    }
+    const catchingUp = this.store
+      .catchUp(tables, {
+        stopAt: statementStart,
+        boundsFor: (table) => bounds.get(table),
+        ...(scan.window ? { windowFor: () => scan.window } : {}),
+        ...(scan.read ? { read: scan.read } : {}),
+        onProgress: (progress) => {
+          reply?.(backend.notice({ severity: 'NOTICE', code: '00000', message: progressMessage(progress) })).catch(() => undefined);
+        },
+      })
+      .catch((error: unknown) => {
+        const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
+        this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
+        throw new StatementError(readError.message, readError.sqlstate);
+      });
+    if (!signal) return catchingUp;
+    catchingUp.catch(() => undefined);
+    signal.throwIfAborted();
+    let onAbort!: () => void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([catchingUp, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
    * Brings the stream tables among `relations` up to date, then sends `messages` (raw frontend protocol
    * bytes ending in Query, Sync or Flush) to the engine with no other session's statements in between.
    */
   async run(relations: RelationName[], messages: Uint8Array, session: SessionContext, reply: ReplySink): Promise<void> {
-    const statementStart = new Date();
-    const tables = this.store.resolve(relations, session.searchPath);
-    if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
-    if (tables.length > 0) {
-      const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
-      let scan: SessionScan;
-      try {
-        scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
-      } catch (error) {
-        if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
-        throw error;
-      }
-      try {
-        await this.store.catchUp(tables, {
-          stopAt: statementStart,
-          boundsFor: (table) => bounds.get(table),
-          ...(scan.window ? { windowFor: () => scan.window } : {}),
-          ...(scan.read ? { read: scan.read } : {}),
-          onProgress: (progress) => {
-            reply(backend.notice({ severity: 'NOTICE', code: '00000', message: progressMessage(progress) })).catch(() => undefined);
-          },
-        });
-      } catch (error) {
-        const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
-        this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
-        throw new StatementError(readError.message, readError.sqlstate);
-      }
-    }
+    await this.catchUp(relations, session, undefined, reply);
     await this.engine.exclusive(() => this.engine.protocol(messages, reply));
   }
 

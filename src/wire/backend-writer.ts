@@ -32,6 +32,10 @@ export const backend = {
     message('K', Buffer.concat([int32(processId), int32(secretKey)])),
   readyForQuery: (status: TransactionStatus): Buffer => message('Z', Buffer.from([status])),
   emptyQueryResponse: (): Buffer => message('I'),
+  parseComplete: (): Buffer => message('1'),
+  bindComplete: (): Buffer => message('2'),
+  closeComplete: (): Buffer => message('3'),
+  noData: (): Buffer => message('n'),
   negotiateProtocolVersion: (newestMinor: number, unsupported: string[]): Buffer =>
     message('v', Buffer.concat([int32(newestMinor), int32(unsupported.length), ...unsupported.map(cstring)])),
   error: (fields: ErrorFields): Buffer => message('E', noticeFields(fields)),

@@ -81,7 +81,7 @@ export class FrontendReader {
     const length = this.buffered.readInt32BE(1);
     if (length < 4) throw new ProtocolViolation(`invalid message length ${length}`);
     if (length + 1 > this.maxMessageBytes) {
-      throw new ProtocolViolation(`message of ${length} bytes exceeds the limit of ${this.maxMessageBytes} bytes`, '54000');
+      throw new ProtocolViolation(`invalid message length: ${length + 1} bytes exceed the limit of ${this.maxMessageBytes} bytes`);
     }
     if (this.buffered.length < length + 1) return undefined;
     const raw = this.buffered.subarray(0, length + 1);

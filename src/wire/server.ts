@@ -1,15 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { StatementExecutor } from '../sql/statement-executor.js';
-import { Session, type SessionSettings } from './session.js';
+import { Session, type SessionServices, type SessionSettings } from './session.js';
 
-/** Accepts PostgreSQL connections and runs a Session for each. */
+/** Accepts PostgreSQL connections and runs a Session for each; routes CancelRequests to their session. */
 export class WireServer {
   private readonly server: Server;
   private readonly sessions = new Map<number, Session>();
 
   constructor(
-    private readonly executor: StatementExecutor,
+    private readonly services: SessionServices,
     private readonly settings: SessionSettings,
     private readonly logger: Logger,
   ) {
@@ -18,9 +17,11 @@ export class WireServer {
 
   private accept(socket: Socket): void {
     const logger = this.logger.child({ client: `${socket.remoteAddress}:${socket.remotePort}` });
-    new Session(socket, this.executor, this.settings, {
+    new Session(socket, this.services, this.settings, {
       opened: (session) => this.sessions.set(session.processId, session),
-      closed: (session) => this.sessions.delete(session.processId),
+      closed: (session) => {
+        if (this.sessions.get(session.processId) === session) this.sessions.delete(session.processId);
+      },
       cancel: (processId, secretKey) => {
         const target = this.sessions.get(processId);
         if (!target || target.secretKey !== secretKey) {
@@ -28,6 +29,7 @@ export class WireServer {
           return;
         }
         logger.info({ processId }, 'cancel request received');
+        target.cancel('user');
       },
     }, logger);
   }

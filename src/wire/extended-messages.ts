@@ -1,0 +1,95 @@
+/**
+ * Reads and rebuilds the extended-protocol messages whose statement and portal names kinesql rewrites.
+ * Everything after the names (parameter types, formats, values) is copied byte for byte.
+ */
+import { BodyReader, ProtocolViolation } from './frontend-reader.js';
+
+export function frontendMessage(type: string, ...parts: Buffer[]): Buffer {
+  const length = parts.reduce((sum, part) => sum + part.length, 0);
+  const out = Buffer.allocUnsafe(5 + length);
+  out[0] = type.charCodeAt(0);
+  out.writeInt32BE(4 + length, 1);
+  let offset = 5;
+  for (const part of parts) {
+    part.copy(out, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+const cstring = (value: string): Buffer => Buffer.from(`${value}\0`, 'utf8');
+
+export interface ParseMessage {
+  name: string;
+  query: string;
+  /** Parameter type count and OIDs, as sent. */
+  rest: Buffer;
+}
+
+export function readParse(body: Buffer): ParseMessage {
+  const reader = new BodyReader(body);
+  const name = reader.cstring();
+  const query = reader.cstring();
+  const rest = reader.bytes(reader.remaining);
+  if (rest.length < 2 || rest.length !== 2 + 4 * rest.readInt16BE(0)) throw new ProtocolViolation('invalid message format');
+  return { name, query, rest };
+}
+
+export function buildParse(message: ParseMessage): Buffer {
+  return frontendMessage('P', cstring(message.name), cstring(message.query), message.rest);
+}
+
+export interface BindMessage {
+  portal: string;
+  statement: string;
+  rest: Buffer;
+}
+
+export function readBind(body: Buffer): BindMessage {
+  const reader = new BodyReader(body);
+  const portal = reader.cstring();
+  const statement = reader.cstring();
+  return { portal, statement, rest: reader.bytes(reader.remaining) };
+}
+
+export function buildBind(message: BindMessage): Buffer {
+  return frontendMessage('B', cstring(message.portal), cstring(message.statement), message.rest);
+}
+
+/** Describe and Close: a kind byte ('S' statement, 'P' portal) and a name. */
+export interface TargetMessage {
+  kind: 'S' | 'P';
+  name: string;
+}
+
+export function readTarget(body: Buffer, what: string): TargetMessage {
+  const reader = new BodyReader(body);
+  const kind = String.fromCharCode(reader.bytes(1)[0]!);
+  if (kind !== 'S' && kind !== 'P') throw new ProtocolViolation(`invalid ${what.toUpperCase()} message subtype ${kind.charCodeAt(0)}`);
+  const name = reader.cstring();
+  return { kind, name };
+}
+
+export function buildTarget(type: 'D' | 'C', message: TargetMessage): Buffer {
+  return frontendMessage(type, Buffer.from(message.kind), cstring(message.name));
+}
+
+export interface ExecuteMessage {
+  portal: string;
+  maxRows: number;
+}
+
+export function readExecute(body: Buffer): ExecuteMessage {
+  const reader = new BodyReader(body);
+  const portal = reader.cstring();
+  return { portal, maxRows: reader.int32() };
+}
+
+export function buildExecute(message: ExecuteMessage): Buffer {
+  const rows = Buffer.allocUnsafe(4);
+  rows.writeInt32BE(message.maxRows);
+  return frontendMessage('E', cstring(message.portal), rows);
+}
+
+export const SYNC = frontendMessage('S');
+

@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import type { WireConfig } from '../config/config.js';
+import { parseUserList } from './auth/credentials.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol-constants.js';
+import type { SessionSettings } from './session.js';
+
+/** Turns the configuration's connection settings into what sessions use; reads the TLS files once. */
+export function wireSessionOptions(config: WireConfig | undefined): Omit<SessionSettings, 'serverVersion' | 'defaultSchema'> {
+  const options: Omit<SessionSettings, 'serverVersion' | 'defaultSchema'> = {
+    maxMessageBytes: config?.maxProtocolMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+  };
+  const method = config?.authMethod ?? 'trust';
+  if (method !== 'trust') {
+    if (!config?.users) throw new Error(`kinesql.auth-method=${method} needs kinesql.users (user:verifier pairs)`);
+    options.auth = { method, users: parseUserList(config.users) };
+  }
+  if ((config?.tlsCertFile === undefined) !== (config?.tlsKeyFile === undefined)) {
+    throw new Error('kinesql.tls-cert and kinesql.tls-key must be set together');
+  }
+  if (config?.tlsCertFile && config.tlsKeyFile) {
+    options.tls = createSecureContext({ cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) });
+  }
+  if (config?.idleInTransactionTimeoutMs !== undefined) options.idleInTransactionTimeoutMs = config.idleInTransactionTimeoutMs;
+  return options;
+}

@@ -1,0 +1,54 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Harness } from '../support/harness.js';
+import { startTradesHarness, TRADE_COUNT } from './fixture.js';
+
+const run = promisify(execFile);
+
+describe('psql', () => {
+  let harness: Harness;
+  let dir: string;
+  const psql = async (input: string): Promise<string> => {
+    const { stdout } = await run('sh', ['-c', 'printf "%s" "$INPUT" | psql -X -A -q -v ON_ERROR_STOP=1'], {
+      env: { ...process.env, INPUT: input, PGHOST: harness.server.host, PGPORT: String(harness.server.port), PGUSER: 'tester', PGDATABASE: 'kinesql', PGCONNECT_TIMEOUT: '10' },
+      cwd: dir,
+    });
+    return stdout;
+  };
+
+  beforeAll(async () => {
+    harness = await startTradesHarness();
+    dir = await mkdtemp(join(tmpdir(), 'kinesql-psql-'));
+  });
+  afterAll(async () => {
+    await harness?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  // \l is left out: psql 15 (Debian 12) asks PostgreSQL 18 for pg_database.daticulocale, renamed in 17.
+  it('describes: \\dt, \\d, \\d+, \\dn, \\df', async () => {
+    const out = await psql('\\dt market.*\n\\d market.trades\n\\d+ market.trades\n\\dn\n\\df market.*\n');
+    expect(out).toMatch(/^market\|trades\|table\|/m);
+    expect(out).toContain('trade_id|bigint');
+    expect(out).toContain('price|numeric(12,4)');
+    expect(out).toMatch(/^market\|/m);
+  });
+
+  it('\\x, \\copy (select …) to file and \\set FETCH_COUNT 100', async () => {
+    const out = await psql(
+      "\\x\nselect trade_id, symbol from market.trades where trade_id = 3;\n\\x\n" +
+        '\\copy (select trade_id, symbol from market.trades order by trade_id) to out.tsv\n' +
+        '\\set FETCH_COUNT 100\nselect trade_id from market.trades order by trade_id;\n',
+    );
+    expect(out).toContain('trade_id|3\nsymbol|AAA');
+    const copied = (await readFile(join(dir, 'out.tsv'), 'utf8')).trim().split('\n');
+    expect(copied).toHaveLength(TRADE_COUNT);
+    expect(copied[1]).toBe('2\tCCC');
+    const fetched = out.split('\n').filter((line) => /^\d+$/.test(line));
+    expect(fetched.map(Number)).toEqual(Array.from({ length: TRADE_COUNT }, (_, i) => i + 1));
+  });
+});
