@@ -5,39 +5,11 @@
  * (what the engine alone can do, without sockets, sessions or sharing). Prints throughput, p50/p99 and ratios.
  */
 import { PGlite } from '@electric-sql/pglite';
-import pg from 'pg';
-import { startTradesHarness, trade, TRADE_COUNT } from '../test/clients/fixture.js';
+import { startTradesHarness } from '../test/clients/fixture.js';
+import { mixedQuery, runMixedLoad } from '../test/support/mixed-load.js';
 
 const CLIENTS = Number(process.env["WIRE_BENCH_CLIENTS"] ?? 50);
 const QUERIES_PER_CLIENT = Number(process.env["WIRE_BENCH_QUERIES"] ?? 200);
-
-interface Check {
-  sql: string;
-  params?: unknown[];
-  name?: string;
-  expect: (rows: Record<string, unknown>[]) => boolean;
-}
-
-function mixedQuery(i: number): Check {
-  const id = (i % TRADE_COUNT) + 1;
-  switch (i % 5) {
-    case 0:
-      return { sql: 'select count(*)::int as n from market.trades', expect: (rows) => rows[0]?.['n'] === TRADE_COUNT };
-    case 1:
-      return {
-        name: 'by-id',
-        sql: 'select symbol from market.trades where trade_id = $1',
-        params: [id],
-        expect: (rows) => rows[0]?.['symbol'] === trade(id)['symbol'],
-      };
-    case 2:
-      return { sql: 'select symbol, count(*)::int as n from market.trades group by 1 order by 1', expect: (rows) => rows.length === 3 && rows[0]?.['n'] === 100 };
-    case 3:
-      return { sql: `select ${id} + 1 as v`, expect: (rows) => rows[0]?.['v'] === id + 1 };
-    default:
-      return { sql: 'select max(price)::text as m from market.trades where buy = $1', params: [id % 2 === 0], expect: (rows) => typeof rows[0]?.['m'] === 'string' };
-  }
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
@@ -51,26 +23,8 @@ export async function runWireBench(): Promise<void> {
     await warm.query('select count(*) from market.trades');
     await warm.end();
 
-    const latencies: number[] = [];
-    let failures = 0;
     const started = performance.now();
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async (_, c) => {
-        const client = new pg.Client(harness.connection);
-        await client.connect();
-        try {
-          for (let q = 0; q < QUERIES_PER_CLIENT; q += 1) {
-            const check = mixedQuery(c * QUERIES_PER_CLIENT + q);
-            const t0 = performance.now();
-            const result = await client.query({ text: check.sql, values: check.params, ...(check.name ? { name: check.name } : {}) });
-            latencies.push(performance.now() - t0);
-            if (!check.expect(result.rows)) failures += 1;
-          }
-        } finally {
-          await client.end();
-        }
-      }),
-    );
+    const { latencies, failures } = await runMixedLoad(harness.connection, CLIENTS, QUERIES_PER_CLIENT);
     const elapsed = (performance.now() - started) / 1000;
     latencies.sort((a, b) => a - b);
     const total = CLIENTS * QUERIES_PER_CLIENT;

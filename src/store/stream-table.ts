@@ -88,12 +88,44 @@ class CatchUpProgress {
   }
 }
 
+interface WaitingCatchUp {
+  request: ScanRequest;
+  listeners: ((progress: ScanProgress) => void)[];
+  done: Promise<void>;
+}
+
+/**
+ * Requests with the same key can share one read: they differ at most in their stop time and in how far
+ * back they reach (time bound, window start), which mergeInto widens to cover both.
+ */
+function requestKey(request: ScanRequest): string {
+  const { fromTime: _fromTime, ...otherBounds } = request.bounds ?? {};
+  return JSON.stringify([request.bounds ? otherBounds : null, request.window !== undefined, request.read ?? null]);
+}
+
+function earlier(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (a === undefined || b === undefined) return undefined;
+  return a < b ? a : b;
+}
+
+function mergeInto(target: ScanRequest, other: ScanRequest): void {
+  if (other.stopAt > target.stopAt) target.stopAt = other.stopAt;
+  if (target.bounds && other.bounds) {
+    const fromTime = earlier(target.bounds.fromTime, other.bounds.fromTime);
+    const { fromTime: _old, ...rest } = target.bounds;
+    target.bounds = fromTime === undefined ? rest : { ...rest, fromTime };
+  }
+  if (target.window && other.window) target.window = { start: earlier(target.window.start, other.window.start) };
+}
+
 /** What the engine holds of one stream table, and how to bring it up to what a statement needs. */
 export class StreamTable {
   private readonly shards = new Map<string, ShardState>();
   private listedAt = 0;
   private evictedAt = Date.now();
   private catchingUp: Promise<void> = Promise.resolve();
+  /** Catch-ups queued behind the running one, by what they ask for; a new statement asking the same joins one. */
+  private readonly waiting = new Map<string, WaitingCatchUp>();
   /** Set when a new version of the definition took this table's place: catch-ups go there. */
   private successor: StreamTable | undefined;
   private retired = false;
@@ -157,13 +189,26 @@ export class StreamTable {
    * table run one after another.
    */
   catchUp(request: ScanRequest): Promise<void> {
-    const run = this.catchingUp.then(() => {
-      if (this.successor) return this.successor.catchUp(request);
+    // Statements that arrive while another catch-up runs share the next one: it starts after they all
+    // started, so it reads each one's tail, and N concurrent statements cost two reads of the stream, not N.
+    const key = requestKey(request);
+    const waiting = this.waiting.get(key);
+    if (waiting) {
+      mergeInto(waiting.request, request);
+      if (request.onProgress) waiting.listeners.push(request.onProgress);
+      return waiting.done;
+    }
+    const entry: WaitingCatchUp = { request: { ...request }, listeners: request.onProgress ? [request.onProgress] : [], done: Promise.resolve() };
+    entry.request.onProgress = (progress) => entry.listeners.forEach((listener) => listener(progress));
+    entry.done = this.catchingUp.then(() => {
+      this.waiting.delete(key);
+      if (this.successor) return this.successor.catchUp(entry.request);
       if (this.retired) return undefined;
-      return this.readNeeded(request);
+      return this.readNeeded(entry.request);
     });
-    this.catchingUp = run.catch(() => undefined);
-    return run;
+    this.waiting.set(key, entry);
+    this.catchingUp = entry.done.catch(() => undefined);
+    return entry.done;
   }
 
   /**
