@@ -3,12 +3,18 @@ import { createCatalog, type Catalog } from './catalog/catalog.js';
 import type { TableChange } from './catalog/definition-set.js';
 import { createDefinitionsTable, writeDefinitionsTable } from './catalog/definitions-table.js';
 import { DEFAULT_SCAN_CONFIG, type KinesqlConfig } from './config/config.js';
+import type { Engine } from './engine/engine.js';
 import { openEngine } from './engine/open-engine.js';
 import { createKinesisClient } from './kinesis/client.js';
 import { processRateBudget } from './kinesis/rate-budget.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
+import { READER_ROLE, readerRoleStatements } from './engine/row-visibility.js';
+import { isAllowedSetting } from './sql/session-settings.js';
+import { quoteIdent } from './catalog/ddl.js';
+import { CheckpointStore } from './store/checkpoints.js';
+import { join } from 'node:path';
 import { StreamStore } from './store/stream-store.js';
 import { WireServer } from './wire/server.js';
 import { wireSessionOptions } from './wire/wire-options.js';
@@ -18,6 +24,7 @@ export interface RunningKinesql {
   port: number;
   store: StreamStore;
   catalog: Catalog;
+  engine: Engine;
   close(): Promise<void>;
 }
 
@@ -86,11 +93,21 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     });
     await createDefinitionsTable(engine);
     await createStatusTables(engine);
+    await engine.exclusive(async () => {
+      for (const statement of readerRoleStatements()) await engine.exec(statement);
+      // Settings the read-only gate lets clients change but PostgreSQL reserves to superusers (lc_messages, …).
+      const { rows } = await engine.query(`SELECT name FROM pg_settings WHERE context = 'superuser'`);
+      for (const row of rows) {
+        const name = String(row['name']);
+        if (isAllowedSetting(name)) await engine.exec(`GRANT SET ON PARAMETER ${quoteIdent(name)} TO ${READER_ROLE}`);
+      }
+    });
     await catalog.start();
     await applying;
     await writeDefinitionsTable(engine, catalog.status());
 
-    const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }));
+    const checkpoints = { store: new CheckpointStore(join(engine.dataDir, 'kinesql-checkpoints.json')), defaults: config.checkpoint };
+    const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }), checkpoints);
     const server = new WireServer(
       { executor, engine },
       { serverVersion, defaultSchema: config.catalog.defaultSchema, ...wireSessionOptions(config.wire) },
@@ -102,6 +119,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       ...address,
       store,
       catalog,
+      engine,
       async close() {
         await catalog.stop();
         await server.close();

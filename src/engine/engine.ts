@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { enterReaderStatements, LEAVE_READER_STATEMENTS, type StatementVisibility } from './row-visibility.js';
 import type { EngineReply, EngineRequest, WorkerInit } from './worker-messages.js';
 
 export interface EngineError extends Error {
@@ -56,6 +57,8 @@ export class Engine {
    * settings it needs and they are re-applied only when they differ (see applySettings).
    */
   private appliedSettings = '';
+  /** Whether client statements' role (READER_ROLE) is in force; kinesql's own work runs as the owner. */
+  private readerActive = false;
   /** Which session's statement the backend's unnamed prepared statement currently is (opaque token). */
   unnamedStatementOwner: unknown = undefined;
 
@@ -187,6 +190,7 @@ export class Engine {
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const release = await this.acquire();
     try {
+      await this.leaveReader();
       await this.applySettings([]);
       return await fn();
     } finally {
@@ -204,6 +208,21 @@ export class Engine {
     const sets = settings.map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
     await this.exec(sets.length === 0 ? 'RESET ALL' : `RESET ALL; SELECT ${sets.join(', ')}`);
     this.appliedSettings = key;
+  }
+
+  /**
+   * Runs what follows as the client statements' role, read-only, with a statement's row visibility
+   * (row-visibility.ts). Call with the engine held, after applySettings.
+   */
+  async enterReader(visibility: StatementVisibility): Promise<void> {
+    await this.exec(enterReaderStatements(visibility));
+    this.readerActive = true;
+  }
+
+  private async leaveReader(): Promise<void> {
+    if (!this.readerActive) return;
+    await this.exec(LEAVE_READER_STATEMENTS);
+    this.readerActive = false;
   }
 
   /** Records that the backend's settings changed to `settings` through a client's own statements. */
@@ -239,6 +258,7 @@ export class Engine {
     const old = this.worker;
     this.generation += 1;
     this.appliedSettings = '';
+    this.readerActive = false;
     this.unnamedStatementOwner = undefined;
     let opened!: () => void;
     this.ready = new Promise<void>((resolve) => (opened = resolve));

@@ -23,6 +23,7 @@ export function readerRoleStatements(): string[] {
     `CREATE SCHEMA IF NOT EXISTS kinesql`,
     `GRANT USAGE ON SCHEMA kinesql TO ${READER_ROLE}`,
     `GRANT SELECT ON ALL TABLES IN SCHEMA kinesql TO ${READER_ROLE}`,
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA kinesql GRANT SELECT ON TABLES TO ${READER_ROLE}`,
   ];
 }
 

@@ -9,6 +9,8 @@ import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
 import { backend } from '../wire/backend-writer.js';
 import { checkStatements } from './readonly-gate.js';
+import type { CheckpointStore } from '../store/checkpoints.js';
+import { saveCheckpoints, statementVisibility, type CheckpointDefaults } from './statement-visibility.js';
 import { scanBoundsFor } from './scan-bounds.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
 
@@ -45,7 +47,30 @@ export class StatementExecutor {
     private readonly engine: Engine,
     private readonly store: StreamStore,
     private readonly logger: Logger,
+    private readonly checkpoints: { store: CheckpointStore; defaults: CheckpointDefaults | undefined },
   ) {}
+
+  /**
+   * Puts the engine (held by the session) in the client statements' role with what this session's
+   * statement may see of the stream tables it names (its window, checkpoint mode).
+   */
+  async enterStatement(relations: RelationName[], session: SessionContext): Promise<void> {
+    const tables = this.store.resolve(relations, session.searchPath);
+    let visibility;
+    try {
+      visibility = await statementVisibility(tables, session.settings, this.store.windowDefaults(), this.checkpoints, new Date());
+    } catch (error) {
+      if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
+      throw error;
+    }
+    await this.engine.enterReader(visibility);
+  }
+
+  /** After a statement ran (engine still held, its transaction not failed): checkpoint mode's bookkeeping. */
+  async afterStatement(relations: RelationName[], session: SessionContext): Promise<void> {
+    const tables = this.store.resolve(relations, session.searchPath);
+    if (tables.length > 0) await saveCheckpoints(this.engine, tables, session.settings, this.checkpoints);
+  }
 
   /**
    * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and

@@ -4,6 +4,7 @@ import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine } from '../engine/engine.js';
 import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
 import { writeStatusTables } from './status-tables.js';
+import { tableAccessStatements } from '../engine/row-visibility.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 
@@ -89,7 +90,7 @@ export class StreamStore {
   }
 
   private async create(definition: TableDefinition): Promise<StreamTable> {
-    const statements = [dropTableStatement(definition), ...createTableStatements(definition)];
+    const statements = [dropTableStatement(definition), ...createTableStatements(definition), ...tableAccessStatements(definition)];
     await this.engine.exclusive(async () => {
       for (const statement of statements) await this.engine.exec(statement);
     });

@@ -2,6 +2,7 @@ import { columnNames, createTableStatements, indexStatements, qualifiedName, quo
 import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
 import { createDecoder } from '../decode/index.js';
 import type { Engine } from '../engine/engine.js';
+import { tableAccessStatements } from '../engine/row-visibility.js';
 import { copyLine } from './copy-text.js';
 
 /** Formats whose decoded payload is text, so the `_message` column holds everything needed to decode again. */
@@ -39,7 +40,7 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
   const messageIndex = INTERNAL_COLUMNS.findIndex((column) => column.name === '_message');
   return engine.exclusive(async () => {
     await engine.exec(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
-    for (const statement of createTableStatements(staging)) await engine.exec(statement);
+    for (const statement of [...createTableStatements(staging), ...tableAccessStatements(staging)]) await engine.exec(statement);
     let copied = 0;
     let after = '(0,0)';
     for (;;) {

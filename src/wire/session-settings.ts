@@ -36,8 +36,11 @@ export function fixedReports(user: string): Record<string, string> {
   };
 }
 
-/** Settings that are per transaction or per role, never restored by set_config at session level. */
-const NOT_RESTORED = /^(transaction_|is_superuser$|session_authorization$|role$)/;
+/**
+ * Settings that are per transaction or per role, never restored by set_config at session level, and the
+ * ones kinesql itself puts in force before each client statement (read-only mode, row visibility).
+ */
+const NOT_RESTORED = /^(transaction_|is_superuser$|session_authorization$|role$|default_transaction_read_only$|kinesql\.visible_from$|kinesql\.after_sequence$)/;
 
 export interface CapturedSettings {
   /** What the session set (pg_settings source = session), to re-apply when it gets the backend again. */
@@ -46,11 +49,32 @@ export interface CapturedSettings {
   reported: Map<string, string>;
 }
 
+/**
+ * The seed's session properties (SET SESSION kinesis.x in Trino). PostgreSQL keeps such dotted settings as
+ * placeholders that pg_settings does not list, so they are read back by name.
+ */
+export const SESSION_PROPERTIES = [
+  'kinesis.iter_from_timestamp',
+  'kinesis.start_from_timestamp',
+  'kinesis.iter_offset_seconds',
+  'kinesis.starting_offset_seconds',
+  'kinesis.iter_start_timestamp',
+  'kinesis.starting_timestamp',
+  'kinesis.max_batches',
+  'kinesis.batch_size',
+  'kinesis.checkpoint_enabled',
+  'kinesis.checkpoint_logical_name',
+  'kinesis.iteration_number',
+] as const;
+
 /** Reads the backend's settings; call with the engine held by the session whose settings they are. */
 export async function captureSettings(engine: Engine): Promise<CapturedSettings> {
   const result = await engine.query(
-    `select name, setting, source from pg_settings where source = 'session' or name = any($1::text[])`,
-    [REPORTED_SETTINGS],
+    `select name, setting, source from pg_settings where source = 'session' or name = any($1::text[])
+     union all
+     select name, current_setting(name, true), 'session' from unnest($2::text[]) as name
+      where coalesce(current_setting(name, true), '') <> ''`,
+    [REPORTED_SETTINGS, SESSION_PROPERTIES],
   );
   const session: [string, string][] = [];
   const reported = new Map<string, string>();

@@ -629,6 +629,7 @@ export class Session {
         await this.executor.catchUp(turn.relations, this.context, controller.signal, this.send);
         this.releaseEngine = await this.engine.acquire(controller.signal);
         await this.engine.applySettings(this.settingsState);
+        await this.executor.enterStatement(turn.relations, this.context);
       }
       this.running.inEngine = true;
       if (this.deferredBegin !== undefined) {
@@ -642,6 +643,7 @@ export class Session {
       await this.engine.protocol(turn.payload, (chunk) => filter.push(chunk));
       this.running.inEngine = false;
       if (filter.status !== undefined) this.transactionStatus = filter.status as TransactionStatus;
+      if (this.transactionStatus !== TransactionStatus.Failed) await this.executor.afterStatement(turn.relations, this.context);
       await turn.after?.(filter);
       if (turn.maySetSettings || this.settingsDirty) {
         // Settings changed inside a block are read again when it ends (ROLLBACK undoes them); a failed
