@@ -19,4 +19,6 @@ RUN mkdir -p /var/lib/kinesql && chown node:node /var/lib/kinesql
 USER node
 EXPOSE 5433
 ENTRYPOINT ["node", "bin/kinesql.js", "serve"]
-CMD ["--host", "0.0.0.0", "--data-dir", "/var/lib/kinesql"]
+# Listening beyond loopback needs authentication (kinesql.auth-method + kinesql.users): mount a properties
+# file that sets it at /etc/kinesql/kinesql.properties, or kinesql refuses to start.
+CMD ["--host", "0.0.0.0", "--data-dir", "/var/lib/kinesql", "--config", "/etc/kinesql/kinesql.properties"]

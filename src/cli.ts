@@ -38,6 +38,8 @@ Options:
   --region REGION          AWS region (default us-east-1)
   --data-dir DIR           engine data directory (default: a fresh temporary one)
   --log-level LEVEL        trace, debug, info, warn, error (default info)
+  --allow-unauthenticated-remote
+                           serve a non-loopback address with trust authentication (refused otherwise)
   -h, --help               this text
 `;
 
@@ -58,6 +60,7 @@ function parseCommandLine(argv: string[]): { command: string | undefined; flags:
       region: { type: 'string' },
       'data-dir': { type: 'string' },
       'log-level': { type: 'string' },
+      'allow-unauthenticated-remote': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -71,6 +74,7 @@ function parseCommandLine(argv: string[]): { command: string | undefined; flags:
   if (values.region !== undefined) flags.region = values.region;
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  if (values['allow-unauthenticated-remote']) flags.allowUnauthenticatedRemote = true;
   return { command: positionals[0], flags, help: values.help === true };
 }
 

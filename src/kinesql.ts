@@ -16,6 +16,7 @@ import { quoteIdent } from './catalog/ddl.js';
 import { CheckpointStore } from './store/checkpoints.js';
 import { join } from 'node:path';
 import { StreamStore } from './store/stream-store.js';
+import { unauthenticatedExposure } from './wire/exposure.js';
 import { WireServer } from './wire/server.js';
 import { wireSessionOptions } from './wire/wire-options.js';
 
@@ -31,6 +32,9 @@ export interface RunningKinesql {
 /** Starts everything `kinesql serve` runs: engine, catalog, store and the wire server. */
 export async function startKinesql(config: KinesqlConfig, logger: Logger): Promise<RunningKinesql> {
   const started = Date.now();
+  const exposure = unauthenticatedExposure(config);
+  if (exposure && !config.wire?.allowUnauthenticatedRemote) throw new Error(exposure);
+  if (exposure) logger.warn({ host: config.server.host, port: config.server.port }, `SERVING WITHOUT AUTHENTICATION ON A NETWORK ADDRESS (--allow-unauthenticated-remote): anyone who reaches it can read every stream`);
   await initParser();
   const { engine, shutdown: shutdownEngine } = await openEngine(config.dataDir, logger.child({ component: 'engine' }));
   try {

@@ -107,6 +107,8 @@ export interface WireConfig {
   maxProtocolMessageBytes?: number;
   /** A session idle inside a transaction block longer than this is closed, in ms (kinesql.idle-in-transaction-timeout). */
   idleInTransactionTimeoutMs?: number;
+  /** Serve a non-loopback address with trust authentication anyway (kinesql.allow-unauthenticated-remote). */
+  allowUnauthenticatedRemote?: boolean;
 }
 /** kinesql's own stream-scan settings (issue 7). Every member has a default, see DEFAULT_SCAN_CONFIG. */
 export interface ScanConfig {

@@ -14,6 +14,8 @@ export interface CliFlags {
   dataDir: string;
   logLevel: string;
   configFile: string;
+  /** Serve a non-loopback address with trust authentication anyway (logged loudly). */
+  allowUnauthenticatedRemote: boolean | string;
 }
 
 export interface LoadConfigOptions {
@@ -192,6 +194,13 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.tls-key'], env: ['KINESQL_TLS_KEY'], parser: text('a PEM private key file'), apply: (c, v) => (wire(c).tlsKeyFile = v) }),
   setting({ keys: ['kinesql.max-protocol-message-bytes'], parser: integer(1024, 1024 * 1024 * 1024), apply: (c, v) => (wire(c).maxProtocolMessageBytes = v) }),
   setting({ keys: ['kinesql.idle-in-transaction-timeout'], parser: duration(1), apply: (c, v) => (wire(c).idleInTransactionTimeoutMs = v) }),
+  setting({
+    keys: ['kinesql.allow-unauthenticated-remote'],
+    env: ['KINESQL_ALLOW_UNAUTHENTICATED_REMOTE'],
+    flag: 'allowUnauthenticatedRemote',
+    parser: boolean,
+    apply: (c, v) => (wire(c).allowUnauthenticatedRemote = v),
+  }),
   // ---- end of client connections ----
 
   setting({ keys: ['kinesis.default-schema'], parser: schemaName, apply: (c, v) => (c.catalog.defaultSchema = v) }),
