@@ -111,7 +111,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     await writeDefinitionsTable(engine, catalog.status());
 
     const checkpoints = { store: new CheckpointStore(join(engine.dataDir, 'kinesql-checkpoints.json')), defaults: config.checkpoint };
-    const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }), checkpoints);
+    const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }), checkpoints, config.catalog.hideInternalColumns);
     const server = new WireServer(
       { executor, engine },
       { serverVersion, defaultSchema: config.catalog.defaultSchema, ...wireSessionOptions(config.wire) },

@@ -34,7 +34,9 @@ export function createTableStatements(definition: TableDefinition): string[] {
     `COMMENT ON TABLE ${table} IS ${quoteLiteral(definition.comment ?? `Kinesis stream ${definition.streamName}`)}`,
   ];
   for (const field of definition.message.fields) {
-    if (field.comment) statements.push(`COMMENT ON COLUMN ${table}.${quoteIdent(field.name)} IS ${quoteLiteral(field.comment)}`);
+    // PostgreSQL has no hidden columns: \d lists them, SELECT * leaves them out (sql/hidden-columns.ts).
+    const comment = field.hidden ? `hidden: not in SELECT *${field.comment ? `; ${field.comment}` : ''}` : field.comment;
+    if (comment) statements.push(`COMMENT ON COLUMN ${table}.${quoteIdent(field.name)} IS ${quoteLiteral(comment)}`);
   }
   for (const column of INTERNAL_COLUMNS) {
     statements.push(`COMMENT ON COLUMN ${table}.${quoteIdent(column.name)} IS ${quoteLiteral(column.comment)}`);

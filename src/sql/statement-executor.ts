@@ -9,6 +9,9 @@ import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
 import { backend } from '../wire/backend-writer.js';
 import { checkStatements } from './readonly-gate.js';
+import { INTERNAL_COLUMNS } from '../catalog/definition.js';
+import { hideColumnsFromStars, type ColumnVisibility } from './hidden-columns.js';
+import { isParseFailure, parseStatements } from './parse.js';
 import type { CheckpointStore } from '../store/checkpoints.js';
 import { saveCheckpoints, statementVisibility, type CheckpointDefaults } from './statement-visibility.js';
 import { scanBoundsFor } from './scan-bounds.js';
@@ -48,7 +51,29 @@ export class StatementExecutor {
     private readonly store: StreamStore,
     private readonly logger: Logger,
     private readonly checkpoints: { store: CheckpointStore; defaults: CheckpointDefaults | undefined },
+    private readonly hideInternalColumns = false,
   ) {}
+
+  /** The columns `*` stands for in a table with hidden columns (the seed's `hidden`, hide-internal-columns). */
+  private visibleColumns(table: StreamTable): ColumnVisibility | undefined {
+    const fields = table.definition.message.fields;
+    if (!this.hideInternalColumns && !fields.some((field) => field.hidden)) return undefined;
+    const visible = fields.filter((field) => !field.hidden).map((field) => field.name);
+    if (!this.hideInternalColumns) visible.push(...INTERNAL_COLUMNS.map((column) => column.name));
+    return { visible };
+  }
+
+  /** The SQL with every `*` over a table with hidden columns spelled out as its visible columns. */
+  hideColumns(sql: string, session: SessionContext): string {
+    if (!this.store.list().some((table) => this.visibleColumns(table) !== undefined)) return sql;
+    const parsed = parseStatements(sql);
+    if (isParseFailure(parsed)) return sql;
+    const lookup = (relation: RelationName): ColumnVisibility | undefined => {
+      const table = this.store.resolve([relation], session.searchPath)[0];
+      return table ? this.visibleColumns(table) : undefined;
+    };
+    return hideColumnsFromStars(sql, parsed.map((statement) => statement.node), lookup) ?? sql;
+  }
 
   /**
    * Puts the engine (held by the session) in the client statements' role with what this session's
