@@ -231,16 +231,20 @@ export class Engine {
   }
 
   async query(sql: string, params: unknown[] = []): Promise<QueryResult> {
+    // Simple queries, and PGlite's own extended-protocol queries, replace the backend's unnamed statement.
+    this.unnamedStatementOwner = undefined;
     const reply = await this.request({ kind: 'query', sql, params });
     return reply.kind === 'rows' ? { rows: reply.rows, affectedRows: reply.affectedRows } : { rows: [], affectedRows: 0 };
   }
 
   async exec(sql: string): Promise<void> {
+    this.unnamedStatementOwner = undefined;
     await this.request({ kind: 'exec', sql });
   }
 
   /** Runs `COPY … FROM '/dev/blob'` with data as the blob; returns the number of rows copied. */
   async copyFrom(sql: string, data: Uint8Array): Promise<number> {
+    this.unnamedStatementOwner = undefined;
     const reply = await this.request({ kind: 'copy-from', sql, data });
     return reply.kind === 'rows' ? reply.affectedRows : 0;
   }

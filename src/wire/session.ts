@@ -644,8 +644,8 @@ export class Session {
       await this.engine.protocol(turn.payload, (chunk) => filter.push(chunk));
       this.running.inEngine = false;
       if (filter.status !== undefined) this.transactionStatus = filter.status as TransactionStatus;
-      if (this.transactionStatus !== TransactionStatus.Failed) await this.executor.afterStatement(turn.relations, this.context);
       await turn.after?.(filter);
+      if (turn.endsWithSync && this.transactionStatus !== TransactionStatus.Failed) await this.executor.afterStatement(turn.relations, this.context);
       if (turn.maySetSettings || this.settingsDirty) {
         // Settings changed inside a block are read again when it ends (ROLLBACK undoes them); a failed
         // block cannot be read at all until then.

@@ -83,6 +83,20 @@ describe('the wire protocol on a shared engine backend', () => {
     expect(rowsOf(reply)).toEqual([['from a']]);
   });
 
+  it('keeps a session’s unnamed statement across its own simple queries and kinesql’s internal ones', async () => {
+    const a = await session();
+    a.write(Buffer.concat([serialize.parse({ text: "select 'still here'" }), serialize.sync()]));
+    await a.readUntilReady();
+    // A simple query destroys the backend's unnamed statement; so do the queries kinesql runs itself
+    // after a SET (reading the session's settings back) and before each statement (its role and window).
+    a.write(serialize.query("SET TimeZone = 'Europe/Berlin'"));
+    await a.readUntilReady();
+    a.write(Buffer.concat([serialize.bind({}), serialize.execute({}), serialize.sync()]));
+    const reply = await a.readUntilReady();
+    expect(types(reply)).toBe('2DCZ');
+    expect(rowsOf(reply)).toEqual([['still here']]);
+  });
+
   it('answers pipelined Parse/Bind/Describe/Execute batches in order, with binary results when asked', async () => {
     const a = await session();
     a.write(
