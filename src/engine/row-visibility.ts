@@ -35,10 +35,12 @@ export function tableAccessStatements(definition: Pick<TableDefinition, 'schemaN
     `GRANT USAGE ON SCHEMA ${quoteIdent(definition.schemaName)} TO ${READER_ROLE}`,
     `GRANT SELECT ON ${table} TO ${READER_ROLE}`,
     `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`,
+    // The settings are read in scalar subqueries: PostgreSQL evaluates those once per statement (InitPlans),
+    // not once per row, which keeps a full count over a million rows from tripling in time.
     `CREATE POLICY kinesql_visible ON ${table} FOR SELECT TO ${READER_ROLE} USING (
-       _message_timestamp >= coalesce(nullif(current_setting('${VISIBLE_FROM}', true), '')::timestamptz, '-infinity'::timestamptz)
-       AND (coalesce(current_setting('${AFTER_SEQUENCE}', true), '') = ''
-            OR _shard_sequence_id::numeric > coalesce((current_setting('${AFTER_SEQUENCE}', true)::jsonb #>> ARRAY[${key}, _shard_id])::numeric, -1)))`,
+       _message_timestamp >= (SELECT coalesce(nullif(current_setting('${VISIBLE_FROM}', true), '')::timestamptz, '-infinity'::timestamptz))
+       AND ((SELECT coalesce(current_setting('${AFTER_SEQUENCE}', true), '') = '')
+            OR _shard_sequence_id::numeric > coalesce(((SELECT nullif(current_setting('${AFTER_SEQUENCE}', true), '')::jsonb) #>> ARRAY[${key}, _shard_id])::numeric, -1)))`,
   ];
 }
 

@@ -11,6 +11,7 @@ import { backend } from '../wire/backend-writer.js';
 import { checkStatements } from './readonly-gate.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import { hideColumnsFromStars, type ColumnVisibility } from './hidden-columns.js';
+import { renameOldCatalogColumns } from './client-compat.js';
 import { isParseFailure, parseStatements } from './parse.js';
 import type { CheckpointStore } from '../store/checkpoints.js';
 import { saveCheckpoints, statementVisibility, type CheckpointDefaults } from './statement-visibility.js';
@@ -63,8 +64,12 @@ export class StatementExecutor {
     return { visible };
   }
 
-  /** The SQL with every `*` over a table with hidden columns spelled out as its visible columns. */
-  hideColumns(sql: string, session: SessionContext): string {
+  /**
+   * The client's SQL as the engine gets it: old clients' names of renamed catalog columns updated, and every
+   * `*` over a table with hidden columns spelled out as its visible columns.
+   */
+  prepareSql(clientSql: string, session: SessionContext): string {
+    const sql = renameOldCatalogColumns(clientSql);
     if (!this.store.list().some((table) => this.visibleColumns(table) !== undefined)) return sql;
     const parsed = parseStatements(sql);
     if (isParseFailure(parsed)) return sql;

@@ -423,7 +423,7 @@ export class Session {
     if (rewritten.sql !== sql) this.createdBackendObjects = true;
     await this.turn({
       relations,
-      payload: frontendMessage('Q', Buffer.from(`${this.executor.hideColumns(rewritten.sql, this.context)}\0`, 'utf8')),
+      payload: frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(rewritten.sql, this.context)}\0`, 'utf8')),
       endsWithSync: true,
       maySetSettings: rewritten.maySetSettings,
     });
@@ -506,7 +506,7 @@ export class Session {
           case 'P': {
             const parse = readParse(message.body);
             const renamed = rewriteSql(parse.query, this.prefix);
-            const rewritten = { ...renamed, sql: this.executor.hideColumns(renamed.sql, this.context) };
+            const rewritten = { ...renamed, sql: this.executor.prepareSql(renamed.sql, this.context) };
             if (rewritten.sessionCommand) throw new StatementError(`${rewritten.sessionCommand.replace('-', ' ').toUpperCase()} is only supported as a simple query in kinesql`, '0A000');
             maySetSettings ||= rewritten.maySetSettings;
             // The gate sees the client's text; a refused statement is never stored or sent.

@@ -29,9 +29,10 @@ describe('psql', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  // \l is left out: psql 15 (Debian 12) asks PostgreSQL 18 for pg_database.daticulocale, renamed in 17.
-  it('describes: \\dt, \\d, \\d+, \\dn, \\df', async () => {
-    const out = await psql('\\dt market.*\n\\d market.trades\n\\d+ market.trades\n\\dn\n\\df market.*\n');
+  it('describes: \\l, \\dt, \\d, \\d+, \\dn, \\df', async () => {
+    // psql 15 (Debian 12) asks for pg_database.daticulocale, which PostgreSQL 17 renamed: kinesql translates it.
+    const out = await psql('\\l\n\\dt market.*\n\\d market.trades\n\\d+ market.trades\n\\dn\n\\df market.*\n');
+    expect(out).toMatch(/^postgres\|/m);
     expect(out).toMatch(/^market\|trades\|table\|/m);
     expect(out).toContain('trade_id|bigint');
     expect(out).toContain('price|numeric(12,4)');
