@@ -10,9 +10,8 @@ import { processRateBudget } from './kinesis/rate-budget.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
-import { READER_ROLE, readerRoleStatements } from './engine/row-visibility.js';
+import { installReaderRole } from './engine/row-visibility.js';
 import { isAllowedSetting } from './sql/session-settings.js';
-import { quoteIdent } from './catalog/ddl.js';
 import { CheckpointStore } from './store/checkpoints.js';
 import { join } from 'node:path';
 import { StreamStore } from './store/stream-store.js';
@@ -97,15 +96,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     });
     await createDefinitionsTable(engine);
     await createStatusTables(engine);
-    await engine.exclusive(async () => {
-      for (const statement of readerRoleStatements()) await engine.exec(statement);
-      // Settings the read-only gate lets clients change but PostgreSQL reserves to superusers (lc_messages, …).
-      const { rows } = await engine.query(`SELECT name FROM pg_settings WHERE context = 'superuser'`);
-      for (const row of rows) {
-        const name = String(row['name']);
-        if (isAllowedSetting(name)) await engine.exec(`GRANT SET ON PARAMETER ${quoteIdent(name)} TO ${READER_ROLE}`);
-      }
-    });
+    await installReaderRole(engine, isAllowedSetting);
     await catalog.start();
     await applying;
     await writeDefinitionsTable(engine, catalog.status());

@@ -1,5 +1,6 @@
 import { qualifiedName, quoteIdent, quoteLiteral } from '../catalog/ddl.js';
 import type { TableDefinition } from '../catalog/definition.js';
+import type { Engine } from './engine.js';
 
 /**
  * Client statements run as this role: not a superuser, allowed to SELECT the stream tables and kinesql's
@@ -14,7 +15,22 @@ export const READER_ROLE = 'kinesql_reader';
 const VISIBLE_FROM = 'kinesql.visible_from';
 const AFTER_SEQUENCE = 'kinesql.after_sequence';
 
-export function readerRoleStatements(): string[] {
+/**
+ * Creates the reader role and its grants. `clientMaySet` names the settings clients may change (the
+ * read-only gate's allow-list); those PostgreSQL reserves to superusers (lc_messages, …) are granted to the role.
+ */
+export async function installReaderRole(engine: Engine, clientMaySet: (setting: string) => boolean): Promise<void> {
+  await engine.exclusive(async () => {
+    for (const statement of readerRoleStatements()) await engine.exec(statement);
+    const { rows } = await engine.query(`SELECT name FROM pg_settings WHERE context = 'superuser'`);
+    for (const row of rows) {
+      const name = String(row['name']);
+      if (clientMaySet(name)) await engine.exec(`GRANT SET ON PARAMETER ${quoteIdent(name)} TO ${READER_ROLE}`);
+    }
+  });
+}
+
+function readerRoleStatements(): string[] {
   return [
     `DO $$ BEGIN CREATE ROLE ${READER_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
     // Nothing the role may create anywhere; PUBLIC keeps reading the catalogs as in PostgreSQL.
