@@ -107,6 +107,11 @@ export interface WireConfig {
   maxProtocolMessageBytes?: number;
   /** A session idle inside a transaction block longer than this is closed, in ms (kinesql.idle-in-transaction-timeout). */
   idleInTransactionTimeoutMs?: number;
+  /**
+   * A session whose client takes none of its reply bytes for this long while the engine waits on them is
+   * closed and the engine freed, in ms (kinesql.client-write-timeout).
+   */
+  clientWriteTimeoutMs?: number;
   /** Serve a non-loopback address with trust authentication anyway (kinesql.allow-unauthenticated-remote). */
   allowUnauthenticatedRemote?: boolean;
 }

@@ -194,6 +194,7 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.tls-key'], env: ['KINESQL_TLS_KEY'], parser: text('a PEM private key file'), apply: (c, v) => (wire(c).tlsKeyFile = v) }),
   setting({ keys: ['kinesql.max-protocol-message-bytes'], parser: integer(1024, 1024 * 1024 * 1024), apply: (c, v) => (wire(c).maxProtocolMessageBytes = v) }),
   setting({ keys: ['kinesql.idle-in-transaction-timeout'], parser: duration(1), apply: (c, v) => (wire(c).idleInTransactionTimeoutMs = v) }),
+  setting({ keys: ['kinesql.client-write-timeout'], parser: duration(1), apply: (c, v) => (wire(c).clientWriteTimeoutMs = v) }),
   setting({
     keys: ['kinesql.allow-unauthenticated-remote'],
     env: ['KINESQL_ALLOW_UNAUTHENTICATED_REMOTE'],

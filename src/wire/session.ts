@@ -45,6 +45,8 @@ export interface SessionSettings {
   tls?: SecureContext;
   /** A session idle inside a transaction block longer than this is terminated (it holds the shared backend). */
   idleInTransactionTimeoutMs?: number;
+  /** A client that takes none of a statement's reply bytes for this long (the engine waiting on it) is disconnected. */
+  clientWriteTimeoutMs?: number;
 }
 
 export interface SessionHooks {
@@ -66,6 +68,7 @@ const IGNORED_MESSAGES = new Set(['d', 'c', 'f']);
 /** Startup parameters that are not settings. */
 const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
 const DEFAULT_IDLE_IN_TRANSACTION_MS = 10 * 60_000;
+const DEFAULT_CLIENT_WRITE_TIMEOUT_MS = 60_000;
 
 let sessionCounter = 0;
 
@@ -145,7 +148,7 @@ export class Session {
   private readonly reported = new Map<string, string>();
   private settingsDirty = false;
   private running: Running | undefined;
-  private cancelReason: 'user' | 'timeout' | undefined;
+  private cancelReason: StopReason | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private user = '';
   private closed = false;
@@ -640,7 +643,7 @@ export class Session {
       }
       const replays = turn.replays?.() ?? [];
       if (replays.length > 0) await this.engine.protocol(Buffer.concat([...replays, SYNC]), () => undefined);
-      const filter = new ReplyFilter(this.prefix, this.send);
+      const filter = new ReplyFilter(this.prefix, (bytes) => this.sendWhileEngineWaits(bytes));
       await this.engine.protocol(turn.payload, (chunk) => filter.push(chunk));
       this.running.inEngine = false;
       if (filter.status !== undefined) this.transactionStatus = filter.status as TransactionStatus;
@@ -722,8 +725,29 @@ export class Session {
     if (messages.length > 0) await this.send(Buffer.concat(messages));
   }
 
-  /** CancelRequest (reason user) or statement_timeout: stops what this session's statement is doing. */
-  cancel(reason: 'user' | 'timeout'): void {
+  /**
+   * Sends reply bytes the engine is producing. The engine (and so every session) waits while they are not
+   * taken: a client that takes none of them for clientWriteTimeoutMs is disconnected and the engine freed.
+   */
+  private sendWhileEngineWaits(bytes: Uint8Array): Promise<void> {
+    const ms = this.settings.clientWriteTimeoutMs ?? DEFAULT_CLIENT_WRITE_TIMEOUT_MS;
+    const timer = setTimeout(() => this.abandonStalledClient(ms), ms);
+    return this.send(bytes).finally(() => clearTimeout(timer));
+  }
+
+  private abandonStalledClient(ms: number): void {
+    if (this.closed) return;
+    const message = `terminating connection: client did not read its results for ${ms / 1000} s`;
+    this.logger.warn({ user: this.user, ms }, 'terminating a session whose client does not read its results');
+    this.cancel('client-write-timeout');
+    // The client is not reading, so the FATAL can only be offered: it is lost with the socket's buffer.
+    this.stream.write(backend.error({ severity: 'FATAL', code: '08006', message }));
+    this.closed = true;
+    this.stream.destroy();
+  }
+
+  /** CancelRequest (reason user), statement_timeout, or a client not reading: stops this session's statement. */
+  cancel(reason: StopReason): void {
     const running = this.running;
     if (!running) return;
     this.cancelReason = reason;
@@ -894,7 +918,10 @@ function commandComplete(tag: string): Buffer {
   return frontendMessage('C', Buffer.from(`${tag}\0`, 'utf8'));
 }
 
-function cancelError(reason: 'user' | 'timeout'): { code: string; message: string } {
+type StopReason = 'user' | 'timeout' | 'client-write-timeout';
+
+function cancelError(reason: StopReason): { code: string; message: string } {
+  if (reason === 'client-write-timeout') return { code: '08006', message: 'client did not read its results' };
   return {
     code: '57014',
     message: reason === 'timeout' ? 'canceling statement due to statement timeout' : 'canceling statement due to user request',

@@ -22,5 +22,6 @@ export function wireSessionOptions(config: WireConfig | undefined): Omit<Session
     options.tls = createSecureContext({ cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) });
   }
   if (config?.idleInTransactionTimeoutMs !== undefined) options.idleInTransactionTimeoutMs = config.idleInTransactionTimeoutMs;
+  if (config?.clientWriteTimeoutMs !== undefined) options.clientWriteTimeoutMs = config.clientWriteTimeoutMs;
   return options;
 }
