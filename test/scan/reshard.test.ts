@@ -57,6 +57,7 @@ describe('resharding on kinesis-mock while records flow', () => {
         { name: 'resharded', shards: 2 },
         { name: 'wide', shards: 120 },
         { name: 'flowing', shards: 2 },
+        { name: 'stepwise', shards: 1 },
       ],
       definitions: {
         'resharded.json': {
@@ -68,6 +69,11 @@ describe('resharding on kinesis-mock while records flow', () => {
         'flowing.json': {
           tableName: 'flowing',
           streamName: 'flowing',
+          message: { dataFormat: 'json', fields: [{ name: 'key', type: 'VARCHAR', mapping: 'key' }, { name: 'n', type: 'INTEGER', mapping: 'n' }] },
+        },
+        'stepwise.json': {
+          tableName: 'stepwise',
+          streamName: 'stepwise',
           message: { dataFormat: 'json', fields: [{ name: 'key', type: 'VARCHAR', mapping: 'key' }, { name: 'n', type: 'INTEGER', mapping: 'n' }] },
         },
       },
@@ -231,6 +237,36 @@ describe('resharding on kinesis-mock while records flow', () => {
     expect(lineage.filter((shard) => shard.state === 'closed, read to its end' && shard.rows > 0).length).toBeGreaterThan(0);
     expect(lineage.filter((shard) => shard.parent_shard_id !== null && shard.rows > 0).length).toBeGreaterThan(0);
   }, 180_000);
+
+  it('loads no child shard before its parent is read to its end when reads stop early (kinesis.max_batches)', async () => {
+    const kinesis = harness.kinesis;
+    const put = async (from: number, to: number): Promise<void> => {
+      const records = Array.from({ length: to - from + 1 }, (_, i) => ({ data: JSON.stringify({ key: 'zulu', n: from + i }), partitionKey: 'zulu' }));
+      await harness.put('stepwise', records);
+    };
+    await put(1, 20);
+    const [parent] = await listShards(kinesis, 'stepwise', { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 });
+    const middle = (parent!.startingHashKey + parent!.endingHashKey) / 2n;
+    await kinesis.send(new SplitShardCommand({ StreamName: 'stepwise', ShardToSplit: parent!.shardId, NewStartingHashKey: middle.toString() }));
+    await waitActive(kinesis, 'stepwise');
+    await put(21, 30);
+
+    // Each statement reads one page of five records per shard: the parent takes several statements.
+    const session = await harness.connect();
+    const seen: number[][] = [];
+    try {
+      await session.query('set kinesis.max_batches = 1');
+      await session.query('set kinesis.batch_size = 5');
+      for (let statement = 0; statement < 12 && seen.at(-1)?.length !== 30; statement++) {
+        seen.push((await session.query<{ n: number }>(`select n from stepwise where key = 'zulu' order by ctid`)).rows.map((row) => row.n));
+      }
+    } finally {
+      await session.end();
+    }
+    expect(seen.length).toBeGreaterThan(1);
+    for (const ns of seen) expect(ns).toEqual(Array.from({ length: ns.length }, (_, i) => i + 1));
+    expect(seen.at(-1)).toHaveLength(30);
+  }, 120_000);
 
   it('lists more than 100 shards, page by page', async () => {
     await ensureStream(harness.kinesis, 'wide', 120);
