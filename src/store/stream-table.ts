@@ -249,10 +249,11 @@ export class StreamTable {
       for (let round = 0; round < MAX_LISTING_ROUNDS; round++) {
         if (Date.now() - this.listedAt > this.options.shardListTtlMs) await this.refreshShards();
         const all = [...this.shards.values()].map((shard) => shard.description);
-        const chosen = [...shardsForBounds(all, request.bounds)].filter((id) => !read.has(id));
+        const selected = shardsForBounds(all, request.bounds);
+        const chosen = [...selected].filter((id) => !read.has(id));
         if (chosen.length === 0) break;
         progress.shardsTotal += chosen.length;
-        await this.readShards(parentsFirst(all), new Set(chosen), windowStart, request, progress);
+        await this.readShards(parentsFirst(all), new Set(chosen), selected, windowStart, request, progress);
         for (const id of chosen) read.add(id);
         if (this.listedAt !== 0) break;
       }
@@ -275,10 +276,15 @@ export class StreamTable {
     this.indexed = true;
   }
 
-  /** Reads the chosen shards in parallel, each after its parents. */
+  /**
+   * Reads the chosen shards in parallel, each after its parents, and only once every parent the statement
+   * reads is read to its end: a parent whose read stopped early (at the statement's start, or after
+   * kinesis.max_batches calls) still holds records of the same keys older than any of its children's.
+   */
   private async readShards(
     ordered: ShardDescription[],
     chosen: Set<string>,
+    selected: Set<string>,
     windowStart: Date | undefined,
     request: ScanRequest,
     progress: CatchUpProgress,
@@ -292,11 +298,10 @@ export class StreamTable {
         progress.shardsDone += 1;
         continue;
       }
-      const parents = [description.parentShardId, description.adjacentParentShardId]
-        .map((id) => (id ? reads.get(id) : undefined))
-        .filter((read): read is Promise<void> => read !== undefined);
+      const parentIds = [description.parentShardId, description.adjacentParentShardId].filter((id): id is string => id !== undefined);
+      const parents = parentIds.map((id) => reads.get(id)).filter((read): read is Promise<void> => read !== undefined);
       const read = Promise.all(parents)
-        .then(() => this.readShard(shard, needed, request, progress))
+        .then(() => (this.parentsReadToEnd(parentIds, selected, windowStart, request) ? this.readShard(shard, needed, request, progress) : undefined))
         .then(() => {
           progress.shardsDone += 1;
           progress.behind.delete(description.shardId);
@@ -308,6 +313,15 @@ export class StreamTable {
     const outcomes = await Promise.allSettled(reads.values());
     const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failed) throw failed.reason;
+  }
+
+  /** Has every parent this statement reads (known, selected by its bounds, not excluded by them) been read to its end? */
+  private parentsReadToEnd(parentIds: string[], selected: Set<string>, windowStart: Date | undefined, request: ScanRequest): boolean {
+    return parentIds.every((id) => {
+      const parent = this.shards.get(id);
+      if (!parent || !selected.has(id) || parent.closedAndRead) return true;
+      return this.neededBound(parent.description, windowStart, request) === 'nothing';
+    });
   }
 
   /** The lower bound of what the statement needs from one shard, or 'nothing' when its bounds exclude the shard. */
