@@ -142,6 +142,11 @@ export class Session {
   private discardUntilSync = false;
   private readonly statements = new Map<string, PreparedStatement>();
   private unnamed: (Omit<PreparedStatement, 'generation'> & { token: object }) | undefined;
+  /**
+   * SQL-level PREPAREs of this session that succeeded, by client name: the PREPARE as sent to the engine
+   * and the engine generation it was run in, so EXECUTE can re-create one the engine lost (cancel restarts it).
+   */
+  private readonly sqlPrepared = new Map<string, { sql: string; generation: number }>();
   private createdBackendObjects = false;
   private settingsState: SettingPairs = [];
   private startupSettings: SettingPairs = [];
@@ -424,11 +429,24 @@ export class Session {
       return;
     }
     if (rewritten.sql !== sql) this.createdBackendObjects = true;
+    const prepared = sqlPreparedChanges(rewritten, this.prefix);
     await this.turn({
       relations,
       payload: frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(rewritten.sql, this.context)}\0`, 'utf8')),
       endsWithSync: true,
       maySetSettings: rewritten.maySetSettings,
+      replays: () =>
+        prepared.executes.flatMap((name) => {
+          const entry = this.sqlPrepared.get(name);
+          if (!entry || entry.generation === this.engine.restarts) return [];
+          entry.generation = this.engine.restarts;
+          return [frontendMessage('Q', Buffer.from(`${entry.sql}\0`, 'utf8'))];
+        }),
+      after: async (filter) => {
+        if (filter.errors > 0) return;
+        for (const [name, sql] of prepared.prepares) this.sqlPrepared.set(name, { sql, generation: this.engine.restarts });
+        for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
+      },
     });
   }
 
@@ -472,6 +490,7 @@ export class Session {
     try {
       if (!held) await this.engine.applySettings(this.settingsState);
       await this.dropBackendObjects(command !== 'close-all', command !== 'deallocate-all');
+      if (command !== 'close-all') this.sqlPrepared.clear();
       if (command === 'discard-all') {
         this.statements.clear();
         this.unnamed = undefined;
@@ -942,4 +961,20 @@ function endsTransaction(statement: { nodeType: string; node: unknown }): boolea
   if (statement.nodeType !== 'TransactionStmt') return false;
   const kind = (statement.node as { TransactionStmt?: { kind?: string } }).TransactionStmt?.kind;
   return kind === 'TRANS_STMT_ROLLBACK' || kind === 'TRANS_STMT_COMMIT';
+}
+
+/** The SQL-level PREPARE, EXECUTE and DEALLOCATE names of a simple query, with each PREPARE as the engine gets it. */
+function sqlPreparedChanges(rewritten: RewrittenSql, prefix: string): { prepares: [string, string][]; executes: string[]; deallocates: string[] } {
+  const prepares: [string, string][] = [];
+  const executes: string[] = [];
+  const deallocates: string[] = [];
+  for (const statement of rewritten.statements) {
+    const fields = (statement.node as unknown as Record<string, Record<string, unknown>>)[statement.nodeType] ?? {};
+    const name = fields['name'];
+    if (typeof name !== 'string') continue;
+    if (statement.nodeType === 'PrepareStmt') prepares.push([name, rewriteSql(statement.text, prefix).sql]);
+    else if (statement.nodeType === 'ExecuteStmt') executes.push(name);
+    else if (statement.nodeType === 'DeallocateStmt') deallocates.push(name);
+  }
+  return { prepares, executes, deallocates };
 }

@@ -278,6 +278,20 @@ describe('the wire protocol on a shared engine backend', () => {
     expect(rowsOf(await b.readUntilReady())).toEqual([['still here']]);
   });
 
+  it('keeps SQL-level PREPAREd statements of other sessions across a cancel (the engine restarts under them)', async () => {
+    const a = await session();
+    const b = await session();
+    await query(b, "PREPARE answer (int) AS select $1 + 1 as v; PREPARE gone AS select 'x'");
+    await query(b, 'DEALLOCATE gone');
+    const key = await keyOf(port);
+    a.write(serialize.query(SLOW_QUERY));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await key.cancel(a);
+    expect(errorOf(await a.readUntilReady())).toMatchObject({ C: '57014' });
+    expect(rowsOf(await query(b, 'EXECUTE answer (41)'))).toEqual([['42']]);
+    expect(errorOf(await query(b, 'EXECUTE gone'))).toMatchObject({ C: '26000' });
+  });
+
   it('enforces statement_timeout and leaves a cancelled transaction block failed until ROLLBACK', async () => {
     const a = await session();
     await query(a, 'set statement_timeout = 300');
