@@ -264,16 +264,29 @@ export class StreamTable {
       throw readError;
     } finally {
       this.current = undefined;
-      if (!this.indexed) await this.createIndexes();
+      if (!this.indexed) this.createIndexesSoon();
     }
   }
 
-  private async createIndexes(): Promise<void> {
-    const engine = this.options.engine;
-    await engine.exclusive(async () => {
-      for (const statement of indexStatements(this.definition)) await engine.exec(statement);
-    });
+  /**
+   * Builds the indexes once the statement that did the first load has taken the engine: it does not need
+   * them (the first load is scanned whole anyway), so it answers without waiting ~3 s per million rows.
+   * The timer puts the build behind that statement in the engine's queue.
+   */
+  private createIndexesSoon(): void {
     this.indexed = true;
+    const engine = this.options.engine;
+    setTimeout(() => {
+      if (this.retired) return;
+      engine
+        .exclusive(async () => {
+          for (const statement of indexStatements(this.definition)) await engine.exec(statement);
+        })
+        .catch((error: unknown) => {
+          this.indexed = false;
+          this.options.logger.warn({ err: error, table: this.tableName }, 'could not index the table; will try after the next load');
+        });
+    }, 0);
   }
 
   /**
