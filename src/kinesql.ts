@@ -89,10 +89,13 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       }
     };
     catalog.on('changes', (changes) => {
-      applying = applying.then(async () => {
-        for (const change of changes) await applyChange(change);
-        await writeDefinitionsTable(engine, catalog.status());
-      });
+      applying = applying
+        .then(async () => {
+          for (const change of changes) await applyChange(change);
+          await writeDefinitionsTable(engine, catalog.status());
+        })
+        // One failed change (the engine restarting under it, say) must not stop later ones or the process.
+        .catch((error: unknown) => catalogLogger.error({ err: error }, 'could not apply table definition changes'));
     });
     await createDefinitionsTable(engine);
     await createStatusTables(engine);
@@ -116,11 +119,14 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       catalog,
       engine,
       async close() {
-        await catalog.stop();
-        await server.close();
-        await applying;
-        client.destroy();
-        await shutdownEngine();
+        try {
+          await catalog.stop();
+          await server.close();
+          await applying;
+        } finally {
+          client.destroy();
+          await shutdownEngine();
+        }
       },
     };
   } catch (error) {

@@ -173,12 +173,10 @@ export class ShardReader {
           position = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: batch[batch.length - 1]!.sequenceNumber };
         }
         const next = answer.NextShardIterator;
-        if (next) {
-          iterator = next;
-          this.cachedIterator = { key: positionKey(position), iterator, obtainedAt: Date.now() };
-        } else {
-          this.cachedIterator = undefined;
-        }
+        if (next) iterator = next;
+        // After a fill dropped records it had already loaded, the next iterator is past them, not at
+        // `position`: caching it under that key would skip records on a later read from there.
+        this.cachedIterator = next && !reachedLoaded ? { key: positionKey(position), iterator: next, obtainedAt: Date.now() } : undefined;
         // An empty answer is the tip only when Kinesis says nothing is behind it (it may skip ahead first).
         // A fill (stopBeforeSequence) must reach the loaded records; only a bare empty answer ends it early.
         const filling = request.stopBeforeSequence !== undefined;

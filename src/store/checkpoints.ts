@@ -19,13 +19,19 @@ export class CheckpointStore {
   constructor(private readonly file: string) {}
 
   private all(): Promise<CheckpointFile> {
-    this.loaded ??= readFile(this.file, 'utf8').then(
-      (text) => JSON.parse(text) as CheckpointFile,
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return {};
+    this.loaded ??= readFile(this.file, 'utf8')
+      .then(
+        (text) => JSON.parse(text) as CheckpointFile,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return {};
+          throw error;
+        },
+      )
+      .catch((error: unknown) => {
+        // Read again next time rather than failing every later statement on one bad read.
+        this.loaded = undefined;
         throw error;
-      },
-    );
+      });
     return this.loaded;
   }
 
@@ -39,7 +45,7 @@ export class CheckpointStore {
     const tables = (iterations[String(iteration)] ??= {});
     tables[table] = positions;
     const text = JSON.stringify(all, null, 1);
-    this.writing = this.writing.then(async () => {
+    this.writing = this.writing.catch(() => undefined).then(async () => {
       await mkdir(dirname(this.file), { recursive: true });
       const staging = `${this.file}.${process.pid}.tmp`;
       await writeFile(staging, text);

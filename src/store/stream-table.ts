@@ -129,6 +129,7 @@ export class StreamTable {
   /** Set when a new version of the definition took this table's place: catch-ups go there. */
   private successor: StreamTable | undefined;
   private retired = false;
+  private retiring = false;
   private readonly decodeRecord;
   private readonly copySql: string;
   private readonly tableName: string;
@@ -216,6 +217,8 @@ export class StreamTable {
    * it before go on with `successor` (the table that took its place), or read nothing when it was removed.
    */
   retire(fn: () => Promise<StreamTable | undefined>): Promise<StreamTable | undefined> {
+    // Known at once, so work already scheduled for this table (its index build) stays off the new one.
+    this.retiring = true;
     const run = this.catchingUp.then(async () => {
       const successor = await fn();
       this.retired = true;
@@ -277,9 +280,10 @@ export class StreamTable {
     this.indexed = true;
     const engine = this.options.engine;
     setTimeout(() => {
-      if (this.retired) return;
       engine
         .exclusive(async () => {
+          // Checked with the engine held: a table retired meanwhile may already be dropped or replaced.
+          if (this.retiring) return;
           for (const statement of indexStatements(this.definition)) await engine.exec(statement);
         })
         .catch((error: unknown) => {
@@ -353,6 +357,10 @@ export class StreamTable {
 
   private async refreshShards(): Promise<void> {
     const listed = await listShards(this.options.client, this.definition.streamName, this.options.retry);
+    // A closed shard past the retention period leaves the listing and can no longer be read; what was
+    // loaded of it stays until the window evicts it.
+    const present = new Set(listed.map((description) => description.shardId));
+    for (const shard of this.shards.values()) if (!present.has(shard.description.shardId)) shard.closedAndRead = true;
     for (const description of listed) {
       const known = this.shards.get(description.shardId);
       if (known) {
