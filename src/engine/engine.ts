@@ -59,6 +59,7 @@ export class Engine {
   private appliedSettings = '';
   /** Whether client statements' role (READER_ROLE) is in force; kinesql's own work runs as the owner. */
   private readerActive = false;
+  private restarting: Promise<void> | undefined;
   /** Which session's statement the backend's unnamed prepared statement currently is (opaque token). */
   unnamedStatementOwner: unknown = undefined;
 
@@ -101,8 +102,8 @@ export class Engine {
     });
     worker.on('exit', (code) => {
       if (this.worker === worker && !this.closed) {
-        this.logger.error({ code }, 'engine worker exited');
-        this.failAll(new Error(`engine worker exited with code ${code}`));
+        this.logger.error({ code }, 'engine worker exited; reopening the data directory');
+        this.restart().catch((error: unknown) => this.logger.error({ err: error }, 'engine could not be restarted'));
       }
     });
   }
@@ -110,6 +111,8 @@ export class Engine {
   private failAll(error: Error): void {
     for (const [id, pending] of this.pending) {
       this.pending.delete(id);
+      // Chunks still queued for the client are dropped: after the error nothing of that reply may follow.
+      delete pending.sink;
       pending.reject(error);
     }
   }
@@ -119,9 +122,11 @@ export class Engine {
     if (!pending) return;
     if (reply.kind === 'chunk') {
       const size = reply.data.byteLength;
+      // The counter of the worker that sent the chunk, even if a restart has replaced it since.
+      const inFlight = this.inFlight;
       const release = (): void => {
-        Atomics.sub(this.inFlight, 0, size);
-        Atomics.notify(this.inFlight, 0);
+        Atomics.sub(inFlight, 0, size);
+        Atomics.notify(inFlight, 0);
       };
       // Chunks are handed to the sink in order; the worker's wait is released once the sink has taken each.
       pending.sinkDone = pending.sinkDone.then(async () => {
@@ -206,6 +211,8 @@ export class Engine {
     const key = settingsKey(settings);
     if (key === this.appliedSettings) return;
     const sets = settings.map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
+    // Unknown until it worked: a failure half way must not let the next caller skip its RESET ALL.
+    this.appliedSettings = UNKNOWN_SETTINGS;
     await this.exec(sets.length === 0 ? 'RESET ALL' : `RESET ALL; SELECT ${sets.join(', ')}`);
     this.appliedSettings = key;
   }
@@ -223,6 +230,11 @@ export class Engine {
     if (!this.readerActive) return;
     await this.exec(LEAVE_READER_STATEMENTS);
     this.readerActive = false;
+  }
+
+  /** The backend's settings may have changed in ways nobody recorded (a statement failed half way). */
+  forgetSettings(): void {
+    this.appliedSettings = UNKNOWN_SETTINGS;
   }
 
   /** Records that the backend's settings changed to `settings` through a client's own statements. */
@@ -258,7 +270,15 @@ export class Engine {
    * Stops the worker at once (even mid-query) and reopens the same data directory. Logged tables come
    * back through WAL replay (DESIGN.md §2); everything pending fails.
    */
-  async restart(): Promise<void> {
+  restart(): Promise<void> {
+    // A second cancel (or a crash) during a restart joins it rather than opening the data directory twice.
+    this.restarting ??= this.replaceWorker().finally(() => {
+      this.restarting = undefined;
+    });
+    return this.restarting;
+  }
+
+  private async replaceWorker(): Promise<void> {
     const old = this.worker;
     this.generation += 1;
     this.appliedSettings = '';
@@ -296,6 +316,9 @@ export class EngineRestarted extends Error {
     super('engine restarted');
   }
 }
+
+/** Matches no real settings key, so the next applySettings always runs. */
+const UNKNOWN_SETTINGS = '\u0000unknown';
 
 function settingsKey(settings: readonly (readonly [string, string])[]): string {
   return settings.length === 0 ? '' : JSON.stringify([...settings].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

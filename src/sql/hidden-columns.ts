@@ -23,8 +23,9 @@ interface Replacement {
   text: string;
 }
 
+/** Always quoted: a column may be named like a keyword (`user`, `order`). */
 function quoteIdent(name: string): string {
-  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 function stringsOf(fields: unknown[]): (string | undefined)[] {

@@ -169,14 +169,6 @@ export class StatementExecutor {
     }
   }
 
-  /**
-   * Brings the stream tables among `relations` up to date, then sends `messages` (raw frontend protocol
-   * bytes ending in Query, Sync or Flush) to the engine with no other session's statements in between.
-   */
-  async run(relations: RelationName[], messages: Uint8Array, session: SessionContext, reply: ReplySink): Promise<void> {
-    await this.catchUp(relations, session, undefined, reply);
-    await this.engine.exclusive(() => this.engine.protocol(messages, reply));
-  }
 
   /** Per table, the loosest bounds over every place the statements name it (none if any place has none). */
   private boundsByTable(tables: StreamTable[], relations: RelationName[], searchPath: string[], start: Date): Map<StreamTable, ScanBounds> {

@@ -6,6 +6,7 @@ import { EngineRestarted, type Engine, type EngineError } from '../engine/engine
 import type { SessionContext, StatementExecutor } from '../sql/statement-executor.js';
 import type { RelationName } from '../sql/stream-tables.js';
 import { StatementError } from '../sql/statement-executor.js';
+import { settingRefusal } from '../sql/session-settings.js';
 import { cleartextMatches, md5ResponseMatches, type AuthConfig, type StoredSecret } from './auth/credentials.js';
 import { ScramExchange, ScramFailure } from './auth/scram.js';
 import { backend, type ErrorFields } from './backend-writer.js';
@@ -329,13 +330,24 @@ export class Session {
       if (!NOT_SETTINGS.has(name) && !name.startsWith('_pq_.')) initial.push([name, value]);
     }
     initial.push(...parseStartupOptions(parameters.get('options') ?? ''));
+    // Startup parameters and `-c` options are SETs too: the read-only gate's allow-list applies to them.
+    for (const [name, value] of initial) {
+      const refusal = settingRefusal(name, value);
+      if (refusal !== undefined) {
+        await this.fatal({ code: '25006', message: refusal });
+        return;
+      }
+    }
     const release = await this.engine.acquire();
     try {
       await this.engine.applySettings([]);
+      // As the client statements' role, so the settings PostgreSQL reserves to superusers stay reserved.
+      await this.engine.enterReader({});
       for (const [name, value] of initial) {
         try {
           await this.engine.query('select set_config($1, $2, false)', [name, value]);
         } catch (error) {
+          this.engine.forgetSettings();
           const engineError = error as EngineError;
           await this.fatal({ code: engineError.code ?? '22023', message: engineError.message });
           return;
