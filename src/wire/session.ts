@@ -69,6 +69,7 @@ const IGNORED_MESSAGES = new Set(['d', 'c', 'f']);
 /** Startup parameters that are not settings. */
 const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
 const DEFAULT_IDLE_IN_TRANSACTION_MS = 10 * 60_000;
+const STARTUP_TIMEOUT_MS = 60_000;
 const DEFAULT_CLIENT_WRITE_TIMEOUT_MS = 60_000;
 
 let sessionCounter = 0;
@@ -178,9 +179,17 @@ export class Session {
     this.context = { searchPath: [settings.defaultSchema, 'public'] };
     socket.setNoDelay(true);
     this.listen(socket);
+    // PostgreSQL's authentication_timeout: a connection that never finishes logging in is dropped.
+    const startupTimer = setTimeout(() => {
+      if (this.phase !== 'ready') this.stream.destroy();
+    }, STARTUP_TIMEOUT_MS);
+    startupTimer.unref();
     socket.on('close', () => {
       this.closed = true;
+      clearTimeout(startupTimer);
       this.clearIdleTimer();
+      // Stop a statement still catching up or waiting for the engine now, not after it has run.
+      this.running?.controller.abort(new StatementError('connection closed', '08006'));
       this.processing = this.processing.then(() => this.cleanUp()).catch((error: unknown) => this.logger.warn({ err: error }, 'session clean-up failed'));
       this.hooks.closed(this);
     });
@@ -607,7 +616,10 @@ export class Session {
           const statement = this.statements.get(name);
           if (statement) statement.generation = this.engine.restarts;
         }
-        if (filter.errors > 0 && namedParsed.length > 0) await this.forgetFailedParses(namedParsed);
+        // Only a synced, idle backend can be asked which Parses failed; otherwise the statements stay recorded
+        // and the engine answers a Bind of a failed one with 26000, as PostgreSQL would.
+        const canAsk = endsWithSync && this.transactionStatus === TransactionStatus.Idle;
+        if (filter.errors > 0 && namedParsed.length > 0 && canAsk) await this.forgetFailedParses(namedParsed);
       },
     });
   }
@@ -679,7 +691,11 @@ export class Session {
       this.running.inEngine = false;
       if (filter.status !== undefined) this.transactionStatus = filter.status as TransactionStatus;
       await turn.after?.(filter);
-      if (turn.endsWithSync && this.transactionStatus !== TransactionStatus.Failed) await this.executor.afterStatement(turn.relations, this.context);
+      if (turn.endsWithSync && this.transactionStatus !== TransactionStatus.Failed) {
+        await this.executor.afterStatement(turn.relations, this.context).catch((error: unknown) =>
+          this.logger.warn({ err: error }, 'checkpoint not saved'),
+        );
+      }
       if (turn.maySetSettings || this.settingsDirty) {
         // Settings changed inside a block are read again when it ends (ROLLBACK undoes them); a failed
         // block cannot be read at all until then.
@@ -727,6 +743,9 @@ export class Session {
       await this.reportTurnError(statementErrorFields(error), turn.endsWithSync);
       return;
     }
+    // Anything else leaves the backend in a state nobody knows (a transaction open or aborted, a protocol
+    // exchange half done): start it afresh, as a cancel does, before other sessions use it.
+    if (this.releaseEngine) await this.engine.restart().catch((restartError: unknown) => this.logger.error({ err: restartError }, 'engine restart failed'));
     this.releaseHold();
     throw error;
   }
@@ -804,7 +823,7 @@ export class Session {
     const ms = this.settings.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_MS;
     this.idleTimer = setTimeout(() => {
       this.logger.warn({ user: this.user, ms }, 'terminating a session idle in transaction');
-      void this.fatal({ code: '25P03', message: 'terminating connection due to idle-in-transaction timeout' });
+      this.closeAtOnce(backend.error({ severity: 'FATAL', code: '25P03', message: 'terminating connection due to idle-in-transaction timeout' }));
     }, ms);
     this.idleTimer.unref();
   }
@@ -906,6 +925,16 @@ export class Session {
 
   private async errorAndReady(fields: ErrorFields): Promise<void> {
     await this.send(Buffer.concat([backend.error(fields), backend.readyForQuery(this.transactionStatus)]));
+  }
+
+  /**
+   * Offers a last message and closes the connection without waiting for the client to read it or to close
+   * its side: the session's cleanup (ROLLBACK, releasing the engine) must not depend on a silent client.
+   */
+  private closeAtOnce(lastMessage: Buffer): void {
+    this.closed = true;
+    this.stream.end(lastMessage);
+    setTimeout(() => this.stream.destroy(), 1_000).unref();
   }
 
   private async fatal(fields: Omit<ErrorFields, 'severity'>): Promise<void> {

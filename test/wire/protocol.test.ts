@@ -278,6 +278,26 @@ describe('the wire protocol on a shared engine backend', () => {
     expect(rowsOf(await b.readUntilReady())).toEqual([['still here']]);
   });
 
+  it('reports a failed named Parse inside a transaction block as PostgreSQL does, and the block ends cleanly', async () => {
+    const a = await session();
+    const b = await session();
+    await query(a, 'begin');
+    a.write(
+      Buffer.concat([
+        serialize.parse({ name: 's1', text: 'select no_such_column from events' }),
+        serialize.bind({ statement: 's1' }),
+        serialize.execute({}),
+        serialize.sync(),
+      ]),
+    );
+    const reply = await a.readUntilReady();
+    expect(errorOf(reply)).toMatchObject({ C: '42703' });
+    expect(readyStatus(reply)).toBe('E');
+    expect(readyStatus(await query(a, 'rollback'))).toBe('I');
+    expect(rowsOf(await query(b, 'select count(*) from events'))).toEqual([['50']]);
+    expect(rowsOf(await query(a, 'select 1'))).toEqual([['1']]);
+  });
+
   it('keeps SQL-level PREPAREd statements of other sessions across a cancel (the engine restarts under them)', async () => {
     const a = await session();
     const b = await session();
