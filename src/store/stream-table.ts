@@ -527,12 +527,15 @@ export class StreamTable {
     }
     shard.preparedSegments = segmentCount;
     const copy = shard.loads.then(async () => {
-      this.checkCaps(rows, bytes);
-      await this.options.engine.exclusive(() => this.options.engine.copyFrom(this.copySql, Buffer.from(text, 'utf8')));
-      shard.segmentCount = segmentCount;
-      shard.rows += rows;
-      shard.invalidRows += invalid;
-      shard.messageBytes += bytes;
+      // Checked and counted with the engine held, so shards loading in parallel cannot all pass the cap.
+      await this.options.engine.exclusive(async () => {
+        this.checkCaps(rows, bytes);
+        await this.options.engine.copyFrom(this.copySql, Buffer.from(text, 'utf8'));
+        shard.segmentCount = segmentCount;
+        shard.rows += rows;
+        shard.invalidRows += invalid;
+        shard.messageBytes += bytes;
+      });
     });
     shard.loads = copy;
     return copy;
