@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { quoteLiteral } from '../catalog/ddl.js';
 import { enterReaderStatements, LEAVE_READER_STATEMENTS, type StatementVisibility } from './row-visibility.js';
 import type { EngineReply, EngineRequest, WorkerInit } from './worker-messages.js';
 
@@ -322,10 +323,6 @@ const UNKNOWN_SETTINGS = '\u0000unknown';
 
 function settingsKey(settings: readonly (readonly [string, string])[]): string {
   return settings.length === 0 ? '' : JSON.stringify([...settings].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -5,6 +5,7 @@
  * comments that happen to contain the old name are left alone.
  */
 import { scanSync } from 'libpg-query';
+import { spliceUtf8 } from './splice.js';
 
 const RENAMED: Record<string, string> = {
   daticulocale: 'datlocale',
@@ -15,13 +16,8 @@ const MAYBE_RENAMED = new RegExp(Object.keys(RENAMED).join('|'), 'i');
 
 export function renameOldCatalogColumns(sql: string): string {
   if (!MAYBE_RENAMED.test(sql)) return sql;
-  const bytes = Buffer.from(sql, 'utf8');
-  const replacements = scanSync(sql)
+  const edits = scanSync(sql)
     .tokens.filter((token) => token.tokenName === 'IDENT' && RENAMED[token.text.toLowerCase()] !== undefined)
-    .sort((a, b) => b.start - a.start);
-  let out = bytes;
-  for (const token of replacements) {
-    out = Buffer.concat([out.subarray(0, token.start), Buffer.from(RENAMED[token.text.toLowerCase()]!, 'utf8'), out.subarray(token.end)]);
-  }
-  return out.toString('utf8');
+    .map((token) => ({ start: token.start, end: token.end, text: RENAMED[token.text.toLowerCase()]! }));
+  return spliceUtf8(sql, edits);
 }

@@ -5,6 +5,8 @@
  * its visible columns before the statement reaches the engine.
  */
 import { scanSync } from 'libpg-query';
+import { quoteIdent } from '../catalog/ddl.js';
+import { spliceUtf8, type ByteEdit } from './splice.js';
 import type { RelationName } from './stream-tables.js';
 
 export interface ColumnVisibility {
@@ -17,16 +19,6 @@ export type VisibilityLookup = (relation: RelationName) => ColumnVisibility | un
 
 type Fields = Record<string, unknown>;
 
-interface Replacement {
-  start: number;
-  end: number;
-  text: string;
-}
-
-/** Always quoted: a column may be named like a keyword (`user`, `order`). */
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 function stringsOf(fields: unknown[]): (string | undefined)[] {
   return fields.map((field) => ((field as { String?: { sval?: string } }).String?.sval));
@@ -76,8 +68,8 @@ function selectStatements(root: unknown): Fields[] {
  * columns stay in `*`).
  */
 export function hideColumnsFromStars(sql: string, trees: readonly unknown[], lookup: VisibilityLookup): string | undefined {
-  const bytes = Buffer.from(sql, 'utf8');
-  const replacements: Replacement[] = [];
+  // Names are always quoted: a column may be named like a keyword (`user`, `order`).
+  const replacements: ByteEdit[] = [];
   let starTokens: { start: number; end: number }[] | undefined;
   const starAtOrAfter = (offset: number): { start: number; end: number } | undefined => {
     starTokens ??= scanSync(sql).tokens.filter((token) => token.text === '*');
@@ -114,10 +106,5 @@ export function hideColumnsFromStars(sql: string, trees: readonly unknown[], loo
     }
   }
   if (replacements.length === 0) return undefined;
-  replacements.sort((a, b) => b.start - a.start);
-  let out = bytes;
-  for (const replacement of replacements) {
-    out = Buffer.concat([out.subarray(0, replacement.start), Buffer.from(replacement.text, 'utf8'), out.subarray(replacement.end)]);
-  }
-  return out.toString('utf8');
+  return spliceUtf8(sql, replacements);
 }

@@ -34,7 +34,8 @@ import {
   settingValue,
   type SettingPairs,
 } from './session-settings.js';
-import { quoteIdentifier, rewriteSql, type RewrittenSql } from './sql-rewrite.js';
+import { quoteIdent } from '../catalog/ddl.js';
+import { rewriteSql, type RewrittenSql } from './sql-rewrite.js';
 
 export interface SessionSettings {
   serverVersion: string;
@@ -900,7 +901,7 @@ export class Session {
        union all select 'CLOSE', name from pg_cursors where $3 and starts_with(name, $1)`,
       [this.prefix, statements, cursors],
     );
-    const sql = found.rows.map((row) => `${String(row['verb'])} ${quoteIdentifier(String(row['name']))}`).join('; ');
+    const sql = found.rows.map((row) => `${String(row['verb'])} ${quoteIdent(String(row['name']))}`).join('; ');
     if (sql !== '') await this.engine.exec(sql);
   }
 

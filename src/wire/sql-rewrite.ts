@@ -4,6 +4,7 @@
  * session's prefix before the text reaches the engine; error texts have it removed again (ReplyFilter).
  */
 import { scanSync } from 'libpg-query';
+import { quoteIdent } from '../catalog/ddl.js';
 import { isParseFailure, parseStatements, type ParsedStatement } from '../sql/parse.js';
 
 export interface RewrittenSql {
@@ -16,10 +17,6 @@ export interface RewrittenSql {
 }
 
 const SETTINGS_WORDS = /set_config|\bset\b|\breset\b|\bdiscard\b/i;
-
-export function quoteIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 export function rewriteSql(sql: string, prefix: string): RewrittenSql {
   const maySetSettings = SETTINGS_WORDS.test(sql);
@@ -72,7 +69,7 @@ export function rewriteSql(sql: string, prefix: string): RewrittenSql {
     const bytes = Buffer.from(statement.text, 'utf8');
     const start = statement.textOffset + bytes.subarray(0, token.start).toString('utf8').length;
     const end = statement.textOffset + bytes.subarray(0, token.end).toString('utf8').length;
-    edits.push({ start, end, text: quoteIdentifier(prefix + name) });
+    edits.push({ start, end, text: quoteIdent(prefix + name) });
   }
   let out = sql;
   for (const edit of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
