@@ -36,7 +36,8 @@ Options:
   --kinesis-endpoint URL   Kinesis endpoint (default: the region's)
   --s3-endpoint URL        S3 endpoint for s3:// table definitions
   --region REGION          AWS region (default us-east-1)
-  --data-dir DIR           engine data directory (default: a fresh temporary one)
+  --data-dir DIR           embedded engine's data directory, kept across restarts (default: a fresh temporary one)
+  --engine-url URL         an external PostgreSQL (14 or newer) as the engine instead of the embedded one
   --log-level LEVEL        trace, debug, info, warn, error (default info)
   --allow-unauthenticated-remote
                            serve a non-loopback address with trust authentication (refused otherwise)
@@ -59,6 +60,7 @@ function parseCommandLine(argv: string[]): { command: string | undefined; flags:
       's3-endpoint': { type: 'string' },
       region: { type: 'string' },
       'data-dir': { type: 'string' },
+      'engine-url': { type: 'string' },
       'log-level': { type: 'string' },
       'allow-unauthenticated-remote': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -73,6 +75,7 @@ function parseCommandLine(argv: string[]): { command: string | undefined; flags:
   if (values['s3-endpoint'] !== undefined) flags.s3Endpoint = values['s3-endpoint'];
   if (values.region !== undefined) flags.region = values.region;
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
+  if (values['engine-url'] !== undefined) flags.engineUrl = values['engine-url'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   if (values['allow-unauthenticated-remote']) flags.allowUnauthenticatedRemote = true;
   return { command: positionals[0], flags, help: values.help === true };

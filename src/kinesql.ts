@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { createCatalog, type Catalog } from './catalog/catalog.js';
 import type { TableChange } from './catalog/definition-set.js';
 import { createDefinitionsTable, writeDefinitionsTable } from './catalog/definitions-table.js';
-import { DEFAULT_SCAN_CONFIG, type KinesqlConfig } from './config/config.js';
+import { DEFAULT_ENGINE_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from './config/config.js';
 import type { Engine } from './engine/engine.js';
 import { openEngine } from './engine/open-engine.js';
 import { createKinesisClient } from './kinesis/client.js';
@@ -10,10 +10,9 @@ import { processRateBudget } from './kinesis/rate-budget.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
-import { installReaderRole } from './engine/row-visibility.js';
+import { ClientRoles, installEngineRoles } from './engine/roles.js';
 import { isAllowedSetting } from './sql/session-settings.js';
-import { CheckpointStore } from './store/checkpoints.js';
-import { join } from 'node:path';
+import { createPositionTables } from './store/shard-positions.js';
 import { StreamStore } from './store/stream-store.js';
 import { unauthenticatedExposure } from './wire/exposure.js';
 import { WireServer } from './wire/server.js';
@@ -25,6 +24,8 @@ export interface RunningKinesql {
   store: StreamStore;
   catalog: Catalog;
   engine: Engine;
+  /** Client logins as engine roles (tests log in to the engine directly as a client would be). */
+  roles: ClientRoles;
   close(): Promise<void>;
 }
 
@@ -35,10 +36,9 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
   if (exposure && !config.wire?.allowUnauthenticatedRemote) throw new Error(exposure);
   if (exposure) logger.warn({ host: config.server.host, port: config.server.port }, `SERVING WITHOUT AUTHENTICATION ON A NETWORK ADDRESS (--allow-unauthenticated-remote): anyone who reaches it can read every stream`);
   await initParser();
-  const { engine, shutdown: shutdownEngine } = await openEngine(config.dataDir, logger.child({ component: 'engine' }));
+  const engineConfig = config.engine ?? DEFAULT_ENGINE_CONFIG;
+  const { engine, shutdown: shutdownEngine } = await openEngine(engineConfig, config.dataDir, logger.child({ component: 'engine' }));
   try {
-    const versionRows = await engine.query('SHOW server_version');
-    const serverVersion = String(versionRows.rows[0]?.['server_version'] ?? '18.0');
     const scan = { ...DEFAULT_SCAN_CONFIG, ...config.scan };
     const client = createKinesisClient(config.aws, { requestTimeoutMs: scan.callTimeoutMs });
     const storeLogger = logger.child({ component: 'store' });
@@ -97,18 +97,27 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         // One failed change (the engine restarting under it, say) must not stop later ones or the process.
         .catch((error: unknown) => catalogLogger.error({ err: error }, 'could not apply table definition changes'));
     });
+    const windowDefaults = store.windowDefaults();
+    await installEngineRoles(engine, windowDefaults, config.checkpoint, isAllowedSetting, logger.child({ component: 'engine' }));
+    await createPositionTables(engine);
     await createDefinitionsTable(engine);
     await createStatusTables(engine);
-    await installReaderRole(engine, isAllowedSetting);
     await catalog.start();
     await applying;
     await writeDefinitionsTable(engine, catalog.status());
 
-    const checkpoints = { store: new CheckpointStore(join(engine.dataDir, 'kinesql-checkpoints.json')), defaults: config.checkpoint };
-    const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }), checkpoints, config.catalog.hideInternalColumns);
+    const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }), config.checkpoint, config.catalog.hideInternalColumns);
+    const roles = new ClientRoles(engine, {
+      statementTimeout: `${engineConfig.statementTimeoutMs}ms`,
+      workMem: engineConfig.workMem,
+      tempFileLimit: engineConfig.tempFileLimit,
+      searchPath: [...new Set([config.catalog.defaultSchema, 'public'])],
+      ...(config.wire?.idleInTransactionTimeoutMs !== undefined ? { idleInTransactionTimeout: `${config.wire.idleInTransactionTimeoutMs}ms` } : {}),
+    });
     const server = new WireServer(
-      { executor, engine },
-      { serverVersion, defaultSchema: config.catalog.defaultSchema, ...wireSessionOptions(config.wire) },
+      { executor, engine, roles },
+      { defaultSchema: config.catalog.defaultSchema, ...wireSessionOptions(config.wire) },
+      engineConfig.maxConnections,
       logger.child({ component: 'wire' }),
     );
     const address = await server.listen(config.server.port, config.server.host);
@@ -118,6 +127,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       store,
       catalog,
       engine,
+      roles,
       async close() {
         try {
           await catalog.stop();

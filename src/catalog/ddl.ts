@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { INTERNAL_COLUMNS, type TableDefinition } from './definition.js';
 
 export function quoteIdent(name: string): string {
@@ -47,7 +48,13 @@ export function createTableStatements(definition: TableDefinition): string[] {
 /** Indexes on what queries filter by: arrival time (window, time bounds) and partition key. */
 export function indexStatements(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): string[] {
   const table = qualifiedName(definition);
-  return [`CREATE INDEX ON ${table} (_message_timestamp)`, `CREATE INDEX ON ${table} (_partition_key)`];
+  // Named, so a build interrupted half-way (or run again after a restart) never makes a second copy.
+  const tag = createHash('sha256').update(definition.tableName).digest('hex').slice(0, 8);
+  const name = (suffix: string): string => quoteIdent(`${definition.tableName.slice(0, 30)}_${tag}_${suffix}`);
+  return [
+    `CREATE INDEX IF NOT EXISTS ${name('kinesql_time')} ON ${table} (_message_timestamp)`,
+    `CREATE INDEX IF NOT EXISTS ${name('kinesql_key')} ON ${table} (_partition_key)`,
+  ];
 }
 
 export function dropTableStatement(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): string {

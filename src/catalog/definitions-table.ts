@@ -8,15 +8,15 @@ import type { DefinitionStatus } from './definition-set.js';
 export const DEFINITIONS_TABLE = 'kinesql.definitions';
 
 export async function createDefinitionsTable(engine: Engine): Promise<void> {
-  await engine.exclusive(async () => {
-    await engine.exec('CREATE SCHEMA IF NOT EXISTS kinesql');
-    await engine.exec(`DROP TABLE IF EXISTS ${DEFINITIONS_TABLE}`);
-    await engine.exec(
+  await engine.transaction(async (tx) => {
+    await tx.query('CREATE SCHEMA IF NOT EXISTS kinesql');
+    await tx.query(`DROP TABLE IF EXISTS ${DEFINITIONS_TABLE}`);
+    await tx.query(
       `CREATE TABLE ${DEFINITIONS_TABLE} (
          table_schema text, table_name text, source text NOT NULL, version text NOT NULL,
          loaded_at timestamp with time zone NOT NULL, status text NOT NULL, error text)`,
     );
-    await engine.exec(
+    await tx.query(
       `COMMENT ON TABLE ${DEFINITIONS_TABLE} IS 'Table definitions kinesql has read: status ok (served), stale (an older version is served because the newest is broken) or error (not served)'`,
     );
   });
@@ -32,8 +32,9 @@ export async function writeDefinitionsTable(engine: Engine, statuses: Definition
     status: status.status,
     error: status.error,
   }));
-  await engine.exclusive(async () => {
-    await engine.query(
+  await engine.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('kinesql.definitions'))`);
+    await tx.query(
       `WITH fresh AS (DELETE FROM ${DEFINITIONS_TABLE})
        INSERT INTO ${DEFINITIONS_TABLE}
        SELECT * FROM json_populate_recordset(NULL::${DEFINITIONS_TABLE}, $1::json)`,

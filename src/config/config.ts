@@ -6,6 +6,8 @@ export interface KinesqlConfig {
   };
   /** Engine data directory; a fresh temporary one when undefined. */
   dataDir?: string;
+  /** The SQL engine: embedded (default) or an external PostgreSQL, and the limits of client backends. */
+  engine: EngineConfig;
   logLevel: string;
   catalog: {
     /** A directory path or an s3://bucket/prefix URI. */
@@ -72,8 +74,30 @@ export interface KinesqlConfig {
   warnings?: string[];
 }
 
+/** kinesql.engine-url, kinesql.max-connections and the per-session limits of client backends. */
+export interface EngineConfig {
+  /** postgresql://user:password@host:port/database of an external engine; undefined = the embedded one. */
+  url?: string;
+  /** Most client sessions at once; one more gets 53300 (kinesql.max-connections). */
+  maxConnections: number;
+  /** Default statement_timeout of client sessions in ms, 0 = none (kinesql.statement-timeout). */
+  statementTimeoutMs: number;
+  /** work_mem of client sessions, as PostgreSQL writes it (kinesql.work-mem). */
+  workMem: string;
+  /** temp_file_limit of client sessions (kinesql.temp-file-limit). */
+  tempFileLimit: string;
+}
+
+export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
+  maxConnections: 100,
+  statementTimeoutMs: 0,
+  workMem: '32MB',
+  tempFileLimit: '5GB',
+};
+
 export const DEFAULT_CONFIG: KinesqlConfig = {
   server: { host: '127.0.0.1', port: 5433 },
+  engine: DEFAULT_ENGINE_CONFIG,
   logLevel: 'info',
   catalog: {
     tablesLocation: 'config/tables',
@@ -107,11 +131,6 @@ export interface WireConfig {
   maxProtocolMessageBytes?: number;
   /** A session idle inside a transaction block longer than this is closed, in ms (kinesql.idle-in-transaction-timeout). */
   idleInTransactionTimeoutMs?: number;
-  /**
-   * A session whose client takes none of its reply bytes for this long while the engine waits on them is
-   * closed and the engine freed, in ms (kinesql.client-write-timeout).
-   */
-  clientWriteTimeoutMs?: number;
   /** Serve a non-loopback address with trust authentication anyway (kinesql.allow-unauthenticated-remote). */
   allowUnauthenticatedRemote?: boolean;
 }

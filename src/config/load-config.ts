@@ -12,6 +12,7 @@ export interface CliFlags {
   s3Endpoint: string;
   region: string;
   dataDir: string;
+  engineUrl: string;
   logLevel: string;
   configFile: string;
   /** Serve a non-loopback address with trust authentication anyway (logged loudly). */
@@ -148,6 +149,28 @@ const authMethod: Parser<(typeof AUTH_METHODS)[number]> = {
   parse: (raw) => AUTH_METHODS.find((method) => method === raw.trim().toLowerCase()),
 };
 
+const engineUrl: Parser<string> = {
+  expected: 'a postgresql://user:password@host:port/database URL',
+  parse(raw) {
+    try {
+      const parsed = new URL(raw.trim());
+      return (parsed.protocol === 'postgresql:' || parsed.protocol === 'postgres:') && parsed.username !== '' ? raw.trim() : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** A memory size as PostgreSQL settings take it: 64MB, 1GB, 512kB (or a bare number of kB). */
+const memorySize: Parser<string> = {
+  expected: 'a size such as 64MB, 1GB or 512kB',
+  parse: (raw) => (/^\d+\s*(kB|MB|GB|TB)?$/.test(raw.trim()) ? raw.trim().replace(/\s+/g, '') : undefined),
+};
+
+function engine(config: KinesqlConfig): KinesqlConfig['engine'] {
+  return config.engine;
+}
+
 function wire(config: KinesqlConfig): NonNullable<KinesqlConfig['wire']> {
   config.wire ??= {};
   return config.wire;
@@ -182,6 +205,11 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.host'], env: ['KINESQL_HOST'], flag: 'host', parser: text('a host name or IP address'), apply: (c, v) => (c.server.host = v) }),
   setting({ keys: ['kinesql.port'], env: ['KINESQL_PORT'], flag: 'port', parser: integer(0, 65535), apply: (c, v) => (c.server.port = v) }),
   setting({ keys: ['kinesql.data-dir'], env: ['KINESQL_DATA_DIR'], flag: 'dataDir', parser: text('a directory path'), apply: (c, v) => (c.dataDir = v) }),
+  setting({ keys: ['kinesql.engine-url'], env: ['KINESQL_ENGINE_URL'], flag: 'engineUrl', parser: engineUrl, apply: (c, v) => (engine(c).url = v) }),
+  setting({ keys: ['kinesql.max-connections'], parser: integer(1, 10_000), apply: (c, v) => (engine(c).maxConnections = v) }),
+  setting({ keys: ['kinesql.statement-timeout'], parser: duration(0), apply: (c, v) => (engine(c).statementTimeoutMs = v) }),
+  setting({ keys: ['kinesql.work-mem'], parser: memorySize, apply: (c, v) => (engine(c).workMem = v) }),
+  setting({ keys: ['kinesql.temp-file-limit'], parser: memorySize, apply: (c, v) => (engine(c).tempFileLimit = v) }),
   setting({ keys: ['kinesql.log-level'], env: ['KINESQL_LOG_LEVEL'], flag: 'logLevel', parser: logLevel, apply: (c, v) => (c.logLevel = v) }),
   setting({ keys: ['kinesql.kinesis-endpoint'], env: ['KINESQL_KINESIS_ENDPOINT'], flag: 'kinesisEndpoint', parser: url, apply: (c, v) => (c.aws.kinesisEndpoint = v) }),
   setting({ keys: ['kinesql.s3-endpoint'], env: ['KINESQL_S3_ENDPOINT'], flag: 's3Endpoint', parser: url, apply: (c, v) => (c.aws.s3Endpoint = v) }),
@@ -194,7 +222,12 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.tls-key'], env: ['KINESQL_TLS_KEY'], parser: text('a PEM private key file'), apply: (c, v) => (wire(c).tlsKeyFile = v) }),
   setting({ keys: ['kinesql.max-protocol-message-bytes'], parser: integer(1024, 1024 * 1024 * 1024), apply: (c, v) => (wire(c).maxProtocolMessageBytes = v) }),
   setting({ keys: ['kinesql.idle-in-transaction-timeout'], parser: duration(1), apply: (c, v) => (wire(c).idleInTransactionTimeoutMs = v) }),
-  setting({ keys: ['kinesql.client-write-timeout'], parser: duration(1), apply: (c, v) => (wire(c).clientWriteTimeoutMs = v) }),
+  setting({
+    keys: ['kinesql.client-write-timeout'],
+    parser: duration(1),
+    apply: () => undefined,
+    warn: () => 'kinesql.client-write-timeout has no effect: a client that does not read its results holds up only its own engine backend',
+  }),
   setting({
     keys: ['kinesql.allow-unauthenticated-remote'],
     env: ['KINESQL_ALLOW_UNAUTHENTICATED_REMOTE'],

@@ -49,13 +49,15 @@ const ALLOWED_SETTINGS = new Set([
 ]);
 
 /**
- * Prefixes: the enable_* planner switches, and custom settings under kinesql's own namespace and the
- * seed's (`SET SESSION kinesis.max_batches = …`).
+ * Prefixes: the enable_* planner switches and the seed's session properties (`SET SESSION kinesis.max_batches = …`).
  */
-const ALLOWED_PREFIXES = ['enable_', 'kinesis.', 'kinesql.'];
+const ALLOWED_PREFIXES = ['enable_', 'kinesis.'];
 
-/** Settings that are allowed only to a value that keeps every transaction read-only. */
-const READ_ONLY_SWITCHES = new Set(['default_transaction_read_only', 'transaction_read_only']);
+/**
+ * Settings that are allowed only when on: read-only transactions, and standard_conforming_strings (the
+ * gate parses string literals as the engine does only while it is on).
+ */
+const ON_ONLY = new Set(['default_transaction_read_only', 'transaction_read_only', 'standard_conforming_strings']);
 
 export type SettingValue = string | number | boolean | undefined;
 
@@ -90,7 +92,7 @@ function isUtf8(value: SettingValue): boolean {
 export function settingRefusal(name: string, value: SettingValue, extra: readonly string[] = []): string | undefined {
   const lower = name.toLowerCase();
   if (!isAllowedSetting(lower, extra)) return `parameter "${name}" is not a session setting kinesql allows changing`;
-  if (READ_ONLY_SWITCHES.has(lower) && !isTrue(value)) return `parameter "${name}" can only be set to on`;
+  if (ON_ONLY.has(lower) && !isTrue(value)) return `parameter "${name}" can only be set to on`;
   if (lower === 'client_encoding' && !isUtf8(value)) return `parameter "${name}" can only be UTF8`;
   return undefined;
 }
@@ -99,6 +101,6 @@ export function settingRefusal(name: string, value: SettingValue, extra: readonl
 export function resetRefusal(name: string, extra: readonly string[] = []): string | undefined {
   const lower = name.toLowerCase();
   if (!isAllowedSetting(lower, extra)) return `parameter "${name}" is not a session setting kinesql allows changing`;
-  if (READ_ONLY_SWITCHES.has(lower)) return `parameter "${name}" can only be set to on`;
+  if (ON_ONLY.has(lower)) return `parameter "${name}" can only be set to on`;
   return undefined;
 }

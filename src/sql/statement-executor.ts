@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import type { Node } from 'libpg-query';
 import type { Engine } from '../engine/engine.js';
+import type { CheckpointDefaults } from '../engine/roles.js';
+import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/checkpoints.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
 import { sessionScan, SessionSettingError, type SessionScan } from '../store/session-scan.js';
-import { namesStatusTable } from '../store/status-tables.js';
+import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
 import { backend } from '../wire/backend-writer.js';
@@ -12,16 +14,14 @@ import { checkStatements } from './readonly-gate.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import { hideColumnsFromStars, type ColumnVisibility } from './hidden-columns.js';
 import { renameOldCatalogColumns } from './client-compat.js';
-import { isParseFailure, parseStatements } from './parse.js';
-import type { CheckpointStore } from '../store/checkpoints.js';
-import { saveCheckpoints, statementVisibility, type CheckpointDefaults } from './statement-visibility.js';
+import { isParseFailure, parseStatements, type ParsedStatement } from './parse.js';
 import { scanBoundsFor } from './scan-bounds.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
   searchPath: string[];
-  /** The session's settings as SET made them (lower-case names, e.g. `kinesis.iter_offset_seconds`). */
+  /** The session's settings as its backend has them (lower-case names, e.g. `kinesis.iter_offset_seconds`). */
   settings?: ReadonlyMap<string, string>;
 }
 
@@ -38,10 +38,15 @@ export class StatementError extends Error {
 
 export type ReplySink = (bytes: Uint8Array) => Promise<void>;
 
+/** What a statement's catch-up did, for the bookkeeping after the statement ran (checkpoint mode). */
+export interface CaughtUp {
+  checkpoint?: { mode: CheckpointMode; visibleFrom: Date | undefined; tables: { table: StreamTable; reached: Map<string, string> }[] };
+}
+
 /**
- * Runs client statements: parses them with the PostgreSQL grammar, brings every stream table they read
- * up to the streams' tips as of the moment they arrived (reading only what their WHERE can see), then
- * lets the engine answer with its own bytes.
+ * Prepares client statements: parses them with the PostgreSQL grammar, and brings every stream table they
+ * read up to the streams' tips as of the moment they arrived (reading only what their WHERE can see)
+ * before the session forwards them to its own engine backend.
  */
 export class StatementExecutor {
   /** The statement each relation returned by analyze came from, to find the bounds it puts on it. */
@@ -51,7 +56,7 @@ export class StatementExecutor {
     private readonly engine: Engine,
     private readonly store: StreamStore,
     private readonly logger: Logger,
-    private readonly checkpoints: { store: CheckpointStore; defaults: CheckpointDefaults | undefined },
+    private readonly checkpointDefaults: CheckpointDefaults | undefined,
     private readonly hideInternalColumns = false,
   ) {}
 
@@ -81,35 +86,24 @@ export class StatementExecutor {
   }
 
   /**
-   * Puts the engine (held by the session) in the client statements' role with what this session's
-   * statement may see of the stream tables it names (its window, checkpoint mode).
+   * Whether any of the relations could be a stream table or a status table under some search_path: only
+   * such statements need the session's settings and a catch-up.
    */
-  async enterStatement(relations: RelationName[], session: SessionContext): Promise<void> {
-    const tables = this.store.resolve(relations, session.searchPath);
-    let visibility;
-    try {
-      visibility = await statementVisibility(tables, session.settings, this.store.windowDefaults(), this.checkpoints, new Date());
-    } catch (error) {
-      if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
-      throw error;
-    }
-    await this.engine.enterReader(visibility);
-  }
-
-  /** After a statement ran (engine still held, its transaction not failed): checkpoint mode's bookkeeping. */
-  async afterStatement(relations: RelationName[], session: SessionContext): Promise<void> {
-    const tables = this.store.resolve(relations, session.searchPath);
-    if (tables.length > 0) await saveCheckpoints(this.engine, tables, session.settings, this.checkpoints);
+  mayReadStreams(relations: RelationName[]): boolean {
+    if (relations.length === 0) return false;
+    const names = new Set<string>(STATUS_TABLES);
+    for (const table of this.store.list()) names.add(table.definition.tableName);
+    return relations.some((relation) => names.has(relation.name));
   }
 
   /**
    * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
    * returns the relations it names. A refused or unparsable string throws StatementError.
    */
-  analyze(sql: string): RelationName[] {
+  analyze(sql: string): { statements: ParsedStatement[]; relations: RelationName[] } {
     const verdict = checkStatements(sql);
     if (!verdict.allowed) throw new StatementError(verdict.message, verdict.sqlstate, verdict.position);
-    return verdict.statements.flatMap((statement) =>
+    const relations = verdict.statements.flatMap((statement) =>
       referencedRelations(statement.node).map((relation) => {
         // A copy of its own, so the statement it came from can be found again for its scan bounds.
         const own = { ...relation };
@@ -117,24 +111,26 @@ export class StatementExecutor {
         return own;
       }),
     );
+    return { statements: verdict.statements, relations };
   }
 
   /**
    * Brings the stream tables among `relations` (from analyze) up to the streams' tips as of now, reading
-   * only what their WHERE can see, before a session's statements reach the engine. `signal` aborts the
-   * wait (CancelRequest, statement_timeout): the statement fails with its reason at once; the catch-up
-   * itself finishes in the background, so the store's bookkeeping always matches what the engine holds.
-   * Progress NOTICEs of a long catch-up go to `reply`.
+   * only what their WHERE can see. `signal` aborts the wait (CancelRequest, statement_timeout): the
+   * statement fails with its reason at once; the catch-up itself finishes in the background, so the store's
+   * bookkeeping always matches what the engine holds. Progress NOTICEs of a long catch-up go to `reply`.
    */
-  async catchUp(relations: RelationName[], session: SessionContext, signal?: AbortSignal, reply?: ReplySink): Promise<void> {
+  async catchUp(relations: RelationName[], session: SessionContext, signal?: AbortSignal, reply?: ReplySink): Promise<CaughtUp> {
     const statementStart = new Date();
     const tables = this.store.resolve(relations, session.searchPath);
     if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
-    if (tables.length === 0) return;
+    if (tables.length === 0) return {};
     const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
     let scan: SessionScan;
+    let mode: CheckpointMode | undefined;
     try {
       scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
+      mode = checkpointMode(session.settings, this.checkpointDefaults);
     } catch (error) {
       if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
       throw error;
@@ -154,21 +150,32 @@ export class StatementExecutor {
         this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
         throw new StatementError(readError.message, readError.sqlstate);
       });
-    if (!signal) return catchingUp;
-    catchingUp.catch(() => undefined);
-    signal.throwIfAborted();
-    let onAbort!: () => void;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason as Error);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      await Promise.race([catchingUp, aborted]);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+    if (signal) {
+      catchingUp.catch(() => undefined);
+      signal.throwIfAborted();
+      let onAbort!: () => void;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal.reason as Error);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      try {
+        await Promise.race([catchingUp, aborted]);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    } else {
+      await catchingUp;
     }
+    if (!mode) return {};
+    const windowStart = scan.window ? scan.window.start : this.store.windowDefaults().iterFromTimestamp ? new Date(statementStart.getTime() - this.store.windowDefaults().iterOffsetSeconds * 1000) : undefined;
+    return { checkpoint: { mode, visibleFrom: windowStart, tables: tables.map((table) => ({ table, reached: table.reachedPositions() })) } };
   }
 
+  /** After a statement ran without error: checkpoint mode's bookkeeping. */
+  async afterStatement(caughtUp: CaughtUp): Promise<void> {
+    const checkpoint = caughtUp.checkpoint;
+    if (checkpoint) await saveCheckpoints(this.engine, checkpoint.mode, checkpoint.visibleFrom, checkpoint.tables);
+  }
 
   /** Per table, the loosest bounds over every place the statements name it (none if any place has none). */
   private boundsByTable(tables: StreamTable[], relations: RelationName[], searchPath: string[], start: Date): Map<StreamTable, ScanBounds> {

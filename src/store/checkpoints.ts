@@ -1,56 +1,65 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+/**
+ * The seed's incremental mode: with `kinesis.checkpoint_enabled`, a statement of iteration N under a logical
+ * name sees only records after the checkpoint that iteration N − 1 left (the tables' row policies read
+ * kinesql.checkpoints), and leaves its own for iteration N + 1. The seed kept checkpoints in DynamoDB;
+ * kinesql keeps them in the engine.
+ */
+import { qualifiedName } from '../catalog/ddl.js';
+import type { Engine } from '../engine/engine.js';
+import { CHECKPOINTS_TABLE, tableKey, type CheckpointDefaults } from '../engine/roles.js';
+import { SessionSettingError } from './session-scan.js';
+import type { StreamTable } from './stream-table.js';
 
-/** Per shard, the sequence number of the last record an iteration saw. */
-export type ShardPositions = Record<string, string>;
+export interface CheckpointMode {
+  logicalName: string;
+  iteration: number;
+}
 
-type CheckpointFile = Record<string, Record<string, Record<string, ShardPositions>>>;
+const TRUE = new Set(['true', 'on', 'yes', '1', 't', 'y']);
+
+/** The seed's incremental mode as a session has it: its SET kinesis.* values over the configured ones. */
+export function checkpointMode(settings: ReadonlyMap<string, string> | undefined, defaults: CheckpointDefaults | undefined): CheckpointMode | undefined {
+  const enabledSetting = settings?.get('kinesis.checkpoint_enabled')?.trim().toLowerCase();
+  const enabled = enabledSetting ? TRUE.has(enabledSetting) : (defaults?.enabled ?? false);
+  if (!enabled) return undefined;
+  const logicalName = settings?.get('kinesis.checkpoint_logical_name')?.trim() || defaults?.logicalName || 'process1';
+  const iterationText = settings?.get('kinesis.iteration_number')?.trim();
+  const iteration = iterationText ? Number(iterationText) : (defaults?.iterationNumber ?? 0);
+  if (!Number.isInteger(iteration) || iteration < 0 || iteration > 2 ** 31 - 1) {
+    throw new SessionSettingError('kinesis.iteration_number', iterationText ?? String(iteration), 'a whole number of 0 or more');
+  }
+  return { logicalName, iteration };
+}
 
 /**
- * The seed's incremental mode: with `checkpoint_enabled`, a statement of iteration N under a logical name
- * sees only records after the checkpoint that iteration N − 1 left, and leaves its own for iteration N + 1.
- * The seed kept checkpoints in DynamoDB; kinesql keeps them in a JSON file in its data directory
- * (logical name → iteration → "schema.table" → shard → sequence number), written atomically.
+ * After a statement of checkpoint mode: per shard, the last record it could see becomes this iteration's
+ * checkpoint (shards it saw nothing new of keep the previous iteration's). Records loaded by other sessions
+ * after this statement's catch-up (past `reached`) are left to the next iteration, so an iteration may
+ * repeat a record but never skips one.
  */
-export class CheckpointStore {
-  private loaded: Promise<CheckpointFile> | undefined;
-  private writing: Promise<void> = Promise.resolve();
-
-  constructor(private readonly file: string) {}
-
-  private all(): Promise<CheckpointFile> {
-    this.loaded ??= readFile(this.file, 'utf8')
-      .then(
-        (text) => JSON.parse(text) as CheckpointFile,
-        (error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return {};
-          throw error;
-        },
-      )
-      .catch((error: unknown) => {
-        // Read again next time rather than failing every later statement on one bad read.
-        this.loaded = undefined;
-        throw error;
-      });
-    return this.loaded;
-  }
-
-  async get(logicalName: string, iteration: number, table: string): Promise<ShardPositions | undefined> {
-    return (await this.all())[logicalName]?.[String(iteration)]?.[table];
-  }
-
-  async put(logicalName: string, iteration: number, table: string, positions: ShardPositions): Promise<void> {
-    const all = await this.all();
-    const iterations = (all[logicalName] ??= {});
-    const tables = (iterations[String(iteration)] ??= {});
-    tables[table] = positions;
-    const text = JSON.stringify(all, null, 1);
-    this.writing = this.writing.catch(() => undefined).then(async () => {
-      await mkdir(dirname(this.file), { recursive: true });
-      const staging = `${this.file}.${process.pid}.tmp`;
-      await writeFile(staging, text);
-      await rename(staging, this.file);
+export async function saveCheckpoints(
+  engine: Engine,
+  mode: CheckpointMode,
+  visibleFrom: Date | undefined,
+  tables: { table: StreamTable; reached: Map<string, string> }[],
+): Promise<void> {
+  for (const { table, reached } of tables) {
+    const key = tableKey(table.definition);
+    await engine.transaction(async (tx) => {
+      await tx.query(`DELETE FROM ${CHECKPOINTS_TABLE} WHERE logical_name = $1 AND iteration = $2 AND table_key = $3`, [mode.logicalName, mode.iteration, key]);
+      await tx.query(
+        `INSERT INTO ${CHECKPOINTS_TABLE} (logical_name, iteration, table_key, shard_id, sequence_number)
+         SELECT $1, $2, $3, shard_id, max(sequence_number) FROM (
+           SELECT c.shard_id, c.sequence_number FROM ${CHECKPOINTS_TABLE} c
+            WHERE c.logical_name = $1 AND c.iteration = $2 - 1 AND c.table_key = $3
+           UNION ALL
+           SELECT t._shard_id, max(t._shard_sequence_id::numeric) FROM ${qualifiedName(table.definition)} t
+             JOIN jsonb_each_text($4::jsonb) r ON r.key = t._shard_id
+            WHERE t._message_timestamp >= $5::timestamptz AND t._shard_sequence_id::numeric <= r.value::numeric
+            GROUP BY t._shard_id
+         ) seen GROUP BY shard_id`,
+        [mode.logicalName, mode.iteration, key, JSON.stringify(Object.fromEntries(reached)), visibleFrom?.toISOString() ?? '-infinity'],
+      );
     });
-    await this.writing;
   }
 }

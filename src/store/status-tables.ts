@@ -20,14 +20,14 @@ const SHARDS_COLUMNS = `table_schema text NOT NULL, table_name text NOT NULL, st
   throttles bigint NOT NULL, retries bigint NOT NULL, expired_iterators bigint NOT NULL, last_error text`;
 
 export async function createStatusTables(engine: Engine): Promise<void> {
-  await engine.exclusive(async () => {
-    await engine.exec(`CREATE SCHEMA IF NOT EXISTS ${STATUS_SCHEMA}`);
-    await engine.exec(`DROP TABLE IF EXISTS ${STATUS_SCHEMA}.streams`);
-    await engine.exec(`DROP TABLE IF EXISTS ${STATUS_SCHEMA}.shards`);
-    await engine.exec(`CREATE TABLE ${STATUS_SCHEMA}.streams (${STREAMS_COLUMNS})`);
-    await engine.exec(`CREATE TABLE ${STATUS_SCHEMA}.shards (${SHARDS_COLUMNS})`);
-    await engine.exec(`COMMENT ON TABLE ${STATUS_SCHEMA}.streams IS 'Stream tables: records held, window, errors (refreshed when queried)'`);
-    await engine.exec(
+  await engine.transaction(async (tx) => {
+    await tx.query(`CREATE SCHEMA IF NOT EXISTS ${STATUS_SCHEMA}`);
+    await tx.query(`DROP TABLE IF EXISTS ${STATUS_SCHEMA}.streams`);
+    await tx.query(`DROP TABLE IF EXISTS ${STATUS_SCHEMA}.shards`);
+    await tx.query(`CREATE TABLE ${STATUS_SCHEMA}.streams (${STREAMS_COLUMNS})`);
+    await tx.query(`CREATE TABLE ${STATUS_SCHEMA}.shards (${SHARDS_COLUMNS})`);
+    await tx.query(`COMMENT ON TABLE ${STATUS_SCHEMA}.streams IS 'Stream tables: records held, window, errors (refreshed when queried)'`);
+    await tx.query(
       `COMMENT ON TABLE ${STATUS_SCHEMA}.shards IS 'Shards of every stream table: lineage, state, loaded range, reads, throttles and retries (refreshed when queried)'`,
     );
   });
@@ -84,12 +84,14 @@ export async function writeStatusTables(engine: Engine, tables: StreamTable[]): 
       last_error: shard.reader.lastError ?? null,
     })),
   );
-  await engine.exclusive(async () => {
+  await engine.transaction(async (tx) => {
+    // Writers take turns, or two refreshes' deletes would each miss the other's rows.
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('kinesql.status'))`);
     for (const [name, rows] of [
       ['streams', streams],
       ['shards', shards],
     ] as const) {
-      await engine.query(
+      await tx.query(
         `WITH fresh AS (DELETE FROM ${STATUS_SCHEMA}.${name})
          INSERT INTO ${STATUS_SCHEMA}.${name} SELECT * FROM json_populate_recordset(NULL::${STATUS_SCHEMA}.${name}, $1::json)`,
         [JSON.stringify(rows)],

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import { createTableStatements, dropTableStatement } from '../catalog/ddl.js';
+import { createTableStatements, dropTableStatement, qualifiedName } from '../catalog/ddl.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine } from '../engine/engine.js';
 import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
 import { writeStatusTables } from './status-tables.js';
-import { tableAccessStatements } from '../engine/row-visibility.js';
+import { tableAccessStatements, tableKey } from '../engine/roles.js';
+import { definitionFingerprint, forgetTable, loadPositions, registerTable, renameTable, storedFingerprint } from './shard-positions.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 
@@ -67,6 +68,7 @@ export class StreamStore {
         return this.create(next);
       }
       const rows = await rebuildFromLoadedMessages(this.engine, old, next);
+      await this.engine.transaction((tx) => renameTable(tx, tableKey(old), tableKey(next), next));
       const table = this.track(next);
       table.adoptLoadedState(previous);
       this.logger.info({ table: `${next.schemaName}.${next.tableName}`, rows }, 'stream table rebuilt from loaded messages');
@@ -86,19 +88,34 @@ export class StreamStore {
   }
 
   private async dropEngineTable(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): Promise<void> {
-    await this.engine.exclusive(() => this.engine.exec(dropTableStatement(definition)));
+    await this.engine.transaction(async (tx) => {
+      await tx.query(dropTableStatement(definition));
+      await forgetTable(tx, tableKey(definition));
+    });
   }
 
+  /**
+   * Serves a definition: an engine table an earlier run built from the same definition is kept with what it
+   * loaded (only what arrived since is read); otherwise the table is created anew.
+   */
   private async create(definition: TableDefinition): Promise<StreamTable> {
+    const key = tableKey(definition);
+    const name = `${definition.schemaName}.${definition.tableName}`;
+    if ((await storedFingerprint(this.engine, key, qualifiedName(definition))) === definitionFingerprint(definition)) {
+      const table = this.track(definition);
+      const positions = await loadPositions(this.engine, key);
+      table.restore(positions);
+      const rows = [...positions.values()].reduce((sum, position) => sum + position.rows, 0);
+      this.logger.info({ table: name, stream: definition.streamName, source: definition.source, rows }, 'stream table resumed with what an earlier run loaded');
+      return table;
+    }
     const statements = [dropTableStatement(definition), ...createTableStatements(definition), ...tableAccessStatements(definition)];
-    await this.engine.exclusive(async () => {
-      for (const statement of statements) await this.engine.exec(statement);
+    await this.engine.transaction(async (tx) => {
+      for (const statement of statements) await tx.query(statement);
+      await registerTable(tx, key, definition);
     });
     const table = this.track(definition);
-    this.logger.info(
-      { table: `${definition.schemaName}.${definition.tableName}`, stream: definition.streamName, source: definition.source },
-      'stream table ready',
-    );
+    this.logger.info({ table: name, stream: definition.streamName, source: definition.source }, 'stream table ready');
     return table;
   }
 

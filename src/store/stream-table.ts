@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { columnNames, indexStatements, qualifiedName, quoteIdent, quoteLiteral } from '../catalog/ddl.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import { createRecordDecoder } from '../decode/record-decoder.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, EngineTransaction } from '../engine/engine.js';
+import { tableKey } from '../engine/roles.js';
 import type { ShardRateBudget } from '../kinesis/rate-budget.js';
 import type { ShardDescription, StreamRecord } from '../kinesis/records.js';
 import type { RetryPolicy } from '../kinesis/retry.js';
@@ -13,6 +14,7 @@ import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
 import { copyLine } from './copy-text.js';
 import { covers, laterTime, positionOf, type LoadedRange, type LowerBound } from './loaded-range.js';
 import { shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
+import { savePosition, type StoredPosition } from './shard-positions.js';
 import { StreamReadError } from './stream-read-error.js';
 
 export interface StreamTableOptions {
@@ -133,6 +135,12 @@ export class StreamTable {
   private readonly decodeRecord;
   private readonly copySql: string;
   private readonly tableName: string;
+  private readonly key: string;
+  /** Positions stored in the engine by an earlier run, taken over when their shards are listed. */
+  private restored = new Map<string, StoredPosition>();
+  /** Rows and bytes of batches being copied now, counted against the caps before they commit. */
+  private reservedRows = 0;
+  private reservedBytes = 0;
   private current: CatchUpProgress | undefined;
   /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
   private indexed = false;
@@ -144,7 +152,8 @@ export class StreamTable {
   ) {
     this.decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes });
     this.tableName = qualifiedName(definition);
-    this.copySql = `COPY ${this.tableName} (${columnNames(definition).map(quoteIdent).join(', ')}) FROM '/dev/blob'`;
+    this.key = tableKey(definition);
+    this.copySql = `COPY ${this.tableName} (${columnNames(definition).map(quoteIdent).join(', ')}) FROM STDIN`;
   }
 
   get rowsLoaded(): number {
@@ -167,6 +176,13 @@ export class StreamTable {
   /** Progress of the catch-up running now, if any. */
   progress(): ScanProgress | undefined {
     return this.current?.snapshot(this.definition.streamName);
+  }
+
+  /** Per shard, the last record loaded (what a statement that caught up now can see at most). */
+  reachedPositions(): Map<string, string> {
+    const reached = new Map<string, string>();
+    for (const [shardId, shard] of this.shards) if (shard.range?.lastSequence) reached.set(shardId, shard.range.lastSequence);
+    return reached;
   }
 
   shardStatus(): ShardStatus[] {
@@ -232,6 +248,12 @@ export class StreamTable {
     return run;
   }
 
+  /** Takes over what an earlier run loaded into the engine table (its stored shard positions). */
+  restore(positions: Map<string, StoredPosition>): void {
+    this.restored = positions;
+    this.indexed = true;
+  }
+
   /** Takes over what `previous` has loaded (same stream, rows already in the engine table). */
   adoptLoadedState(previous: StreamTable): void {
     for (const [shardId, state] of previous.shards) this.shards.set(shardId, state);
@@ -280,12 +302,12 @@ export class StreamTable {
     this.indexed = true;
     const engine = this.options.engine;
     setTimeout(() => {
-      engine
-        .exclusive(async () => {
-          // Checked with the engine held: a table retired meanwhile may already be dropped or replaced.
-          if (this.retiring) return;
-          for (const statement of indexStatements(this.definition)) await engine.exec(statement);
-        })
+      const build = async (): Promise<void> => {
+        // A table retired meanwhile may already be dropped or replaced.
+        if (this.retiring) return;
+        for (const statement of indexStatements(this.definition)) await engine.exec(statement);
+      };
+      build()
         .catch((error: unknown) => {
           this.indexed = false;
           this.options.logger.warn({ err: error, table: this.tableName }, 'could not index the table; will try after the next load');
@@ -367,6 +389,7 @@ export class StreamTable {
         known.description = description;
         continue;
       }
+      const stored = this.restored.get(description.shardId);
       this.shards.set(description.shardId, {
         description,
         reader: new ShardReader(this.options.client, this.definition.streamName, description.shardId, {
@@ -377,13 +400,13 @@ export class StreamTable {
           logBatches: this.options.logBatches,
           logger: this.options.logger,
         }),
-        range: undefined,
-        closedAndRead: false,
-        rows: 0,
-        invalidRows: 0,
-        messageBytes: 0,
-        segmentCount: 0,
-        preparedSegments: 0,
+        range: stored?.range,
+        closedAndRead: stored?.closedAndRead ?? false,
+        rows: stored?.rows ?? 0,
+        invalidRows: stored?.invalidRows ?? 0,
+        messageBytes: stored?.messageBytes ?? 0,
+        segmentCount: stored?.segmentCount ?? 0,
+        preparedSegments: stored?.segmentCount ?? 0,
         loads: Promise.resolve(),
       });
     }
@@ -414,18 +437,14 @@ export class StreamTable {
       ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
       ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
       onBatch: async (records, behind) => {
-        await this.load(shard, records);
-        if (range.firstSequence === undefined) {
-          range.firstSequence = records[0]!.sequenceNumber;
-          range.firstArrival = records[0]!.arrivalTimestamp;
-        }
-        range.lastSequence = records[records.length - 1]!.sequenceNumber;
+        await this.load(shard, records, 'tail');
         progress.recordsRead += records.length;
         progress.behind.set(shard.description.shardId, behind ?? 0);
       },
     });
     if (result.closed) {
       shard.closedAndRead = true;
+      await this.options.engine.transaction((tx) => this.saveShard(tx, shard));
       // A closed parent's children may be new: list again on the next catch-up.
       this.listedAt = 0;
     }
@@ -445,7 +464,7 @@ export class StreamTable {
         stopBeforeSequence: stop,
         maxBatches: 0,
         onBatch: async (records, behind) => {
-          await this.load(shard, records);
+          await this.load(shard, records, 'fill');
           first ??= records[0];
           progress.recordsRead += records.length;
           progress.behind.set(shard.description.shardId, behind ?? 0);
@@ -453,12 +472,13 @@ export class StreamTable {
       });
     } catch (error) {
       if (first !== undefined) {
-        await this.options.engine.exclusive(() =>
-          this.options.engine.exec(
-            `DELETE FROM ${this.tableName} WHERE _shard_id = ${quoteLiteral(shard.description.shardId)} AND _shard_sequence_id::numeric < ${quoteLiteral(stop)}::numeric`,
-          ),
-        );
         Object.assign(shard, before);
+        await this.options.engine.transaction(async (tx) => {
+          await tx.query(
+            `DELETE FROM ${this.tableName} WHERE _shard_id = ${quoteLiteral(shard.description.shardId)} AND _shard_sequence_id::numeric < ${quoteLiteral(stop)}::numeric`,
+          );
+          await this.saveShard(tx, shard);
+        });
       }
       throw error;
     }
@@ -467,10 +487,25 @@ export class StreamTable {
       range.firstSequence = first.sequenceNumber;
       range.firstArrival = first.arrivalTimestamp;
     }
+    await this.options.engine.transaction((tx) => this.saveShard(tx, shard));
+  }
+
+  private saveShard(tx: EngineTransaction, shard: ShardState, range = shard.range): Promise<void> {
+    if (!range) return Promise.resolve();
+    return savePosition(tx, this.key, shard.description.shardId, {
+      range,
+      closedAndRead: shard.closedAndRead,
+      segmentCount: shard.segmentCount,
+      rows: shard.rows,
+      invalidRows: shard.invalidRows,
+      messageBytes: shard.messageBytes,
+    });
   }
 
   private checkCaps(adding: number, addingBytes: number): void {
     const { maxRows, maxBytes } = this.options;
+    adding += this.reservedRows;
+    addingBytes += this.reservedBytes;
     const name = `${this.definition.schemaName}.${this.definition.tableName}`;
     const hint = 'narrow the window (SET kinesis.iter_offset_seconds, or a WHERE on _message_timestamp) or raise the cap';
     if (maxRows > 0 && this.rowsLoaded + adding > maxRows) {
@@ -491,9 +526,10 @@ export class StreamTable {
 
   /**
    * Decodes a batch at once (on this thread) and queues its COPY behind the shard's earlier ones, so the
-   * engine loads batch n while batch n+1 is decoded and n+2 is fetched.
+   * engine loads batch n while batch n+1 is decoded and n+2 is fetched. The rows and the shard's new
+   * position (a tail read moves its end; a fill moves its start only once it is complete) commit together.
    */
-  private load(shard: ShardState, records: StreamRecord[]): Promise<void> {
+  private load(shard: ShardState, records: StreamRecord[], kind: 'tail' | 'fill'): Promise<void> {
     const first = records[0]!.sequenceNumber;
     const last = records[records.length - 1]!.sequenceNumber;
     const shardId = shard.description.shardId;
@@ -527,15 +563,41 @@ export class StreamTable {
     }
     shard.preparedSegments = segmentCount;
     const copy = shard.loads.then(async () => {
-      // Checked and counted with the engine held, so shards loading in parallel cannot all pass the cap.
-      await this.options.engine.exclusive(async () => {
-        this.checkCaps(rows, bytes);
-        await this.options.engine.copyFrom(this.copySql, Buffer.from(text, 'utf8'));
-        shard.segmentCount = segmentCount;
-        shard.rows += rows;
-        shard.invalidRows += invalid;
-        shard.messageBytes += bytes;
-      });
+      // Checked and reserved at once, so shards loading in parallel cannot all pass the cap.
+      this.checkCaps(rows, bytes);
+      this.reservedRows += rows;
+      this.reservedBytes += bytes;
+      const range = shard.range!;
+      const next: LoadedRange =
+        kind === 'fill'
+          ? range
+          : {
+              ...range,
+              firstSequence: range.firstSequence ?? records[0]!.sequenceNumber,
+              ...(range.firstArrival ?? records[0]!.arrivalTimestamp ? { firstArrival: range.firstArrival ?? records[0]!.arrivalTimestamp } : {}),
+              lastSequence: records[records.length - 1]!.sequenceNumber,
+            };
+      try {
+        await this.options.engine.transaction(async (tx) => {
+          await tx.copyFrom(this.copySql, Buffer.from(text, 'utf8'));
+          await savePosition(tx, this.key, shardId, {
+            range: next,
+            closedAndRead: shard.closedAndRead,
+            segmentCount,
+            rows: shard.rows + rows,
+            invalidRows: shard.invalidRows + invalid,
+            messageBytes: shard.messageBytes + bytes,
+          });
+        });
+      } finally {
+        this.reservedRows -= rows;
+        this.reservedBytes -= bytes;
+      }
+      shard.segmentCount = segmentCount;
+      shard.rows += rows;
+      shard.invalidRows += invalid;
+      shard.messageBytes += bytes;
+      if (kind === 'tail') Object.assign(range, next);
     });
     shard.loads = copy;
     return copy;
@@ -557,41 +619,42 @@ export class StreamTable {
     this.evictedAt = Date.now();
     const cutoff = quoteLiteral(windowStart.toISOString());
     const engine = this.options.engine;
-    const held = await engine.exclusive(async () => {
-      const evicted = await engine.query(
+    const evictedAny = await engine.transaction(async (tx) => {
+      const evicted = await tx.query(
         `SELECT _shard_id AS shard, max(_shard_sequence_id::numeric)::text AS last FROM ${this.tableName} WHERE _message_timestamp < ${cutoff}::timestamptz GROUP BY 1`,
       );
-      if (evicted.rows.length === 0) return undefined;
-      await engine.exec(`DELETE FROM ${this.tableName} WHERE _message_timestamp < ${cutoff}::timestamptz`);
-      const remaining = await engine.query(
+      if (evicted.rows.length === 0) return false;
+      await tx.query(`DELETE FROM ${this.tableName} WHERE _message_timestamp < ${cutoff}::timestamptz`);
+      const remainingRows = await tx.query(
         `SELECT _shard_id AS shard, min(_shard_sequence_id::numeric)::text AS first, min(_message_timestamp) AS first_arrival,
                 count(*)::int AS rows, (count(*) FILTER (WHERE NOT _message_valid))::int AS invalid, coalesce(sum(_message_length), 0)::float8 AS bytes
            FROM ${this.tableName} GROUP BY 1`,
       );
-      return { evicted: evicted.rows, remaining: remaining.rows };
-    });
-    if (!held) return;
-    const lastEvicted = new Map(held.evicted.map((row) => [String(row['shard']), String(row['last'])]));
-    const remaining = new Map(held.remaining.map((row) => [String(row['shard']), row]));
-    for (const [shardId, shard] of this.shards) {
-      const range = shard.range;
-      if (!range || !lastEvicted.has(shardId)) continue;
-      const row = remaining.get(shardId);
-      range.lower =
-        range.lower.kind === 'sequence'
-          ? { kind: 'sequence', sequenceNumber: lastEvicted.get(shardId)!, inclusive: false }
-          : laterTime(windowStart, range.lower.kind === 'time' ? range.lower.at : undefined);
-      if (row) {
-        range.firstSequence = String(row['first']);
-        range.firstArrival = new Date(row['first_arrival'] as string | Date);
-      } else {
-        delete range.firstSequence;
-        delete range.firstArrival;
+      const lastEvicted = new Map(evicted.rows.map((row) => [String(row['shard']), String(row['last'])]));
+      const remaining = new Map(remainingRows.rows.map((row) => [String(row['shard']), row]));
+      for (const [shardId, shard] of this.shards) {
+        const range = shard.range;
+        if (!range || !lastEvicted.has(shardId)) continue;
+        const row = remaining.get(shardId);
+        range.lower =
+          range.lower.kind === 'sequence'
+            ? { kind: 'sequence', sequenceNumber: lastEvicted.get(shardId)!, inclusive: false }
+            : laterTime(windowStart, range.lower.kind === 'time' ? range.lower.at : undefined);
+        if (row) {
+          range.firstSequence = String(row['first']);
+          range.firstArrival = new Date(row['first_arrival'] as string | Date);
+        } else {
+          delete range.firstSequence;
+          delete range.firstArrival;
+        }
+        shard.rows = Number(row?.['rows'] ?? 0);
+        shard.invalidRows = Number(row?.['invalid'] ?? 0);
+        shard.messageBytes = Number(row?.['bytes'] ?? 0);
+        await this.saveShard(tx, shard);
       }
-      shard.rows = Number(row?.['rows'] ?? 0);
-      shard.invalidRows = Number(row?.['invalid'] ?? 0);
-      shard.messageBytes = Number(row?.['bytes'] ?? 0);
-    }
+      return true;
+    });
+    if (!evictedAny) return;
     this.options.logger.info({ table: this.tableName, before: windowStart.toISOString() }, 'evicted rows older than the window');
   }
 }

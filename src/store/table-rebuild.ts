@@ -2,7 +2,7 @@ import { columnNames, createTableStatements, indexStatements, qualifiedName, quo
 import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
 import { createDecoder } from '../decode/index.js';
 import type { Engine } from '../engine/engine.js';
-import { tableAccessStatements } from '../engine/row-visibility.js';
+import { tableAccessStatements } from '../engine/roles.js';
 import { copyLine } from './copy-text.js';
 
 /** Formats whose decoded payload is text, so the `_message` column holds everything needed to decode again. */
@@ -27,24 +27,24 @@ const encoder = new TextEncoder();
 
 /**
  * Replaces old's engine table by one with next's columns, filled by decoding every loaded `_message`
- * with next's decoder; the internal columns are carried over as they are. Runs under the engine's
- * exclusive lock, so no statement sees the table half rebuilt: statements that started before finish
- * on the old table, later ones see the new one.
+ * with next's decoder; the internal columns are carried over as they are. Runs in one engine transaction,
+ * so no statement sees the table half rebuilt: statements that started before finish on the old table,
+ * later ones see the new one.
  */
 export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefinition, next: TableDefinition): Promise<number> {
   const decoder = createDecoder(next.message);
   const staging: TableDefinition = { ...next, tableName: `${next.tableName}__kinesql_rebuild` };
   const internalList = INTERNAL_COLUMNS.map((column) => `${quoteIdent(column.name)}::text`).join(', ');
-  const copySql = `COPY ${qualifiedName(staging)} (${columnNames(next).map(quoteIdent).join(', ')}) FROM '/dev/blob'`;
+  const copySql = `COPY ${qualifiedName(staging)} (${columnNames(next).map(quoteIdent).join(', ')}) FROM STDIN`;
   const validIndex = INTERNAL_COLUMNS.findIndex((column) => column.name === '_message_valid');
   const messageIndex = INTERNAL_COLUMNS.findIndex((column) => column.name === '_message');
-  return engine.exclusive(async () => {
-    await engine.exec(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
-    for (const statement of [...createTableStatements(staging), ...tableAccessStatements(staging)]) await engine.exec(statement);
+  return engine.transaction(async (tx) => {
+    await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
+    for (const statement of [...createTableStatements(staging), ...tableAccessStatements(staging, next)]) await tx.query(statement);
     let copied = 0;
     let after = '(0,0)';
     for (;;) {
-      const { rows } = await engine.query(
+      const { rows } = await tx.query(
         `SELECT ctid::text AS row_id, ${internalList} FROM ${qualifiedName(old)} WHERE ctid > $1::tid ORDER BY ctid LIMIT ${REBUILD_BATCH_ROWS}`,
         [after],
       );
@@ -56,15 +56,15 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
         internal[validIndex] = decoded.valid ? 't' : 'f';
         text += copyLine([...decoded.values, ...internal]);
       }
-      copied += await engine.copyFrom(copySql, Buffer.from(text, 'utf8'));
+      copied += await tx.copyFrom(copySql, Buffer.from(text, 'utf8'));
       after = String(rows[rows.length - 1]!['row_id']);
     }
-    for (const statement of indexStatements(staging)) await engine.exec(statement);
-    await engine.exec(`DROP TABLE ${qualifiedName(old)}`);
+    for (const statement of indexStatements(staging)) await tx.query(statement);
+    await tx.query(`DROP TABLE ${qualifiedName(old)}`);
     if (old.schemaName !== next.schemaName || old.tableName !== next.tableName) {
-      await engine.exec(`DROP TABLE IF EXISTS ${qualifiedName(next)}`);
+      await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(next)}`);
     }
-    await engine.exec(`ALTER TABLE ${qualifiedName(staging)} RENAME TO ${quoteIdent(next.tableName)}`);
+    await tx.query(`ALTER TABLE ${qualifiedName(staging)} RENAME TO ${quoteIdent(next.tableName)}`);
     return copied;
   });
 }

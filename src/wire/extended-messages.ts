@@ -1,6 +1,7 @@
 /**
- * Reads and rebuilds the extended-protocol messages whose statement and portal names kinesql rewrites.
- * Everything after the names (parameter types, formats, values) is copied byte for byte.
+ * Reads and builds the extended-protocol messages kinesql looks into (the SQL of a Parse, the statement a
+ * Bind uses) or sends itself. Everything after the names (parameter types, formats, values) is copied
+ * byte for byte.
  */
 import { BodyReader, ProtocolViolation } from './frontend-reader.js';
 

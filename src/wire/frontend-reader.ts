@@ -1,4 +1,4 @@
-import { CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from './protocol-constants.js';
+import { CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from '../pg/protocol-constants.js';
 
 /** A message before authentication: no type byte, just a length and a code. */
 export type StartupPacket =

@@ -1,99 +1,15 @@
 /**
- * Session settings (GUCs) are kept per session by kinesql: after a statement that may have changed them,
- * the values the backend holds are read back; when the backend next runs another session's statements,
- * Engine.applySettings puts that session's values in force (RESET ALL + set_config), so each session's
- * SET is in force only for its own statements.
+ * A session's settings live in its own engine backend. kinesql passes the client's startup settings on (after
+ * the read-only gate's allow-list) and, before a statement that reads stream tables, reads back the few it
+ * needs to plan the read: the seed's `kinesis.*` session properties, search_path and statement_timeout.
  */
-import type { Engine } from '../engine/engine.js';
+import { SESSION_PROPERTIES } from '../engine/roles.js';
+import { settingRefusal } from '../sql/session-settings.js';
+import type { BackendMessage } from './backend-relay.js';
+import { buildBind, buildExecute, buildParse, buildTarget, SYNC } from './extended-messages.js';
 
-export type SettingPairs = readonly (readonly [string, string])[];
-
-/** Settings PostgreSQL reports with ParameterStatus when they change (GUC_REPORT). */
-export const REPORTED_SETTINGS = [
-  'application_name',
-  'client_encoding',
-  'DateStyle',
-  'default_transaction_read_only',
-  'in_hot_standby',
-  'integer_datetimes',
-  'IntervalStyle',
-  'is_superuser',
-  'scram_iterations',
-  'server_encoding',
-  'server_version',
-  'session_authorization',
-  'standard_conforming_strings',
-  'TimeZone',
-] as const;
-
-/** Values kinesql reports itself, whatever the engine's own say (it is a read-only server; clients are not superusers). */
-export function fixedReports(user: string): Record<string, string> {
-  return {
-    default_transaction_read_only: 'on',
-    in_hot_standby: 'off',
-    is_superuser: 'off',
-    session_authorization: user,
-  };
-}
-
-/**
- * Settings that are per transaction or per role, never restored by set_config at session level, and the
- * ones kinesql itself puts in force before each client statement (read-only mode, row visibility).
- */
-const NOT_RESTORED = /^(transaction_|is_superuser$|session_authorization$|role$|default_transaction_read_only$|kinesql\.visible_from$|kinesql\.after_sequence$)/;
-
-export interface CapturedSettings {
-  /** What the session set (pg_settings source = session), to re-apply when it gets the backend again. */
-  session: [string, string][];
-  /** Current values of the reported settings. */
-  reported: Map<string, string>;
-}
-
-/**
- * The seed's session properties (SET SESSION kinesis.x in Trino). PostgreSQL keeps such dotted settings as
- * placeholders that pg_settings does not list, so they are read back by name.
- */
-export const SESSION_PROPERTIES = [
-  'kinesis.iter_from_timestamp',
-  'kinesis.start_from_timestamp',
-  'kinesis.iter_offset_seconds',
-  'kinesis.starting_offset_seconds',
-  'kinesis.iter_start_timestamp',
-  'kinesis.starting_timestamp',
-  'kinesis.max_batches',
-  'kinesis.batch_size',
-  'kinesis.checkpoint_enabled',
-  'kinesis.checkpoint_logical_name',
-  'kinesis.iteration_number',
-] as const;
-
-/** Reads the backend's settings; call with the engine held by the session whose settings they are. */
-export async function captureSettings(engine: Engine): Promise<CapturedSettings> {
-  const result = await engine.query(
-    `select name, setting, source from pg_settings where source = 'session' or name = any($1::text[])
-     union all
-     select name, current_setting(name, true), 'session' from unnest($2::text[]) as name
-      where coalesce(current_setting(name, true), '') <> ''`,
-    [REPORTED_SETTINGS, SESSION_PROPERTIES],
-  );
-  const session: [string, string][] = [];
-  const reported = new Map<string, string>();
-  const reportedByLower = new Map(REPORTED_SETTINGS.map((name) => [name.toLowerCase(), name]));
-  for (const row of result.rows) {
-    const name = String(row['name']);
-    const setting = String(row['setting'] ?? '');
-    if (row['source'] === 'session' && !NOT_RESTORED.test(name)) session.push([name, setting]);
-    const reportedName = reportedByLower.get(name.toLowerCase());
-    if (reportedName) reported.set(reportedName, setting);
-  }
-  return { session, reported };
-}
-
-/** The value of one setting among pairs, by case-insensitive name. */
-export function settingValue(settings: SettingPairs, name: string): string | undefined {
-  const lower = name.toLowerCase();
-  return settings.find(([key]) => key.toLowerCase() === lower)?.[1];
-}
+/** Startup parameters that are not settings. */
+const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
 
 /** Parses `-c name=value` / `--name=value` items of the startup packet's `options` parameter. */
 export function parseStartupOptions(options: string): [string, string][] {
@@ -109,4 +25,80 @@ export function parseStartupOptions(options: string): [string, string][] {
     if (item !== undefined && eq > 0) found.push([item.slice(0, eq).replace(/-/g, '_'), item.slice(eq + 1)]);
   }
   return found;
+}
+
+export class StartupSettingRefused extends Error {}
+
+/**
+ * The settings a client's startup packet asks for (parameters and `-c` options), checked like SET, followed
+ * by the seed's session properties as empty placeholders (so they can always be read back and RESET).
+ */
+export function engineStartupParameters(client: ReadonlyMap<string, string>): [string, string][] {
+  const asked: [string, string][] = [];
+  for (const [name, value] of client) {
+    if (!NOT_SETTINGS.has(name) && !name.startsWith('_pq_.')) asked.push([name, value]);
+  }
+  asked.push(...parseStartupOptions(client.get('options') ?? ''));
+  for (const [name, value] of asked) {
+    const refusal = settingRefusal(name, value);
+    if (refusal !== undefined) throw new StartupSettingRefused(refusal);
+  }
+  const named = new Set(asked.map(([name]) => name.toLowerCase()));
+  for (const property of SESSION_PROPERTIES) if (!named.has(property)) asked.push([property, '']);
+  return asked;
+}
+
+/** What kinesql reads back from a session's backend before a stream statement. */
+export const READ_BACK = ['search_path', 'statement_timeout', ...SESSION_PROPERTIES] as const;
+
+const OWN_STATEMENT = 'kinesql_read_setting';
+const OWN_PORTAL = 'kinesql_read_setting';
+
+/**
+ * SHOW (not current_setting in a SELECT) because SHOW takes no snapshot: inside a REPEATABLE READ block
+ * the client's own first statement, after the catch-up, must be the one that takes it. Named statement and
+ * portal, closed again, so the client's unnamed ones are untouched.
+ */
+export const READ_SETTINGS_EXCHANGE = Buffer.concat([
+  ...READ_BACK.flatMap((name) => [
+    buildParse({ name: OWN_STATEMENT, query: `SHOW ${name}`, rest: Buffer.from([0, 0]) }),
+    buildBind({ portal: OWN_PORTAL, statement: OWN_STATEMENT, rest: Buffer.from([0, 0, 0, 0, 0, 0]) }),
+    buildExecute({ portal: OWN_PORTAL, maxRows: 0 }),
+    buildTarget('C', { kind: 'P', name: OWN_PORTAL }),
+    buildTarget('C', { kind: 'S', name: OWN_STATEMENT }),
+  ]),
+  SYNC,
+]);
+
+/** The values from a settings exchange's replies, by lower-case name (undefined when the exchange failed). */
+export function readSettingsReply(messages: BackendMessage[]): Map<string, string> | undefined {
+  const values: string[] = [];
+  for (const message of messages) {
+    if (message.type === 'E') return undefined;
+    if (message.type !== 'D') continue;
+    const length = message.body.readInt32BE(2);
+    values.push(length < 0 ? '' : message.body.subarray(6, 6 + length).toString('utf8'));
+  }
+  if (values.length !== READ_BACK.length) return undefined;
+  return new Map(READ_BACK.map((name, i) => [name, values[i]!]));
+}
+
+/** search_path as the engine shows it, as schema names (`"$user"` resolved, quotes removed). */
+export function searchPathSchemas(searchPath: string, user: string): string[] {
+  const schemas: string[] = [];
+  for (const match of searchPath.matchAll(/\s*("(?:[^"]|"")*"|[^,]+)\s*(?:,|$)/g)) {
+    const item = match[1]!.trim();
+    if (item === '') continue;
+    const name = item.startsWith('"') ? item.slice(1, -1).replace(/""/g, '"') : item.toLowerCase();
+    schemas.push(name === '$user' ? user : name);
+  }
+  return schemas;
+}
+
+/** statement_timeout as SHOW prints it ('0', '500ms', '5s', '1min', '2h', '1d'), in milliseconds. */
+export function timeoutMs(shown: string | undefined): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?$/.exec((shown ?? '0').trim());
+  if (!match) return 0;
+  const unit = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 'ms']!;
+  return Number(match[1]) * unit;
 }

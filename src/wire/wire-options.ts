@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { WireConfig } from '../config/config.js';
 import { parseUserList } from './auth/credentials.js';
-import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol-constants.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../pg/protocol-constants.js';
 import type { SessionSettings } from './session.js';
 
 /** Turns the configuration's connection settings into what sessions use; reads the TLS files once. */
-export function wireSessionOptions(config: WireConfig | undefined): Omit<SessionSettings, 'serverVersion' | 'defaultSchema'> {
-  const options: Omit<SessionSettings, 'serverVersion' | 'defaultSchema'> = {
+export function wireSessionOptions(config: WireConfig | undefined): Omit<SessionSettings, 'defaultSchema'> {
+  const options: Omit<SessionSettings, 'defaultSchema'> = {
     maxMessageBytes: config?.maxProtocolMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
   };
   const method = config?.authMethod ?? 'trust';
@@ -21,7 +21,5 @@ export function wireSessionOptions(config: WireConfig | undefined): Omit<Session
   if (config?.tlsCertFile && config.tlsKeyFile) {
     options.tls = createSecureContext({ cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) });
   }
-  if (config?.idleInTransactionTimeoutMs !== undefined) options.idleInTransactionTimeoutMs = config.idleInTransactionTimeoutMs;
-  if (config?.clientWriteTimeoutMs !== undefined) options.clientWriteTimeoutMs = config.clientWriteTimeoutMs;
   return options;
 }

@@ -1,0 +1,275 @@
+/**
+ * Who may do what in the engine. kinesql's own work runs as the engine administrator (the URL's user, or
+ * the embedded engine's superuser). Every client session runs on a backend of its own, logged in as an
+ * engine role named after the client's user: a LOGIN role created on demand, member of READER_ROLE, that
+ * is no superuser, cannot create anything, may only SELECT the stream tables (through their row policies)
+ * and kinesql's status tables, and whose transactions are read-only by default.
+ *
+ * What a statement sees of a stream table (its session's window, the seed's checkpoint iterations) is
+ * decided in the engine by the table's row policy, from the session's own `kinesis.*` settings and the
+ * configured defaults baked into the functions below: nothing is injected into a session's backend.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../catalog/ddl.js';
+import type { TableDefinition } from '../catalog/definition.js';
+import type { Engine } from './engine.js';
+
+export const READER_ROLE = 'kinesql_reader';
+/** kinesql's private bookkeeping (shard positions, client roles, its secret): no client may read it. */
+export const STATE_SCHEMA = 'kinesql_state';
+/** Client-visible schema: status tables, the checkpoint table, the window functions. */
+export const PUBLIC_SCHEMA = 'kinesql';
+export const CHECKPOINTS_TABLE = `${PUBLIC_SCHEMA}.checkpoints`;
+
+export interface WindowDefaults {
+  iterFromTimestamp: boolean;
+  iterOffsetSeconds: number;
+}
+
+export interface CheckpointDefaults {
+  enabled: boolean;
+  logicalName: string;
+  iterationNumber: number;
+}
+
+/** Per-role limits every client backend starts with (ALTER ROLE … SET). */
+export interface ClientLimits {
+  statementTimeout: string;
+  workMem: string;
+  tempFileLimit: string;
+  /** Schemas unqualified names are looked up in (the configured default schema first). */
+  searchPath: string[];
+  idleInTransactionTimeout?: string;
+}
+
+/** The seed's session properties: placeholders every client backend starts with (empty = not set). */
+export const SESSION_PROPERTIES = [
+  'kinesis.iter_from_timestamp',
+  'kinesis.start_from_timestamp',
+  'kinesis.iter_offset_seconds',
+  'kinesis.starting_offset_seconds',
+  'kinesis.iter_start_timestamp',
+  'kinesis.starting_timestamp',
+  'kinesis.max_batches',
+  'kinesis.batch_size',
+  'kinesis.checkpoint_enabled',
+  'kinesis.checkpoint_logical_name',
+  'kinesis.iteration_number',
+] as const;
+
+const TRUE_WORDS = `('true', 'on', 'yes', '1', 't', 'y')`;
+
+function setting(...names: string[]): string {
+  return `coalesce(${names.map((name) => `nullif(trim(current_setting('${name}', true)), '')`).join(', ')})`;
+}
+
+function windowFunction(defaults: WindowDefaults): string {
+  const defaultStart = defaults.iterFromTimestamp
+    ? `statement_timestamp() - make_interval(secs => ${defaults.iterOffsetSeconds})`
+    : `'-infinity'::timestamptz`;
+  return `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.window_start() RETURNS timestamptz LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+  from_timestamp text := ${setting('kinesis.iter_from_timestamp', 'kinesis.start_from_timestamp')};
+  offset_seconds text := ${setting('kinesis.iter_offset_seconds', 'kinesis.starting_offset_seconds')};
+  start_timestamp text := ${setting('kinesis.iter_start_timestamp', 'kinesis.starting_timestamp')};
+BEGIN
+  IF from_timestamp IS NULL AND offset_seconds IS NULL AND start_timestamp IS NULL THEN RETURN ${defaultStart}; END IF;
+  IF NOT coalesce(lower(from_timestamp) IN ${TRUE_WORDS}, ${defaults.iterFromTimestamp}) THEN RETURN '-infinity'; END IF;
+  IF start_timestamp IS NOT NULL THEN
+    IF start_timestamp ~ '^\\d{12,}$' THEN RETURN to_timestamp(start_timestamp::numeric / 1000); END IF;
+    IF start_timestamp ~ '([zZ]|[+-]\\d{2}:?\\d{2})$' THEN RETURN start_timestamp::timestamptz; END IF;
+    RETURN start_timestamp::timestamp AT TIME ZONE 'UTC';
+  END IF;
+  RETURN statement_timestamp() - make_interval(secs => coalesce(offset_seconds::float8, ${defaults.iterOffsetSeconds}));
+END $f$`;
+}
+
+/** The checkpoint iteration a statement reads after (NULL when checkpoint mode is off or this is iteration 0). */
+function checkpointFunctions(defaults: CheckpointDefaults | undefined): string[] {
+  const enabled = `coalesce(lower(${setting('kinesis.checkpoint_enabled')}) IN ${TRUE_WORDS}, ${defaults?.enabled ?? false})`;
+  const iteration = `coalesce(${setting('kinesis.iteration_number')}::int, ${defaults?.iterationNumber ?? 0})`;
+  const name = `coalesce(${setting('kinesis.checkpoint_logical_name')}, ${quoteLiteral(defaults?.logicalName ?? 'process1')})`;
+  return [
+    `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.checkpoint_name() RETURNS text LANGUAGE sql STABLE AS $f$
+       SELECT CASE WHEN ${enabled} AND ${iteration} > 0 THEN ${name} END $f$`,
+    `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.checkpoint_previous_iteration() RETURNS int LANGUAGE sql STABLE AS $f$
+       SELECT CASE WHEN ${enabled} AND ${iteration} > 0 THEN ${iteration} - 1 END $f$`,
+  ];
+}
+
+/**
+ * Creates (or brings up to date) the reader role, kinesql's schemas, the window and checkpoint functions
+ * and the checkpoint table. `clientMaySet` names settings clients may change: those PostgreSQL reserves to
+ * superusers (lc_messages, …) are granted to the reader role where the administrator may grant them.
+ */
+export async function installEngineRoles(
+  engine: Engine,
+  window: WindowDefaults,
+  checkpoints: CheckpointDefaults | undefined,
+  clientMaySet: (setting: string) => boolean,
+  logger: Logger,
+): Promise<void> {
+  await engine.exec(`DO $$ BEGIN CREATE ROLE ${READER_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+  for (const statement of [
+    `CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`,
+    `REVOKE ALL ON SCHEMA ${STATE_SCHEMA} FROM PUBLIC`,
+    `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.secret (value text NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.client_roles (name text PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now())`,
+    `CREATE SCHEMA IF NOT EXISTS ${PUBLIC_SCHEMA}`,
+    `GRANT USAGE ON SCHEMA ${PUBLIC_SCHEMA} TO ${READER_ROLE}`,
+    `CREATE TABLE IF NOT EXISTS ${CHECKPOINTS_TABLE} (logical_name text NOT NULL, iteration int NOT NULL, table_key text NOT NULL,
+       shard_id text NOT NULL, sequence_number numeric NOT NULL, PRIMARY KEY (logical_name, iteration, table_key, shard_id))`,
+    `COMMENT ON TABLE ${CHECKPOINTS_TABLE} IS 'The seed''s checkpoint iterations: per logical name, iteration, table and shard, the last record the iteration saw'`,
+    windowFunction(window),
+    ...checkpointFunctions(checkpoints),
+    `GRANT SELECT ON ALL TABLES IN SCHEMA ${PUBLIC_SCHEMA} TO ${READER_ROLE}`,
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${PUBLIC_SCHEMA} GRANT SELECT ON TABLES TO ${READER_ROLE}`,
+    `REVOKE CREATE ON SCHEMA public FROM PUBLIC`,
+  ]) {
+    await engine.exec(statement);
+  }
+  // Needs ownership of the database (an external engine's administrator may not have it): logged, not fatal.
+  const optional = [`DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); END $$`];
+  if (engine.serverVersionNum >= 150000) {
+    const { rows } = await engine.query(`SELECT name FROM pg_settings WHERE context = 'superuser'`);
+    for (const row of rows) {
+      const name = String(row['name']);
+      if (clientMaySet(name)) optional.push(`GRANT SET ON PARAMETER ${quoteIdent(name)} TO ${READER_ROLE}`);
+    }
+  }
+  for (const statement of optional) {
+    await engine.exec(statement).catch((error: unknown) => logger.warn({ err: error, statement }, 'engine privilege not changed'));
+  }
+}
+
+/**
+ * Makes a stream table readable by the reader role, through its row policy only. `servedAs` is the name the
+ * table will be served under when it is built under a staging name first (its checkpoints use that name).
+ */
+export function tableAccessStatements(
+  definition: Pick<TableDefinition, 'schemaName' | 'tableName'>,
+  servedAs: Pick<TableDefinition, 'schemaName' | 'tableName'> = definition,
+): string[] {
+  const table = qualifiedName(definition);
+  const key = quoteLiteral(tableKey(servedAs));
+  return [
+    `GRANT USAGE ON SCHEMA ${quoteIdent(definition.schemaName)} TO ${READER_ROLE}`,
+    `GRANT SELECT ON ${table} TO ${READER_ROLE}`,
+    `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`,
+    // The functions are called in scalar subqueries: PostgreSQL evaluates those once per statement
+    // (InitPlans), not once per row, so a count over a million rows costs what it costs without the policy.
+    `CREATE POLICY kinesql_visible ON ${table} FOR SELECT TO ${READER_ROLE} USING (
+       _message_timestamp >= (SELECT ${PUBLIC_SCHEMA}.window_start())
+       AND ((SELECT ${PUBLIC_SCHEMA}.checkpoint_name()) IS NULL
+            OR _shard_sequence_id::numeric > coalesce((SELECT c.sequence_number FROM ${CHECKPOINTS_TABLE} c
+                 WHERE c.logical_name = (SELECT ${PUBLIC_SCHEMA}.checkpoint_name())
+                   AND c.iteration = (SELECT ${PUBLIC_SCHEMA}.checkpoint_previous_iteration())
+                   AND c.table_key = ${key} AND c.shard_id = _shard_id), -1)))`,
+  ];
+}
+
+/** How checkpoints and shard positions name a table: "schema.table". */
+export function tableKey(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): string {
+  return `${definition.schemaName}.${definition.tableName}`;
+}
+
+/** A login kinesql refuses before it reaches the engine (a reserved role name). */
+export class RoleRefused extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Client logins as engine roles: created on demand, with a password only kinesql can derive (an HMAC of the
+ * role name under a secret kept in the engine's private schema), so any kinesql server on the same engine
+ * logs the same client in, and nobody without that secret can log in as a client role.
+ */
+export class ClientRoles {
+  private readonly ready = new Map<string, Promise<string>>();
+  private secret: Promise<string> | undefined;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly limits: ClientLimits,
+  ) {}
+
+  /** The password of the engine role for client user `name`, creating or updating the role first. */
+  passwordFor(name: string): Promise<string> {
+    let password = this.ready.get(name);
+    if (!password) {
+      password = this.prepare(name);
+      password.catch(() => this.ready.delete(name));
+      this.ready.set(name, password);
+    }
+    return password;
+  }
+
+  private async engineSecret(): Promise<string> {
+    this.secret ??= this.engine
+      .transaction(async (tx) => {
+        await tx.query(`LOCK TABLE ${STATE_SCHEMA}.secret IN EXCLUSIVE MODE`);
+        const { rows } = await tx.query(`SELECT value FROM ${STATE_SCHEMA}.secret LIMIT 1`);
+        if (rows[0]) return String(rows[0]['value']);
+        const value = randomBytes(32).toString('base64');
+        await tx.query(`INSERT INTO ${STATE_SCHEMA}.secret (value) VALUES ($1)`, [value]);
+        return value;
+      })
+      .catch((error: unknown) => {
+        this.secret = undefined;
+        throw error;
+      });
+    return this.secret;
+  }
+
+  private async prepare(name: string): Promise<string> {
+    if (Buffer.byteLength(name, 'utf8') > 63) throw new RoleRefused(`user name "${name}" is longer than 63 bytes`, '28000');
+    if (name.toLowerCase().startsWith('pg_') || name === READER_ROLE) {
+      throw new RoleRefused(`role "${name}" is reserved; log in with another user name`, '28000');
+    }
+    const password = createHmac('sha256', await this.engineSecret()).update(name).digest('base64');
+    const role = quoteIdent(name);
+    await this.engine.transaction(async (tx) => {
+      // One creation at a time across every kinesql server on this engine.
+      await tx.query(`LOCK TABLE ${STATE_SCHEMA}.client_roles IN EXCLUSIVE MODE`);
+      const existing = await tx.query(
+        `SELECT r.rolname, c.name IS NOT NULL AS ours FROM pg_roles r LEFT JOIN ${STATE_SCHEMA}.client_roles c ON c.name = r.rolname WHERE r.rolname = $1`,
+        [name],
+      );
+      const found = existing.rows[0];
+      if (found && found['ours'] !== true) {
+        throw new RoleRefused(`role "${name}" is reserved by the engine; log in with another user name`, '28000');
+      }
+      if (!found) {
+        await tx.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT`);
+        await tx.query(`INSERT INTO ${STATE_SCHEMA}.client_roles (name) VALUES ($1)`, [name]);
+        // PostgreSQL 16 can grant membership that inherits privileges without allowing SET ROLE to it.
+        await tx.query(`GRANT ${READER_ROLE} TO ${role}${this.engine.serverVersionNum >= 160000 ? ' WITH INHERIT TRUE, SET FALSE' : ''}`);
+      }
+      await tx.query(`ALTER ROLE ${role} PASSWORD ${quoteLiteral(password)}`);
+      for (const [setting, value] of this.roleSettings()) await tx.query(`ALTER ROLE ${role} SET ${setting} = ${value}`);
+    });
+    // Superuser-only limits: applied where the administrator may (an embedded engine, a superuser URL).
+    await this.engine.exec(`ALTER ROLE ${role} SET temp_file_limit = ${quoteLiteral(this.limits.tempFileLimit)}`).catch(() => undefined);
+    return password;
+  }
+
+  /** Each setting with its value as SQL (search_path is a list of identifiers, the others literals). */
+  private roleSettings(): [string, string][] {
+    const settings: [string, string][] = [
+      ['default_transaction_read_only', 'on'],
+      ['standard_conforming_strings', 'on'],
+      ['statement_timeout', quoteLiteral(this.limits.statementTimeout)],
+      ['work_mem', quoteLiteral(this.limits.workMem)],
+      ['search_path', this.limits.searchPath.map(quoteIdent).join(', ')],
+    ];
+    if (this.limits.idleInTransactionTimeout !== undefined) {
+      settings.push(['idle_in_transaction_session_timeout', quoteLiteral(this.limits.idleInTransactionTimeout)]);
+    }
+    return settings;
+  }
+}

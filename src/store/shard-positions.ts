@@ -1,0 +1,127 @@
+/**
+ * What the engine holds of each stream table, kept in the engine itself: per table the definition it was
+ * built from, per shard how far it is loaded. A batch's rows and its shard's new position commit in one
+ * transaction, so after a crash or a restart kinesql knows exactly what is loaded and reads only the rest.
+ */
+import { createHash } from 'node:crypto';
+import type { TableDefinition } from '../catalog/definition.js';
+import type { Engine, EngineTransaction } from '../engine/engine.js';
+import { STATE_SCHEMA } from '../engine/roles.js';
+import type { LoadedRange, LowerBound } from './loaded-range.js';
+
+const TABLES = `${STATE_SCHEMA}.stream_tables`;
+const POSITIONS = `${STATE_SCHEMA}.shard_positions`;
+
+/** One shard's loaded range and counts, as stored. */
+export interface StoredPosition {
+  range: LoadedRange;
+  closedAndRead: boolean;
+  segmentCount: number;
+  rows: number;
+  invalidRows: number;
+  messageBytes: number;
+}
+
+export async function createPositionTables(engine: Engine): Promise<void> {
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${TABLES} (table_key text PRIMARY KEY, fingerprint text NOT NULL, stream text NOT NULL)`);
+  await engine.exec(
+    `CREATE TABLE IF NOT EXISTS ${POSITIONS} (table_key text NOT NULL, shard_id text NOT NULL, lower_bound jsonb NOT NULL,
+       first_sequence text, first_arrival timestamptz, last_sequence text, closed_and_read boolean NOT NULL,
+       segment_count bigint NOT NULL, rows bigint NOT NULL, invalid_rows bigint NOT NULL, message_bytes bigint NOT NULL,
+       PRIMARY KEY (table_key, shard_id))`,
+  );
+}
+
+/** Everything about a definition that shapes its engine table's rows (not where the file came from). */
+export function definitionFingerprint(definition: TableDefinition): string {
+  const { source: _source, ...shape } = definition as TableDefinition & { source?: unknown };
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex');
+}
+
+/** The fingerprint the engine table of `key` was built from, when that table is still there. */
+export async function storedFingerprint(engine: Engine, key: string, qualifiedTable: string): Promise<string | undefined> {
+  const { rows } = await engine.query(`SELECT t.fingerprint FROM ${TABLES} t WHERE t.table_key = $1 AND to_regclass($2) IS NOT NULL`, [key, qualifiedTable]);
+  return rows[0] ? String(rows[0]['fingerprint']) : undefined;
+}
+
+/** Records that `key`'s engine table is (re)built from definition: positions start over. */
+export async function registerTable(tx: EngineTransaction, key: string, definition: TableDefinition): Promise<void> {
+  await tx.query(`DELETE FROM ${POSITIONS} WHERE table_key = $1`, [key]);
+  await tx.query(
+    `INSERT INTO ${TABLES} (table_key, fingerprint, stream) VALUES ($1, $2, $3)
+     ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, stream = excluded.stream`,
+    [key, definitionFingerprint(definition), definition.streamName],
+  );
+}
+
+/** The table now serves `definition` under `key` with the rows (and positions) of `previousKey`. */
+export async function renameTable(tx: EngineTransaction, previousKey: string, key: string, definition: TableDefinition): Promise<void> {
+  if (previousKey !== key) {
+    await tx.query(`DELETE FROM ${POSITIONS} WHERE table_key = $1`, [key]);
+    await tx.query(`UPDATE ${POSITIONS} SET table_key = $2 WHERE table_key = $1`, [previousKey, key]);
+    await tx.query(`DELETE FROM ${TABLES} WHERE table_key = $1`, [previousKey]);
+  }
+  await tx.query(
+    `INSERT INTO ${TABLES} (table_key, fingerprint, stream) VALUES ($1, $2, $3)
+     ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, stream = excluded.stream`,
+    [key, definitionFingerprint(definition), definition.streamName],
+  );
+}
+
+export async function forgetTable(tx: EngineTransaction, key: string): Promise<void> {
+  await tx.query(`DELETE FROM ${POSITIONS} WHERE table_key = $1`, [key]);
+  await tx.query(`DELETE FROM ${TABLES} WHERE table_key = $1`, [key]);
+}
+
+export async function loadPositions(engine: Engine, key: string): Promise<Map<string, StoredPosition>> {
+  const { rows } = await engine.query(`SELECT * FROM ${POSITIONS} WHERE table_key = $1`, [key]);
+  const positions = new Map<string, StoredPosition>();
+  for (const row of rows) {
+    const range: LoadedRange = { lower: boundFromJson(row['lower_bound'] as StoredBound) };
+    if (row['first_sequence'] !== null) range.firstSequence = String(row['first_sequence']);
+    if (row['first_arrival'] !== null) range.firstArrival = new Date(row['first_arrival'] as string | Date);
+    if (row['last_sequence'] !== null) range.lastSequence = String(row['last_sequence']);
+    positions.set(String(row['shard_id']), {
+      range,
+      closedAndRead: row['closed_and_read'] === true,
+      segmentCount: Number(row['segment_count']),
+      rows: Number(row['rows']),
+      invalidRows: Number(row['invalid_rows']),
+      messageBytes: Number(row['message_bytes']),
+    });
+  }
+  return positions;
+}
+
+export async function savePosition(tx: EngineTransaction, key: string, shardId: string, position: StoredPosition): Promise<void> {
+  const { range } = position;
+  await tx.query(
+    `INSERT INTO ${POSITIONS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (table_key, shard_id) DO UPDATE SET lower_bound = excluded.lower_bound, first_sequence = excluded.first_sequence,
+       first_arrival = excluded.first_arrival, last_sequence = excluded.last_sequence, closed_and_read = excluded.closed_and_read,
+       segment_count = excluded.segment_count, rows = excluded.rows, invalid_rows = excluded.invalid_rows, message_bytes = excluded.message_bytes`,
+    [
+      key,
+      shardId,
+      JSON.stringify(boundToJson(range.lower)),
+      range.firstSequence ?? null,
+      range.firstArrival?.toISOString() ?? null,
+      range.lastSequence ?? null,
+      position.closedAndRead,
+      position.segmentCount,
+      position.rows,
+      position.invalidRows,
+      position.messageBytes,
+    ],
+  );
+}
+
+type StoredBound = { kind: 'horizon' } | { kind: 'time'; at: string } | { kind: 'sequence'; sequenceNumber: string; inclusive: boolean };
+
+function boundToJson(bound: LowerBound): StoredBound {
+  return bound.kind === 'time' ? { kind: 'time', at: bound.at.toISOString() } : bound;
+}
+
+function boundFromJson(bound: StoredBound): LowerBound {
+  return bound.kind === 'time' ? { kind: 'time', at: new Date(bound.at) } : bound;
+}

@@ -1,0 +1,141 @@
+import type { Socket } from 'node:net';
+
+/** A whole backend message kinesql reads itself (its own exchanges with the session's backend). */
+export interface BackendMessage {
+  type: string;
+  body: Buffer;
+}
+
+const READY_FOR_QUERY = 0x5a;
+const ERROR_RESPONSE = 0x45;
+
+/**
+ * Passes a session's backend bytes to its client as they arrive, untouched, and keeps track of just enough
+ * of the message stream: how many ReadyForQuery the client's messages still await, the transaction status
+ * of the last one, and how many errors came. A client that does not read pauses its own backend only.
+ *
+ * kinesql may run short exchanges of its own on the backend (reading the session's settings) when no
+ * client message awaits an answer: their replies, up to their ReadyForQuery, go to kinesql, not the client.
+ */
+export class BackendRelay {
+  /** Transaction status of the last ReadyForQuery: 'I' idle, 'T' in a block, 'E' in a failed block. */
+  status = 0x49;
+  /** ErrorResponses passed to the client so far. */
+  errors = 0;
+  private outstanding = 0;
+  private idleWaiters: (() => void)[] = [];
+  private own: { messages: BackendMessage[]; done: (messages: BackendMessage[]) => void; failed: (error: Error) => void } | undefined;
+  private closed = false;
+  private readonly header = Buffer.alloc(5);
+  private headerFill = 0;
+  private type = 0;
+  private remaining = -1;
+  private collected: Buffer[] | undefined;
+
+  constructor(
+    private readonly backend: Socket,
+    private readonly client: Socket,
+    leftover: Buffer,
+    private readonly onClose: () => void,
+  ) {
+    backend.on('data', (chunk: Buffer) => this.onData(chunk));
+    backend.on('close', () => this.onBackendClosed());
+    backend.on('error', () => undefined);
+    if (leftover.length > 0) this.onData(leftover);
+  }
+
+  /** Sends client messages to the backend; `replies` is how many ReadyForQuery they will bring. */
+  send(bytes: Buffer, replies: number): void {
+    this.outstanding += replies;
+    if (!this.closed) this.backend.write(bytes);
+  }
+
+  /** Whether a client message still awaits its ReadyForQuery. */
+  get busy(): boolean {
+    return this.outstanding > 0;
+  }
+
+  /** Resolves once no client message awaits an answer (at once when none does). */
+  whenIdle(): Promise<void> {
+    if (this.outstanding === 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Runs an exchange of kinesql's own (ending in Sync); call only when idle. Resolves with its replies. */
+  exchange(bytes: Buffer): Promise<BackendMessage[]> {
+    if (this.own || this.outstanding > 0) return Promise.reject(new Error('the backend is busy'));
+    if (this.closed) return Promise.reject(new Error('the engine backend is closed'));
+    return new Promise((done, failed) => {
+      this.own = { messages: [], done, failed };
+      this.backend.write(bytes);
+    });
+  }
+
+  close(): void {
+    this.backend.destroy();
+  }
+
+  private onBackendClosed(): void {
+    this.closed = true;
+    this.own?.failed(new Error('the engine backend closed the connection'));
+    this.own = undefined;
+    this.outstanding = 0;
+    for (const waiter of this.idleWaiters.splice(0)) waiter();
+    this.onClose();
+  }
+
+  private forward(bytes: Buffer): void {
+    if (this.client.destroyed) return;
+    if (!this.client.write(bytes)) {
+      this.backend.pause();
+      this.client.once('drain', () => this.backend.resume());
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    let offset = 0;
+    // Bytes of the client's replies are forwarded in runs; kinesql's own replies never reach the client.
+    let runStart = this.own ? -1 : 0;
+    while (offset < chunk.length) {
+      if (this.remaining < 0) {
+        const take = Math.min(5 - this.headerFill, chunk.length - offset);
+        chunk.copy(this.header, this.headerFill, offset, offset + take);
+        this.headerFill += take;
+        offset += take;
+        if (this.headerFill < 5) break;
+        this.headerFill = 0;
+        this.type = this.header[0]!;
+        this.remaining = this.header.readInt32BE(1) - 4;
+        this.collected = this.own || this.type === READY_FOR_QUERY ? [] : undefined;
+        if (this.type === ERROR_RESPONSE && !this.own) this.errors += 1;
+      }
+      const take = Math.min(this.remaining, chunk.length - offset);
+      if (this.collected && take > 0) this.collected.push(chunk.subarray(offset, offset + take));
+      offset += take;
+      this.remaining -= take;
+      if (this.remaining > 0) break;
+      this.remaining = -1;
+      const body = this.collected ? Buffer.concat(this.collected) : Buffer.alloc(0);
+      this.collected = undefined;
+      if (this.own) {
+        this.own.messages.push({ type: String.fromCharCode(this.type), body });
+        if (this.type === READY_FOR_QUERY) {
+          const own = this.own;
+          this.own = undefined;
+          this.status = body[0] ?? this.status;
+          own.done(own.messages);
+          runStart = offset;
+        }
+      } else if (this.type === READY_FOR_QUERY) {
+        this.status = body[0] ?? this.status;
+        this.outstanding = Math.max(0, this.outstanding - 1);
+        if (this.outstanding === 0) {
+          if (runStart >= 0 && offset > runStart) this.forward(chunk.subarray(runStart, offset));
+          runStart = offset;
+          for (const waiter of this.idleWaiters.splice(0)) waiter();
+        }
+      }
+    }
+    if (runStart >= 0 && chunk.length > runStart) this.forward(chunk.subarray(runStart));
+  }
+}

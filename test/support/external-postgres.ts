@@ -1,0 +1,275 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+const run = promisify(execFile);
+
+export interface ExternalPostgres {
+  url: string;
+  /** superuser URL, for test assertions */
+  adminUrl: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+const DEBIAN_BIN_DIR = '/usr/lib/postgresql/15/bin';
+const READY_ATTEMPTS = 300;
+const READY_INTERVAL_MS = 100;
+const STOP_TIMEOUT_MS = 30_000;
+const PORT_ATTEMPTS = 3;
+
+/** Debian's PostgreSQL 15 server binaries (postgresql-15 package), or undefined when not installed. */
+export function externalPostgresBinaries(): string | undefined {
+  for (const program of ['postgres', 'initdb']) {
+    try {
+      accessSync(join(DEBIAN_BIN_DIR, program), constants.X_OK);
+    } catch {
+      return undefined;
+    }
+  }
+  return DEBIAN_BIN_DIR;
+}
+
+interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+/** PostgreSQL refuses to run as root, so as root everything runs as the `postgres` system user. */
+async function runAsUser(): Promise<RunAs | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  let entry: string;
+  try {
+    entry = (await run('getent', ['passwd', 'postgres'])).stdout.trim();
+  } catch {
+    throw new Error('running as root, but there is no `postgres` system user to run the PostgreSQL server as');
+  }
+  const fields = entry.split(':');
+  const uid = Number(fields[2]);
+  const gid = Number(fields[3]);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`unexpected passwd entry for postgres: ${entry}`);
+  return { uid, gid };
+}
+
+/** Whether every directory from / down to `dir` can be traversed by other users. */
+function traversableByOthers(dir: string): boolean {
+  for (let current = dir; ; current = dirname(current)) {
+    try {
+      if ((statSync(current).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (dirname(current) === current) return true;
+  }
+}
+
+async function makePrivateDir(base: string, prefix: string, owner: RunAs | undefined): Promise<string> {
+  const dir = await mkdtemp(join(base, prefix));
+  if (owner) await chown(dir, owner.uid, owner.gid);
+  await chmod(dir, 0o700);
+  return dir;
+}
+
+async function chooseLocale(): Promise<string> {
+  try {
+    const { stdout } = await run('locale', ['-a']);
+    const names = stdout.split('\n').map((name) => name.trim().toLowerCase().replace('-', ''));
+    if (names.includes('c.utf8')) return 'C.UTF-8';
+  } catch {
+    // No `locale` program: plain C is always there.
+  }
+  return 'C';
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port was assigned'))));
+    });
+  });
+}
+
+/** The caller's environment without libpq settings, so nothing outside points the server or initdb elsewhere. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PG')));
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (exited(child)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off('exit', onExit);
+      resolve(false);
+    }, timeoutMs);
+    const onExit = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once('exit', onExit);
+  });
+}
+
+function logTail(logFile: string): string {
+  try {
+    return readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
+  } catch {
+    return '(no server log)';
+  }
+}
+
+/**
+ * A throwaway PostgreSQL 15 cluster from Debian's server binaries, listening on a free port on 127.0.0.1, with a
+ * database `kinesql` owned by a non-superuser role `kinesql_owner` that may create roles.
+ */
+export async function startExternalPostgres(): Promise<ExternalPostgres> {
+  const binaries = externalPostgresBinaries();
+  if (!binaries) throw new Error(`PostgreSQL 15 server binaries are not installed in ${DEBIAN_BIN_DIR} (Debian package postgresql-15)`);
+  const owner = await runAsUser();
+  const base = !owner || traversableByOthers(tmpdir()) ? tmpdir() : '/tmp';
+  if (owner && !traversableByOthers(base)) throw new Error(`the postgres user cannot reach ${base}`);
+
+  const dataDir = await makePrivateDir(base, 'kinesql-pg-data-', owner);
+  const socketDir = await makePrivateDir(base, 'kinesql-pg-sock-', owner);
+  const removeDirs = async () => {
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(socketDir, { recursive: true, force: true });
+  };
+  const adminPassword = randomBytes(18).toString('hex');
+  const ownerPassword = randomBytes(18).toString('hex');
+  const spawnIdentity = owner ? { uid: owner.uid, gid: owner.gid } : {};
+
+  let postmaster: ChildProcess | undefined;
+  let port = 0;
+  const onProcessExit = () => {
+    if (postmaster && !exited(postmaster)) postmaster.kill('SIGQUIT');
+  };
+  try {
+    const pwfile = join(socketDir, 'pwfile');
+    await writeFile(pwfile, `${adminPassword}\n`, { mode: 0o600 });
+    if (owner) await chown(pwfile, owner.uid, owner.gid);
+    const locale = await chooseLocale();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        execFile(
+          join(binaries, 'initdb'),
+          // --no-sync: the cluster is thrown away, so flushing it to disk only costs time.
+          ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', `--locale=${locale}`, '--no-sync'],
+          { ...spawnIdentity, cwd: socketDir, env: cleanEnv() },
+          (error, stdout, stderr) => (error ? reject(new Error(`initdb failed: ${error.message}\n${stdout}${stderr}`)) : resolve()),
+        );
+      });
+    } finally {
+      await rm(pwfile, { force: true });
+    }
+
+    const logFile = join(dataDir, 'postgres.log');
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      const logFd = openSync(logFile, 'a');
+      const logStart = fstatSync(logFd).size;
+      try {
+        postmaster = spawn(
+          join(binaries, 'postgres'),
+          ['-D', dataDir, '-c', 'listen_addresses=127.0.0.1', '-p', String(port), '-k', socketDir, '-c', 'max_connections=300'],
+          { ...spawnIdentity, cwd: dataDir, env: cleanEnv(), stdio: ['ignore', logFd, logFd] },
+        );
+      } finally {
+        closeSync(logFd);
+      }
+      process.once('exit', onProcessExit);
+      const child = postmaster;
+      const spawnFailure = new Promise<Error>((resolve) => child.once('error', resolve));
+      const ready = await waitUntilReady(child, port, adminPassword, spawnFailure);
+      if (ready === true) break;
+      process.off('exit', onProcessExit);
+      if (!exited(child)) {
+        child.kill('SIGQUIT');
+        await waitForExit(child, STOP_TIMEOUT_MS);
+      }
+      // Another process may have taken the port between our probe and the server's bind.
+      const attemptLog = (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString('utf8');
+      const portTaken = /could not bind|Address already in use/i.test(attemptLog);
+      if (!portTaken || attempt >= PORT_ATTEMPTS) throw new Error(`PostgreSQL did not start: ${ready.message}\n${logTail(logFile)}`);
+    }
+
+    const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: adminPassword, database: 'postgres' });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE kinesql_owner LOGIN CREATEROLE PASSWORD ${admin.escapeLiteral(ownerPassword)}`);
+      await admin.query('CREATE DATABASE kinesql OWNER kinesql_owner');
+    } finally {
+      await admin.end();
+    }
+  } catch (error) {
+    process.off('exit', onProcessExit);
+    if (postmaster && !exited(postmaster)) {
+      postmaster.kill('SIGQUIT');
+      await waitForExit(postmaster, STOP_TIMEOUT_MS);
+    }
+    await removeDirs();
+    throw error;
+  }
+
+  const server = postmaster;
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `postgresql://kinesql_owner:${encodeURIComponent(ownerPassword)}@127.0.0.1:${port}/kinesql`,
+    adminUrl: `postgresql://postgres:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}/kinesql`,
+    port,
+    dataDir,
+    stop() {
+      stopping ??= (async () => {
+        // SIGINT is pg_ctl's "fast" shutdown: open sessions are rolled back and disconnected.
+        if (!exited(server)) server.kill('SIGINT');
+        if (!(await waitForExit(server, STOP_TIMEOUT_MS))) {
+          server.kill('SIGKILL');
+          await waitForExit(server, 5_000);
+        }
+        process.off('exit', onProcessExit);
+        await removeDirs();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Polls until a superuser login succeeds; returns the last failure if the server exits or never answers. */
+async function waitUntilReady(child: ChildProcess, port: number, password: string, spawnFailure: Promise<Error>): Promise<true | Error> {
+  let failure: Error = new Error('no connection attempt was made');
+  let spawnError: Error | undefined;
+  void spawnFailure.then((error) => (spawnError = error));
+  for (let attempt = 0; attempt < READY_ATTEMPTS; attempt++) {
+    if (spawnError) return spawnError;
+    if (exited(child)) return new Error(`the server exited (code ${child.exitCode}, signal ${child.signalCode}); last connection error: ${failure.message}`);
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 2_000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.end();
+      return true;
+    } catch (error) {
+      failure = error instanceof Error ? error : new Error(String(error));
+      await client.end().catch(() => {});
+    }
+    await delay(READY_INTERVAL_MS);
+  }
+  return new Error(`no connection after ${READY_ATTEMPTS} attempts: ${failure.message}`);
+}
+
