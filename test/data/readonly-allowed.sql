@@ -284,8 +284,8 @@ SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n LEFT OUTER JOIN pg
 SET application_name = 'DBeaver 24.0.0 - Main <postgres>'; select * from pg_catalog.pg_settings where name='standard_conforming_strings'; SELECT current_schema(),session_user
 -- ---- seed session properties
 SET SESSION kinesis.max_batches = 1000; SET kinesis.iter_from_timestamp = true; SET SESSION kinesis.iter_offset_seconds = 3600
--- ---- kinesql session settings
-SET kinesql.start_from = '2024-01-01T00:00:00Z'; RESET kinesis.max_batches; SELECT set_config('kinesql.start_from', '-1h', true)
+-- ---- seed session properties reset and set through set_config
+RESET kinesis.max_batches; SELECT set_config('kinesis.iter_offset_seconds', '3600', true); SET standard_conforming_strings = on
 -- ---- time zone forms
 SET TIME ZONE 'UTC'; SET TIME ZONE LOCAL; SET timezone = 'Europe/Berlin'; SET "TimeZone" TO DEFAULT; SET TIME ZONE INTERVAL '+02:00' HOUR TO MINUTE
 -- ---- formatting settings

@@ -167,10 +167,15 @@ describe('resharding on kinesis-mock while records flow', () => {
     const reader = { queries: 0, lastCount: 0, stopping: false, failure: undefined as unknown };
     const checkSnapshot = (rows: Row[]): void => {
       expect(new Set(rows.map((row) => `${row.shard}/${row.seq}`)).size).toBe(rows.length);
-      // Parents are loaded before their children, so what a query sees of each key is its first records, in order.
+      // Parents are loaded before their children, so what a query sees of each key is its first records, with
+      // no gap; within a shard their sequence numbers follow the order they were sent in.
       for (const key of flowKeys) {
-        const ns = rows.filter((row) => row.key === key).map((row) => row.n);
-        expect(ns).toEqual(Array.from({ length: ns.length }, (_, i) => i + 1));
+        const own = rows.filter((row) => row.key === key);
+        expect(own.map((row) => row.n).sort((a, b) => a - b)).toEqual(Array.from({ length: own.length }, (_, i) => i + 1));
+        for (const shard of new Set(own.map((row) => row.shard))) {
+          const inShard = own.filter((row) => row.shard === shard).sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+          expect(inShard.map((row) => row.n)).toEqual([...inShard.map((row) => row.n)].sort((a, b) => a - b));
+        }
       }
     };
     const snapshotSql = `select key, n, _shard_id as shard, _shard_sequence_id as seq from ${stream} order by ctid`;

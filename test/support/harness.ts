@@ -8,6 +8,13 @@ import { DEFAULT_CONFIG, type KinesqlConfig } from '../../src/config/config.js';
 import { ensureStream, startKinesisStandIn, type KinesisStandIn } from '../../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { startKinesql, type RunningKinesql } from '../../src/kinesql.js';
+import { startExternalPostgres, type ExternalPostgres } from './external-postgres.js';
+
+/**
+ * KINESQL_TEST_ENGINE=external runs a harness's kinesql on an external engine: Debian's PostgreSQL 15,
+ * started for the harness on a free loopback port (the vitest project "external-engine" sets it).
+ */
+const externalEngine = process.env['KINESQL_TEST_ENGINE'] === 'external';
 
 export interface Harness {
   standIn: KinesisStandIn;
@@ -45,6 +52,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     catalog: { ...DEFAULT_CONFIG.catalog, tablesLocation: tablesDir, refreshIntervalMs: 1_000 },
     aws: { region: 'us-east-1', kinesisEndpoint: standIn.endpoint, accessKeyId: 'test', secretAccessKey: 'test' },
   };
+  let external: ExternalPostgres | undefined;
+  if (externalEngine) {
+    external = await startExternalPostgres();
+    base.engine = { ...base.engine, url: external.url };
+  }
   const config = options.configure ? options.configure(base) : base;
   const kinesis = createKinesisClient(config.aws);
   for (const stream of options.streams) await ensureStream(kinesis, stream.name, stream.shards);
@@ -79,6 +91,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     },
     async close() {
       await server.close();
+      await external?.stop();
       kinesis.destroy();
       await standIn.close();
       await rm(tablesDir, { recursive: true, force: true });
