@@ -4,6 +4,7 @@
  * `npm run bench -- decode` runs only the named ones.
  */
 import { runDecodeBench } from './decode.js';
+import { runEngineBench } from './engine.js';
 import { runWireBench } from './wire.js';
 import { runReloadBench } from './reload.js';
 import { runScanBench } from './scan.js';
@@ -13,6 +14,7 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 const benches: Record<string, () => Promise<void>> = {
   decode: runDecodeBench,
+  engine: runEngineBench,
   reload: runReloadBench,
   scan: runScanBench,
   wire: runWireBench,

@@ -5,35 +5,21 @@
  * peak memory of the process, and where Debian's PostgreSQL can be started, the warm queries on it.
  * Sizes can be lowered for a quick look: BENCH_RECORDS=100000 npm run bench -- scan
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
 import { ShardRateBudget } from '../src/kinesis/rate-budget.js';
 import { pino } from 'pino';
-import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../src/config/config.js';
 import { ensureStream } from '../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../src/kinesis/client.js';
 import { startKinesql } from '../src/kinesql.js';
+import { benchConfig, event, putEvents, seconds, startKinesaliteProcess, timed, writeEventsDefinition } from './events-stream.js';
 
 const RECORDS = Number(process.env['BENCH_RECORDS'] ?? 1_000_000);
 const SHARDS = 4;
-const COUNTRIES = ['DE', 'FR', 'US', 'JP', 'BR', 'IN', 'NG', 'AU'];
-
-function event(i: number): { id: number; user: string; country: string; amount: number; kind: string } {
-  return { id: i, user: `user-${i % 5000}`, country: COUNTRIES[i % COUNTRIES.length]!, amount: (i % 1000) / 10, kind: i % 3 === 0 ? 'click' : 'view' };
-}
-
-const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const started = performance.now();
-  const value = await fn();
-  return { ms: performance.now() - started, value };
-}
 
 export async function runScanBench(): Promise<void> {
   let peakRss = 0;
@@ -46,24 +32,7 @@ export async function runScanBench(): Promise<void> {
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   try {
     await ensureStream(kinesis, 'events', SHARDS);
-    const put = await timed(async () => {
-      const batches: number[] = [];
-      for (let offset = 0; offset < RECORDS; offset += 500) batches.push(offset);
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          while (next < batches.length) {
-            const offset = batches[next++]!;
-            const records = Array.from({ length: Math.min(500, RECORDS - offset) }, (_, j) => ({
-              Data: Buffer.from(JSON.stringify(event(offset + j))),
-              PartitionKey: `pk-${offset + j}`,
-            }));
-            const answer = await kinesis.send(new PutRecordsCommand({ StreamName: 'events', Records: records }));
-            if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records not put`);
-          }
-        }),
-      );
-    });
+    const put = await timed(() => putEvents(kinesis, 'events', RECORDS));
     out(`put ${RECORDS} records in ${SHARDS} shards: ${seconds(put.ms)}`);
 
     // The bare loop twice: as fast as the stand-in answers (kinesalite enforces no limits), and within the
@@ -93,30 +62,8 @@ export async function runScanBench(): Promise<void> {
     const bare = await bareLoop(new ShardRateBudget());
     out(`baseline: bare SDK GetRecords loop within Kinesis read limits over ${bare.value} records: ${seconds(bare.ms)}`);
 
-    await writeFile(
-      join(tablesDir, 'events.json'),
-      JSON.stringify({
-        tableName: 'events',
-        streamName: 'events',
-        message: {
-          dataFormat: 'json',
-          fields: [
-            { name: 'id', type: 'BIGINT', mapping: 'id' },
-            { name: 'user_name', type: 'VARCHAR', mapping: 'user' },
-            { name: 'country', type: 'VARCHAR', mapping: 'country' },
-            { name: 'amount', type: 'DOUBLE', mapping: 'amount' },
-            { name: 'kind', type: 'VARCHAR', mapping: 'kind' },
-          ],
-        },
-      }),
-    );
-    const config: KinesqlConfig = {
-      ...DEFAULT_CONFIG,
-      server: { host: '127.0.0.1', port: 0 },
-      catalog: { ...DEFAULT_CONFIG.catalog, tablesLocation: tablesDir },
-      aws,
-      scan: { ...DEFAULT_SCAN_CONFIG, progressIntervalMs: 0 },
-    };
+    await writeEventsDefinition(tablesDir);
+    const config = benchConfig(tablesDir, aws);
     const server = await startKinesql(config, pino({ level: 'silent' }));
     const client = new pg.Client({ host: server.host, port: server.port, user: 'bench', database: 'kinesql' });
     await client.connect();
@@ -140,7 +87,7 @@ export async function runScanBench(): Promise<void> {
       });
       const after = await q('select count(*) from events');
       out(`kinesql count(*) after 1,000 new records (put took ${seconds(more.ms)}) = ${String(after.value[0]?.count)}: ${seconds(after.ms)} (warm count(*) ${seconds(warm['count(*)']!)})`);
-      out(`peak memory (RSS of the kinesql process: server, store, PGlite worker; kinesalite not included): ${(peakRss / 1024 / 1024).toFixed(0)} MB`);
+      out(`peak memory (RSS of the kinesql process: server and store; the engine is a separate process, not included, nor is kinesalite): ${(peakRss / 1024 / 1024).toFixed(0)} MB`);
       await nativePostgres(warmQueries, out);
     } finally {
       await client.end();
@@ -152,30 +99,6 @@ export async function runScanBench(): Promise<void> {
     await standIn.close();
     await rm(tablesDir, { recursive: true, force: true });
   }
-}
-
-async function startKinesaliteProcess(): Promise<{ endpoint: string; close(): Promise<void> }> {
-  const require = createRequire(import.meta.url);
-  const port = 40_000 + Math.floor(Math.random() * 10_000);
-  const child = spawn(process.execPath, [require.resolve('kinesalite/cli.js'), '--port', String(port), '--createStreamMs', '0', '--shardLimit', '100'], {
-    stdio: 'ignore',
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      await fetch(endpoint, { method: 'POST' });
-      break;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  return {
-    endpoint,
-    close: async () => {
-      child.kill();
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
-    },
-  };
 }
 
 /** The same rows and warm queries on a PostgreSQL 15 started from Debian's binaries, when possible. */

@@ -1,68 +1,105 @@
 /**
- * Load test of the wire layer: 50 concurrent node-postgres clients × 200 mixed queries (simple, parameterised
- * with named statements, settings, a short transaction) against kinesql over TCP; every answer is checked.
- * Baseline, same run: the same queries one after another on one in-process PGlite holding the same rows
- * (what the engine alone can do, without sockets, sessions or sharing). Prints throughput, p50/p99 and ratios.
+ * Load test of the wire layer: 50 concurrent node-postgres clients × 200 queries through kinesql over TCP,
+ * first `select 1` (what kinesql adds to a round trip), then the mixed load of the wire tests (counts, a
+ * GROUP BY, parameterised queries on a named statement; every answer is checked) over a 300-record table.
+ * Baseline, same run: the same clients and SQL sent straight to the engine (its unix socket), logged in as
+ * the same client role, so row policies and role settings apply there too. Prints q/s, p50/p99 and the ratio.
+ * Sizes: WIRE_BENCH_CLIENTS, WIRE_BENCH_QUERIES.
  */
-import { PGlite } from '@electric-sql/pglite';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
 import { startTradesHarness } from '../test/clients/fixture.js';
-import { mixedQuery, runMixedLoad } from '../test/support/mixed-load.js';
+import { runMixedLoad } from '../test/support/mixed-load.js';
+import { percentile } from './events-stream.js';
 
-const CLIENTS = Number(process.env["WIRE_BENCH_CLIENTS"] ?? 50);
-const QUERIES_PER_CLIENT = Number(process.env["WIRE_BENCH_QUERIES"] ?? 200);
+const CLIENTS = Number(process.env['WIRE_BENCH_CLIENTS'] ?? 50);
+const QUERIES_PER_CLIENT = Number(process.env['WIRE_BENCH_QUERIES'] ?? 200);
+const ROLE = 'bench';
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+interface Load {
+  seconds: number;
+  latencies: number[];
+  failures: number;
+  errors: string[];
+}
+
+async function measured(run: () => Promise<{ latencies: number[]; failures: number; errors: string[] }>): Promise<Load> {
+  const started = performance.now();
+  const { latencies, failures, errors } = await run();
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, latencies: [...latencies].sort((a, b) => a - b), failures, errors };
+}
+
+/** `clients` concurrent clients, each sending `select 1` `queries` times one after another. */
+async function runSelectOne(connection: pg.ClientConfig, clients: number, queries: number): Promise<{ latencies: number[]; failures: number; errors: string[] }> {
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      const client = new pg.Client(connection);
+      await client.connect();
+      try {
+        for (let q = 0; q < queries; q += 1) {
+          const t0 = performance.now();
+          try {
+            const { rows } = await client.query('select 1 as one');
+            latencies.push(performance.now() - t0);
+            if (rows[0]?.['one'] !== 1) errors.push(`wrong answer to select 1: ${JSON.stringify(rows)}`);
+          } catch (error) {
+            errors.push(`select 1: ${(error as Error).message}`);
+          }
+        }
+      } finally {
+        await client.end();
+      }
+    }),
+  );
+  return { latencies, failures: errors.length, errors };
 }
 
 export async function runWireBench(): Promise<void> {
   const harness = await startTradesHarness();
   try {
-    // Warm the stream table once so every measured query sees the same rows.
-    const warm = await harness.connect();
+    const viaKinesql: pg.ClientConfig = { ...harness.connection, user: ROLE };
+    const { endpoint } = harness.server.engine;
+    const direct: pg.ClientConfig = {
+      host: endpoint.host,
+      port: endpoint.port,
+      database: endpoint.database,
+      user: ROLE,
+      password: await harness.server.roles.passwordFor(ROLE),
+    };
+    // Load the stream table once so every measured query, through kinesql or not, sees the same rows.
+    const warm = new pg.Client(viaKinesql);
+    await warm.connect();
     await warm.query('select count(*) from market.trades');
     await warm.end();
 
-    const started = performance.now();
-    const { latencies, failures } = await runMixedLoad(harness.connection, CLIENTS, QUERIES_PER_CLIENT);
-    const elapsed = (performance.now() - started) / 1000;
-    latencies.sort((a, b) => a - b);
     const total = CLIENTS * QUERIES_PER_CLIENT;
+    const out = (line: string): void => void process.stdout.write(`${line}\n`);
+    const line = (label: string, load: Load): string =>
+      `${label.padEnd(40)} ${(load.latencies.length / load.seconds).toFixed(0).padStart(7)} q/s   p50 ${percentile(load.latencies, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(load.latencies, 99).toFixed(2).padStart(7)} ms`;
+    const qps = (load: Load): number => load.latencies.length / load.seconds;
+    let failures = 0;
+    const report = (what: string, kinesql: Load, engine: Load): void => {
+      out(`${CLIENTS} clients × ${QUERIES_PER_CLIENT} ${what} = ${total}; wrong or failed answers: kinesql ${kinesql.failures}, engine ${engine.failures}`);
+      out(line('kinesql (TCP, session → own backend)', kinesql));
+      out(line('engine directly (unix socket, same role)', engine));
+      out(`throughput ratio kinesql / engine directly: ${(qps(kinesql) / qps(engine)).toFixed(2)}× (goal ≥ 0.5×)`);
+      for (const error of [...kinesql.errors, ...engine.errors].slice(0, 5)) out(`  ${error}`);
+      failures += kinesql.failures + engine.failures;
+    };
 
-    // Baseline: the same rows and queries on an in-process PGlite, sequentially.
-    const db = await PGlite.create();
-    const copy = await (async () => {
-      const client = await harness.connect();
-      try {
-        return (await client.query('select trade_id, symbol, price, buy from market.trades')).rows as Record<string, unknown>[];
-      } finally {
-        await client.end();
-      }
-    })();
-    await db.exec('create schema market; create table market.trades (trade_id bigint, symbol text, price numeric(12,4), buy boolean)');
-    for (const row of copy) await db.query('insert into market.trades values ($1, $2, $3, $4)', [row['trade_id'], row['symbol'], row['price'], row['buy']]);
-    const baseLatencies: number[] = [];
-    const baseStarted = performance.now();
-    for (let i = 0; i < total; i += 1) {
-      const check = mixedQuery(i);
-      const t0 = performance.now();
-      await db.query(check.sql, check.params ?? []);
-      baseLatencies.push(performance.now() - t0);
-    }
-    const baseElapsed = (performance.now() - baseStarted) / 1000;
-    baseLatencies.sort((a, b) => a - b);
-    await db.close();
-
-    const line = (label: string, seconds: number, sorted: number[]): string =>
-      `${label.padEnd(34)} ${(total / seconds).toFixed(0).padStart(7)} q/s   p50 ${percentile(sorted, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(sorted, 99).toFixed(2).padStart(7)} ms`;
-    process.stdout.write(`${CLIENTS} clients × ${QUERIES_PER_CLIENT} mixed queries = ${total}; wrong or failed answers: ${failures}\n`);
-    process.stdout.write(`${line('kinesql over TCP (50 concurrent)', elapsed, latencies)}\n`);
-    process.stdout.write(`${line('PGlite in-process (sequential)', baseElapsed, baseLatencies)}\n`);
-    process.stdout.write(`throughput ratio kinesql / in-process PGlite: ${(baseElapsed / elapsed).toFixed(2)}\n`);
+    const selectKinesql = await measured(() => runSelectOne(viaKinesql, CLIENTS, QUERIES_PER_CLIENT));
+    const selectEngine = await measured(() => runSelectOne(direct, CLIENTS, QUERIES_PER_CLIENT));
+    report('`select 1`', selectKinesql, selectEngine);
+    const mixedKinesql = await measured(() => runMixedLoad(viaKinesql, CLIENTS, QUERIES_PER_CLIENT));
+    const mixedEngine = await measured(() => runMixedLoad(direct, CLIENTS, QUERIES_PER_CLIENT));
+    report('mixed queries (checked)', mixedKinesql, mixedEngine);
     if (failures > 0) process.exitCode = 1;
   } finally {
     await harness.close();
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await runWireBench();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await runWireBench();

@@ -114,6 +114,9 @@ export async function installEngineRoles(
   for (const statement of [
     `CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`,
     `REVOKE ALL ON SCHEMA ${STATE_SCHEMA} FROM PUBLIC`,
+    // Name lookups only (none of its tables may be read): BI tools ask has_table_privilege of every table
+    // pg_tables lists, and PostgreSQL answers a name in a schema without USAGE with an error, not false.
+    `GRANT USAGE ON SCHEMA ${STATE_SCHEMA} TO ${READER_ROLE}`,
     `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.secret (value text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.client_roles (name text PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now())`,
     `CREATE SCHEMA IF NOT EXISTS ${PUBLIC_SCHEMA}`,

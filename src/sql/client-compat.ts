@@ -1,6 +1,6 @@
 /**
- * Catalog columns that PostgreSQL renamed after older clients were built. The engine is PostgreSQL 18; the
- * psql in Debian 12 is 15 and asks pg_database for `daticulocale` (`\l`), renamed `datlocale` in 17. Such
+ * Catalog columns that PostgreSQL renamed after older clients were built. The embedded engine is PostgreSQL
+ * 18; the psql in Debian 12 is 15 and asks pg_database for `daticulocale` (`\l`), renamed `datlocale` in 17. Such
  * identifiers are renamed in the client's SQL before it reaches the engine, token by token, so strings and
  * comments that happen to contain the old name are left alone.
  */

@@ -74,7 +74,8 @@ export class StatementExecutor {
    * `*` over a table with hidden columns spelled out as its visible columns.
    */
   prepareSql(clientSql: string, session: SessionContext): string {
-    const sql = renameOldCatalogColumns(clientSql);
+    // Only an engine that renamed them (PostgreSQL 17 and newer) needs older clients' names translated.
+    const sql = this.engine.serverVersionNum >= 170000 ? renameOldCatalogColumns(clientSql) : clientSql;
     if (!this.store.list().some((table) => this.visibleColumns(table) !== undefined)) return sql;
     const parsed = parseStatements(sql);
     if (isParseFailure(parsed)) return sql;

@@ -19,6 +19,7 @@ import { BodyReader, FrontendReader, ProtocolViolation, type FrontendMessage, ty
 import { socketSink, type MessageSink } from './message-sink.js';
 import {
   engineStartupParameters,
+  propertiesSetBy,
   READ_SETTINGS_EXCHANGE,
   readSettingsReply,
   searchPathSchemas,
@@ -382,7 +383,8 @@ export class Session {
     }
     const prepared = sqlPreparedChanges(statements);
     relations.push(...prepared.executes.flatMap((name) => this.sqlPrepared.get(name) ?? []));
-    await this.forward(relations, (context) => frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(sql, context)}\0`, 'utf8')), 1);
+    const build = (context: SessionContext): Buffer => frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(sql, context)}\0`, 'utf8'));
+    await this.forward(relations, build, 1, propertiesSetBy(statements));
     for (const [name, statementRelations] of prepared.prepares) this.sqlPrepared.set(name, statementRelations);
     for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
     if (prepared.deallocateAll) this.sqlPrepared.clear();
@@ -440,13 +442,19 @@ export class Session {
    * backend to answer everything before them, reads the session's settings from it, and catches the
    * tables up; a catch-up that fails (or is cancelled) is reported instead of running the statement.
    */
-  private async forward(relations: RelationName[], build: (context: SessionContext) => Buffer, replies: number): Promise<void> {
+  private async forward(
+    relations: RelationName[],
+    build: (context: SessionContext) => Buffer,
+    replies: number,
+    alsoSet: ReadonlyMap<string, string> = new Map(),
+  ): Promise<void> {
     const relay = this.relay!;
     let caughtUp: CaughtUp = {};
     if (this.executor.mayReadStreams(relations)) {
       await relay.whenIdle();
       if (relay.status !== TransactionStatus.Failed && !this.unsynced) {
         const settings = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
+        for (const [name, value] of alsoSet) settings?.set(name, value);
         if (settings) this.context = { searchPath: searchPathSchemas(settings.get('search_path') ?? '', this.user), settings };
         try {
           caughtUp = await this.catchUp(relations, timeoutMs(settings?.get('statement_timeout')));

@@ -1,0 +1,127 @@
+/**
+ * What the stream benchmarks (scan, engine) share: kinesalite in a process of its own, the `events` stream
+ * of JSON records and its table definition, and a kinesql configuration serving it.
+ */
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../src/config/config.js';
+
+export const COUNTRIES = ['DE', 'FR', 'US', 'JP', 'BR', 'IN', 'NG', 'AU'];
+
+export interface BenchEvent {
+  id: number;
+  user: string;
+  country: string;
+  amount: number;
+  kind: string;
+}
+
+export function event(i: number): BenchEvent {
+  return { id: i, user: `user-${i % 5000}`, country: COUNTRIES[i % COUNTRIES.length]!, amount: (i % 1000) / 10, kind: i % 3 === 0 ? 'click' : 'view' };
+}
+
+/** Partition key of event i as putEvents sends it. */
+export const partitionKey = (i: number): string => `pk-${i}`;
+
+export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const started = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - started, value };
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+
+export function median(values: readonly number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
+/** Puts events 0 … count-1 into the stream: 8 PutRecords calls of 500 records in flight. */
+export async function putEvents(kinesis: KinesisClient, stream: string, count: number): Promise<void> {
+  const batches: number[] = [];
+  for (let offset = 0; offset < count; offset += 500) batches.push(offset);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < batches.length) {
+        const offset = batches[next++]!;
+        const records = Array.from({ length: Math.min(500, count - offset) }, (_, j) => ({
+          Data: Buffer.from(JSON.stringify(event(offset + j))),
+          PartitionKey: partitionKey(offset + j),
+        }));
+        const answer = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: records }));
+        if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records not put`);
+      }
+    }),
+  );
+}
+
+/** Writes the definition of table `events` (stream `events`) into tablesDir. */
+export async function writeEventsDefinition(tablesDir: string): Promise<void> {
+  await writeFile(
+    join(tablesDir, 'events.json'),
+    JSON.stringify({
+      tableName: 'events',
+      streamName: 'events',
+      message: {
+        dataFormat: 'json',
+        fields: [
+          { name: 'id', type: 'BIGINT', mapping: 'id' },
+          { name: 'user_name', type: 'VARCHAR', mapping: 'user' },
+          { name: 'country', type: 'VARCHAR', mapping: 'country' },
+          { name: 'amount', type: 'DOUBLE', mapping: 'amount' },
+          { name: 'kind', type: 'VARCHAR', mapping: 'kind' },
+        ],
+      },
+    }),
+  );
+}
+
+export interface BenchAws {
+  region: string;
+  kinesisEndpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** kinesql on a free loopback port with the embedded engine, serving the definitions in tablesDir. */
+export function benchConfig(tablesDir: string, aws: BenchAws): KinesqlConfig {
+  return {
+    ...DEFAULT_CONFIG,
+    server: { host: '127.0.0.1', port: 0 },
+    catalog: { ...DEFAULT_CONFIG.catalog, tablesLocation: tablesDir },
+    aws,
+    scan: { ...DEFAULT_SCAN_CONFIG, progressIntervalMs: 0 },
+  };
+}
+
+/** kinesalite in a process of its own: real Kinesis does not use the client's CPU either. */
+export async function startKinesaliteProcess(): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const require = createRequire(import.meta.url);
+  const port = 40_000 + Math.floor(Math.random() * 10_000);
+  const child = spawn(process.execPath, [require.resolve('kinesalite/cli.js'), '--port', String(port), '--createStreamMs', '0', '--shardLimit', '100'], {
+    stdio: 'ignore',
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      await fetch(endpoint, { method: 'POST' });
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return {
+    endpoint,
+    close: async () => {
+      child.kill();
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+    },
+  };
+}
