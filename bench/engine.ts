@@ -3,7 +3,8 @@
  * PostgreSQL server"):
  *   - warm count(*), GROUP BY and a time-window query over 1,000,000 loaded records through kinesql, against
  *     the same SQL sent straight to the engine as the same client role (its row policy applies there too);
- *   - 10 clients running short stream queries, alone and while another session runs a long analytic query;
+ *   - 10 clients running short stream queries, alone and while another session runs a long analytic query
+ *     (through kinesql, and straight on the engine to tell its share apart);
  *   - the memory of the kinesql process and, apart, of the engine's processes, and the engine's database size.
  * Sizes: ENGINE_BENCH_RECORDS (records loaded), ENGINE_BENCH_ITERATIONS (short queries per client).
  */
@@ -81,7 +82,7 @@ export async function runEngineBench(): Promise<void> {
 
       await warmQueries(kinesql, engine, out);
       out(`memory after loading: ${await memoryLine(server.engine)}`);
-      await interference(viaKinesql, connect, server.engine, out);
+      await interference(viaKinesql, direct, connect, server.engine, out);
       out(`peak RSS of the kinesql process over the run: ${mb(peakRss)}`);
       const { rows } = await server.engine.query(
         `select pg_database_size(current_database()) as database, coalesce(pg_total_relation_size(to_regclass('public.events')), 0) as events`,
@@ -135,21 +136,30 @@ async function warmQueries(kinesql: pg.Client, engine: pg.Client, out: (line: st
     const viaKinesql = median(times.kinesql);
     const directly = median(times.engine);
     const differ = answers.kinesql === answers.engine ? '' : `   answers differ: kinesql ${answers.kinesql.slice(0, 80)}, engine ${answers.engine.slice(0, 80)}`;
-    out(`  ${name.padEnd(24)} kinesql ${ms(viaKinesql)}   engine directly ${ms(directly)}   ratio ${(viaKinesql / directly).toFixed(2)}× (goal ≤ 1.3×)${differ}`);
+    const fastest = (values: number[]): string => `(fastest ${Math.min(...values).toFixed(1)})`;
+    out(
+      `  ${name.padEnd(24)} kinesql ${ms(viaKinesql)} ${fastest(times.kinesql)}   engine directly ${ms(directly)} ${fastest(times.engine)}   ` +
+        `ratio ${(viaKinesql / directly).toFixed(2)}× (goal ≤ 1.3×)${differ}`,
+    );
   }
 }
 
-/** (b) Short stream queries from 10 clients, alone and while a long query runs on another session. */
+/**
+ * (b) Short stream queries from 10 clients through kinesql, alone and while a long query runs on another
+ * kinesql session; the same clients' SQL straight on the engine alongside, to tell the engine's share apart.
+ */
 async function interference(
   viaKinesql: pg.ClientConfig,
+  direct: pg.ClientConfig,
   connect: (config: pg.ClientConfig) => Promise<pg.Client>,
   engine: Engine,
   out: (line: string) => void,
 ): Promise<void> {
-  const clients = await Promise.all(Array.from({ length: SHORT_CLIENTS }, () => connect(viaKinesql)));
   const shortSql = 'select count(*) from events where _partition_key = $1';
+  const kinesqlClients = await Promise.all(Array.from({ length: SHORT_CLIENTS }, () => connect(viaKinesql)));
+  const engineClients = await Promise.all(Array.from({ length: SHORT_CLIENTS }, () => connect(direct)));
   let next = 0;
-  const shortLoad = async (): Promise<number[]> => {
+  const shortLoad = async (clients: pg.Client[]): Promise<number[]> => {
     const latencies: number[] = [];
     await Promise.all(
       clients.map(async (client) => {
@@ -164,8 +174,9 @@ async function interference(
     );
     return latencies.sort((a, b) => a - b);
   };
-  await Promise.all(clients.map((client) => client.query({ name: 'by-key', text: shortSql, values: [partitionKey(0)] })));
-  const alone = await shortLoad();
+  for (const client of [...kinesqlClients, ...engineClients]) await client.query({ name: 'by-key', text: shortSql, values: [partitionKey(0)] });
+  const kinesqlAlone = await shortLoad(kinesqlClients);
+  const engineAlone = await shortLoad(engineClients);
 
   const long = await connect(viaKinesql);
   const series = `generate_series(1, ${Math.ceil(LONG_QUERY_PAIRS / RECORDS)})`;
@@ -182,19 +193,24 @@ async function interference(
     if (longEnded) throw new Error(`the long query ended before it was seen running: ${await longQuery}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  const contended = await shortLoad();
+  const kinesqlContended = await shortLoad(kinesqlClients);
+  const engineContended = await shortLoad(engineClients);
   const outlasted = !longEnded;
   const memory = await memoryLine(engine);
   await engine.query(`select pg_cancel_backend(pid) from (${running}) q`);
   const longOutcome = await longQuery;
 
   const line = (label: string, sorted: number[]): string =>
-    `  ${label.padEnd(36)} p50 ${ms(percentile(sorted, 50))}   p99 ${ms(percentile(sorted, 99))}`;
-  out(`${SHORT_CLIENTS} clients × ${SHORT_ITERATIONS} \`${shortSql}\` through kinesql`);
-  out(line('alone', alone));
-  out(line('while a long query runs', contended));
-  out(`  p99 ratio with / without the long query: ${(percentile(contended, 99) / percentile(alone, 99)).toFixed(2)}× (goal ≤ 2×)`);
-  out(`  long query on another session: \`${longSql}\`, ${outlasted ? 'still running after the measurement' : 'ENDED BEFORE THE MEASUREMENT DID'}, then ${longOutcome}`);
+    `  ${label.padEnd(40)} p50 ${ms(percentile(sorted, 50))}   p99 ${ms(percentile(sorted, 99))}`;
+  const ratio = (contended: number[], alone: number[]): string => (percentile(contended, 99) / percentile(alone, 99)).toFixed(2);
+  out(`${SHORT_CLIENTS} clients × ${SHORT_ITERATIONS} \`${shortSql}\``);
+  out(line('kinesql, alone', kinesqlAlone));
+  out(line('kinesql, while a long query runs', kinesqlContended));
+  out(`  p99 ratio with / without the long query, kinesql: ${ratio(kinesqlContended, kinesqlAlone)}× (goal ≤ 2×)`);
+  out(line('engine directly, alone', engineAlone));
+  out(line('engine directly, while a long query runs', engineContended));
+  out(`  p99 ratio with / without the long query, engine directly: ${ratio(engineContended, engineAlone)}×`);
+  out(`  long query on another kinesql session: \`${longSql}\`, ${outlasted ? 'still running after both measurements' : 'ENDED BEFORE THE MEASUREMENTS DID'}, then ${longOutcome}`);
   out(`memory while the long query ran: ${memory}`);
 }
 

