@@ -42,7 +42,7 @@ export interface TableDefinition {
   version: string;
 }
 
-/** The internal columns every stream table has, in order (DESIGN.md §4). */
+/** The internal columns every stream table has, in order (the seed connector's, all filled). */
 export const INTERNAL_COLUMNS = [
   { name: '_shard_id', sql: 'text', comment: 'Kinesis shard the record was read from' },
   { name: '_shard_sequence_id', sql: 'text', comment: 'Sequence number of the record in its shard' },

@@ -45,7 +45,7 @@ const INTERNAL_NAMES = new Set<string>(INTERNAL_COLUMNS.map((column) => column.n
 type JsonObject = Record<string, unknown>;
 
 /**
- * Parses and validates one seed-format table definition (DESIGN.md §4). `source` names the file or S3
+ * Parses and validates one table definition in the seed connector's format. `source` names the file or S3
  * object in error messages and in the result; `version` is its mtime or ETag. Throws DefinitionError.
  */
 export function parseDefinition(

@@ -1,5 +1,5 @@
 /**
- * Finds the bounds a statement puts on a stream table's internal columns (DESIGN.md §3), so that the
+ * Finds the bounds a statement puts on a stream table's internal columns (README, "What a query sees"), so that the
  * store reads only what the statement can see: `_message_timestamp >= / > / = / BETWEEN` (the oldest
  * record needed), `_shard_id = / IN`, `_partition_key = / IN`, `_shard_sequence_id > / >= / =`.
  *
