@@ -66,7 +66,7 @@ export interface KinesisStandIn {
   close(): Promise<void>;
 }
 
-/** kinesalite, the in-process Kinesis stand-in (DESIGN.md §6), in memory, on a loopback port. */
+/** kinesalite, the in-process Kinesis stand-in, in memory, on a loopback port. */
 export async function startKinesisStandIn(port = 0): Promise<KinesisStandIn> {
   const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 1000 });
   await new Promise<void>((resolve, reject) => {

@@ -36,7 +36,7 @@ export function kinesisCredentials(aws: KinesqlConfig['aws']): Credentials | und
 
 /**
  * The Kinesis client every reader shares. HTTP/1.1 (NodeHttpHandler): the SDK's HTTP/2 default fails
- * against the local stand-ins (DESIGN.md §5). Retries are ours (kinesis/retry), not the SDK's.
+ * against the local stand-ins. Retries are ours (kinesis/retry), not the SDK's.
  */
 export function createKinesisClient(aws: KinesqlConfig['aws'], options: KinesisClientOptions = {}): KinesisClient {
   const credentials = kinesisCredentials(aws);

@@ -1,6 +1,6 @@
 import { sleep } from './retry.js';
 
-/** Kinesis read limits per shard (DESIGN.md §5). */
+/** Kinesis read limits per shard. */
 export const CALLS_PER_SECOND = 5;
 export const BYTES_PER_SECOND = 2 * 1024 * 1024;
 

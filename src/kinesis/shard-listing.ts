@@ -34,7 +34,7 @@ function describeShard(shard: Shard): ShardDescription {
 
 /**
  * Orders shards so that every parent comes before its children: reading in this order keeps each
- * partition key's records in order across a reshard (DESIGN.md §5).
+ * partition key's records in order across a reshard.
  */
 export function parentsFirst(shards: ShardDescription[]): ShardDescription[] {
   const byId = new Map(shards.map((shard) => [shard.shardId, shard]));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ShardDescription } from '../kinesis/records.js';
 
-/** Bounds a statement puts on a stream table's internal columns, pushed into the shard reads (DESIGN.md §3). */
+/** Bounds a statement puts on a stream table's internal columns, pushed into the shard reads. */
 export interface ScanBounds {
   /** `_message_timestamp >= / > / BETWEEN`: older records are not needed. */
   fromTime?: Date;
