@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { createCatalog, type Catalog } from './catalog/catalog.js';
-import type { TableChange } from './catalog/definition-set.js';
 import { createDefinitionsTable, writeDefinitionsTable } from './catalog/definitions-table.js';
 import { DEFAULT_ENGINE_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from './config/config.js';
 import type { Engine } from './engine/engine.js';
@@ -13,6 +12,7 @@ import { createStatusTables } from './store/status-tables.js';
 import { ClientRoles, installEngineRoles } from './engine/roles.js';
 import { isAllowedSetting } from './sql/session-settings.js';
 import { createPositionTables } from './store/shard-positions.js';
+import { DefinitionChanges } from './store/definition-changes.js';
 import { StreamStore } from './store/stream-store.js';
 import { unauthenticatedExposure } from './wire/exposure.js';
 import { WireServer } from './wire/server.js';
@@ -73,37 +73,16 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
 
     const catalogLogger = logger.child({ component: 'catalog' });
     const catalog = createCatalog(config, catalogLogger);
-    // Definition changes are applied one batch at a time, in the order the source saw them.
-    let applying: Promise<void> = Promise.resolve();
-    const applyChange = async (change: TableChange): Promise<void> => {
-      const table = change.table;
-      try {
-        if (change.type === 'table-removed') await store.remove(table);
-        else if (change.type === 'table-changed') await store.replace(change.old, table);
-        else await store.add(table);
-      } catch (error) {
-        catalogLogger.error(
-          { err: error, table: `${table.schemaName}.${table.tableName}`, source: table.source },
-          `could not apply ${change.type}`,
-        );
-      }
-    };
-    catalog.on('changes', (changes) => {
-      applying = applying
-        .then(async () => {
-          for (const change of changes) await applyChange(change);
-          await writeDefinitionsTable(engine, catalog.status());
-        })
-        // One failed change (the engine restarting under it, say) must not stop later ones or the process.
-        .catch((error: unknown) => catalogLogger.error({ err: error }, 'could not apply table definition changes'));
-    });
+    const changes = new DefinitionChanges(store, () => writeDefinitionsTable(engine, catalog.status()), catalogLogger);
+    catalog.on('changes', (batch) => changes.enqueue(batch));
     const windowDefaults = store.windowDefaults();
     await installEngineRoles(engine, windowDefaults, config.checkpoint, isAllowedSetting, logger.child({ component: 'engine' }));
     await createPositionTables(engine);
     await createDefinitionsTable(engine);
     await createStatusTables(engine);
     await catalog.start();
-    await applying;
+    await changes.whenIdle();
+    await store.hideUnserved();
     await writeDefinitionsTable(engine, catalog.status());
 
     const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }), config.checkpoint, config.catalog.hideInternalColumns);
@@ -132,7 +111,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         try {
           await catalog.stop();
           await server.close();
-          await applying;
+          await changes.whenIdle();
         } finally {
           client.destroy();
           await shutdownEngine();

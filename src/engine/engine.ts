@@ -84,12 +84,16 @@ export class Engine {
     await this.pool.query(sql);
   }
 
-  /** Runs fn inside one transaction on one connection: everything it does commits together or not at all. */
-  async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>): Promise<T> {
+  /**
+   * Runs fn inside one transaction on one connection: everything it does commits together or not at all.
+   * With lockTimeoutMs, a statement that waits longer than that for a lock fails with 55P03.
+   */
+  async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options: { lockTimeoutMs?: number } = {}): Promise<T> {
     const client = await this.pool.connect();
     let broken = false;
     try {
       await client.query('BEGIN');
+      if (options.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = '${Math.round(options.lockTimeoutMs)}ms'`);
       const result = await fn({
         query: async (sql, params = []) => {
           const answer = await client.query(sql, params);

@@ -157,8 +157,7 @@ export function tableAccessStatements(
   const table = qualifiedName(definition);
   const key = quoteLiteral(tableKey(servedAs));
   return [
-    `GRANT USAGE ON SCHEMA ${quoteIdent(definition.schemaName)} TO ${READER_ROLE}`,
-    `GRANT SELECT ON ${table} TO ${READER_ROLE}`,
+    ...tableGrantStatements(definition),
     `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`,
     // The functions are called in scalar subqueries: PostgreSQL evaluates those once per statement
     // (InitPlans), not once per row, so a count over a million rows costs what it costs without the policy.
@@ -170,6 +169,11 @@ export function tableAccessStatements(
                    AND c.iteration = (SELECT ${PUBLIC_SCHEMA}.checkpoint_previous_iteration())
                    AND c.table_key = ${key} AND c.shard_id = _shard_id), -1)))`,
   ];
+}
+
+/** What lets the reader role read a stream table (its row policy decides which rows). */
+export function tableGrantStatements(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): string[] {
+  return [`GRANT USAGE ON SCHEMA ${quoteIdent(definition.schemaName)} TO ${READER_ROLE}`, `GRANT SELECT ON ${qualifiedName(definition)} TO ${READER_ROLE}`];
 }
 
 /** How checkpoints and shard positions name a table: "schema.table". */

@@ -23,7 +23,8 @@ export interface StoredPosition {
 }
 
 export async function createPositionTables(engine: Engine): Promise<void> {
-  await engine.exec(`CREATE TABLE IF NOT EXISTS ${TABLES} (table_key text PRIMARY KEY, fingerprint text NOT NULL, stream text NOT NULL)`);
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${TABLES} (table_key text PRIMARY KEY, schema_name text NOT NULL, table_name text NOT NULL,
+       fingerprint text NOT NULL, stream text NOT NULL)`);
   await engine.exec(
     `CREATE TABLE IF NOT EXISTS ${POSITIONS} (table_key text NOT NULL, shard_id text NOT NULL, lower_bound jsonb NOT NULL,
        first_sequence text, first_arrival timestamptz, last_sequence text, closed_and_read boolean NOT NULL,
@@ -32,9 +33,9 @@ export async function createPositionTables(engine: Engine): Promise<void> {
   );
 }
 
-/** Everything about a definition that shapes its engine table's rows (not where the file came from). */
+/** Everything about a definition that shapes its engine table's rows (not where or when its file was read). */
 export function definitionFingerprint(definition: TableDefinition): string {
-  const { source: _source, ...shape } = definition as TableDefinition & { source?: unknown };
+  const { source: _source, version: _version, ...shape } = definition;
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex');
 }
 
@@ -48,9 +49,9 @@ export async function storedFingerprint(engine: Engine, key: string, qualifiedTa
 export async function registerTable(tx: EngineTransaction, key: string, definition: TableDefinition): Promise<void> {
   await tx.query(`DELETE FROM ${POSITIONS} WHERE table_key = $1`, [key]);
   await tx.query(
-    `INSERT INTO ${TABLES} (table_key, fingerprint, stream) VALUES ($1, $2, $3)
+    `INSERT INTO ${TABLES} (table_key, schema_name, table_name, fingerprint, stream) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, stream = excluded.stream`,
-    [key, definitionFingerprint(definition), definition.streamName],
+    [key, definition.schemaName, definition.tableName, definitionFingerprint(definition), definition.streamName],
   );
 }
 
@@ -62,10 +63,19 @@ export async function renameTable(tx: EngineTransaction, previousKey: string, ke
     await tx.query(`DELETE FROM ${TABLES} WHERE table_key = $1`, [previousKey]);
   }
   await tx.query(
-    `INSERT INTO ${TABLES} (table_key, fingerprint, stream) VALUES ($1, $2, $3)
+    `INSERT INTO ${TABLES} (table_key, schema_name, table_name, fingerprint, stream) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, stream = excluded.stream`,
-    [key, definitionFingerprint(definition), definition.streamName],
+    [key, definition.schemaName, definition.tableName, definitionFingerprint(definition), definition.streamName],
   );
+}
+
+/** Every engine table registered by any run, with its qualified name (as regclass text). */
+export async function registeredTables(engine: Engine): Promise<{ key: string; table: string }[]> {
+  const { rows } = await engine.query(
+    `SELECT t.table_key, format('%I.%I', t.schema_name, t.table_name) AS qualified FROM ${TABLES} t
+      WHERE to_regclass(format('%I.%I', t.schema_name, t.table_name)) IS NOT NULL`,
+  );
+  return rows.map((row) => ({ key: String(row['table_key']), table: String(row['qualified']) }));
 }
 
 export async function forgetTable(tx: EngineTransaction, key: string): Promise<void> {

@@ -4,10 +4,10 @@ import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine } from '../engine/engine.js';
 import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
 import { writeStatusTables } from './status-tables.js';
-import { tableAccessStatements, tableKey } from '../engine/roles.js';
-import { definitionFingerprint, forgetTable, loadPositions, registerTable, renameTable, storedFingerprint } from './shard-positions.js';
+import { READER_ROLE, tableAccessStatements, tableGrantStatements, tableKey } from '../engine/roles.js';
+import { definitionFingerprint, forgetTable, loadPositions, registeredTables, registerTable, renameTable, storedFingerprint } from './shard-positions.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
-import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
+import { canRebuildFromLoadedMessages, DDL_LOCK_TIMEOUT_MS, rebuildFromLoadedMessages } from './table-rebuild.js';
 
 export interface RelationName {
   schema?: string;
@@ -68,7 +68,7 @@ export class StreamStore {
         return this.create(next);
       }
       const rows = await rebuildFromLoadedMessages(this.engine, old, next);
-      await this.engine.transaction((tx) => renameTable(tx, tableKey(old), tableKey(next), next));
+      await this.engine.transaction((tx) => renameTable(tx, tableKey(old), tableKey(next), next), { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS });
       const table = this.track(next);
       table.adoptLoadedState(previous);
       this.logger.info({ table: `${next.schemaName}.${next.tableName}`, rows }, 'stream table rebuilt from loaded messages');
@@ -81,17 +81,31 @@ export class StreamStore {
   }
 
   async remove(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): Promise<void> {
-    const previous = this.tables.get(keyOf(definition.schemaName, definition.tableName));
-    this.tables.delete(keyOf(definition.schemaName, definition.tableName));
+    const key = keyOf(definition.schemaName, definition.tableName);
+    const previous = this.tables.get(key);
     if (previous) await previous.retire(async () => (await this.dropEngineTable(definition), undefined));
     else await this.dropEngineTable(definition);
+    if (this.tables.get(key) === previous) this.tables.delete(key);
   }
 
   private async dropEngineTable(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): Promise<void> {
     await this.engine.transaction(async (tx) => {
       await tx.query(dropTableStatement(definition));
       await forgetTable(tx, tableKey(definition));
-    });
+    }, { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS });
+  }
+
+  /**
+   * Engine tables an earlier run built for definitions that are not served now (deleted, or broken since)
+   * are kept, with what they loaded, for when the definition comes back, but no client may read them.
+   */
+  async hideUnserved(): Promise<void> {
+    const served = new Set(this.list().map((table) => tableKey(table.definition)));
+    for (const { key, table } of await registeredTables(this.engine)) {
+      if (served.has(key)) continue;
+      await this.engine.exec(`REVOKE SELECT ON ${table} FROM ${READER_ROLE}`).catch((error: unknown) => this.logger.warn({ err: error, table: key }, 'could not hide an unserved table'));
+      this.logger.info({ table: key }, 'engine table of a definition no longer served is kept but hidden from clients');
+    }
   }
 
   /**
@@ -102,6 +116,8 @@ export class StreamStore {
     const key = tableKey(definition);
     const name = `${definition.schemaName}.${definition.tableName}`;
     if ((await storedFingerprint(this.engine, key, qualifiedName(definition))) === definitionFingerprint(definition)) {
+      // An earlier run may have hidden it while its definition was away.
+      for (const statement of tableGrantStatements(definition)) await this.engine.exec(statement);
       const table = this.track(definition);
       const positions = await loadPositions(this.engine, key);
       table.restore(positions);
@@ -113,7 +129,7 @@ export class StreamStore {
     await this.engine.transaction(async (tx) => {
       for (const statement of statements) await tx.query(statement);
       await registerTable(tx, key, definition);
-    });
+    }, { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS });
     const table = this.track(definition);
     this.logger.info({ table: name, stream: definition.streamName, source: definition.source }, 'stream table ready');
     return table;

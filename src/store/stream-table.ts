@@ -241,7 +241,14 @@ export class StreamTable {
     // Known at once, so work already scheduled for this table (its index build) stays off the new one.
     this.retiring = true;
     const run = this.catchingUp.then(async () => {
-      const successor = await fn();
+      let successor: StreamTable | undefined;
+      try {
+        successor = await fn();
+      } catch (error) {
+        // Not retired after all: this version goes on serving (and may build its indexes).
+        this.retiring = false;
+        throw error;
+      }
       this.retired = true;
       this.successor = successor;
       return successor;

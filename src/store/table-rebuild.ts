@@ -23,6 +23,8 @@ export function canRebuildFromLoadedMessages(old: TableDefinition, next: TableDe
 }
 
 const REBUILD_BATCH_ROWS = 10_000;
+/** How long a definition change waits for a table that a session's transaction holds before it is tried later. */
+export const DDL_LOCK_TIMEOUT_MS = 2_000;
 const encoder = new TextEncoder();
 
 /**
@@ -66,5 +68,5 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
     }
     await tx.query(`ALTER TABLE ${qualifiedName(staging)} RENAME TO ${quoteIdent(next.tableName)}`);
     return copied;
-  });
+  }, { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS });
 }

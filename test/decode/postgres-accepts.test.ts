@@ -1,12 +1,14 @@
 /**
  * Every non-null value a decoder emits must be accepted by PostgreSQL's input function for the column's
- * type (the store COPYs them verbatim). Checked against real PostgreSQL (PGlite) with adversarial JSON values.
+ * type (the store COPYs them verbatim). Checked against the embedded PostgreSQL with adversarial JSON values.
  */
-import { PGlite } from '@electric-sql/pglite';
 import fc from 'fast-check';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseColumnType } from '../../src/catalog/column-type.js';
 import { createDecoder } from '../../src/decode/index.js';
+import { startEmbeddedEngine, type EmbeddedEngine } from '../../src/engine/embedded-engine.js';
+import { testLogger } from '../support/harness.js';
 import { bytes, messageDefinition, type FieldSpec } from './helpers.js';
 
 const TYPES = [
@@ -34,12 +36,16 @@ const interestingValue: fc.Arbitrary<string> = fc.oneof(
 );
 
 describe('PostgreSQL accepts every value decoders emit', () => {
-  let db: PGlite;
+  let engine: EmbeddedEngine;
+  let db: pg.Client;
   beforeAll(async () => {
-    db = await PGlite.create();
+    engine = await startEmbeddedEngine({ maxConnections: 10, logger: testLogger });
+    db = new pg.Client(engine.endpoint);
+    await db.connect();
   }, 120_000);
   afterAll(async () => {
-    await db?.close();
+    await db?.end();
+    await engine?.stop();
   });
 
   it('json values of every kind, into every column type', async () => {
@@ -55,7 +61,7 @@ describe('PostgreSQL accepts every value decoders emit', () => {
         const value = row.values[i];
         if (value === null || value === undefined) continue;
         // The same input function COPY uses; a rejected value throws here.
-        const result = await db.query<{ v: unknown }>(`SELECT $1::text::${sqlTypes[i]} AS v`, [value]).catch((error: Error) => error);
+        const result = await db.query(`SELECT $1::text::${sqlTypes[i]} AS v`, [value]).catch((error: Error) => error);
         expect(result instanceof Error ? `${TYPES[i]} rejected ${JSON.stringify(value)}: ${result.message}` : 'accepted').toBe('accepted');
         checked++;
       }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -58,5 +58,19 @@ describe('a kept data directory', () => {
     expect(
       await query(restarted, `set kinesis.checkpoint_enabled = true; set kinesis.iteration_number = 1; select count(*)::int as n, min(n) as first from ticks`),
     ).toEqual([{ n: 20, first: 300 }]);
+  });
+
+  it('hides the table of a definition that went away while kinesql was down, and serves it again when it comes back', async () => {
+    await restarted!.close();
+    const file = join(harness.tablesDir, 'ticks.json');
+    const text = await readFile(file, 'utf8');
+    await rm(file);
+    restarted = await startKinesql(harness.config, testLogger);
+    await expect(query(restarted, 'select count(*) from ticks')).rejects.toMatchObject({ code: '42501' });
+    await restarted.close();
+    await writeFile(file, text);
+    restarted = await startKinesql(harness.config, testLogger);
+    expect(await query(restarted, 'select count(*)::int as n from ticks')).toEqual([{ n: 320 }]);
+    expect(await query(restarted, 'select coalesce(sum(records_read), 0)::int as read from kinesql.shards')).toEqual([{ read: 0 }]);
   });
 });

@@ -1,0 +1,50 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/harness.js';
+
+const fields = [{ name: 'n', type: 'INTEGER', mapping: 'n' }];
+const v1 = { tableName: 'ticks', streamName: 'ticks', message: { dataFormat: 'json', fields } };
+const v2 = { ...v1, message: { ...v1.message, fields: [...fields, { name: 'label', type: 'VARCHAR', mapping: 'label' }] } };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('a definition change while a session holds the table in an open transaction', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({ streams: [{ name: 'ticks', shards: 1 }], definitions: { 'ticks.json': v1 } });
+    await harness.put('ticks', Array.from({ length: 5 }, (_, n) => ({ n, label: `l${n}` })));
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('keeps the old version serving everyone else, and applies the change once that transaction ends', async () => {
+    const holder = await harness.connect();
+    const other = await harness.connect();
+    try {
+      await holder.query('BEGIN');
+      expect((await holder.query('select count(*)::int as n from ticks')).rows).toEqual([{ n: 5 }]);
+      await writeFile(join(harness.tablesDir, 'ticks.json'), JSON.stringify(v2));
+      // The change cannot take the table while the block holds it; other sessions are not queued behind it.
+      for (let i = 0; i < 6; i++) {
+        expect((await other.query('select count(*)::int as n from ticks')).rows).toEqual([{ n: 5 }]);
+        await sleep(500);
+      }
+      await holder.query('COMMIT');
+      let labels: unknown[] | undefined;
+      for (let attempt = 0; attempt < 120 && !labels; attempt++) {
+        labels = await other.query('select label from ticks order by n').then(
+          (result) => result.rows.map((row: { label: string }) => row.label),
+          () => undefined,
+        );
+        if (!labels) await sleep(250);
+      }
+      expect(labels).toEqual(['l0', 'l1', 'l2', 'l3', 'l4']);
+    } finally {
+      await holder.end();
+      await other.end();
+    }
+  });
+});
