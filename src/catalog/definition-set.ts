@@ -10,7 +10,10 @@ export interface DefinitionStatus {
   version: string;
   /** When `version` was loaded or rejected. */
   loadedAt: Date;
-  /** ok: served as is; stale: an older version is served while the newest is broken; error: not served. */
+  /**
+   * ok: served as is; stale: the last good version is served while the newest is broken or unreadable, or
+   * while the location cannot be listed; error: not served.
+   */
   status: 'ok' | 'error' | 'stale';
   error: string | null;
 }
@@ -19,6 +22,13 @@ export type TableChange =
   | { type: 'table-added'; table: TableDefinition }
   | { type: 'table-changed'; old: TableDefinition; table: TableDefinition }
   | { type: 'table-removed'; table: TableDefinition };
+
+/** A location that cannot be listed: everything read from it is kept and shown with this error. */
+export interface LocationProblem {
+  location: string;
+  error: string;
+  at: Date;
+}
 
 export interface DefinitionUpdate {
   accepted?: TableDefinition[];
@@ -81,7 +91,8 @@ export class DefinitionSet {
     return [...this.served().values()].sort((a, b) => compare(key(a), key(b)));
   }
 
-  status(): DefinitionStatus[] {
+  /** One row per source; with a location problem, each row carries it (and the location gets a row when there is none). */
+  status(locationProblem?: LocationProblem): DefinitionStatus[] {
     const conflicts = this.conflicts();
     const rows: DefinitionStatus[] = [];
     for (const [source, state] of [...this.sources].sort(([a], [b]) => compare(a, b))) {
@@ -90,6 +101,7 @@ export class DefinitionSet {
       const others = good === undefined ? undefined : conflicts.get(key(good.definition))?.filter((s) => s !== source);
       const conflicted = others !== undefined && others.length > 0;
       const problems: string[] = [];
+      if (locationProblem !== undefined) problems.push(locationProblem.error);
       if (conflicted && good !== undefined) {
         problems.push(
           `${key(good.definition)} is also defined by ${others.join(', ')}; a table must be defined once, so none of these is served`,
@@ -102,9 +114,14 @@ export class DefinitionSet {
         source,
         version: good?.definition.version ?? failure?.version ?? '',
         loadedAt: good?.loadedAt ?? failure?.at ?? new Date(0),
-        status: good === undefined || conflicted ? 'error' : failure === undefined ? 'ok' : 'stale',
+        status: good === undefined || conflicted ? 'error' : failure === undefined && locationProblem === undefined ? 'ok' : 'stale',
         error: problems.length === 0 ? null : problems.join('; '),
       });
+    }
+    if (rows.length === 0 && locationProblem !== undefined) {
+      // Nothing read from it yet: without this row the problem would not show at all.
+      const { location, error, at } = locationProblem;
+      rows.push({ schemaName: null, tableName: null, source: location, version: '', loadedAt: at, status: 'error', error });
     }
     return rows;
   }

@@ -17,13 +17,32 @@ export interface DefinitionText {
  */
 export interface DefinitionBatch {
   changed: DefinitionText[];
+  /** Only what a successful listing no longer shows: a file or object that cannot be read is never removed. */
   removed: string[];
+  /**
+   * Listed but not readable (permissions, a symlink into a missing volume, a failed GetObject): each keeps its
+   * last good version. Reported when the problem starts or changes; the next `changed` entry for it ends it.
+   */
+  unreadable?: UnreadableDefinition[];
+}
+
+export interface UnreadableDefinition {
+  source: string;
+  /** Names the file or object and the OS or S3 error. */
+  error: string;
 }
 
 export interface DefinitionSourceEvents {
   /** One batch per detected change; the initial load is one batch emitted before start() resolves. */
   batch: [DefinitionBatch];
-  /** A problem with the source itself (listing failed, directory gone); its definitions are kept. */
+  /**
+   * The location cannot be listed (directory gone or unreadable, S3 listing failing): nothing is removed while
+   * it lasts. Emitted when the problem starts and when its message changes, not on every retry.
+   */
+  unavailable: [Error];
+  /** The location can be listed again; emitted before the batch of what changed while it could not. */
+  available: [];
+  /** Any other problem of the source (a watcher failure); its definitions are kept. */
   error: [Error];
 }
 
@@ -31,7 +50,7 @@ export interface DefinitionSourceEvents {
 export interface DefinitionSource extends EventEmitter<DefinitionSourceEvents> {
   /** Where the definitions are read from, for messages. */
   readonly location: string;
-  /** Reads everything once (emitting one batch), then watches. Rejects when the location cannot be read at all. */
+  /** Reads everything once (emitting one batch), then watches. Rejects when the location cannot be listed at all. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }

@@ -17,7 +17,7 @@ export async function createDefinitionsTable(engine: Engine): Promise<void> {
          loaded_at timestamp with time zone NOT NULL, status text NOT NULL, error text)`,
     );
     await tx.query(
-      `COMMENT ON TABLE ${DEFINITIONS_TABLE} IS 'Table definitions kinesql has read: status ok (served), stale (an older version is served because the newest is broken) or error (not served)'`,
+      `COMMENT ON TABLE ${DEFINITIONS_TABLE} IS 'Table definitions kinesql has read: status ok (served), stale (the last good version is served because the newest is broken or unreadable, or the location cannot be listed) or error (not served)'`,
     );
   });
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import {
@@ -10,6 +10,7 @@ import {
   type DefinitionSource,
   type DefinitionSourceEvents,
   type DefinitionText,
+  type UnreadableDefinition,
 } from './definition-source.js';
 
 export interface DirectorySourceOptions {
@@ -28,9 +29,26 @@ interface Known {
   hash: string;
 }
 
+/** What one successful listing of the directory found. */
+interface Listing {
+  /** The definition files in it now. */
+  present: Set<string>;
+  /** dev:ino of the directory, to notice another directory put in its place. */
+  identity: string;
+}
+
+interface PassOptions {
+  waitForBrokenFiles: boolean;
+  /** The load in start(): a directory that cannot be listed fails it instead of being waited for. */
+  initial?: boolean;
+}
+
 /**
  * Table definitions from the `*.json` files directly in a directory, watched with chokidar and re-scanned
  * periodically. Emits one batch per burst of changes.
+ *
+ * A file is removed only when a listing of the directory succeeds without it. While the directory cannot be
+ * listed (moved away, unmounted, permissions) the source reports `unavailable` once and keeps everything.
  */
 export class DirectorySource extends EventEmitter<DefinitionSourceEvents> implements DefinitionSource {
   readonly location: string;
@@ -39,8 +57,14 @@ export class DirectorySource extends EventEmitter<DefinitionSourceEvents> implem
   private readonly known = new Map<string, Known>();
   /** Broken files waiting to settle: path → hash of the broken text. */
   private readonly unsettled = new Map<string, string>();
+  /** Listed files that could not be read → the error last reported for them. */
+  private readonly unreadable = new Map<string, string>();
   private readonly dirty = new Set<string>();
   private watcher: FSWatcher | undefined;
+  /** Identity of the directory the watcher follows. */
+  private watched: string | undefined;
+  /** Why the directory cannot be listed, while it cannot. */
+  private unavailable: string | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly settleTimers = new Set<NodeJS.Timeout>();
@@ -62,22 +86,14 @@ export class DirectorySource extends EventEmitter<DefinitionSourceEvents> implem
       throw new Error(`table definition directory ${this.location} cannot be read (${error.code ?? error.message})`);
     });
     if (!info.isDirectory()) throw new Error(`table definition location ${this.location} is not a directory`);
-    await this.rescan({ waitForBrokenFiles: false });
-
-    const root = resolve(this.location);
-    this.watcher = watch(this.location, {
-      ignoreInitial: true,
-      depth: 0,
-      usePolling: this.options.usePolling ?? false,
-      ignored: (path, stats) => resolve(path) !== root && (stats?.isDirectory() === true || !isDefinitionFileName(basename(path))),
-    });
-    for (const event of ['add', 'change', 'unlink'] as const) {
-      this.watcher.on(event, (path: string) => this.markDirty(join(this.location, basename(path))));
+    try {
+      await this.pass(undefined, { waitForBrokenFiles: false, initial: true });
+    } catch (error) {
+      await this.closeWatcher();
+      throw error;
     }
-    this.watcher.on('error', (error) => this.emit('error', error instanceof Error ? error : new Error(String(error))));
-    await new Promise<void>((ready) => this.watcher?.once('ready', () => ready()));
     this.rescanTimer = setInterval(() => {
-      this.enqueue(() => this.rescan({ waitForBrokenFiles: true }));
+      this.enqueue(() => this.pass(undefined, { waitForBrokenFiles: true }));
     }, this.options.rescanIntervalMs);
     this.rescanTimer.unref();
   }
@@ -87,8 +103,14 @@ export class DirectorySource extends EventEmitter<DefinitionSourceEvents> implem
     clearTimeout(this.debounceTimer);
     clearInterval(this.rescanTimer);
     for (const timer of this.settleTimers) clearTimeout(timer);
-    await this.watcher?.close();
     await this.flushing;
+    await this.closeWatcher();
+  }
+
+  /** Compares the whole directory now, as the periodic re-scan does; resolves when that pass is done. */
+  rescan(): Promise<void> {
+    this.enqueue(() => this.pass(undefined, { waitForBrokenFiles: true }));
+    return this.flushing;
   }
 
   private markDirty(path: string): void {
@@ -108,45 +130,126 @@ export class DirectorySource extends EventEmitter<DefinitionSourceEvents> implem
   private async flushDirty(): Promise<void> {
     const paths = [...this.dirty];
     this.dirty.clear();
-    await this.readAndEmit(paths, { waitForBrokenFiles: true });
+    await this.pass(paths, { waitForBrokenFiles: true });
   }
 
-  private async rescan(options: { waitForBrokenFiles: boolean }): Promise<void> {
+  /** Lists the directory, then reads `paths` (or everything that may have changed, when undefined). */
+  private async pass(paths: string[] | undefined, options: PassOptions): Promise<void> {
     if (this.stopped) return;
-    let entries;
-    try {
-      entries = await readdir(this.location, { withFileTypes: true });
-    } catch (error) {
-      // Keep serving what was loaded: a vanished mount should not drop every table.
-      this.emit('error', new Error(`table definition directory ${this.location} cannot be read (${(error as NodeJS.ErrnoException).code})`));
+    const listing = await this.list();
+    if (listing instanceof Error) {
+      if (options.initial === true) {
+        throw new Error(`table definition directory ${this.location} cannot be read (${listing.code ?? listing.message})`, { cause: listing });
+      }
+      await this.becomeUnavailable(listing);
       return;
     }
-    const present = new Set(entries.filter((e) => !e.isDirectory() && isDefinitionFileName(e.name)).map((e) => join(this.location, e.name)));
-    const candidates = new Set([...present, ...this.known.keys()]);
+    let toRead = paths;
+    if (this.unavailable !== undefined || listing.identity !== this.watched) {
+      // Listable again, or another directory now at this path (a redeploy): the old watcher follows nothing
+      // useful, and events may have been missed, so watch anew and compare every file.
+      if (this.unavailable !== undefined) {
+        this.unavailable = undefined;
+        this.emit('available');
+      }
+      await this.watch(listing.identity);
+      toRead = undefined;
+    }
+    await this.readAndEmit(toRead ?? (await this.outdated(listing.present)), listing.present, options);
+  }
+
+  private async list(): Promise<Listing | NodeJS.ErrnoException> {
+    try {
+      const entries = await readdir(this.location, { withFileTypes: true });
+      const info = await stat(this.location);
+      return {
+        present: new Set(entries.filter((e) => !e.isDirectory() && isDefinitionFileName(e.name)).map((e) => join(this.location, e.name))),
+        identity: `${info.dev}:${info.ino}`,
+      };
+    } catch (error) {
+      return (error instanceof Error ? error : new Error(String(error))) as NodeJS.ErrnoException;
+    }
+  }
+
+  private async becomeUnavailable(error: Error): Promise<void> {
+    await this.closeWatcher();
+    const message = `cannot list table definition directory ${this.location}: ${error.message}`;
+    if (this.stopped || message === this.unavailable) return;
+    this.unavailable = message;
+    this.emit('unavailable', new Error(message, { cause: error }));
+  }
+
+  private async watch(identity: string): Promise<void> {
+    await this.closeWatcher();
+    if (this.stopped) return;
+    const root = resolve(this.location);
+    const watcher = watch(this.location, {
+      ignoreInitial: true,
+      depth: 0,
+      usePolling: this.options.usePolling ?? false,
+      ignored: (path, stats) => resolve(path) !== root && (stats?.isDirectory() === true || !isDefinitionFileName(basename(path))),
+    });
+    for (const event of ['add', 'change', 'unlink'] as const) {
+      watcher.on(event, (path: string) => this.markDirty(join(this.location, basename(path))));
+    }
+    watcher.on('error', (error) => this.emit('error', error instanceof Error ? error : new Error(String(error))));
+    this.watcher = watcher;
+    this.watched = identity;
+    await new Promise<void>((ready) => watcher.once('ready', () => ready()));
+  }
+
+  private async closeWatcher(): Promise<void> {
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    this.watched = undefined;
+    await watcher?.close();
+  }
+
+  /** Files that may differ from what was last emitted: new, changed, gone, still settling or unreadable. */
+  private async outdated(present: Set<string>): Promise<string[]> {
+    const candidates = new Set([...present, ...this.known.keys(), ...this.unsettled.keys(), ...this.unreadable.keys()]);
     const toRead: string[] = [];
     for (const path of candidates) {
-      if (!present.has(path)) {
+      if (!present.has(path) || this.unsettled.has(path) || this.unreadable.has(path)) {
         toRead.push(path);
         continue;
       }
       const version = await this.versionOf(path);
-      if (version === undefined || version !== this.known.get(path)?.version || this.unsettled.has(path)) toRead.push(path);
+      if (version === undefined || version !== this.known.get(path)?.version) toRead.push(path);
     }
-    await this.readAndEmit(toRead, options);
+    return toRead;
   }
 
-  private async readAndEmit(paths: string[], options: { waitForBrokenFiles: boolean }): Promise<void> {
+  private async readAndEmit(paths: string[], present: Set<string>, options: PassOptions): Promise<void> {
     if (this.stopped) return;
     const batch: DefinitionBatch = { changed: [], removed: [] };
+    const unreadable: UnreadableDefinition[] = [];
     for (const path of paths) {
-      const current = await this.read(path);
+      let current: DefinitionText | undefined;
+      if (present.has(path)) {
+        try {
+          current = await this.read(path);
+        } catch (error) {
+          // Gone since the listing: the next pass (its watcher event, or the re-scan) lists it as absent.
+          if (await vanished(path)) continue;
+          const message = `cannot read table definition file ${path}: ${(error as Error).message}`;
+          if (this.unreadable.get(path) !== message) {
+            this.unreadable.set(path, message);
+            unreadable.push({ source: path, error: message });
+          }
+          continue;
+        }
+      }
       if (current === undefined) {
         this.unsettled.delete(path);
-        if (this.known.delete(path)) batch.removed.push(path);
+        const wasUnreadable = this.unreadable.delete(path);
+        if (this.known.delete(path) || wasUnreadable) batch.removed.push(path);
         continue;
       }
+      // Readable again: emit it even if unchanged, so its reported read error is cleared.
+      const wasUnreadable = this.unreadable.delete(path);
       const hash = createHash('sha256').update(current.text).digest('hex');
-      if (this.known.get(path)?.hash === hash) {
+      if (this.known.get(path)?.hash === hash && !wasUnreadable) {
         this.known.set(path, { version: current.version, hash });
         this.unsettled.delete(path);
         continue;
@@ -165,7 +268,8 @@ export class DirectorySource extends EventEmitter<DefinitionSourceEvents> implem
       this.known.set(path, { version: current.version, hash });
       batch.changed.push(current);
     }
-    if (!this.stopped && (batch.changed.length > 0 || batch.removed.length > 0)) this.emit('batch', batch);
+    if (unreadable.length > 0) batch.unreadable = unreadable;
+    if (!this.stopped && (batch.changed.length > 0 || batch.removed.length > 0 || unreadable.length > 0)) this.emit('batch', batch);
   }
 
   private async versionOf(path: string): Promise<string | undefined> {
@@ -177,23 +281,28 @@ export class DirectorySource extends EventEmitter<DefinitionSourceEvents> implem
     }
   }
 
-  /** The file's text and version, or undefined when it is gone. */
+  /** The file's text and version, or undefined when it is no longer a regular file; throws when it cannot be read. */
   private async read(path: string): Promise<DefinitionText | undefined> {
-    try {
-      const info = await stat(path);
-      if (!info.isFile()) return undefined;
-      const text = await readFile(path, 'utf8');
-      const directory = dirname(path);
-      return {
-        source: path,
-        text,
-        version: info.mtime.toISOString(),
-        readRelativeFile: (relativePath) => readFileSync(resolve(directory, relativePath), 'utf8'),
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    const info = await stat(path);
+    if (!info.isFile()) return undefined;
+    const text = await readFile(path, 'utf8');
+    const directory = dirname(path);
+    return {
+      source: path,
+      text,
+      version: info.mtime.toISOString(),
+      readRelativeFile: (relativePath) => readFileSync(resolve(directory, relativePath), 'utf8'),
+    };
+  }
+}
+
+/** True when nothing is at the path any more (as opposed to a dangling symlink or an unreadable file). */
+async function vanished(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 

@@ -7,6 +7,7 @@ import {
   type DefinitionSource,
   type DefinitionSourceEvents,
   type DefinitionText,
+  type UnreadableDefinition,
 } from './definition-source.js';
 
 export interface S3Location {
@@ -55,12 +56,21 @@ export interface S3SourceOptions {
 /**
  * Table definitions from the `*.json` objects under an S3 prefix (sub-prefixes included, as the seed
  * read them). Polls ListObjectsV2 (all pages) and fetches only objects whose ETag changed.
+ *
+ * An object is removed only when a complete listing succeeds without it. While listing fails the source
+ * reports `unavailable` once (and again if the error changes) and keeps everything.
  */
 export class S3Source extends EventEmitter<DefinitionSourceEvents> implements DefinitionSource {
   readonly location: string;
   private readonly target: S3Location;
   /** source URI → ETag of what was last emitted */
   private readonly known = new Map<string, string>();
+  /** Listed objects whose GetObject failed → the error last reported for them. */
+  private readonly unreadable = new Map<string, string>();
+  /** Why the prefix cannot be listed, while it cannot. */
+  private unavailable: string | undefined;
+  /** Until the first listing succeeds, a failing one fails start() instead. */
+  private listedOnce = false;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -76,6 +86,7 @@ export class S3Source extends EventEmitter<DefinitionSourceEvents> implements De
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.listedOnce = false;
     await this.poll();
     this.schedule();
   }
@@ -87,7 +98,10 @@ export class S3Source extends EventEmitter<DefinitionSourceEvents> implements De
     if (this.options.destroyClientOnStop === true) this.options.client.destroy();
   }
 
-  /** One poll now (also what the timer runs); errors of a scheduled poll are emitted, not thrown. */
+  /**
+   * One poll now (also what the timer runs). Only a failing first listing (start) throws; later listing
+   * failures are reported as `unavailable`, and unexpected errors of a scheduled poll are emitted.
+   */
   async poll(): Promise<void> {
     const run = this.polling.then(() => this.pollOnce());
     this.polling = run.catch(() => undefined);
@@ -110,29 +124,57 @@ export class S3Source extends EventEmitter<DefinitionSourceEvents> implements De
 
   private async pollOnce(): Promise<void> {
     if (this.stopped) return;
-    const listed = await this.list();
+    let listed: _Object[];
+    try {
+      listed = await this.list();
+    } catch (error) {
+      if (!this.listedOnce) throw error;
+      const failure = error instanceof Error ? error : new Error(String(error));
+      if (!this.stopped && failure.message !== this.unavailable) {
+        this.unavailable = failure.message;
+        this.emit('unavailable', failure);
+      }
+      return;
+    }
+    this.listedOnce = true;
+    if (this.stopped) return;
+    if (this.unavailable !== undefined) {
+      this.unavailable = undefined;
+      this.emit('available');
+    }
     const present = new Map<string, string>();
     for (const object of listed) {
       if (object.Key === undefined || !isDefinitionFileName(object.Key.slice(object.Key.lastIndexOf('/') + 1))) continue;
       present.set(object.Key, object.ETag ?? '');
     }
     const batch: DefinitionBatch = { changed: [], removed: [] };
-    for (const source of this.known.keys()) {
+    for (const source of new Set([...this.known.keys(), ...this.unreadable.keys()])) {
       if (!present.has(source.slice(`s3://${this.target.bucket}/`.length))) batch.removed.push(source);
     }
     const stale = [...present].filter(([key, etag]) => this.known.get(this.uriOf(key)) !== etag).map(([key]) => key);
     const fetched = await mapWithConcurrency(stale, this.options.concurrency ?? 8, (key) => this.fetch(key));
-    const failures: Error[] = [];
+    const unreadable: UnreadableDefinition[] = [];
     for (const result of fetched) {
-      if (result instanceof Error) failures.push(result);
-      else if (result !== undefined) batch.changed.push(result);
+      if (result === undefined) continue;
+      if ('error' in result) {
+        // Stays at its old version (ETag not recorded), so the next poll tries again; reported once per error.
+        if (this.unreadable.get(result.source) !== result.error) unreadable.push(result);
+      } else {
+        batch.changed.push(result);
+      }
     }
     if (this.stopped) return;
-    for (const source of batch.removed) this.known.delete(source);
-    for (const change of batch.changed) this.known.set(change.source, change.version);
-    if (batch.changed.length > 0 || batch.removed.length > 0) this.emit('batch', batch);
-    // Objects that could not be fetched stay at their old version and are tried again on the next poll.
-    for (const failure of failures) this.emit('error', failure);
+    for (const source of batch.removed) {
+      this.known.delete(source);
+      this.unreadable.delete(source);
+    }
+    for (const change of batch.changed) {
+      this.known.set(change.source, change.version);
+      this.unreadable.delete(change.source);
+    }
+    for (const problem of unreadable) this.unreadable.set(problem.source, problem.error);
+    if (unreadable.length > 0) batch.unreadable = unreadable;
+    if (batch.changed.length > 0 || batch.removed.length > 0 || unreadable.length > 0) this.emit('batch', batch);
   }
 
   private async list(): Promise<_Object[]> {
@@ -156,7 +198,7 @@ export class S3Source extends EventEmitter<DefinitionSourceEvents> implements De
     return objects;
   }
 
-  private async fetch(key: string): Promise<DefinitionText | Error | undefined> {
+  private async fetch(key: string): Promise<DefinitionText | UnreadableDefinition | undefined> {
     try {
       const response = await this.options.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }));
       const text = (await response.Body?.transformToString('utf8')) ?? '';
@@ -164,7 +206,7 @@ export class S3Source extends EventEmitter<DefinitionSourceEvents> implements De
     } catch (error) {
       // Deleted between listing and reading: the next listing reports it removed.
       if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-      return new Error(`cannot read ${this.uriOf(key)}: ${(error as Error).message}`);
+      return { source: this.uriOf(key), error: `cannot read ${this.uriOf(key)}: ${(error as Error).name}: ${(error as Error).message}` };
     }
   }
 }

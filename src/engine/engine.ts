@@ -86,14 +86,17 @@ export class Engine {
 
   /**
    * Runs fn inside one transaction on one connection: everything it does commits together or not at all.
-   * With lockTimeoutMs, a statement that waits longer than that for a lock fails with 55P03.
+   * With lockTimeoutMs, a statement that waits longer than that for a lock fails with 55P03. With
+   * asynchronousCommit, COMMIT does not wait for the WAL to reach the disk: a crash may lose the last
+   * moments of such transactions, whole, never half of one.
    */
-  async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options: { lockTimeoutMs?: number } = {}): Promise<T> {
+  async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options: { lockTimeoutMs?: number; asynchronousCommit?: boolean } = {}): Promise<T> {
     const client = await this.pool.connect();
     let broken = false;
     try {
       await client.query('BEGIN');
       if (options.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = '${Math.round(options.lockTimeoutMs)}ms'`);
+      if (options.asynchronousCommit) await client.query('SET LOCAL synchronous_commit = off');
       const result = await fn({
         query: async (sql, params = []) => {
           const answer = await client.query(sql, params);

@@ -78,9 +78,17 @@ function isTrue(value: SettingValue): boolean {
   return v === 'on' || v === '1' || (v.length > 0 && ('true'.startsWith(v) || 'yes'.startsWith(v)));
 }
 
+/**
+ * Whether PostgreSQL reads `value` as the name of UTF8. client_encoding is a name setting, so PostgreSQL
+ * first cuts the value to 63 bytes; looking the encoding up, it then drops every byte that is not an ASCII
+ * letter or digit and lower-cases the rest. So `UTF-8`, `utf_8`, ` Unicode ` and `'utf-8'` (quotes
+ * included, as asyncpg sends it in its startup packet) all name UTF8. Bytes of non-ASCII characters are
+ * dropped here too: a locale that counts some of them as letters only makes PostgreSQL refuse the name.
+ */
 function isUtf8(value: SettingValue): boolean {
   if (typeof value !== 'string') return false;
-  const v = value.trim().toLowerCase().replace(/[-_]/g, '');
+  const name = Buffer.from(value, 'utf8').subarray(0, 63).toString('latin1');
+  const v = name.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
   return v === 'utf8' || v === 'unicode';
 }
 

@@ -6,7 +6,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { columnNames, indexStatements, qualifiedName, quoteIdent, quoteLiteral } from '../catalog/ddl.js';
-import type { TableDefinition } from '../catalog/definition.js';
+import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
 import { createRecordDecoder } from '../decode/record-decoder.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
 import { tableKey } from '../engine/roles.js';
@@ -16,10 +16,10 @@ import type { RetryPolicy } from '../kinesis/retry.js';
 import { compareSequenceNumbers } from '../kinesis/sequence-number.js';
 import { ShardReader, type ShardReaderStats } from '../kinesis/shard-reader.js';
 import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
-import { copyLine } from './copy-text.js';
 import { covers, laterTime, positionOf, type LoadedRange, type LowerBound } from './loaded-range.js';
 import { shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
 import { savePosition, type StoredPosition } from './shard-positions.js';
+import { batchText, copyIsolatingBadRows, isDataException, type BatchRow, type RowShape } from './copy-batch.js';
 import { StreamReadError } from './stream-read-error.js';
 
 export interface StreamTableOptions {
@@ -141,6 +141,7 @@ export class StreamTable {
   private readonly copySql: string;
   private readonly tableName: string;
   private readonly key: string;
+  private readonly rowShape: RowShape;
   /** Positions stored in the engine by an earlier run, taken over when their shards are listed. */
   private restored = new Map<string, StoredPosition>();
   /** Rows and bytes of batches being copied now, counted against the caps before they commit. */
@@ -159,6 +160,8 @@ export class StreamTable {
     this.tableName = qualifiedName(definition);
     this.key = tableKey(definition);
     this.copySql = `COPY ${this.tableName} (${columnNames(definition).map(quoteIdent).join(', ')}) FROM STDIN`;
+    const dataColumns = definition.message.fields.length;
+    this.rowShape = { dataColumns, validColumn: dataColumns + INTERNAL_COLUMNS.findIndex((column) => column.name === '_message_valid') };
   }
 
   get rowsLoaded(): number {
@@ -545,7 +548,7 @@ export class StreamTable {
     const first = records[0]!.sequenceNumber;
     const last = records[records.length - 1]!.sequenceNumber;
     const shardId = shard.description.shardId;
-    let text = '';
+    const batch: BatchRow[] = [];
     let segmentCount = shard.preparedSegments;
     let rows = 0;
     let invalid = 0;
@@ -557,7 +560,7 @@ export class StreamTable {
         rows += 1;
         bytes += message.message.byteLength;
         if (!message.row.valid) invalid += 1;
-        text += copyLine([
+        batch.push({ values: [
           ...message.row.values,
           shardId,
           record.sequenceNumber,
@@ -570,7 +573,7 @@ export class StreamTable {
           arrival,
           message.partitionKey,
           message.subSequenceNumber === null ? null : String(message.subSequenceNumber),
-        ]);
+        ] });
       }
     }
     shard.preparedSegments = segmentCount;
@@ -589,18 +592,35 @@ export class StreamTable {
               ...(range.firstArrival ?? records[0]!.arrivalTimestamp ? { firstArrival: range.firstArrival ?? records[0]!.arrivalTimestamp } : {}),
               lastSequence: records[records.length - 1]!.sequenceNumber,
             };
+      const position = (invalidRows: number): StoredPosition => ({
+        range: next,
+        closedAndRead: shard.closedAndRead,
+        segmentCount,
+        rows: shard.rows + rows,
+        invalidRows: shard.invalidRows + invalidRows,
+        messageBytes: shard.messageBytes + bytes,
+      });
       try {
-        await this.options.engine.transaction(async (tx) => {
-          await tx.copyFrom(this.copySql, Buffer.from(text, 'utf8'));
-          await savePosition(tx, this.key, shardId, {
-            range: next,
-            closedAndRead: shard.closedAndRead,
-            segmentCount,
-            rows: shard.rows + rows,
-            invalidRows: shard.invalidRows + invalid,
-            messageBytes: shard.messageBytes + bytes,
+        try {
+          // A batch lost in a crash is lost with its position, so it is simply read again: no need to wait for
+          // the disk at every commit.
+          await this.options.engine.transaction(async (tx) => {
+            await tx.copyFrom(this.copySql, batchText(batch));
+            await savePosition(tx, this.key, shardId, position(invalid));
+          }, { asynchronousCommit: true });
+        } catch (error) {
+          if (!isDataException(error)) throw error;
+          // The engine refused a value: the batch again, the refused records loaded as invalid messages.
+          await this.options.engine.transaction(async (tx) => {
+            const refused = await copyIsolatingBadRows(tx, this.copySql, batch, this.rowShape);
+            invalid += refused.filter((index) => batch[index]!.values[this.rowShape.validColumn] === 't').length;
+            await savePosition(tx, this.key, shardId, position(invalid));
+            this.options.logger.warn(
+              { table: this.tableName, shard: shardId, records: refused.length, reason: (error as Error).message },
+              'records the engine refused were loaded as invalid messages',
+            );
           });
-        });
+        }
       } finally {
         this.reservedRows -= rows;
         this.reservedBytes -= bytes;

@@ -30,13 +30,37 @@ export class ProtocolViolation extends Error {
  * does. Limits each message's size so a hostile length cannot make the server allocate gigabytes.
  */
 export class FrontendReader {
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet taken, as they arrived: joined only once a whole message is there. */
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
   private startupDone = false;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  /** maxMessageBytes can be lowered until the client has logged in (setLimit). */
+  constructor(private maxMessageBytes: number) {}
+
+  setLimit(maxMessageBytes: number): void {
+    this.maxMessageBytes = maxMessageBytes;
+  }
 
   push(chunk: Buffer): void {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    this.chunks.push(chunk);
+    this.bufferedBytes += chunk.length;
+  }
+
+  /** The first `count` buffered bytes, without taking them (joins only as many chunks as needed). */
+  private peek(count: number): Buffer {
+    if (this.chunks[0]!.length < count) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!.subarray(0, count);
+  }
+
+  /** Takes the first `count` buffered bytes. */
+  private take(count: number): Buffer {
+    const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const taken = whole.subarray(0, count);
+    const rest = whole.subarray(count);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.bufferedBytes -= count;
+    return taken;
   }
 
   /** After SSLRequest/GSSENCRequest the client sends another startup packet; after StartupMessage, typed messages. */
@@ -49,12 +73,11 @@ export class FrontendReader {
   }
 
   nextStartupPacket(): StartupPacket | undefined {
-    if (this.buffered.length < 4) return undefined;
-    const length = this.buffered.readInt32BE(0);
+    if (this.bufferedBytes < 4) return undefined;
+    const length = this.peek(4).readInt32BE(0);
     if (length < 8 || length > 10_000) throw new ProtocolViolation('invalid length of startup packet');
-    if (this.buffered.length < length) return undefined;
-    const packet = this.buffered.subarray(0, length);
-    this.buffered = this.buffered.subarray(length);
+    if (this.bufferedBytes < length) return undefined;
+    const packet = this.take(length);
     const code = packet.readInt32BE(4);
     if (code === SSL_REQUEST_CODE) return { kind: 'ssl-request' };
     if (code === GSSENC_REQUEST_CODE) return { kind: 'gssenc-request' };
@@ -77,15 +100,14 @@ export class FrontendReader {
   }
 
   nextMessage(): FrontendMessage | undefined {
-    if (this.buffered.length < 5) return undefined;
-    const length = this.buffered.readInt32BE(1);
+    if (this.bufferedBytes < 5) return undefined;
+    const length = this.peek(5).readInt32BE(1);
     if (length < 4) throw new ProtocolViolation(`invalid message length ${length}`);
     if (length + 1 > this.maxMessageBytes) {
       throw new ProtocolViolation(`invalid message length: ${length + 1} bytes exceed the limit of ${this.maxMessageBytes} bytes`);
     }
-    if (this.buffered.length < length + 1) return undefined;
-    const raw = this.buffered.subarray(0, length + 1);
-    this.buffered = this.buffered.subarray(length + 1);
+    if (this.bufferedBytes < length + 1) return undefined;
+    const raw = this.take(length + 1);
     return { type: String.fromCharCode(raw[0]!), body: raw.subarray(5), raw };
   }
 }

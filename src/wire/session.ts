@@ -61,6 +61,8 @@ const EXTENDED_MESSAGES = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'S']);
 /** Messages PostgreSQL ignores outside COPY IN. */
 const IGNORED_MESSAGES = new Set(['d', 'c', 'f']);
 const STARTUP_TIMEOUT_MS = 60_000;
+/** Before a client has logged in it may send only small messages (passwords, SCRAM), as PostgreSQL caps its startup packet. */
+const PRE_LOGIN_MESSAGE_BYTES = 10_000;
 /** Fails the backend's open transaction block where kinesql refused a statement, as PostgreSQL's own refusal would. */
 const FAIL_BLOCK = Buffer.concat([
   buildParse({ name: '', query: `DO $$ BEGIN RAISE EXCEPTION 'kinesql refused a statement of this transaction' USING ERRCODE = '25006'; END $$`, rest: Buffer.from([0, 0]) }),
@@ -119,7 +121,7 @@ export class Session {
     this.executor = services.executor;
     this.engine = services.engine;
     this.roles = services.roles;
-    this.reader = new FrontendReader(settings.maxMessageBytes);
+    this.reader = new FrontendReader(PRE_LOGIN_MESSAGE_BYTES);
     this.stream = socket;
     this.send = socketSink(socket);
     this.context = { searchPath: [settings.defaultSchema, 'public'] };
@@ -306,6 +308,7 @@ export class Session {
       return;
     }
     this.phase = 'ready';
+    this.reader.setLimit(this.settings.maxMessageBytes);
     this.processId = link.processId;
     this.engineSecretKey = link.secretKey;
     await this.send(

@@ -292,6 +292,8 @@ SET TIME ZONE 'UTC'; SET TIME ZONE LOCAL; SET timezone = 'Europe/Berlin'; SET "T
 SET DateStyle = 'ISO, MDY'; SET intervalstyle = 'iso_8601'; SET bytea_output = 'escape'; SET lc_monetary = 'C'; SET lc_numeric = 'C'; SET lc_time = 'C'; SET lc_messages = 'C'; SET xmloption = content
 -- ---- encoding settings
 SET NAMES 'UTF8'; SET client_encoding TO 'utf-8'; SET client_encoding = unicode; SET standard_conforming_strings = on
+-- ---- other spellings PostgreSQL reads as UTF8 (quotes kept, as asyncpg sends it; cut to 63 bytes)
+SET client_encoding = '''utf-8'''; SET client_encoding TO ' UTF 8 '; SET NAMES 'utf_8'; SELECT set_config('client_encoding', '"Unicode"', false); SET client_encoding = 'utf8-----------------------------------------------------------x'
 -- ---- timeouts
 SET LOCAL statement_timeout = '5s'; SET lock_timeout = 0; set idle_in_transaction_session_timeout = '1min'
 -- ---- search path
