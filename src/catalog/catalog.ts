@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import type { KinesqlConfig } from '../config/config.js';
 import type { TableDefinition } from './definition.js';
-import { DefinitionSet, type DefinitionStatus, type DefinitionUpdate, type TableChange } from './definition-set.js';
+import { DefinitionSet, type DefinitionStatus, type DefinitionUpdate, type LocationProblem, type TableChange } from './definition-set.js';
 import type { DefinitionBatch, DefinitionSource } from './definition-source.js';
 import { DirectorySource } from './directory-source.js';
 import { DefinitionError, parseDefinition } from './parse-definition.js';
@@ -14,7 +14,7 @@ export interface CatalogEvents {
   'table-added': [table: TableDefinition];
   'table-changed': [table: TableDefinition, old: TableDefinition];
   'table-removed': [table: TableDefinition];
-  /** The source itself failed (listing, directory gone); the tables already loaded stay. */
+  /** The source itself failed (listing, directory gone, a watcher error); the tables already loaded stay. */
   'source-error': [error: Error];
 }
 
@@ -34,10 +34,28 @@ export class Catalog extends EventEmitter<CatalogEvents> {
   private readonly logger: Logger;
   /** source → the problem last logged for it, so an unchanged problem is logged once. */
   private readonly logged = new Map<string, string>();
+  /** Set while the source cannot be listed; every definition is then shown stale with it. */
+  private locationProblem: LocationProblem | undefined;
   private readonly onBatch = (batch: DefinitionBatch) => this.apply(batch);
   private readonly onSourceError = (error: Error) => {
     this.logger.error({ location: this.options.source.location, err: error }, 'table definition source failed; keeping the tables already loaded');
     this.emit('source-error', error);
+  };
+  private readonly onUnavailable = (error: Error) => {
+    if (this.locationProblem?.error === error.message) return;
+    this.locationProblem = { location: this.options.source.location, error: error.message, at: new Date() };
+    this.logger.warn(
+      { location: this.options.source.location, err: error },
+      `table definition location cannot be listed; keeping its tables at their last good version: ${error.message}`,
+    );
+    this.emit('source-error', error);
+    this.emit('changes', []);
+  };
+  private readonly onAvailable = () => {
+    if (this.locationProblem === undefined) return;
+    this.locationProblem = undefined;
+    this.logger.info({ location: this.options.source.location }, 'table definition location can be listed again');
+    this.emit('changes', []);
   };
 
   constructor(private readonly options: CatalogOptions) {
@@ -48,6 +66,8 @@ export class Catalog extends EventEmitter<CatalogEvents> {
   async start(): Promise<void> {
     this.options.source.on('batch', this.onBatch);
     this.options.source.on('error', this.onSourceError);
+    this.options.source.on('unavailable', this.onUnavailable);
+    this.options.source.on('available', this.onAvailable);
     try {
       await this.options.source.start();
     } catch (error) {
@@ -73,12 +93,14 @@ export class Catalog extends EventEmitter<CatalogEvents> {
 
   /** One row per definition file or object, for the `kinesql.definitions` view. */
   status(): DefinitionStatus[] {
-    return this.set.status();
+    return this.set.status(this.locationProblem);
   }
 
   private detach(): void {
     this.options.source.off('batch', this.onBatch);
     this.options.source.off('error', this.onSourceError);
+    this.options.source.off('unavailable', this.onUnavailable);
+    this.options.source.off('available', this.onAvailable);
   }
 
   private apply(batch: DefinitionBatch): void {
@@ -97,6 +119,11 @@ export class Catalog extends EventEmitter<CatalogEvents> {
         this.logged.set(source, error.message);
         this.logger.error({ file: source, field: error.path || undefined, problem: error.problem }, `bad table definition: ${error.message}`);
       }
+    }
+    for (const { source, error } of batch.unreadable ?? []) {
+      update.rejected.push({ source, version: '', error });
+      this.logged.set(source, error);
+      this.logger.warn({ file: source, problem: error }, `table definition cannot be read; keeping its last good version: ${error}`);
     }
     for (const source of batch.removed) {
       this.logged.delete(source);

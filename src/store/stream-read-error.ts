@@ -10,8 +10,12 @@ export class StreamReadError extends Error {
 
   static from(error: unknown, streamName: string): StreamReadError {
     if (error instanceof StreamReadError) return error;
-    const e = error as { name?: string; code?: string; message?: string };
+    const e = error as { name?: string; code?: string; message?: string; severity?: string };
     const reason = e.message ?? String(error);
+    if (e.severity !== undefined && e.code !== undefined && /^[0-9A-Z]{5}$/.test(e.code)) {
+      // The engine's own error while storing what was read: its SQLSTATE, not a Kinesis read failure.
+      return new StreamReadError(`could not store records of Kinesis stream "${streamName}" in the engine: ${reason}`, e.code, streamName);
+    }
     if (e.name === 'ResourceNotFoundException') {
       return new StreamReadError(`Kinesis stream "${streamName}" does not exist or is not readable: ${reason}`, 'HV00R', streamName);
     }

@@ -81,7 +81,9 @@ describe('asyncpg (Debian python3-asyncpg)', () => {
   });
 
   it('connects, runs parameterised and prepared queries, reads cursors in a transaction, and resets pool connections', async () => {
-    const { stdout } = await run(PYTHON, ['-c', SCRIPT, String(harness.server.port)], { timeout: 60_000 });
+    const { stdout } = await run(PYTHON, ['-c', SCRIPT, String(harness.server.port)], { timeout: 60_000 }).catch((error: { stderr?: string }) => {
+      throw new Error(`asyncpg script failed: ${error.stderr ?? String(error)}`);
+    });
     const out = JSON.parse(stdout) as Record<string, unknown>;
     expect(out['encoding']).toBe('UTF8');
     expect(out['rows']).toEqual([
@@ -91,7 +93,7 @@ describe('asyncpg (Debian python3-asyncpg)', () => {
       [10, 'BBB', '15.0000', true, '2026-01-02T03:04:10+00:00', '{"venue": "v2"}'],
     ]);
     expect(out['fetchrow']).toEqual({ lo: 1, hi: TRADE_COUNT, n: TRADE_COUNT });
-    expect(out['prepared_types']).toEqual(['int8', '_text']);
+    expect(out['prepared_types']).toEqual(['int8', 'text[]']);
     expect(out['prepared_columns']).toEqual([['count', 'int8']]);
     expect(out['prepared']).toEqual([TRADE_COUNT, (TRADE_COUNT - 250) / 3]);
     expect(out['cursor']).toEqual({ rows: TRADE_COUNT - 100, first: 101, last: TRADE_COUNT });
