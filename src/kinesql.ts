@@ -16,6 +16,9 @@ import { DefinitionChanges } from './store/definition-changes.js';
 import { StreamStore } from './store/stream-store.js';
 import { unauthenticatedExposure } from './wire/exposure.js';
 import { WireServer } from './wire/server.js';
+import { HttpServer } from './http/http-server.js';
+import { KinesqlMetrics } from './http/metrics.js';
+import { readinessProblems } from './http/readiness.js';
 import { wireSessionOptions } from './wire/wire-options.js';
 
 export interface RunningKinesql {
@@ -26,6 +29,8 @@ export interface RunningKinesql {
   engine: Engine;
   /** Client logins as engine roles (tests log in to the engine directly as a client would be). */
   roles: ClientRoles;
+  /** Where /metrics, /healthz and /readyz are served, when kinesql.http-port is set. */
+  httpPort?: number;
   close(): Promise<void>;
 }
 
@@ -93,22 +98,32 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       searchPath: [...new Set([config.catalog.defaultSchema, 'public'])],
       ...(config.wire?.idleInTransactionTimeoutMs !== undefined ? { idleInTransactionTimeout: `${config.wire.idleInTransactionTimeoutMs}ms` } : {}),
     });
-    const server = new WireServer(
+    const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount });
+    executor.metrics = metrics;
+    const server: WireServer = new WireServer(
       { executor, engine, roles },
       { defaultSchema: config.catalog.defaultSchema, ...wireSessionOptions(config.wire) },
       engineConfig.maxConnections,
       logger.child({ component: 'wire' }),
     );
     const address = await server.listen(config.server.port, config.server.host);
-    logger.info({ ...address, tables: store.list().length, ms: Date.now() - started }, 'kinesql is ready');
+    let http: HttpServer | undefined;
+    let httpAddress: { port: number; host: string } | undefined;
+    if (config.server.httpPort !== undefined) {
+      http = new HttpServer(metrics, () => readinessProblems(engine, store, catalog), logger.child({ component: 'http' }));
+      httpAddress = await http.listen(config.server.httpPort, config.server.host);
+    }
+    logger.info({ ...address, http: httpAddress?.port, tables: store.list().length, ms: Date.now() - started }, 'kinesql is ready');
     return {
       ...address,
+      ...(httpAddress ? { httpPort: httpAddress.port } : {}),
       store,
       catalog,
       engine,
       roles,
       async close() {
         try {
+          await http?.close();
           await catalog.stop();
           await server.close();
           await changes.whenIdle();

@@ -3,6 +3,8 @@ export interface KinesqlConfig {
   server: {
     host: string;
     port: number;
+    /** Port of the operator's HTTP endpoints (/metrics, /healthz, /readyz) on the same host; none when undefined. */
+    httpPort?: number;
   };
   /** Engine data directory; a fresh temporary one when undefined. */
   dataDir?: string;

@@ -13,6 +13,7 @@ export interface CliFlags {
   region: string;
   dataDir: string;
   engineUrl: string;
+  httpPort: number | string;
   logLevel: string;
   configFile: string;
   /** Serve a non-loopback address with trust authentication anyway (logged loudly). */
@@ -205,6 +206,7 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.host'], env: ['KINESQL_HOST'], flag: 'host', parser: text('a host name or IP address'), apply: (c, v) => (c.server.host = v) }),
   setting({ keys: ['kinesql.port'], env: ['KINESQL_PORT'], flag: 'port', parser: integer(0, 65535), apply: (c, v) => (c.server.port = v) }),
   setting({ keys: ['kinesql.data-dir'], env: ['KINESQL_DATA_DIR'], flag: 'dataDir', parser: text('a directory path'), apply: (c, v) => (c.dataDir = v) }),
+  setting({ keys: ['kinesql.http-port'], env: ['KINESQL_HTTP_PORT'], flag: 'httpPort', parser: integer(0, 65535), apply: (c, v) => (c.server.httpPort = v) }),
   setting({ keys: ['kinesql.engine-url'], env: ['KINESQL_ENGINE_URL'], flag: 'engineUrl', parser: engineUrl, apply: (c, v) => (engine(c).url = v) }),
   setting({ keys: ['kinesql.max-connections'], parser: integer(1, 10_000), apply: (c, v) => (engine(c).maxConnections = v) }),
   setting({ keys: ['kinesql.statement-timeout'], parser: duration(0), apply: (c, v) => (engine(c).statementTimeoutMs = v) }),

@@ -18,6 +18,9 @@
  *   data; drivers and monitoring queries call them.
  * - currval, lastval: reads (and nextval/setval are refused, so there is nothing to read).
  * - set_config: decided per call by the gate (only a constant name of an allowed setting).
+ * - pg_advisory_unlock, pg_advisory_unlock_shared, pg_advisory_unlock_all: they release only session-level
+ *   advisory locks of the calling session, and a client session cannot take any (the lock functions are
+ *   refused), so they change nothing; connection pools (asyncpg) call pg_advisory_unlock_all on every reset.
  */
 
 const DENIED_NAMES = new Set([
@@ -92,9 +95,13 @@ const DENIED_PREFIXES = [
   'database_to_xml',
 ];
 
+/** Exceptions to DENIED_PREFIXES. */
+const ALLOWED_NAMES = new Set(['pg_advisory_unlock', 'pg_advisory_unlock_shared', 'pg_advisory_unlock_all']);
+
 /** Whether calling the function named `name` (unqualified, as the parser gives it) is refused. */
 export function isDeniedFunction(name: string, argCount: number): boolean {
   const lower = name.toLowerCase();
+  if (ALLOWED_NAMES.has(lower)) return false;
   if (DENIED_NAMES.has(lower)) return true;
   if (DENIED_PREFIXES.some((p) => lower.startsWith(p))) return true;
   // ts_rewrite(query tsquery, select text) runs its second argument as SQL; the 3-argument form does not.

@@ -51,6 +51,8 @@ export interface CaughtUp {
 export class StatementExecutor {
   /** The statement each relation returned by analyze came from, to find the bounds it puts on it. */
   private readonly statementOf = new WeakMap<RelationName, Node>();
+  /** Where catch-up waits are recorded (the operator's /metrics), when served. */
+  metrics: { catchUpFinished(seconds: number): void } | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -151,6 +153,11 @@ export class StatementExecutor {
         this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
         throw new StatementError(readError.message, readError.sqlstate);
       });
+    const waitStarted = performance.now();
+    void catchingUp.then(
+      () => this.metrics?.catchUpFinished((performance.now() - waitStarted) / 1000),
+      () => undefined,
+    );
     if (signal) {
       catchingUp.catch(() => undefined);
       signal.throwIfAborted();

@@ -276,6 +276,13 @@ SELECT CAST('test plain returns' AS VARCHAR(60)) AS anon_1
 select relname from pg_class c join pg_namespace n on n.oid=c.relnamespace where pg_catalog.pg_table_is_visible(c.oid) and relname='events'
 -- ---- SQLAlchemy get_table_names
 SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+-- ---- asyncpg pool reset (a client session holds no advisory locks: taking them is refused)
+SELECT pg_advisory_unlock_all();
+CLOSE ALL;
+UNLISTEN *;
+RESET ALL;
+-- ---- advisory unlocks
+select pg_advisory_unlock(1), pg_advisory_unlock_shared(1, 2), pg_catalog.pg_advisory_unlock_all()
 -- ---- pgAdmin connection setup
 SET DateStyle=ISO; SET client_min_messages=notice; SELECT set_config('bytea_output','hex',false) FROM pg_settings WHERE name = 'bytea_output'; SET client_encoding='UNICODE';
 -- ---- DBeaver schemas

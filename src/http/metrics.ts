@@ -1,0 +1,147 @@
+/**
+ * What `/metrics` shows, in the Prometheus text format (prom-client). Stream and shard figures are read
+ * from the store when scraped; statements and catch-ups are counted as they happen (StatementMetrics).
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Engine } from '../engine/engine.js';
+import type { StreamStore } from '../store/stream-store.js';
+import type { ShardReaderStats } from '../kinesis/shard-reader.js';
+
+/** Where metrics of client statements are recorded: by the wire layer and the statement executor. */
+export interface StatementMetrics {
+  statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void;
+  catchUpFinished(seconds: number): void;
+}
+
+export interface MetricsSources {
+  store: StreamStore;
+  engine: Engine;
+  sessions: () => number;
+}
+
+const SHARD_LABELS = ['table', 'stream', 'shard'] as const;
+
+/** Counters whose values live elsewhere: each scrape sets them from their source. */
+function shardCounter(registry: Registry, store: StreamStore, name: string, help: string, pick: (stats: ShardReaderStats) => number): void {
+  new Counter({
+    name,
+    help,
+    labelNames: SHARD_LABELS,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const table of store.list()) {
+        for (const shard of table.shardStatus()) {
+          this.inc(shardLabels(table.definition, shard.shardId), pick(shard.reader));
+        }
+      }
+    },
+  });
+}
+
+function shardLabels(definition: { schemaName: string; tableName: string; streamName: string }, shard: string): Record<(typeof SHARD_LABELS)[number], string> {
+  return { table: `${definition.schemaName}.${definition.tableName}`, stream: definition.streamName, shard };
+}
+
+export class KinesqlMetrics implements StatementMetrics {
+  readonly registry = new Registry();
+  private readonly statements: Counter<'outcome'>;
+  private readonly statementSeconds: Histogram<'outcome'>;
+  private readonly catchUpSeconds: Histogram;
+
+  constructor(sources: MetricsSources) {
+    const { registry } = this;
+    const { store, engine } = sources;
+    this.statements = new Counter({ name: 'kinesql_statements_total', help: 'Client statement turns by outcome', labelNames: ['outcome'], registers: [registry] });
+    this.statementSeconds = new Histogram({
+      name: 'kinesql_statement_duration_seconds',
+      help: 'Time from a client statement turn arriving to its answer, catch-up included',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    });
+    this.catchUpSeconds = new Histogram({
+      name: 'kinesql_catch_up_duration_seconds',
+      help: 'Time statements waited for their stream tables to be caught up',
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    });
+    new Gauge({ name: 'kinesql_sessions', help: 'Client sessions logged in', registers: [registry], collect() { this.set(sources.sessions()); } });
+    new Gauge({
+      name: 'kinesql_shard_millis_behind_latest',
+      help: 'How far the last read of a shard was behind its tip (GetRecords MillisBehindLatest)',
+      labelNames: SHARD_LABELS,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const table of store.list()) {
+          for (const shard of table.shardStatus()) {
+            if (shard.reader.millisBehindLatest !== undefined) this.set(shardLabels(table.definition, shard.shardId), shard.reader.millisBehindLatest);
+          }
+        }
+      },
+    });
+    shardCounter(registry, store, 'kinesql_shard_records_read_total', 'Records read from a shard', (stats) => stats.records);
+    shardCounter(registry, store, 'kinesql_shard_bytes_read_total', 'Bytes of record data read from a shard', (stats) => stats.bytes);
+    shardCounter(registry, store, 'kinesql_shard_get_records_calls_total', 'GetRecords calls made for a shard', (stats) => stats.calls);
+    shardCounter(registry, store, 'kinesql_shard_throttles_total', 'GetRecords calls Kinesis throttled', (stats) => stats.throttles);
+    shardCounter(registry, store, 'kinesql_shard_retries_total', 'Kinesis calls retried after an error or timeout', (stats) => stats.retries);
+    shardCounter(registry, store, 'kinesql_shard_expired_iterators_total', 'Shard iterators that had expired and were renewed', (stats) => stats.expiredIterators);
+    new Gauge({
+      name: 'kinesql_table_rows',
+      help: 'Rows a stream table holds',
+      labelNames: ['table', 'stream', 'validity'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const table of store.list()) {
+          const labels = { table: `${table.definition.schemaName}.${table.definition.tableName}`, stream: table.definition.streamName };
+          const invalid = table.shardStatus().reduce((sum, shard) => sum + shard.invalidRows, 0);
+          this.set({ ...labels, validity: 'valid' }, table.rowsLoaded - invalid);
+          this.set({ ...labels, validity: 'invalid' }, invalid);
+        }
+      },
+    });
+    new Gauge({
+      name: 'kinesql_table_errors',
+      help: '1 when the last catch-up of a stream table failed',
+      labelNames: ['table', 'stream'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const table of store.list()) {
+          this.set({ table: `${table.definition.schemaName}.${table.definition.tableName}`, stream: table.definition.streamName }, table.lastError ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'kinesql_engine_database_bytes',
+      help: "Size of the engine's database",
+      registers: [registry],
+      async collect() {
+        const { rows } = await engine.query('SELECT pg_database_size(current_database())::float8 AS bytes');
+        this.set(Number(rows[0]?.['bytes'] ?? 0));
+      },
+    });
+    new Gauge({
+      name: 'kinesql_engine_connections',
+      help: "Connections to the engine's database, by state",
+      labelNames: ['state'],
+      registers: [registry],
+      async collect() {
+        const { rows } = await engine.query(`SELECT coalesce(state, 'unknown') AS state, count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() GROUP BY 1`);
+        this.reset();
+        for (const row of rows) this.set({ state: String(row['state']) }, Number(row['n']));
+      },
+    });
+  }
+
+  statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void {
+    this.statements.inc({ outcome });
+    this.statementSeconds.observe({ outcome }, seconds);
+  }
+
+  catchUpFinished(seconds: number): void {
+    this.catchUpSeconds.observe(seconds);
+  }
+}

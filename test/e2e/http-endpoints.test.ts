@@ -1,0 +1,91 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/harness.js';
+
+const ticks = { tableName: 'ticks', streamName: 'ticks', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } };
+const missing = { tableName: 'ghost', streamName: 'no-such-stream', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } };
+
+/** Samples of the Prometheus text format: `name{label="value",…} number` lines, comments skipped. */
+function parseMetrics(text: string): { name: string; labels: Record<string, string>; value: number }[] {
+  const samples = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]!] = pair[2]!;
+    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return samples;
+}
+
+describe('the operator HTTP port: /metrics, /healthz, /readyz', () => {
+  let harness: Harness;
+  let base: string;
+
+  beforeAll(async () => {
+    harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 2 }],
+      definitions: { 'ticks.json': ticks },
+      configure: (config) => ({ ...config, server: { ...config.server, httpPort: 0 } }),
+    });
+    base = `http://127.0.0.1:${harness.server.httpPort}`;
+    await harness.put('ticks', Array.from({ length: 30 }, (_, n) => ({ n })));
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('reports reads, rows, sessions and statements after a known workload', async () => {
+    const client = await harness.connect();
+    try {
+      expect((await client.query('select count(*)::int as n from ticks')).rows).toEqual([{ n: 30 }]);
+      await client.query('select 1');
+      await client.query('select count(*) from ticks where n > 10');
+      const response = await fetch(`${base}/metrics`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/plain');
+      const samples = parseMetrics(await response.text());
+      const sum = (name: string, filter: (labels: Record<string, string>) => boolean = () => true) =>
+        samples.filter((sample) => sample.name === name && filter(sample.labels)).reduce((total, sample) => total + sample.value, 0);
+      expect(sum('kinesql_shard_records_read_total', (labels) => labels['table'] === 'public.ticks')).toBe(30);
+      expect(samples.filter((sample) => sample.name === 'kinesql_shard_records_read_total').map((sample) => sample.labels['shard']).sort()).toHaveLength(2);
+      expect(sum('kinesql_shard_get_records_calls_total')).toBeGreaterThanOrEqual(2);
+      expect(sum('kinesql_table_rows', (labels) => labels['validity'] === 'valid')).toBe(30);
+      expect(sum('kinesql_sessions')).toBe(1);
+      expect(sum('kinesql_catch_up_duration_seconds_count')).toBeGreaterThanOrEqual(2);
+      expect(sum('kinesql_engine_database_bytes')).toBeGreaterThan(0);
+      expect(sum('kinesql_engine_connections')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('answers /healthz, and /readyz with 503 and the reason while a stream is in error', async () => {
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true, problems: [] });
+    expect((await fetch(`${base}/nothing-here`)).status).toBe(404);
+
+    await writeFile(join(harness.tablesDir, 'ghost.json'), JSON.stringify(missing));
+    const client = await harness.connect();
+    try {
+      for (let attempt = 0; attempt < 100; attempt++) {
+        // Until the new definition is served the table does not exist (42P01); then reading its stream fails.
+        const code = await client.query('select count(*) from ghost').then(() => undefined, (error: { code?: string }) => error.code);
+        if (code?.startsWith('HV')) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await client.end();
+    }
+    const notReady = await fetch(`${base}/readyz`);
+    expect(notReady.status).toBe(503);
+    const body = (await notReady.json()) as { ready: boolean; problems: string[] };
+    expect(body.ready).toBe(false);
+    expect(body.problems.join('\n')).toContain('no-such-stream');
+  });
+});
