@@ -1,17 +1,7 @@
 import { createHash } from 'node:crypto';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../pg/quoting.js';
 import { INTERNAL_COLUMNS, type TableDefinition } from './definition.js';
 
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-export function qualifiedName(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): string {
-  return `${quoteIdent(definition.schemaName)}.${quoteIdent(definition.tableName)}`;
-}
 
 /** Column names of a stream table in engine order: mapped fields first, then the internal columns. */
 export function columnNames(definition: TableDefinition): string[] {

@@ -11,8 +11,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { qualifiedName, quoteIdent, quoteLiteral } from '../catalog/ddl.js';
-import type { TableDefinition } from '../catalog/definition.js';
+import { qualifiedName, quoteIdent, quoteLiteral, type TableName } from '../pg/quoting.js';
 import type { Engine } from './engine.js';
 
 export const READER_ROLE = 'kinesql_reader';
@@ -151,8 +150,8 @@ export async function installEngineRoles(
  * table will be served under when it is built under a staging name first (its checkpoints use that name).
  */
 export function tableAccessStatements(
-  definition: Pick<TableDefinition, 'schemaName' | 'tableName'>,
-  servedAs: Pick<TableDefinition, 'schemaName' | 'tableName'> = definition,
+  definition: TableName,
+  servedAs: TableName = definition,
 ): string[] {
   const table = qualifiedName(definition);
   const key = quoteLiteral(tableKey(servedAs));
@@ -172,12 +171,12 @@ export function tableAccessStatements(
 }
 
 /** What lets the reader role read a stream table (its row policy decides which rows). */
-export function tableGrantStatements(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): string[] {
+export function tableGrantStatements(definition: TableName): string[] {
   return [`GRANT USAGE ON SCHEMA ${quoteIdent(definition.schemaName)} TO ${READER_ROLE}`, `GRANT SELECT ON ${qualifiedName(definition)} TO ${READER_ROLE}`];
 }
 
 /** How checkpoints and shard positions name a table: "schema.table". */
-export function tableKey(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): string {
+export function tableKey(definition: TableName): string {
   return `${definition.schemaName}.${definition.tableName}`;
 }
 

@@ -5,7 +5,7 @@
  * its visible columns before the statement reaches the engine.
  */
 import { scanSync } from 'libpg-query';
-import { quoteIdent } from '../catalog/ddl.js';
+import { quoteIdent } from '../pg/quoting.js';
 import { spliceUtf8, type ByteEdit } from './splice.js';
 import type { RelationName } from './stream-tables.js';
 

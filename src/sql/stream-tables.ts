@@ -3,12 +3,9 @@
  * before the statement runs.
  */
 import type { Node } from 'libpg-query';
+import type { RelationName } from '../store/stream-store.js';
 
-export interface RelationName {
-  /** Schema as written (already case-folded by the parser unless quoted); absent when unqualified. */
-  readonly schema?: string;
-  readonly name: string;
-}
+export type { RelationName };
 
 type Fields = Record<string, unknown>;
 

@@ -4,7 +4,7 @@
  * kinesql.checkpoints), and leaves its own for iteration N + 1. The seed kept checkpoints in DynamoDB;
  * kinesql keeps them in the engine.
  */
-import { qualifiedName } from '../catalog/ddl.js';
+import { qualifiedName } from '../pg/quoting.js';
 import type { Engine } from '../engine/engine.js';
 import { CHECKPOINTS_TABLE, tableKey, type CheckpointDefaults } from '../engine/roles.js';
 import { SessionSettingError } from './session-scan.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { createTableStatements, dropTableStatement, qualifiedName } from '../catalog/ddl.js';
+import { createTableStatements, dropTableStatement } from '../catalog/ddl.js';
+import { qualifiedName } from '../pg/quoting.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine } from '../engine/engine.js';
 import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
@@ -9,9 +10,10 @@ import { definitionFingerprint, forgetTable, loadPositions, registeredTables, re
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, DDL_LOCK_TIMEOUT_MS, rebuildFromLoadedMessages } from './table-rebuild.js';
 
+/** A relation as a statement names it: schema as written (case-folded unless quoted), absent when unqualified. */
 export interface RelationName {
-  schema?: string;
-  name: string;
+  readonly schema?: string;
+  readonly name: string;
 }
 
 export type StoreOptions = StreamTableOptions & {

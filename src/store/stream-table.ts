@@ -5,7 +5,8 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
-import { columnNames, indexStatements, qualifiedName, quoteIdent, quoteLiteral } from '../catalog/ddl.js';
+import { columnNames, indexStatements } from '../catalog/ddl.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../pg/quoting.js';
 import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
 import { createRecordDecoder } from '../decode/record-decoder.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';

@@ -1,4 +1,5 @@
-import { columnNames, createTableStatements, indexStatements, qualifiedName, quoteIdent } from '../catalog/ddl.js';
+import { columnNames, createTableStatements, indexStatements } from '../catalog/ddl.js';
+import { qualifiedName, quoteIdent } from '../pg/quoting.js';
 import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
 import { createDecoder } from '../decode/index.js';
 import type { Engine } from '../engine/engine.js';
