@@ -101,7 +101,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount });
     executor.metrics = metrics;
     const server: WireServer = new WireServer(
-      { executor, engine, roles },
+      { executor, engine, roles, metrics },
       { defaultSchema: config.catalog.defaultSchema, ...wireSessionOptions(config.wire) },
       engineConfig.maxConnections,
       logger.child({ component: 'wire' }),

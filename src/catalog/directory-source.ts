@@ -137,6 +137,7 @@ export class DirectorySource extends EventEmitter<DefinitionSourceEvents> implem
   private async pass(paths: string[] | undefined, options: PassOptions): Promise<void> {
     if (this.stopped) return;
     const listing = await this.list();
+    if (this.stopped) return;
     if (listing instanceof Error) {
       if (options.initial === true) {
         throw new Error(`table definition directory ${this.location} cannot be read (${listing.code ?? listing.message})`, { cause: listing });

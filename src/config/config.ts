@@ -129,6 +129,8 @@ export interface WireConfig {
   /** PEM certificate (chain) and key files offered in answer to SSLRequest (kinesql.tls-cert, kinesql.tls-key). */
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  /** Refuse connections that did not start TLS (kinesql.require-tls); needs tlsCertFile and tlsKeyFile. */
+  requireTls?: boolean;
   /** Largest protocol message accepted from a client, in bytes (kinesql.max-protocol-message-bytes). */
   maxProtocolMessageBytes?: number;
   /** A session idle inside a transaction block longer than this is closed, in ms (kinesql.idle-in-transaction-timeout). */

@@ -222,6 +222,7 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.users'], env: ['KINESQL_USERS'], parser: text('user:verifier pairs separated by commas'), apply: (c, v) => (wire(c).users = v) }),
   setting({ keys: ['kinesql.tls-cert'], env: ['KINESQL_TLS_CERT'], parser: text('a PEM certificate file'), apply: (c, v) => (wire(c).tlsCertFile = v) }),
   setting({ keys: ['kinesql.tls-key'], env: ['KINESQL_TLS_KEY'], parser: text('a PEM private key file'), apply: (c, v) => (wire(c).tlsKeyFile = v) }),
+  setting({ keys: ['kinesql.require-tls'], env: ['KINESQL_REQUIRE_TLS'], parser: boolean, apply: (c, v) => (wire(c).requireTls = v) }),
   setting({ keys: ['kinesql.max-protocol-message-bytes'], parser: integer(1024, 1024 * 1024 * 1024), apply: (c, v) => (wire(c).maxProtocolMessageBytes = v) }),
   setting({ keys: ['kinesql.idle-in-transaction-timeout'], parser: duration(1), apply: (c, v) => (wire(c).idleInTransactionTimeoutMs = v) }),
   setting({
@@ -314,6 +315,9 @@ export function loadConfig(options: LoadConfigOptions): KinesqlConfig {
   if ((config.aws.accessKeyId === undefined) !== (config.aws.secretAccessKey === undefined)) {
     const missing = config.aws.accessKeyId === undefined ? 'kinesis.access-key' : 'kinesis.secret-key';
     throw new ConfigError(missing, file ?? '', 'missing; kinesis.access-key and kinesis.secret-key must be set together (or neither, to use the default AWS credential chain)');
+  }
+  if (config.wire?.requireTls && (config.wire.tlsCertFile === undefined || config.wire.tlsKeyFile === undefined)) {
+    throw new ConfigError('kinesql.require-tls', file ?? '', 'needs TLS; set kinesql.tls-cert and kinesql.tls-key, or kinesql.require-tls=false');
   }
   if (warnings.length > 0) config.warnings = warnings;
   return config;

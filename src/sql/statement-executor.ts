@@ -9,7 +9,7 @@ import { sessionScan, SessionSettingError, type SessionScan } from '../store/ses
 import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
-import { backend } from '../wire/backend-writer.js';
+import { backend } from '../pg/backend-messages.js';
 import { checkStatements } from './readonly-gate.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import { hideColumnsFromStars, type ColumnVisibility } from './hidden-columns.js';

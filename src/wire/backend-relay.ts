@@ -24,6 +24,9 @@ export class BackendRelay {
   errors = 0;
   private outstanding = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Per ReadyForQuery still awaited, who wants to know it came and whether an error came before it. */
+  private answerListeners: (((failed: boolean) => void) | undefined)[] = [];
+  private errorsBeforeReady = 0;
   private own: { messages: BackendMessage[]; done: (messages: BackendMessage[]) => void; failed: (error: Error) => void } | undefined;
   private closed = false;
   private readonly header = Buffer.alloc(5);
@@ -44,9 +47,13 @@ export class BackendRelay {
     if (leftover.length > 0) this.onData(leftover);
   }
 
-  /** Sends client messages to the backend; `replies` is how many ReadyForQuery they will bring. */
-  send(bytes: Buffer, replies: number): void {
+  /**
+   * Sends client messages to the backend; `replies` is how many ReadyForQuery they will bring. `answered`
+   * is called at the last of them, with whether an ErrorResponse came in its reply.
+   */
+  send(bytes: Buffer, replies: number, answered?: (failed: boolean) => void): void {
     this.outstanding += replies;
+    for (let i = 0; i < replies; i++) this.answerListeners.push(i === replies - 1 ? answered : undefined);
     if (!this.closed) this.backend.write(bytes);
   }
 
@@ -80,6 +87,7 @@ export class BackendRelay {
     this.own?.failed(new Error('the engine backend closed the connection'));
     this.own = undefined;
     this.outstanding = 0;
+    this.answerListeners = [];
     for (const waiter of this.idleWaiters.splice(0)) waiter();
     this.onClose();
   }
@@ -107,7 +115,10 @@ export class BackendRelay {
         this.type = this.header[0]!;
         this.remaining = this.header.readInt32BE(1) - 4;
         this.collected = this.own || this.type === READY_FOR_QUERY ? [] : undefined;
-        if (this.type === ERROR_RESPONSE && !this.own) this.errors += 1;
+        if (this.type === ERROR_RESPONSE && !this.own) {
+          this.errors += 1;
+          this.errorsBeforeReady += 1;
+        }
       }
       const take = Math.min(this.remaining, chunk.length - offset);
       if (this.collected && take > 0) this.collected.push(chunk.subarray(offset, offset + take));
@@ -129,6 +140,8 @@ export class BackendRelay {
       } else if (this.type === READY_FOR_QUERY) {
         this.status = body[0] ?? this.status;
         this.outstanding = Math.max(0, this.outstanding - 1);
+        this.answerListeners.shift()?.(this.errorsBeforeReady > 0);
+        this.errorsBeforeReady = 0;
         if (this.outstanding === 0) {
           if (runStart >= 0 && offset > runStart) this.forward(chunk.subarray(runStart, offset));
           runStart = offset;

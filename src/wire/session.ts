@@ -5,6 +5,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { EngineLoginError } from '../engine/backend-link.js';
@@ -15,10 +16,10 @@ import type { CaughtUp, SessionContext, StatementExecutor } from '../sql/stateme
 import { StatementError } from '../sql/statement-executor.js';
 import type { ParsedStatement } from '../sql/parse.js';
 import { referencedRelations, type RelationName } from '../sql/stream-tables.js';
-import { cleartextMatches, md5ResponseMatches, type AuthConfig, type StoredSecret } from './auth/credentials.js';
-import { ScramExchange, ScramFailure } from './auth/scram.js';
+import { cleartextMatches, md5ResponseMatches, standInSecret, type AuthConfig } from './auth/credentials.js';
+import { ScramExchange, ScramFailure, scramMechanisms, type ScramVerifier } from './auth/scram.js';
 import { BackendRelay } from './backend-relay.js';
-import { backend, type ErrorFields } from './backend-writer.js';
+import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC } from './extended-messages.js';
 import { BodyReader, FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
@@ -39,6 +40,10 @@ export interface SessionSettings {
   auth?: AuthConfig;
   /** TLS offered in answer to SSLRequest; 'N' when absent. */
   tls?: SecureContext;
+  /** tls-server-end-point data of the certificate: SCRAM-SHA-256-PLUS is offered over TLS when present. */
+  tlsChannelBinding?: Buffer;
+  /** A startup without TLS is refused (kinesql.require-tls). */
+  requireTls?: boolean;
 }
 
 export interface SessionHooks {
@@ -54,6 +59,8 @@ export interface SessionServices {
   executor: StatementExecutor;
   engine: Engine;
   roles: ClientRoles;
+  /** Where statement outcomes and latencies are counted (the operator's /metrics), when served. */
+  metrics?: { statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void };
 }
 
 /** Messages of the extended protocol, collected until Sync or Flush and then forwarded together. */
@@ -91,6 +98,9 @@ export class Session {
   private readonly executor: StatementExecutor;
   private readonly engine: Engine;
   private readonly roles: ClientRoles;
+  private readonly metrics: SessionServices['metrics'];
+  /** When the turn being handled arrived (performance.now()), for its latency. */
+  private turnStarted = 0;
   private relay: BackendRelay | undefined;
   private phase: 'startup' | 'auth' | 'ready' = 'startup';
   private authenticate: ((message: FrontendMessage) => Promise<void>) | undefined;
@@ -106,6 +116,8 @@ export class Session {
   private context: SessionContext;
   private catchingUp: AbortController | undefined;
   private user = '';
+  /** The client's IP address, which failed logins are counted against. */
+  private readonly clientAddress: string;
   private closed = false;
   /** Counted against kinesql.max-connections (from its startup packet until it closes). */
   admitted = false;
@@ -121,8 +133,10 @@ export class Session {
     this.executor = services.executor;
     this.engine = services.engine;
     this.roles = services.roles;
+    this.metrics = services.metrics;
     this.reader = new FrontendReader(PRE_LOGIN_MESSAGE_BYTES);
     this.stream = socket;
+    this.clientAddress = socket.remoteAddress ?? '';
     this.send = socketSink(socket);
     this.context = { searchPath: [settings.defaultSchema, 'public'] };
     socket.setNoDelay(true);
@@ -221,64 +235,101 @@ export class Session {
   }
 
   private async beginAuthentication(): Promise<void> {
+    if (this.settings.requireTls && !(this.stream instanceof TLSSocket)) {
+      // As a hostssl-only pg_hba.conf answers; libpq with sslmode=allow then retries with TLS.
+      const database = this.startupParameters.get('database') ?? this.user;
+      await this.fatal({ code: '28000', message: `connection without TLS refused (kinesql.require-tls): host "${this.clientAddress}", user "${this.user}", database "${database}", no encryption` });
+      return;
+    }
     const auth = this.settings.auth;
     if (!auth || auth.method === 'trust') {
       await this.completeStartup();
       return;
     }
-    const secret = auth.users.get(this.user);
+    // An unknown user goes through the same exchange, with the same work, as a known one, and is then refused.
+    const known = auth.users.has(this.user);
+    const secret = auth.users.get(this.user) ?? standInSecret(auth, this.user);
     this.phase = 'auth';
-    const refuse = (): Promise<void> =>
-      this.fatal({ code: '28P01', message: `password authentication failed for user "${this.user}"` });
-    // As PostgreSQL: md5 configured but only a SCRAM verifier stored → SCRAM; a cleartext password checks either.
-    const method = auth.method === 'md5' && secret?.kind === 'scram' ? 'scram-sha-256' : auth.method === 'scram-sha-256' && secret?.kind === 'md5' ? 'md5' : auth.method;
-    if (method === 'password') {
+    const refuse = (): Promise<void> => this.refuseLogin(auth, { code: '28P01', message: `password authentication failed for user "${this.user}"` });
+    // As PostgreSQL, md5 configured but a SCRAM verifier stored means SCRAM; kinesql also uses md5 for an
+    // md5 hash when scram-sha-256 is configured. A cleartext password checks either.
+    if (auth.method === 'password') {
       this.authenticate = async (message) => {
         const password = passwordOf(message);
-        if (secret && cleartextMatches(secret, this.user, password)) await this.completeStartup();
+        if (!(await this.throttle(auth))) return;
+        if (cleartextMatches(secret, this.user, password) && known) await this.completeStartup();
         else await refuse();
       };
       await this.send(backend.authenticationCleartextPassword());
-    } else if (method === 'md5') {
+    } else if (secret.kind === 'md5') {
       const salt = randomBytes(4);
       this.authenticate = async (message) => {
         const response = passwordOf(message);
-        if (secret?.kind === 'md5' && md5ResponseMatches(secret, salt, response)) await this.completeStartup();
+        if (!(await this.throttle(auth))) return;
+        if (md5ResponseMatches(secret, salt, response) && known) await this.completeStartup();
         else await refuse();
       };
       await this.send(backend.authenticationMd5Password(salt));
     } else {
-      await this.beginScram(secret, refuse);
+      await this.beginScram(auth, secret.verifier, !known, refuse);
     }
   }
 
-  private async beginScram(secret: StoredSecret | undefined, refuse: () => Promise<void>): Promise<void> {
-    const exchange = new ScramExchange(secret?.kind === 'scram' ? secret.verifier : undefined);
+  private async beginScram(auth: AuthConfig, verifier: ScramVerifier, doomed: boolean, refuse: () => Promise<void>): Promise<void> {
+    const channelBinding = this.stream instanceof TLSSocket ? this.settings.tlsChannelBinding : undefined;
+    const mechanisms = scramMechanisms(channelBinding);
+    const exchange = new ScramExchange({ user: this.user, verifier, doomed, channelBinding });
     let step: 'first' | 'final' = 'first';
     this.authenticate = async (message) => {
       try {
         const body = new BodyReader(message.body);
         if (step === 'first') {
           const mechanism = body.cstring();
-          if (mechanism !== 'SCRAM-SHA-256') {
-            await this.fatal({ code: '08P01', message: 'client selected an invalid SASL authentication mechanism' });
+          if (!mechanisms.includes(mechanism)) {
+            await this.refuseLogin(auth, { code: '08P01', message: 'client selected an invalid SASL authentication mechanism' });
             return;
           }
           const length = body.int32();
-          const serverFirst = exchange.start(body.bytes(length).toString('utf8'));
+          const serverFirst = exchange.start(mechanism, body.bytes(length).toString('utf8'));
           step = 'final';
           await this.send(backend.authenticationSaslContinue(Buffer.from(serverFirst)));
         } else {
-          const serverFinal = exchange.finish(body.bytes(body.remaining).toString('utf8'));
+          const clientFinal = body.bytes(body.remaining).toString('utf8');
+          if (!(await this.throttle(auth))) return;
+          const serverFinal = exchange.finish(clientFinal);
           await this.send(backend.authenticationSaslFinal(Buffer.from(serverFinal)));
           await this.completeStartup();
         }
       } catch (error) {
         if (!(error instanceof ScramFailure)) throw error;
-        await refuse();
+        if (error.sqlstate === '28P01') await refuse();
+        else await this.refuseLogin(auth, { code: error.sqlstate, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
       }
     };
-    await this.send(backend.authenticationSasl(['SCRAM-SHA-256']));
+    await this.send(backend.authenticationSasl(mechanisms));
+  }
+
+  /**
+   * Holds the answer to the client's credentials while its address has recent failed logins (this session
+   * only: the wait is a timer). Returns false when the client went away meanwhile.
+   */
+  private async throttle(auth: AuthConfig): Promise<boolean> {
+    const delayMs = auth.throttle.delayMs(this.clientAddress);
+    if (delayMs > 0) {
+      this.logger.info({ address: this.clientAddress, user: this.user, failures: auth.throttle.failures(this.clientAddress), delayMs }, 'delaying the authentication answer after failed logins');
+      await sleep(delayMs);
+    }
+    return !this.closed;
+  }
+
+  /** A refused login: counted against the client's address, logged, and ended with FATAL. */
+  private async refuseLogin(auth: AuthConfig, fields: Omit<ErrorFields, 'severity'>): Promise<void> {
+    const failures = auth.throttle.failed(this.clientAddress);
+    this.logger.warn(
+      { address: this.clientAddress, user: this.user, failures, nextDelayMs: auth.throttle.delayMs(this.clientAddress), code: fields.code, reason: fields.message },
+      'failed login',
+    );
+    await this.fatal(fields);
   }
 
   /** Logs the client in to a backend of its own as its engine role, then AuthenticationOk, ParameterStatus, BackendKeyData, ReadyForQuery. */
@@ -356,7 +407,7 @@ export class Session {
         if (message.type === 'S') {
           this.discardUntilSync = false;
           this.unsynced = false;
-          relay.send(SYNC, 1);
+          relay.send(SYNC, 1, this.answered('refused'));
         }
         return;
       }
@@ -379,6 +430,7 @@ export class Session {
   // ---- simple query ------------------------------------------------------------------------------
 
   private async onQuery(message: FrontendMessage): Promise<void> {
+    this.turnStarted = performance.now();
     const sql = new BodyReader(message.body).cstring();
     let statements: ParsedStatement[];
     let relations: RelationName[];
@@ -405,6 +457,7 @@ export class Session {
   // ---- extended protocol -------------------------------------------------------------------------
 
   private async onExtendedBatch(): Promise<void> {
+    this.turnStarted = performance.now();
     const batch = this.extendedBatch;
     this.extendedBatch = [];
     const endsWithSync = batch.at(-1)?.type === 'S';
@@ -450,6 +503,14 @@ export class Session {
    * backend to answer everything before them, reads the session's settings from it, and catches the
    * tables up; a catch-up that fails (or is cancelled) is reported instead of running the statement.
    */
+  /** Counts a turn once its ReadyForQuery has come: refused by kinesql, failed in the engine, or answered. */
+  private answered(outcome?: 'refused'): ((failed: boolean) => void) | undefined {
+    const metrics = this.metrics;
+    if (!metrics) return undefined;
+    const started = this.turnStarted;
+    return (failed) => metrics.statementFinished(outcome ?? (failed ? 'error' : 'ok'), (performance.now() - started) / 1000);
+  }
+
   private async forward(
     relations: RelationName[],
     build: (context: SessionContext) => Buffer,
@@ -473,7 +534,7 @@ export class Session {
         }
       }
     }
-    relay.send(build(this.context), replies);
+    relay.send(build(this.context), replies, this.answered());
     if (caughtUp.checkpoint) {
       const errorsBefore = relay.errors;
       await relay.whenIdle();
@@ -510,7 +571,7 @@ export class Session {
     await this.send(backend.error(fields));
     if (endsWithSync) {
       this.unsynced = false;
-      relay.send(SYNC, 1);
+      relay.send(SYNC, 1, this.answered('refused'));
     } else {
       this.discardUntilSync = true;
     }

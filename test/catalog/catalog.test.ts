@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Catalog, createCatalog } from '../../src/catalog/catalog.js';
 import type { TableDefinition } from '../../src/catalog/definition.js';
 import type { DefinitionBatch, DefinitionSource, DefinitionSourceEvents } from '../../src/catalog/definition-source.js';
+import { DirectorySource } from '../../src/catalog/directory-source.js';
 import { loadConfig } from '../../src/config/load-config.js';
 
 /** A source driven by the test: start() emits the initial batch it was given. */
@@ -20,7 +21,7 @@ class ScriptedSource extends EventEmitter<DefinitionSourceEvents> implements Def
   }
   async stop(): Promise<void> {}
   send(batch: Partial<DefinitionBatch>): void {
-    this.emit('batch', { changed: batch.changed ?? [], removed: batch.removed ?? [] });
+    this.emit('batch', { changed: [], removed: [], ...batch });
   }
 }
 
@@ -92,6 +93,67 @@ describe('Catalog', () => {
     expect(conflicts.map((l) => l['file'])).toEqual(['a.json', 'b.json']);
   });
 
+  it('keeps every table while its source cannot be listed, shows them stale, and logs each new error once', async () => {
+    const source = new ScriptedSource({
+      changed: [
+        { source: 'a.json', text: text('a'), version: '1' },
+        { source: 'bad.json', text: '{', version: '1' },
+      ],
+      removed: [],
+    });
+    const { logger, lines } = capturingLogger();
+    const catalog = new Catalog({ source, defaultSchema: 'public', logger });
+    const events = recordEvents(catalog);
+    await catalog.start();
+    const updates: unknown[] = [];
+    catalog.on('changes', (changes) => updates.push(changes));
+
+    source.emit('unavailable', new Error('cannot list scripted: boom'));
+    source.emit('unavailable', new Error('cannot list scripted: boom'));
+    expect(catalog.tables().map((t) => t.tableName)).toEqual(['a']);
+    expect(catalog.status().map((s) => [s.source, s.status, s.error])).toEqual([
+      ['a.json', 'stale', 'cannot list scripted: boom'],
+      ['bad.json', 'error', expect.stringMatching(/^cannot list scripted: boom; bad.json: not valid JSON/)],
+    ]);
+    expect(updates).toEqual([[]]);
+    source.emit('unavailable', new Error('cannot list scripted: worse'));
+    const warnings = lines.filter((l) => l['level'] === 40 && l['location'] === 'scripted');
+    expect(warnings.map((l) => l['msg'])).toEqual([expect.stringMatching(/: cannot list scripted: boom$/), expect.stringMatching(/: cannot list scripted: worse$/)]);
+
+    source.emit('available');
+    expect(catalog.status().map((s) => [s.source, s.status])).toEqual([
+      ['a.json', 'ok'],
+      ['bad.json', 'error'],
+    ]);
+    expect(updates).toEqual([[], [], []]);
+    expect(lines.filter((l) => l['msg'] === 'table definition location can be listed again')).toHaveLength(1);
+    expect(events).toEqual(['added public.a(events)']);
+  });
+
+  it('shows the location itself when it cannot be listed and nothing was read from it', async () => {
+    const source = new ScriptedSource({ changed: [], removed: [] });
+    const catalog = new Catalog({ source, defaultSchema: 'public', logger: pino({ level: 'silent' }) });
+    await catalog.start();
+    source.emit('unavailable', new Error('cannot list scripted: boom'));
+    expect(catalog.status()).toMatchObject([{ source: 'scripted', schemaName: null, tableName: null, status: 'error', error: 'cannot list scripted: boom' }]);
+    source.emit('available');
+    expect(catalog.status()).toEqual([]);
+  });
+
+  it('keeps a definition that cannot be read at its last good version, and clears the error once it is read', async () => {
+    const source = new ScriptedSource({ changed: [{ source: 'a.json', text: text('a'), version: '1' }], removed: [] });
+    const { logger, lines } = capturingLogger();
+    const catalog = new Catalog({ source, defaultSchema: 'public', logger });
+    const events = recordEvents(catalog);
+    await catalog.start();
+    source.send({ unreadable: [{ source: 'a.json', error: 'cannot read table definition file a.json: EACCES: permission denied' }] });
+    expect(catalog.status()).toMatchObject([{ source: 'a.json', status: 'stale', version: '1', error: 'cannot read table definition file a.json: EACCES: permission denied' }]);
+    expect(lines.filter((l) => l['level'] === 40 && l['file'] === 'a.json')).toHaveLength(1);
+    source.send({ changed: [{ source: 'a.json', text: text('a'), version: '1' }] });
+    expect(catalog.status()).toMatchObject([{ source: 'a.json', status: 'ok', error: null }]);
+    expect(events).toEqual(['added public.a(events)']);
+  });
+
   it('does not start when its source cannot be read', async () => {
     const catalog = createCatalog(loadConfig({ env: {}, flags: { tables: join(tmpdir(), 'kinesql-no-such-dir') } }), pino({ level: 'silent' }));
     await expect(catalog.start()).rejects.toThrow(/cannot be read/);
@@ -125,5 +187,46 @@ describe('createCatalog over a directory', () => {
     rmSync(join(dir, 'raw.json'));
     await vi.waitFor(() => expect(events).toContain('removed streams.raw_events(events)'), { timeout: 15_000, interval: 25 });
     expect(catalog.status().map((s) => [s.source, s.status])).toEqual([[join(dir, 'clicks.json'), 'ok']]);
+  });
+});
+
+describe('Catalog over a directory that goes away', () => {
+  it('keeps serving its tables while the directory is moved away, shows them stale with the error, and resumes when it is back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kinesql-catalog-'));
+    writeFileSync(join(dir, 'orders.json'), text('orders'));
+    writeFileSync(join(dir, 'users.json'), text('users'));
+    // the re-scan timer is kept out of the way; passes are run with rescan() or come from the watcher
+    const source = new DirectorySource(dir, { debounceMs: 100, rescanIntervalMs: 60_000 });
+    const { logger, lines } = capturingLogger();
+    const catalog = new Catalog({ source, defaultSchema: 'public', logger });
+    const events = recordEvents(catalog);
+    await catalog.start();
+    try {
+      renameSync(dir, `${dir}-away`);
+      await source.rescan();
+      // time for the watcher's events of the move to be handled too (they removed every table before)
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await source.rescan();
+      expect(events).toEqual(['added public.orders(events)', 'added public.users(events)']);
+      expect(catalog.tables().map((t) => t.tableName)).toEqual(['orders', 'users']);
+      const problem = `cannot list table definition directory ${dir}: ENOENT: no such file or directory, scandir '${dir}'`;
+      expect(catalog.status().map((s) => [s.tableName, s.status, s.error])).toEqual([
+        ['orders', 'stale', problem],
+        ['users', 'stale', problem],
+      ]);
+      const warnings = lines.filter((l) => l['level'] === 40);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ location: dir, msg: expect.stringContaining(problem) });
+
+      renameSync(`${dir}-away`, dir);
+      await source.rescan();
+      expect(catalog.status().map((s) => [s.tableName, s.status, s.error])).toEqual([
+        ['orders', 'ok', null],
+        ['users', 'ok', null],
+      ]);
+      expect(events).toEqual(['added public.orders(events)', 'added public.users(events)']);
+    } finally {
+      await catalog.stop();
+    }
   });
 });

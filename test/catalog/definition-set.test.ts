@@ -90,4 +90,25 @@ describe('DefinitionSet', () => {
     set.update({ accepted: [definition('a.json', 'v1', 'orders', 's', 'sales'), definition('b.json', 'v1', 'orders', 's', 'default')] });
     expect(names(set)).toEqual(['public.orders@b.json:v1', 'sales.orders@a.json:v1']);
   });
+
+  it('shows every definition with the problem of a location that cannot be listed, keeping what is served', () => {
+    const set = new DefinitionSet();
+    const at = new Date('2026-01-03T00:00:00Z');
+    set.accept(definition('a.json', 'v1', 'orders'), at);
+    set.reject('bad.json', 'v1', 'bad.json: not valid JSON', at);
+    const problem = { location: '/defs', error: "cannot list table definition directory /defs: ENOENT: no such file or directory, scandir '/defs'", at };
+    expect(set.status(problem).map((s) => [s.source, s.status, s.error])).toEqual([
+      ['a.json', 'stale', problem.error],
+      ['bad.json', 'error', `${problem.error}; bad.json: not valid JSON`],
+    ]);
+    expect(names(set)).toEqual(['public.orders@a.json:v1']);
+    expect(set.status().map((s) => s.status)).toEqual(['ok', 'error']);
+  });
+
+  it('shows the location itself when it cannot be listed and holds no definition', () => {
+    const at = new Date('2026-01-04T00:00:00Z');
+    expect(new DefinitionSet().status({ location: 's3://b/p/', error: 'cannot list s3://b/p/: NoSuchBucket: gone', at })).toEqual([
+      { schemaName: null, tableName: null, source: 's3://b/p/', version: '', loadedAt: at, status: 'error', error: 'cannot list s3://b/p/: NoSuchBucket: gone' },
+    ]);
+  });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -21,10 +21,14 @@ async function started(dir: string, options: Partial<DirectorySourceOptions> = {
   sources.push(source);
   const batches: DefinitionBatch[] = [];
   const errors: Error[] = [];
+  const unavailable: Error[] = [];
+  let available = 0;
   source.on('batch', (batch) => batches.push(batch));
   source.on('error', (error) => errors.push(error));
+  source.on('unavailable', (error) => unavailable.push(error));
+  source.on('available', () => available++);
   await source.start();
-  return { source, batches, errors };
+  return { source, batches, errors, unavailable, availableCount: () => available };
 }
 
 const changedNames = (batches: DefinitionBatch[]) => batches.flatMap((b) => b.changed.map((c) => c.source.slice(c.source.lastIndexOf('/') + 1)));
@@ -144,5 +148,143 @@ describe('DirectorySource', () => {
   it('refuses to start on a directory that does not exist', async () => {
     const source = new DirectorySource(join(tempDir(), 'missing'), { rescanIntervalMs: 1000 });
     await expect(source.start()).rejects.toThrow(/missing cannot be read \(ENOENT\)/);
+  });
+
+  describe('when the directory cannot be listed', () => {
+    // The re-scan timer is kept out of the way (60 s): passes are run with rescan(), or come from the watcher.
+    // The pauses only give a wrong removal the time to show up; no assertion depends on how long anything took.
+
+    it('keeps every file while the directory is moved away, and resumes without a batch when it is moved back', async () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'a.json'), definition('a'));
+      writeFileSync(join(dir, 'b.json'), definition('b'));
+      const { source, batches, unavailable, availableCount } = await started(dir);
+
+      renameSync(dir, `${dir}-away`);
+      await source.rescan();
+      await pause(300);
+      await source.rescan();
+      expect(batches).toHaveLength(1);
+      expect(unavailable.map((e) => e.message)).toEqual([`cannot list table definition directory ${dir}: ENOENT: no such file or directory, scandir '${dir}'`]);
+
+      renameSync(`${dir}-away`, dir);
+      await source.rescan();
+      expect(availableCount()).toBe(1);
+      expect(batches).toHaveLength(1);
+
+      // watched again (the re-scan is a minute away): new and deleted files are followed as before
+      writeFileSync(join(dir, 'c.json'), definition('c'));
+      await vi.waitFor(() => expect(changedNames(batches)).toEqual(['a.json', 'b.json', 'c.json']), PATIENCE);
+      rmSync(join(dir, 'a.json'));
+      await vi.waitFor(() => expect(removedNames(batches)).toEqual(['a.json']), PATIENCE);
+      expect(unavailable).toHaveLength(1);
+    });
+
+    it('removes what really went while the directory was away, and adds what is new, once it is back', async () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'a.json'), definition('a'));
+      writeFileSync(join(dir, 'b.json'), definition('b'));
+      const { source, batches, unavailable } = await started(dir);
+      renameSync(dir, `${dir}-away`);
+      await source.rescan();
+      expect(unavailable).toHaveLength(1);
+      rmSync(join(`${dir}-away`, 'b.json'));
+      writeFileSync(join(`${dir}-away`, 'c.json'), definition('c'));
+      renameSync(`${dir}-away`, dir);
+      await source.rescan();
+      expect(batches.slice(1).map((b) => ({ changed: b.changed.map((c) => c.source), removed: b.removed }))).toEqual([
+        { changed: [join(dir, 'c.json')], removed: [join(dir, 'b.json')] },
+      ]);
+    });
+
+    it('follows another directory put in place of the old one (a redeploy) without re-emitting unchanged files', async () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'a.json'), definition('a'));
+      const { source, batches } = await started(dir);
+      renameSync(dir, `${dir}-old`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'a.json'), definition('a'));
+      writeFileSync(join(dir, 'b.json'), definition('b'));
+      await source.rescan();
+      await vi.waitFor(() => expect(changedNames(batches)).toEqual(['a.json', 'b.json']), PATIENCE);
+      // the watcher follows the new directory, not the old one
+      writeFileSync(join(`${dir}-old`, 'old-only.json'), definition('old'));
+      writeFileSync(join(dir, 'c.json'), definition('c'));
+      await vi.waitFor(() => expect(changedNames(batches)).toEqual(['a.json', 'b.json', 'c.json']), PATIENCE);
+      expect(removedNames(batches)).toEqual([]);
+    });
+
+    // Tests run as root here, and root reads a directory whatever its mode, so chmod 000 cannot make readdir fail
+    // with EACCES. A regular file put in the directory's place fails the same listing (ENOTDIR) and runs the same
+    // code (any listing error is handled alike), so it stands in for permissions without mocking the file system;
+    // the chmod test below runs as well wherever the user is not root.
+    it('keeps every file while a regular file stands where the directory was', async () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'a.json'), definition('a'));
+      const { source, batches, unavailable, availableCount } = await started(dir);
+      renameSync(dir, `${dir}-away`);
+      writeFileSync(dir, 'not a directory');
+      await source.rescan();
+      await pause(300);
+      await source.rescan();
+      expect(batches).toHaveLength(1);
+      expect(unavailable.map((e) => e.message)).toEqual([`cannot list table definition directory ${dir}: ENOTDIR: not a directory, scandir '${dir}'`]);
+      rmSync(dir);
+      renameSync(`${dir}-away`, dir);
+      await source.rescan();
+      expect(availableCount()).toBe(1);
+      expect(batches).toHaveLength(1);
+    });
+
+    it.skipIf(process.getuid?.() === 0)('keeps every file while the directory cannot be read (chmod 000)', async () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'a.json'), definition('a'));
+      const { source, batches, unavailable, availableCount } = await started(dir);
+      chmodSync(dir, 0o000);
+      try {
+        await source.rescan();
+        expect(unavailable.map((e) => e.message)).toEqual([`cannot list table definition directory ${dir}: EACCES: permission denied, scandir '${dir}'`]);
+      } finally {
+        chmodSync(dir, 0o700);
+      }
+      await source.rescan();
+      expect(availableCount()).toBe(1);
+      expect(batches).toHaveLength(1);
+    });
+
+    it('reports a new error once, not on every pass', async () => {
+      const dir = tempDir();
+      const { source, unavailable } = await started(dir);
+      rmSync(dir, { recursive: true });
+      await source.rescan();
+      await source.rescan();
+      writeFileSync(dir, 'now a file');
+      await source.rescan();
+      await source.rescan();
+      expect(unavailable.map((e) => (e.message.match(/ (E[A-Z]+):/) ?? [])[1])).toEqual(['ENOENT', 'ENOTDIR']);
+    });
+  });
+
+  it('keeps a file it cannot read at its last version, reports it once, and clears that when it is readable', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'a.json'), definition('a'));
+    const { source, batches } = await started(dir);
+    // a symlink into a volume that is not there: listed, but not readable
+    rmSync(join(dir, 'a.json'));
+    symlinkSync(join(dir, 'unmounted', 'a.json'), join(dir, 'a.json'));
+    await source.rescan();
+    await source.rescan();
+    await vi.waitFor(() => expect(batches.flatMap((b) => b.unreadable ?? [])).toHaveLength(1), PATIENCE);
+    expect(batches.flatMap((b) => b.unreadable ?? [])[0]).toEqual({
+      source: join(dir, 'a.json'),
+      error: expect.stringMatching(new RegExp(`^cannot read table definition file ${join(dir, 'a.json')}: ENOENT`)),
+    });
+    expect(removedNames(batches)).toEqual([]);
+    expect(changedNames(batches)).toEqual(['a.json']);
+
+    rmSync(join(dir, 'a.json'));
+    writeFileSync(join(dir, 'a.json'), definition('a'));
+    await vi.waitFor(() => expect(changedNames(batches)).toEqual(['a.json', 'a.json']), PATIENCE);
+    expect(removedNames(batches)).toEqual([]);
   });
 });

@@ -1,9 +1,9 @@
-import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteBucketCommand, DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DefinitionBatch } from '../../src/catalog/definition-source.js';
 import { createS3Client, parseS3Uri, S3Source } from '../../src/catalog/s3-source.js';
-import { createCatalog } from '../../src/catalog/catalog.js';
+import { Catalog, createCatalog } from '../../src/catalog/catalog.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { pino } from 'pino';
 
@@ -38,9 +38,13 @@ afterAll(async () => {
 function collect(source: S3Source) {
   const batches: DefinitionBatch[] = [];
   const errors: Error[] = [];
+  const unavailable: Error[] = [];
+  let available = 0;
   source.on('batch', (batch) => batches.push(batch));
   source.on('error', (error) => errors.push(error));
-  return { batches, errors };
+  source.on('unavailable', (error) => unavailable.push(error));
+  source.on('available', () => available++);
+  return { batches, errors, unavailable, availableCount: () => available };
 }
 
 describe('parseS3Uri', () => {
@@ -124,6 +128,104 @@ describe('S3Source against an S3 stand-in over a socket', () => {
     const source = new S3Source('s3://no-such-bucket/tables', { client, pollIntervalMs: 1000 });
     await expect(source.start()).rejects.toThrow(/cannot list s3:\/\/no-such-bucket\/tables: NoSuchBucket/);
   });
+});
+
+describe('S3Source while the prefix cannot be listed', () => {
+  it('keeps every object while its bucket is missing, reports that once, and resumes without refetching unchanged objects', async () => {
+    const bucket = 'comes-and-goes';
+    server.createBucket(bucket);
+    const putIn = (key: string, body: string) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    await putIn('tables/a.json', definition('a'));
+    await putIn('tables/b.json', definition('b'));
+    const source = new S3Source(`s3://${bucket}/tables`, { client, pollIntervalMs: 3_600_000 });
+    const { batches, errors, unavailable, availableCount } = collect(source);
+    await source.start();
+    try {
+      expect(batches).toHaveLength(1);
+
+      server.emptyBucket(bucket);
+      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+      await source.poll();
+      await source.poll();
+      expect(batches).toHaveLength(1);
+      expect(unavailable.map((e) => e.message)).toEqual([expect.stringMatching(new RegExp(`^cannot list s3://${bucket}/tables: NoSuchBucket: `))]);
+      expect(errors).toEqual([]);
+
+      // back with a unchanged (same ETag), b gone for real and c new
+      server.createBucket(bucket);
+      await putIn('tables/a.json', definition('a'));
+      await putIn('tables/c.json', definition('c'));
+      await source.poll();
+      expect(availableCount()).toBe(1);
+      expect(batches.slice(1).map((b) => ({ changed: b.changed.map((c) => c.source), removed: b.removed }))).toEqual([
+        { changed: [`s3://${bucket}/tables/c.json`], removed: [`s3://${bucket}/tables/b.json`] },
+      ]);
+      expect(unavailable).toHaveLength(1);
+    } finally {
+      await source.stop();
+    }
+  });
+
+  it('keeps the catalog serving while the S3 stand-in is down, shows the tables stale, logs once, and recovers', async () => {
+    const own = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+    const port = own.port;
+    let current: FauxqsServer | undefined = own;
+    const ownClient = createS3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, accessKeyId: 'test', secretAccessKey: 'test' });
+    const fill = async () => {
+      current?.createBucket('defs');
+      for (const table of ['orders', 'users']) {
+        await ownClient.send(new PutObjectCommand({ Bucket: 'defs', Key: `tables/${table}.json`, Body: definition(table) }));
+      }
+    };
+    await fill();
+    const source = new S3Source('s3://defs/tables', { client: ownClient, pollIntervalMs: 3_600_000 });
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const catalog = new Catalog({ source, defaultSchema: 'public', logger });
+    const events: string[] = [];
+    catalog.on('table-added', (t) => events.push(`added ${t.tableName}`));
+    catalog.on('table-changed', (t) => events.push(`changed ${t.tableName}`));
+    catalog.on('table-removed', (t) => events.push(`removed ${t.tableName}`));
+    let statusUpdates = 0;
+    catalog.on('changes', () => statusUpdates++);
+    await catalog.start();
+    try {
+      expect(events).toEqual(['added orders', 'added users']);
+      statusUpdates = 0;
+
+      await own.stop();
+      current = undefined;
+      await source.poll();
+      await source.poll();
+      expect(events).toEqual(['added orders', 'added users']);
+      expect(catalog.tables().map((t) => t.tableName)).toEqual(['orders', 'users']);
+      const rows = catalog.status();
+      expect(rows.map((r) => [r.tableName, r.status])).toEqual([
+        ['orders', 'stale'],
+        ['users', 'stale'],
+      ]);
+      for (const row of rows) expect(row.error).toMatch(/^cannot list s3:\/\/defs\/tables: .*ECONNREFUSED/);
+      const warnings = lines.filter((l) => l['level'] === 40 && l['location'] === 's3://defs/tables');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.['msg']).toMatch(/ECONNREFUSED/);
+      expect(statusUpdates).toBe(1);
+
+      current = await startFauxqs({ port, host: '127.0.0.1', logger: false });
+      await fill();
+      await source.poll();
+      expect(events).toEqual(['added orders', 'added users']);
+      expect(catalog.status().map((r) => [r.tableName, r.status, r.error])).toEqual([
+        ['orders', 'ok', null],
+        ['users', 'ok', null],
+      ]);
+      expect(statusUpdates).toBe(2);
+      expect(lines.filter((l) => l['msg'] === 'table definition location can be listed again')).toHaveLength(1);
+    } finally {
+      await catalog.stop();
+      ownClient.destroy();
+      await current?.stop();
+    }
+  }, 60_000);
 });
 
 describe('createCatalog over S3', () => {

@@ -211,6 +211,18 @@ describe('loadConfig', () => {
     expect(error.message).toMatch(/missing.properties.*ENOENT/);
   });
 
+  it('reads kinesql.require-tls, and refuses it without a TLS certificate and key', () => {
+    const withTls = loadConfig({ file: propertiesFile('kinesql.tls-cert=/etc/kinesql/server.crt\nkinesql.tls-key=/etc/kinesql/server.key\nkinesql.require-tls=true\n'), env: {} });
+    expect(withTls.wire).toMatchObject({ requireTls: true, tlsCertFile: '/etc/kinesql/server.crt' });
+    expect(loadConfig({ env: { KINESQL_REQUIRE_TLS: 'false' } }).wire?.requireTls).toBe(false);
+    const file = propertiesFile('kinesql.require-tls=true\n');
+    const error = configError(() => loadConfig({ file, env: {} }));
+    expect(error.key).toBe('kinesql.require-tls');
+    expect(error.message).toContain('kinesql.tls-cert');
+    expect(configError(() => loadConfig({ env: { KINESQL_REQUIRE_TLS: 'true', KINESQL_TLS_CERT: '/c.pem' } })).key).toBe('kinesql.require-tls');
+    expect(configError(() => loadConfig({ env: { KINESQL_REQUIRE_TLS: 'yes' } })).key).toBe('KINESQL_REQUIRE_TLS');
+  });
+
   it('has every accepted key documented in docs/configuration.md', () => {
     const doc = readFileSync(fileURLToPath(new URL('../../docs/configuration.md', import.meta.url)), 'utf8');
     const undocumented = knownConfigKeys().filter((key) => !doc.includes(`\`${key}\``));

@@ -89,7 +89,11 @@ describe('table definitions change while the server runs', () => {
     expect((await client.query('select count(*)::int as n from clicks')).rows[0].n).toBe(51);
     await write('clicks.json', v1);
     await vi.waitFor(async () => expect(await columns('clicks')).toEqual(['user_id', 'page']), { timeout: 20_000, interval: 100 });
-    expect(await definitionRows()).toEqual([{ table_name: 'clicks', source: join(harness.tablesDir, 'clicks.json'), status: 'ok', error: null }]);
+    // kinesql.definitions is rewritten just after the table is: wait for it too.
+    await vi.waitFor(
+      async () => expect(await definitionRows()).toEqual([{ table_name: 'clicks', source: join(harness.tablesDir, 'clicks.json'), status: 'ok', error: null }]),
+      { timeout: 20_000, interval: 100 },
+    );
   });
 
   it('adds, renames and removes tables; psql \\dt follows', async () => {

@@ -44,6 +44,8 @@ describe('the operator HTTP port: /metrics, /healthz, /readyz', () => {
       expect((await client.query('select count(*)::int as n from ticks')).rows).toEqual([{ n: 30 }]);
       await client.query('select 1');
       await client.query('select count(*) from ticks where n > 10');
+      await expect(client.query('insert into ticks (n) values (1)')).rejects.toMatchObject({ code: '25006' });
+      await expect(client.query('select 1/0')).rejects.toMatchObject({ code: '22012' });
       const response = await fetch(`${base}/metrics`);
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toContain('text/plain');
@@ -58,6 +60,10 @@ describe('the operator HTTP port: /metrics, /healthz, /readyz', () => {
       expect(sum('kinesql_catch_up_duration_seconds_count')).toBeGreaterThanOrEqual(2);
       expect(sum('kinesql_engine_database_bytes')).toBeGreaterThan(0);
       expect(sum('kinesql_engine_connections')).toBeGreaterThanOrEqual(1);
+      expect(sum('kinesql_statements_total', (labels) => labels['outcome'] === 'ok')).toBe(3);
+      expect(sum('kinesql_statements_total', (labels) => labels['outcome'] === 'refused')).toBe(1);
+      expect(sum('kinesql_statements_total', (labels) => labels['outcome'] === 'error')).toBe(1);
+      expect(sum('kinesql_statement_duration_seconds_count')).toBe(5);
     } finally {
       await client.end();
     }

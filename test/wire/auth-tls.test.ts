@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { md5Secret } from '../../src/wire/auth/credentials.js';
 import { makeScramVerifier } from '../../src/wire/auth/scram.js';
@@ -11,10 +13,21 @@ import { startHarness, type Harness } from '../support/harness.js';
 
 const run = promisify(execFile);
 
+/** A socket that connects from a loopback address of its own, so that failed logins count against that address. */
+function socketFrom(localAddress: string): Socket {
+  const socket = new Socket();
+  const connect = socket.connect.bind(socket);
+  socket.connect = ((port: number, host: string) => connect({ port, host, localAddress })) as typeof socket.connect;
+  return socket;
+}
+
 describe.each(['scram-sha-256', 'md5', 'password'] as const)('authentication with %s and TLS', (method) => {
   let harness: Harness;
   let certDir: string;
   let ca: Buffer;
+  /** The server's log lines, to follow the order of events. */
+  const logs: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
 
   beforeAll(async () => {
     certDir = await mkdtemp(join(tmpdir(), 'kinesql-tls-'));
@@ -37,6 +50,7 @@ describe.each(['scram-sha-256', 'md5', 'password'] as const)('authentication wit
           tlsKeyFile: join(certDir, 'server.key'),
         },
       }),
+      logger,
     });
   });
 
@@ -45,8 +59,8 @@ describe.each(['scram-sha-256', 'md5', 'password'] as const)('authentication wit
     await rm(certDir, { recursive: true, force: true });
   });
 
-  const connect = async (user: string, password: string, ssl: pg.ClientConfig['ssl'] = false): Promise<pg.Client> => {
-    const client = new pg.Client({ ...harness.connection, user, password, ssl });
+  const connect = async (user: string, password: string, ssl: pg.ClientConfig['ssl'] = false, more: pg.ClientConfig = {}): Promise<pg.Client> => {
+    const client = new pg.Client({ ...harness.connection, user, password, ssl, ...more });
     await client.connect();
     return client;
   };
@@ -81,5 +95,67 @@ describe.each(['scram-sha-256', 'md5', 'password'] as const)('authentication wit
       },
     });
     expect(out.stdout.trim()).toBe('42');
+  });
+
+  const psqlEnv = (user: string, password: string, more: Record<string, string>): NodeJS.ProcessEnv => ({
+    ...process.env,
+    PGHOST: 'localhost', PGPORT: String(harness.server.port), PGUSER: user, PGPASSWORD: password, PGDATABASE: 'kinesql', PGCONNECT_TIMEOUT: '10',
+    ...more,
+  });
+
+  // alice has a SCRAM verifier, which md5 authentication uses too; cleartext passwords cannot bind to the channel.
+  it.runIf(method !== 'password')('binds SCRAM to the TLS channel: psql with channel_binding=require, and node-postgres with enableChannelBinding', async () => {
+    const out = await run('psql', ['-X', '-A', '-t', '-c', 'select 6 * 7'], { env: psqlEnv('alice', 'wonderland', { PGSSLMODE: 'require', PGCHANNELBINDING: 'require' }) });
+    expect(out.stdout.trim()).toBe('42');
+    const client = await connect('alice', 'wonderland', { ca, servername: 'localhost' }, { enableChannelBinding: true });
+    try {
+      expect((await client.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it.runIf(method !== 'password')('cannot satisfy channel_binding=require without TLS', async () => {
+    const refused = run('psql', ['-X', '-A', '-t', '-c', 'select 1'], { env: psqlEnv('alice', 'wonderland', { PGSSLMODE: 'disable', PGCHANNELBINDING: 'require' }) });
+    await expect(refused).rejects.toMatchObject({ stderr: expect.stringMatching(/channel binding/) });
+  });
+
+  it.runIf(method === 'scram-sha-256')('slows the answers to an address with failed logins, growing with each, and never other addresses', async () => {
+    const from = (address: string, password: string): Promise<pg.Client> =>
+      connect('alice', password, false, { stream: () => socketFrom(address) });
+    const entries = (message: string, address: string): Record<string, unknown>[] => logs.filter((line) => line['msg'] === message && line['address'] === address);
+
+    // One after the other, each failure makes the next answer wait longer.
+    for (let i = 0; i < 4; i += 1) await expect(from('127.0.0.9', 'wrong')).rejects.toMatchObject({ code: '28P01' });
+    expect(entries('failed login', '127.0.0.9').map((line) => [line['user'], line['failures'], line['nextDelayMs']])).toEqual([
+      ['alice', 1, 0], ['alice', 2, 250], ['alice', 3, 500], ['alice', 4, 1000],
+    ]);
+    expect(entries('delaying the authentication answer after failed logins', '127.0.0.9').map((line) => line['delayMs'])).toEqual([250, 500]);
+
+    // Six failures at once from 127.0.0.7: its next answer waits 4 s.
+    await Promise.all(Array.from({ length: 6 }, () => expect(from('127.0.0.7', 'wrong')).rejects.toMatchObject({ code: '28P01' })));
+    const events: string[] = [];
+    const delayed = from('127.0.0.7', 'wonderland').then(
+      async (client) => {
+        events.push('127.0.0.7 logged in');
+        await client.end();
+      },
+      () => events.push('127.0.0.7 refused'),
+    );
+    expect(entries('failed login', '127.0.0.7').map((line) => line['failures'])).toEqual([1, 2, 3, 4, 5, 6]);
+    await expect
+      .poll(() => entries('delaying the authentication answer after failed logins', '127.0.0.7').map((line) => line['delayMs']), { timeout: 10_000 })
+      .toContain(4000);
+    // While 127.0.0.7 waits, another address logs in and works undelayed.
+    const other = await from('127.0.0.8', 'wonderland');
+    try {
+      expect((await other.query('select 2 as two')).rows).toEqual([{ two: 2 }]);
+      events.push('127.0.0.8 logged in');
+    } finally {
+      await other.end();
+    }
+    await delayed;
+    expect(events).toEqual(['127.0.0.8 logged in', '127.0.0.7 logged in']);
+    expect(entries('delaying the authentication answer after failed logins', '127.0.0.8')).toEqual([]);
   });
 });

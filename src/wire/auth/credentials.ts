@@ -4,7 +4,8 @@
  * in clear.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { parseScramVerifier, passwordMatchesVerifier, type ScramVerifier } from './scram.js';
+import { LoginThrottle } from './login-throttle.js';
+import { parseScramVerifier, passwordMatchesVerifier, StandInSecrets, type ScramVerifier } from './scram.js';
 
 export type AuthMethod = 'trust' | 'password' | 'md5' | 'scram-sha-256';
 
@@ -57,4 +58,27 @@ export function cleartextMatches(secret: StoredSecret, user: string, password: s
 export interface AuthConfig {
   method: AuthMethod;
   users: ReadonlyMap<string, StoredSecret>;
+  /** Secrets of users who are not configured, so that their logins look and cost the same (standInSecret). */
+  standIns: StandInSecrets;
+  /** Of the kind most configured users have, so that the challenge an unknown user gets is the usual one. */
+  standInKind: StoredSecret['kind'];
+  /** Failed logins by client address, shared by all sessions. */
+  throttle: LoginThrottle;
+}
+
+/** The authentication of a server: stand-ins for unknown users are made like the configured secrets. */
+export function createAuthConfig(method: AuthMethod, users: ReadonlyMap<string, StoredSecret>, throttle = new LoginThrottle()): AuthConfig {
+  const secrets = [...users.values()];
+  const md5Count = secrets.filter((secret) => secret.kind === 'md5').length;
+  const iterations = new Map<number, number>();
+  for (const secret of secrets) {
+    if (secret.kind === 'scram') iterations.set(secret.verifier.iterations, (iterations.get(secret.verifier.iterations) ?? 0) + 1);
+  }
+  const usual = [...iterations].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 4096;
+  return { method, users, standIns: new StandInSecrets(usual), standInKind: md5Count > secrets.length - md5Count ? 'md5' : 'scram', throttle };
+}
+
+/** An unknown user's stand-in secret: it never lets anyone in (the caller checks that the user is known). */
+export function standInSecret(auth: AuthConfig, user: string): StoredSecret {
+  return auth.standInKind === 'md5' ? { kind: 'md5', hash: auth.standIns.md5HashFor(user) } : { kind: 'scram', verifier: auth.standIns.verifierFor(user) };
 }

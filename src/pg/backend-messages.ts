@@ -1,4 +1,4 @@
-import type { TransactionStatus } from '../pg/protocol-constants.js';
+import type { TransactionStatus } from './protocol-constants.js';
 
 /** Builds backend messages that kinesql writes itself (everything else comes from the engine as bytes). */
 function message(type: string, body: Buffer = Buffer.alloc(0)): Buffer {
