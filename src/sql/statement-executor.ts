@@ -5,7 +5,8 @@ import type { CheckpointDefaults } from '../engine/roles.js';
 import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/checkpoints.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
-import { sessionScan, SessionSettingError, type SessionScan } from '../store/session-scan.js';
+import { checkSessionProperty, sessionScan, SessionSettingError, type SessionScan } from '../store/session-scan.js';
+import { propertiesSetBy } from './session-properties.js';
 import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
@@ -103,9 +104,18 @@ export class StatementExecutor {
    * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
    * returns the relations it names. A refused or unparsable string throws StatementError.
    */
-  analyze(sql: string): { statements: ParsedStatement[]; relations: RelationName[] } {
+  analyze(sql: string): { statements: ParsedStatement[]; relations: RelationName[]; properties: Map<string, string> } {
     const verdict = checkStatements(sql);
     if (!verdict.allowed) throw new StatementError(verdict.message, verdict.sqlstate, verdict.position);
+    const properties = propertiesSetBy(verdict.statements);
+    for (const [name, value] of properties) {
+      try {
+        checkSessionProperty(name, value);
+      } catch (error) {
+        if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
+        throw error;
+      }
+    }
     const relations = verdict.statements.flatMap((statement) =>
       referencedRelations(statement.node).map((relation) => {
         // A copy of its own, so the statement it came from can be found again for its scan bounds.
@@ -114,7 +124,7 @@ export class StatementExecutor {
         return own;
       }),
     );
-    return { statements: verdict.statements, relations };
+    return { statements: verdict.statements, relations, properties };
   }
 
   /**

@@ -53,6 +53,20 @@ function parseTimestamp(name: string, value: string): Date {
 }
 
 /**
+ * Checks a value a session gives one of the seed's session properties (SET kinesis.x = …): throws
+ * SessionSettingError when the property could never use it. An empty value means "not set".
+ */
+export function checkSessionProperty(name: string, raw: string): void {
+  const value = raw.trim();
+  if (value === '') return;
+  if (FROM_TIMESTAMP.includes(name) || name === 'kinesis.checkpoint_enabled') parseBoolean(name, value);
+  else if (OFFSET_SECONDS.includes(name)) parseCount(name, value, 365 * 86_400);
+  else if (START_TIMESTAMP.includes(name)) parseTimestamp(name, value);
+  else if (name === 'kinesis.max_batches' || name === 'kinesis.batch_size') parseCount(name, value, Number.MAX_SAFE_INTEGER);
+  else if (name === 'kinesis.iteration_number') parseCount(name, value, 2 ** 31 - 1);
+}
+
+/**
  * The window and read limits a session's settings ask for; nothing when the session set none of them
  * (its statements then use the tables' configured windows).
  */

@@ -5,7 +5,6 @@
  */
 import { SESSION_PROPERTIES } from '../engine/roles.js';
 import { settingRefusal } from '../sql/session-settings.js';
-import type { ParsedStatement } from '../sql/parse.js';
 import type { BackendMessage } from './backend-relay.js';
 import { buildBind, buildExecute, buildParse, buildTarget, SYNC } from './extended-messages.js';
 
@@ -82,35 +81,6 @@ export function readSettingsReply(messages: BackendMessage[]): Map<string, strin
   }
   if (values.length !== READ_BACK.length) return undefined;
   return new Map(READ_BACK.map((name, i) => [name, values[i]!]));
-}
-
-/**
- * The seed's session properties a query string sets with constants (SET kinesis.x = …, RESET kinesis.x):
- * its statements run after kinesql read the session's settings, but the read must already plan with them.
- */
-export function propertiesSetBy(statements: readonly ParsedStatement[]): Map<string, string> {
-  const set = new Map<string, string>();
-  for (const statement of statements) {
-    if (statement.nodeType !== 'VariableSetStmt') continue;
-    const fields = (statement.node as unknown as { VariableSetStmt: { kind?: string; name?: string; args?: unknown[] } }).VariableSetStmt;
-    const name = fields.name?.toLowerCase();
-    if (!name?.startsWith('kinesis.')) continue;
-    if (fields.kind === 'VAR_RESET' || fields.kind === 'VAR_SET_DEFAULT') set.set(name, '');
-    else if (fields.kind === 'VAR_SET_VALUE' && fields.args?.length === 1) {
-      const value = constantText(fields.args[0]);
-      if (value !== undefined) set.set(name, value);
-    }
-  }
-  return set;
-}
-
-function constantText(node: unknown): string | undefined {
-  const constant = (node as { A_Const?: Record<string, Record<string, unknown> | boolean> }).A_Const;
-  if (!constant) return undefined;
-  const value = constant['sval']?.['sval' as never] ?? constant['ival']?.['ival' as never] ?? constant['fval']?.['fval' as never] ?? constant['boolval']?.['boolval' as never];
-  if (constant['ival'] !== undefined && value === undefined) return '0';
-  if (constant['boolval'] !== undefined && value === undefined) return 'false';
-  return value === undefined ? undefined : String(value);
 }
 
 /** search_path as the engine shows it, as schema names (`"$user"` resolved, quotes removed). */

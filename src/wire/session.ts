@@ -25,7 +25,6 @@ import { BodyReader, FrontendReader, ProtocolViolation, type FrontendMessage, ty
 import { socketSink, type MessageSink } from './message-sink.js';
 import {
   engineStartupParameters,
-  propertiesSetBy,
   READ_SETTINGS_EXCHANGE,
   readSettingsReply,
   searchPathSchemas,
@@ -434,8 +433,9 @@ export class Session {
     const sql = new BodyReader(message.body).cstring();
     let statements: ParsedStatement[];
     let relations: RelationName[];
+    let properties: Map<string, string>;
     try {
-      ({ statements, relations } = this.executor.analyze(sql));
+      ({ statements, relations, properties } = this.executor.analyze(sql));
     } catch (error) {
       if (!(error instanceof StatementError)) throw error;
       await this.refuse(statementErrorFields(error), true);
@@ -444,7 +444,7 @@ export class Session {
     const prepared = sqlPreparedChanges(statements);
     relations.push(...prepared.executes.flatMap((name) => this.sqlPrepared.get(name) ?? []));
     const build = (context: SessionContext): Buffer => frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(sql, context)}\0`, 'utf8'));
-    await this.forward(relations, build, 1, propertiesSetBy(statements));
+    await this.forward(relations, build, 1, properties);
     for (const [name, statementRelations] of prepared.prepares) this.sqlPrepared.set(name, statementRelations);
     for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
     if (prepared.deallocateAll) this.sqlPrepared.clear();

@@ -43,6 +43,24 @@ describe('what a session sees: its own window, checkpoint iterations, the engine
     }
   });
 
+  it('checks kinesis.* values when they are set, and a SET in the same query string plans that statement', async () => {
+    const client = await harness.connect();
+    try {
+      for (const sql of [`SET kinesis.checkpoint_enabled = 'maybe'`, `SET kinesis.iter_offset_seconds = 'soon'`, `SET kinesis.iter_start_timestamp = 'yesterday-ish'`]) {
+        await expect(client.query(sql)).rejects.toMatchObject({ code: '22023' });
+        await expect(client.query({ text: sql, values: [] })).rejects.toMatchObject({ code: '22023' });
+      }
+      expect((await client.query(`select current_setting('kinesis.checkpoint_enabled') as v`)).rows).toEqual([{ v: '' }]);
+      // The window the SET narrows applies to the select after it in the same string.
+      const results = (await client.query(
+        `SET kinesis.iter_start_timestamp = '${between.toISOString()}'; select count(*)::int as n from ticks`,
+      )) as unknown as { rows: unknown[] }[];
+      expect(results[1]!.rows).toEqual([{ n: 5 }]);
+    } finally {
+      await client.end();
+    }
+  });
+
   it("follows the seed's checkpoint iterations", async () => {
     const client = await harness.connect();
     try {

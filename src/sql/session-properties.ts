@@ -1,0 +1,32 @@
+/**
+ * The seed's session properties (SET kinesis.x = …) that a SQL string sets with constants. They are checked
+ * when set, as PostgreSQL checks its own settings, and the catch-up of the same string plans with them.
+ */
+import type { ParsedStatement } from './parse.js';
+
+export function propertiesSetBy(statements: readonly ParsedStatement[]): Map<string, string> {
+  const set = new Map<string, string>();
+  for (const statement of statements) {
+    if (statement.nodeType === 'VariableSetStmt') {
+      const fields = (statement.node as unknown as { VariableSetStmt: { kind?: string; name?: string; args?: unknown[] } }).VariableSetStmt;
+      const name = fields.name?.toLowerCase();
+      if (!name?.startsWith('kinesis.')) continue;
+      if (fields.kind === 'VAR_RESET' || fields.kind === 'VAR_SET_DEFAULT') set.set(name, '');
+      else if (fields.kind === 'VAR_SET_VALUE' && fields.args?.length === 1) {
+        const value = constantText(fields.args[0]);
+        if (value !== undefined) set.set(name, value);
+      }
+    }
+  }
+  return set;
+}
+
+function constantText(node: unknown): string | undefined {
+  const constant = (node as { A_Const?: Record<string, Record<string, unknown> | boolean> }).A_Const;
+  if (!constant) return undefined;
+  const value = constant['sval']?.['sval' as never] ?? constant['ival']?.['ival' as never] ?? constant['fval']?.['fval' as never] ?? constant['boolval']?.['boolval' as never];
+  // The parse tree leaves out zero and false.
+  if (constant['ival'] !== undefined && value === undefined) return '0';
+  if (constant['boolval'] !== undefined && value === undefined) return 'false';
+  return value === undefined ? undefined : String(value);
+}
