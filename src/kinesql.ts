@@ -71,6 +71,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         maxRows: scan.maxRowsPerTable,
         maxBytes: scan.maxBytesPerTable,
         progressIntervalMs: scan.progressIntervalMs,
+        maxStalenessMs: scan.maxStalenessMs,
         windowSeconds: config.read.iterFromTimestamp ? config.read.iterOffsetSeconds : undefined,
       },
       storeLogger,

@@ -156,6 +156,8 @@ export interface ScanConfig {
   maxBytesPerTable: number;
   /** A long catch-up sends a NOTICE with its progress this often (ms); 0 = never. */
   progressIntervalMs: number;
+  /** Default of the session setting kinesql.max_staleness (ms): 0 = every statement reads to the tips. */
+  maxStalenessMs: number;
 }
 
 export const DEFAULT_SCAN_CONFIG: ScanConfig = {
@@ -167,4 +169,5 @@ export const DEFAULT_SCAN_CONFIG: ScanConfig = {
   maxRowsPerTable: 0,
   maxBytesPerTable: 0,
   progressIntervalMs: 3_000,
+  maxStalenessMs: 0,
 };

@@ -199,6 +199,7 @@ const SCAN_SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.max-rows-per-table'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).maxRowsPerTable = v) }),
   setting({ keys: ['kinesql.max-bytes-per-table'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).maxBytesPerTable = v) }),
   setting({ keys: ['kinesql.progress-interval'], parser: duration(0), apply: (c, v) => (scan(c).progressIntervalMs = v) }),
+  setting({ keys: ['kinesql.max-staleness'], parser: duration(0), apply: (c, v) => (scan(c).maxStalenessMs = v) }),
 ];
 // ---- end of stream-scan settings ----------------------------------------------------------------------
 

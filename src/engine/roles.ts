@@ -57,6 +57,9 @@ export const SESSION_PROPERTIES = [
   'kinesis.iteration_number',
 ] as const;
 
+/** kinesql's own session settings, read back like the seed's properties. */
+export const KINESQL_SESSION_SETTINGS = ['kinesql.max_staleness'] as const;
+
 const TRUE_WORDS = `('true', 'on', 'yes', '1', 't', 'y')`;
 
 function setting(...names: string[]): string {

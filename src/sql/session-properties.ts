@@ -10,7 +10,7 @@ export function propertiesSetBy(statements: readonly ParsedStatement[]): Map<str
     if (statement.nodeType === 'VariableSetStmt') {
       const fields = (statement.node as unknown as { VariableSetStmt: { kind?: string; name?: string; args?: unknown[] } }).VariableSetStmt;
       const name = fields.name?.toLowerCase();
-      if (!name?.startsWith('kinesis.')) continue;
+      if (!name?.startsWith('kinesis.') && name !== 'kinesql.max_staleness') continue;
       if (fields.kind === 'VAR_RESET' || fields.kind === 'VAR_SET_DEFAULT') set.set(name, '');
       else if (fields.kind === 'VAR_SET_VALUE' && fields.args?.length === 1) {
         const value = constantText(fields.args[0]);

@@ -46,6 +46,8 @@ const ALLOWED_SETTINGS = new Set([
   'cursor_tuple_fraction',
   'plan_cache_mode',
   'max_parallel_workers_per_gather',
+  // kinesql's own: how old an answer a session accepts
+  'kinesql.max_staleness',
 ]);
 
 /**

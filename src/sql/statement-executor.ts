@@ -5,7 +5,7 @@ import type { CheckpointDefaults } from '../engine/roles.js';
 import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/checkpoints.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
-import { checkSessionProperty, sessionScan, SessionSettingError, type SessionScan } from '../store/session-scan.js';
+import { checkSessionProperty, parseStaleness, sessionScan, SessionSettingError, type SessionScan } from '../store/session-scan.js';
 import { propertiesSetBy } from './session-properties.js';
 import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
@@ -141,9 +141,12 @@ export class StatementExecutor {
     const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
     let scan: SessionScan;
     let mode: CheckpointMode | undefined;
+    let maxStalenessMs: number;
     try {
       scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
       mode = checkpointMode(session.settings, this.checkpointDefaults);
+      const staleness = session.settings?.get('kinesql.max_staleness')?.trim();
+      maxStalenessMs = staleness ? parseStaleness(staleness) : this.store.defaultMaxStalenessMs();
     } catch (error) {
       if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
       throw error;
@@ -154,6 +157,8 @@ export class StatementExecutor {
         boundsFor: (table) => bounds.get(table),
         ...(scan.window ? { windowFor: () => scan.window } : {}),
         ...(scan.read ? { read: scan.read } : {}),
+        // Checkpoint mode needs exactly what its iteration saw up to its start.
+        ...(maxStalenessMs > 0 && !mode ? { maxStalenessMs } : {}),
         onProgress: (progress) => {
           reply?.(backend.notice({ severity: 'NOTICE', code: '00000', message: progressMessage(progress) })).catch(() => undefined);
         },

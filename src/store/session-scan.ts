@@ -64,6 +64,14 @@ export function checkSessionProperty(name: string, raw: string): void {
   else if (START_TIMESTAMP.includes(name)) parseTimestamp(name, value);
   else if (name === 'kinesis.max_batches' || name === 'kinesis.batch_size') parseCount(name, value, Number.MAX_SAFE_INTEGER);
   else if (name === 'kinesis.iteration_number') parseCount(name, value, 2 ** 31 - 1);
+  else if (name === 'kinesql.max_staleness') parseStaleness(value);
+}
+
+/** kinesql.max_staleness: `500ms`, `2s`, `1min`, `1h`, or a number of milliseconds. */
+export function parseStaleness(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|min|h)?$/.exec(value.trim());
+  if (!match) throw new SessionSettingError('kinesql.max_staleness', value, 'a duration such as 500ms, 2s or 1min');
+  return Number(match[1]) * { ms: 1, s: 1000, min: 60_000, h: 3_600_000 }[match[2] ?? 'ms']!;
 }
 
 /**

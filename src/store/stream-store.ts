@@ -19,6 +19,8 @@ export interface RelationName {
 export type StoreOptions = StreamTableOptions & {
   /** A catch-up reports its progress this often (ms); 0 = never. */
   progressIntervalMs: number;
+  /** Default of kinesql.max_staleness (ms). */
+  maxStalenessMs: number;
 };
 
 /** What a statement asks of the store: its start, and per table the bounds its WHERE puts on the scan. */
@@ -28,6 +30,8 @@ export interface CatchUpRequest {
   /** The session's window for a table (SET kinesis.*), when it has its own. */
   windowFor?: (table: StreamTable) => ScanWindow | undefined;
   read?: ReadOverrides;
+  /** Answers up to this old are good enough (kinesql.max_staleness): a table fresh enough is not read. */
+  maxStalenessMs?: number;
   /** Called every progressIntervalMs while the catch-up runs, with one entry per table still reading. */
   onProgress?: (progress: ScanProgress[]) => void;
 }
@@ -159,6 +163,11 @@ export class StreamStore {
     return [...found];
   }
 
+  /** kinesql.max-staleness: what a session that did not SET kinesql.max_staleness accepts. */
+  defaultMaxStalenessMs(): number {
+    return this.options.maxStalenessMs;
+  }
+
   /** The configured window, which a session's kinesis.* settings start from. */
   windowDefaults(): { iterFromTimestamp: boolean; iterOffsetSeconds: number } {
     const seconds = this.options.windowSeconds;
@@ -192,6 +201,7 @@ export class StreamStore {
             ...(window ? { window } : {}),
             ...(asked.read ? { read: asked.read } : {}),
           };
+          if (asked.maxStalenessMs && table.freshFor(scan, asked.maxStalenessMs)) return undefined;
           return table.catchUp(scan);
         }),
       );

@@ -49,6 +49,8 @@ interface ShardState {
   reader: ShardReader;
   range: LoadedRange | undefined;
   closedAndRead: boolean;
+  /** The latest statement start this shard was read to its tip for (what a bounded-staleness answer needs). */
+  readToTipFor: Date | undefined;
   rows: number;
   invalidRows: number;
   messageBytes: number;
@@ -185,6 +187,27 @@ export class StreamTable {
   /** Progress of the catch-up running now, if any. */
   progress(): ScanProgress | undefined {
     return this.current?.snapshot(this.definition.streamName);
+  }
+
+  /**
+   * Whether what is loaded already answers a statement that accepts answers up to maxStalenessMs old: the
+   * shard listing is recent, and every shard the statement needs holds the range it needs and was read to
+   * its tip for a statement that started at most that long before this one.
+   */
+  freshFor(request: ScanRequest, maxStalenessMs: number): boolean {
+    if (this.listedAt === 0 || Date.now() - this.listedAt > this.options.shardListTtlMs) return false;
+    const oldest = request.stopAt.getTime() - maxStalenessMs;
+    const windowStart = request.window ? request.window.start : this.windowStart(request.stopAt.getTime());
+    const all = [...this.shards.values()].map((shard) => shard.description);
+    for (const shardId of shardsForBounds(all, request.bounds)) {
+      const shard = this.shards.get(shardId)!;
+      const needed = this.neededBound(shard.description, windowStart, request);
+      if (needed === 'nothing') continue;
+      if (!shard.range || !covers(shard.range, needed)) return false;
+      if (shard.closedAndRead) continue;
+      if (shard.readToTipFor === undefined || shard.readToTipFor.getTime() < oldest) return false;
+    }
+    return true;
   }
 
   /** Per shard, the last record loaded (what a statement that caught up now can see at most). */
@@ -418,6 +441,7 @@ export class StreamTable {
         }),
         range: stored?.range,
         closedAndRead: stored?.closedAndRead ?? false,
+        readToTipFor: undefined,
         rows: stored?.rows ?? 0,
         invalidRows: stored?.invalidRows ?? 0,
         messageBytes: stored?.messageBytes ?? 0,
@@ -458,6 +482,7 @@ export class StreamTable {
         progress.behind.set(shard.description.shardId, behind ?? 0);
       },
     });
+    if (result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < request.stopAt)) shard.readToTipFor = request.stopAt;
     if (result.closed) {
       shard.closedAndRead = true;
       await this.options.engine.transaction((tx) => this.saveShard(tx, shard));

@@ -3,7 +3,7 @@
  * the read-only gate's allow-list) and, before a statement that reads stream tables, reads back the few it
  * needs to plan the read: the seed's `kinesis.*` session properties, search_path and statement_timeout.
  */
-import { SESSION_PROPERTIES } from '../engine/roles.js';
+import { KINESQL_SESSION_SETTINGS, SESSION_PROPERTIES } from '../engine/roles.js';
 import { settingRefusal } from '../sql/session-settings.js';
 import type { BackendMessage } from './backend-relay.js';
 import { buildBind, buildExecute, buildParse, buildTarget, SYNC } from './extended-messages.js';
@@ -44,12 +44,12 @@ export function engineStartupParameters(client: ReadonlyMap<string, string>): [s
     if (refusal !== undefined) throw new StartupSettingRefused(refusal);
   }
   const named = new Set(asked.map(([name]) => name.toLowerCase()));
-  for (const property of SESSION_PROPERTIES) if (!named.has(property)) asked.push([property, '']);
+  for (const property of [...SESSION_PROPERTIES, ...KINESQL_SESSION_SETTINGS]) if (!named.has(property)) asked.push([property, '']);
   return asked;
 }
 
 /** What kinesql reads back from a session's backend before a stream statement. */
-export const READ_BACK = ['search_path', 'statement_timeout', ...SESSION_PROPERTIES] as const;
+export const READ_BACK = ['search_path', 'statement_timeout', ...SESSION_PROPERTIES, ...KINESQL_SESSION_SETTINGS] as const;
 
 const OWN_STATEMENT = 'kinesql_read_setting';
 const OWN_PORTAL = 'kinesql_read_setting';
