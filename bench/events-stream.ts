@@ -97,7 +97,7 @@ export function benchConfig(tablesDir: string, aws: BenchAws): KinesqlConfig {
     server: { host: '127.0.0.1', port: 0 },
     catalog: { ...DEFAULT_CONFIG.catalog, tablesLocation: tablesDir },
     aws,
-    scan: { ...DEFAULT_SCAN_CONFIG, progressIntervalMs: 0 },
+    scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, progressIntervalMs: 0 },
   };
 }
 

@@ -13,6 +13,7 @@ import { ClientRoles, installEngineRoles } from './engine/roles.js';
 import { isAllowedSetting } from './sql/session-settings.js';
 import { createPositionTables } from './store/shard-positions.js';
 import { DefinitionChanges } from './store/definition-changes.js';
+import { Follower } from './store/follower.js';
 import { StreamStore } from './store/stream-store.js';
 import { unauthenticatedExposure } from './wire/exposure.js';
 import { WireServer } from './wire/server.js';
@@ -108,6 +109,8 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       logger.child({ component: 'wire' }),
     );
     const address = await server.listen(config.server.port, config.server.host);
+    const follower = scan.readBudgetShare > 0 ? new Follower(store, scan.readBudgetShare, storeLogger.child({ part: 'follower' })) : undefined;
+    follower?.start();
     let http: HttpServer | undefined;
     let httpAddress: { port: number; host: string } | undefined;
     if (config.server.httpPort !== undefined) {
@@ -125,6 +128,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       async close() {
         try {
           await http?.close();
+          await follower?.stop();
           await catalog.stop();
           await server.close();
           await changes.whenIdle();

@@ -158,6 +158,8 @@ export interface ScanConfig {
   progressIntervalMs: number;
   /** Default of the session setting kinesql.max_staleness (ms): 0 = every statement reads to the tips. */
   maxStalenessMs: number;
+  /** Share of each shard's GetRecords budget the background follower may use; 0 = no follower. */
+  readBudgetShare: number;
 }
 
 export const DEFAULT_SCAN_CONFIG: ScanConfig = {
@@ -170,4 +172,5 @@ export const DEFAULT_SCAN_CONFIG: ScanConfig = {
   maxBytesPerTable: 0,
   progressIntervalMs: 3_000,
   maxStalenessMs: 0,
+  readBudgetShare: 0.2,
 };

@@ -150,6 +150,14 @@ const authMethod: Parser<(typeof AUTH_METHODS)[number]> = {
   parse: (raw) => AUTH_METHODS.find((method) => method === raw.trim().toLowerCase()),
 };
 
+const fraction: Parser<number> = {
+  expected: 'a number from 0 to 1, such as 0.2',
+  parse(raw) {
+    const value = Number(raw.trim());
+    return raw.trim() !== '' && Number.isFinite(value) && value >= 0 && value <= 1 ? value : undefined;
+  },
+};
+
 const engineUrl: Parser<string> = {
   expected: 'a postgresql://user:password@host:port/database URL',
   parse(raw) {
@@ -200,6 +208,7 @@ const SCAN_SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.max-bytes-per-table'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).maxBytesPerTable = v) }),
   setting({ keys: ['kinesql.progress-interval'], parser: duration(0), apply: (c, v) => (scan(c).progressIntervalMs = v) }),
   setting({ keys: ['kinesql.max-staleness'], parser: duration(0), apply: (c, v) => (scan(c).maxStalenessMs = v) }),
+  setting({ keys: ['kinesis.read-budget-share'], parser: fraction, apply: (c, v) => (scan(c).readBudgetShare = v) }),
 ];
 // ---- end of stream-scan settings ----------------------------------------------------------------------
 

@@ -45,3 +45,41 @@ describe('kinesql.max_staleness', () => {
     }
   });
 });
+
+describe('the follower (kinesis.read-budget-share)', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 2 }],
+      definitions: { 'ticks.json': definition },
+      // Half of each shard's budget: a round every 400 ms.
+      configure: (config) => ({ ...config, scan: { ...config.scan!, readBudgetShare: 0.5 } }),
+    });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('reads new records in the background, so a session accepting a little staleness sees them without reading', async () => {
+    await harness.put('ticks', ticks(0, 12));
+    const client = await harness.connect();
+    try {
+      const loaded = async () => (await client.query(`select sum(records)::int as n from kinesql.streams where table_name = 'ticks'`)).rows[0].n as number;
+      // Nobody has queried the table: the follower loads it.
+      for (let attempt = 0; attempt < 100 && (await loaded()) < 12; attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await loaded()).toBe(12);
+      await client.query(`SET kinesql.max_staleness = '5s'`);
+      const readsBefore = (await client.query('select sum(get_records_calls)::int as calls from kinesql.shards')).rows[0].calls as number;
+      await harness.put('ticks', ticks(12, 3));
+      for (let attempt = 0; attempt < 100 && (await loaded()) < 15; attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await client.query('select count(*)::int as n from ticks')).rows).toEqual([{ n: 15 }]);
+      // Every read was the follower's: GetRecords calls went on in the background, about two per shard per second.
+      const readsAfter = (await client.query('select sum(get_records_calls)::int as calls from kinesql.shards')).rows[0].calls as number;
+      expect(readsAfter).toBeGreaterThan(readsBefore);
+    } finally {
+      await client.end();
+    }
+  });
+});

@@ -10,7 +10,7 @@ describe('shards with no records in the window', () => {
       streams: [{ name: 'quiet', shards: 4 }],
       definitions: { 'quiet.json': { tableName: 'quiet', streamName: 'quiet', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } } },
       // A shard read that does not answer fails fast here, so a hang would show as an error, not a slow test.
-      configure: (config) => ({ ...config, scan: { ...DEFAULT_SCAN_CONFIG, callTimeoutMs: 2_000, unresponsiveTimeoutMs: 4_000 } }),
+      configure: (config) => ({ ...config, scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, callTimeoutMs: 2_000, unresponsiveTimeoutMs: 4_000 } }),
     });
   });
 

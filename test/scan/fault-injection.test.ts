@@ -45,7 +45,7 @@ describe('reading through a hostile Kinesis endpoint', () => {
       configure: throughProxy(proxy, (config) => ({
         ...config,
         read: { ...config.read, batchSize: 100, fetchAttempts: 12, sleepTimeMs: 5 },
-        scan: { ...DEFAULT_SCAN_CONFIG, callTimeoutMs: 800, unresponsiveTimeoutMs: 60_000, maxBackoffMs: 50 },
+        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, callTimeoutMs: 800, unresponsiveTimeoutMs: 60_000, maxBackoffMs: 50 },
       })),
     });
     await harness.put('hostile', Array.from({ length: total }, (_, i) => ({ id: i + 1 })));
@@ -102,7 +102,7 @@ describe('an endpoint that stops answering, and a stream that does not exist', (
       definitions: { 'silent.json': definition('silent', 'silent'), 'missing.json': definition('missing', 'no-such-stream') },
       configure: throughProxy(proxy, (config) => ({
         ...config,
-        scan: { ...DEFAULT_SCAN_CONFIG, callTimeoutMs: 250, unresponsiveTimeoutMs: 1_500, maxBackoffMs: 50 },
+        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, callTimeoutMs: 250, unresponsiveTimeoutMs: 1_500, maxBackoffMs: 50 },
       })),
     });
     // Records in every shard: kinesalite never answers AT_TIMESTAMP on a shard with nothing after it.
@@ -155,7 +155,7 @@ describe('a long read', () => {
       configure: throughProxy(proxy, (config) => ({
         ...config,
         read: { ...config.read, batchSize: 50 },
-        scan: { ...DEFAULT_SCAN_CONFIG, progressIntervalMs: 100 },
+        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, progressIntervalMs: 100 },
       })),
     });
     await harness.put('slowly', Array.from({ length: 400 }, (_, i) => ({ id: i + 1 })));

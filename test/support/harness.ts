@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
-import { DEFAULT_CONFIG, type KinesqlConfig } from '../../src/config/config.js';
+import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../../src/config/config.js';
 import { ensureStream, startKinesisStandIn, type KinesisStandIn } from '../../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { startKinesql, type RunningKinesql } from '../../src/kinesql.js';
@@ -51,6 +51,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     server: { host: '127.0.0.1', port: 0 },
     catalog: { ...DEFAULT_CONFIG.catalog, tablesLocation: tablesDir, refreshIntervalMs: 1_000 },
     aws: { region: 'us-east-1', kinesisEndpoint: standIn.endpoint, accessKeyId: 'test', secretAccessKey: 'test' },
+    // Tests count reads and pace them statement by statement: no background follower unless a test asks.
+    scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0 },
   };
   let external: ExternalPostgres | undefined;
   if (externalEngine) {
