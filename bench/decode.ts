@@ -26,7 +26,10 @@ function definition(dataFormat: DataFormat, fields: [string, string, string?][],
 /** Deterministic pseudo-random numbers so every run decodes the same payloads. */
 function lcg(seed: number): () => number {
   let state = seed;
-  return () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648;
+  };
 }
 
 function eventObject(i: number, random: () => number, bigIds: boolean) {
@@ -50,8 +53,14 @@ function jsonPayloads(bigIds: boolean): Uint8Array[] {
 }
 
 const jsonFields: [string, string, string][] = [
-  ['id', 'bigint', 'id'], ['name', 'varchar', 'user/name'], ['country', 'varchar(2)', 'user/country'], ['sku', 'varchar', 'items[0]/sku'],
-  ['qty', 'integer', 'items[0]/qty'], ['price', 'decimal(10,2)', 'items[0]/price'], ['at', 'timestamp with time zone', 'at'], ['ok', 'boolean', 'ok'],
+  ['id', 'bigint', 'id'],
+  ['name', 'varchar', 'user/name'],
+  ['country', 'varchar(2)', 'user/country'],
+  ['sku', 'varchar', 'items[0]/sku'],
+  ['qty', 'integer', 'items[0]/qty'],
+  ['price', 'decimal(10,2)', 'items[0]/price'],
+  ['at', 'timestamp with time zone', 'at'],
+  ['ok', 'boolean', 'ok'],
 ];
 
 interface Case {
@@ -76,35 +85,86 @@ function cases(): Case[] {
   const plain = jsonPayloads(false);
   const tweets = jsonPayloads(true);
   const jsonDecoder = createDecoder(definition('json', jsonFields));
-  const jsonParseAll = (payloads: Uint8Array[]) => () => payloads.forEach((p) => JSON.parse(utf8.decode(p)));
+  const jsonParseAll = (payloads: Uint8Array[]) => () =>
+    payloads.forEach((p) => {
+      JSON.parse(utf8.decode(p));
+    });
 
   const csvPayloads = plain.map((p) => {
     const e = JSON.parse(utf8.decode(p));
     return Buffer.from(`${e.id},"${e.user.name}",${e.user.country},${e.items[0].sku},${e.items[0].qty},${e.items[0].price},${e.at},${e.ok}`);
   });
-  const csvDecoder = createDecoder(definition('csv', jsonFields.map(([n, t], i) => [n, t, String(i)])));
+  const csvDecoder = createDecoder(
+    definition(
+      'csv',
+      jsonFields.map(([n, t], i) => [n, t, String(i)]),
+    ),
+  );
 
   const rawPayloads = plain.map((_, i) => {
     const b = Buffer.alloc(30);
-    b.writeBigInt64BE(BigInt(i) * 1_000_003n, 0); b.writeInt32BE(i, 8); b.writeDoubleBE(i / 7, 12); b.write(`sku-${i % 97}`, 20);
+    b.writeBigInt64BE(BigInt(i) * 1_000_003n, 0);
+    b.writeInt32BE(i, 8);
+    b.writeDoubleBE(i / 7, 12);
+    b.write(`sku-${i % 97}`, 20);
     return b;
   });
-  const rawDef = definition('raw', [['id', 'bigint', '0'], ['qty', 'integer', '8'], ['price', 'double', '12'], ['sku', 'varchar', '20:30']]);
-  rawDef.fields[0]!.dataFormat = 'LONG'; rawDef.fields[1]!.dataFormat = 'INT'; rawDef.fields[2]!.dataFormat = 'DOUBLE';
+  const rawDef = definition('raw', [
+    ['id', 'bigint', '0'],
+    ['qty', 'integer', '8'],
+    ['price', 'double', '12'],
+    ['sku', 'varchar', '20:30'],
+  ]);
+  rawDef.fields[0]!.dataFormat = 'LONG';
+  rawDef.fields[1]!.dataFormat = 'INT';
+  rawDef.fields[2]!.dataFormat = 'DOUBLE';
   const rawTyped = createDecoder(rawDef);
 
-  const avroSchema = JSON.stringify({ type: 'record', name: 'E', fields: [
-    { name: 'id', type: 'long' }, { name: 'name', type: 'string' }, { name: 'qty', type: 'int' }, { name: 'price', type: 'double' }, { name: 'ok', type: 'boolean' },
-  ] });
-  const zig = (v: bigint) => { let n = v >= 0n ? v << 1n : ((-v) << 1n) - 1n; const out: number[] = []; while (n >= 0x80n) { out.push(Number(n & 0x7fn) | 0x80); n >>= 7n; } out.push(Number(n)); return out; };
+  const avroSchema = JSON.stringify({
+    type: 'record',
+    name: 'E',
+    fields: [
+      { name: 'id', type: 'long' },
+      { name: 'name', type: 'string' },
+      { name: 'qty', type: 'int' },
+      { name: 'price', type: 'double' },
+      { name: 'ok', type: 'boolean' },
+    ],
+  });
+  const zig = (v: bigint) => {
+    let n = v >= 0n ? v << 1n : (-v << 1n) - 1n;
+    const out: number[] = [];
+    while (n >= 0x80n) {
+      out.push(Number(n & 0x7fn) | 0x80);
+      n >>= 7n;
+    }
+    out.push(Number(n));
+    return out;
+  };
   const avroPayloads = plain.map((p) => {
     const e = JSON.parse(utf8.decode(p));
     const name = [...Buffer.from(e.user.name)];
-    const price = Buffer.alloc(8); price.writeDoubleLE(e.items[0].price);
+    const price = Buffer.alloc(8);
+    price.writeDoubleLE(e.items[0].price);
     return Uint8Array.from([...zig(BigInt(e.id)), ...zig(BigInt(name.length)), ...name, ...zig(BigInt(e.items[0].qty)), ...price, e.ok ? 1 : 0]);
   });
-  const avroDecoder = createDecoder(definition('avro', [['id', 'bigint', 'id'], ['name', 'varchar', 'name'], ['qty', 'integer', 'qty'], ['price', 'double', 'price'], ['ok', 'boolean', 'ok']], { dataSchema: avroSchema }));
-  const avroAsJson = plain.map((p) => { const e = JSON.parse(utf8.decode(p)); return Buffer.from(JSON.stringify({ id: e.id, name: e.user.name, qty: e.items[0].qty, price: e.items[0].price, ok: e.ok })); });
+  const avroDecoder = createDecoder(
+    definition(
+      'avro',
+      [
+        ['id', 'bigint', 'id'],
+        ['name', 'varchar', 'name'],
+        ['qty', 'integer', 'qty'],
+        ['price', 'double', 'price'],
+        ['ok', 'boolean', 'ok'],
+      ],
+      { dataSchema: avroSchema },
+    ),
+  );
+  const avroAsJson = plain.map((p) => {
+    const e = JSON.parse(utf8.decode(p));
+    return Buffer.from(JSON.stringify({ id: e.id, name: e.user.name, qty: e.items[0].qty, price: e.items[0].price, ok: e.ok }));
+  });
 
   const gzipped = plain.map((p) => gzipSync(p));
   const pipelineGzip = createRecordDecoder({ ...definition('json', jsonFields), compressionCodec: 'AUTOMATIC' }, { maxMessageBytes: 1 << 20 });
@@ -113,13 +173,80 @@ function cases(): Case[] {
   const pipelinePlain = createRecordDecoder(definition('json', jsonFields), { maxMessageBytes: 1 << 20 });
 
   return [
-    { name: 'json (no numbers beyond 2^53)', run: () => plain.forEach((p) => jsonDecoder.decode(p)), baselineName: 'JSON.parse', baseline: jsonParseAll(plain) },
-    { name: 'json (64-bit ids, lossless path)', run: () => tweets.forEach((p) => jsonDecoder.decode(p)), baselineName: 'JSON.parse', baseline: jsonParseAll(tweets) },
-    { name: 'csv', run: () => csvPayloads.forEach((p) => csvDecoder.decode(p)), baselineName: 'text split(",")', baseline: () => csvPayloads.forEach((p) => utf8.decode(p).split(',')) },
-    { name: 'raw', run: () => rawPayloads.forEach((p) => rawTyped.decode(p)), baselineName: 'DataView reads', baseline: () => rawPayloads.forEach((p) => { const v = new DataView(p.buffer, p.byteOffset, p.byteLength); v.getBigInt64(0); v.getInt32(8); v.getFloat64(12); utf8.decode(p.subarray(20, 30)); }) },
-    { name: 'avro', run: () => avroPayloads.forEach((p) => avroDecoder.decode(p)), baselineName: 'JSON.parse of same row', baseline: jsonParseAll(avroAsJson) },
-    { name: 'pipeline: gzip json', run: () => gzipped.forEach((p) => pipelineGzip(p, 'pk')), baselineName: 'gunzip + JSON.parse', baseline: () => gzipped.forEach((p) => JSON.parse(utf8.decode(gunzipSync(p)))) },
-    { name: 'pipeline: KPL x10 json', run: () => kplRecords.forEach((p) => pipelinePlain(p, 'pk')), baselineName: 'JSON.parse', baseline: jsonParseAll(plain) },
+    {
+      name: 'json (no numbers beyond 2^53)',
+      run: () =>
+        plain.forEach((p) => {
+          jsonDecoder.decode(p);
+        }),
+      baselineName: 'JSON.parse',
+      baseline: jsonParseAll(plain),
+    },
+    {
+      name: 'json (64-bit ids, lossless path)',
+      run: () =>
+        tweets.forEach((p) => {
+          jsonDecoder.decode(p);
+        }),
+      baselineName: 'JSON.parse',
+      baseline: jsonParseAll(tweets),
+    },
+    {
+      name: 'csv',
+      run: () =>
+        csvPayloads.forEach((p) => {
+          csvDecoder.decode(p);
+        }),
+      baselineName: 'text split(",")',
+      baseline: () => {
+        for (const p of csvPayloads) utf8.decode(p).split(',');
+      },
+    },
+    {
+      name: 'raw',
+      run: () =>
+        rawPayloads.forEach((p) => {
+          rawTyped.decode(p);
+        }),
+      baselineName: 'DataView reads',
+      baseline: () =>
+        rawPayloads.forEach((p) => {
+          const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
+          v.getBigInt64(0);
+          v.getInt32(8);
+          v.getFloat64(12);
+          utf8.decode(p.subarray(20, 30));
+        }),
+    },
+    {
+      name: 'avro',
+      run: () =>
+        avroPayloads.forEach((p) => {
+          avroDecoder.decode(p);
+        }),
+      baselineName: 'JSON.parse of same row',
+      baseline: jsonParseAll(avroAsJson),
+    },
+    {
+      name: 'pipeline: gzip json',
+      run: () =>
+        gzipped.forEach((p) => {
+          pipelineGzip(p, 'pk');
+        }),
+      baselineName: 'gunzip + JSON.parse',
+      baseline: () => {
+        for (const p of gzipped) JSON.parse(utf8.decode(gunzipSync(p)));
+      },
+    },
+    {
+      name: 'pipeline: KPL x10 json',
+      run: () =>
+        kplRecords.forEach((p) => {
+          pipelinePlain(p, 'pk');
+        }),
+      baselineName: 'JSON.parse',
+      baseline: jsonParseAll(plain),
+    },
   ];
 }
 

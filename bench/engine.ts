@@ -18,17 +18,7 @@ import { ensureStream } from '../src/demo/kinesis-standin.js';
 import type { Engine } from '../src/engine/engine.js';
 import { createKinesisClient } from '../src/kinesis/client.js';
 import { startKinesql } from '../src/kinesql.js';
-import {
-  benchConfig,
-  median,
-  partitionKey,
-  percentile,
-  putEvents,
-  seconds,
-  startKinesaliteProcess,
-  timed,
-  writeEventsDefinition,
-} from './events-stream.js';
+import { benchConfig, median, partitionKey, percentile, putEvents, seconds, startKinesaliteProcess, timed, writeEventsDefinition } from './events-stream.js';
 
 const RECORDS = Number(process.env['ENGINE_BENCH_RECORDS'] ?? 1_000_000);
 const SHORT_ITERATIONS = Number(process.env['ENGINE_BENCH_ITERATIONS'] ?? 50);
@@ -135,7 +125,8 @@ async function warmQueries(kinesql: pg.Client, engine: pg.Client, out: (line: st
     }
     const viaKinesql = median(times.kinesql);
     const directly = median(times.engine);
-    const differ = answers.kinesql === answers.engine ? '' : `   answers differ: kinesql ${answers.kinesql.slice(0, 80)}, engine ${answers.engine.slice(0, 80)}`;
+    const differ =
+      answers.kinesql === answers.engine ? '' : `   answers differ: kinesql ${answers.kinesql.slice(0, 80)}, engine ${answers.engine.slice(0, 80)}`;
     const fastest = (values: number[]): string => `(fastest ${Math.min(...values).toFixed(1)})`;
     out(
       `  ${name.padEnd(24)} kinesql ${ms(viaKinesql)} ${fastest(times.kinesql)}   engine directly ${ms(directly)} ${fastest(times.engine)}   ` +
@@ -200,8 +191,7 @@ async function interference(
   await engine.query(`select pg_cancel_backend(pid) from (${running}) q`);
   const longOutcome = await longQuery;
 
-  const line = (label: string, sorted: number[]): string =>
-    `  ${label.padEnd(40)} p50 ${ms(percentile(sorted, 50))}   p99 ${ms(percentile(sorted, 99))}`;
+  const line = (label: string, sorted: number[]): string => `  ${label.padEnd(40)} p50 ${ms(percentile(sorted, 50))}   p99 ${ms(percentile(sorted, 99))}`;
   const ratio = (contended: number[], alone: number[]): string => (percentile(contended, 99) / percentile(alone, 99)).toFixed(2);
   out(`${SHORT_CLIENTS} clients × ${SHORT_ITERATIONS} \`${shortSql}\``);
   out(line('kinesql, alone', kinesqlAlone));
@@ -210,7 +200,9 @@ async function interference(
   out(line('engine directly, alone', engineAlone));
   out(line('engine directly, while a long query runs', engineContended));
   out(`  p99 ratio with / without the long query, engine directly: ${ratio(engineContended, engineAlone)}×`);
-  out(`  long query on another kinesql session: \`${longSql}\`, ${outlasted ? 'still running after both measurements' : 'ENDED BEFORE THE MEASUREMENTS DID'}, then ${longOutcome}`);
+  out(
+    `  long query on another kinesql session: \`${longSql}\`, ${outlasted ? 'still running after both measurements' : 'ENDED BEFORE THE MEASUREMENTS DID'}, then ${longOutcome}`,
+  );
   out(`memory while the long query ran: ${memory}`);
 }
 

@@ -26,7 +26,10 @@ const definition = (version: number) =>
 
 export async function runReloadBench(): Promise<void> {
   const harness = await startHarness({ streams: [{ name: 'reload-bench', shards: 2 }], definitions: {} });
-  await harness.put('reload-bench', Array.from({ length: 5_000 }, (_, i) => ({ v: [i, i + 1, i + 2] })));
+  await harness.put(
+    'reload-bench',
+    Array.from({ length: 5_000 }, (_, i) => ({ v: [i, i + 1, i + 2] })),
+  );
   const client = await harness.connect();
   const file = join(harness.tablesDir, 'reload_bench.json');
   const columnCount = async (): Promise<number> =>

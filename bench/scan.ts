@@ -43,12 +43,18 @@ export async function runScanBench(): Promise<void> {
         const shards = (await kinesis.send(new ListShardsCommand({ StreamName: 'events' }))).Shards ?? [];
         const counts = await Promise.all(
           shards.map(async (shard) => {
-            let iterator = (await kinesis.send(new GetShardIteratorCommand({ StreamName: 'events', ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+            let iterator = (
+              await kinesis.send(new GetShardIteratorCommand({ StreamName: 'events', ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))
+            ).ShardIterator;
             let n = 0;
             for (;;) {
               await budget?.acquire('events', shard.ShardId!);
               const answer = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-              budget?.spend('events', shard.ShardId!, (answer.Records ?? []).reduce((sum, record) => sum + (record.Data?.byteLength ?? 0), 0));
+              budget?.spend(
+                'events',
+                shard.ShardId!,
+                (answer.Records ?? []).reduce((sum, record) => sum + (record.Data?.byteLength ?? 0), 0),
+              );
               n += answer.Records?.length ?? 0;
               if (!answer.Records?.length) return n;
               iterator = answer.NextShardIterator;
@@ -73,7 +79,9 @@ export async function runScanBench(): Promise<void> {
     const warmQueries: Record<string, string> = { 'count(*)': 'select count(*) from events', 'GROUP BY': groupBy, 'time-window filter': window };
     try {
       const cold = await q('select count(*) from events');
-      out(`kinesql cold count(*) = ${String(cold.value[0]?.count)}: ${seconds(cold.ms)} (${(cold.ms / bare.ms).toFixed(2)} × the baseline, ${(cold.ms / unpaced.ms).toFixed(2)} × the unpaced loop)`);
+      out(
+        `kinesql cold count(*) = ${String(cold.value[0]?.count)}: ${seconds(cold.ms)} (${(cold.ms / bare.ms).toFixed(2)} × the baseline, ${(cold.ms / unpaced.ms).toFixed(2)} × the unpaced loop)`,
+      );
       const warm: Record<string, number> = {};
       for (const [name, sql] of Object.entries(warmQueries)) {
         const result = await q(sql);
@@ -86,8 +94,12 @@ export async function runScanBench(): Promise<void> {
         await kinesis.send(new PutRecordsCommand({ StreamName: 'events', Records: records.slice(500) }));
       });
       const after = await q('select count(*) from events');
-      out(`kinesql count(*) after 1,000 new records (put took ${seconds(more.ms)}) = ${String(after.value[0]?.count)}: ${seconds(after.ms)} (warm count(*) ${seconds(warm['count(*)']!)})`);
-      out(`peak memory (RSS of the kinesql process: server and store; the engine is a separate process, not included, nor is kinesalite): ${(peakRss / 1024 / 1024).toFixed(0)} MB`);
+      out(
+        `kinesql count(*) after 1,000 new records (put took ${seconds(more.ms)}) = ${String(after.value[0]?.count)}: ${seconds(after.ms)} (warm count(*) ${seconds(warm['count(*)']!)})`,
+      );
+      out(
+        `peak memory (RSS of the kinesql process: server and store; the engine is a separate process, not included, nor is kinesalite): ${(peakRss / 1024 / 1024).toFixed(0)} MB`,
+      );
       await nativePostgres(warmQueries, out);
     } finally {
       await client.end();

@@ -31,7 +31,11 @@ async function measured(run: () => Promise<{ latencies: number[]; failures: numb
 }
 
 /** `clients` concurrent clients, each sending `select 1` `queries` times one after another. */
-async function runSelectOne(connection: pg.ClientConfig, clients: number, queries: number): Promise<{ latencies: number[]; failures: number; errors: string[] }> {
+async function runSelectOne(
+  connection: pg.ClientConfig,
+  clients: number,
+  queries: number,
+): Promise<{ latencies: number[]; failures: number; errors: string[] }> {
   const latencies: number[] = [];
   const errors: string[] = [];
   await Promise.all(

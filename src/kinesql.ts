@@ -40,7 +40,11 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
   const started = Date.now();
   const exposure = unauthenticatedExposure(config);
   if (exposure && !config.wire?.allowUnauthenticatedRemote) throw new Error(exposure);
-  if (exposure) logger.warn({ host: config.server.host, port: config.server.port }, `SERVING WITHOUT AUTHENTICATION ON A NETWORK ADDRESS (--allow-unauthenticated-remote): anyone who reaches it can read every stream`);
+  if (exposure)
+    logger.warn(
+      { host: config.server.host, port: config.server.port },
+      `SERVING WITHOUT AUTHENTICATION ON A NETWORK ADDRESS (--allow-unauthenticated-remote): anyone who reaches it can read every stream`,
+    );
   await initParser();
   const engineConfig = config.engine ?? DEFAULT_ENGINE_CONFIG;
   const { engine, shutdown: shutdownEngine } = await openEngine(engineConfig, config.dataDir, logger.child({ component: 'engine' }));

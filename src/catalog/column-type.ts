@@ -117,7 +117,8 @@ export function parseColumnType(written: string): ColumnType {
   const second = match[3] === undefined ? undefined : Number(match[3]);
   if (kind === 'varchar' || kind === 'char') {
     if (second !== undefined) throw new ColumnTypeError(`type "${written}" takes one length, not two`);
-    if (first === undefined) return { kind: kind === 'char' ? 'char' : 'text', ...(kind === 'char' ? { length: 1 } : {}), sql: kind === 'char' ? 'character(1)' : 'text' };
+    if (first === undefined)
+      return { kind: kind === 'char' ? 'char' : 'text', ...(kind === 'char' ? { length: 1 } : {}), sql: kind === 'char' ? 'character(1)' : 'text' };
     if (first < 1 || first > 10485760) throw new ColumnTypeError(`length of "${written}" must be between 1 and 10485760`);
     return { kind, length: first, sql: `${SQL_NAME[kind]}(${first})` };
   }

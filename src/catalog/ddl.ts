@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../pg/quoting.js';
 import { INTERNAL_COLUMNS, type TableDefinition } from './definition.js';
 
-
 /** Column names of a stream table in engine order: mapped fields first, then the internal columns. */
 export function columnNames(definition: TableDefinition): string[] {
   return [...definition.message.fields.map((field) => field.name), ...INTERNAL_COLUMNS.map((column) => column.name)];

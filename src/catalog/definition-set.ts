@@ -103,9 +103,7 @@ export class DefinitionSet {
       const problems: string[] = [];
       if (locationProblem !== undefined) problems.push(locationProblem.error);
       if (conflicted && good !== undefined) {
-        problems.push(
-          `${key(good.definition)} is also defined by ${others.join(', ')}; a table must be defined once, so none of these is served`,
-        );
+        problems.push(`${key(good.definition)} is also defined by ${others.join(', ')}; a table must be defined once, so none of these is served`);
       }
       if (failure !== undefined) problems.push(failure.error);
       rows.push({

@@ -1,12 +1,5 @@
 import { ColumnTypeError, parseColumnType } from './column-type.js';
-import {
-  INTERNAL_COLUMNS,
-  type CompressionCodec,
-  type DataFormat,
-  type FieldDefinition,
-  type MessageDefinition,
-  type TableDefinition,
-} from './definition.js';
+import { INTERNAL_COLUMNS, type CompressionCodec, type DataFormat, type FieldDefinition, type MessageDefinition, type TableDefinition } from './definition.js';
 
 /**
  * A table definition that cannot be used. `message` reads `<source>: <path>: <problem>`; `path` is a JSON
@@ -48,12 +41,7 @@ type JsonObject = Record<string, unknown>;
  * Parses and validates one table definition in the seed connector's format. `source` names the file or S3
  * object in error messages and in the result; `version` is its mtime or ETag. Throws DefinitionError.
  */
-export function parseDefinition(
-  text: string,
-  source: string,
-  version: string,
-  options: ParseDefinitionOptions,
-): TableDefinition {
+export function parseDefinition(text: string, source: string, version: string, options: ParseDefinitionOptions): TableDefinition {
   const fail = (path: string, problem: string): never => {
     throw new DefinitionError(source, path, problem);
   };
@@ -104,10 +92,7 @@ function parseMessage(value: unknown, fail: Fail, options: ParseDefinitionOption
   const writtenCodec = optionalString(value, 'compressionCodec', 'message', fail);
   const compressionCodec = (writtenCodec?.trim().toUpperCase() ?? 'UNCOMPRESSED') as CompressionCodec;
   if (!COMPRESSION_CODECS.includes(compressionCodec)) {
-    fail(
-      'message.compressionCodec',
-      `unknown compression codec "${writtenCodec}"; expected one of ${COMPRESSION_CODECS.join(', ')}`,
-    );
+    fail('message.compressionCodec', `unknown compression codec "${writtenCodec}"; expected one of ${COMPRESSION_CODECS.join(', ')}`);
   }
 
   const writtenFields = value['fields'];
@@ -130,7 +115,7 @@ function parseField(value: unknown, path: string, dataFormat: DataFormat, fail: 
 
   const name = identifier(value, 'name', path, fail);
   const writtenType = requiredString(value, 'type', path, fail);
-  let type;
+  let type: ReturnType<typeof parseColumnType>;
   try {
     type = parseColumnType(writtenType);
   } catch (error) {

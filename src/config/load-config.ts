@@ -223,9 +223,20 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.work-mem'], parser: memorySize, apply: (c, v) => (engine(c).workMem = v) }),
   setting({ keys: ['kinesql.temp-file-limit'], parser: memorySize, apply: (c, v) => (engine(c).tempFileLimit = v) }),
   setting({ keys: ['kinesql.log-level'], env: ['KINESQL_LOG_LEVEL'], flag: 'logLevel', parser: logLevel, apply: (c, v) => (c.logLevel = v) }),
-  setting({ keys: ['kinesql.kinesis-endpoint'], env: ['KINESQL_KINESIS_ENDPOINT'], flag: 'kinesisEndpoint', parser: url, apply: (c, v) => (c.aws.kinesisEndpoint = v) }),
+  setting({
+    keys: ['kinesql.kinesis-endpoint'],
+    env: ['KINESQL_KINESIS_ENDPOINT'],
+    flag: 'kinesisEndpoint',
+    parser: url,
+    apply: (c, v) => (c.aws.kinesisEndpoint = v),
+  }),
   setting({ keys: ['kinesql.s3-endpoint'], env: ['KINESQL_S3_ENDPOINT'], flag: 's3Endpoint', parser: url, apply: (c, v) => (c.aws.s3Endpoint = v) }),
-  setting({ keys: ['kinesql.max-message-bytes'], env: ['KINESQL_MAX_MESSAGE_BYTES'], parser: integer(1, 1024 * 1024 * 1024), apply: (c, v) => (c.read.maxMessageBytes = v) }),
+  setting({
+    keys: ['kinesql.max-message-bytes'],
+    env: ['KINESQL_MAX_MESSAGE_BYTES'],
+    parser: integer(1, 1024 * 1024 * 1024),
+    apply: (c, v) => (c.read.maxMessageBytes = v),
+  }),
 
   // ---- client connections (wire) ----
   setting({ keys: ['kinesql.auth-method'], env: ['KINESQL_AUTH_METHOD'], parser: authMethod, apply: (c, v) => (wire(c).authMethod = v) }),
@@ -264,7 +275,13 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesis.hide-internal-columns'], parser: boolean, apply: (c, v) => (c.catalog.hideInternalColumns = v) }),
   setting({ keys: ['kinesis.access-key'], parser: text('an AWS access key id'), apply: (c, v) => (c.aws.accessKeyId = v) }),
   setting({ keys: ['kinesis.secret-key'], parser: text('an AWS secret access key'), apply: (c, v) => (c.aws.secretAccessKey = v) }),
-  setting({ keys: ['kinesis.aws-region'], env: ['AWS_DEFAULT_REGION', 'AWS_REGION'], flag: 'region', parser: text('an AWS region such as us-east-1'), apply: (c, v) => (c.aws.region = v) }),
+  setting({
+    keys: ['kinesis.aws-region'],
+    env: ['AWS_DEFAULT_REGION', 'AWS_REGION'],
+    flag: 'region',
+    parser: text('an AWS region such as us-east-1'),
+    apply: (c, v) => (c.aws.region = v),
+  }),
   setting({
     keys: ['kinesis.batch-size'],
     parser: integer(1, Number.MAX_SAFE_INTEGER),
@@ -276,11 +293,19 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesis.fetch-attempts'], parser: integer(1, 1000), apply: (c, v) => (c.read.fetchAttempts = v) }),
   setting({ keys: ['kinesis.sleep-time'], parser: duration(0), apply: (c, v) => (c.read.sleepTimeMs = v) }),
   setting({ keys: ['kinesis.iter-from-timestamp', 'kinesis.iterator-from-timestamp'], parser: boolean, apply: (c, v) => (c.read.iterFromTimestamp = v) }),
-  setting({ keys: ['kinesis.iter-offset-seconds', 'kinesis.iterator-offset-seconds'], parser: integer(0, 365 * 86_400), apply: (c, v) => (c.read.iterOffsetSeconds = v) }),
+  setting({
+    keys: ['kinesis.iter-offset-seconds', 'kinesis.iterator-offset-seconds'],
+    parser: integer(0, 365 * 86_400),
+    apply: (c, v) => (c.read.iterOffsetSeconds = v),
+  }),
   setting({ keys: ['kinesis.log-batches'], parser: boolean, apply: (c, v) => (c.read.logBatches = v) }),
   setting({ keys: ['kinesis.checkpoint-enabled'], parser: boolean, apply: (c, v) => (checkpoint(c).enabled = v) }),
   setting({ keys: ['kinesis.checkpoint-logical-name'], parser: text('a name'), apply: (c, v) => (checkpoint(c).logicalName = v) }),
-  setting({ keys: ['kinesis.iteration-number', 'kinesis.iterator-number'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).iterationNumber = v) }),
+  setting({
+    keys: ['kinesis.iteration-number', 'kinesis.iterator-number'],
+    parser: integer(0, Number.MAX_SAFE_INTEGER),
+    apply: (c, v) => (checkpoint(c).iterationNumber = v),
+  }),
   setting({ keys: ['kinesis.dynamo-read-capacity'], parser: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).dynamoReadCapacity = v) }),
   setting({ keys: ['kinesis.dynamo-write-capacity'], parser: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).dynamoWriteCapacity = v) }),
   setting({ keys: ['kinesis.checkpoint-interval-ms'], parser: duration(1), apply: (c, v) => (checkpoint(c).intervalMs = v) }),
@@ -324,7 +349,11 @@ export function loadConfig(options: LoadConfigOptions): KinesqlConfig {
 
   if ((config.aws.accessKeyId === undefined) !== (config.aws.secretAccessKey === undefined)) {
     const missing = config.aws.accessKeyId === undefined ? 'kinesis.access-key' : 'kinesis.secret-key';
-    throw new ConfigError(missing, file ?? '', 'missing; kinesis.access-key and kinesis.secret-key must be set together (or neither, to use the default AWS credential chain)');
+    throw new ConfigError(
+      missing,
+      file ?? '',
+      'missing; kinesis.access-key and kinesis.secret-key must be set together (or neither, to use the default AWS credential chain)',
+    );
   }
   if (config.wire?.requireTls && (config.wire.tlsCertFile === undefined || config.wire.tlsKeyFile === undefined)) {
     throw new ConfigError('kinesql.require-tls', file ?? '', 'needs TLS; set kinesql.tls-cert and kinesql.tls-key, or kinesql.require-tls=false');
@@ -338,7 +367,11 @@ function applyFile(config: KinesqlConfig, file: string, warnings: string[]): voi
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError('config file', file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); expected a readable .properties file`);
+    throw new ConfigError(
+      'config file',
+      file,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); expected a readable .properties file`,
+    );
   }
   const byKey = new Map<string, PropertyEntry>();
   for (const entry of parseProperties(text)) {

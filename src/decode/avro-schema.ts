@@ -78,7 +78,8 @@ export function parseAvroSchema(text: string): AvroType {
         if (!Array.isArray(object.fields)) throw new AvroSchemaError(`record "${node.name}" needs a fields array`);
         for (const fieldSchema of object.fields as unknown[]) {
           const field = fieldSchema as Record<string, unknown> | null;
-          if (!field || typeof field.name !== 'string' || !NAME.test(field.name)) throw new AvroSchemaError(`record "${node.name}" has a field without a valid name`);
+          if (!field || typeof field.name !== 'string' || !NAME.test(field.name))
+            throw new AvroSchemaError(`record "${node.name}" has a field without a valid name`);
           if (node.fields.some((f) => f.name === field.name)) throw new AvroSchemaError(`record "${node.name}" has field "${field.name}" twice`);
           if (field.type === undefined) throw new AvroSchemaError(`field "${field.name}" of record "${node.name}" has no type`);
           node.fields.push({ name: field.name, type: parse(field.type, ns) });

@@ -24,7 +24,10 @@ class BinaryReader {
   position: number;
   private readonly view: DataView;
 
-  constructor(readonly bytes: Uint8Array, start: number) {
+  constructor(
+    readonly bytes: Uint8Array,
+    start: number,
+  ) {
     this.position = start;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -128,7 +131,8 @@ function instantFromUnits(value: number | bigint, unitsPerSecond: bigint): Sourc
 
 function readDatum(type: AvroType, reader: BinaryReader): AvroValue {
   switch (type.type) {
-    case 'null': return null;
+    case 'null':
+      return null;
     case 'boolean': {
       const byte = reader.readFixed(1)[0];
       if (byte !== 0 && byte !== 1) throw new AvroDataError('boolean byte is neither 0 nor 1');
@@ -143,20 +147,31 @@ function readDatum(type: AvroType, reader: BinaryReader): AvroValue {
     case 'long': {
       const value = reader.readLong();
       switch (type.logicalType) {
-        case 'timestamp-millis': case 'local-timestamp-millis': return instantFromUnits(value, 1000n);
-        case 'timestamp-micros': case 'local-timestamp-micros': return instantFromUnits(value, 1_000_000n);
-        case 'timestamp-nanos': case 'local-timestamp-nanos': return instantFromUnits(value, 1_000_000_000n);
-        case 'time-micros': return { kind: 'timeOfDay', micros: Number(value) };
-        default: return { kind: 'number', text: longToNumberText(value) };
+        case 'timestamp-millis':
+        case 'local-timestamp-millis':
+          return instantFromUnits(value, 1000n);
+        case 'timestamp-micros':
+        case 'local-timestamp-micros':
+          return instantFromUnits(value, 1_000_000n);
+        case 'timestamp-nanos':
+        case 'local-timestamp-nanos':
+          return instantFromUnits(value, 1_000_000_000n);
+        case 'time-micros':
+          return { kind: 'timeOfDay', micros: Number(value) };
+        default:
+          return { kind: 'number', text: longToNumberText(value) };
       }
     }
-    case 'float': return { kind: 'float', value: reader.readFloat(), single: true };
-    case 'double': return { kind: 'float', value: reader.readDouble(), single: false };
+    case 'float':
+      return { kind: 'float', value: reader.readFloat(), single: true };
+    case 'double':
+      return { kind: 'float', value: reader.readDouble(), single: false };
     case 'bytes': {
       const bytes = reader.readBytes();
       return type.logicalType === 'decimal' ? { kind: 'number', text: decimalText(bytes, type.scale ?? 0) } : { kind: 'bytes', value: bytes };
     }
-    case 'string': return { kind: 'string', value: utf8.decode(reader.readBytes()) };
+    case 'string':
+      return { kind: 'string', value: utf8.decode(reader.readBytes()) };
     case 'fixed': {
       const bytes = reader.readFixed(type.size);
       return type.logicalType === 'decimal' ? { kind: 'number', text: decimalText(bytes, type.scale ?? 0) } : { kind: 'bytes', value: bytes };
@@ -241,14 +256,22 @@ function followAvroPath(root: AvroValue, steps: PathStep[]): AvroValue | undefin
 
 function leafJson(value: SourceValue): string {
   switch (value.kind) {
-    case 'string': return JSON.stringify(value.value);
-    case 'number': return value.text;
-    case 'float': return Number.isFinite(value.value) ? String(value.value) : JSON.stringify(String(value.value));
-    case 'boolean': return value.value ? 'true' : 'false';
-    case 'json': return value.text;
-    case 'bytes': return JSON.stringify(Buffer.from(value.value).toString('latin1')); // Avro's JSON encoding of bytes
-    case 'instant': return JSON.stringify(formatTimestamp(value) ?? null);
-    case 'timeOfDay': return String(value.micros);
+    case 'string':
+      return JSON.stringify(value.value);
+    case 'number':
+      return value.text;
+    case 'float':
+      return Number.isFinite(value.value) ? String(value.value) : JSON.stringify(String(value.value));
+    case 'boolean':
+      return value.value ? 'true' : 'false';
+    case 'json':
+      return value.text;
+    case 'bytes':
+      return JSON.stringify(Buffer.from(value.value).toString('latin1')); // Avro's JSON encoding of bytes
+    case 'instant':
+      return JSON.stringify(formatTimestamp(value) ?? null);
+    case 'timeOfDay':
+      return String(value.micros);
   }
 }
 

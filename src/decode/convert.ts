@@ -28,13 +28,20 @@ function hex(bytes: Uint8Array): string {
 /** The value as text, for text-like columns and for parsing; undefined for kinds that have no text form. */
 function asText(value: SourceValue): string | undefined {
   switch (value.kind) {
-    case 'string': return value.value;
-    case 'number': return value.text;
-    case 'float': return formatFloat(value.value, value.single);
-    case 'boolean': return value.value ? 'true' : 'false';
-    case 'json': return value.text;
-    case 'bytes': return utf8.decode(value.value);
-    default: return undefined;
+    case 'string':
+      return value.value;
+    case 'number':
+      return value.text;
+    case 'float':
+      return formatFloat(value.value, value.single);
+    case 'boolean':
+      return value.value ? 'true' : 'false';
+    case 'json':
+      return value.text;
+    case 'bytes':
+      return utf8.decode(value.value);
+    default:
+      return undefined;
   }
 }
 
@@ -83,7 +90,13 @@ function toInteger(value: SourceValue, kind: 'smallint' | 'integer' | 'bigint'):
 }
 
 const SPECIAL_FLOATS: Record<string, number> = {
-  nan: NaN, infinity: Infinity, '+infinity': Infinity, '-infinity': -Infinity, inf: Infinity, '+inf': Infinity, '-inf': -Infinity,
+  nan: NaN,
+  infinity: Infinity,
+  '+infinity': Infinity,
+  '-infinity': -Infinity,
+  inf: Infinity,
+  '+inf': Infinity,
+  '-inf': -Infinity,
 };
 
 function parseFloatValue(value: SourceValue): number | undefined {
@@ -167,13 +180,27 @@ function toBytea(value: SourceValue): Converted {
 function toJson(value: SourceValue): Converted {
   let text: string;
   switch (value.kind) {
-    case 'json': text = value.text; break;
-    case 'number': text = value.text; break;
-    case 'boolean': text = value.value ? 'true' : 'false'; break;
-    case 'float': if (!Number.isFinite(value.value)) return INVALID; text = String(value.value); break;
-    case 'string': text = JSON.stringify(toWellFormed(value.value)); break;
-    case 'bytes': text = JSON.stringify(utf8.decode(value.value)); break;
-    default: return INVALID;
+    case 'json':
+      text = value.text;
+      break;
+    case 'number':
+      text = value.text;
+      break;
+    case 'boolean':
+      text = value.value ? 'true' : 'false';
+      break;
+    case 'float':
+      if (!Number.isFinite(value.value)) return INVALID;
+      text = String(value.value);
+      break;
+    case 'string':
+      text = JSON.stringify(toWellFormed(value.value));
+      break;
+    case 'bytes':
+      text = JSON.stringify(utf8.decode(value.value));
+      break;
+    default:
+      return INVALID;
   }
   // PostgreSQL's jsonb rejects \u0000 (it cannot be stored in text); a raw NUL is not JSON either.
   return text.includes('\\u0000') || text.includes('\u0000') ? INVALID : text;
@@ -204,10 +231,19 @@ function toTemporal(value: SourceValue, kind: 'date' | 'time' | 'timestamp' | 't
   if (!instant) return INVALID;
   let text: string | undefined;
   switch (kind) {
-    case 'date': text = formatDate(instant); break;
-    case 'time': text = formatTime(instant); break;
-    case 'timestamp': text = formatTimestamp(instant); break;
-    case 'timestamptz': text = formatTimestamp(instant); if (text) text += '+00'; break;
+    case 'date':
+      text = formatDate(instant);
+      break;
+    case 'time':
+      text = formatTime(instant);
+      break;
+    case 'timestamp':
+      text = formatTimestamp(instant);
+      break;
+    case 'timestamptz':
+      text = formatTimestamp(instant);
+      if (text) text += '+00';
+      break;
   }
   return text ?? INVALID;
 }
@@ -224,17 +260,26 @@ export function createConverter(fieldName: string, type: ColumnType, dateParser?
       const kind = type.kind;
       return (value) => toInteger(value, kind);
     }
-    case 'real': return toReal;
-    case 'double': return toDouble;
-    case 'numeric': return (value) => toNumeric(value, type);
-    case 'boolean': return toBoolean;
-    case 'text': return (value) => toBoundedText(value, undefined);
+    case 'real':
+      return toReal;
+    case 'double':
+      return toDouble;
+    case 'numeric':
+      return (value) => toNumeric(value, type);
+    case 'boolean':
+      return toBoolean;
+    case 'text':
+      return (value) => toBoundedText(value, undefined);
     case 'varchar':
-    case 'char': return (value) => toBoundedText(value, type.length);
-    case 'bytea': return toBytea;
+    case 'char':
+      return (value) => toBoundedText(value, type.length);
+    case 'bytea':
+      return toBytea;
     case 'json':
-    case 'jsonb': return toJson;
-    case 'uuid': return toUuid;
+    case 'jsonb':
+      return toJson;
+    case 'uuid':
+      return toUuid;
     case 'date':
     case 'time':
     case 'timestamp':

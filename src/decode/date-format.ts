@@ -77,11 +77,13 @@ function textOf(value: SourceValue): string | undefined {
  */
 export function createDateParser(fieldName: string, dataFormat: string | undefined, formatHint: string | undefined): DateParser {
   const format = dataFormat?.trim().toLowerCase();
-  const fromText = (parse: (text: string) => Instant | undefined): DateParser => (value) => {
-    if (value.kind === 'instant') return { seconds: value.seconds, micros: value.micros };
-    const text = textOf(value);
-    return text === undefined ? undefined : parse(text);
-  };
+  const fromText =
+    (parse: (text: string) => Instant | undefined): DateParser =>
+    (value) => {
+      if (value.kind === 'instant') return { seconds: value.seconds, micros: value.micros };
+      const text = textOf(value);
+      return text === undefined ? undefined : parse(text);
+    };
   switch (format) {
     case undefined:
     case '':

@@ -38,7 +38,7 @@ export function followPath(root: unknown, steps: PathStep[]): unknown {
       if (!/^\d+$/.test(step.key)) return undefined;
       node = node[Number(step.key)];
     } else {
-      if (!Object.prototype.hasOwnProperty.call(node, step.key)) return undefined;
+      if (!Object.hasOwn(node, step.key)) return undefined;
       node = (node as Record<string, unknown>)[step.key];
     }
   }

@@ -14,11 +14,16 @@ export type { DecodedRow, MessageDecoder } from './decoder.js';
  */
 export function createDecoder(message: MessageDefinition): MessageDecoder {
   switch (message.dataFormat) {
-    case 'json': return createJsonDecoder(message);
-    case 'csv': return createCsvDecoder(message);
-    case 'raw': return createRawDecoder(message);
-    case 'avro': return createAvroDecoder(message);
-    case 'dummy': return createDummyDecoder(message);
+    case 'json':
+      return createJsonDecoder(message);
+    case 'csv':
+      return createCsvDecoder(message);
+    case 'raw':
+      return createRawDecoder(message);
+    case 'avro':
+      return createAvroDecoder(message);
+    case 'dummy':
+      return createDummyDecoder(message);
     default:
       throw new Error(`message dataFormat "${String(message.dataFormat)}" is not supported; expected json, csv, raw, avro or dummy`);
   }

@@ -12,8 +12,23 @@ const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 
 const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 /** Zone abbreviations accepted for `z`; abbreviations are ambiguous in general, these are the common fixed ones. */
 const ZONE_ABBREVIATIONS: Record<string, number> = {
-  UTC: 0, GMT: 0, UT: 0, Z: 0, EST: -300, EDT: -240, CST: -360, CDT: -300, MST: -420, MDT: -360, PST: -480, PDT: -420,
-  CET: 60, CEST: 120, BST: 60, IST: 330, JST: 540,
+  UTC: 0,
+  GMT: 0,
+  UT: 0,
+  Z: 0,
+  EST: -300,
+  EDT: -240,
+  CST: -360,
+  CDT: -300,
+  MST: -420,
+  MDT: -360,
+  PST: -480,
+  PDT: -420,
+  CET: 60,
+  CEST: 120,
+  BST: 60,
+  IST: 330,
+  JST: 540,
 };
 
 export class DatePatternError extends Error {}
@@ -29,7 +44,11 @@ function tokenize(pattern: string): Token[] {
       for (;;) {
         if (i >= pattern.length) throw new DatePatternError(`unterminated quote in date pattern "${pattern}"`);
         if (pattern[i] === "'") {
-          if (pattern[i + 1] === "'") { text += "'"; i += 2; continue; }
+          if (pattern[i + 1] === "'") {
+            text += "'";
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
@@ -52,9 +71,18 @@ function tokenize(pattern: string): Token[] {
 }
 
 interface Parsed {
-  year: number; month: number; day: number; dayOfYear?: number;
-  hour: number; hour12?: number; pm?: boolean; minute: number; second: number; micros: number;
-  offsetMinutes?: number; zoneId?: string;
+  year: number;
+  month: number;
+  day: number;
+  dayOfYear?: number;
+  hour: number;
+  hour12?: number;
+  pm?: boolean;
+  minute: number;
+  second: number;
+  micros: number;
+  offsetMinutes?: number;
+  zoneId?: string;
 }
 
 const NUMERIC = new Set(['y', 'Y', 'u', 'M', 'd', 'D', 'H', 'h', 'k', 'K', 'm', 's', 'S']);
@@ -78,7 +106,14 @@ function matchName(text: string, at: number, names: string[]): { index: number; 
 function zoneOffsetMinutes(zoneId: string, epochMillis: number): number | undefined {
   try {
     const parts = new Intl.DateTimeFormat('en-US', {
-      timeZone: zoneId, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+      timeZone: zoneId,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
     }).formatToParts(new Date(epochMillis));
     const get = (type: string): number => Number(parts.find((p) => p.type === type)?.value);
     const local = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
@@ -118,7 +153,7 @@ export function compileJodaPattern(pattern: string): JodaParser {
         const signed = (letter === 'y' || letter === 'Y' || letter === 'u') && count !== 2;
         let start = at;
         if (signed && (text[at] === '-' || text[at] === '+')) start++;
-        const maxDigits = fixed ? count : letter === 'S' ? 9 : (letter === 'y' || letter === 'Y' || letter === 'u') ? 9 : Math.max(count, letter === 'D' ? 3 : 2);
+        const maxDigits = fixed ? count : letter === 'S' ? 9 : letter === 'y' || letter === 'Y' || letter === 'u' ? 9 : Math.max(count, letter === 'D' ? 3 : 2);
         let end = start;
         while (end < text.length && end - start < maxDigits && text.charCodeAt(end) >= 48 && text.charCodeAt(end) <= 57) end++;
         const digits = text.slice(start, end);
@@ -126,19 +161,44 @@ export function compileJodaPattern(pattern: string): JodaParser {
         const value = Number(text.slice(at, end));
         at = end;
         switch (letter) {
-          case 'y': case 'Y': case 'u':
+          case 'y':
+          case 'Y':
+          case 'u':
             parsed.year = count === 2 && digits.length === 2 ? (value < 50 ? 2000 + value : 1900 + value) : value;
             break;
-          case 'M': parsed.month = value; break;
-          case 'd': parsed.day = value; break;
-          case 'D': parsed.dayOfYear = value; break;
-          case 'H': parsed.hour = value; break;
-          case 'k': parsed.hour = value === 24 ? 0 : value; if (value > 24) return undefined; break;
-          case 'h': parsed.hour12 = value; if (value < 1 || value > 12) return undefined; break;
-          case 'K': parsed.hour12 = value; if (value > 11) return undefined; break;
-          case 'm': parsed.minute = value; break;
-          case 's': parsed.second = value; break;
-          case 'S': parsed.micros = Math.floor(Number(`0.${digits}`) * 1e6 + 1e-7); break;
+          case 'M':
+            parsed.month = value;
+            break;
+          case 'd':
+            parsed.day = value;
+            break;
+          case 'D':
+            parsed.dayOfYear = value;
+            break;
+          case 'H':
+            parsed.hour = value;
+            break;
+          case 'k':
+            parsed.hour = value === 24 ? 0 : value;
+            if (value > 24) return undefined;
+            break;
+          case 'h':
+            parsed.hour12 = value;
+            if (value < 1 || value > 12) return undefined;
+            break;
+          case 'K':
+            parsed.hour12 = value;
+            if (value > 11) return undefined;
+            break;
+          case 'm':
+            parsed.minute = value;
+            break;
+          case 's':
+            parsed.second = value;
+            break;
+          case 'S':
+            parsed.micros = Math.floor(Number(`0.${digits}`) * 1e6 + 1e-7);
+            break;
         }
         continue;
       }

@@ -37,15 +37,20 @@ function parseJson(text: string): Parsed | undefined {
 
 function toSourceValue(node: unknown, lossless: boolean): SourceValue | null | undefined {
   switch (typeof node) {
-    case 'string': return { kind: 'string', value: node };
-    case 'number': return { kind: 'number', text: String(node) };
-    case 'boolean': return { kind: 'boolean', value: node };
-    case 'undefined': return undefined;
+    case 'string':
+      return { kind: 'string', value: node };
+    case 'number':
+      return { kind: 'number', text: String(node) };
+    case 'boolean':
+      return { kind: 'boolean', value: node };
+    case 'undefined':
+      return undefined;
     case 'object':
       if (node === null) return null;
       if (lossless && isLosslessNumber(node)) return { kind: 'number', text: node.value };
       return { kind: 'json', text: lossless ? (stringifyLossless(node) ?? 'null') : JSON.stringify(node) };
-    default: return undefined;
+    default:
+      return undefined;
   }
 }
 

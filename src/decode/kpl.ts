@@ -19,10 +19,7 @@ export interface UserRecord {
   data: Uint8Array;
 }
 
-export type DeaggregateResult =
-  | { kind: 'plain' }
-  | { kind: 'aggregated'; records: UserRecord[] }
-  | { kind: 'corrupt'; error: string };
+export type DeaggregateResult = { kind: 'plain' } | { kind: 'aggregated'; records: UserRecord[] } | { kind: 'corrupt'; error: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -45,10 +42,16 @@ function readRecord(bytes: Uint8Array): RawRecord {
   const record: RawRecord = {};
   while (!reader.done) {
     const { field, wireType } = reader.readTag();
-    if (field === 1) { expectWireType(wireType, WIRE_VARINT, 'partition_key_index'); record.partitionKeyIndex = reader.readVarint(); }
-    else if (field === 2) { expectWireType(wireType, WIRE_VARINT, 'explicit_hash_key_index'); record.explicitHashKeyIndex = reader.readVarint(); }
-    else if (field === 3) { expectWireType(wireType, WIRE_LENGTH_DELIMITED, 'data'); record.data = reader.readBytes(); }
-    else reader.skip(wireType); // tags (4) and anything newer
+    if (field === 1) {
+      expectWireType(wireType, WIRE_VARINT, 'partition_key_index');
+      record.partitionKeyIndex = reader.readVarint();
+    } else if (field === 2) {
+      expectWireType(wireType, WIRE_VARINT, 'explicit_hash_key_index');
+      record.explicitHashKeyIndex = reader.readVarint();
+    } else if (field === 3) {
+      expectWireType(wireType, WIRE_LENGTH_DELIMITED, 'data');
+      record.data = reader.readBytes();
+    } else reader.skip(wireType); // tags (4) and anything newer
   }
   return record;
 }

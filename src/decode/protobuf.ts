@@ -50,11 +50,20 @@ export class ProtobufReader {
 
   skip(wireType: number): void {
     switch (wireType) {
-      case WIRE_VARINT: this.readVarint(); return;
-      case WIRE_FIXED64: this.advance(8); return;
-      case WIRE_LENGTH_DELIMITED: this.readBytes(); return;
-      case WIRE_FIXED32: this.advance(4); return;
-      default: throw new ProtobufError(`unsupported wire type ${wireType}`);
+      case WIRE_VARINT:
+        this.readVarint();
+        return;
+      case WIRE_FIXED64:
+        this.advance(8);
+        return;
+      case WIRE_LENGTH_DELIMITED:
+        this.readBytes();
+        return;
+      case WIRE_FIXED32:
+        this.advance(4);
+        return;
+      default:
+        throw new ProtobufError(`unsupported wire type ${wireType}`);
     }
   }
 

@@ -51,7 +51,9 @@ function compileField(field: FieldDefinition): RawField {
     }
   }
   return {
-    format, start, end,
+    format,
+    start,
+    end,
     convert: createConverter(field.name, field.type),
     toBoolean: kind === 'boolean' && format !== 'VARCHAR' && format !== 'FLOAT' && format !== 'DOUBLE',
     keepNul: kind === 'bytea',
@@ -63,12 +65,18 @@ function readValue(field: RawField, view: DataView, bytes: Uint8Array): SourceVa
   if (end > bytes.length || field.start > bytes.length) return undefined;
   const at = field.start;
   switch (field.format) {
-    case 'BYTE': return { kind: 'number', text: String(view.getInt8(at)) };
-    case 'SHORT': return { kind: 'number', text: String(view.getInt16(at)) };
-    case 'INT': return { kind: 'number', text: String(view.getInt32(at)) };
-    case 'LONG': return { kind: 'number', text: view.getBigInt64(at).toString() };
-    case 'FLOAT': return { kind: 'float', value: view.getFloat32(at), single: true };
-    case 'DOUBLE': return { kind: 'float', value: view.getFloat64(at), single: false };
+    case 'BYTE':
+      return { kind: 'number', text: String(view.getInt8(at)) };
+    case 'SHORT':
+      return { kind: 'number', text: String(view.getInt16(at)) };
+    case 'INT':
+      return { kind: 'number', text: String(view.getInt32(at)) };
+    case 'LONG':
+      return { kind: 'number', text: view.getBigInt64(at).toString() };
+    case 'FLOAT':
+      return { kind: 'float', value: view.getFloat32(at), single: true };
+    case 'DOUBLE':
+      return { kind: 'float', value: view.getFloat64(at), single: false };
     case 'VARCHAR': {
       let stop = end;
       // Fixed-width text fields are commonly NUL-padded: the padding is not part of the text.
@@ -86,7 +94,7 @@ export function createRawDecoder(message: MessageDefinition): MessageDecoder {
       let valid = true;
       const values = fields.map((field) => {
         const source = readValue(field, view, payload);
-        let converted;
+        let converted: ReturnType<typeof field.convert>;
         if (source === undefined) converted = INVALID;
         else if (field.toBoolean && source.kind === 'number') converted = source.text === '0' ? 'false' : 'true';
         else converted = field.convert(source);

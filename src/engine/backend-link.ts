@@ -244,12 +244,20 @@ async function authenticationReply(body: Buffer, login: BackendLogin, scram: Scr
       return { send: typed('p', cstring(login.password)) };
     case 5: {
       const salt = body.subarray(4, 8);
-      const inner = createHash('md5').update(login.password + login.user).digest('hex');
-      const outer = createHash('md5').update(Buffer.concat([Buffer.from(inner), salt])).digest('hex');
+      const inner = createHash('md5')
+        .update(login.password + login.user)
+        .digest('hex');
+      const outer = createHash('md5')
+        .update(Buffer.concat([Buffer.from(inner), salt]))
+        .digest('hex');
       return { send: typed('p', cstring(`md5${outer}`)) };
     }
     case 10: {
-      const mechanisms = body.subarray(4).toString('utf8').split('\0').filter((name) => name !== '');
+      const mechanisms = body
+        .subarray(4)
+        .toString('utf8')
+        .split('\0')
+        .filter((name) => name !== '');
       if (!mechanisms.includes('SCRAM-SHA-256')) {
         throw new EngineLoginError(`the engine offers no SASL mechanism kinesql speaks (${mechanisms.join(', ')})`, '28000', new Map());
       }

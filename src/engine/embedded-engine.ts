@@ -19,8 +19,6 @@ import type { EngineEndpoint } from './engine.js';
 
 export type { EngineEndpoint };
 
-
-
 export interface EmbeddedEngineOptions {
   /** Data directory to keep (created and initialised when missing or empty); undefined = a fresh temporary one, removed on stop. */
   dataDir?: string;
@@ -180,7 +178,10 @@ async function copyTemplate(template: string, dataDir: string, user: ServerUser)
   const unexpected = entries.find((entry) => !entry.isDirectory() && !entry.isFile());
   if (unexpected !== undefined) throw new Error(`the engine template holds ${inside(unexpected)}, which is neither a file nor a directory`);
   // A parent's path is shorter than any of its children's.
-  const dirs = entries.filter((entry) => entry.isDirectory()).map(inside).sort((a, b) => a.length - b.length);
+  const dirs = entries
+    .filter((entry) => entry.isDirectory())
+    .map(inside)
+    .sort((a, b) => a.length - b.length);
   const files = entries.filter((entry) => entry.isFile()).map(inside);
   for (const dir of dirs) await mkdir(join(dataDir, dir), { mode: 0o700 });
   await Promise.all(files.map((file) => copyFile(join(template, file), join(dataDir, file))));
@@ -199,7 +200,9 @@ async function checkReachable(dir: string, what: string, user: ServerUser): Prom
   try {
     await run('test', ['-x', dir], { uid: user.uid, gid: user.gid });
   } catch (error) {
-    throw new Error(`${what} ${dir} is not reachable by the ${user.name} user (uid ${user.uid}); every parent directory must be searchable by it`, { cause: error });
+    throw new Error(`${what} ${dir} is not reachable by the ${user.name} user (uid ${user.uid}); every parent directory must be searchable by it`, {
+      cause: error,
+    });
   }
 }
 
@@ -222,11 +225,7 @@ async function isTrustedTemplate(dir: string, user: ServerUser): Promise<boolean
   try {
     const info = await lstat(dir);
     return (
-      info.isDirectory() &&
-      info.uid === user.uid &&
-      (info.mode & 0o077) === 0 &&
-      (await isInitialised(dir)) &&
-      (await exists(join(dir, TEMPLATE_MANIFEST)))
+      info.isDirectory() && info.uid === user.uid && (info.mode & 0o077) === 0 && (await isInitialised(dir)) && (await exists(join(dir, TEMPLATE_MANIFEST)))
     );
   } catch {
     return false;
@@ -426,12 +425,7 @@ function createServer(dataDir: string, socketDir: string, password: string, maxC
     authMethod: 'scram-sha-256',
     persistent: true,
     createPostgresUser: user.switched,
-    postgresFlags: [
-      '-c', 'listen_addresses=',
-      '-k', socketDir,
-      '-c', 'unix_socket_permissions=0700',
-      '-c', `max_connections=${maxConnections}`,
-    ],
+    postgresFlags: ['-c', 'listen_addresses=', '-k', socketDir, '-c', 'unix_socket_permissions=0700', '-c', `max_connections=${maxConnections}`],
     onLog: sink.onLog,
     onError: sink.onError,
   });

@@ -50,9 +50,7 @@ export class Engine {
       password: endpoint.password,
       max: poolSize,
       application_name: 'kinesql',
-      ...(tcp && endpoint.sslmode && endpoint.sslmode !== 'disable'
-        ? { ssl: { rejectUnauthorized: endpoint.sslmode === 'verify-full' } }
-        : {}),
+      ...(tcp && endpoint.sslmode && endpoint.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: endpoint.sslmode === 'verify-full' } } : {}),
     });
     // An idle pooled connection that the engine drops (restart, admin kill) must not take the process down.
     this.pool.on('error', (error) => this.logger.warn({ err: error }, 'engine connection lost'));

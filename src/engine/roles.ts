@@ -67,9 +67,7 @@ function setting(...names: string[]): string {
 }
 
 function windowFunction(defaults: WindowDefaults): string {
-  const defaultStart = defaults.iterFromTimestamp
-    ? `statement_timestamp() - make_interval(secs => ${defaults.iterOffsetSeconds})`
-    : `'-infinity'::timestamptz`;
+  const defaultStart = defaults.iterFromTimestamp ? `statement_timestamp() - make_interval(secs => ${defaults.iterOffsetSeconds})` : `'-infinity'::timestamptz`;
   return `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.window_start() RETURNS timestamptz LANGUAGE plpgsql STABLE AS $f$
 DECLARE
   from_timestamp text := ${setting('kinesis.iter_from_timestamp', 'kinesis.start_from_timestamp')};
@@ -112,7 +110,9 @@ export async function installEngineRoles(
   clientMaySet: (setting: string) => boolean,
   logger: Logger,
 ): Promise<void> {
-  await engine.exec(`DO $$ BEGIN CREATE ROLE ${READER_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+  await engine.exec(
+    `DO $$ BEGIN CREATE ROLE ${READER_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+  );
   for (const statement of [
     `CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`,
     `REVOKE ALL ON SCHEMA ${STATE_SCHEMA} FROM PUBLIC`,
@@ -152,10 +152,7 @@ export async function installEngineRoles(
  * Makes a stream table readable by the reader role, through its row policy only. `servedAs` is the name the
  * table will be served under when it is built under a staging name first (its checkpoints use that name).
  */
-export function tableAccessStatements(
-  definition: TableName,
-  servedAs: TableName = definition,
-): string[] {
+export function tableAccessStatements(definition: TableName, servedAs: TableName = definition): string[] {
   const table = qualifiedName(definition);
   const key = quoteLiteral(tableKey(servedAs));
   return [
@@ -240,7 +237,9 @@ export class ClientRoles {
     if (name.toLowerCase().startsWith('pg_') || name === READER_ROLE) {
       throw new RoleRefused(`role "${name}" is reserved; log in with another user name`, '28000');
     }
-    const password = createHmac('sha256', await this.engineSecret()).update(name).digest('base64');
+    const password = createHmac('sha256', await this.engineSecret())
+      .update(name)
+      .digest('base64');
     const role = quoteIdent(name);
     await this.engine.transaction(async (tx) => {
       // One creation at a time across every kinesql server on this engine.

@@ -52,7 +52,12 @@ export class KinesqlMetrics implements StatementMetrics {
   constructor(sources: MetricsSources) {
     const { registry } = this;
     const { store, engine } = sources;
-    this.statements = new Counter({ name: 'kinesql_statements_total', help: 'Client statement turns by outcome', labelNames: ['outcome'], registers: [registry] });
+    this.statements = new Counter({
+      name: 'kinesql_statements_total',
+      help: 'Client statement turns by outcome',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
     this.statementSeconds = new Histogram({
       name: 'kinesql_statement_duration_seconds',
       help: 'Time from a client statement turn arriving to its answer, catch-up included',
@@ -66,7 +71,14 @@ export class KinesqlMetrics implements StatementMetrics {
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     });
-    new Gauge({ name: 'kinesql_sessions', help: 'Client sessions logged in', registers: [registry], collect() { this.set(sources.sessions()); } });
+    new Gauge({
+      name: 'kinesql_sessions',
+      help: 'Client sessions logged in',
+      registers: [registry],
+      collect() {
+        this.set(sources.sessions());
+      },
+    });
     new Gauge({
       name: 'kinesql_shard_millis_behind_latest',
       help: 'How far the last read of a shard was behind its tip (GetRecords MillisBehindLatest)',
@@ -86,7 +98,13 @@ export class KinesqlMetrics implements StatementMetrics {
     shardCounter(registry, store, 'kinesql_shard_get_records_calls_total', 'GetRecords calls made for a shard', (stats) => stats.calls);
     shardCounter(registry, store, 'kinesql_shard_throttles_total', 'GetRecords calls Kinesis throttled', (stats) => stats.throttles);
     shardCounter(registry, store, 'kinesql_shard_retries_total', 'Kinesis calls retried after an error or timeout', (stats) => stats.retries);
-    shardCounter(registry, store, 'kinesql_shard_expired_iterators_total', 'Shard iterators that had expired and were renewed', (stats) => stats.expiredIterators);
+    shardCounter(
+      registry,
+      store,
+      'kinesql_shard_expired_iterators_total',
+      'Shard iterators that had expired and were renewed',
+      (stats) => stats.expiredIterators,
+    );
     new Gauge({
       name: 'kinesql_table_rows',
       help: 'Rows a stream table holds',
@@ -129,7 +147,9 @@ export class KinesqlMetrics implements StatementMetrics {
       labelNames: ['state'],
       registers: [registry],
       async collect() {
-        const { rows } = await engine.query(`SELECT coalesce(state, 'unknown') AS state, count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() GROUP BY 1`);
+        const { rows } = await engine.query(
+          `SELECT coalesce(state, 'unknown') AS state, count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() GROUP BY 1`,
+        );
         this.reset();
         for (const row of rows) this.set({ state: String(row['state']) }, Number(row['n']));
       },

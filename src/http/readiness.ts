@@ -9,7 +9,8 @@ export async function readinessProblems(engine: Engine, store: StreamStore, cata
   // A broken definition file takes only its own table out (kinesql.definitions shows it), not the server.
   if (!catalog.status().some((definition) => definition.status !== 'error')) problems.push('no table definition is served');
   for (const table of store.list()) {
-    if (table.lastError) problems.push(`stream ${table.definition.streamName} (table ${table.definition.schemaName}.${table.definition.tableName}): ${table.lastError}`);
+    if (table.lastError)
+      problems.push(`stream ${table.definition.streamName} (table ${table.definition.schemaName}.${table.definition.tableName}): ${table.lastError}`);
   }
   return problems;
 }

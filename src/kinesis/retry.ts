@@ -26,12 +26,7 @@ export class KinesisTimeoutError extends Error {
   }
 }
 
-const THROTTLE_NAMES = new Set([
-  'ProvisionedThroughputExceededException',
-  'LimitExceededException',
-  'KMSThrottlingException',
-  'ThrottlingException',
-]);
+const THROTTLE_NAMES = new Set(['ProvisionedThroughputExceededException', 'LimitExceededException', 'KMSThrottlingException', 'ThrottlingException']);
 
 const RETRYABLE_NAMES = new Set([
   ...THROTTLE_NAMES,
@@ -61,7 +56,7 @@ export function isRetryable(error: unknown): boolean {
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined && (status >= 500 || status === 429)) return true;
   // A body the SDK could not parse (a proxy's or load balancer's error page, a cut-off answer).
-  if (e.name === 'SyntaxError' || e.name === 'Error' && /socket hang up|aborted|ECONNRESET/i.test(String((e as Error).message))) return true;
+  if (e.name === 'SyntaxError' || (e.name === 'Error' && /socket hang up|aborted|ECONNRESET/i.test(String((e as Error).message)))) return true;
   return e.$retryable !== undefined;
 }
 

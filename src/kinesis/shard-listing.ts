@@ -10,7 +10,9 @@ export async function listShards(client: KinesisClient, streamName: string, retr
   do {
     const token = nextToken;
     const page = await withRetries(retry, `ListShards ${streamName}`, (abortSignal) =>
-      client.send(new ListShardsCommand({ ...(token ? { NextToken: token } : streamParameter(streamName)), ...(pageSize ? { MaxResults: pageSize } : {}) }), { abortSignal }),
+      client.send(new ListShardsCommand({ ...(token ? { NextToken: token } : streamParameter(streamName)), ...(pageSize ? { MaxResults: pageSize } : {}) }), {
+        abortSignal,
+      }),
     );
     for (const shard of page.Shards ?? []) shards.push(describeShard(shard));
     nextToken = page.NextToken;
@@ -26,9 +28,7 @@ function describeShard(shard: Shard): ShardDescription {
     startingHashKey: BigInt(shard.HashKeyRange?.StartingHashKey ?? '0'),
     endingHashKey: BigInt(shard.HashKeyRange?.EndingHashKey ?? '0'),
     startingSequenceNumber: shard.SequenceNumberRange?.StartingSequenceNumber ?? '0',
-    ...(shard.SequenceNumberRange?.EndingSequenceNumber
-      ? { endingSequenceNumber: shard.SequenceNumberRange.EndingSequenceNumber }
-      : {}),
+    ...(shard.SequenceNumberRange?.EndingSequenceNumber ? { endingSequenceNumber: shard.SequenceNumberRange.EndingSequenceNumber } : {}),
   };
 }
 

@@ -1,9 +1,4 @@
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  type GetRecordsCommandOutput,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, type GetRecordsCommandOutput, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { streamParameter } from './client.js';
 import type { ShardRateBudget } from './rate-budget.js';
@@ -162,10 +157,7 @@ export class ShardReader {
         const behind = answer.MillisBehindLatest;
         this.stats.millisBehindLatest = behind;
         if (this.options.logBatches) {
-          this.options.logger.info(
-            { stream: this.streamName, shard: this.shardId, records: batch.length, millisBehindLatest: behind },
-            'GetRecords batch',
-          );
+          this.options.logger.info({ stream: this.streamName, shard: this.shardId, records: batch.length, millisBehindLatest: behind }, 'GetRecords batch');
         }
         if (batch.length > 0) {
           await deliver(batch, behind);
@@ -230,9 +222,7 @@ export class ShardReader {
           ShardIteratorType: position.type,
           // Kinesis refuses a timestamp after its own clock; a later one means "from now on" anyway.
           ...(position.type === 'AT_TIMESTAMP' ? { Timestamp: new Date(Math.min(position.timestamp.getTime(), Date.now())) } : {}),
-          ...(position.type === 'AFTER_SEQUENCE_NUMBER' || position.type === 'AT_SEQUENCE_NUMBER'
-            ? { StartingSequenceNumber: position.sequenceNumber }
-            : {}),
+          ...(position.type === 'AFTER_SEQUENCE_NUMBER' || position.type === 'AT_SEQUENCE_NUMBER' ? { StartingSequenceNumber: position.sequenceNumber } : {}),
         }),
         { abortSignal },
       ),

@@ -23,13 +23,11 @@ export const backend = {
   authenticationOk: (): Buffer => message('R', int32(0)),
   authenticationCleartextPassword: (): Buffer => message('R', int32(3)),
   authenticationMd5Password: (salt: Buffer): Buffer => message('R', Buffer.concat([int32(5), salt])),
-  authenticationSasl: (mechanisms: string[]): Buffer =>
-    message('R', Buffer.concat([int32(10), ...mechanisms.map(cstring), Buffer.from([0])])),
+  authenticationSasl: (mechanisms: string[]): Buffer => message('R', Buffer.concat([int32(10), ...mechanisms.map(cstring), Buffer.from([0])])),
   authenticationSaslContinue: (data: Buffer): Buffer => message('R', Buffer.concat([int32(11), data])),
   authenticationSaslFinal: (data: Buffer): Buffer => message('R', Buffer.concat([int32(12), data])),
   parameterStatus: (name: string, value: string): Buffer => message('S', Buffer.concat([cstring(name), cstring(value)])),
-  backendKeyData: (processId: number, secretKey: number): Buffer =>
-    message('K', Buffer.concat([int32(processId), int32(secretKey)])),
+  backendKeyData: (processId: number, secretKey: number): Buffer => message('K', Buffer.concat([int32(processId), int32(secretKey)])),
   readyForQuery: (status: TransactionStatus): Buffer => message('Z', Buffer.from([status])),
   emptyQueryResponse: (): Buffer => message('I'),
   parseComplete: (): Buffer => message('1'),

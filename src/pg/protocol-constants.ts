@@ -7,7 +7,7 @@ export const CANCEL_REQUEST_CODE = 80877102;
 /** Largest message accepted before the connection is closed with 08P01, unless configured otherwise. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-export const enum TransactionStatus {
+export enum TransactionStatus {
   Idle = 0x49, // 'I'
   InTransaction = 0x54, // 'T'
   Failed = 0x45, // 'E'

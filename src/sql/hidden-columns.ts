@@ -19,9 +19,8 @@ export type VisibilityLookup = (relation: RelationName) => ColumnVisibility | un
 
 type Fields = Record<string, unknown>;
 
-
 function stringsOf(fields: unknown[]): (string | undefined)[] {
-  return fields.map((field) => ((field as { String?: { sval?: string } }).String?.sval));
+  return fields.map((field) => (field as { String?: { sval?: string } }).String?.sval);
 }
 
 /** The relations a FROM list reads directly (through joins, not subqueries), with the name that qualifies each. */
@@ -82,7 +81,7 @@ export function hideColumnsFromStars(sql: string, trees: readonly unknown[], loo
       for (const target of targets) {
         const ref = ((target as Fields)['ResTarget'] as Fields | undefined)?.['val'] as Fields | undefined;
         const columnRef = ref?.['ColumnRef'] as { fields: unknown[]; location: number } | undefined;
-        if (!columnRef || !columnRef.fields.some((field) => (field as Fields)['A_Star'] !== undefined)) continue;
+        if (!columnRef?.fields.some((field) => (field as Fields)['A_Star'] !== undefined)) continue;
         const names = stringsOf(columnRef.fields.slice(0, -1));
         let item: { relation: RelationName; qualifier: string } | undefined;
         if (names.length === 0) {
@@ -98,8 +97,7 @@ export function hideColumnsFromStars(sql: string, trees: readonly unknown[], loo
         if (!visibility || visibility.visible.length === 0) continue;
         const star = starAtOrAfter(columnRef.location);
         if (!star) continue;
-        const prefix =
-          names.length === 0 ? '' : names.length === 2 ? `${quoteIdent(names[0]!)}.${quoteIdent(names[1]!)}.` : `${quoteIdent(item.qualifier)}.`;
+        const prefix = names.length === 0 ? '' : names.length === 2 ? `${quoteIdent(names[0]!)}.${quoteIdent(names[1]!)}.` : `${quoteIdent(item.qualifier)}.`;
         const start = names.length === 0 ? star.start : columnRef.location;
         replacements.push({ start, end: star.end, text: visibility.visible.map((column) => `${prefix}${quoteIdent(column)}`).join(', ') });
       }

@@ -54,7 +54,7 @@ export function isParseFailure(result: ParsedStatement[] | ParseFailure): result
 export function parseStatements(sql: string): ParsedStatement[] | ParseFailure {
   if (!ready) throw new Error('parseStatements called before initParser() finished');
   if (sql.length === 0) return [];
-  let result;
+  let result: ReturnType<typeof parseSync>;
   try {
     result = parseSync(sql);
   } catch (err) {

@@ -151,7 +151,7 @@ function checkTransaction(f: Fields, tag: string): Verdict {
 function checkTransactionModes(options: unknown, tag: string): Verdict {
   for (const option of asArray(options)) {
     const def = unwrap(option);
-    if (!def || def[0] !== 'DefElem') continue;
+    if (def?.[0] !== 'DefElem') continue;
     if (def[1].defname === 'transaction_read_only' && constantValue(def[1].arg) !== 1) {
       return readOnly(`${tag} READ WRITE`);
     }
@@ -162,8 +162,7 @@ function checkTransactionModes(options: unknown, tag: string): Verdict {
 function checkSet(f: Fields, ctx: GateContext): Verdict {
   const extra = ctx.allowedSettings ?? [];
   const name = typeof f.name === 'string' ? f.name : '';
-  const setting = (reason: string | undefined, verb: string): Verdict =>
-    reason === undefined ? ALLOWED : readOnly(`${verb} ${displaySetting(name)}`, reason);
+  const setting = (reason: string | undefined, verb: string): Verdict => (reason === undefined ? ALLOWED : readOnly(`${verb} ${displaySetting(name)}`, reason));
 
   switch (f.kind) {
     case 'VAR_RESET_ALL':
@@ -256,7 +255,7 @@ function checkSetConfig(args: unknown[], ctx: GateContext, displayName: string):
   let valueArg: unknown = args[1];
   for (const arg of args) {
     const named = unwrap(arg);
-    if (!named || named[0] !== 'NamedArgExpr') continue;
+    if (named?.[0] !== 'NamedArgExpr') continue;
     if (named[1].name === 'setting_name') settingArg = named[1].arg;
     if (named[1].name === 'new_value') valueArg = named[1].arg;
   }

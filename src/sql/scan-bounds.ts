@@ -167,7 +167,8 @@ function boundsOf(occurrence: Occurrence, statementStart: Date): Partial {
     if (column === '_message_timestamp') {
       let at: Date | undefined;
       if (kind === 'AEXPR_OP' && (op === '>=' || op === '>' || op === '=')) at = timeValue(operand, statementStart);
-      if (kind === 'AEXPR_BETWEEN') at = timeValue(asArray((operand as Fields | undefined)?.List && ((operand as Fields).List as Fields).items)[0], statementStart);
+      if (kind === 'AEXPR_BETWEEN')
+        at = timeValue(asArray((operand as Fields | undefined)?.List && ((operand as Fields).List as Fields).items)[0], statementStart);
       if (at && (!result.fromTime || at > result.fromTime)) result.fromTime = at;
     } else if (column === '_shard_id' || column === '_partition_key') {
       let values: string[] | undefined;
@@ -227,7 +228,9 @@ function timeValue(node: unknown, statementStart: Date): Date | undefined {
   }
   if (fields.FuncCall) {
     const call = fields.FuncCall as Fields;
-    const name = asArray(call.funcname).map((n) => ((n as Fields).String as Fields | undefined)?.sval).at(-1);
+    const name = asArray(call.funcname)
+      .map((n) => ((n as Fields).String as Fields | undefined)?.sval)
+      .at(-1);
     // now() is the transaction's start: the statement's start outside an explicit transaction (the
     // executor passes the transaction's start when it knows one).
     if (typeof name === 'string' && NOW_FUNCTIONS.has(name) && asArray(call.args).length === 0) return statementStart;
@@ -250,19 +253,41 @@ function timeValue(node: unknown, statementStart: Date): Date | undefined {
 }
 
 const UNIT_MS: Record<string, number> = {
-  millisecond: 1, milliseconds: 1, ms: 1, msec: 1, msecs: 1,
-  second: 1000, seconds: 1000, sec: 1000, secs: 1000, s: 1000,
-  minute: 60_000, minutes: 60_000, min: 60_000, mins: 60_000, m: 60_000,
-  hour: 3_600_000, hours: 3_600_000, hr: 3_600_000, hrs: 3_600_000, h: 3_600_000,
-  day: 86_400_000, days: 86_400_000, d: 86_400_000,
-  week: 7 * 86_400_000, weeks: 7 * 86_400_000, w: 7 * 86_400_000,
+  millisecond: 1,
+  milliseconds: 1,
+  ms: 1,
+  msec: 1,
+  msecs: 1,
+  second: 1000,
+  seconds: 1000,
+  sec: 1000,
+  secs: 1000,
+  s: 1000,
+  minute: 60_000,
+  minutes: 60_000,
+  min: 60_000,
+  mins: 60_000,
+  m: 60_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+  hr: 3_600_000,
+  hrs: 3_600_000,
+  h: 3_600_000,
+  day: 86_400_000,
+  days: 86_400_000,
+  d: 86_400_000,
+  week: 7 * 86_400_000,
+  weeks: 7 * 86_400_000,
+  w: 7 * 86_400_000,
 };
 
 /** An interval literal of fixed-length units (`'5 minutes'`, `'1 hour 30 min'`, `'00:05:00'`) in ms. */
 function intervalValue(node: unknown): number | undefined {
   const cast = (node as Fields | undefined)?.TypeCast as Fields | undefined;
   if (!cast) return undefined;
-  const typeName = asArray((cast.typeName as Fields | undefined)?.names).map((n) => ((n as Fields).String as Fields | undefined)?.sval).at(-1);
+  const typeName = asArray((cast.typeName as Fields | undefined)?.names)
+    .map((n) => ((n as Fields).String as Fields | undefined)?.sval)
+    .at(-1);
   if (typeName !== 'interval' || (cast.typeName as Fields).typmods !== undefined) return undefined;
   const text = stringConstant(cast.arg)?.trim().toLowerCase();
   if (text === undefined || text === '') return undefined;

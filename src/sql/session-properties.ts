@@ -24,7 +24,11 @@ export function propertiesSetBy(statements: readonly ParsedStatement[]): Map<str
 function constantText(node: unknown): string | undefined {
   const constant = (node as { A_Const?: Record<string, Record<string, unknown> | boolean> }).A_Const;
   if (!constant) return undefined;
-  const value = constant['sval']?.['sval' as never] ?? constant['ival']?.['ival' as never] ?? constant['fval']?.['fval' as never] ?? constant['boolval']?.['boolval' as never];
+  const value =
+    constant['sval']?.['sval' as never] ??
+    constant['ival']?.['ival' as never] ??
+    constant['fval']?.['fval' as never] ??
+    constant['boolval']?.['boolval' as never];
   // The parse tree leaves out zero and false.
   if (constant['ival'] !== undefined && value === undefined) return '0';
   if (constant['boolval'] !== undefined && value === undefined) return 'false';

@@ -65,11 +65,7 @@ export type SettingValue = string | number | boolean | undefined;
 
 export function isAllowedSetting(name: string, extra: readonly string[] = []): boolean {
   const lower = name.toLowerCase();
-  return (
-    ALLOWED_SETTINGS.has(lower) ||
-    ALLOWED_PREFIXES.some((p) => lower.startsWith(p)) ||
-    extra.some((e) => e.toLowerCase() === lower)
-  );
+  return ALLOWED_SETTINGS.has(lower) || ALLOWED_PREFIXES.some((p) => lower.startsWith(p)) || extra.some((e) => e.toLowerCase() === lower);
 }
 
 /** PostgreSQL's spellings of boolean true (parse_bool accepts unique prefixes of these too). */

@@ -86,7 +86,13 @@ export class StatementExecutor {
       const table = this.store.resolve([relation], session.searchPath)[0];
       return table ? this.visibleColumns(table) : undefined;
     };
-    return hideColumnsFromStars(sql, parsed.map((statement) => statement.node), lookup) ?? sql;
+    return (
+      hideColumnsFromStars(
+        sql,
+        parsed.map((statement) => statement.node),
+        lookup,
+      ) ?? sql
+    );
   }
 
   /**
@@ -190,7 +196,11 @@ export class StatementExecutor {
       await catchingUp;
     }
     if (!mode) return {};
-    const windowStart = scan.window ? scan.window.start : this.store.windowDefaults().iterFromTimestamp ? new Date(statementStart.getTime() - this.store.windowDefaults().iterOffsetSeconds * 1000) : undefined;
+    const windowStart = scan.window
+      ? scan.window.start
+      : this.store.windowDefaults().iterFromTimestamp
+        ? new Date(statementStart.getTime() - this.store.windowDefaults().iterOffsetSeconds * 1000)
+        : undefined;
     return { checkpoint: { mode, visibleFrom: windowStart, tables: tables.map((table) => ({ table, reached: table.reachedPositions() })) } };
   }
 

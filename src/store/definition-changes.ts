@@ -74,7 +74,10 @@ export class DefinitionChanges {
         return;
       }
       const delay = Math.min(FIRST_RETRY_MS * 2 ** attempt, LONGEST_RETRY_MS);
-      this.logger.warn({ table: name, source: table.source, retryInMs: delay }, `${change.type} waits for a session's open transaction on the table; the current version keeps serving`);
+      this.logger.warn(
+        { table: name, source: table.source, retryInMs: delay },
+        `${change.type} waits for a session's open transaction on the table; the current version keeps serving`,
+      );
       setTimeout(() => {
         if (this.isLatest(change, stamp)) this.run(() => this.apply(change, stamp, attempt + 1));
       }, delay).unref();

@@ -2,10 +2,7 @@ import type { ShardPosition } from '../kinesis/records.js';
 import { compareSequenceNumbers } from '../kinesis/sequence-number.js';
 
 /** Where the records a statement needs from a shard begin. */
-export type LowerBound =
-  | { kind: 'horizon' }
-  | { kind: 'time'; at: Date }
-  | { kind: 'sequence'; sequenceNumber: string; inclusive: boolean };
+export type LowerBound = { kind: 'horizon' } | { kind: 'time'; at: Date } | { kind: 'sequence'; sequenceNumber: string; inclusive: boolean };
 
 /**
  * What the engine holds of one shard. Statements only put lower bounds on a scan and every read runs to

@@ -59,9 +59,7 @@ export function shardsForBounds(shards: ShardDescription[], bounds: ScanBounds |
   if (bounds?.partitionKeys) {
     const hashes = bounds.partitionKeys.map(partitionKeyHash);
     const holding = new Set(
-      shards
-        .filter((shard) => hashes.some((hash) => hash >= shard.startingHashKey && hash <= shard.endingHashKey))
-        .map((shard) => shard.shardId),
+      shards.filter((shard) => hashes.some((hash) => hash >= shard.startingHashKey && hash <= shard.endingHashKey)).map((shard) => shard.shardId),
     );
     chosen = new Set([...chosen].filter((id) => holding.has(id)));
   }

@@ -26,10 +26,6 @@ export class StreamReadError extends Error {
       return new StreamReadError(`could not read Kinesis stream "${streamName}": ${reason}`, 'HV00N', streamName);
     }
     const network = e.code !== undefined || e.name === 'TimeoutError' || e.name === 'RequestTimeout';
-    return new StreamReadError(
-      `could not read Kinesis stream "${streamName}": ${reason}`,
-      network ? 'HV00N' : 'HV000',
-      streamName,
-    );
+    return new StreamReadError(`could not read Kinesis stream "${streamName}": ${reason}`, network ? 'HV00N' : 'HV000', streamName);
   }
 }

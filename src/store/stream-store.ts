@@ -89,16 +89,23 @@ export class StreamStore {
   async remove(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): Promise<void> {
     const key = keyOf(definition.schemaName, definition.tableName);
     const previous = this.tables.get(key);
-    if (previous) await previous.retire(async () => (await this.dropEngineTable(definition), undefined));
-    else await this.dropEngineTable(definition);
+    if (previous) {
+      await previous.retire(async () => {
+        await this.dropEngineTable(definition);
+        return undefined;
+      });
+    } else await this.dropEngineTable(definition);
     if (this.tables.get(key) === previous) this.tables.delete(key);
   }
 
   private async dropEngineTable(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): Promise<void> {
-    await this.engine.transaction(async (tx) => {
-      await tx.query(dropTableStatement(definition));
-      await forgetTable(tx, tableKey(definition));
-    }, { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS });
+    await this.engine.transaction(
+      async (tx) => {
+        await tx.query(dropTableStatement(definition));
+        await forgetTable(tx, tableKey(definition));
+      },
+      { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS },
+    );
   }
 
   /**
@@ -109,7 +116,9 @@ export class StreamStore {
     const served = new Set(this.list().map((table) => tableKey(table.definition)));
     for (const { key, table } of await registeredTables(this.engine)) {
       if (served.has(key)) continue;
-      await this.engine.exec(`REVOKE SELECT ON ${table} FROM ${READER_ROLE}`).catch((error: unknown) => this.logger.warn({ err: error, table: key }, 'could not hide an unserved table'));
+      await this.engine
+        .exec(`REVOKE SELECT ON ${table} FROM ${READER_ROLE}`)
+        .catch((error: unknown) => this.logger.warn({ err: error, table: key }, 'could not hide an unserved table'));
       this.logger.info({ table: key }, 'engine table of a definition no longer served is kept but hidden from clients');
     }
   }
@@ -132,10 +141,13 @@ export class StreamStore {
       return table;
     }
     const statements = [dropTableStatement(definition), ...createTableStatements(definition), ...tableAccessStatements(definition)];
-    await this.engine.transaction(async (tx) => {
-      for (const statement of statements) await tx.query(statement);
-      await registerTable(tx, key, definition);
-    }, { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS });
+    await this.engine.transaction(
+      async (tx) => {
+        for (const statement of statements) await tx.query(statement);
+        await registerTable(tx, key, definition);
+      },
+      { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS },
+    );
     const table = this.track(definition);
     this.logger.info({ table: name, stream: definition.streamName, source: definition.source }, 'stream table ready');
     return table;

@@ -248,7 +248,9 @@ export class StreamTable {
       return waiting.done;
     }
     const entry: WaitingCatchUp = { request: { ...request }, listeners: request.onProgress ? [request.onProgress] : [], done: Promise.resolve() };
-    entry.request.onProgress = (progress) => entry.listeners.forEach((listener) => listener(progress));
+    entry.request.onProgress = (progress) => {
+      for (const listener of entry.listeners) listener(progress);
+    };
     entry.done = this.catchingUp.then(() => {
       this.waiting.delete(key);
       if (this.successor) return this.successor.catchUp(entry.request);
@@ -346,11 +348,10 @@ export class StreamTable {
         if (this.retiring) return;
         for (const statement of indexStatements(this.definition)) await engine.exec(statement);
       };
-      build()
-        .catch((error: unknown) => {
-          this.indexed = false;
-          this.options.logger.warn({ err: error, table: this.tableName }, 'could not index the table; will try after the next load');
-        });
+      build().catch((error: unknown) => {
+        this.indexed = false;
+        this.options.logger.warn({ err: error, table: this.tableName }, 'could not index the table; will try after the next load');
+      });
     }, 0);
   }
 
@@ -468,9 +469,7 @@ export class StreamTable {
     if (shard.closedAndRead) return;
     const range = shard.range;
     this.startLoads(shard);
-    const from = range.lastSequence
-      ? ({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: range.lastSequence } as const)
-      : positionOf(range.lower);
+    const from = range.lastSequence ? ({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: range.lastSequence } as const) : positionOf(range.lower);
     const result = await shard.reader.read({
       from,
       stopAt: request.stopAt,
@@ -586,20 +585,22 @@ export class StreamTable {
         rows += 1;
         bytes += message.message.byteLength;
         if (!message.row.valid) invalid += 1;
-        batch.push({ values: [
-          ...message.row.values,
-          shardId,
-          record.sequenceNumber,
-          first,
-          last,
-          String(segmentCount),
-          message.row.valid ? 't' : 'f',
-          messageText(message.message),
-          String(message.message.byteLength),
-          arrival,
-          message.partitionKey,
-          message.subSequenceNumber === null ? null : String(message.subSequenceNumber),
-        ] });
+        batch.push({
+          values: [
+            ...message.row.values,
+            shardId,
+            record.sequenceNumber,
+            first,
+            last,
+            String(segmentCount),
+            message.row.valid ? 't' : 'f',
+            messageText(message.message),
+            String(message.message.byteLength),
+            arrival,
+            message.partitionKey,
+            message.subSequenceNumber === null ? null : String(message.subSequenceNumber),
+          ],
+        });
       }
     }
     shard.preparedSegments = segmentCount;
@@ -615,7 +616,7 @@ export class StreamTable {
           : {
               ...range,
               firstSequence: range.firstSequence ?? records[0]!.sequenceNumber,
-              ...(range.firstArrival ?? records[0]!.arrivalTimestamp ? { firstArrival: range.firstArrival ?? records[0]!.arrivalTimestamp } : {}),
+              ...((range.firstArrival ?? records[0]!.arrivalTimestamp) ? { firstArrival: range.firstArrival ?? records[0]!.arrivalTimestamp } : {}),
               lastSequence: records[records.length - 1]!.sequenceNumber,
             };
       const position = (invalidRows: number): StoredPosition => ({
@@ -630,10 +631,13 @@ export class StreamTable {
         try {
           // A batch lost in a crash is lost with its position, so it is simply read again: no need to wait for
           // the disk at every commit.
-          await this.options.engine.transaction(async (tx) => {
-            await tx.copyFrom(this.copySql, batchText(batch));
-            await savePosition(tx, this.key, shardId, position(invalid));
-          }, { asynchronousCommit: true });
+          await this.options.engine.transaction(
+            async (tx) => {
+              await tx.copyFrom(this.copySql, batchText(batch));
+              await savePosition(tx, this.key, shardId, position(invalid));
+            },
+            { asynchronousCommit: true },
+          );
         } catch (error) {
           if (!isDataException(error)) throw error;
           // The engine refused a value: the batch again, the refused records loaded as invalid messages.
@@ -720,5 +724,5 @@ export class StreamTable {
 /** The message as PostgreSQL text: invalid UTF-8 replaced, NUL bytes (which text cannot hold) dropped. */
 function messageText(payload: Uint8Array): string {
   const text = textDecoder.decode(payload);
-  return text.includes('\u0000') ? text.replace(/\u0000/g, '') : text;
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
 }

@@ -41,33 +41,36 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
   const copySql = `COPY ${qualifiedName(staging)} (${columnNames(next).map(quoteIdent).join(', ')}) FROM STDIN`;
   const validIndex = INTERNAL_COLUMNS.findIndex((column) => column.name === '_message_valid');
   const messageIndex = INTERNAL_COLUMNS.findIndex((column) => column.name === '_message');
-  return engine.transaction(async (tx) => {
-    await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
-    for (const statement of [...createTableStatements(staging), ...tableAccessStatements(staging, next)]) await tx.query(statement);
-    let copied = 0;
-    let after = '(0,0)';
-    for (;;) {
-      const { rows } = await tx.query(
-        `SELECT ctid::text AS row_id, ${internalList} FROM ${qualifiedName(old)} WHERE ctid > $1::tid ORDER BY ctid LIMIT ${REBUILD_BATCH_ROWS}`,
-        [after],
-      );
-      if (rows.length === 0) break;
-      let text = '';
-      for (const row of rows) {
-        const internal = INTERNAL_COLUMNS.map((column) => (row[column.name] ?? null) as string | null);
-        const decoded = decoder.decode(encoder.encode(internal[messageIndex] ?? ''));
-        internal[validIndex] = decoded.valid ? 't' : 'f';
-        text += copyLine([...decoded.values, ...internal]);
+  return engine.transaction(
+    async (tx) => {
+      await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
+      for (const statement of [...createTableStatements(staging), ...tableAccessStatements(staging, next)]) await tx.query(statement);
+      let copied = 0;
+      let after = '(0,0)';
+      for (;;) {
+        const { rows } = await tx.query(
+          `SELECT ctid::text AS row_id, ${internalList} FROM ${qualifiedName(old)} WHERE ctid > $1::tid ORDER BY ctid LIMIT ${REBUILD_BATCH_ROWS}`,
+          [after],
+        );
+        if (rows.length === 0) break;
+        let text = '';
+        for (const row of rows) {
+          const internal = INTERNAL_COLUMNS.map((column) => (row[column.name] ?? null) as string | null);
+          const decoded = decoder.decode(encoder.encode(internal[messageIndex] ?? ''));
+          internal[validIndex] = decoded.valid ? 't' : 'f';
+          text += copyLine([...decoded.values, ...internal]);
+        }
+        copied += await tx.copyFrom(copySql, Buffer.from(text, 'utf8'));
+        after = String(rows[rows.length - 1]!['row_id']);
       }
-      copied += await tx.copyFrom(copySql, Buffer.from(text, 'utf8'));
-      after = String(rows[rows.length - 1]!['row_id']);
-    }
-    for (const statement of indexStatements(staging)) await tx.query(statement);
-    await tx.query(`DROP TABLE ${qualifiedName(old)}`);
-    if (old.schemaName !== next.schemaName || old.tableName !== next.tableName) {
-      await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(next)}`);
-    }
-    await tx.query(`ALTER TABLE ${qualifiedName(staging)} RENAME TO ${quoteIdent(next.tableName)}`);
-    return copied;
-  }, { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS });
+      for (const statement of indexStatements(staging)) await tx.query(statement);
+      await tx.query(`DROP TABLE ${qualifiedName(old)}`);
+      if (old.schemaName !== next.schemaName || old.tableName !== next.tableName) {
+        await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(next)}`);
+      }
+      await tx.query(`ALTER TABLE ${qualifiedName(staging)} RENAME TO ${quoteIdent(next.tableName)}`);
+      return copied;
+    },
+    { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS },
+  );
 }

@@ -93,4 +93,3 @@ export function buildExecute(message: ExecuteMessage): Buffer {
 }
 
 export const SYNC = frontendMessage('S');
-

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { EngineLoginError } from '../engine/backend-link.js';
+import { EngineLoginError, type BackendLink } from '../engine/backend-link.js';
 import type { Engine } from '../engine/engine.js';
 import { RoleRefused, type ClientRoles } from '../engine/roles.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
@@ -23,14 +23,7 @@ import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC } from './extended-messages.js';
 import { BodyReader, FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
-import {
-  engineStartupParameters,
-  READ_SETTINGS_EXCHANGE,
-  readSettingsReply,
-  searchPathSchemas,
-  StartupSettingRefused,
-  timeoutMs,
-} from './session-settings.js';
+import { engineStartupParameters, READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, StartupSettingRefused, timeoutMs } from './session-settings.js';
 
 export interface SessionSettings {
   defaultSchema: string;
@@ -71,7 +64,11 @@ const STARTUP_TIMEOUT_MS = 60_000;
 const PRE_LOGIN_MESSAGE_BYTES = 10_000;
 /** Fails the backend's open transaction block where kinesql refused a statement, as PostgreSQL's own refusal would. */
 const FAIL_BLOCK = Buffer.concat([
-  buildParse({ name: '', query: `DO $$ BEGIN RAISE EXCEPTION 'kinesql refused a statement of this transaction' USING ERRCODE = '25006'; END $$`, rest: Buffer.from([0, 0]) }),
+  buildParse({
+    name: '',
+    query: `DO $$ BEGIN RAISE EXCEPTION 'kinesql refused a statement of this transaction' USING ERRCODE = '25006'; END $$`,
+    rest: Buffer.from([0, 0]),
+  }),
   frontendMessage('B', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0])),
   frontendMessage('E', Buffer.from([0, 0, 0, 0, 0])),
   SYNC,
@@ -237,7 +234,10 @@ export class Session {
     if (this.settings.requireTls && !(this.stream instanceof TLSSocket)) {
       // As a hostssl-only pg_hba.conf answers; libpq with sslmode=allow then retries with TLS.
       const database = this.startupParameters.get('database') ?? this.user;
-      await this.fatal({ code: '28000', message: `connection without TLS refused (kinesql.require-tls): host "${this.clientAddress}", user "${this.user}", database "${database}", no encryption` });
+      await this.fatal({
+        code: '28000',
+        message: `connection without TLS refused (kinesql.require-tls): host "${this.clientAddress}", user "${this.user}", database "${database}", no encryption`,
+      });
       return;
     }
     const auth = this.settings.auth;
@@ -315,7 +315,10 @@ export class Session {
   private async throttle(auth: AuthConfig): Promise<boolean> {
     const delayMs = auth.throttle.delayMs(this.clientAddress);
     if (delayMs > 0) {
-      this.logger.info({ address: this.clientAddress, user: this.user, failures: auth.throttle.failures(this.clientAddress), delayMs }, 'delaying the authentication answer after failed logins');
+      this.logger.info(
+        { address: this.clientAddress, user: this.user, failures: auth.throttle.failures(this.clientAddress), delayMs },
+        'delaying the authentication answer after failed logins',
+      );
       await sleep(delayMs);
     }
     return !this.closed;
@@ -325,7 +328,14 @@ export class Session {
   private async refuseLogin(auth: AuthConfig, fields: Omit<ErrorFields, 'severity'>): Promise<void> {
     const failures = auth.throttle.failed(this.clientAddress);
     this.logger.warn(
-      { address: this.clientAddress, user: this.user, failures, nextDelayMs: auth.throttle.delayMs(this.clientAddress), code: fields.code, reason: fields.message },
+      {
+        address: this.clientAddress,
+        user: this.user,
+        failures,
+        nextDelayMs: auth.throttle.delayMs(this.clientAddress),
+        code: fields.code,
+        reason: fields.message,
+      },
       'failed login',
     );
     await this.fatal(fields);
@@ -342,7 +352,7 @@ export class Session {
       await this.fatal({ code: '25006', message: error.message });
       return;
     }
-    let link;
+    let link: BackendLink;
     try {
       const password = await this.roles.passwordFor(this.user);
       link = await this.engine.openBackend(this.user, password, parameters);
@@ -372,7 +382,12 @@ export class Session {
     this.relay = new BackendRelay(link.socket, this.stream, link.leftover, () => this.onBackendClosed());
     this.hooks.opened(this);
     this.logger.info(
-      { user: this.user, database: this.startupParameters.get('database') ?? this.user, application: this.startupParameters.get('application_name') ?? '', backend: this.processId },
+      {
+        user: this.user,
+        database: this.startupParameters.get('database') ?? this.user,
+        application: this.startupParameters.get('application_name') ?? '',
+        backend: this.processId,
+      },
       'session started',
     );
   }
@@ -637,7 +652,13 @@ function sqlPreparedChanges(statements: ParsedStatement[]): {
   deallocateAll: boolean;
   discardAll: boolean;
 } {
-  const changes = { prepares: [] as [string, RelationName[]][], executes: [] as string[], deallocates: [] as string[], deallocateAll: false, discardAll: false };
+  const changes = {
+    prepares: [] as [string, RelationName[]][],
+    executes: [] as string[],
+    deallocates: [] as string[],
+    deallocateAll: false,
+    discardAll: false,
+  };
   for (const statement of statements) {
     const fields = (statement.node as unknown as Record<string, Record<string, unknown>>)[statement.nodeType] ?? {};
     const name = fields['name'];

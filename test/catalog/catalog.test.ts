@@ -35,7 +35,13 @@ const text = (table: string, extra: Record<string, unknown> = {}) => JSON.string
 const BAD_TYPE = JSON.stringify({
   tableName: 'orders',
   streamName: 'events',
-  message: { dataFormat: 'json', fields: [{ name: 'id', type: 'bigint', mapping: 'id' }, { name: 'x', type: 'FOO', mapping: 'x' }] },
+  message: {
+    dataFormat: 'json',
+    fields: [
+      { name: 'id', type: 'bigint', mapping: 'id' },
+      { name: 'x', type: 'FOO', mapping: 'x' },
+    ],
+  },
 });
 
 function recordEvents(catalog: Catalog) {
@@ -59,7 +65,11 @@ describe('Catalog', () => {
 
     source.send({ changed: [{ source: 'a.json', text: text('orders', { streamName: 'orders-v2' }), version: '2' }] });
     source.send({ removed: ['a.json'] });
-    expect(events).toEqual(['added streams.orders(events)', 'changed streams.orders(events) -> streams.orders(orders-v2)', 'removed streams.orders(orders-v2)']);
+    expect(events).toEqual([
+      'added streams.orders(events)',
+      'changed streams.orders(events) -> streams.orders(orders-v2)',
+      'removed streams.orders(orders-v2)',
+    ]);
     await catalog.stop();
   });
 
@@ -73,7 +83,9 @@ describe('Catalog', () => {
     source.send({ changed: [{ source: 'tables/orders.json', text: BAD_TYPE, version: '2' }] });
     expect(events).toEqual(['added public.orders(events)']);
     expect(catalog.tables().map((t) => t.version)).toEqual(['1']);
-    expect(catalog.status()).toMatchObject([{ source: 'tables/orders.json', status: 'stale', version: '1', error: expect.stringMatching(/message.fields\[1\].type: unknown column type "FOO"/) }]);
+    expect(catalog.status()).toMatchObject([
+      { source: 'tables/orders.json', status: 'stale', version: '1', error: expect.stringMatching(/message.fields\[1\].type: unknown column type "FOO"/) },
+    ]);
     const logged = lines.filter((l) => l['file'] === 'tables/orders.json' && l['level'] === 50);
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatchObject({ field: 'message.fields[1].type', problem: expect.stringMatching(/unknown column type "FOO"/) });
@@ -118,7 +130,10 @@ describe('Catalog', () => {
     expect(updates).toEqual([[]]);
     source.emit('unavailable', new Error('cannot list scripted: worse'));
     const warnings = lines.filter((l) => l['level'] === 40 && l['location'] === 'scripted');
-    expect(warnings.map((l) => l['msg'])).toEqual([expect.stringMatching(/: cannot list scripted: boom$/), expect.stringMatching(/: cannot list scripted: worse$/)]);
+    expect(warnings.map((l) => l['msg'])).toEqual([
+      expect.stringMatching(/: cannot list scripted: boom$/),
+      expect.stringMatching(/: cannot list scripted: worse$/),
+    ]);
 
     source.emit('available');
     expect(catalog.status().map((s) => [s.source, s.status])).toEqual([
@@ -147,7 +162,9 @@ describe('Catalog', () => {
     const events = recordEvents(catalog);
     await catalog.start();
     source.send({ unreadable: [{ source: 'a.json', error: 'cannot read table definition file a.json: EACCES: permission denied' }] });
-    expect(catalog.status()).toMatchObject([{ source: 'a.json', status: 'stale', version: '1', error: 'cannot read table definition file a.json: EACCES: permission denied' }]);
+    expect(catalog.status()).toMatchObject([
+      { source: 'a.json', status: 'stale', version: '1', error: 'cannot read table definition file a.json: EACCES: permission denied' },
+    ]);
     expect(lines.filter((l) => l['level'] === 40 && l['file'] === 'a.json')).toHaveLength(1);
     source.send({ changed: [{ source: 'a.json', text: text('a'), version: '1' }] });
     expect(catalog.status()).toMatchObject([{ source: 'a.json', status: 'ok', error: null }]);
@@ -171,7 +188,12 @@ describe('createCatalog over a directory', () => {
     writeFileSync(join(dir, 'clicks.avsc'), JSON.stringify({ type: 'record', name: 'Click', fields: [{ name: 'url', type: 'string' }] }));
     writeFileSync(
       join(dir, 'clicks.json'),
-      JSON.stringify({ tableName: 'clicks', schemaName: 'default', streamName: 'clicks', message: { dataFormat: 'avro', dataSchema: 'clicks.avsc', fields: [{ name: 'url', type: 'varchar', mapping: 'url' }] } }),
+      JSON.stringify({
+        tableName: 'clicks',
+        schemaName: 'default',
+        streamName: 'clicks',
+        message: { dataFormat: 'avro', dataSchema: 'clicks.avsc', fields: [{ name: 'url', type: 'varchar', mapping: 'url' }] },
+      }),
     );
     writeFileSync(join(dir, 'raw.json'), text('raw_events'));
     const file = join(dir, 'kinesql.properties');

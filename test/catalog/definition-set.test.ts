@@ -47,7 +47,15 @@ describe('DefinitionSet', () => {
     expect(set.reject('a.json', 'v2', 'a.json: message.fields[0].type: unknown column type "FOO"')).toEqual([]);
     expect(set.tables()).toEqual([good]);
     expect(set.status()).toEqual([
-      { schemaName: 'public', tableName: 'orders', source: 'a.json', version: 'v1', loadedAt: at, status: 'stale', error: 'a.json: message.fields[0].type: unknown column type "FOO"' },
+      {
+        schemaName: 'public',
+        tableName: 'orders',
+        source: 'a.json',
+        version: 'v1',
+        loadedAt: at,
+        status: 'stale',
+        error: 'a.json: message.fields[0].type: unknown column type "FOO"',
+      },
     ]);
     expect(set.versionOf('a.json')).toBe('v2');
     // fixed again: back to ok
@@ -59,14 +67,19 @@ describe('DefinitionSet', () => {
     const set = new DefinitionSet();
     const at = new Date('2026-01-02T00:00:00Z');
     expect(set.reject('bad.json', 'v1', 'bad.json: not valid JSON', at)).toEqual([]);
-    expect(set.status()).toEqual([{ schemaName: null, tableName: null, source: 'bad.json', version: 'v1', loadedAt: at, status: 'error', error: 'bad.json: not valid JSON' }]);
+    expect(set.status()).toEqual([
+      { schemaName: null, tableName: null, source: 'bad.json', version: 'v1', loadedAt: at, status: 'error', error: 'bad.json: not valid JSON' },
+    ]);
     expect(set.tables()).toEqual([]);
     set.remove('bad.json');
     expect(set.status()).toEqual([]);
   });
 
   it('reports two files defining the same table as errors and serves neither, in either order', () => {
-    for (const order of [['a.json', 'b.json'], ['b.json', 'a.json']] as const) {
+    for (const order of [
+      ['a.json', 'b.json'],
+      ['b.json', 'a.json'],
+    ] as const) {
       const set = new DefinitionSet();
       const first = definition(order[0], 'v1', 'orders', 'one');
       const second = definition(order[1], 'v1', 'Orders', 'two');
@@ -108,7 +121,15 @@ describe('DefinitionSet', () => {
   it('shows the location itself when it cannot be listed and holds no definition', () => {
     const at = new Date('2026-01-04T00:00:00Z');
     expect(new DefinitionSet().status({ location: 's3://b/p/', error: 'cannot list s3://b/p/: NoSuchBucket: gone', at })).toEqual([
-      { schemaName: null, tableName: null, source: 's3://b/p/', version: '', loadedAt: at, status: 'error', error: 'cannot list s3://b/p/: NoSuchBucket: gone' },
+      {
+        schemaName: null,
+        tableName: null,
+        source: 's3://b/p/',
+        version: '',
+        loadedAt: at,
+        status: 'error',
+        error: 'cannot list s3://b/p/: NoSuchBucket: gone',
+      },
     ]);
   });
 });

@@ -22,7 +22,13 @@ describe('the definitions directory goes away while the server runs', () => {
     });
     harness = await startHarness({
       streams: [{ name: 'clicks', shards: 1 }],
-      definitions: { 'clicks.json': { tableName: 'clicks', streamName: 'clicks', message: { dataFormat: 'json', fields: [{ name: 'page', type: 'VARCHAR', mapping: 'page' }] } } },
+      definitions: {
+        'clicks.json': {
+          tableName: 'clicks',
+          streamName: 'clicks',
+          message: { dataFormat: 'json', fields: [{ name: 'page', type: 'VARCHAR', mapping: 'page' }] },
+        },
+      },
       logger: pino({ level: 'info' }, capture),
     });
     await harness.put('clicks', [{ page: '/a' }, { page: '/b' }]);
@@ -35,7 +41,11 @@ describe('the definitions directory goes away while the server runs', () => {
   });
 
   const definitionRows = async () =>
-    (await client.query('select table_name, status, error from kinesql.definitions order by source')).rows as { table_name: string | null; status: string; error: string | null }[];
+    (await client.query('select table_name, status, error from kinesql.definitions order by source')).rows as {
+      table_name: string | null;
+      status: string;
+      error: string | null;
+    }[];
 
   it('keeps the table, shows its definition stale with the error, and resumes when the directory is back', async () => {
     const dir = harness.tablesDir;

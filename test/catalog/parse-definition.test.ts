@@ -68,11 +68,22 @@ describe('parseDefinition: seed-format files', () => {
     const csv = parse({
       tableName: 't',
       streamName: 's',
-      message: { dataFormat: 'CSV', compressionCodec: 'automatic', fields: [{ name: 'a', type: 'integer', mapping: 0 }, { name: 'b', type: 'text', mapping: '12' }] },
+      message: {
+        dataFormat: 'CSV',
+        compressionCodec: 'automatic',
+        fields: [
+          { name: 'a', type: 'integer', mapping: 0 },
+          { name: 'b', type: 'text', mapping: '12' },
+        ],
+      },
     });
     expect(csv.message.compressionCodec).toBe('AUTOMATIC');
     expect(csv.message.fields.map((f) => f.mapping)).toEqual(['0', '12']);
-    const raw = parse({ tableName: 't', streamName: 's', message: { dataFormat: 'raw', fields: [{ name: 'n', type: 'BIGINT', mapping: '0:8', dataFormat: 'long' }] } });
+    const raw = parse({
+      tableName: 't',
+      streamName: 's',
+      message: { dataFormat: 'raw', fields: [{ name: 'n', type: 'BIGINT', mapping: '0:8', dataFormat: 'long' }] },
+    });
     expect(raw.message.fields[0]).toMatchObject({ mapping: '0:8', dataFormat: 'LONG' });
   });
 
@@ -87,7 +98,13 @@ describe('parseDefinition: seed-format files', () => {
     const asked: string[] = [];
     const fromFile = parse(
       { ...base, message: { dataFormat: 'avro', dataSchema: 'schemas/e.avsc', fields: field } },
-      { defaultSchema: 'public', readRelativeFile: (path) => (asked.push(path), JSON.stringify(schema)) },
+      {
+        defaultSchema: 'public',
+        readRelativeFile: (path) => {
+          asked.push(path);
+          return JSON.stringify(schema);
+        },
+      },
     );
     expect(asked).toEqual(['schemas/e.avsc']);
     expect(JSON.parse(fromFile.message.dataSchema ?? '')).toEqual(schema);

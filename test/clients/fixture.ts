@@ -33,6 +33,9 @@ export function trade(id: number): Record<string, unknown> {
 /** A kinesql server with one stream table, market.trades, of TRADE_COUNT records. */
 export async function startTradesHarness(): Promise<Harness> {
   const harness = await startHarness({ streams: [{ name: 'trades', shards: 2 }], definitions: { 'trades.json': tradesDefinition } });
-  await harness.put('trades', Array.from({ length: TRADE_COUNT }, (_, i) => trade(i + 1)));
+  await harness.put(
+    'trades',
+    Array.from({ length: TRADE_COUNT }, (_, i) => trade(i + 1)),
+  );
   return harness;
 }

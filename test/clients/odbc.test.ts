@@ -31,7 +31,10 @@ describe('psqlODBC (Debian odbc-postgresql + unixodbc) with UseDeclareFetch=1', 
       env: { ...process.env, ODBCINI: join(dir, 'odbc.ini'), ODBCSYSINI: dir, SQL: sql },
       timeout: 60_000,
     });
-    const lines = stdout.trim().split('\n').map((line) => line.trim());
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.trim());
     expect(lines.slice(0, TRADE_COUNT)).toEqual(Array.from({ length: TRADE_COUNT }, (_, i) => String(i + 1)));
     expect(lines[TRADE_COUNT]).toBe(String(TRADE_COUNT / 2));
   });

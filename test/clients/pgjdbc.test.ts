@@ -22,7 +22,12 @@ describe('pgjdbc (Debian libpostgresql-jdbc-java)', () => {
     harness = started;
     const url = `jdbc:postgresql://${harness.server.host}:${harness.server.port}/kinesql`;
     const { stdout } = await run('java', ['-cp', `${JDBC_JAR}:${classes}`, 'JdbcProbe', url], { timeout: 120_000 });
-    output = Object.fromEntries(stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+    output = Object.fromEntries(
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
   }, 180_000);
 
   afterAll(async () => {

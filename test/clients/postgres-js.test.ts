@@ -25,14 +25,16 @@ describe('postgres.js', () => {
       select trade_id, symbol, price, buy, executed, meta from market.trades
       where symbol = ${'BBB'} and trade_id <= ${10} order by trade_id`;
     expect(rows.count).toBe(4);
-    expect([...rows]).toEqual([1, 4, 7, 10].map((id) => ({
-      trade_id: String(id),
-      symbol: 'BBB',
-      price: (id * 1.5).toFixed(4),
-      buy: id % 2 === 0,
-      executed: new Date(Date.UTC(2026, 0, 2, 3, 4, id)),
-      meta: { venue: `v${id % 4}` },
-    })));
+    expect([...rows]).toEqual(
+      [1, 4, 7, 10].map((id) => ({
+        trade_id: String(id),
+        symbol: 'BBB',
+        price: (id * 1.5).toFixed(4),
+        buy: id % 2 === 0,
+        executed: new Date(Date.UTC(2026, 0, 2, 3, 4, id)),
+        meta: { venue: `v${id % 4}` },
+      })),
+    );
     const [counted] = await sql`select count(*)::int as n from market.trades where symbol = any(${['AAA', 'CCC']})`;
     expect(counted).toEqual({ n: (TRADE_COUNT / 3) * 2 });
   });

@@ -14,7 +14,15 @@ describe('psql', () => {
   let dir: string;
   const psql = async (input: string): Promise<string> => {
     const { stdout } = await run('sh', ['-c', 'printf "%s" "$INPUT" | psql -X -A -q -v ON_ERROR_STOP=1'], {
-      env: { ...process.env, INPUT: input, PGHOST: harness.server.host, PGPORT: String(harness.server.port), PGUSER: 'tester', PGDATABASE: 'kinesql', PGCONNECT_TIMEOUT: '10' },
+      env: {
+        ...process.env,
+        INPUT: input,
+        PGHOST: harness.server.host,
+        PGPORT: String(harness.server.port),
+        PGUSER: 'tester',
+        PGDATABASE: 'kinesql',
+        PGCONNECT_TIMEOUT: '10',
+      },
       cwd: dir,
     });
     return stdout;
@@ -41,7 +49,7 @@ describe('psql', () => {
 
   it('\\x, \\copy (select …) to file and \\set FETCH_COUNT 100', async () => {
     const out = await psql(
-      "\\x\nselect trade_id, symbol from market.trades where trade_id = 3;\n\\x\n" +
+      '\\x\nselect trade_id, symbol from market.trades where trade_id = 3;\n\\x\n' +
         '\\copy (select trade_id, symbol from market.trades order by trade_id) to out.tsv\n' +
         '\\set FETCH_COUNT 100\nselect trade_id from market.trades order by trade_id;\n',
     );

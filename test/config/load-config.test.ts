@@ -68,7 +68,15 @@ describe('loadConfig', () => {
     expect(config.warnings).toBeUndefined();
     expect(config.catalog).toEqual({ tablesLocation: 'etc/kinesis', defaultSchema: 'streams', refreshIntervalMs: 300_000, hideInternalColumns: true });
     expect(config.aws).toMatchObject({ region: 'eu-west-1', accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
-    expect(config.read).toMatchObject({ batchSize: 500, maxBatches: 600, fetchAttempts: 3, sleepTimeMs: 1500, iterFromTimestamp: false, iterOffsetSeconds: 3600, logBatches: true });
+    expect(config.read).toMatchObject({
+      batchSize: 500,
+      maxBatches: 600,
+      fetchAttempts: 3,
+      sleepTimeMs: 1500,
+      iterFromTimestamp: false,
+      iterOffsetSeconds: 3600,
+      logBatches: true,
+    });
     expect(config.checkpoint).toEqual({ enabled: true, logicalName: 'etl', iterationNumber: 4, dynamoReadCapacity: 50, dynamoWriteCapacity: 10 });
   });
 
@@ -90,7 +98,7 @@ describe('loadConfig', () => {
     expect(config.checkpoint?.iterationNumber).toBe(2);
   });
 
-  it('loads a Trino catalog file as shipped with the connector: its `default` schema is kinesql\'s `public`', () => {
+  it("loads a Trino catalog file as shipped with the connector: its `default` schema is kinesql's `public`", () => {
     const file = propertiesFile(
       [
         '# Configuration for the kinesis connector',
@@ -134,7 +142,14 @@ describe('loadConfig', () => {
   });
 
   it('layers flags over the file over the environment', () => {
-    const env = { AWS_DEFAULT_REGION: 'ap-south-1', AWS_REGION: 'eu-north-1', KINESQL_PORT: '6000', KINESQL_HOST: '0.0.0.0', KINESQL_LOG_LEVEL: 'debug', KINESQL_MAX_MESSAGE_BYTES: '1024' };
+    const env = {
+      AWS_DEFAULT_REGION: 'ap-south-1',
+      AWS_REGION: 'eu-north-1',
+      KINESQL_PORT: '6000',
+      KINESQL_HOST: '0.0.0.0',
+      KINESQL_LOG_LEVEL: 'debug',
+      KINESQL_MAX_MESSAGE_BYTES: '1024',
+    };
     expect(loadConfig({ env }).aws.region).toBe('eu-north-1');
     expect(loadConfig({ env: { AWS_DEFAULT_REGION: 'ap-south-1' } }).aws.region).toBe('ap-south-1');
 
@@ -148,7 +163,16 @@ describe('loadConfig', () => {
     const fromFlags = loadConfig({
       file,
       env,
-      flags: { port: 8000, region: 'sa-east-1', tables: 's3://x/y', kinesisEndpoint: 'http://127.0.0.1:4567', s3Endpoint: 'http://127.0.0.1:9000', dataDir: '/tmp/d', logLevel: 'error', host: '::1' },
+      flags: {
+        port: 8000,
+        region: 'sa-east-1',
+        tables: 's3://x/y',
+        kinesisEndpoint: 'http://127.0.0.1:4567',
+        s3Endpoint: 'http://127.0.0.1:9000',
+        dataDir: '/tmp/d',
+        logLevel: 'error',
+        host: '::1',
+      },
     });
     expect(fromFlags.server).toEqual({ host: '::1', port: 8000 });
     expect(fromFlags.aws).toMatchObject({ region: 'sa-east-1', kinesisEndpoint: 'http://127.0.0.1:4567', s3Endpoint: 'http://127.0.0.1:9000' });
@@ -175,7 +199,7 @@ describe('loadConfig', () => {
 
   it.each([
     ['kinesis.batch-size=0', 'kinesis.batch-size', /"0" is not valid; expected an integer of at least 1/],
-    ['kinesis.default-schema=' + 's'.repeat(64), 'kinesis.default-schema', /at most 63 bytes/],
+    [`kinesis.default-schema=${'s'.repeat(64)}`, 'kinesis.default-schema', /at most 63 bytes/],
     ['kinesis.checkpoint-interval-ms=soon', 'kinesis.checkpoint-interval-ms', /expected a duration/],
     ['kinesis.batch-size=ten', 'kinesis.batch-size', /expected an integer/],
     ['kinesis.hide-internal-columns=yes', 'kinesis.hide-internal-columns', /expected true or false/],
@@ -212,7 +236,10 @@ describe('loadConfig', () => {
   });
 
   it('reads kinesql.require-tls, and refuses it without a TLS certificate and key', () => {
-    const withTls = loadConfig({ file: propertiesFile('kinesql.tls-cert=/etc/kinesql/server.crt\nkinesql.tls-key=/etc/kinesql/server.key\nkinesql.require-tls=true\n'), env: {} });
+    const withTls = loadConfig({
+      file: propertiesFile('kinesql.tls-cert=/etc/kinesql/server.crt\nkinesql.tls-key=/etc/kinesql/server.key\nkinesql.require-tls=true\n'),
+      env: {},
+    });
     expect(withTls.wire).toMatchObject({ requireTls: true, tlsCertFile: '/etc/kinesql/server.crt' });
     expect(loadConfig({ env: { KINESQL_REQUIRE_TLS: 'false' } }).wire?.requireTls).toBe(false);
     const file = propertiesFile('kinesql.require-tls=true\n');

@@ -1,6 +1,6 @@
 /** A minimal Avro binary encoder for tests: writes values for the schemas the tests use. */
 export function zigzag(value: bigint): number[] {
-  let n = value >= 0n ? value << 1n : ((-value) << 1n) - 1n;
+  let n = value >= 0n ? value << 1n : (-value << 1n) - 1n;
   const out: number[] = [];
   while (n >= 0x80n) {
     out.push(Number(n & 0x7fn) | 0x80);

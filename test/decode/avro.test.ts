@@ -9,9 +9,32 @@ const schema = JSON.stringify({
   namespace: 'shop',
   fields: [
     { name: 'id', type: 'long' },
-    { name: 'customer', type: { type: 'record', name: 'Customer', fields: [{ name: 'name', type: 'string' }, { name: 'vip', type: 'boolean' }] } },
+    {
+      name: 'customer',
+      type: {
+        type: 'record',
+        name: 'Customer',
+        fields: [
+          { name: 'name', type: 'string' },
+          { name: 'vip', type: 'boolean' },
+        ],
+      },
+    },
     { name: 'note', type: ['null', 'string'] },
-    { name: 'lines', type: { type: 'array', items: { type: 'record', name: 'Line', fields: [{ name: 'sku', type: 'string' }, { name: 'qty', type: 'int' }] } } },
+    {
+      name: 'lines',
+      type: {
+        type: 'array',
+        items: {
+          type: 'record',
+          name: 'Line',
+          fields: [
+            { name: 'sku', type: 'string' },
+            { name: 'qty', type: 'int' },
+          ],
+        },
+      },
+    },
     { name: 'price', type: { type: 'bytes', logicalType: 'decimal', precision: 10, scale: 2 } },
     { name: 'at', type: { type: 'long', logicalType: 'timestamp-millis' } },
     { name: 'ratio', type: 'double' },
@@ -25,11 +48,19 @@ function orderDatum(note: string | null): Uint8Array {
     ...avro.string('Zoë'),
     ...avro.boolean(true),
     ...(note === null ? avro.long(0) : [...avro.long(1), ...avro.string(note)]),
-    ...avro.long(2), ...avro.string('a'), ...avro.long(3), ...avro.string('b'), ...avro.long(-1), ...avro.long(0),
+    ...avro.long(2),
+    ...avro.string('a'),
+    ...avro.long(3),
+    ...avro.string('b'),
+    ...avro.long(-1),
+    ...avro.long(0),
     ...avro.bytes(Uint8Array.of(0xff, 0x85)), // -123 unscaled → -1.23
     ...avro.long(1700000000123),
     ...avro.double(0.25),
-    ...avro.long(1), ...avro.string('k'), ...avro.long(5), ...avro.long(0),
+    ...avro.long(1),
+    ...avro.string('k'),
+    ...avro.long(5),
+    ...avro.long(0),
   ]);
 }
 
@@ -49,7 +80,19 @@ const specs: FieldSpec[] = [
 
 describe('avro decoder', () => {
   const decoder = createDecoder(messageDefinition('avro', specs, { dataSchema: schema }));
-  const expected = ['9007199254740993', 'Zoë', 'true', 'memo', 'b', '-1', '-1.23', '2023-11-14 22:13:20.123000+00', '0.25', '[{"sku":"a","qty":3},{"sku":"b","qty":-1}]', '5'];
+  const expected = [
+    '9007199254740993',
+    'Zoë',
+    'true',
+    'memo',
+    'b',
+    '-1',
+    '-1.23',
+    '2023-11-14 22:13:20.123000+00',
+    '0.25',
+    '[{"sku":"a","qty":3},{"sku":"b","qty":-1}]',
+    '5',
+  ];
 
   it('decodes a binary datum with the writer schema, following paths through records, unions, arrays and maps', () => {
     expect(decoder.decode(orderDatum('memo'))).toEqual({ values: expected, valid: true });
@@ -75,11 +118,20 @@ describe('avro decoder', () => {
 
   it('refuses a missing or malformed schema at creation', () => {
     expect(() => createDecoder(messageDefinition('avro', specs))).toThrow(/dataSchema/);
-    expect(() => createDecoder(messageDefinition('avro', specs, { dataSchema: '{"type":"record","name":"x","fields":[{"name":"a","type":"nope"}]}' }))).toThrow(/unknown type "nope"/);
+    expect(() => createDecoder(messageDefinition('avro', specs, { dataSchema: '{"type":"record","name":"x","fields":[{"name":"a","type":"nope"}]}' }))).toThrow(
+      /unknown type "nope"/,
+    );
   });
 
   it('supports recursive named types', () => {
-    const list = JSON.stringify({ type: 'record', name: 'Node', fields: [{ name: 'v', type: 'int' }, { name: 'next', type: ['null', 'Node'] }] });
+    const list = JSON.stringify({
+      type: 'record',
+      name: 'Node',
+      fields: [
+        { name: 'v', type: 'int' },
+        { name: 'next', type: ['null', 'Node'] },
+      ],
+    });
     const d = createDecoder(messageDefinition('avro', [{ type: 'integer', mapping: 'next/next/v' }], { dataSchema: list }));
     const datum = Uint8Array.from([...avro.long(1), ...avro.long(1), ...avro.long(2), ...avro.long(1), ...avro.long(3), ...avro.long(0)]);
     expect(d.decode(datum)).toEqual({ values: ['3'], valid: true });

@@ -18,14 +18,28 @@ describe('csv decoder', () => {
 
   it('maps 0-based column indexes to typed columns; empty and missing cells are NULL', () => {
     const row = decodeCsv(
-      [{ type: 'bigint', mapping: '2' }, { type: 'varchar', mapping: '0' }, { type: 'double', mapping: '1' }, { type: 'varchar', mapping: '7' }, { type: 'date', mapping: '3', dataFormat: 'custom-date-time', formatHint: 'dd/MM/yyyy' }],
+      [
+        { type: 'bigint', mapping: '2' },
+        { type: 'varchar', mapping: '0' },
+        { type: 'double', mapping: '1' },
+        { type: 'varchar', mapping: '7' },
+        { type: 'date', mapping: '3', dataFormat: 'custom-date-time', formatHint: 'dd/MM/yyyy' },
+      ],
       '"x, y",,9007199254740993,31/12/1999',
     );
     expect(row).toEqual({ values: ['9007199254740993', 'x, y', null, null, '1999-12-31'], valid: true });
   });
 
   it('makes a cell that does not convert NULL and the row invalid', () => {
-    expect(decodeCsv([{ type: 'integer', mapping: '0' }, { type: 'varchar', mapping: '1' }], 'abc,ok')).toEqual({ values: [null, 'ok'], valid: false });
+    expect(
+      decodeCsv(
+        [
+          { type: 'integer', mapping: '0' },
+          { type: 'varchar', mapping: '1' },
+        ],
+        'abc,ok',
+      ),
+    ).toEqual({ values: [null, 'ok'], valid: false });
     expect(decodeCsv([{ type: 'varchar', mapping: '0' }], '"unterminated')).toEqual({ values: [null], valid: false });
   });
 

@@ -56,7 +56,8 @@ describe('date formats', () => {
   });
 
   it('refuses unusable patterns at creation, naming the field', () => {
-    const make = (hint: string) => () => createDecoder(messageDefinition('json', [{ name: 'ts', type: 'timestamp', dataFormat: 'custom-date-time', formatHint: hint }]));
+    const make = (hint: string) => () =>
+      createDecoder(messageDefinition('json', [{ name: 'ts', type: 'timestamp', dataFormat: 'custom-date-time', formatHint: hint }]));
     expect(make("yyyy-MM-dd'T")).toThrow(/field "ts".*unterminated quote/);
     expect(make('yyyy-ww')).toThrow(/field "ts".*unsupported letter "w"/);
   });

@@ -36,7 +36,10 @@ describe('json decoder', () => {
 
   it('keeps the JSON of a subtree for jsonb and text columns, big numbers included', () => {
     const row = decodeJson(
-      [{ type: 'json', mapping: 'entities' }, { type: 'varchar', mapping: 'entities' }],
+      [
+        { type: 'json', mapping: 'entities' },
+        { type: 'varchar', mapping: 'entities' },
+      ],
       '{"entities": {"ids": [1234567890123456789, 2], "tag": "x\\ty"}}',
     );
     expect(row.values[0]).toBe('{"ids":[1234567890123456789,2],"tag":"x\\ty"}');
@@ -45,24 +48,50 @@ describe('json decoder', () => {
   });
 
   it('gives NULL for a missing path but keeps the row valid', () => {
-    expect(decodeJson([{ type: 'bigint', mapping: 'a/b' }, { type: 'varchar', mapping: 'c' }], '{"a":{},"c":null}')).toEqual({ values: [null, null], valid: true });
+    expect(
+      decodeJson(
+        [
+          { type: 'bigint', mapping: 'a/b' },
+          { type: 'varchar', mapping: 'c' },
+        ],
+        '{"a":{},"c":null}',
+      ),
+    ).toEqual({ values: [null, null], valid: true });
   });
 
   it('makes a present value that does not convert NULL and the row invalid', () => {
     const row = decodeJson(
-      [{ type: 'smallint', mapping: 'big' }, { type: 'integer', mapping: 'frac' }, { type: 'varchar', mapping: 'ok' }, { type: 'varchar(3)', mapping: 'long' }],
+      [
+        { type: 'smallint', mapping: 'big' },
+        { type: 'integer', mapping: 'frac' },
+        { type: 'varchar', mapping: 'ok' },
+        { type: 'varchar(3)', mapping: 'long' },
+      ],
       '{"big": 40000, "frac": 1.5, "ok": "fine", "long": "abcd"}',
     );
     expect(row).toEqual({ values: [null, null, 'fine', null], valid: false });
   });
 
   it('rounds numeric to its scale and refuses values beyond its precision', () => {
-    const row = decodeJson([{ type: 'decimal(5,2)', mapping: 'a' }, { type: 'decimal(5,2)', mapping: 'b' }, { type: 'decimal(5,2)', mapping: 'c' }], '{"a": 1.005, "b": -2.5e1, "c": 1234.5}');
+    const row = decodeJson(
+      [
+        { type: 'decimal(5,2)', mapping: 'a' },
+        { type: 'decimal(5,2)', mapping: 'b' },
+        { type: 'decimal(5,2)', mapping: 'c' },
+      ],
+      '{"a": 1.005, "b": -2.5e1, "c": 1234.5}',
+    );
     expect(row).toEqual({ values: ['1.01', '-25.00', null], valid: false });
   });
 
   it('rejects jsonb values PostgreSQL cannot store (\\u0000)', () => {
-    const row = decodeJson([{ type: 'json', mapping: 'a' }, { type: 'varchar', mapping: 'b' }], '{"a": {"x": "nul\\u0000"}, "b": "q\\u0000"}');
+    const row = decodeJson(
+      [
+        { type: 'json', mapping: 'a' },
+        { type: 'varchar', mapping: 'b' },
+      ],
+      '{"a": {"x": "nul\\u0000"}, "b": "q\\u0000"}',
+    );
     expect(row).toEqual({ values: [null, null], valid: false });
   });
 
@@ -96,7 +125,9 @@ describe('json decoder', () => {
 
   it('refuses bad definitions at creation, naming the field', () => {
     expect(() => createDecoder(messageDefinition('json', [{ name: 'x', type: 'varchar', mapping: 'a//b' }]))).toThrow(/field "x"/);
-    expect(() => createDecoder(messageDefinition('json', [{ name: 'when', type: 'timestamp', dataFormat: 'yyyy' }]))).toThrow(/field "when".*unknown dataFormat/);
+    expect(() => createDecoder(messageDefinition('json', [{ name: 'when', type: 'timestamp', dataFormat: 'yyyy' }]))).toThrow(
+      /field "when".*unknown dataFormat/,
+    );
     expect(() => createDecoder(messageDefinition('json', [{ name: 'when', type: 'timestamp', dataFormat: 'custom-date-time' }]))).toThrow(/field "when"/);
   });
 });

@@ -12,19 +12,56 @@ import { testLogger } from '../support/harness.js';
 import { bytes, messageDefinition, type FieldSpec } from './helpers.js';
 
 const TYPES = [
-  'tinyint', 'smallint', 'integer', 'bigint', 'real', 'double', 'decimal(6,2)', 'numeric', 'boolean', 'varchar', 'varchar(3)', 'char(2)',
-  'date', 'time', 'timestamp', 'timestamp with time zone', 'varbinary', 'json', 'uuid',
+  'tinyint',
+  'smallint',
+  'integer',
+  'bigint',
+  'real',
+  'double',
+  'decimal(6,2)',
+  'numeric',
+  'boolean',
+  'varchar',
+  'varchar(3)',
+  'char(2)',
+  'date',
+  'time',
+  'timestamp',
+  'timestamp with time zone',
+  'varbinary',
+  'json',
+  'uuid',
 ];
 
 const interestingNumber = fc.oneof(
-  fc.double().filter(Number.isFinite).map((d) => JSON.stringify(d)),
+  fc
+    .double()
+    .filter(Number.isFinite)
+    .map((d) => JSON.stringify(d)),
   fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
   fc.constantFrom('1e400', '-1e-400', '1e38', '3.5e38', '1.4e-45', '1e-50', '9999.995', '-0', '0.000', '1E+5', '123456789012345678901234567890.123'),
 );
 const interestingString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 12 }),
-  fc.constantFrom('NaN', 'Infinity', '-inf', ' 42 ', 'yes', 'off', '2024-02-29', '2023-02-29', '0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999999Z',
-    '24:00', '2024-01-01T24:00:00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{a0eebc999c0b4ef8bb6d6bb9bd380a11}', 'ab  ', '\ud800x', 'x\u0000'),
+  fc.constantFrom(
+    'NaN',
+    'Infinity',
+    '-inf',
+    ' 42 ',
+    'yes',
+    'off',
+    '2024-02-29',
+    '2023-02-29',
+    '0001-01-01T00:00:00Z',
+    '9999-12-31T23:59:59.999999Z',
+    '24:00',
+    '2024-01-01T24:00:00',
+    'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    '{a0eebc999c0b4ef8bb6d6bb9bd380a11}',
+    'ab  ',
+    '\ud800x',
+    'x\u0000',
+  ),
 );
 const interestingValue: fc.Arbitrary<string> = fc.oneof(
   interestingNumber,
@@ -49,7 +86,11 @@ describe('PostgreSQL accepts every value decoders emit', () => {
   });
 
   it('json values of every kind, into every column type', async () => {
-    const specs: FieldSpec[] = TYPES.map((type, i) => ({ type, mapping: `v${i}`, ...(/date|time/.test(type) ? { dataFormat: i % 2 ? 'iso8601' : 'seconds-since-epoch' } : {}) }));
+    const specs: FieldSpec[] = TYPES.map((type, i) => ({
+      type,
+      mapping: `v${i}`,
+      ...(/date|time/.test(type) ? { dataFormat: i % 2 ? 'iso8601' : 'seconds-since-epoch' } : {}),
+    }));
     const decoder = createDecoder(messageDefinition('json', specs));
     const sqlTypes = TYPES.map((t) => parseColumnType(t).sql);
     const samples = fc.sample(fc.array(interestingValue, { minLength: TYPES.length, maxLength: TYPES.length }), { numRuns: 150, seed: 20251125 });

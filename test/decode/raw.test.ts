@@ -33,7 +33,15 @@ describe('raw decoder', () => {
   });
 
   it('marks a range past the end of the message invalid', () => {
-    expect(decodeRaw([{ type: 'bigint', mapping: '28', dataFormat: 'LONG' }, { type: 'varchar', mapping: '0:40' }], payload)).toEqual({ values: [null, null], valid: false });
+    expect(
+      decodeRaw(
+        [
+          { type: 'bigint', mapping: '28', dataFormat: 'LONG' },
+          { type: 'varchar', mapping: '0:40' },
+        ],
+        payload,
+      ),
+    ).toEqual({ values: [null, null], valid: false });
   });
 
   it('refuses values that do not fit the column', () => {

@@ -9,7 +9,9 @@ const definition = messageDefinition('json', [{ type: 'bigint', mapping: 'n' }])
 describe('record decoder', () => {
   it('decodes a plain record', () => {
     const decode = createRecordDecoder(definition, { maxMessageBytes: 1000 });
-    expect(decode(bytes('{"n": 7}'), 'pk')).toEqual([{ partitionKey: 'pk', subSequenceNumber: null, message: bytes('{"n": 7}'), row: { values: ['7'], valid: true } }]);
+    expect(decode(bytes('{"n": 7}'), 'pk')).toEqual([
+      { partitionKey: 'pk', subSequenceNumber: null, message: bytes('{"n": 7}'), row: { values: ['7'], valid: true } },
+    ]);
   });
 
   it('splits a KPL-aggregated record into user records, decompressing each', () => {

@@ -70,7 +70,8 @@ describe('round trips', () => {
     const decoder = createDecoder(messageDefinition('json', specs));
     fc.assert(
       fc.property(rowArbitrary, (row) => {
-        const payload = `{"id":${row.id},"nested":{"count":${row.count}},"ratio":${JSON.stringify(row.ratio)},"flag":${row.flag},` +
+        const payload =
+          `{"id":${row.id},"nested":{"count":${row.count}},"ratio":${JSON.stringify(row.ratio)},"flag":${row.flag},` +
           `"list":[${JSON.stringify(row.name)}],"amount":${row.amount.json},"at":"${row.at.toISOString()}","ms":${row.at.getTime()}}`;
         expect(decoder.decode(bytes(payload))).toEqual({ values: expectedValues(row), valid: true });
       }),
@@ -83,7 +84,16 @@ describe('round trips', () => {
     const quote = (cell: string) => `"${cell.replaceAll('"', '""')}"`;
     fc.assert(
       fc.property(rowArbitrary, fc.boolean(), (row, crlf) => {
-        const cells = [row.id.toString(), String(row.count), String(row.ratio), String(row.flag), quote(row.name), row.amount.json, row.at.toISOString(), String(row.at.getTime())];
+        const cells = [
+          row.id.toString(),
+          String(row.count),
+          String(row.ratio),
+          String(row.flag),
+          quote(row.name),
+          row.amount.json,
+          row.at.toISOString(),
+          String(row.at.getTime()),
+        ];
         expect(decoder.decode(bytes(cells.join(',') + (crlf ? '\r\n' : '')))).toEqual({ values: expectedValues(row), valid: true });
       }),
     );
@@ -102,11 +112,19 @@ describe('round trips', () => {
     );
     fc.assert(
       fc.property(
-        fc.integer({ min: -128, max: 127 }), fc.integer({ min: -32768, max: 32767 }), fc.integer({ min: -2147483648, max: 2147483647 }),
-        fc.bigInt({ min: BIGINT_MIN, max: BIGINT_MAX }), fc.double({ noNaN: true }), text,
+        fc.integer({ min: -128, max: 127 }),
+        fc.integer({ min: -32768, max: 32767 }),
+        fc.integer({ min: -2147483648, max: 2147483647 }),
+        fc.bigInt({ min: BIGINT_MIN, max: BIGINT_MAX }),
+        fc.double({ noNaN: true }),
+        text,
         (b, s, i, l, d, tail) => {
           const head = Buffer.alloc(23);
-          head.writeInt8(b, 0); head.writeInt16BE(s, 1); head.writeInt32BE(i, 3); head.writeBigInt64BE(l, 7); head.writeDoubleBE(d, 15);
+          head.writeInt8(b, 0);
+          head.writeInt16BE(s, 1);
+          head.writeInt32BE(i, 3);
+          head.writeBigInt64BE(l, 7);
+          head.writeDoubleBE(d, 15);
           const row = decoder.decode(Buffer.concat([head, Buffer.from(tail)]));
           const double = d === Infinity ? 'Infinity' : d === -Infinity ? '-Infinity' : String(d);
           expect(row).toEqual({ values: [String(b), String(s), String(i), l.toString(), double, tail], valid: true });
@@ -117,23 +135,42 @@ describe('round trips', () => {
 
   it('avro: a record with long, string, double, boolean, nullable and decimal fields comes back exactly', () => {
     const schema = JSON.stringify({
-      type: 'record', name: 'R',
+      type: 'record',
+      name: 'R',
       fields: [
-        { name: 'id', type: 'long' }, { name: 'name', type: 'string' }, { name: 'ratio', type: 'double' }, { name: 'flag', type: 'boolean' },
-        { name: 'maybe', type: ['null', 'long'] }, { name: 'amount', type: { type: 'bytes', logicalType: 'decimal', precision: 18, scale: 4 } },
+        { name: 'id', type: 'long' },
+        { name: 'name', type: 'string' },
+        { name: 'ratio', type: 'double' },
+        { name: 'flag', type: 'boolean' },
+        { name: 'maybe', type: ['null', 'long'] },
+        { name: 'amount', type: { type: 'bytes', logicalType: 'decimal', precision: 18, scale: 4 } },
         { name: 'at', type: { type: 'long', logicalType: 'timestamp-micros' } },
       ],
     });
-    const decoder = createDecoder(messageDefinition('avro', [
-      { type: 'bigint', mapping: 'id' }, { type: 'varchar', mapping: 'name' }, { type: 'double', mapping: 'ratio' }, { type: 'boolean', mapping: 'flag' },
-      { type: 'bigint', mapping: 'maybe' }, { type: 'decimal(18,4)', mapping: 'amount' }, { type: 'timestamp', mapping: 'at' },
-    ], { dataSchema: schema }));
+    const decoder = createDecoder(
+      messageDefinition(
+        'avro',
+        [
+          { type: 'bigint', mapping: 'id' },
+          { type: 'varchar', mapping: 'name' },
+          { type: 'double', mapping: 'ratio' },
+          { type: 'boolean', mapping: 'flag' },
+          { type: 'bigint', mapping: 'maybe' },
+          { type: 'decimal(18,4)', mapping: 'amount' },
+          { type: 'timestamp', mapping: 'at' },
+        ],
+        { dataSchema: schema },
+      ),
+    );
     fc.assert(
       fc.property(rowArbitrary, fc.option(fc.bigInt({ min: BIGINT_MIN, max: BIGINT_MAX })), fc.integer({ min: 0, max: 999 }), (row, maybe, extraMicros) => {
         const unscaled = BigInt(row.amount.expected.replace('.', ''));
         const hex = BigInt.asUintN(64, unscaled).toString(16).padStart(16, '0');
         const datum = Uint8Array.from([
-          ...avro.long(row.id), ...avro.string(row.name), ...avro.double(row.ratio), ...avro.boolean(row.flag),
+          ...avro.long(row.id),
+          ...avro.string(row.name),
+          ...avro.double(row.ratio),
+          ...avro.boolean(row.flag),
           ...(maybe === null ? avro.long(0) : [...avro.long(1), ...avro.long(maybe)]),
           ...avro.bytes(Buffer.from(hex, 'hex')),
           ...avro.long(BigInt(row.at.getTime()) * 1000n + BigInt(extraMicros)),
@@ -148,13 +185,20 @@ describe('round trips', () => {
   });
 
   it('KPL: aggregate then de-aggregate gives back every user record', () => {
-    const userRecord = fc.record({ partitionKey: fc.string({ minLength: 1, maxLength: 8 }), explicitHashKey: fc.option(fc.bigInt({ min: 0n, max: 2n ** 128n - 1n }).map(String), { nil: undefined }), data: fc.uint8Array({ maxLength: 64 }) })
+    const userRecord = fc
+      .record({
+        partitionKey: fc.string({ minLength: 1, maxLength: 8 }),
+        explicitHashKey: fc.option(fc.bigInt({ min: 0n, max: 2n ** 128n - 1n }).map(String), { nil: undefined }),
+        data: fc.uint8Array({ maxLength: 64 }),
+      })
       .map(({ explicitHashKey, ...rest }) => (explicitHashKey === undefined ? rest : { ...rest, explicitHashKey }));
     fc.assert(
       fc.property(fc.array(userRecord, { maxLength: 20 }), (records) => {
         const result = deaggregate(aggregate(records));
         expect(result).toEqual({ kind: 'aggregated', records: records.map((r) => ({ ...r, data: expect.anything() })) });
-        if (result.kind === 'aggregated') result.records.forEach((r, i) => expect(Buffer.from(r.data).equals(Buffer.from(records[i]?.data ?? []))).toBe(true));
+        if (result.kind === 'aggregated') {
+          for (const [i, r] of result.records.entries()) expect(Buffer.from(r.data).equals(Buffer.from(records[i]?.data ?? []))).toBe(true);
+        }
       }),
     );
   });
@@ -162,22 +206,65 @@ describe('round trips', () => {
 
 describe('random input never throws', () => {
   const allTypes: FieldSpec[] = [
-    'smallint', 'integer', 'bigint', 'real', 'double', 'decimal(6,2)', 'numeric', 'boolean', 'varchar', 'varchar(3)', 'char(2)',
-    'date', 'time', 'timestamp', 'timestamp with time zone', 'varbinary', 'json', 'uuid',
+    'smallint',
+    'integer',
+    'bigint',
+    'real',
+    'double',
+    'decimal(6,2)',
+    'numeric',
+    'boolean',
+    'varchar',
+    'varchar(3)',
+    'char(2)',
+    'date',
+    'time',
+    'timestamp',
+    'timestamp with time zone',
+    'varbinary',
+    'json',
+    'uuid',
   ].map((type, i) => ({ type, mapping: `k${i}` }));
   const definitions: Record<DataFormat, () => ReturnType<typeof messageDefinition>> = {
-    json: () => messageDefinition('json', allTypes.map((f, i) => ({ ...f, mapping: i % 2 ? `a/k${i}` : `k${i}[0]` }))),
-    csv: () => messageDefinition('csv', allTypes.map((f, i) => ({ ...f, mapping: String(i) }))),
-    raw: () => messageDefinition('raw', [
-      { type: 'bigint', mapping: '0', dataFormat: 'LONG' }, { type: 'real', mapping: '1', dataFormat: 'FLOAT' }, { type: 'boolean', mapping: '2', dataFormat: 'BYTE' },
-      { type: 'varchar', mapping: '3:9' }, { type: 'uuid', mapping: '0:16' }, { type: 'decimal(3,1)', mapping: '4', dataFormat: 'DOUBLE' },
-    ]),
-    avro: () => messageDefinition('avro', [{ type: 'bigint', mapping: 'a' }, { type: 'json', mapping: 'b' }, { type: 'varchar', mapping: 'c/x' }], {
-      dataSchema: JSON.stringify({ type: 'record', name: 'R', fields: [
-        { name: 'a', type: ['null', 'long', 'string'] }, { name: 'b', type: { type: 'array', items: ['null', 'double'] } },
-        { name: 'c', type: { type: 'map', values: 'string' } },
-      ] }),
-    }),
+    json: () =>
+      messageDefinition(
+        'json',
+        allTypes.map((f, i) => ({ ...f, mapping: i % 2 ? `a/k${i}` : `k${i}[0]` })),
+      ),
+    csv: () =>
+      messageDefinition(
+        'csv',
+        allTypes.map((f, i) => ({ ...f, mapping: String(i) })),
+      ),
+    raw: () =>
+      messageDefinition('raw', [
+        { type: 'bigint', mapping: '0', dataFormat: 'LONG' },
+        { type: 'real', mapping: '1', dataFormat: 'FLOAT' },
+        { type: 'boolean', mapping: '2', dataFormat: 'BYTE' },
+        { type: 'varchar', mapping: '3:9' },
+        { type: 'uuid', mapping: '0:16' },
+        { type: 'decimal(3,1)', mapping: '4', dataFormat: 'DOUBLE' },
+      ]),
+    avro: () =>
+      messageDefinition(
+        'avro',
+        [
+          { type: 'bigint', mapping: 'a' },
+          { type: 'json', mapping: 'b' },
+          { type: 'varchar', mapping: 'c/x' },
+        ],
+        {
+          dataSchema: JSON.stringify({
+            type: 'record',
+            name: 'R',
+            fields: [
+              { name: 'a', type: ['null', 'long', 'string'] },
+              { name: 'b', type: { type: 'array', items: ['null', 'double'] } },
+              { name: 'c', type: { type: 'map', values: 'string' } },
+            ],
+          }),
+        },
+      ),
     dummy: () => messageDefinition('dummy', []),
   };
 
@@ -186,11 +273,18 @@ describe('random input never throws', () => {
       const decoder = createDecoder(make());
       const width = make().fields.length;
       fc.assert(
-        fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.json().map((j) => bytes(j)), fc.string().map((s) => bytes(s))), (payload) => {
-          const row = decoder.decode(payload);
-          expect(row.values).toHaveLength(width);
-          row.values.forEach((v) => expect(v === null || typeof v === 'string').toBe(true));
-        }),
+        fc.property(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 200 }),
+            fc.json().map((j) => bytes(j)),
+            fc.string().map((s) => bytes(s)),
+          ),
+          (payload) => {
+            const row = decoder.decode(payload);
+            expect(row.values).toHaveLength(width);
+            for (const v of row.values) expect(v === null || typeof v === 'string').toBe(true);
+          },
+        ),
         { numRuns: 300 },
       );
     });
@@ -209,7 +303,7 @@ describe('random input never throws', () => {
         const decode = createRecordDecoder({ ...definitions.json(), compressionCodec: codec }, { maxMessageBytes: 64 });
         const out = decode(data, 'pk');
         expect(out.length).toBeGreaterThanOrEqual(0);
-        out.forEach((m) => expect(m.row.values).toHaveLength(allTypes.length));
+        for (const m of out) expect(m.row.values).toHaveLength(allTypes.length);
       }),
       { numRuns: 300 },
     );

@@ -13,7 +13,10 @@ describe('a definition change while a session holds the table in an open transac
 
   beforeAll(async () => {
     harness = await startHarness({ streams: [{ name: 'ticks', shards: 1 }], definitions: { 'ticks.json': v1 } });
-    await harness.put('ticks', Array.from({ length: 5 }, (_, n) => ({ n, label: `l${n}` })));
+    await harness.put(
+      'ticks',
+      Array.from({ length: 5 }, (_, n) => ({ n, label: `l${n}` })),
+    );
   });
 
   afterAll(async () => {

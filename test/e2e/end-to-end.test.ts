@@ -43,7 +43,10 @@ describe('a Kinesis stream queried over the PostgreSQL protocol', () => {
       streams: [{ name: 'orders', shards: 4 }],
       definitions: { 'orders.json': ordersDefinition },
     });
-    await harness.put('orders', Array.from({ length: 200 }, (_, i) => order(i + 1)));
+    await harness.put(
+      'orders',
+      Array.from({ length: 200 }, (_, i) => order(i + 1)),
+    );
   });
 
   afterAll(async () => {
@@ -108,7 +111,10 @@ describe('a Kinesis stream queried over the PostgreSQL protocol', () => {
       const before = await client.query('select order_id, _shard_sequence_id from orders order by _shard_id, _shard_sequence_id');
       const again = await client.query('select order_id, _shard_sequence_id from orders order by _shard_id, _shard_sequence_id');
       expect(again.rows).toEqual(before.rows);
-      await harness.put('orders', Array.from({ length: 37 }, (_, i) => order(1000 + i)));
+      await harness.put(
+        'orders',
+        Array.from({ length: 37 }, (_, i) => order(1000 + i)),
+      );
       expect((await client.query('select count(*)::int as n from orders')).rows[0].n).toBe(before.rowCount! + 37);
       expect((await client.query('select count(*)::int as n from orders where order_id >= 1000')).rows[0].n).toBe(37);
     } finally {
@@ -120,9 +126,7 @@ describe('a Kinesis stream queried over the PostgreSQL protocol', () => {
     await harness.put('orders', [{ data: '{"id": 5000, "customer": {"name": "trunc', partitionKey: 'broken' }]);
     const client = await harness.connect();
     try {
-      const result = await client.query(
-        `select order_id, customer, total, _message_valid, _message from orders where _partition_key = 'broken'`,
-      );
+      const result = await client.query(`select order_id, customer, total, _message_valid, _message from orders where _partition_key = 'broken'`);
       expect(result.rows).toEqual([
         { order_id: null, customer: null, total: null, _message_valid: false, _message: '{"id": 5000, "customer": {"name": "trunc' },
       ]);
@@ -132,14 +136,16 @@ describe('a Kinesis stream queried over the PostgreSQL protocol', () => {
   });
 
   it('gives ten concurrent clients correct answers', async () => {
-    const expected = Number((await (async () => {
-      const client = await harness.connect();
-      try {
-        return (await client.query('select count(*) from orders')).rows[0].count;
-      } finally {
-        await client.end();
-      }
-    })()));
+    const expected = Number(
+      await (async () => {
+        const client = await harness.connect();
+        try {
+          return (await client.query('select count(*) from orders')).rows[0].count;
+        } finally {
+          await client.end();
+        }
+      })(),
+    );
     const answers = await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
         const client = await harness.connect();

@@ -41,7 +41,10 @@ describe('table definitions change while the server runs', () => {
       definitions: { 'clicks.json': v1 },
       logger: pino({ level: 'info' }, capture),
     });
-    await harness.put('clicks', Array.from({ length: 50 }, (_, i) => ({ user: i, page: `/p/${i % 7}`, timing: { ms: i * 10 } })));
+    await harness.put(
+      'clicks',
+      Array.from({ length: 50 }, (_, i) => ({ user: i, page: `/p/${i % 7}`, timing: { ms: i * 10 } })),
+    );
     client = await harness.connect();
   });
 
@@ -53,9 +56,11 @@ describe('table definitions change while the server runs', () => {
   const write = (file: string, definition: unknown) =>
     writeFile(join(harness.tablesDir, file), typeof definition === 'string' ? definition : JSON.stringify(definition));
   const columns = async (table: string) =>
-    (await client.query(`select column_name from information_schema.columns where table_name = $1 and column_name not like '\\_%' order by ordinal_position`, [table])).rows.map(
-      (row: { column_name: string }) => row.column_name,
-    );
+    (
+      await client.query(`select column_name from information_schema.columns where table_name = $1 and column_name not like '\\_%' order by ordinal_position`, [
+        table,
+      ])
+    ).rows.map((row: { column_name: string }) => row.column_name);
   const definitionRows = async () =>
     (await client.query('select table_name, source, status, error from kinesql.definitions order by source')).rows as {
       table_name: string | null;
@@ -77,7 +82,10 @@ describe('table definitions change while the server runs', () => {
   });
 
   it('keeps serving the last good version when a file breaks, shows the error, and recovers', async () => {
-    await write('clicks.json', '{"tableName": "clicks", "streamName": "clicks", "message": {"dataFormat": "json", "fields": [{"name": "x", "type": "NOPE", "mapping": "x"}]}}');
+    await write(
+      'clicks.json',
+      '{"tableName": "clicks", "streamName": "clicks", "message": {"dataFormat": "json", "fields": [{"name": "x", "type": "NOPE", "mapping": "x"}]}}',
+    );
     await vi.waitFor(
       async () => {
         const [row] = await definitionRows();

@@ -31,7 +31,10 @@ describe('the operator HTTP port: /metrics, /healthz, /readyz', () => {
       configure: (config) => ({ ...config, server: { ...config.server, httpPort: 0 } }),
     });
     base = `http://127.0.0.1:${harness.server.httpPort}`;
-    await harness.put('ticks', Array.from({ length: 30 }, (_, n) => ({ n })));
+    await harness.put(
+      'ticks',
+      Array.from({ length: 30 }, (_, n) => ({ n })),
+    );
   });
 
   afterAll(async () => {
@@ -53,7 +56,12 @@ describe('the operator HTTP port: /metrics, /healthz, /readyz', () => {
       const sum = (name: string, filter: (labels: Record<string, string>) => boolean = () => true) =>
         samples.filter((sample) => sample.name === name && filter(sample.labels)).reduce((total, sample) => total + sample.value, 0);
       expect(sum('kinesql_shard_records_read_total', (labels) => labels['table'] === 'public.ticks')).toBe(30);
-      expect(samples.filter((sample) => sample.name === 'kinesql_shard_records_read_total').map((sample) => sample.labels['shard']).sort()).toHaveLength(2);
+      expect(
+        samples
+          .filter((sample) => sample.name === 'kinesql_shard_records_read_total')
+          .map((sample) => sample.labels['shard'])
+          .sort(),
+      ).toHaveLength(2);
       expect(sum('kinesql_shard_get_records_calls_total')).toBeGreaterThanOrEqual(2);
       expect(sum('kinesql_table_rows', (labels) => labels['validity'] === 'valid')).toBe(30);
       expect(sum('kinesql_sessions')).toBe(1);
@@ -81,7 +89,10 @@ describe('the operator HTTP port: /metrics, /healthz, /readyz', () => {
     try {
       for (let attempt = 0; attempt < 100; attempt++) {
         // Until the new definition is served the table does not exist (42P01); then reading its stream fails.
-        const code = await client.query('select count(*) from ghost').then(() => undefined, (error: { code?: string }) => error.code);
+        const code = await client.query('select count(*) from ghost').then(
+          () => undefined,
+          (error: { code?: string }) => error.code,
+        );
         if (code?.startsWith('HV')) break;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

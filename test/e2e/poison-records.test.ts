@@ -49,13 +49,14 @@ describe('a record whose value the engine refuses', () => {
       expect(rows[3]).toMatchObject({ id: 4, doc: null, valid: false });
       expect(rows.filter((row) => row.valid).map((row) => row.id)).toEqual([1, 3, ...Array.from({ length: 40 }, (_, i) => 5 + i)]);
       // The raw message is still there to look at.
-      expect((await client.query(`select _message from docs where not _message_valid order by 1`)).rows.map((row: { _message: string }) => row._message)).toEqual([
-        '{"id": 2, "doc": {"x": "\\udc00"}}',
-        '{"id": 4, "doc": {"x": "a\\u0000b"}}',
-      ]);
+      expect(
+        (await client.query(`select _message from docs where not _message_valid order by 1`)).rows.map((row: { _message: string }) => row._message),
+      ).toEqual(['{"id": 2, "doc": {"x": "\\udc00"}}', '{"id": 4, "doc": {"x": "a\\u0000b"}}']);
       // Later records load as usual.
       await harness.put('docs', [{ data: good(100) }]);
-      expect((await client.query('select count(*)::int as n, count(*) filter (where not _message_valid)::int as invalid from docs')).rows).toEqual([{ n: 45, invalid: 2 }]);
+      expect((await client.query('select count(*)::int as n, count(*) filter (where not _message_valid)::int as invalid from docs')).rows).toEqual([
+        { n: 45, invalid: 2 },
+      ]);
       expect((await client.query(`select invalid_records::int as invalid from kinesql.streams where table_name = 'docs'`)).rows).toEqual([{ invalid: 2 }]);
     } finally {
       await client.end();

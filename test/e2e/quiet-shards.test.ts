@@ -8,7 +8,9 @@ describe('shards with no records in the window', () => {
   beforeAll(async () => {
     harness = await startHarness({
       streams: [{ name: 'quiet', shards: 4 }],
-      definitions: { 'quiet.json': { tableName: 'quiet', streamName: 'quiet', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } } },
+      definitions: {
+        'quiet.json': { tableName: 'quiet', streamName: 'quiet', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } },
+      },
       // A shard read that does not answer fails fast here, so a hang would show as an error, not a slow test.
       configure: (config) => ({ ...config, scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, callTimeoutMs: 2_000, unresponsiveTimeoutMs: 4_000 } }),
     });
@@ -22,7 +24,10 @@ describe('shards with no records in the window', () => {
     const client = await harness.connect();
     try {
       expect((await client.query('select count(*)::int as n from quiet')).rows[0].n).toBe(0);
-      await harness.put('quiet', Array.from({ length: 5 }, (_, n) => ({ data: JSON.stringify({ n }), partitionKey: 'one-key' })));
+      await harness.put(
+        'quiet',
+        Array.from({ length: 5 }, (_, n) => ({ data: JSON.stringify({ n }), partitionKey: 'one-key' })),
+      );
       expect((await client.query('select count(*)::int as n, count(distinct _shard_id)::int as shards from quiet')).rows[0]).toEqual({ n: 5, shards: 1 });
       const recent = await client.query(`select count(*)::int as n from quiet where _message_timestamp > now() - interval '1 minute'`);
       expect(recent.rows[0].n).toBe(5);

@@ -6,7 +6,13 @@ import { startHarness, type Harness } from '../support/harness.js';
 const definition = {
   tableName: 't',
   streamName: 'events',
-  message: { dataFormat: 'json', fields: [{ name: 'id', type: 'BIGINT', mapping: 'id' }, { name: 'name', type: 'VARCHAR', mapping: 'name' }] },
+  message: {
+    dataFormat: 'json',
+    fields: [
+      { name: 'id', type: 'BIGINT', mapping: 'id' },
+      { name: 'name', type: 'VARCHAR', mapping: 'name' },
+    ],
+  },
 };
 
 describe('every write and escape attempt is refused over the wire, and nothing changes', () => {
@@ -21,14 +27,17 @@ describe('every write and escape attempt is refused over the wire, and nothing c
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')`,
     );
-    const roles = await client.query('select string_agg(rolname, \',\' order by rolname) as roles from pg_roles');
-    const definitions = await client.query('select string_agg(table_name || status, \',\') as d from kinesql.definitions');
+    const roles = await client.query("select string_agg(rolname, ',' order by rolname) as roles from pg_roles");
+    const definitions = await client.query("select string_agg(table_name || status, ',') as d from kinesql.definitions");
     return { ...rows.rows[0], ...relations.rows[0], ...roles.rows[0], ...definitions.rows[0] };
   };
 
   beforeAll(async () => {
     harness = await startHarness({ streams: [{ name: 'events', shards: 1 }], definitions: { 't.json': definition } });
-    await harness.put('events', Array.from({ length: 10 }, (_, i) => ({ id: i + 1, name: `n${i + 1}` })));
+    await harness.put(
+      'events',
+      Array.from({ length: 10 }, (_, i) => ({ id: i + 1, name: `n${i + 1}` })),
+    );
     client = await harness.connect();
     // kinesql builds the table's indexes in the background after the first load: let that finish first, so
     // the snapshots below compare only what client statements could have changed.

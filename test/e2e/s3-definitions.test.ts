@@ -35,7 +35,10 @@ describe('table definitions from S3, followed while the server runs', () => {
         aws: { ...config.aws, s3Endpoint: endpoint },
       }),
     });
-    await harness.put('events', Array.from({ length: 30 }, (_, i) => ({ id: i, kind: i % 2 ? 'odd' : 'even' })));
+    await harness.put(
+      'events',
+      Array.from({ length: 30 }, (_, i) => ({ id: i, kind: i % 2 ? 'odd' : 'even' })),
+    );
     client = await harness.connect();
   }, 120_000);
 
@@ -58,7 +61,13 @@ describe('table definitions from S3, followed while the server runs', () => {
       expect((await client.query(`select count(*)::int as n from kinds where kind = 'odd'`)).rows[0].n).toBe(15);
     }, poll);
 
-    await put('defs/zz-kinds.json', events('kinds', [{ name: 'kind', type: 'VARCHAR', mapping: 'kind' }, { name: 'id', type: 'INTEGER', mapping: 'id' }]));
+    await put(
+      'defs/zz-kinds.json',
+      events('kinds', [
+        { name: 'kind', type: 'VARCHAR', mapping: 'kind' },
+        { name: 'id', type: 'INTEGER', mapping: 'id' },
+      ]),
+    );
     await vi.waitFor(async () => {
       expect((await client.query(`select sum(id)::int as s from kinds where kind = 'even'`)).rows[0].s).toBe(210);
     }, poll);

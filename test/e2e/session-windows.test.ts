@@ -46,7 +46,11 @@ describe('what a session sees: its own window, checkpoint iterations, the engine
   it('checks kinesis.* values when they are set, and a SET in the same query string plans that statement', async () => {
     const client = await harness.connect();
     try {
-      for (const sql of [`SET kinesis.checkpoint_enabled = 'maybe'`, `SET kinesis.iter_offset_seconds = 'soon'`, `SET kinesis.iter_start_timestamp = 'yesterday-ish'`]) {
+      for (const sql of [
+        `SET kinesis.checkpoint_enabled = 'maybe'`,
+        `SET kinesis.iter_offset_seconds = 'soon'`,
+        `SET kinesis.iter_start_timestamp = 'yesterday-ish'`,
+      ]) {
         await expect(client.query(sql)).rejects.toMatchObject({ code: '22023' });
         await expect(client.query({ text: sql, values: [] })).rejects.toMatchObject({ code: '22023' });
       }
@@ -101,7 +105,11 @@ describe('what a session sees: its own window, checkpoint iterations, the engine
     const direct = new pg.Client({ ...engine.endpoint, password: await roles.passwordFor('tester'), user: 'tester' });
     await direct.connect();
     try {
-      const attempt = (sql: string) => direct.query(sql).then(() => 'ran', (error: { code?: string }) => error.code);
+      const attempt = (sql: string) =>
+        direct.query(sql).then(
+          () => 'ran',
+          (error: { code?: string }) => error.code,
+        );
       expect(await attempt('insert into ticks (n) values (1)')).toBe('25006');
       expect(await attempt('delete from ticks')).toBe('25006');
       expect(await attempt('create table escape (x int)')).toBe('25006');
@@ -117,7 +125,9 @@ describe('what a session sees: its own window, checkpoint iterations, the engine
       expect(await attempt(`set role ${engine.endpoint.user}`)).toBe('42501');
       expect(await attempt(`set session authorization ${engine.endpoint.user}`)).toBe('42501');
       await direct.query('RESET ROLE');
-      expect((await direct.query('select current_user as u, (select rolsuper from pg_roles where rolname = current_user) as su')).rows).toEqual([{ u: 'tester', su: false }]);
+      expect((await direct.query('select current_user as u, (select rolsuper from pg_roles where rolname = current_user) as su')).rows).toEqual([
+        { u: 'tester', su: false },
+      ]);
       expect(await attempt('select * from kinesql_state.secret')).toBe('42501');
       expect(await attempt('select * from ticks')).toBe('ran');
     } finally {

@@ -8,10 +8,19 @@ describe('a table that would outgrow its cap', () => {
   beforeAll(async () => {
     harness = await startHarness({
       streams: [{ name: 'big', shards: 2 }],
-      definitions: { 'big.json': { tableName: 'big', streamName: 'big', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } } },
-      configure: (config) => ({ ...config, read: { ...config.read, batchSize: 10 }, scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, maxRowsPerTable: 30 } }),
+      definitions: {
+        'big.json': { tableName: 'big', streamName: 'big', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } },
+      },
+      configure: (config) => ({
+        ...config,
+        read: { ...config.read, batchSize: 10 },
+        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, maxRowsPerTable: 30 },
+      }),
     });
-    await harness.put('big', Array.from({ length: 60 }, (_, n) => ({ n })));
+    await harness.put(
+      'big',
+      Array.from({ length: 60 }, (_, n) => ({ n })),
+    );
   });
 
   afterAll(async () => {

@@ -46,10 +46,20 @@ describe('retries', () => {
     await expect(withRetries(policy, 'x', async () => (++calls < 6 ? Promise.reject(throttled) : 'ok'))).resolves.toBe('ok');
     calls = 0;
     const broken = Object.assign(new Error('boom'), { $metadata: { httpStatusCode: 503 } });
-    await expect(withRetries(policy, 'x', async () => (++calls, Promise.reject(broken)))).rejects.toBe(broken);
+    await expect(
+      withRetries(policy, 'x', async () => {
+        calls += 1;
+        return Promise.reject(broken);
+      }),
+    ).rejects.toBe(broken);
     expect(calls).toBe(2);
     calls = 0;
-    await expect(withRetries(policy, 'x', async () => (++calls, Promise.reject(notFound)))).rejects.toBe(notFound);
+    await expect(
+      withRetries(policy, 'x', async () => {
+        calls += 1;
+        return Promise.reject(notFound);
+      }),
+    ).rejects.toBe(notFound);
     expect(calls).toBe(1);
   });
 

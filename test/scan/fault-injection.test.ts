@@ -48,7 +48,10 @@ describe('reading through a hostile Kinesis endpoint', () => {
         scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, callTimeoutMs: 800, unresponsiveTimeoutMs: 60_000, maxBackoffMs: 50 },
       })),
     });
-    await harness.put('hostile', Array.from({ length: total }, (_, i) => ({ id: i + 1 })));
+    await harness.put(
+      'hostile',
+      Array.from({ length: total }, (_, i) => ({ id: i + 1 })),
+    );
     proxy.decide = hostileKinesis;
   });
 
@@ -78,7 +81,10 @@ describe('reading through a hostile Kinesis endpoint', () => {
   });
 
   it('reads only the new records on the next statement, through the same faults', async () => {
-    await harness.put('hostile', Array.from({ length: 100 }, (_, i) => ({ id: total + i + 1 })));
+    await harness.put(
+      'hostile',
+      Array.from({ length: 100 }, (_, i) => ({ id: total + i + 1 })),
+    );
     proxy.reset();
     const client = await harness.connect();
     try {
@@ -106,7 +112,10 @@ describe('an endpoint that stops answering, and a stream that does not exist', (
       })),
     });
     // Records in every shard: kinesalite never answers AT_TIMESTAMP on a shard with nothing after it.
-    await harness.put('silent', Array.from({ length: 20 }, (_, i) => ({ id: i + 1 })));
+    await harness.put(
+      'silent',
+      Array.from({ length: 20 }, (_, i) => ({ id: i + 1 })),
+    );
   });
 
   afterAll(async () => {
@@ -158,7 +167,10 @@ describe('a long read', () => {
         scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, progressIntervalMs: 100 },
       })),
     });
-    await harness.put('slowly', Array.from({ length: 400 }, (_, i) => ({ id: i + 1 })));
+    await harness.put(
+      'slowly',
+      Array.from({ length: 400 }, (_, i) => ({ id: i + 1 })),
+    );
     proxy.decide = (operation) => (operation === 'GetRecords' ? 'slow' : undefined);
   });
 

@@ -59,7 +59,10 @@ export class FaultProxy {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
-    const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+    const operation =
+      String(req.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() ?? '';
     const record: CallRecord = { operation };
     if (operation === 'GetShardIterator') {
       const parsed = JSON.parse(body.toString('utf8')) as { ShardId?: string; ShardIteratorType?: string };

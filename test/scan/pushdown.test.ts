@@ -52,11 +52,17 @@ describe('bounds in WHERE decide what is read from Kinesis', () => {
   });
 
   it('reads only the last minutes for a recent-time query, then only the older range for the whole window', async () => {
-    await harness.put('recent', Array.from({ length: 400 }, (_, i) => ({ n: i })));
+    await harness.put(
+      'recent',
+      Array.from({ length: 400 }, (_, i) => ({ n: i })),
+    );
     await sleep(1_100);
     const boundary = new Date();
     await sleep(50);
-    await harness.put('recent', Array.from({ length: 60 }, (_, i) => ({ n: 1000 + i })));
+    await harness.put(
+      'recent',
+      Array.from({ length: 60 }, (_, i) => ({ n: 1000 + i })),
+    );
 
     proxy.reset();
     expect(await count(`select count(*) as n from recent where _message_timestamp >= '${boundary.toISOString()}'`)).toBe(60);

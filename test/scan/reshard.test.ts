@@ -63,18 +63,36 @@ describe('resharding on kinesis-mock while records flow', () => {
         'resharded.json': {
           tableName: 'resharded',
           streamName: 'resharded',
-          message: { dataFormat: 'json', fields: [{ name: 'key', type: 'VARCHAR', mapping: 'key' }, { name: 'n', type: 'INTEGER', mapping: 'n' }] },
+          message: {
+            dataFormat: 'json',
+            fields: [
+              { name: 'key', type: 'VARCHAR', mapping: 'key' },
+              { name: 'n', type: 'INTEGER', mapping: 'n' },
+            ],
+          },
         },
         'wide.json': { tableName: 'wide', streamName: 'wide' },
         'flowing.json': {
           tableName: 'flowing',
           streamName: 'flowing',
-          message: { dataFormat: 'json', fields: [{ name: 'key', type: 'VARCHAR', mapping: 'key' }, { name: 'n', type: 'INTEGER', mapping: 'n' }] },
+          message: {
+            dataFormat: 'json',
+            fields: [
+              { name: 'key', type: 'VARCHAR', mapping: 'key' },
+              { name: 'n', type: 'INTEGER', mapping: 'n' },
+            ],
+          },
         },
         'stepwise.json': {
           tableName: 'stepwise',
           streamName: 'stepwise',
-          message: { dataFormat: 'json', fields: [{ name: 'key', type: 'VARCHAR', mapping: 'key' }, { name: 'n', type: 'INTEGER', mapping: 'n' }] },
+          message: {
+            dataFormat: 'json',
+            fields: [
+              { name: 'key', type: 'VARCHAR', mapping: 'key' },
+              { name: 'n', type: 'INTEGER', mapping: 'n' },
+            ],
+          },
         },
       },
       configure: (base: KinesqlConfig) => ({ ...base, aws: { ...base.aws, kinesisEndpoint: mock.endpoint } }),

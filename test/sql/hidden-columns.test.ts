@@ -10,7 +10,11 @@ const lookup: VisibilityLookup = (relation) =>
 function rewrite(sql: string): string | undefined {
   const parsed = parseStatements(sql);
   if (isParseFailure(parsed)) throw new Error(parsed.error.message);
-  return hideColumnsFromStars(sql, parsed.map((statement) => statement.node), lookup);
+  return hideColumnsFromStars(
+    sql,
+    parsed.map((statement) => statement.node),
+    lookup,
+  );
 }
 
 describe('hidden columns are left out of SELECT *', () => {

@@ -60,8 +60,7 @@ describe('checkStatement', () => {
     const stmt = one("set my.setting = 'x'");
     expect(checkStatement(stmt).allowed).toBe(false);
     expect(checkStatement(stmt, { allowedSettings: ['MY.SETTING'] }).allowed).toBe(true);
-    expect(checkStatement(one("select set_config('my.setting', 'x', false)"), { allowedSettings: ['my.setting'] }))
-      .toEqual({ allowed: true });
+    expect(checkStatement(one("select set_config('my.setting', 'x', false)"), { allowedSettings: ['my.setting'] })).toEqual({ allowed: true });
   });
 });
 

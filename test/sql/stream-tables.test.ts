@@ -14,12 +14,7 @@ function relations(sql: string): string[] {
 
 describe('referencedRelations', () => {
   it('finds FROM items and JOINs, qualified or not', () => {
-    expect(relations('select * from a join s.b on true left join "MixedCase" m using (id), c')).toEqual([
-      'a',
-      's.b',
-      'MixedCase',
-      'c',
-    ]);
+    expect(relations('select * from a join s.b on true left join "MixedCase" m using (id), c')).toEqual(['a', 's.b', 'MixedCase', 'c']);
   });
 
   it('folds unquoted names as PostgreSQL does', () => {
@@ -31,16 +26,11 @@ describe('referencedRelations', () => {
       lateral (select * from lateral_t l where l.id = d.id) z
       where exists (select 1 from exists_t) and id in (select id from in_t)
       union all select * from union_t except table except_t`;
-    expect(relations(sql).sort()).toEqual(
-      ['derived_t', 'except_t', 'exists_t', 'in_t', 'lateral_t', 'scalar_t', 'union_t'].sort(),
-    );
+    expect(relations(sql).sort()).toEqual(['derived_t', 'except_t', 'exists_t', 'in_t', 'lateral_t', 'scalar_t', 'union_t'].sort());
   });
 
   it('leaves out names that refer to a CTE, but finds the tables in CTE bodies', () => {
-    expect(relations('with recent as (select * from events) select * from recent join users using (id)')).toEqual([
-      'events',
-      'users',
-    ]);
+    expect(relations('with recent as (select * from events) select * from recent join users using (id)')).toEqual(['events', 'users']);
   });
 
   it('keeps a schema-qualified name even when a CTE has the same bare name', () => {

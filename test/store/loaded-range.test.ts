@@ -4,7 +4,12 @@ import { covers, laterTime, positionOf, type LoadedRange } from '../../src/store
 const at = (iso: string) => new Date(iso);
 
 describe('what a shard range already holds', () => {
-  const fromTen: LoadedRange = { lower: { kind: 'time', at: at('2026-03-01T10:00:00Z') }, firstSequence: '500', firstArrival: at('2026-03-01T10:00:01Z'), lastSequence: '900' };
+  const fromTen: LoadedRange = {
+    lower: { kind: 'time', at: at('2026-03-01T10:00:00Z') },
+    firstSequence: '500',
+    firstArrival: at('2026-03-01T10:00:01Z'),
+    lastSequence: '900',
+  };
 
   it('covers a later time bound but not an earlier one', () => {
     expect(covers(fromTen, { kind: 'time', at: at('2026-03-01T11:00:00Z') })).toBe(true);
@@ -21,7 +26,12 @@ describe('what a shard range already holds', () => {
   });
 
   it('covers a time bound from a sequence range only when its first record is older', () => {
-    const afterSeq: LoadedRange = { lower: { kind: 'sequence', sequenceNumber: '499', inclusive: false }, firstSequence: '500', firstArrival: at('2026-03-01T10:00:01Z'), lastSequence: '900' };
+    const afterSeq: LoadedRange = {
+      lower: { kind: 'sequence', sequenceNumber: '499', inclusive: false },
+      firstSequence: '500',
+      firstArrival: at('2026-03-01T10:00:01Z'),
+      lastSequence: '900',
+    };
     expect(covers(afterSeq, { kind: 'time', at: at('2026-03-01T10:30:00Z') })).toBe(true);
     expect(covers(afterSeq, { kind: 'time', at: at('2026-03-01T10:00:00Z') })).toBe(false);
   });

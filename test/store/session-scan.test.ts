@@ -20,14 +20,19 @@ describe("a session's kinesis.* settings", () => {
     expect(sessionScan(settings({ 'kinesis.starting_timestamp': '2026-02-28 08:30:00.000' }), defaults, now).window).toEqual({
       start: new Date('2026-02-28T08:30:00.000Z'),
     });
-    expect(sessionScan(settings({ 'kinesis.iter_from_timestamp': 'false', 'kinesis.iter_offset_seconds': '60' }), defaults, now).window).toEqual({ start: undefined });
+    expect(sessionScan(settings({ 'kinesis.iter_from_timestamp': 'false', 'kinesis.iter_offset_seconds': '60' }), defaults, now).window).toEqual({
+      start: undefined,
+    });
     expect(sessionScan(settings({ 'kinesis.start_from_timestamp': 'true' }), { iterFromTimestamp: false, iterOffsetSeconds: 600 }, now).window).toEqual({
       start: new Date('2026-03-01T11:50:00.000Z'),
     });
   });
 
   it('override batch size and max batches, and name a setting that is not usable', () => {
-    expect(sessionScan(settings({ 'kinesis.max_batches': '3', 'kinesis.batch_size': '50000' }), defaults, now).read).toEqual({ maxBatches: 3, batchSize: 10_000 });
+    expect(sessionScan(settings({ 'kinesis.max_batches': '3', 'kinesis.batch_size': '50000' }), defaults, now).read).toEqual({
+      maxBatches: 3,
+      batchSize: 10_000,
+    });
     expect(() => sessionScan(settings({ 'kinesis.iter_offset_seconds': 'soon' }), defaults, now)).toThrow(SessionSettingError);
     expect(() => sessionScan(settings({ 'kinesis.iter_offset_seconds': 'soon' }), defaults, now)).toThrow(/kinesis\.iter_offset_seconds/);
   });

@@ -18,9 +18,7 @@ describe('external PostgreSQL 15 for tests', () => {
         const version = Number(shown.rows[0]?.server_version_num);
         expect(version).toBeGreaterThanOrEqual(150000);
         expect(version).toBeLessThanOrEqual(159999);
-        const who = await client.query<{ current_user: string; rolsuper: boolean }>(
-          'select current_user, rolsuper from pg_roles where rolname = current_user',
-        );
+        const who = await client.query<{ current_user: string; rolsuper: boolean }>('select current_user, rolsuper from pg_roles where rolname = current_user');
         expect(who.rows).toEqual([{ current_user: 'kinesql_owner', rolsuper: false }]);
         await client.query('CREATE ROLE probe_x');
         await client.query('DROP ROLE probe_x');

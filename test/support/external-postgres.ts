@@ -272,4 +272,3 @@ async function waitUntilReady(child: ChildProcess, port: number, password: strin
   }
   return new Error(`no connection after ${READY_ATTEMPTS} attempts: ${failure.message}`);
 }
-

@@ -22,16 +22,27 @@ export function mixedQuery(i: number): Check {
         expect: (rows) => rows[0]?.['symbol'] === trade(id)['symbol'],
       };
     case 2:
-      return { sql: 'select symbol, count(*)::int as n from market.trades group by 1 order by 1', expect: (rows) => rows.length === 3 && rows[0]?.['n'] === 100 };
+      return {
+        sql: 'select symbol, count(*)::int as n from market.trades group by 1 order by 1',
+        expect: (rows) => rows.length === 3 && rows[0]?.['n'] === 100,
+      };
     case 3:
       return { sql: `select ${id} + 1 as v`, expect: (rows) => rows[0]?.['v'] === id + 1 };
     default:
-      return { sql: 'select max(price)::text as m from market.trades where buy = $1', params: [id % 2 === 0], expect: (rows) => typeof rows[0]?.['m'] === 'string' };
+      return {
+        sql: 'select max(price)::text as m from market.trades where buy = $1',
+        params: [id % 2 === 0],
+        expect: (rows) => typeof rows[0]?.['m'] === 'string',
+      };
   }
 }
 
 /** `clients` concurrent node-postgres clients each running `queries` mixed queries; latencies in ms. */
-export async function runMixedLoad(connection: pg.ClientConfig, clients: number, queries: number): Promise<{ latencies: number[]; failures: number; errors: string[] }> {
+export async function runMixedLoad(
+  connection: pg.ClientConfig,
+  clients: number,
+  queries: number,
+): Promise<{ latencies: number[]; failures: number; errors: string[] }> {
   const latencies: number[] = [];
   const errors: string[] = [];
   let failures = 0;

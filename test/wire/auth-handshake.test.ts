@@ -99,7 +99,10 @@ class HandClient {
 function mechanismsOf(message: BackendMessage | undefined): string[] {
   expect(message?.type).toBe('R');
   expect(message!.body.readInt32BE(0)).toBe(10);
-  return message!.body.toString('utf8', 4).split('\0').filter((name) => name !== '');
+  return message!.body
+    .toString('utf8', 4)
+    .split('\0')
+    .filter((name) => name !== '');
 }
 
 /** The fields of an ErrorResponse by their code letter. */
@@ -118,7 +121,10 @@ describe('authentication handshake (no engine)', () => {
   let dir: string;
   const servers: WireServer[] = [];
 
-  const cert = (name: string): Pick<WireConfig, 'tlsCertFile' | 'tlsKeyFile'> => ({ tlsCertFile: join(dir, `${name}.crt`), tlsKeyFile: join(dir, `${name}.key`) });
+  const cert = (name: string): Pick<WireConfig, 'tlsCertFile' | 'tlsKeyFile'> => ({
+    tlsCertFile: join(dir, `${name}.crt`),
+    tlsKeyFile: join(dir, `${name}.key`),
+  });
 
   const start = async (config: WireConfig): Promise<number> => {
     const server = new WireServer(stubServices, { defaultSchema: 'public', ...wireSessionOptions(config) }, 20, testLogger);
@@ -149,7 +155,20 @@ describe('authentication handshake (no engine)', () => {
     };
     await Promise.all(
       Object.entries(kinds).map(([name, args]) =>
-        run('openssl', ['req', '-x509', ...args, '-nodes', '-days', '2', '-subj', '/CN=localhost', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)]),
+        run('openssl', [
+          'req',
+          '-x509',
+          ...args,
+          '-nodes',
+          '-days',
+          '2',
+          '-subj',
+          '/CN=localhost',
+          '-keyout',
+          join(dir, `${name}.key`),
+          '-out',
+          join(dir, `${name}.crt`),
+        ]),
       ),
     );
   });
@@ -208,7 +227,12 @@ describe('authentication handshake (no engine)', () => {
         const serverFirst = await client.next();
         expect(serverFirst?.type).toBe('R');
         expect(serverFirst!.body.readInt32BE(0)).toBe(11);
-        const fields = Object.fromEntries(serverFirst!.body.toString('utf8', 4).split(',').map((part) => [part[0]!, part.slice(2)]));
+        const fields = Object.fromEntries(
+          serverFirst!.body
+            .toString('utf8', 4)
+            .split(',')
+            .map((part) => [part[0]!, part.slice(2)]),
+        );
         return { mechanisms, salt: fields['s']!, iterations: fields['i']! };
       } finally {
         client.close();

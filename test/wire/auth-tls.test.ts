@@ -32,9 +32,21 @@ describe.each(['scram-sha-256', 'md5', 'password'] as const)('authentication wit
   beforeAll(async () => {
     certDir = await mkdtemp(join(tmpdir(), 'kinesql-tls-'));
     await run('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', join(certDir, 'server.key'), '-out', join(certDir, 'server.crt'),
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      join(certDir, 'server.key'),
+      '-out',
+      join(certDir, 'server.crt'),
     ]);
     ca = await readFile(join(certDir, 'server.crt'));
     harness = await startHarness({
@@ -66,7 +78,15 @@ describe.each(['scram-sha-256', 'md5', 'password'] as const)('authentication wit
   };
 
   it('lets a user with the right password in, over TLS verified against the configured certificate', async () => {
-    const users = method === 'md5' ? [['bob', 'builder']] : method === 'scram-sha-256' ? [['alice', 'wonderland']] : [['alice', 'wonderland'], ['bob', 'builder']];
+    const users =
+      method === 'md5'
+        ? [['bob', 'builder']]
+        : method === 'scram-sha-256'
+          ? [['alice', 'wonderland']]
+          : [
+              ['alice', 'wonderland'],
+              ['bob', 'builder'],
+            ];
     for (const [user, password] of users) {
       const client = await connect(user!, password!, { ca, servername: 'localhost' });
       try {
@@ -90,8 +110,14 @@ describe.each(['scram-sha-256', 'md5', 'password'] as const)('authentication wit
     const out = await run('psql', ['-X', '-A', '-t', '-c', 'select 6 * 7'], {
       env: {
         ...process.env,
-        PGHOST: 'localhost', PGPORT: String(harness.server.port), PGUSER: user, PGPASSWORD: password, PGDATABASE: 'kinesql',
-        PGSSLMODE: 'verify-full', PGSSLROOTCERT: join(certDir, 'server.crt'), PGCONNECT_TIMEOUT: '10',
+        PGHOST: 'localhost',
+        PGPORT: String(harness.server.port),
+        PGUSER: user,
+        PGPASSWORD: password,
+        PGDATABASE: 'kinesql',
+        PGSSLMODE: 'verify-full',
+        PGSSLROOTCERT: join(certDir, 'server.crt'),
+        PGCONNECT_TIMEOUT: '10',
       },
     });
     expect(out.stdout.trim()).toBe('42');
@@ -99,36 +125,51 @@ describe.each(['scram-sha-256', 'md5', 'password'] as const)('authentication wit
 
   const psqlEnv = (user: string, password: string, more: Record<string, string>): NodeJS.ProcessEnv => ({
     ...process.env,
-    PGHOST: 'localhost', PGPORT: String(harness.server.port), PGUSER: user, PGPASSWORD: password, PGDATABASE: 'kinesql', PGCONNECT_TIMEOUT: '10',
+    PGHOST: 'localhost',
+    PGPORT: String(harness.server.port),
+    PGUSER: user,
+    PGPASSWORD: password,
+    PGDATABASE: 'kinesql',
+    PGCONNECT_TIMEOUT: '10',
     ...more,
   });
 
   // alice has a SCRAM verifier, which md5 authentication uses too; cleartext passwords cannot bind to the channel.
-  it.runIf(method !== 'password')('binds SCRAM to the TLS channel: psql with channel_binding=require, and node-postgres with enableChannelBinding', async () => {
-    const out = await run('psql', ['-X', '-A', '-t', '-c', 'select 6 * 7'], { env: psqlEnv('alice', 'wonderland', { PGSSLMODE: 'require', PGCHANNELBINDING: 'require' }) });
-    expect(out.stdout.trim()).toBe('42');
-    const client = await connect('alice', 'wonderland', { ca, servername: 'localhost' }, { enableChannelBinding: true });
-    try {
-      expect((await client.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
-    } finally {
-      await client.end();
-    }
-  });
+  it.runIf(method !== 'password')(
+    'binds SCRAM to the TLS channel: psql with channel_binding=require, and node-postgres with enableChannelBinding',
+    async () => {
+      const out = await run('psql', ['-X', '-A', '-t', '-c', 'select 6 * 7'], {
+        env: psqlEnv('alice', 'wonderland', { PGSSLMODE: 'require', PGCHANNELBINDING: 'require' }),
+      });
+      expect(out.stdout.trim()).toBe('42');
+      const client = await connect('alice', 'wonderland', { ca, servername: 'localhost' }, { enableChannelBinding: true });
+      try {
+        expect((await client.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+      } finally {
+        await client.end();
+      }
+    },
+  );
 
   it.runIf(method !== 'password')('cannot satisfy channel_binding=require without TLS', async () => {
-    const refused = run('psql', ['-X', '-A', '-t', '-c', 'select 1'], { env: psqlEnv('alice', 'wonderland', { PGSSLMODE: 'disable', PGCHANNELBINDING: 'require' }) });
+    const refused = run('psql', ['-X', '-A', '-t', '-c', 'select 1'], {
+      env: psqlEnv('alice', 'wonderland', { PGSSLMODE: 'disable', PGCHANNELBINDING: 'require' }),
+    });
     await expect(refused).rejects.toMatchObject({ stderr: expect.stringMatching(/channel binding/) });
   });
 
   it.runIf(method === 'scram-sha-256')('slows the answers to an address with failed logins, growing with each, and never other addresses', async () => {
-    const from = (address: string, password: string): Promise<pg.Client> =>
-      connect('alice', password, false, { stream: () => socketFrom(address) });
-    const entries = (message: string, address: string): Record<string, unknown>[] => logs.filter((line) => line['msg'] === message && line['address'] === address);
+    const from = (address: string, password: string): Promise<pg.Client> => connect('alice', password, false, { stream: () => socketFrom(address) });
+    const entries = (message: string, address: string): Record<string, unknown>[] =>
+      logs.filter((line) => line['msg'] === message && line['address'] === address);
 
     // One after the other, each failure makes the next answer wait longer.
     for (let i = 0; i < 4; i += 1) await expect(from('127.0.0.9', 'wrong')).rejects.toMatchObject({ code: '28P01' });
     expect(entries('failed login', '127.0.0.9').map((line) => [line['user'], line['failures'], line['nextDelayMs']])).toEqual([
-      ['alice', 1, 0], ['alice', 2, 250], ['alice', 3, 500], ['alice', 4, 1000],
+      ['alice', 1, 0],
+      ['alice', 2, 250],
+      ['alice', 3, 500],
+      ['alice', 4, 1000],
     ]);
     expect(entries('delaying the authentication answer after failed logins', '127.0.0.9').map((line) => line['delayMs'])).toEqual([250, 500]);
 

@@ -6,7 +6,13 @@ import { dataRow, errorFields, RawClient, types, type BackendMessage } from '../
 const definition = {
   tableName: 'events',
   streamName: 'events',
-  message: { dataFormat: 'json', fields: [{ name: 'id', type: 'BIGINT', mapping: 'id' }, { name: 'kind', type: 'VARCHAR', mapping: 'kind' }] },
+  message: {
+    dataFormat: 'json',
+    fields: [
+      { name: 'id', type: 'BIGINT', mapping: 'id' },
+      { name: 'kind', type: 'VARCHAR', mapping: 'kind' },
+    ],
+  },
 };
 
 const rowsOf = (messages: BackendMessage[]): (string | null)[][] => messages.filter((m) => m.type === 'D').map((m) => dataRow(m.body));
@@ -20,10 +26,12 @@ const readyStatus = (messages: BackendMessage[]): string | undefined => {
 };
 const parameterStatus = (messages: BackendMessage[]): Record<string, string> =>
   Object.fromEntries(
-    messages.filter((m) => m.type === 'S').map((m) => {
-      const [name, value] = m.body.toString('utf8').split('\0');
-      return [name!, value!];
-    }),
+    messages
+      .filter((m) => m.type === 'S')
+      .map((m) => {
+        const [name, value] = m.body.toString('utf8').split('\0');
+        return [name!, value!];
+      }),
   );
 
 /** A query slow enough to still be running when it is cancelled (seconds in PGlite). */
@@ -47,7 +55,10 @@ describe('the wire protocol, on a backend of its own per session', () => {
 
   beforeAll(async () => {
     harness = await startHarness({ streams: [{ name: 'events', shards: 2 }], definitions: { 'events.json': definition } });
-    await harness.put('events', Array.from({ length: 50 }, (_, i) => ({ id: i + 1, kind: i % 2 === 0 ? 'even' : 'odd' })));
+    await harness.put(
+      'events',
+      Array.from({ length: 50 }, (_, i) => ({ id: i + 1, kind: i % 2 === 0 ? 'even' : 'odd' })),
+    );
     port = harness.server.port;
   });
 
@@ -67,7 +78,7 @@ describe('the wire protocol, on a backend of its own per session', () => {
       client.write(Buffer.concat([serialize.bind({ statement: 'S_1', values: [value] }), serialize.execute({}), serialize.sync()]));
       return client.readUntilReady();
     };
-    expect(rowsOf(await run(a, "even"))).toEqual([['25']]);
+    expect(rowsOf(await run(a, 'even'))).toEqual([['25']]);
     expect(rowsOf(await run(b, '7'))).toEqual([['70']]);
     expect(rowsOf(await run(a, 'odd'))).toEqual([['25']]);
   });
@@ -90,7 +101,14 @@ describe('the wire protocol, on a backend of its own per session', () => {
     a.write(Buffer.concat([serialize.parse({ text: "select 'still here'" }), serialize.sync()]));
     await a.readUntilReady();
     // A statement on a stream table makes kinesql read the session's settings from its backend first.
-    a.write(Buffer.concat([serialize.parse({ name: 'count_events', text: 'select count(*) from events' }), serialize.bind({ statement: 'count_events' }), serialize.execute({}), serialize.sync()]));
+    a.write(
+      Buffer.concat([
+        serialize.parse({ name: 'count_events', text: 'select count(*) from events' }),
+        serialize.bind({ statement: 'count_events' }),
+        serialize.execute({}),
+        serialize.sync(),
+      ]),
+    );
     expect(rowsOf(await a.readUntilReady())).toEqual([['50']]);
     a.write(Buffer.concat([serialize.bind({}), serialize.execute({}), serialize.sync()]));
     const reply = await a.readUntilReady();
@@ -123,7 +141,14 @@ describe('the wire protocol, on a backend of its own per session', () => {
 
   it('suspends a portal at the row limit and resumes it', async () => {
     const a = await session();
-    a.write(Buffer.concat([serialize.parse({ text: 'select id from events order by id' }), serialize.bind({ portal: 'p' }), serialize.execute({ portal: 'p', rows: 3 }), serialize.flush()]));
+    a.write(
+      Buffer.concat([
+        serialize.parse({ text: 'select id from events order by id' }),
+        serialize.bind({ portal: 'p' }),
+        serialize.execute({ portal: 'p', rows: 3 }),
+        serialize.flush(),
+      ]),
+    );
     const first = await a.read(5);
     expect(types(first)).toBe('12DDD');
     expect((await a.next())?.type).toBe('s');

@@ -58,7 +58,12 @@ function failure(run: () => unknown): ScramFailure {
 const aliceVerifier = parseScramVerifier(makeScramVerifier('wonderland'))!;
 const binding = randomBytes(32);
 const scram = (options: { user?: string; verifier?: ScramVerifier; doomed?: boolean; channelBinding?: Buffer } = {}): ScramExchange =>
-  new ScramExchange({ user: options.user ?? 'alice', verifier: options.verifier ?? aliceVerifier, doomed: options.doomed ?? false, channelBinding: options.channelBinding });
+  new ScramExchange({
+    user: options.user ?? 'alice',
+    verifier: options.verifier ?? aliceVerifier,
+    doomed: options.doomed ?? false,
+    channelBinding: options.channelBinding,
+  });
 
 describe('SCRAM-SHA-256 exchange', () => {
   it('lets the right password in and refuses a wrong one with 28P01', () => {
@@ -95,10 +100,14 @@ describe('SCRAM-SHA-256 exchange', () => {
     const wrongData = failure(() => exchange(scram({ channelBinding: binding }), { ...plus, bindingData: randomBytes(32) }));
     expect([wrongData.sqlstate, wrongData.message]).toEqual(['08P01', 'SCRAM channel binding check failed']);
     expect(failure(() => exchange(scram({ channelBinding: binding }), { ...plus, bindingData: Buffer.alloc(0) })).sqlstate).toBe('08P01');
-    expect(failure(() => exchange(scram({ channelBinding: binding }), { ...plus, gs2: 'p=tls-unique,,', bindingData: binding })).message).toContain('tls-unique');
+    expect(failure(() => exchange(scram({ channelBinding: binding }), { ...plus, gs2: 'p=tls-unique,,', bindingData: binding })).message).toContain(
+      'tls-unique',
+    );
     // PLUS chosen without binding data, binding data without PLUS:
     expect(failure(() => exchange(scram({ channelBinding: binding }), { ...plus, gs2: 'n,,' })).sqlstate).toBe('08P01');
-    expect(failure(() => exchange(scram({ channelBinding: binding }), { gs2: 'p=tls-server-end-point,,', password: 'wonderland', bindingData: binding })).sqlstate).toBe('08P01');
+    expect(
+      failure(() => exchange(scram({ channelBinding: binding }), { gs2: 'p=tls-server-end-point,,', password: 'wonderland', bindingData: binding })).sqlstate,
+    ).toBe('08P01');
   });
 
   it('refuses a client that says y (it could bind, thinking the server cannot) when the server offered PLUS: a downgrade', () => {
@@ -119,7 +128,12 @@ describe('unknown users', () => {
     const secret = auth.users.get(user) ?? standInSecret(auth, user);
     if (secret.kind !== 'scram') throw new Error('expected a SCRAM secret');
     const server = new ScramExchange({ user, verifier: secret.verifier, doomed: !auth.users.has(user), channelBinding: undefined });
-    return Object.fromEntries(server.start('SCRAM-SHA-256', 'n,,n=,r=abcdef').split(',').map((part) => [part[0]!, part.slice(2)]));
+    return Object.fromEntries(
+      server
+        .start('SCRAM-SHA-256', 'n,,n=,r=abcdef')
+        .split(',')
+        .map((part) => [part[0]!, part.slice(2)]),
+    );
   };
 
   it('get a challenge like a known user: the same salt on every attempt, 16 bytes, the usual iteration count', () => {
@@ -141,7 +155,10 @@ describe('unknown users', () => {
   });
 
   it('take the iteration count and the kind of secret most configured users have', () => {
-    const slow = createAuthConfig('scram-sha-256', parseUserList(`a:${makeScramVerifier('x', 10_000)}, b:${makeScramVerifier('y', 10_000)}, c:${makeScramVerifier('z')}`));
+    const slow = createAuthConfig(
+      'scram-sha-256',
+      parseUserList(`a:${makeScramVerifier('x', 10_000)}, b:${makeScramVerifier('y', 10_000)}, c:${makeScramVerifier('z')}`),
+    );
     const secret = standInSecret(slow, 'mallory');
     expect(secret.kind === 'scram' && secret.verifier.iterations).toBe(10_000);
     const md5 = createAuthConfig('md5', parseUserList(`a:${md5Secret('a', 'x')}, b:${md5Secret('b', 'y')}`));
@@ -166,7 +183,20 @@ describe('tls-server-end-point binding data', () => {
     };
     await Promise.all(
       Object.entries(kinds).map(async ([name, args]) => {
-        await run('openssl', ['req', '-x509', ...args, '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)]);
+        await run('openssl', [
+          'req',
+          '-x509',
+          ...args,
+          '-nodes',
+          '-days',
+          '2',
+          '-subj',
+          `/CN=${name}`,
+          '-keyout',
+          join(dir, `${name}.key`),
+          '-out',
+          join(dir, `${name}.crt`),
+        ]);
         certificates[name] = await readFile(join(dir, `${name}.crt`));
       }),
     );
@@ -177,7 +207,13 @@ describe('tls-server-end-point binding data', () => {
   });
 
   it("hashes the certificate's DER with its signature's hash, SHA-256 in place of SHA-1 and MD5", () => {
-    const expected: Record<string, string | undefined> = { 'rsa-sha256': 'sha256', 'ec-sha384': 'sha384', 'pss-sha512': 'sha512', 'rsa-sha1': 'sha256', ed25519: undefined };
+    const expected: Record<string, string | undefined> = {
+      'rsa-sha256': 'sha256',
+      'ec-sha384': 'sha384',
+      'pss-sha512': 'sha512',
+      'rsa-sha1': 'sha256',
+      ed25519: undefined,
+    };
     for (const [name, hash] of Object.entries(expected)) {
       const der = new X509Certificate(certificates[name]!).raw;
       expect(tlsServerEndPoint(der), name).toEqual(hash === undefined ? undefined : createHash(hash).update(der).digest());

@@ -106,7 +106,9 @@ export function certificateSignatureHash(der: Buffer): string | undefined {
 export function tlsServerEndPoint(der: Buffer): Buffer | undefined {
   const hash = certificateSignatureHash(der);
   if (hash === undefined) return undefined;
-  return createHash(hash === 'md5' || hash === 'sha1' ? 'sha256' : hash).update(der).digest();
+  return createHash(hash === 'md5' || hash === 'sha1' ? 'sha256' : hash)
+    .update(der)
+    .digest();
 }
 
 /** The binding data of the first (the server's own) certificate of a PEM file's contents. */

@@ -24,7 +24,10 @@ export function parseStoredSecret(text: string): StoredSecret | undefined {
 /** `alice:SCRAM-SHA-256$…, bob:md5…` → a map by user name; throws naming the first bad entry. */
 export function parseUserList(text: string): Map<string, StoredSecret> {
   const users = new Map<string, StoredSecret>();
-  for (const entry of text.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+  for (const entry of text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')) {
     const colon = entry.indexOf(':');
     const user = colon > 0 ? entry.slice(0, colon) : '';
     const secret = colon > 0 ? parseStoredSecret(entry.slice(colon + 1)) : undefined;

@@ -143,9 +143,12 @@ export class ScramExchange {
     const withoutProof = clientFinal.slice(0, proofAt);
     const fields = /^c=([^,]*),r=([^,]*)(?:,.*)?$/s.exec(withoutProof);
     if (!fields) throw malformed('Expected attributes "c" and "r" in client-final-message.');
-    const binding = Buffer.concat([Buffer.from(this.gs2Header), this.bindingFlag === 'p' ? this.setup.channelBinding ?? Buffer.alloc(0) : Buffer.alloc(0)]);
+    const binding = Buffer.concat([Buffer.from(this.gs2Header), this.bindingFlag === 'p' ? (this.setup.channelBinding ?? Buffer.alloc(0)) : Buffer.alloc(0)]);
     if (fields[1] !== binding.toString('base64')) {
-      throw new ScramFailure('08P01', this.bindingFlag === 'p' ? 'SCRAM channel binding check failed' : 'unexpected SCRAM channel-binding attribute in client-final-message');
+      throw new ScramFailure(
+        '08P01',
+        this.bindingFlag === 'p' ? 'SCRAM channel binding check failed' : 'unexpected SCRAM channel-binding attribute in client-final-message',
+      );
     }
     if (fields[2] !== this.nonce) throw malformed('Nonce does not match.');
     const proofText = clientFinal.slice(proofAt + 3);
