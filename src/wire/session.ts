@@ -1,7 +1,6 @@
 /**
- * One client connection from startup to close. Longer than most modules because startup, the three
- * authentication methods and the forwarding of simple and extended-protocol turns share the connection's
- * state; the relay of the backend's replies and the settings exchange live in their own modules.
+ * One client connection: startup, TLS, authentication, the login to a backend of its own, and the end of the
+ * connection. Once logged in, its traffic is handled turn by turn (turns.ts).
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -12,18 +11,15 @@ import { EngineLoginError, type BackendLink } from '../engine/backend-link.js';
 import type { Engine } from '../engine/engine.js';
 import { RoleRefused, type ClientRoles } from '../engine/roles.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
-import type { CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
-import { StatementError } from '../sql/statement-executor.js';
-import type { ParsedStatement } from '../sql/parse.js';
-import { referencedRelations, type RelationName } from '../sql/stream-tables.js';
+import type { StatementExecutor } from '../sql/statement-executor.js';
 import { cleartextMatches, md5ResponseMatches, standInSecret, type AuthConfig } from './auth/credentials.js';
 import { ScramExchange, ScramFailure, scramMechanisms, type ScramVerifier } from './auth/scram.js';
 import { BackendRelay } from './backend-relay.js';
+import { SessionTurns, type StopReason } from './turns.js';
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
-import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC } from './extended-messages.js';
 import { BodyReader, FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
-import { engineStartupParameters, READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, StartupSettingRefused, timeoutMs } from './session-settings.js';
+import { engineStartupParameters, StartupSettingRefused, } from './session-settings.js';
 
 export interface SessionSettings {
   defaultSchema: string;
@@ -55,26 +51,9 @@ export interface SessionServices {
   metrics?: { statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void };
 }
 
-/** Messages of the extended protocol, collected until Sync or Flush and then forwarded together. */
-const EXTENDED_MESSAGES = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'S']);
-/** Messages PostgreSQL ignores outside COPY IN. */
-const IGNORED_MESSAGES = new Set(['d', 'c', 'f']);
 const STARTUP_TIMEOUT_MS = 60_000;
 /** Before a client has logged in it may send only small messages (passwords, SCRAM), as PostgreSQL caps its startup packet. */
 const PRE_LOGIN_MESSAGE_BYTES = 10_000;
-/** Fails the backend's open transaction block where kinesql refused a statement, as PostgreSQL's own refusal would. */
-const FAIL_BLOCK = Buffer.concat([
-  buildParse({
-    name: '',
-    query: `DO $$ BEGIN RAISE EXCEPTION 'kinesql refused a statement of this transaction' USING ERRCODE = '25006'; END $$`,
-    rest: Buffer.from([0, 0]),
-  }),
-  frontendMessage('B', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0])),
-  frontendMessage('E', Buffer.from([0, 0, 0, 0, 0])),
-  SYNC,
-]);
-
-type StopReason = 'user' | 'timeout';
 
 /**
  * One client connection: startup and authentication by kinesql, then a backend of the engine of its own,
@@ -87,7 +66,6 @@ export class Session {
   /** The engine backend's process id (what pg_backend_pid() shows); 0 until logged in. */
   processId = 0;
   readonly secretKey: number;
-  private engineSecretKey = 0;
   private readonly reader: FrontendReader;
   private stream: Socket;
   private send: MessageSink;
@@ -95,22 +73,13 @@ export class Session {
   private readonly engine: Engine;
   private readonly roles: ClientRoles;
   private readonly metrics: SessionServices['metrics'];
-  /** When the turn being handled arrived (performance.now()), for its latency. */
-  private turnStarted = 0;
   private relay: BackendRelay | undefined;
+  /** The logged-in session's traffic, once there is a backend. */
+  private turns: SessionTurns | undefined;
   private phase: 'startup' | 'auth' | 'ready' = 'startup';
   private authenticate: ((message: FrontendMessage) => Promise<void>) | undefined;
   private startupParameters = new Map<string, string>();
   private processing: Promise<void> = Promise.resolve();
-  private extendedBatch: FrontendMessage[] = [];
-  private discardUntilSync = false;
-  /** Forwarded extended-protocol messages not yet followed by a Sync. */
-  private unsynced = false;
-  /** The stream tables each prepared statement reads: protocol-level by name, and SQL-level PREPAREs. */
-  private readonly statements = new Map<string, RelationName[]>();
-  private readonly sqlPrepared = new Map<string, RelationName[]>();
-  private context: SessionContext;
-  private catchingUp: AbortController | undefined;
   private user = '';
   /** The client's IP address, which failed logins are counted against. */
   private readonly clientAddress: string;
@@ -134,7 +103,6 @@ export class Session {
     this.stream = socket;
     this.clientAddress = socket.remoteAddress ?? '';
     this.send = socketSink(socket);
-    this.context = { searchPath: [settings.defaultSchema, 'public'] };
     socket.setNoDelay(true);
     this.listen(socket);
     // PostgreSQL's authentication_timeout: a connection that never finishes logging in is dropped.
@@ -146,7 +114,7 @@ export class Session {
       this.closed = true;
       this.admitted = false;
       clearTimeout(startupTimer);
-      this.catchingUp?.abort(new StatementError('connection closed', '08006'));
+      this.turns?.abandon();
       this.relay?.close();
       this.hooks.closed(this);
     });
@@ -370,7 +338,6 @@ export class Session {
     this.phase = 'ready';
     this.reader.setLimit(this.settings.maxMessageBytes);
     this.processId = link.processId;
-    this.engineSecretKey = link.secretKey;
     await this.send(
       Buffer.concat([
         backend.authenticationOk(),
@@ -380,6 +347,24 @@ export class Session {
       ]),
     );
     this.relay = new BackendRelay(link.socket, this.stream, link.leftover, () => this.onBackendClosed());
+    this.turns = new SessionTurns(
+      this.relay,
+      {
+        executor: this.executor,
+        engine: this.engine,
+        ...(this.metrics ? { metrics: this.metrics } : {}),
+        logger: this.logger,
+        send: this.send,
+        fatal: (fields) => this.fatal(fields),
+        end: () => {
+          this.closed = true;
+          this.stream.end();
+        },
+      },
+      this.user,
+      this.settings.defaultSchema,
+      { processId: link.processId, secretKey: link.secretKey },
+    );
     this.hooks.opened(this);
     this.logger.info(
       {
@@ -409,199 +394,12 @@ export class Session {
       await this.authenticate(message);
       return;
     }
-    const relay = this.relay!;
-    if (message.type === 'X') {
-      relay.send(message.raw, 0);
-      this.closed = true;
-      this.stream.end();
-      return;
-    }
-    if (EXTENDED_MESSAGES.has(message.type)) {
-      if (this.discardUntilSync) {
-        if (message.type === 'S') {
-          this.discardUntilSync = false;
-          this.unsynced = false;
-          relay.send(SYNC, 1, this.answered('refused'));
-        }
-        return;
-      }
-      this.extendedBatch.push(message);
-      if (message.type === 'S' || message.type === 'H') await this.onExtendedBatch();
-      return;
-    }
-    if (message.type === 'Q') {
-      await this.onQuery(message);
-      return;
-    }
-    if (IGNORED_MESSAGES.has(message.type)) return;
-    if (message.type === 'F') {
-      await this.refuse({ code: '0A000', message: 'fastpath function calls are not supported' }, true);
-      return;
-    }
-    await this.fatal({ code: '08P01', message: `invalid frontend message type ${message.raw[0]}` });
+    await this.turns!.onMessage(message);
   }
 
-  // ---- simple query ------------------------------------------------------------------------------
-
-  private async onQuery(message: FrontendMessage): Promise<void> {
-    this.turnStarted = performance.now();
-    const sql = new BodyReader(message.body).cstring();
-    let statements: ParsedStatement[];
-    let relations: RelationName[];
-    let properties: Map<string, string>;
-    try {
-      ({ statements, relations, properties } = this.executor.analyze(sql));
-    } catch (error) {
-      if (!(error instanceof StatementError)) throw error;
-      await this.refuse(statementErrorFields(error), true);
-      return;
-    }
-    const prepared = sqlPreparedChanges(statements);
-    relations.push(...prepared.executes.flatMap((name) => this.sqlPrepared.get(name) ?? []));
-    const build = (context: SessionContext): Buffer => frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(sql, context)}\0`, 'utf8'));
-    await this.forward(relations, build, 1, properties);
-    for (const [name, statementRelations] of prepared.prepares) this.sqlPrepared.set(name, statementRelations);
-    for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
-    if (prepared.deallocateAll) this.sqlPrepared.clear();
-    if (prepared.discardAll) {
-      this.sqlPrepared.clear();
-      this.statements.clear();
-    }
-  }
-
-  // ---- extended protocol -------------------------------------------------------------------------
-
-  private async onExtendedBatch(): Promise<void> {
-    this.turnStarted = performance.now();
-    const batch = this.extendedBatch;
-    this.extendedBatch = [];
-    const endsWithSync = batch.at(-1)?.type === 'S';
-    const relations: RelationName[] = [];
-    const parses = new Map<FrontendMessage, { name: string; query: string; rest: Buffer }>();
-    try {
-      for (const message of batch) {
-        if (message.type === 'P') {
-          const parse = readParse(message.body);
-          const statementRelations = this.executor.analyze(parse.query).relations;
-          this.statements.set(parse.name, statementRelations);
-          relations.push(...statementRelations);
-          parses.set(message, parse);
-        } else if (message.type === 'B') {
-          relations.push(...(this.statements.get(readBind(message.body).statement) ?? []));
-        } else if (message.type === 'C') {
-          const target = readTarget(message.body, 'Close');
-          if (target.kind === 'S') this.statements.delete(target.name);
-        }
-      }
-    } catch (error) {
-      if (!(error instanceof ProtocolViolation) && !(error instanceof StatementError)) throw error;
-      await this.refuse(error instanceof StatementError ? statementErrorFields(error) : { code: error.sqlstate, message: error.message }, endsWithSync);
-      return;
-    }
-    const build = (context: SessionContext): Buffer =>
-      Buffer.concat(
-        batch.map((message) => {
-          const parse = parses.get(message);
-          if (!parse) return message.raw;
-          const query = this.executor.prepareSql(parse.query, context);
-          return query === parse.query ? message.raw : buildParse({ ...parse, query });
-        }),
-      );
-    await this.forward(relations, build, endsWithSync ? 1 : 0);
-    this.unsynced = !endsWithSync;
-  }
-
-  // ---- forwarding --------------------------------------------------------------------------------
-
-  /**
-   * Sends a turn's messages to the backend. When they may read stream tables, kinesql first waits for the
-   * backend to answer everything before them, reads the session's settings from it, and catches the
-   * tables up; a catch-up that fails (or is cancelled) is reported instead of running the statement.
-   */
-  /** Counts a turn once its ReadyForQuery has come: refused by kinesql, failed in the engine, or answered. */
-  private answered(outcome?: 'refused'): ((failed: boolean) => void) | undefined {
-    const metrics = this.metrics;
-    if (!metrics) return undefined;
-    const started = this.turnStarted;
-    return (failed) => metrics.statementFinished(outcome ?? (failed ? 'error' : 'ok'), (performance.now() - started) / 1000);
-  }
-
-  private async forward(
-    relations: RelationName[],
-    build: (context: SessionContext) => Buffer,
-    replies: number,
-    alsoSet: ReadonlyMap<string, string> = new Map(),
-  ): Promise<void> {
-    const relay = this.relay!;
-    let caughtUp: CaughtUp = {};
-    if (this.executor.mayReadStreams(relations)) {
-      await relay.whenIdle();
-      if (relay.status !== TransactionStatus.Failed && !this.unsynced) {
-        const settings = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
-        for (const [name, value] of alsoSet) settings?.set(name, value);
-        if (settings) this.context = { searchPath: searchPathSchemas(settings.get('search_path') ?? '', this.user), settings };
-        try {
-          caughtUp = await this.catchUp(relations, timeoutMs(settings?.get('statement_timeout')));
-        } catch (error) {
-          if (!(error instanceof StatementError)) throw error;
-          await this.refuse(statementErrorFields(error), replies > 0);
-          return;
-        }
-      }
-    }
-    relay.send(build(this.context), replies, this.answered());
-    if (caughtUp.checkpoint) {
-      const errorsBefore = relay.errors;
-      await relay.whenIdle();
-      if (relay.errors === errorsBefore && relay.status !== TransactionStatus.Failed) {
-        await this.executor.afterStatement(caughtUp).catch((error: unknown) => this.logger.warn({ err: error }, 'checkpoint not saved'));
-      }
-    }
-  }
-
-  private async catchUp(relations: RelationName[], statementTimeoutMs: number): Promise<CaughtUp> {
-    const controller = new AbortController();
-    this.catchingUp = controller;
-    const timer =
-      statementTimeoutMs > 0
-        ? setTimeout(() => controller.abort(new StatementError('canceling statement due to statement timeout', '57014')), statementTimeoutMs)
-        : undefined;
-    try {
-      return await this.executor.catchUp(relations, this.context, controller.signal, this.send);
-    } finally {
-      if (timer) clearTimeout(timer);
-      this.catchingUp = undefined;
-    }
-  }
-
-  /**
-   * Reports a statement kinesql refuses (or whose catch-up failed) where PostgreSQL would report its error:
-   * after everything before it, with a transaction block it was in failed, and ReadyForQuery from the
-   * backend itself at the Sync that ends the batch.
-   */
-  private async refuse(fields: ErrorFields, endsWithSync: boolean): Promise<void> {
-    const relay = this.relay!;
-    await relay.whenIdle();
-    if (relay.status === TransactionStatus.InTransaction && !this.unsynced) await relay.exchange(FAIL_BLOCK).catch(() => undefined);
-    await this.send(backend.error(fields));
-    if (endsWithSync) {
-      this.unsynced = false;
-      relay.send(SYNC, 1, this.answered('refused'));
-    } else {
-      this.discardUntilSync = true;
-    }
-  }
-
-  /** CancelRequest or statement_timeout: a catch-up is stopped here, a statement in the engine by the engine. */
+  /** CancelRequest: a catch-up is stopped here, a statement in the engine by the engine. */
   cancel(reason: StopReason): void {
-    if (this.catchingUp) {
-      const message = reason === 'timeout' ? 'canceling statement due to statement timeout' : 'canceling statement due to user request';
-      this.catchingUp.abort(new StatementError(message, '57014'));
-      return;
-    }
-    if (!this.relay?.busy) return;
-    this.logger.info({ backend: this.processId }, 'forwarding a cancel request to the engine');
-    this.engine.cancel(this.processId, this.engineSecretKey).catch((error: unknown) => this.logger.warn({ err: error }, 'cancel request not forwarded'));
+    this.turns?.cancel(reason);
   }
 
   // ---- ending ------------------------------------------------------------------------------------
@@ -636,38 +434,6 @@ export class Session {
   }
 }
 
-function statementErrorFields(error: StatementError): ErrorFields {
-  return { code: error.sqlstate, message: error.message, ...(error.position ? { position: error.position } : {}) };
-}
-
 function passwordOf(message: FrontendMessage): string {
   return new BodyReader(message.body).cstring();
-}
-
-/** The SQL-level PREPARE, EXECUTE, DEALLOCATE and DISCARD of a simple query. */
-function sqlPreparedChanges(statements: ParsedStatement[]): {
-  prepares: [string, RelationName[]][];
-  executes: string[];
-  deallocates: string[];
-  deallocateAll: boolean;
-  discardAll: boolean;
-} {
-  const changes = {
-    prepares: [] as [string, RelationName[]][],
-    executes: [] as string[],
-    deallocates: [] as string[],
-    deallocateAll: false,
-    discardAll: false,
-  };
-  for (const statement of statements) {
-    const fields = (statement.node as unknown as Record<string, Record<string, unknown>>)[statement.nodeType] ?? {};
-    const name = fields['name'];
-    if (statement.nodeType === 'DeallocateStmt' && fields['isall'] === true) changes.deallocateAll = true;
-    if (statement.nodeType === 'DiscardStmt' && (fields['target'] === undefined || fields['target'] === 'DISCARD_ALL')) changes.discardAll = true;
-    if (typeof name !== 'string') continue;
-    if (statement.nodeType === 'PrepareStmt') changes.prepares.push([name, referencedRelations(statement.node)]);
-    else if (statement.nodeType === 'ExecuteStmt') changes.executes.push(name);
-    else if (statement.nodeType === 'DeallocateStmt') changes.deallocates.push(name);
-  }
-  return changes;
 }

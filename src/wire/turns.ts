@@ -1,0 +1,321 @@
+/**
+ * A logged-in session's traffic, turn by turn. A simple Query, or an extended-protocol batch up to its Sync or
+ * Flush, is one turn: its SQL passes the read-only gate, the stream tables it reads are caught up, and it
+ * goes to the session's own engine backend, whose replies the relay passes back untouched. Transactions,
+ * cursors, prepared statements and settings are the backend's own.
+ */
+import type { Logger } from 'pino';
+import type { Engine } from '../engine/engine.js';
+import { backend, type ErrorFields } from '../pg/backend-messages.js';
+import { TransactionStatus } from '../pg/protocol-constants.js';
+import type { ParsedStatement } from '../sql/parse.js';
+import type { CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
+import { StatementError } from '../sql/statement-executor.js';
+import { referencedRelations, type RelationName } from '../sql/stream-tables.js';
+import type { BackendRelay } from './backend-relay.js';
+import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC } from './extended-messages.js';
+import { BodyReader, ProtocolViolation, type FrontendMessage } from './frontend-reader.js';
+import type { MessageSink } from './message-sink.js';
+import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
+
+/** Messages of the extended protocol, collected until Sync or Flush and then forwarded together. */
+const EXTENDED_MESSAGES = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'S']);
+/** Messages PostgreSQL ignores outside COPY IN. */
+const IGNORED_MESSAGES = new Set(['d', 'c', 'f']);
+
+/** Fails the backend's open transaction block where kinesql refused a statement, as PostgreSQL's own refusal would. */
+const FAIL_BLOCK = Buffer.concat([
+  buildParse({
+    name: '',
+    query: `DO $$ BEGIN RAISE EXCEPTION 'kinesql refused a statement of this transaction' USING ERRCODE = '25006'; END $$`,
+    rest: Buffer.from([0, 0]),
+  }),
+  frontendMessage('B', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0])),
+  frontendMessage('E', Buffer.from([0, 0, 0, 0, 0])),
+  SYNC,
+]);
+
+export type StopReason = 'user' | 'timeout';
+
+/** What the turns need of the connection they run on. */
+export interface TurnServices {
+  executor: StatementExecutor;
+  engine: Engine;
+  metrics?: { statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void };
+  logger: Logger;
+  /** Writes kinesql's own messages to the client. */
+  send: MessageSink;
+  /** Ends the connection with a FATAL error. */
+  fatal(fields: Omit<ErrorFields, 'severity'>): Promise<void>;
+  /** The client said Terminate. */
+  end(): void;
+}
+
+export class SessionTurns {
+  /** When the turn being handled arrived (performance.now()), for its latency. */
+  private turnStarted = 0;
+  private extendedBatch: FrontendMessage[] = [];
+  private discardUntilSync = false;
+  /** Forwarded extended-protocol messages not yet followed by a Sync. */
+  private unsynced = false;
+  /** The stream tables each prepared statement reads: protocol-level by name, and SQL-level PREPAREs. */
+  private readonly statements = new Map<string, RelationName[]>();
+  private readonly sqlPrepared = new Map<string, RelationName[]>();
+  private context: SessionContext;
+  private catchingUp: AbortController | undefined;
+  private readonly executor: StatementExecutor;
+  private readonly engine: Engine;
+  private readonly metrics: TurnServices['metrics'];
+  private readonly logger: Logger;
+  private readonly send: MessageSink;
+
+  constructor(
+    private readonly relay: BackendRelay,
+    private readonly session: TurnServices,
+    private readonly user: string,
+    defaultSchema: string,
+    /** The engine backend's key, for forwarding cancel requests. */
+    private readonly backendKey: { processId: number; secretKey: number },
+  ) {
+    this.executor = session.executor;
+    this.engine = session.engine;
+    this.metrics = session.metrics;
+    this.logger = session.logger;
+    this.send = session.send;
+    this.context = { searchPath: [defaultSchema, 'public'] };
+  }
+
+  async onMessage(message: FrontendMessage): Promise<void> {
+    const relay = this.relay;
+    if (message.type === 'X') {
+      relay.send(message.raw, 0);
+      this.session.end();
+      return;
+    }
+    if (EXTENDED_MESSAGES.has(message.type)) {
+      if (this.discardUntilSync) {
+        if (message.type === 'S') {
+          this.discardUntilSync = false;
+          this.unsynced = false;
+          relay.send(SYNC, 1, this.answered('refused'));
+        }
+        return;
+      }
+      this.extendedBatch.push(message);
+      if (message.type === 'S' || message.type === 'H') await this.onExtendedBatch();
+      return;
+    }
+    if (message.type === 'Q') {
+      await this.onQuery(message);
+      return;
+    }
+    if (IGNORED_MESSAGES.has(message.type)) return;
+    if (message.type === 'F') {
+      await this.refuse({ code: '0A000', message: 'fastpath function calls are not supported' }, true);
+      return;
+    }
+    await this.session.fatal({ code: '08P01', message: `invalid frontend message type ${message.raw[0]}` });
+  }
+
+  // ---- simple query ------------------------------------------------------------------------------
+
+  private async onQuery(message: FrontendMessage): Promise<void> {
+    this.turnStarted = performance.now();
+    const sql = new BodyReader(message.body).cstring();
+    let statements: ParsedStatement[];
+    let relations: RelationName[];
+    let properties: Map<string, string>;
+    try {
+      ({ statements, relations, properties } = this.executor.analyze(sql));
+    } catch (error) {
+      if (!(error instanceof StatementError)) throw error;
+      await this.refuse(statementErrorFields(error), true);
+      return;
+    }
+    const prepared = sqlPreparedChanges(statements);
+    relations.push(...prepared.executes.flatMap((name) => this.sqlPrepared.get(name) ?? []));
+    const build = (context: SessionContext): Buffer => frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(sql, context)}\0`, 'utf8'));
+    await this.forward(relations, build, 1, properties);
+    for (const [name, statementRelations] of prepared.prepares) this.sqlPrepared.set(name, statementRelations);
+    for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
+    if (prepared.deallocateAll) this.sqlPrepared.clear();
+    if (prepared.discardAll) {
+      this.sqlPrepared.clear();
+      this.statements.clear();
+    }
+  }
+
+  // ---- extended protocol -------------------------------------------------------------------------
+
+  private async onExtendedBatch(): Promise<void> {
+    this.turnStarted = performance.now();
+    const batch = this.extendedBatch;
+    this.extendedBatch = [];
+    const endsWithSync = batch.at(-1)?.type === 'S';
+    const relations: RelationName[] = [];
+    const parses = new Map<FrontendMessage, { name: string; query: string; rest: Buffer }>();
+    try {
+      for (const message of batch) {
+        if (message.type === 'P') {
+          const parse = readParse(message.body);
+          const statementRelations = this.executor.analyze(parse.query).relations;
+          this.statements.set(parse.name, statementRelations);
+          relations.push(...statementRelations);
+          parses.set(message, parse);
+        } else if (message.type === 'B') {
+          relations.push(...(this.statements.get(readBind(message.body).statement) ?? []));
+        } else if (message.type === 'C') {
+          const target = readTarget(message.body, 'Close');
+          if (target.kind === 'S') this.statements.delete(target.name);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof ProtocolViolation) && !(error instanceof StatementError)) throw error;
+      await this.refuse(error instanceof StatementError ? statementErrorFields(error) : { code: error.sqlstate, message: error.message }, endsWithSync);
+      return;
+    }
+    const build = (context: SessionContext): Buffer =>
+      Buffer.concat(
+        batch.map((message) => {
+          const parse = parses.get(message);
+          if (!parse) return message.raw;
+          const query = this.executor.prepareSql(parse.query, context);
+          return query === parse.query ? message.raw : buildParse({ ...parse, query });
+        }),
+      );
+    await this.forward(relations, build, endsWithSync ? 1 : 0);
+    this.unsynced = !endsWithSync;
+  }
+
+  // ---- forwarding --------------------------------------------------------------------------------
+
+  /**
+   * Sends a turn's messages to the backend. When they may read stream tables, kinesql first waits for the
+   * backend to answer everything before them, reads the session's settings from it, and catches the
+   * tables up; a catch-up that fails (or is cancelled) is reported instead of running the statement.
+   */
+  /** Counts a turn once its ReadyForQuery has come: refused by kinesql, failed in the engine, or answered. */
+  private answered(outcome?: 'refused'): ((failed: boolean) => void) | undefined {
+    const metrics = this.metrics;
+    if (!metrics) return undefined;
+    const started = this.turnStarted;
+    return (failed) => metrics.statementFinished(outcome ?? (failed ? 'error' : 'ok'), (performance.now() - started) / 1000);
+  }
+
+  private async forward(
+    relations: RelationName[],
+    build: (context: SessionContext) => Buffer,
+    replies: number,
+    alsoSet: ReadonlyMap<string, string> = new Map(),
+  ): Promise<void> {
+    const relay = this.relay;
+    let caughtUp: CaughtUp = {};
+    if (this.executor.mayReadStreams(relations)) {
+      await relay.whenIdle();
+      if (relay.status !== TransactionStatus.Failed && !this.unsynced) {
+        const settings = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
+        for (const [name, value] of alsoSet) settings?.set(name, value);
+        if (settings) this.context = { searchPath: searchPathSchemas(settings.get('search_path') ?? '', this.user), settings };
+        try {
+          caughtUp = await this.catchUp(relations, timeoutMs(settings?.get('statement_timeout')));
+        } catch (error) {
+          if (!(error instanceof StatementError)) throw error;
+          await this.refuse(statementErrorFields(error), replies > 0);
+          return;
+        }
+      }
+    }
+    relay.send(build(this.context), replies, this.answered());
+    if (caughtUp.checkpoint) {
+      const errorsBefore = relay.errors;
+      await relay.whenIdle();
+      if (relay.errors === errorsBefore && relay.status !== TransactionStatus.Failed) {
+        await this.executor.afterStatement(caughtUp).catch((error: unknown) => this.logger.warn({ err: error }, 'checkpoint not saved'));
+      }
+    }
+  }
+
+  private async catchUp(relations: RelationName[], statementTimeoutMs: number): Promise<CaughtUp> {
+    const controller = new AbortController();
+    this.catchingUp = controller;
+    const timer =
+      statementTimeoutMs > 0
+        ? setTimeout(() => controller.abort(new StatementError('canceling statement due to statement timeout', '57014')), statementTimeoutMs)
+        : undefined;
+    try {
+      return await this.executor.catchUp(relations, this.context, controller.signal, this.send);
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.catchingUp = undefined;
+    }
+  }
+
+  /**
+   * Reports a statement kinesql refuses (or whose catch-up failed) where PostgreSQL would report its error:
+   * after everything before it, with a transaction block it was in failed, and ReadyForQuery from the
+   * backend itself at the Sync that ends the batch.
+   */
+  private async refuse(fields: ErrorFields, endsWithSync: boolean): Promise<void> {
+    const relay = this.relay;
+    await relay.whenIdle();
+    if (relay.status === TransactionStatus.InTransaction && !this.unsynced) await relay.exchange(FAIL_BLOCK).catch(() => undefined);
+    await this.send(backend.error(fields));
+    if (endsWithSync) {
+      this.unsynced = false;
+      relay.send(SYNC, 1, this.answered('refused'));
+    } else {
+      this.discardUntilSync = true;
+    }
+  }
+
+  /** CancelRequest or statement_timeout: a catch-up is stopped here, a statement in the engine by the engine. */
+  cancel(reason: StopReason): void {
+    if (this.catchingUp) {
+      const message = reason === 'timeout' ? 'canceling statement due to statement timeout' : 'canceling statement due to user request';
+      this.catchingUp.abort(new StatementError(message, '57014'));
+      return;
+    }
+    if (!this.relay?.busy) return;
+    this.logger.info({ backend: this.backendKey.processId }, 'forwarding a cancel request to the engine');
+    this.engine
+      .cancel(this.backendKey.processId, this.backendKey.secretKey)
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'cancel request not forwarded'));
+  }
+
+  /** The connection closed: a catch-up it waits for is abandoned. */
+  abandon(): void {
+    this.catchingUp?.abort(new StatementError('connection closed', '08006'));
+  }
+}
+
+function statementErrorFields(error: StatementError): ErrorFields {
+  return { code: error.sqlstate, message: error.message, ...(error.position ? { position: error.position } : {}) };
+}
+
+/** The SQL-level PREPARE, EXECUTE, DEALLOCATE and DISCARD of a simple query. */
+function sqlPreparedChanges(statements: ParsedStatement[]): {
+  prepares: [string, RelationName[]][];
+  executes: string[];
+  deallocates: string[];
+  deallocateAll: boolean;
+  discardAll: boolean;
+} {
+  const changes = {
+    prepares: [] as [string, RelationName[]][],
+    executes: [] as string[],
+    deallocates: [] as string[],
+    deallocateAll: false,
+    discardAll: false,
+  };
+  for (const statement of statements) {
+    const fields = (statement.node as unknown as Record<string, Record<string, unknown>>)[statement.nodeType] ?? {};
+    const name = fields['name'];
+    if (statement.nodeType === 'DeallocateStmt' && fields['isall'] === true) changes.deallocateAll = true;
+    if (statement.nodeType === 'DiscardStmt' && (fields['target'] === undefined || fields['target'] === 'DISCARD_ALL')) changes.discardAll = true;
+    if (typeof name !== 'string') continue;
+    if (statement.nodeType === 'PrepareStmt') changes.prepares.push([name, referencedRelations(statement.node)]);
+    else if (statement.nodeType === 'ExecuteStmt') changes.executes.push(name);
+    else if (statement.nodeType === 'DeallocateStmt') changes.deallocates.push(name);
+  }
+  return changes;
+}
