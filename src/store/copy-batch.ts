@@ -4,7 +4,9 @@
  * unreadable: when a batch's COPY fails with a data exception, the batch is split until the records that
  * cause it are found, and those are loaded as invalid messages (data columns NULL, _message_valid false).
  */
+import type { DecodedMessage } from '../decode/record-decoder.js';
 import type { EngineTransaction } from '../engine/engine.js';
+import type { StreamRecord } from '../kinesis/records.js';
 import { copyLine } from './copy-text.js';
 
 export interface BatchRow {
@@ -67,4 +69,53 @@ export async function copyIsolatingBadRows(tx: EngineTransaction, copySql: strin
   };
   await attempt(0, rows.length);
   return madeInvalid;
+}
+
+const textDecoder = new TextDecoder('utf-8');
+
+/** The message as PostgreSQL text: invalid UTF-8 replaced, NUL bytes (which text cannot hold) dropped. */
+function messageText(payload: Uint8Array): string {
+  const text = textDecoder.decode(payload);
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
+}
+
+/**
+ * A batch of records as COPY rows: the decoded columns, then the internal columns in table order (see
+ * INTERNAL_COLUMNS). `segment` is the shard's running record count before the batch.
+ */
+export function encodeBatch(
+  records: StreamRecord[],
+  decode: (data: Uint8Array, partitionKey: string) => Iterable<DecodedMessage>,
+  shardId: string,
+  segment: number,
+): { batch: BatchRow[]; segmentCount: number; rows: number; bytes: number } {
+  const first = records[0]!.sequenceNumber;
+  const last = records[records.length - 1]!.sequenceNumber;
+  const batch: BatchRow[] = [];
+  let segmentCount = segment;
+  let bytes = 0;
+  for (const record of records) {
+    segmentCount += 1;
+    const arrival = record.arrivalTimestamp.toISOString();
+    for (const message of decode(record.data, record.partitionKey)) {
+      bytes += message.message.byteLength;
+      batch.push({
+        values: [
+          ...message.row.values,
+          shardId,
+          record.sequenceNumber,
+          first,
+          last,
+          String(segmentCount),
+          message.row.valid ? 't' : 'f',
+          messageText(message.message),
+          String(message.message.byteLength),
+          arrival,
+          message.partitionKey,
+          message.subSequenceNumber === null ? null : String(message.subSequenceNumber),
+        ],
+      });
+    }
+  }
+  return { batch, segmentCount, rows: batch.length, bytes };
 }

@@ -19,8 +19,9 @@ import { ShardReader, type ShardReaderStats } from '../kinesis/shard-reader.js';
 import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
 import { covers, laterTime, positionOf, type LoadedRange, type LowerBound } from './loaded-range.js';
 import { shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
+import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
 import { savePosition, type StoredPosition } from './shard-positions.js';
-import { batchText, copyIsolatingBadRows, isDataException, type BatchRow, type RowShape } from './copy-batch.js';
+import { batchText, copyIsolatingBadRows, encodeBatch, isDataException, type RowShape } from './copy-batch.js';
 import { StreamReadError } from './stream-read-error.js';
 
 export interface StreamTableOptions {
@@ -76,57 +77,8 @@ export interface ShardStatus {
   reader: ShardReaderStats;
 }
 
-const textDecoder = new TextDecoder('utf-8');
 /** Listings per catch-up when reads keep closing shards (a reshard during the catch-up). */
 const MAX_LISTING_ROUNDS = 4;
-
-/** A statement's catch-up of one table: counts for progress notices. */
-class CatchUpProgress {
-  recordsRead = 0;
-  shardsDone = 0;
-  shardsTotal = 0;
-  readonly behind = new Map<string, number>();
-
-  snapshot(stream: string): ScanProgress {
-    return {
-      stream,
-      recordsRead: this.recordsRead,
-      shardsDone: this.shardsDone,
-      shardsTotal: this.shardsTotal,
-      millisBehindLatest: Math.max(0, ...this.behind.values()),
-    };
-  }
-}
-
-interface WaitingCatchUp {
-  request: ScanRequest;
-  listeners: ((progress: ScanProgress) => void)[];
-  done: Promise<void>;
-}
-
-/**
- * Requests with the same key can share one read: they differ at most in their stop time and in how far
- * back they reach (time bound, window start), which mergeInto widens to cover both.
- */
-function requestKey(request: ScanRequest): string {
-  const { fromTime: _fromTime, ...otherBounds } = request.bounds ?? {};
-  return JSON.stringify([request.bounds ? otherBounds : null, request.window !== undefined, request.read ?? null]);
-}
-
-function earlier(a: Date | undefined, b: Date | undefined): Date | undefined {
-  if (a === undefined || b === undefined) return undefined;
-  return a < b ? a : b;
-}
-
-function mergeInto(target: ScanRequest, other: ScanRequest): void {
-  if (other.stopAt > target.stopAt) target.stopAt = other.stopAt;
-  if (target.bounds && other.bounds) {
-    const fromTime = earlier(target.bounds.fromTime, other.bounds.fromTime);
-    const { fromTime: _old, ...rest } = target.bounds;
-    target.bounds = fromTime === undefined ? rest : { ...rest, fromTime };
-  }
-  if (target.window && other.window) target.window = { start: earlier(target.window.start, other.window.start) };
-}
 
 /** What the engine holds of one stream table, and how to bring it up to what a statement needs. */
 export class StreamTable {
@@ -570,39 +522,9 @@ export class StreamTable {
    * position (a tail read moves its end; a fill moves its start only once it is complete) commit together.
    */
   private load(shard: ShardState, records: StreamRecord[], kind: 'tail' | 'fill'): Promise<void> {
-    const first = records[0]!.sequenceNumber;
-    const last = records[records.length - 1]!.sequenceNumber;
     const shardId = shard.description.shardId;
-    const batch: BatchRow[] = [];
-    let segmentCount = shard.preparedSegments;
-    let rows = 0;
-    let invalid = 0;
-    let bytes = 0;
-    for (const record of records) {
-      segmentCount += 1;
-      const arrival = record.arrivalTimestamp.toISOString();
-      for (const message of this.decodeRecord(record.data, record.partitionKey)) {
-        rows += 1;
-        bytes += message.message.byteLength;
-        if (!message.row.valid) invalid += 1;
-        batch.push({
-          values: [
-            ...message.row.values,
-            shardId,
-            record.sequenceNumber,
-            first,
-            last,
-            String(segmentCount),
-            message.row.valid ? 't' : 'f',
-            messageText(message.message),
-            String(message.message.byteLength),
-            arrival,
-            message.partitionKey,
-            message.subSequenceNumber === null ? null : String(message.subSequenceNumber),
-          ],
-        });
-      }
-    }
+    const { batch, segmentCount, rows, bytes } = encodeBatch(records, this.decodeRecord, shardId, shard.preparedSegments);
+    let invalid = batch.filter((row) => row.values[this.rowShape.validColumn] === 'f').length;
     shard.preparedSegments = segmentCount;
     const copy = shard.loads.then(async () => {
       // Checked and reserved at once, so shards loading in parallel cannot all pass the cap.
@@ -719,10 +641,4 @@ export class StreamTable {
     if (!evictedAny) return;
     this.options.logger.info({ table: this.tableName, before: windowStart.toISOString() }, 'evicted rows older than the window');
   }
-}
-
-/** The message as PostgreSQL text: invalid UTF-8 replaced, NUL bytes (which text cannot hold) dropped. */
-function messageText(payload: Uint8Array): string {
-  const text = textDecoder.decode(payload);
-  return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
 }

@@ -19,7 +19,7 @@ import { SessionTurns, type StopReason } from './turns.js';
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { BodyReader, FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
-import { engineStartupParameters, StartupSettingRefused, } from './session-settings.js';
+import { engineStartupParameters, StartupSettingRefused } from './session-settings.js';
 
 export interface SessionSettings {
   defaultSchema: string;
