@@ -119,7 +119,11 @@ export async function installEngineRoles(
     // Name lookups only (none of its tables may be read): BI tools ask has_table_privilege of every table
     // pg_tables lists, and PostgreSQL answers a name in a schema without USAGE with an error, not false.
     `GRANT USAGE ON SCHEMA ${STATE_SCHEMA} TO ${READER_ROLE}`,
+    // Its tables may be read (and locked, as pg_dump does) like the catalogs; the secret's row never: row
+    // security with no policy for the reader shows it none.
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${STATE_SCHEMA} GRANT SELECT ON TABLES TO ${READER_ROLE}`,
     `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.secret (value text NOT NULL)`,
+    `ALTER TABLE ${STATE_SCHEMA}.secret ENABLE ROW LEVEL SECURITY`,
     `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.client_roles (name text PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now())`,
     `CREATE SCHEMA IF NOT EXISTS ${PUBLIC_SCHEMA}`,
     `GRANT USAGE ON SCHEMA ${PUBLIC_SCHEMA} TO ${READER_ROLE}`,
@@ -129,6 +133,7 @@ export async function installEngineRoles(
     windowFunction(window),
     ...checkpointFunctions(checkpoints),
     `GRANT SELECT ON ALL TABLES IN SCHEMA ${PUBLIC_SCHEMA} TO ${READER_ROLE}`,
+    `GRANT SELECT ON ALL TABLES IN SCHEMA ${STATE_SCHEMA} TO ${READER_ROLE}`,
     `ALTER DEFAULT PRIVILEGES IN SCHEMA ${PUBLIC_SCHEMA} GRANT SELECT ON TABLES TO ${READER_ROLE}`,
     `REVOKE CREATE ON SCHEMA public FROM PUBLIC`,
   ]) {

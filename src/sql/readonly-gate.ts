@@ -25,6 +25,8 @@ export interface Refusal {
   readonly allowed: false;
   readonly sqlstate: string;
   readonly message: string;
+  /** What the client can do instead, when kinesql knows (an ErrorResponse hint). */
+  readonly hint?: string;
 }
 
 export type Verdict = { readonly allowed: true } | Refusal;
@@ -119,6 +121,10 @@ function checkNode(node: unknown, ctx: GateContext): Verdict {
       // `UNLISTEN *` when they reset a connection.
       return ALLOWED;
 
+    case 'LockStmt':
+      // ACCESS SHARE is the lock every SELECT takes (pg_dump takes it up front); every stronger mode blocks writers or readers.
+      return f.mode === ACCESS_SHARE_LOCK ? ALLOWED : readOnly('LOCK TABLE', 'only IN ACCESS SHARE MODE');
+
     default:
       return readOnly(commandTagOf(node as Node));
   }
@@ -159,6 +165,15 @@ function checkTransactionModes(options: unknown, tag: string): Verdict {
   return ALLOWED;
 }
 
+/** PostgreSQL's lock mode number of ACCESS SHARE in a LockStmt. */
+const ACCESS_SHARE_LOCK = 1;
+
+/**
+ * pg_dump turns row security off to dump tables whole; kinesql's stream tables show each session its window
+ * through row policies, so it must be dumped with them on.
+ */
+const ROW_SECURITY_HINT = 'kinesql serves its tables through row policies: run pg_dump with --enable-row-security';
+
 function checkSet(f: Fields, ctx: GateContext): Verdict {
   const extra = ctx.allowedSettings ?? [];
   const name = typeof f.name === 'string' ? f.name : '';
@@ -179,6 +194,9 @@ function checkSet(f: Fields, ctx: GateContext): Verdict {
       return readOnly(`SET ${name}`);
     case 'VAR_SET_VALUE': {
       const args = asArray(f.args);
+      if (name.toLowerCase() === 'row_security' && String(constantValue(args[0])).toLowerCase() === 'off') {
+        return { ...readOnly('SET row_security', 'parameter "row_security" can only be set to on'), hint: ROW_SECURITY_HINT };
+      }
       // Only the first value matters for the settings with value rules; lists (search_path) are free.
       return setting(settingRefusal(name, constantValue(args[0]), extra), 'SET');
     }
@@ -225,11 +243,14 @@ function checkQueryNode(type: string, f: Fields, ctx: GateContext): Verdict {
     case 'DeleteStmt':
     case 'MergeStmt':
       return readOnly(commandTagOf({ [type]: f } as unknown as Node));
-    case 'SelectStmt':
+    case 'SelectStmt': {
       if (f.intoClause || asArray(f.lockingClause).length > 0) {
         return readOnly(commandTagOf({ SelectStmt: f } as unknown as Node));
       }
+      const byName = setConfigOfPgSettingsRow(f);
+      if (byName) settingNamedByWhere.set(byName.call, byName.name);
       return ALLOWED;
+    }
     case 'FuncCall':
       return checkFunctionCall(f, ctx);
     default:
@@ -245,12 +266,46 @@ function checkFunctionCall(f: Fields, ctx: GateContext): Verdict {
   const name = nameParts[nameParts.length - 1] ?? '';
   const args = asArray(f.args);
   if (isDeniedFunction(name, args.length)) return deniedFunction(nameParts.join('.'));
-  if (name.toLowerCase() === 'set_config') return checkSetConfig(args, ctx, nameParts.join('.'));
+  if (name.toLowerCase() === 'set_config') return checkSetConfig(args, ctx, nameParts.join('.'), settingNamedByWhere.get(f));
   return ALLOWED;
 }
 
+/**
+ * set_config calls whose setting name is the `name` column of the one pg_settings row the query's WHERE
+ * picks by a constant: pg_dump sets settings this way (so older servers without the setting are skipped).
+ */
+const settingNamedByWhere = new WeakMap<Fields, string>();
+
+/** `SELECT set_config(name, …) FROM [pg_catalog.]pg_settings WHERE name = '<constant>'`: the call and the constant. */
+function setConfigOfPgSettingsRow(select: Fields): { call: Fields; name: string } | undefined {
+  const targets = asArray(select.targetList);
+  const from = asArray(select.fromClause);
+  if (targets.length !== 1 || from.length !== 1) return undefined;
+  const target = unwrap(targets[0]);
+  const call = target?.[0] === 'ResTarget' ? unwrap(target[1].val) : undefined;
+  if (call?.[0] !== 'FuncCall') return undefined;
+  const funcName = asArray(call[1].funcname).map((part) => unwrap(part)?.[1].sval);
+  if (String(funcName.at(-1)).toLowerCase() !== 'set_config' || !isNameColumn(asArray(call[1].args)[0])) return undefined;
+  const relation = unwrap(from[0]);
+  if (relation?.[0] !== 'RangeVar' || relation[1].relname !== 'pg_settings') return undefined;
+  if (relation[1].schemaname !== undefined && relation[1].schemaname !== 'pg_catalog') return undefined;
+  const where = unwrap(select.whereClause);
+  if (where?.[0] !== 'A_Expr' || where[1].kind !== 'AEXPR_OP') return undefined;
+  const operator = asArray(where[1].name).map((part) => unwrap(part)?.[1].sval);
+  if (operator.length !== 1 || operator[0] !== '=' || !isNameColumn(where[1].lexpr)) return undefined;
+  const name = constantValue(where[1].rexpr);
+  return typeof name === 'string' ? { call: call[1], name } : undefined;
+}
+
+function isNameColumn(node: unknown): boolean {
+  const column = unwrap(node);
+  if (column?.[0] !== 'ColumnRef') return false;
+  const fields = asArray(column[1].fields).map((part) => unwrap(part)?.[1].sval);
+  return fields.length === 1 && fields[0] === 'name';
+}
+
 /** set_config(setting_name, new_value, is_local): allowed only for a constant name of an allowed setting. */
-function checkSetConfig(args: unknown[], ctx: GateContext, displayName: string): Verdict {
+function checkSetConfig(args: unknown[], ctx: GateContext, displayName: string, namedByWhere?: string): Verdict {
   let settingArg: unknown = args[0];
   let valueArg: unknown = args[1];
   for (const arg of args) {
@@ -259,7 +314,7 @@ function checkSetConfig(args: unknown[], ctx: GateContext, displayName: string):
     if (named[1].name === 'setting_name') settingArg = named[1].arg;
     if (named[1].name === 'new_value') valueArg = named[1].arg;
   }
-  const setting = constantValue(settingArg);
+  const setting = namedByWhere ?? constantValue(settingArg);
   if (typeof setting !== 'string') {
     return deniedFunction(displayName, 'the setting name must be a constant naming an allowed setting');
   }

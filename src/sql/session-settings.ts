@@ -46,6 +46,11 @@ const ALLOWED_SETTINGS = new Set([
   'cursor_tuple_fraction',
   'plan_cache_mode',
   'max_parallel_workers_per_gather',
+  // pg_dump's own session setup
+  'synchronize_seqscans',
+  'quote_all_identifiers',
+  // narrows what the session may use (pg_dump sets it); never widens anything
+  'restrict_nonsystem_relation_kind',
   // kinesql's own: how old an answer a session accepts
   'kinesql.max_staleness',
 ]);

@@ -32,6 +32,7 @@ export class StatementError extends Error {
     message: string,
     readonly sqlstate: string,
     readonly position?: number,
+    readonly hint?: string,
   ) {
     super(message);
   }
@@ -112,7 +113,7 @@ export class StatementExecutor {
    */
   analyze(sql: string): { statements: ParsedStatement[]; relations: RelationName[]; properties: Map<string, string> } {
     const verdict = checkStatements(sql);
-    if (!verdict.allowed) throw new StatementError(verdict.message, verdict.sqlstate, verdict.position);
+    if (!verdict.allowed) throw new StatementError(verdict.message, verdict.sqlstate, verdict.position, verdict.hint);
     const properties = propertiesSetBy(verdict.statements);
     for (const [name, value] of properties) {
       try {

@@ -289,7 +289,12 @@ export class SessionTurns {
 }
 
 function statementErrorFields(error: StatementError): ErrorFields {
-  return { code: error.sqlstate, message: error.message, ...(error.position ? { position: error.position } : {}) };
+  return {
+    code: error.sqlstate,
+    message: error.message,
+    ...(error.position ? { position: error.position } : {}),
+    ...(error.hint ? { hint: error.hint } : {}),
+  };
 }
 
 /** The SQL-level PREPARE, EXECUTE, DEALLOCATE and DISCARD of a simple query. */
