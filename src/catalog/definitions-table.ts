@@ -10,9 +10,9 @@ export const DEFINITIONS_TABLE = 'kinesql.definitions';
 export async function createDefinitionsTable(engine: Engine): Promise<void> {
   await engine.transaction(async (tx) => {
     await tx.query('CREATE SCHEMA IF NOT EXISTS kinesql');
-    await tx.query(`DROP TABLE IF EXISTS ${DEFINITIONS_TABLE}`);
+    // Kept if there (other kinesql servers on the same engine may be using it).
     await tx.query(
-      `CREATE TABLE ${DEFINITIONS_TABLE} (
+      `CREATE TABLE IF NOT EXISTS ${DEFINITIONS_TABLE} (
          table_schema text, table_name text, source text NOT NULL, version text NOT NULL,
          loaded_at timestamp with time zone NOT NULL, status text NOT NULL, error text)`,
     );

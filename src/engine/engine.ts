@@ -141,7 +141,8 @@ export class Engine {
 export function endpointFromUrl(url: string): EngineEndpoint {
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    // libpq's form with no host before the path (`user:pw@/db?host=/run/sock`) is not a WHATWG URL.
+    parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/@]*@)\//, '$1localhost/'));
   } catch {
     throw new Error('kinesql.engine-url is not a URL (expected postgresql://user:password@host:port/database)');
   }

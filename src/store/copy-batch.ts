@@ -89,9 +89,10 @@ export function encodeBatch(
   shardId: string,
   segment: number,
 ): { batch: BatchRow[]; segmentCount: number; rows: number; bytes: number } {
+  const batch: BatchRow[] = [];
+  if (records.length === 0) return { batch, segmentCount: segment, rows: 0, bytes: 0 };
   const first = records[0]!.sequenceNumber;
   const last = records[records.length - 1]!.sequenceNumber;
-  const batch: BatchRow[] = [];
   let segmentCount = segment;
   let bytes = 0;
   for (const record of records) {

@@ -69,6 +69,14 @@ export async function renameTable(tx: EngineTransaction, previousKey: string, ke
   );
 }
 
+/**
+ * Takes the lock that orders every load of one shard of one table, across all kinesql servers on the engine,
+ * until the transaction ends.
+ */
+export async function lockShard(tx: EngineTransaction, key: string, shardId: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kinesql.shard ${key} ${shardId}`]);
+}
+
 /** Every engine table registered by any run, with its qualified name (as regclass text). */
 export async function registeredTables(engine: Engine): Promise<{ key: string; table: string }[]> {
   const { rows } = await engine.query(
@@ -83,8 +91,14 @@ export async function forgetTable(tx: EngineTransaction, key: string): Promise<v
   await tx.query(`DELETE FROM ${TABLES} WHERE table_key = $1`, [key]);
 }
 
-export async function loadPositions(engine: Engine, key: string): Promise<Map<string, StoredPosition>> {
-  const { rows } = await engine.query(`SELECT * FROM ${POSITIONS} WHERE table_key = $1`, [key]);
+/** Anything that runs a query: the engine's pool, or one transaction. */
+type Queries = Pick<EngineTransaction, 'query'>;
+
+export async function loadPositions(engine: Queries, key: string, shardId?: string): Promise<Map<string, StoredPosition>> {
+  const { rows } =
+    shardId === undefined
+      ? await engine.query(`SELECT * FROM ${POSITIONS} WHERE table_key = $1`, [key])
+      : await engine.query(`SELECT * FROM ${POSITIONS} WHERE table_key = $1 AND shard_id = $2`, [key, shardId]);
   const positions = new Map<string, StoredPosition>();
   for (const row of rows) {
     const range: LoadedRange = { lower: boundFromJson(row['lower_bound'] as StoredBound) };

@@ -22,10 +22,9 @@ const SHARDS_COLUMNS = `table_schema text NOT NULL, table_name text NOT NULL, st
 export async function createStatusTables(engine: Engine): Promise<void> {
   await engine.transaction(async (tx) => {
     await tx.query(`CREATE SCHEMA IF NOT EXISTS ${STATUS_SCHEMA}`);
-    await tx.query(`DROP TABLE IF EXISTS ${STATUS_SCHEMA}.streams`);
-    await tx.query(`DROP TABLE IF EXISTS ${STATUS_SCHEMA}.shards`);
-    await tx.query(`CREATE TABLE ${STATUS_SCHEMA}.streams (${STREAMS_COLUMNS})`);
-    await tx.query(`CREATE TABLE ${STATUS_SCHEMA}.shards (${SHARDS_COLUMNS})`);
+    // Kept if there (other kinesql servers on the same engine may be using them).
+    await tx.query(`CREATE TABLE IF NOT EXISTS ${STATUS_SCHEMA}.streams (${STREAMS_COLUMNS})`);
+    await tx.query(`CREATE TABLE IF NOT EXISTS ${STATUS_SCHEMA}.shards (${SHARDS_COLUMNS})`);
     await tx.query(`COMMENT ON TABLE ${STATUS_SCHEMA}.streams IS 'Stream tables: records held, window, errors (refreshed when queried)'`);
     await tx.query(
       `COMMENT ON TABLE ${STATUS_SCHEMA}.shards IS 'Shards of every stream table: lineage, state, loaded range, reads, throttles and retries (refreshed when queried)'`,

@@ -20,7 +20,7 @@ import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
 import { covers, laterTime, positionOf, type LoadedRange, type LowerBound } from './loaded-range.js';
 import { shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
 import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
-import { savePosition, type StoredPosition } from './shard-positions.js';
+import { loadPositions, lockShard, savePosition, type StoredPosition } from './shard-positions.js';
 import { batchText, copyIsolatingBadRows, encodeBatch, isDataException, type RowShape } from './copy-batch.js';
 import { StreamReadError } from './stream-read-error.js';
 
@@ -407,6 +407,7 @@ export class StreamTable {
   }
 
   private async readShard(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
+    await this.adoptNewerPosition(shard);
     if (!shard.range) {
       shard.range = { lower: needed };
     } else if (!covers(shard.range, needed)) {
@@ -440,6 +441,26 @@ export class StreamTable {
       // A closed parent's children may be new: list again on the next catch-up.
       this.listedAt = 0;
     }
+  }
+
+  /**
+   * Another kinesql server on the same engine may have loaded this shard further: go on from its position
+   * instead of reading those records again.
+   */
+  private async adoptNewerPosition(shard: ShardState): Promise<void> {
+    const shardId = shard.description.shardId;
+    const stored = (await loadPositions(this.options.engine, this.key, shardId)).get(shardId);
+    const storedLast = stored?.range.lastSequence;
+    if (!stored || storedLast === undefined) return;
+    if (shard.range?.lastSequence !== undefined && compareSequenceNumbers(storedLast, shard.range.lastSequence) <= 0) return;
+    if (shard.range) Object.assign(shard.range, stored.range);
+    else shard.range = { ...stored.range };
+    shard.closedAndRead = stored.closedAndRead;
+    shard.segmentCount = stored.segmentCount;
+    shard.preparedSegments = stored.segmentCount;
+    shard.rows = stored.rows;
+    shard.invalidRows = stored.invalidRows;
+    shard.messageBytes = stored.messageBytes;
   }
 
   /** Loads the records between a wider bound and the first loaded record; undone if it fails half-way. */
@@ -523,68 +544,102 @@ export class StreamTable {
    */
   private load(shard: ShardState, records: StreamRecord[], kind: 'tail' | 'fill'): Promise<void> {
     const shardId = shard.description.shardId;
-    const { batch, segmentCount, rows, bytes } = encodeBatch(records, this.decodeRecord, shardId, shard.preparedSegments);
-    let invalid = batch.filter((row) => row.values[this.rowShape.validColumn] === 'f').length;
-    shard.preparedSegments = segmentCount;
+    const encoded = encodeBatch(records, this.decodeRecord, shardId, shard.preparedSegments);
+    shard.preparedSegments = encoded.segmentCount;
     const copy = shard.loads.then(async () => {
       // Checked and reserved at once, so shards loading in parallel cannot all pass the cap.
-      this.checkCaps(rows, bytes);
-      this.reservedRows += rows;
-      this.reservedBytes += bytes;
-      const range = shard.range!;
-      const next: LoadedRange =
-        kind === 'fill'
-          ? range
-          : {
-              ...range,
-              firstSequence: range.firstSequence ?? records[0]!.sequenceNumber,
-              ...((range.firstArrival ?? records[0]!.arrivalTimestamp) ? { firstArrival: range.firstArrival ?? records[0]!.arrivalTimestamp } : {}),
-              lastSequence: records[records.length - 1]!.sequenceNumber,
-            };
-      const position = (invalidRows: number): StoredPosition => ({
-        range: next,
-        closedAndRead: shard.closedAndRead,
-        segmentCount,
-        rows: shard.rows + rows,
-        invalidRows: shard.invalidRows + invalidRows,
-        messageBytes: shard.messageBytes + bytes,
-      });
+      this.checkCaps(encoded.rows, encoded.bytes);
+      this.reservedRows += encoded.rows;
+      this.reservedBytes += encoded.bytes;
+      let saved: StoredPosition;
       try {
-        try {
-          // A batch lost in a crash is lost with its position, so it is simply read again: no need to wait for
-          // the disk at every commit.
-          await this.options.engine.transaction(
-            async (tx) => {
-              await tx.copyFrom(this.copySql, batchText(batch));
-              await savePosition(tx, this.key, shardId, position(invalid));
-            },
-            { asynchronousCommit: true },
-          );
-        } catch (error) {
-          if (!isDataException(error)) throw error;
-          // The engine refused a value: the batch again, the refused records loaded as invalid messages.
-          await this.options.engine.transaction(async (tx) => {
-            const refused = await copyIsolatingBadRows(tx, this.copySql, batch, this.rowShape);
-            invalid += refused.filter((index) => batch[index]!.values[this.rowShape.validColumn] === 't').length;
-            await savePosition(tx, this.key, shardId, position(invalid));
-            this.options.logger.warn(
-              { table: this.tableName, shard: shardId, records: refused.length, reason: (error as Error).message },
-              'records the engine refused were loaded as invalid messages',
-            );
+        // A batch lost in a crash is lost with its position, so it is simply read again: no need to wait for
+        // the disk at every commit.
+        saved = await this.options.engine
+          .transaction((tx) => this.commitBatch(tx, shard, records, encoded, kind, false), { asynchronousCommit: true })
+          .catch((error: unknown) => {
+            if (!isDataException(error)) throw error;
+            // The engine refused a value: the batch again, the refused records loaded as invalid messages.
+            return this.options.engine.transaction((tx) => this.commitBatch(tx, shard, records, encoded, kind, true));
           });
-        }
       } finally {
-        this.reservedRows -= rows;
-        this.reservedBytes -= bytes;
+        this.reservedRows -= encoded.rows;
+        this.reservedBytes -= encoded.bytes;
       }
-      shard.segmentCount = segmentCount;
-      shard.rows += rows;
-      shard.invalidRows += invalid;
-      shard.messageBytes += bytes;
-      if (kind === 'tail') Object.assign(range, next);
+      shard.segmentCount = saved.segmentCount;
+      shard.preparedSegments = Math.max(shard.preparedSegments, saved.segmentCount);
+      shard.rows = saved.rows;
+      shard.invalidRows = saved.invalidRows;
+      shard.messageBytes = saved.messageBytes;
+      if (kind === 'tail') Object.assign(shard.range!, saved.range);
     });
     shard.loads = copy;
     return copy;
+  }
+
+  /**
+   * Copies a batch and records the shard's new position in one transaction, holding the shard's lock: when
+   * another kinesql server on the same engine has loaded past where this one stood, only the records after
+   * its position are loaded (never a record twice), counted from its position.
+   */
+  private async commitBatch(
+    tx: EngineTransaction,
+    shard: ShardState,
+    records: StreamRecord[],
+    encoded: ReturnType<typeof encodeBatch>,
+    kind: 'tail' | 'fill',
+    isolateBadRows: boolean,
+  ): Promise<StoredPosition> {
+    const shardId = shard.description.shardId;
+    let base: StoredPosition = {
+      range: shard.range!,
+      closedAndRead: shard.closedAndRead,
+      segmentCount: shard.segmentCount,
+      rows: shard.rows,
+      invalidRows: shard.invalidRows,
+      messageBytes: shard.messageBytes,
+    };
+    let batch = encoded;
+    let loading = records;
+    if (kind === 'tail') {
+      await lockShard(tx, this.key, shardId);
+      const stored = (await loadPositions(tx, this.key, shardId)).get(shardId);
+      const storedLast = stored?.range.lastSequence;
+      if (stored && storedLast !== undefined && storedLast !== base.range.lastSequence) {
+        base = stored;
+        loading = records.filter((record) => compareSequenceNumbers(record.sequenceNumber, storedLast) > 0);
+        batch = encodeBatch(loading, this.decodeRecord, shardId, stored.segmentCount);
+      }
+    }
+    let invalid = batch.batch.filter((row) => row.values[this.rowShape.validColumn] === 'f').length;
+    if (batch.batch.length > 0 && !isolateBadRows) await tx.copyFrom(this.copySql, batchText(batch.batch));
+    if (batch.batch.length > 0 && isolateBadRows) {
+      const refused = await copyIsolatingBadRows(tx, this.copySql, batch.batch, this.rowShape);
+      invalid += refused.filter((index) => batch.batch[index]!.values[this.rowShape.validColumn] === 't').length;
+      this.options.logger.warn(
+        { table: this.tableName, shard: shardId, records: refused.length },
+        'records the engine refused were loaded as invalid messages',
+      );
+    }
+    const range: LoadedRange =
+      kind === 'fill' || loading.length === 0
+        ? base.range
+        : {
+            ...base.range,
+            firstSequence: base.range.firstSequence ?? loading[0]!.sequenceNumber,
+            firstArrival: base.range.firstArrival ?? loading[0]!.arrivalTimestamp,
+            lastSequence: loading[loading.length - 1]!.sequenceNumber,
+          };
+    const position: StoredPosition = {
+      range,
+      closedAndRead: base.closedAndRead,
+      segmentCount: batch.segmentCount,
+      rows: base.rows + batch.rows,
+      invalidRows: base.invalidRows + invalid,
+      messageBytes: base.messageBytes + batch.bytes,
+    };
+    await savePosition(tx, this.key, shardId, position);
+    return position;
   }
 
   /** Starts a read of a shard: no load of an earlier (failed) read stands in its way. */
