@@ -26,6 +26,19 @@ with conn.cursor(name='server_side') as named:
     named.execute('select trade_id from market.trades order by trade_id')
     ids = [row[0] for row in named]
 print(json.dumps({'named_cursor_rows': len(ids), 'first': ids[0]}), flush=True)
+conn.rollback()
+# Pipeline mode: several statements sent before any answer is read.
+with conn.pipeline():
+    first = conn.execute('select count(*) from market.trades where symbol = %s', ('AAA',))
+    second = conn.execute('select max(trade_id) from market.trades')
+    third = conn.execute('select 1 + %s', (41,))
+pipelined = [first.fetchone()[0], second.fetchone()[0], third.fetchone()[0]]
+# COPY … TO STDOUT, read row by row.
+copied = []
+with conn.cursor().copy('copy (select trade_id, symbol from market.trades order by trade_id limit 3) to stdout') as copy:
+    for row in copy.rows():
+        copied.append(list(row))
+print(json.dumps({'pipelined': pipelined, 'copied': copied}), flush=True)
 conn.close()
 `;
 
@@ -38,7 +51,7 @@ describe('psycopg 3 (Debian python3-psycopg) with its default, non-autocommit co
     await harness?.close();
   });
 
-  it('sees each new record on the next statement inside its implicit transaction block, and reads a named cursor', async () => {
+  it('sees each new record on the next statement inside its implicit transaction block; named cursors, pipeline mode, COPY TO', async () => {
     const python = spawn(PYTHON, ['-c', SCRIPT, String(harness.server.port)], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     python.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -58,6 +71,15 @@ describe('psycopg 3 (Debian python3-psycopg) with its default, non-autocommit co
       }
       python.stdin.end();
       expect(await next()).toEqual({ named_cursor_rows: TRADE_COUNT + 3, first: 1 });
+      const aaa = Array.from({ length: TRADE_COUNT + 3 }, (_, i) => trade(i + 1)).filter((row) => row['symbol'] === 'AAA').length;
+      expect(await next()).toEqual({
+        pipelined: [aaa, TRADE_COUNT + 3, 42],
+        copied: [
+          ['1', 'BBB'],
+          ['2', 'CCC'],
+          ['3', 'AAA'],
+        ],
+      });
     } finally {
       python.kill();
     }
