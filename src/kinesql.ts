@@ -17,6 +17,10 @@ import { Follower } from './store/follower.js';
 import { StreamStore } from './store/stream-store.js';
 import { unauthenticatedExposure } from './wire/exposure.js';
 import { WireServer } from './wire/server.js';
+import { readFileSync } from 'node:fs';
+
+/** The version in package.json (one folder up from src/ and from dist/ alike). */
+const KINESQL_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 import { HttpServer } from './http/http-server.js';
 import { KinesqlMetrics } from './http/metrics.js';
 import { readinessProblems } from './http/readiness.js';
@@ -108,7 +112,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     executor.metrics = metrics;
     const server: WireServer = new WireServer(
       { executor, engine, roles, metrics },
-      { defaultSchema: config.catalog.defaultSchema, ...wireSessionOptions(config.wire) },
+      { defaultSchema: config.catalog.defaultSchema, kinesqlVersion: KINESQL_VERSION, ...wireSessionOptions(config.wire) },
       engineConfig.maxConnections,
       logger.child({ component: 'wire' }),
     );

@@ -131,6 +131,13 @@ export async function installEngineRoles(
        shard_id text NOT NULL, sequence_number numeric NOT NULL, PRIMARY KEY (logical_name, iteration, table_key, shard_id))`,
     `COMMENT ON TABLE ${CHECKPOINTS_TABLE} IS 'The seed''s checkpoint iterations: per logical name, iteration, table and shard, the last record the iteration saw'`,
     windowFunction(window),
+    // What a client asks about its server, answered about kinesql (sql/server-identity.ts points the calls here).
+    `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.version() RETURNS text LANGUAGE sql STABLE AS $f$
+       SELECT pg_catalog.version() || ', served by kinesql ' || coalesce(nullif(current_setting('kinesql.server_version', true), ''), '(unknown version)') $f$`,
+    `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.server_port() RETURNS integer LANGUAGE sql STABLE AS $f$
+       SELECT nullif(current_setting('kinesql.server_port', true), '')::integer $f$`,
+    `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.server_addr() RETURNS inet LANGUAGE sql STABLE AS $f$
+       SELECT nullif(current_setting('kinesql.server_addr', true), '')::inet $f$`,
     ...checkpointFunctions(checkpoints),
     `GRANT SELECT ON ALL TABLES IN SCHEMA ${PUBLIC_SCHEMA} TO ${READER_ROLE}`,
     `GRANT SELECT ON ALL TABLES IN SCHEMA ${STATE_SCHEMA} TO ${READER_ROLE}`,

@@ -15,6 +15,7 @@ import { checkStatements } from './readonly-gate.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import { hideColumnsFromStars, type ColumnVisibility } from './hidden-columns.js';
 import { renameOldCatalogColumns } from './client-compat.js';
+import { answerAsKinesql } from './server-identity.js';
 import { isParseFailure, parseStatements, type ParsedStatement } from './parse.js';
 import { scanBoundsFor } from './scan-bounds.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
@@ -79,7 +80,7 @@ export class StatementExecutor {
    */
   prepareSql(clientSql: string, session: SessionContext): string {
     // Only an engine that renamed them (PostgreSQL 17 and newer) needs older clients' names translated.
-    const sql = this.engine.serverVersionNum >= 170000 ? renameOldCatalogColumns(clientSql) : clientSql;
+    const sql = answerAsKinesql(this.engine.serverVersionNum >= 170000 ? renameOldCatalogColumns(clientSql) : clientSql);
     if (!this.store.list().some((table) => this.visibleColumns(table) !== undefined)) return sql;
     const parsed = parseStatements(sql);
     if (isParseFailure(parsed)) return sql;

@@ -23,6 +23,8 @@ import { engineStartupParameters, StartupSettingRefused } from './session-settin
 
 export interface SessionSettings {
   defaultSchema: string;
+  /** kinesql's own version, which version() reports next to the engine's. */
+  kinesqlVersion: string;
   maxMessageBytes: number;
   /** Authentication; trust when absent. */
   auth?: AuthConfig;
@@ -315,6 +317,12 @@ export class Session {
     let parameters: [string, string][];
     try {
       parameters = engineStartupParameters(this.startupParameters);
+      // What version(), inet_server_port(), inet_server_addr() and SHOW port answer (sql/server-identity.ts).
+      parameters.push(
+        ['kinesql.server_port', String(this.stream.localPort ?? '')],
+        ['kinesql.server_addr', this.stream.localAddress ?? ''],
+        ['kinesql.server_version', this.settings.kinesqlVersion],
+      );
     } catch (error) {
       if (!(error instanceof StartupSettingRefused)) throw error;
       await this.fatal({ code: '25006', message: error.message });

@@ -7,8 +7,8 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from '../pg/protocol-constants.js';
 import type { SessionSettings } from './session.js';
 
 /** Turns the configuration's connection settings into what sessions use; reads the TLS files once. */
-export function wireSessionOptions(config: WireConfig | undefined): Omit<SessionSettings, 'defaultSchema'> {
-  const options: Omit<SessionSettings, 'defaultSchema'> = {
+export function wireSessionOptions(config: WireConfig | undefined): Omit<SessionSettings, 'defaultSchema' | 'kinesqlVersion'> {
+  const options: Omit<SessionSettings, 'defaultSchema' | 'kinesqlVersion'> = {
     maxMessageBytes: config?.maxProtocolMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
   };
   const method = config?.authMethod ?? 'trust';

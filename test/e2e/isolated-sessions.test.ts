@@ -181,3 +181,33 @@ describe('kinesql.max-connections', () => {
     await second.end();
   });
 });
+
+describe('what a client learns about its server', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({ streams: [], definitions: {} });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('version(), inet_server_port(), inet_server_addr() and SHOW port describe kinesql, not the engine behind it', async () => {
+    const client = await harness.connect();
+    try {
+      const { rows } = await client.query(
+        `select version() as v, pg_catalog.version() as qualified, inet_server_port() as port, host(inet_server_addr()) as addr, 'version()' as literal`,
+      );
+      expect(rows[0].v).toMatch(/^PostgreSQL \d+.*, served by kinesql \d+\.\d+\.\d+/);
+      expect(rows[0].qualified).toBe(rows[0].v);
+      expect(rows[0].port).toBe(harness.server.port);
+      expect(rows[0].addr).toBe('127.0.0.1');
+      expect(rows[0].literal).toBe('version()');
+      expect((await client.query('SHOW port')).rows).toEqual([{ port: String(harness.server.port) }]);
+      await expect(client.query(`set kinesql.server_port = '1'`)).rejects.toMatchObject({ code: '25006' });
+    } finally {
+      await client.end();
+    }
+  });
+});

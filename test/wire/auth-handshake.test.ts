@@ -127,7 +127,7 @@ describe('authentication handshake (no engine)', () => {
   });
 
   const start = async (config: WireConfig): Promise<number> => {
-    const server = new WireServer(stubServices, { defaultSchema: 'public', ...wireSessionOptions(config) }, 20, testLogger);
+    const server = new WireServer(stubServices, { defaultSchema: 'public', kinesqlVersion: 'test', ...wireSessionOptions(config) }, 20, testLogger);
     servers.push(server);
     return (await server.listen(0, '127.0.0.1')).port;
   };

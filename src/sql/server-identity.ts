@@ -1,0 +1,40 @@
+/**
+ * What a client asks about the server it talks to — `version()`, `inet_server_port()`,
+ * `inet_server_addr()`, `SHOW port` — is answered about kinesql, not about the engine behind it (whose port
+ * is a private socket). The calls are pointed at kinesql's functions in the client's SQL, token by token, so
+ * strings and comments that contain the words are left alone.
+ */
+import { scanSync } from 'libpg-query';
+import { spliceUtf8 } from './splice.js';
+
+const FUNCTIONS: Record<string, string> = {
+  version: 'kinesql.version',
+  inet_server_port: 'kinesql.server_port',
+  inet_server_addr: 'kinesql.server_addr',
+};
+
+const MAYBE = /version|inet_server_|\bport\b/i;
+
+export function answerAsKinesql(sql: string): string {
+  if (!MAYBE.test(sql)) return sql;
+  const tokens = scanSync(sql).tokens;
+  const edits: { start: number; end: number; text: string }[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    const word = token.text.toLowerCase();
+    const replacement = FUNCTIONS[word];
+    if (replacement && tokens[i + 1]?.text === '(' && tokens[i + 2]?.text === ')') {
+      const qualified = tokens[i - 1]?.text === '.' && tokens[i - 2]?.text.toLowerCase() === 'pg_catalog';
+      if (tokens[i - 1]?.text === '.' && !qualified) continue;
+      edits.push({ start: qualified ? tokens[i - 2]!.start : token.start, end: token.end, text: replacement });
+    }
+    const previous = tokens[i - 1];
+    if (word === 'port' && previous?.text.toLowerCase() === 'show' && (tokens[i - 2] === undefined || tokens[i - 2]!.text === ';')) {
+      const next = tokens[i + 1];
+      if (next === undefined || next.text === ';') {
+        edits.push({ start: previous.start, end: token.end, text: `SELECT current_setting('kinesql.server_port') AS port` });
+      }
+    }
+  }
+  return spliceUtf8(sql, edits);
+}
