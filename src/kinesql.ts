@@ -137,6 +137,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         try {
           await http?.close();
           await follower?.stop();
+          await executor.close();
           await catalog.stop();
           await server.close();
           await changes.whenIdle();

@@ -6,19 +6,17 @@ import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/c
 import type { StreamStore } from '../store/stream-store.js';
 import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
 import { checkSessionProperty, parseStaleness, sessionScan, SessionSettingError, type SessionScan } from '../store/session-scan.js';
-import { propertiesSetBy } from './session-properties.js';
 import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
 import { backend } from '../pg/backend-messages.js';
-import { checkStatements } from './readonly-gate.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
-import { hideColumnsFromStars, type ColumnVisibility } from './hidden-columns.js';
-import { renameOldCatalogColumns } from './client-compat.js';
-import { answerAsKinesql } from './server-identity.js';
-import { isParseFailure, parseStatements, type ParsedStatement } from './parse.js';
+import type { ColumnVisibility } from './hidden-columns.js';
+import type { ParsedStatement } from './parse.js';
+import { TextWorker } from './off-thread.js';
+import { analyzeText, prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
 import { scanBoundsFor } from './scan-bounds.js';
-import { referencedRelations, type RelationName } from './stream-tables.js';
+import type { RelationName } from './stream-tables.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
@@ -63,7 +61,13 @@ export class StatementExecutor {
     private readonly logger: Logger,
     private readonly checkpointDefaults: CheckpointDefaults | undefined,
     private readonly hideInternalColumns = false,
+    private readonly textWorker = new TextWorker(),
   ) {}
+
+  /** Stops the worker that parses very large SQL. */
+  close(): Promise<void> {
+    return this.textWorker.close();
+  }
 
   /** The columns `*` stands for in a table with hidden columns (the seed's `hidden`, hide-internal-columns). */
   private visibleColumns(table: StreamTable): ColumnVisibility | undefined {
@@ -74,27 +78,20 @@ export class StatementExecutor {
     return { visible };
   }
 
-  /**
-   * The client's SQL as the engine gets it: old clients' names of renamed catalog columns updated, and every
-   * `*` over a table with hidden columns spelled out as its visible columns.
-   */
-  prepareSql(clientSql: string, session: SessionContext): string {
+  /** What prepareText needs to spell out `*` over tables with hidden columns, for a session's search_path. */
+  private starContext(session: SessionContext): StarContext {
+    const tables = this.store.list().flatMap((table) => {
+      const visibility = this.visibleColumns(table);
+      return visibility ? [{ schema: table.definition.schemaName, name: table.definition.tableName, visible: visibility.visible }] : [];
+    });
     // Only an engine that renamed them (PostgreSQL 17 and newer) needs older clients' names translated.
-    const sql = answerAsKinesql(this.engine.serverVersionNum >= 170000 ? renameOldCatalogColumns(clientSql) : clientSql);
-    if (!this.store.list().some((table) => this.visibleColumns(table) !== undefined)) return sql;
-    const parsed = parseStatements(sql);
-    if (isParseFailure(parsed)) return sql;
-    const lookup = (relation: RelationName): ColumnVisibility | undefined => {
-      const table = this.store.resolve([relation], session.searchPath)[0];
-      return table ? this.visibleColumns(table) : undefined;
-    };
-    return (
-      hideColumnsFromStars(
-        sql,
-        parsed.map((statement) => statement.node),
-        lookup,
-      ) ?? sql
-    );
+    return { searchPath: session.searchPath, tables, renameOldCatalogColumns: this.engine.serverVersionNum >= 170000 };
+  }
+
+  /** The client's SQL as the engine gets it (statement-text.ts); very large SQL is handled off the main thread. */
+  async prepareSql(clientSql: string, session: SessionContext): Promise<string> {
+    const context = this.starContext(session);
+    return isLarge(clientSql) ? this.textWorker.prepare(clientSql, context) : prepareText(clientSql, context);
   }
 
   /**
@@ -110,12 +107,20 @@ export class StatementExecutor {
 
   /**
    * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
-   * returns the relations it names. A refused or unparsable string throws StatementError.
+   * returns what later steps need of it. A refused or unparsable string, or a session property set to a value
+   * it can never take, throws StatementError. Very large SQL is parsed off the main thread (its statements'
+   * scan bounds are then not used: the catch-up reads the whole window, which is slower, never wrong).
    */
-  analyze(sql: string): { statements: ParsedStatement[]; relations: RelationName[]; properties: Map<string, string> } {
-    const verdict = checkStatements(sql);
-    if (!verdict.allowed) throw new StatementError(verdict.message, verdict.sqlstate, verdict.position, verdict.hint);
-    const properties = propertiesSetBy(verdict.statements);
+  async analyze(sql: string): Promise<{ relations: RelationName[]; properties: Map<string, string>; prepared: PreparedChanges }> {
+    let analysis: TextAnalysis;
+    let statements: ParsedStatement[] = [];
+    if (isLarge(sql)) analysis = await this.textWorker.analyze(sql);
+    else ({ analysis, statements } = analyzeText(sql));
+    if (analysis.refusal) {
+      const { message, sqlstate, position, hint } = analysis.refusal;
+      throw new StatementError(message, sqlstate, position, hint);
+    }
+    const properties = new Map(analysis.properties);
     for (const [name, value] of properties) {
       try {
         checkSessionProperty(name, value);
@@ -124,15 +129,14 @@ export class StatementExecutor {
         throw error;
       }
     }
-    const relations = verdict.statements.flatMap((statement) =>
-      referencedRelations(statement.node).map((relation) => {
-        // A copy of its own, so the statement it came from can be found again for its scan bounds.
-        const own = { ...relation };
-        this.statementOf.set(own, statement.node);
-        return own;
-      }),
-    );
-    return { statements: verdict.statements, relations, properties };
+    const relations = analysis.relations.map(({ relation, statement }) => {
+      // A copy of its own, so the statement it came from can be found again for its scan bounds.
+      const own = { ...relation };
+      const node = statements[statement]?.node;
+      if (node) this.statementOf.set(own, node);
+      return own;
+    });
+    return { relations, properties, prepared: analysis.prepared };
   }
 
   /**
@@ -225,6 +229,13 @@ export class StatementExecutor {
     }
     return result;
   }
+}
+
+/** SQL above this size is parsed in a worker thread: parsing takes about 0.3 s per MB, all of it blocking. */
+const LARGE_SQL_CHARS = 256 * 1024;
+
+function isLarge(sql: string): boolean {
+  return sql.length > LARGE_SQL_CHARS;
 }
 
 function progressMessage(progress: ScanProgress[]): string {

@@ -8,10 +8,10 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
-import type { ParsedStatement } from '../sql/parse.js';
+import type { PreparedChanges } from '../sql/statement-text.js';
 import type { CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
 import { StatementError } from '../sql/statement-executor.js';
-import { referencedRelations, type RelationName } from '../sql/stream-tables.js';
+import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay } from './backend-relay.js';
 import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC } from './extended-messages.js';
 import { BodyReader, ProtocolViolation, type FrontendMessage } from './frontend-reader.js';
@@ -122,19 +122,19 @@ export class SessionTurns {
   private async onQuery(message: FrontendMessage): Promise<void> {
     this.turnStarted = performance.now();
     const sql = new BodyReader(message.body).cstring();
-    let statements: ParsedStatement[];
     let relations: RelationName[];
     let properties: Map<string, string>;
+    let prepared: PreparedChanges;
     try {
-      ({ statements, relations, properties } = this.executor.analyze(sql));
+      ({ relations, properties, prepared } = await this.executor.analyze(sql));
     } catch (error) {
       if (!(error instanceof StatementError)) throw error;
       await this.refuse(statementErrorFields(error), true);
       return;
     }
-    const prepared = sqlPreparedChanges(statements);
     relations.push(...prepared.executes.flatMap((name) => this.sqlPrepared.get(name) ?? []));
-    const build = (context: SessionContext): Buffer => frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(sql, context)}\0`, 'utf8'));
+    const build = async (context: SessionContext): Promise<Buffer> =>
+      frontendMessage('Q', Buffer.from(`${await this.executor.prepareSql(sql, context)}\0`, 'utf8'));
     await this.forward(relations, build, 1, properties);
     for (const [name, statementRelations] of prepared.prepares) this.sqlPrepared.set(name, statementRelations);
     for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
@@ -158,7 +158,7 @@ export class SessionTurns {
       for (const message of batch) {
         if (message.type === 'P') {
           const parse = readParse(message.body);
-          const statementRelations = this.executor.analyze(parse.query).relations;
+          const statementRelations = (await this.executor.analyze(parse.query)).relations;
           this.statements.set(parse.name, statementRelations);
           relations.push(...statementRelations);
           parses.set(message, parse);
@@ -174,26 +174,21 @@ export class SessionTurns {
       await this.refuse(error instanceof StatementError ? statementErrorFields(error) : { code: error.sqlstate, message: error.message }, endsWithSync);
       return;
     }
-    const build = (context: SessionContext): Buffer =>
-      Buffer.concat(
-        batch.map((message) => {
-          const parse = parses.get(message);
-          if (!parse) return message.raw;
-          const query = this.executor.prepareSql(parse.query, context);
-          return query === parse.query ? message.raw : buildParse({ ...parse, query });
-        }),
-      );
+    const build = async (context: SessionContext): Promise<Buffer> => {
+      const out: Buffer[] = [];
+      for (const message of batch) {
+        const parse = parses.get(message);
+        const query = parse ? await this.executor.prepareSql(parse.query, context) : undefined;
+        out.push(!parse || query === parse.query ? message.raw : buildParse({ ...parse, query: query! }));
+      }
+      return Buffer.concat(out);
+    };
     await this.forward(relations, build, endsWithSync ? 1 : 0);
     this.unsynced = !endsWithSync;
   }
 
   // ---- forwarding --------------------------------------------------------------------------------
 
-  /**
-   * Sends a turn's messages to the backend. When they may read stream tables, kinesql first waits for the
-   * backend to answer everything before them, reads the session's settings from it, and catches the
-   * tables up; a catch-up that fails (or is cancelled) is reported instead of running the statement.
-   */
   /** Counts a turn once its ReadyForQuery has come: refused by kinesql, failed in the engine, or answered. */
   private answered(outcome?: 'refused'): ((failed: boolean) => void) | undefined {
     const metrics = this.metrics;
@@ -202,9 +197,14 @@ export class SessionTurns {
     return (failed) => metrics.statementFinished(outcome ?? (failed ? 'error' : 'ok'), (performance.now() - started) / 1000);
   }
 
+  /**
+   * Sends a turn's messages to the backend. When they may read stream tables, kinesql first waits for the
+   * backend to answer everything before them, reads the session's settings from it, and catches the
+   * tables up; a catch-up that fails (or is cancelled) is reported instead of running the statement.
+   */
   private async forward(
     relations: RelationName[],
-    build: (context: SessionContext) => Buffer,
+    build: (context: SessionContext) => Promise<Buffer>,
     replies: number,
     alsoSet: ReadonlyMap<string, string> = new Map(),
   ): Promise<void> {
@@ -225,7 +225,7 @@ export class SessionTurns {
         }
       }
     }
-    relay.send(build(this.context), replies, this.answered());
+    relay.send(await build(this.context), replies, this.answered());
     if (caughtUp.checkpoint) {
       const errorsBefore = relay.errors;
       await relay.whenIdle();
@@ -295,32 +295,4 @@ function statementErrorFields(error: StatementError): ErrorFields {
     ...(error.position ? { position: error.position } : {}),
     ...(error.hint ? { hint: error.hint } : {}),
   };
-}
-
-/** The SQL-level PREPARE, EXECUTE, DEALLOCATE and DISCARD of a simple query. */
-function sqlPreparedChanges(statements: ParsedStatement[]): {
-  prepares: [string, RelationName[]][];
-  executes: string[];
-  deallocates: string[];
-  deallocateAll: boolean;
-  discardAll: boolean;
-} {
-  const changes = {
-    prepares: [] as [string, RelationName[]][],
-    executes: [] as string[],
-    deallocates: [] as string[],
-    deallocateAll: false,
-    discardAll: false,
-  };
-  for (const statement of statements) {
-    const fields = (statement.node as unknown as Record<string, Record<string, unknown>>)[statement.nodeType] ?? {};
-    const name = fields['name'];
-    if (statement.nodeType === 'DeallocateStmt' && fields['isall'] === true) changes.deallocateAll = true;
-    if (statement.nodeType === 'DiscardStmt' && (fields['target'] === undefined || fields['target'] === 'DISCARD_ALL')) changes.discardAll = true;
-    if (typeof name !== 'string') continue;
-    if (statement.nodeType === 'PrepareStmt') changes.prepares.push([name, referencedRelations(statement.node)]);
-    else if (statement.nodeType === 'ExecuteStmt') changes.executes.push(name);
-    else if (statement.nodeType === 'DeallocateStmt') changes.deallocates.push(name);
-  }
-  return changes;
 }

@@ -1,0 +1,20 @@
+/** The worker thread that parses very large client SQL (statement-text.ts) off the main thread. */
+import { parentPort } from 'node:worker_threads';
+import { initParser } from './parse.js';
+import { analyzeText, prepareText, type StarContext } from './statement-text.js';
+
+export type TextRequest = { id: number; kind: 'analyze'; sql: string } | { id: number; kind: 'prepare'; sql: string; context: StarContext };
+export type TextReply = { id: number; result: unknown } | { id: number; error: string };
+
+const port = parentPort;
+if (!port) throw new Error('text-worker must run in a worker thread');
+await initParser();
+port.on('message', (request: TextRequest) => {
+  try {
+    const result = request.kind === 'analyze' ? analyzeText(request.sql).analysis : prepareText(request.sql, request.context);
+    port.postMessage({ id: request.id, result } satisfies TextReply);
+  } catch (error) {
+    port.postMessage({ id: request.id, error: (error as Error).message } satisfies TextReply);
+  }
+});
+port.postMessage({ id: 0, result: 'ready' } satisfies TextReply);
