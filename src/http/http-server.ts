@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import { listenTcp } from '../wire/listen.js';
 import type { KinesqlMetrics } from './metrics.js';
 
 /** Why kinesql is not ready, or an empty list when it is. */
@@ -47,17 +48,8 @@ export class HttpServer {
     });
   }
 
-  async listen(port: number, host: string): Promise<{ port: number; host: string }> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address();
-    if (address === null || typeof address === 'string') throw new Error('http server has no TCP address');
-    return { port: address.port, host: address.address };
+  listen(port: number, host: string): Promise<{ port: number; host: string }> {
+    return listenTcp(this.server, port, host);
   }
 
   async close(): Promise<void> {

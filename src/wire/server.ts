@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { listenTcp } from './listen.js';
 import { Session, type SessionServices, type SessionSettings } from './session.js';
 
 /** Accepts PostgreSQL connections and runs a Session for each; routes CancelRequests to their session. */
@@ -51,17 +52,8 @@ export class WireServer {
     return this.sessions.size;
   }
 
-  async listen(port: number, host: string): Promise<{ port: number; host: string }> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address();
-    if (address === null || typeof address === 'string') throw new Error('server has no TCP address');
-    return { port: address.port, host: address.address };
+  listen(port: number, host: string): Promise<{ port: number; host: string }> {
+    return listenTcp(this.server, port, host);
   }
 
   async close(): Promise<void> {
