@@ -5,6 +5,7 @@
  */
 import { runDecodeBench } from './decode.js';
 import { runEngineBench } from './engine.js';
+import { runFreshnessBench } from './freshness.js';
 import { runWireBench } from './wire.js';
 import { runReloadBench } from './reload.js';
 import { runScanBench } from './scan.js';
@@ -15,6 +16,7 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 const benches: Record<string, () => Promise<void>> = {
   decode: runDecodeBench,
   engine: runEngineBench,
+  freshness: runFreshnessBench,
   reload: runReloadBench,
   scan: runScanBench,
   wire: runWireBench,

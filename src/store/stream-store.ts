@@ -191,6 +191,18 @@ export class StreamStore {
     await writeStatusTables(this.engine, this.list());
   }
 
+  /**
+   * For a statement that accepts answers up to maxStalenessMs old: nothing when the table is fresh enough;
+   * otherwise it first waits for a read already under way (the follower's, usually), which often makes it so,
+   * and reads itself only when that was not enough.
+   */
+  private async catchUpUnlessFresh(table: StreamTable, scan: ScanRequest, maxStalenessMs: number): Promise<void> {
+    if (table.freshFor(scan, maxStalenessMs)) return;
+    await table.whenIdle();
+    if (table.freshFor(scan, maxStalenessMs)) return;
+    await table.catchUp(scan);
+  }
+
   /** Brings every given table up to what the statement needs, in parallel, reporting progress while it runs. */
   async catchUp(tables: StreamTable[], request: CatchUpRequest | Date): Promise<void> {
     const asked: CatchUpRequest = request instanceof Date ? { stopAt: request } : request;
@@ -213,8 +225,7 @@ export class StreamStore {
             ...(window ? { window } : {}),
             ...(asked.read ? { read: asked.read } : {}),
           };
-          if (asked.maxStalenessMs && table.freshFor(scan, asked.maxStalenessMs)) return undefined;
-          return table.catchUp(scan);
+          return asked.maxStalenessMs ? this.catchUpUnlessFresh(table, scan, asked.maxStalenessMs) : table.catchUp(scan);
         }),
       );
     } finally {

@@ -214,6 +214,11 @@ export class StreamTable {
     return entry.done;
   }
 
+  /** Resolves when the catch-ups of this table under way or queued now have finished (failed ones too). */
+  whenIdle(): Promise<void> {
+    return this.catchingUp;
+  }
+
   /**
    * Runs fn when no catch-up of this table is in flight, then retires the table: statements that resolved
    * it before go on with `successor` (the table that took its place), or read nothing when it was removed.
