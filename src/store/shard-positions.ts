@@ -40,7 +40,7 @@ export function definitionFingerprint(definition: TableDefinition): string {
 }
 
 /** The fingerprint the engine table of `key` was built from, when that table is still there. */
-export async function storedFingerprint(engine: Engine, key: string, qualifiedTable: string): Promise<string | undefined> {
+export async function storedFingerprint(engine: Queries, key: string, qualifiedTable: string): Promise<string | undefined> {
   const { rows } = await engine.query(`SELECT t.fingerprint FROM ${TABLES} t WHERE t.table_key = $1 AND to_regclass($2) IS NOT NULL`, [key, qualifiedTable]);
   return rows[0] ? String(rows[0]['fingerprint']) : undefined;
 }
@@ -67,6 +67,11 @@ export async function renameTable(tx: EngineTransaction, previousKey: string, ke
      ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, stream = excluded.stream`,
     [key, definition.schemaName, definition.tableName, definitionFingerprint(definition), definition.streamName],
   );
+}
+
+/** Takes the lock under which one kinesql server at a time changes a table's definition in the engine. */
+export async function lockDefinition(tx: EngineTransaction, key: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kinesql.definition ${key}`]);
 }
 
 /**

@@ -6,7 +6,16 @@ import type { Engine } from '../engine/engine.js';
 import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
 import { writeStatusTables } from './status-tables.js';
 import { READER_ROLE, tableAccessStatements, tableGrantStatements, tableKey } from '../engine/roles.js';
-import { definitionFingerprint, forgetTable, loadPositions, registeredTables, registerTable, renameTable, storedFingerprint } from './shard-positions.js';
+import {
+  definitionFingerprint,
+  forgetTable,
+  loadPositions,
+  lockDefinition,
+  registeredTables,
+  registerTable,
+  renameTable,
+  storedFingerprint,
+} from './shard-positions.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, DDL_LOCK_TIMEOUT_MS, rebuildFromLoadedMessages } from './table-rebuild.js';
 
@@ -69,10 +78,9 @@ export class StreamStore {
     const previous = this.tables.get(keyOf(old.schemaName, old.tableName));
     if (!previous) return this.add(next);
     const successor = await previous.retire(async () => {
-      if (!canRebuildFromLoadedMessages(old, next)) {
-        await this.dropEngineTable(old);
-        return this.create(next);
-      }
+      if (!canRebuildFromLoadedMessages(old, next)) return this.create(next, old);
+      // Another kinesql server on the same engine may have rebuilt it already.
+      if ((await storedFingerprint(this.engine, tableKey(next), qualifiedName(next))) === definitionFingerprint(next)) return this.create(next, old);
       const rows = await rebuildFromLoadedMessages(this.engine, old, next);
       await this.engine.transaction((tx) => renameTable(tx, tableKey(old), tableKey(next), next), { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS });
       const table = this.track(next);
@@ -127,29 +135,41 @@ export class StreamStore {
    * Serves a definition: an engine table an earlier run built from the same definition is kept with what it
    * loaded (only what arrived since is read); otherwise the table is created anew.
    */
-  private async create(definition: TableDefinition): Promise<StreamTable> {
+  private async create(definition: TableDefinition, replacing?: TableDefinition): Promise<StreamTable> {
     const key = tableKey(definition);
     const name = `${definition.schemaName}.${definition.tableName}`;
-    if ((await storedFingerprint(this.engine, key, qualifiedName(definition))) === definitionFingerprint(definition)) {
-      // An earlier run may have hidden it while its definition was away.
-      for (const statement of tableGrantStatements(definition)) await this.engine.exec(statement);
-      const table = this.track(definition);
-      const positions = await loadPositions(this.engine, key);
-      table.restore(positions);
-      const rows = [...positions.values()].reduce((sum, position) => sum + position.rows, 0);
-      this.logger.info({ table: name, stream: definition.streamName, source: definition.source, rows }, 'stream table resumed with what an earlier run loaded');
-      return table;
-    }
-    const statements = [dropTableStatement(definition), ...createTableStatements(definition), ...tableAccessStatements(definition)];
-    await this.engine.transaction(
+    const statements = [
+      ...(replacing && tableKey(replacing) !== key ? [dropTableStatement(replacing)] : []),
+      dropTableStatement(definition),
+      ...createTableStatements(definition),
+      ...tableAccessStatements(definition),
+    ];
+    // One kinesql server at a time decides, under the definition's lock: an engine table built from this very
+    // definition (by an earlier run, or by another server on the same engine just now) is kept.
+    const resumed = await this.engine.transaction(
       async (tx) => {
+        await lockDefinition(tx, key);
+        if ((await storedFingerprint(tx, key, qualifiedName(definition))) === definitionFingerprint(definition)) {
+          // An earlier run may have hidden it while its definition was away.
+          for (const statement of tableGrantStatements(definition)) await tx.query(statement);
+          return true;
+        }
         for (const statement of statements) await tx.query(statement);
+        if (replacing && tableKey(replacing) !== key) await forgetTable(tx, tableKey(replacing));
         await registerTable(tx, key, definition);
+        return false;
       },
       { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS },
     );
     const table = this.track(definition);
-    this.logger.info({ table: name, stream: definition.streamName, source: definition.source }, 'stream table ready');
+    if (resumed) {
+      const positions = await loadPositions(this.engine, key);
+      table.restore(positions);
+      const rows = [...positions.values()].reduce((sum, position) => sum + position.rows, 0);
+      this.logger.info({ table: name, stream: definition.streamName, source: definition.source, rows }, 'stream table resumed with what is already loaded');
+    } else {
+      this.logger.info({ table: name, stream: definition.streamName, source: definition.source }, 'stream table ready');
+    }
     return table;
   }
 

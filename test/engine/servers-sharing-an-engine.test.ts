@@ -1,5 +1,7 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startKinesql, type RunningKinesql } from '../../src/kinesql.js';
 import { startHarness, testLogger, type Harness } from '../support/harness.js';
 
@@ -52,5 +54,22 @@ describe('two kinesql servers on one engine', () => {
       const answers = await Promise.all([query(harness.server, COUNTS), query(second, COUNTS), query(harness.server, COUNTS), query(second, COUNTS)]);
       for (const [row] of answers) expect(row).toEqual({ n: 190 + round * 40, distinct_records: 190 + round * 40 });
     }
+  });
+
+  it('apply a changed definition once between them, and both serve it with every record once', async () => {
+    const next = {
+      ...definition,
+      message: { ...definition.message, fields: [...definition.message.fields, { name: 'doubled', type: 'INTEGER', mapping: 'n' }] },
+    };
+    await writeFile(join(harness.tablesDir, 'ticks.json'), JSON.stringify(next));
+    for (const server of [harness.server, second]) {
+      await vi.waitFor(async () => expect(await query(server, 'select count(doubled)::int as n from ticks')).toEqual([{ n: 350 }]), {
+        timeout: 30_000,
+        interval: 200,
+      });
+    }
+    await harness.put('ticks', ticks(350, 10));
+    expect(await query(second, COUNTS)).toEqual([{ n: 360, distinct_records: 360 }]);
+    expect(await query(harness.server, COUNTS)).toEqual([{ n: 360, distinct_records: 360 }]);
   });
 });
