@@ -202,8 +202,33 @@ function toJson(value: SourceValue): Converted {
     default:
       return INVALID;
   }
-  // PostgreSQL's jsonb rejects \u0000 (it cannot be stored in text); a raw NUL is not JSON either.
-  return text.includes('\\u0000') || text.includes('\u0000') ? INVALID : text;
+  // PostgreSQL's jsonb rejects \u0000 (it cannot be stored in text) and escapes of unpaired surrogates; a raw
+  // NUL is not JSON either.
+  return text.includes('\\u0000') || text.includes('\u0000') || hasUnpairedSurrogateEscape(text) ? INVALID : text;
+}
+
+/** Does JSON text hold a \uD800–\uDFFF escape that is not a high surrogate directly followed by a low one? */
+function hasUnpairedSurrogateEscape(text: string): boolean {
+  if (!/\\u[dD][89a-fA-F]/.test(text)) return false;
+  const hexAt = (at: number): number => (text[at] === '\\' && text[at + 1] === 'u' ? Number.parseInt(text.slice(at + 2, at + 6), 16) : Number.NaN);
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== '\\') continue;
+    if (text[i + 1] !== 'u') {
+      i += 1;
+      continue;
+    }
+    const code = hexAt(i);
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const low = hexAt(i + 6);
+      if (!(low >= 0xdc00 && low <= 0xdfff)) return true;
+      i += 11;
+    } else if (code >= 0xdc00 && code <= 0xdfff) {
+      return true;
+    } else {
+      i += 5;
+    }
+  }
+  return false;
 }
 
 const UUID = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;

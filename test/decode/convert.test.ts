@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseColumnType } from '../../src/catalog/column-type.js';
 import { createConverter } from '../../src/decode/convert.js';
 import { INVALID, type SourceValue } from '../../src/decode/source-value.js';
+import { createDecoder } from '../../src/decode/index.js';
+import { bytes, messageDefinition } from './helpers.js';
 
 const convert = (type: string, value: SourceValue) => {
   const result = createConverter('f', parseColumnType(type))(value);
@@ -85,5 +87,15 @@ describe('conversions to PostgreSQL text input', () => {
     expect(convert('time', { kind: 'timeOfDay', micros: 3_723_000_001 })).toBe('01:02:03.000001');
     expect(convert('timestamp', { kind: 'timeOfDay', micros: 1 })).toBe('INVALID');
     expect(convert('timestamp', num('5'))).toBe('INVALID');
+  });
+});
+
+describe('JSON values jsonb cannot store', () => {
+  const decoder = createDecoder(messageDefinition('json', [{ type: 'json', mapping: 'doc' }]));
+  it('flags escapes of unpaired surrogates, keeps paired ones and escaped backslashes', () => {
+    expect(decoder.decode(bytes('{"doc": {"x": "\\udc00"}}')).valid).toBe(false);
+    expect(decoder.decode(bytes('{"doc": {"x": "\\ud83d"}}')).valid).toBe(false);
+    expect(decoder.decode(bytes('{"doc": {"x": "\\ud83d\\ude00"}}'))).toEqual({ values: ['{"x":"\u{1f600}"}'], valid: true });
+    expect(decoder.decode(bytes('{"doc": {"x": "\\\\udc00"}}')).valid).toBe(true);
   });
 });
