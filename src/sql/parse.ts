@@ -5,6 +5,7 @@
 import { hasSqlDetails, loadModule, parseSync } from 'libpg-query';
 import type { Node } from 'libpg-query';
 import { commandTagOf } from './command-tag.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 export type { Node } from 'libpg-query';
 
@@ -90,7 +91,7 @@ export function parseStatements(sql: string): ParsedStatement[] | ParseFailure {
 function toParseFailure(err: unknown): ParseFailure {
   if (err instanceof RangeError) {
     // Nesting too deep for the parser's JSON result; PostgreSQL reports such statements the same way.
-    return { error: { message: 'stack depth limit exceeded', sqlstate: '54001' } };
+    return { error: { message: 'stack depth limit exceeded', sqlstate: SQLSTATE.statementTooComplex } };
   }
   if (hasSqlDetails(err) && err.sqlDetails) {
     const { message, cursorPosition } = err.sqlDetails;
@@ -99,11 +100,11 @@ function toParseFailure(err: unknown): ParseFailure {
     return {
       error: {
         message,
-        sqlstate: '42601',
+        sqlstate: SQLSTATE.syntaxError,
         ...(cursorPosition >= 0 ? { position: cursorPosition + 1 } : {}),
       },
     };
   }
   const message = err instanceof Error ? err.message : String(err);
-  return { error: { message, sqlstate: '42601' } };
+  return { error: { message, sqlstate: SQLSTATE.syntaxError } };
 }

@@ -15,6 +15,7 @@ import { isParseFailure, parseStatements } from './parse.js';
 import type { Node, ParsedStatement } from './parse.js';
 import { resetRefusal, settingRefusal } from './session-settings.js';
 import type { SettingValue } from './session-settings.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 export interface GateContext {
   /** Setting names allowed in SET/RESET/set_config on top of kinesql's own list (case-insensitive). */
@@ -31,23 +32,19 @@ export interface Refusal {
 
 export type Verdict = { readonly allowed: true } | Refusal;
 
-export const READ_ONLY_SQLSTATE = '25006';
-export const INSUFFICIENT_PRIVILEGE_SQLSTATE = '42501';
-export const SYNTAX_ERROR_SQLSTATE = '42601';
-
 const ALLOWED: Verdict = { allowed: true };
 
 type Fields = Record<string, unknown>;
 
 function readOnly(what: string, why?: string): Refusal {
   const message = `cannot execute ${what}: kinesql is read-only${why ? ` (${why})` : ''}`;
-  return { allowed: false, sqlstate: READ_ONLY_SQLSTATE, message };
+  return { allowed: false, sqlstate: SQLSTATE.readOnlySqlTransaction, message };
 }
 
 function deniedFunction(name: string, why?: string): Refusal {
   return {
     allowed: false,
-    sqlstate: INSUFFICIENT_PRIVILEGE_SQLSTATE,
+    sqlstate: SQLSTATE.insufficientPrivilege,
     message: `permission denied for function ${name}: kinesql is read-only${why ? ` (${why})` : ''}`,
   };
 }

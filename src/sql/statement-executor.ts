@@ -17,6 +17,7 @@ import { TextWorker } from './off-thread.js';
 import { analyzeText, prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
 import { scanBoundsFor } from './scan-bounds.js';
 import type { RelationName } from './stream-tables.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
@@ -125,7 +126,7 @@ export class StatementExecutor {
       try {
         checkSessionProperty(name, value);
       } catch (error) {
-        if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
+        if (error instanceof SessionSettingError) throw new StatementError(error.message, SQLSTATE.invalidParameterValue);
         throw error;
       }
     }
@@ -160,7 +161,7 @@ export class StatementExecutor {
       const staleness = session.settings?.get('kinesql.max_staleness')?.trim();
       maxStalenessMs = staleness ? parseStaleness(staleness) : this.store.defaultMaxStalenessMs();
     } catch (error) {
-      if (error instanceof SessionSettingError) throw new StatementError(error.message, '22023');
+      if (error instanceof SessionSettingError) throw new StatementError(error.message, SQLSTATE.invalidParameterValue);
       throw error;
     }
     const catchingUp = this.store
@@ -172,7 +173,7 @@ export class StatementExecutor {
         // Checkpoint mode needs exactly what its iteration saw up to its start.
         ...(maxStalenessMs > 0 && !mode ? { maxStalenessMs } : {}),
         onProgress: (progress) => {
-          reply?.(backend.notice({ severity: 'NOTICE', code: '00000', message: progressMessage(progress) })).catch(() => undefined);
+          reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message: progressMessage(progress) })).catch(() => undefined);
         },
       })
       .catch((error: unknown) => {

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import type { TableChange } from '../catalog/definition-set.js';
 import type { StreamStore } from './stream-store.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** PostgreSQL's lock_not_available: a DDL statement gave up waiting for a table a session's transaction holds. */
-const LOCK_NOT_AVAILABLE = '55P03';
+const LOCK_NOT_AVAILABLE = SQLSTATE.lockNotAvailable;
 const FIRST_RETRY_MS = 1_000;
 const LONGEST_RETRY_MS = 30_000;
 

@@ -1,3 +1,5 @@
+import { SQLSTATE } from '../pg/sqlstate.js';
+
 /** A failure to read a stream, worded for the SQL client, with the SQLSTATE a foreign-data source would use. */
 export class StreamReadError extends Error {
   constructor(
@@ -17,15 +19,19 @@ export class StreamReadError extends Error {
       return new StreamReadError(`could not store records of Kinesis stream "${streamName}" in the engine: ${reason}`, e.code, streamName);
     }
     if (e.name === 'ResourceNotFoundException') {
-      return new StreamReadError(`Kinesis stream "${streamName}" does not exist or is not readable: ${reason}`, 'HV00R', streamName);
+      return new StreamReadError(`Kinesis stream "${streamName}" does not exist or is not readable: ${reason}`, SQLSTATE.fdwTableNotFound, streamName);
     }
     if (e.name === 'AccessDeniedException' || e.name === 'UnrecognizedClientException') {
-      return new StreamReadError(`not allowed to read Kinesis stream "${streamName}": ${reason}`, '42501', streamName);
+      return new StreamReadError(`not allowed to read Kinesis stream "${streamName}": ${reason}`, SQLSTATE.insufficientPrivilege, streamName);
     }
     if (e.name === 'KinesisTimeoutError') {
-      return new StreamReadError(`could not read Kinesis stream "${streamName}": ${reason}`, 'HV00N', streamName);
+      return new StreamReadError(`could not read Kinesis stream "${streamName}": ${reason}`, SQLSTATE.fdwUnableToEstablishConnection, streamName);
     }
     const network = e.code !== undefined || e.name === 'TimeoutError' || e.name === 'RequestTimeout';
-    return new StreamReadError(`could not read Kinesis stream "${streamName}": ${reason}`, network ? 'HV00N' : 'HV000', streamName);
+    return new StreamReadError(
+      `could not read Kinesis stream "${streamName}": ${reason}`,
+      network ? SQLSTATE.fdwUnableToEstablishConnection : SQLSTATE.fdwError,
+      streamName,
+    );
   }
 }

@@ -23,6 +23,7 @@ import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './c
 import { loadPositions, lockShard, savePosition, type StoredPosition } from './shard-positions.js';
 import { batchText, copyIsolatingBadRows, encodeBatch, isDataException, type RowShape } from './copy-batch.js';
 import { StreamReadError } from './stream-read-error.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 export interface StreamTableOptions {
   client: KinesisClient;
@@ -529,14 +530,14 @@ export class StreamTable {
     if (maxRows > 0 && this.rowsLoaded + adding > maxRows) {
       throw new StreamReadError(
         `table ${name} (stream "${this.definition.streamName}") would hold more than ${maxRows} rows (kinesql.max-rows-per-table); ${hint}`,
-        '54000',
+        SQLSTATE.programLimitExceeded,
         this.definition.streamName,
       );
     }
     if (maxBytes > 0 && this.bytesLoaded + addingBytes > maxBytes) {
       throw new StreamReadError(
         `table ${name} (stream "${this.definition.streamName}") would hold more than ${maxBytes} message bytes (kinesql.max-bytes-per-table); ${hint}`,
-        '54000',
+        SQLSTATE.programLimitExceeded,
         this.definition.streamName,
       );
     }

@@ -1,4 +1,5 @@
 import { CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from '../pg/protocol-constants.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** A message before authentication: no type byte, just a length and a code. */
 export type StartupPacket =
@@ -19,7 +20,7 @@ export interface FrontendMessage {
 export class ProtocolViolation extends Error {
   constructor(
     message: string,
-    readonly sqlstate = '08P01',
+    readonly sqlstate = SQLSTATE.protocolViolation,
   ) {
     super(message);
   }

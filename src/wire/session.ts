@@ -20,6 +20,7 @@ import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { BodyReader, FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
 import { engineStartupParameters, StartupSettingRefused } from './session-settings.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 export interface SessionSettings {
   defaultSchema: string;
@@ -179,16 +180,16 @@ export class Session {
     const major = protocolVersion >> 16;
     const minor = protocolVersion & 0xffff;
     if (major !== 3) {
-      await this.fatal({ code: '0A000', message: `unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0` });
+      await this.fatal({ code: SQLSTATE.featureNotSupported, message: `unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0` });
       return;
     }
     const user = parameters.get('user');
     if (!user) {
-      await this.fatal({ code: '28000', message: 'no PostgreSQL user name specified in startup packet' });
+      await this.fatal({ code: SQLSTATE.invalidAuthorizationSpecification, message: 'no PostgreSQL user name specified in startup packet' });
       return;
     }
     if (!this.hooks.admit()) {
-      await this.fatal({ code: '53300', message: 'sorry, too many clients already' });
+      await this.fatal({ code: SQLSTATE.tooManyConnections, message: 'sorry, too many clients already' });
       return;
     }
     this.admitted = true;
@@ -205,7 +206,7 @@ export class Session {
       // As a hostssl-only pg_hba.conf answers; libpq with sslmode=allow then retries with TLS.
       const database = this.startupParameters.get('database') ?? this.user;
       await this.fatal({
-        code: '28000',
+        code: SQLSTATE.invalidAuthorizationSpecification,
         message: `connection without TLS refused (kinesql.require-tls): host "${this.clientAddress}", user "${this.user}", database "${database}", no encryption`,
       });
       return;
@@ -219,7 +220,8 @@ export class Session {
     const known = auth.users.has(this.user);
     const secret = auth.users.get(this.user) ?? standInSecret(auth, this.user);
     this.phase = 'auth';
-    const refuse = (): Promise<void> => this.refuseLogin(auth, { code: '28P01', message: `password authentication failed for user "${this.user}"` });
+    const refuse = (): Promise<void> =>
+      this.refuseLogin(auth, { code: SQLSTATE.invalidPassword, message: `password authentication failed for user "${this.user}"` });
     // As PostgreSQL, md5 configured but a SCRAM verifier stored means SCRAM; kinesql also uses md5 for an
     // md5 hash when scram-sha-256 is configured. A cleartext password checks either.
     if (auth.method === 'password') {
@@ -255,7 +257,7 @@ export class Session {
         if (step === 'first') {
           const mechanism = body.cstring();
           if (!mechanisms.includes(mechanism)) {
-            await this.refuseLogin(auth, { code: '08P01', message: 'client selected an invalid SASL authentication mechanism' });
+            await this.refuseLogin(auth, { code: SQLSTATE.protocolViolation, message: 'client selected an invalid SASL authentication mechanism' });
             return;
           }
           const length = body.int32();
@@ -271,7 +273,7 @@ export class Session {
         }
       } catch (error) {
         if (!(error instanceof ScramFailure)) throw error;
-        if (error.sqlstate === '28P01') await refuse();
+        if (error.sqlstate === SQLSTATE.invalidPassword) await refuse();
         else await this.refuseLogin(auth, { code: error.sqlstate, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
       }
     };
@@ -325,7 +327,7 @@ export class Session {
       );
     } catch (error) {
       if (!(error instanceof StartupSettingRefused)) throw error;
-      await this.fatal({ code: '25006', message: error.message });
+      await this.fatal({ code: SQLSTATE.readOnlySqlTransaction, message: error.message });
       return;
     }
     let link: BackendLink;
@@ -396,7 +398,7 @@ export class Session {
   private async onMessage(message: FrontendMessage): Promise<void> {
     if (this.phase === 'auth') {
       if (message.type !== 'p' || !this.authenticate) {
-        await this.fatal({ code: '08P01', message: `expected password response, got message type ${message.raw[0]}` });
+        await this.fatal({ code: SQLSTATE.protocolViolation, message: `expected password response, got message type ${message.raw[0]}` });
         return;
       }
       await this.authenticate(message);
@@ -431,13 +433,13 @@ export class Session {
       return;
     }
     this.logger.error({ err: error, user: this.user }, 'session failed');
-    await this.fatal({ code: 'XX000', message: `internal error: ${(error as Error).message}` }).catch(() => undefined);
+    await this.fatal({ code: SQLSTATE.internalError, message: `internal error: ${(error as Error).message}` }).catch(() => undefined);
   }
 
   /** Ends the connection as a server shutdown does (57P01). */
   async terminate(): Promise<void> {
     if (this.closed) return;
-    await this.fatal({ code: '57P01', message: 'terminating connection due to administrator command' }).catch(() => undefined);
+    await this.fatal({ code: SQLSTATE.adminShutdown, message: 'terminating connection due to administrator command' }).catch(() => undefined);
     this.relay?.close();
   }
 }

@@ -17,6 +17,7 @@ import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC } fr
 import { BodyReader, ProtocolViolation, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** Messages of the extended protocol, collected until Sync or Flush and then forwarded together. */
 const EXTENDED_MESSAGES = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'S']);
@@ -111,10 +112,10 @@ export class SessionTurns {
     }
     if (IGNORED_MESSAGES.has(message.type)) return;
     if (message.type === 'F') {
-      await this.refuse({ code: '0A000', message: 'fastpath function calls are not supported' }, true);
+      await this.refuse({ code: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
       return;
     }
-    await this.session.fatal({ code: '08P01', message: `invalid frontend message type ${message.raw[0]}` });
+    await this.session.fatal({ code: SQLSTATE.protocolViolation, message: `invalid frontend message type ${message.raw[0]}` });
   }
 
   // ---- simple query ------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ export class SessionTurns {
     this.catchingUp = controller;
     const timer =
       statementTimeoutMs > 0
-        ? setTimeout(() => controller.abort(new StatementError('canceling statement due to statement timeout', '57014')), statementTimeoutMs)
+        ? setTimeout(() => controller.abort(new StatementError('canceling statement due to statement timeout', SQLSTATE.queryCanceled)), statementTimeoutMs)
         : undefined;
     try {
       return await this.executor.catchUp(relations, this.context, controller.signal, this.send);
@@ -272,7 +273,7 @@ export class SessionTurns {
   cancel(reason: StopReason): void {
     if (this.catchingUp) {
       const message = reason === 'timeout' ? 'canceling statement due to statement timeout' : 'canceling statement due to user request';
-      this.catchingUp.abort(new StatementError(message, '57014'));
+      this.catchingUp.abort(new StatementError(message, SQLSTATE.queryCanceled));
       return;
     }
     if (!this.relay?.busy) return;
@@ -284,7 +285,7 @@ export class SessionTurns {
 
   /** The connection closed: a catch-up it waits for is abandoned. */
   abandon(): void {
-    this.catchingUp?.abort(new StatementError('connection closed', '08006'));
+    this.catchingUp?.abort(new StatementError('connection closed', SQLSTATE.connectionFailure));
   }
 }
 

@@ -3,6 +3,7 @@
  * `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (base64), never the password itself.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { SQLSTATE } from '../../pg/sqlstate.js';
 
 export interface ScramVerifier {
   iterations: number;
@@ -50,7 +51,7 @@ export function passwordMatchesVerifier(password: string, verifier: ScramVerifie
 /** A refused exchange: PostgreSQL's SQLSTATE for it (08P01 protocol, 28000 authorization, 28P01 password). */
 export class ScramFailure extends Error {
   constructor(
-    readonly sqlstate: '08P01' | '28000' | '28P01',
+    readonly sqlstate: (typeof SQLSTATE)['protocolViolation' | 'invalidAuthorizationSpecification' | 'invalidPassword'],
     message: string,
     readonly detail?: string,
   ) {
@@ -77,7 +78,7 @@ export interface ScramSetup {
   channelBinding: Buffer | undefined;
 }
 
-const malformed = (detail: string): ScramFailure => new ScramFailure('08P01', 'malformed SCRAM message', detail);
+const malformed = (detail: string): ScramFailure => new ScramFailure(SQLSTATE.protocolViolation, 'malformed SCRAM message', detail);
 const PRINTABLE_NONCE = /^[\x21-\x2b\x2d-\x7e]+$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -106,13 +107,13 @@ export class ScramExchange {
     this.bindingFlag = header[1]!.charAt(0) as 'n' | 'y' | 'p';
     if (this.bindingFlag === 'p') {
       if (!plus) throw malformed('The client selected SCRAM-SHA-256 without channel binding, but the SCRAM message includes channel binding data.');
-      if (header[2] !== 'tls-server-end-point') throw new ScramFailure('08P01', `unsupported SCRAM channel-binding type "${header[2]}"`);
+      if (header[2] !== 'tls-server-end-point') throw new ScramFailure(SQLSTATE.protocolViolation, `unsupported SCRAM channel-binding type "${header[2]}"`);
     } else if (plus) {
       throw malformed('The client selected SCRAM-SHA-256-PLUS, but the SCRAM message does not include channel binding data.');
     } else if (this.bindingFlag === 'y' && this.setup.channelBinding) {
       // The client could bind but was made to believe the server cannot: a downgrade, as PostgreSQL sees it.
       throw new ScramFailure(
-        '08P01',
+        SQLSTATE.protocolViolation,
         'SCRAM channel binding negotiation error',
         'The client supports SCRAM channel binding but thinks the server does not.  However, this server does support channel binding.',
       );
@@ -120,12 +121,12 @@ export class ScramExchange {
     const authzid = header[3] === undefined ? '' : decodeSaslName(header[3].slice(2));
     if (authzid === undefined) throw malformed('Invalid authorization identity in client-first-message.');
     if (authzid !== '' && authzid !== this.setup.user) {
-      throw new ScramFailure('28000', `SCRAM authorization identity "${authzid}" does not match user "${this.setup.user}"`);
+      throw new ScramFailure(SQLSTATE.invalidAuthorizationSpecification, `SCRAM authorization identity "${authzid}" does not match user "${this.setup.user}"`);
     }
 
     this.clientFirstBare = clientFirst.slice(this.gs2Header.length);
     const attributes = this.clientFirstBare.split(',');
-    if (attributes[0]?.startsWith('m=')) throw new ScramFailure('08P01', 'client requires an unsupported SCRAM extension');
+    if (attributes[0]?.startsWith('m=')) throw new ScramFailure(SQLSTATE.protocolViolation, 'client requires an unsupported SCRAM extension');
     if (!attributes[0]?.startsWith('n=') || decodeSaslName(attributes[0].slice(2)) === undefined) {
       throw malformed('Expected attribute "n" in client-first-message.');
     }
@@ -146,7 +147,7 @@ export class ScramExchange {
     const binding = Buffer.concat([Buffer.from(this.gs2Header), this.bindingFlag === 'p' ? (this.setup.channelBinding ?? Buffer.alloc(0)) : Buffer.alloc(0)]);
     if (fields[1] !== binding.toString('base64')) {
       throw new ScramFailure(
-        '08P01',
+        SQLSTATE.protocolViolation,
         this.bindingFlag === 'p' ? 'SCRAM channel binding check failed' : 'unexpected SCRAM channel-binding attribute in client-final-message',
       );
     }
@@ -161,7 +162,7 @@ export class ScramExchange {
     const clientSignature = hmac(storedKey, authMessage);
     const clientKey = Buffer.from(proof.map((byte, i) => byte ^ clientSignature[i]!));
     const proofMatches = timingSafeEqual(sha256(clientKey), storedKey);
-    if (!proofMatches || this.setup.doomed) throw new ScramFailure('28P01', 'password authentication failed');
+    if (!proofMatches || this.setup.doomed) throw new ScramFailure(SQLSTATE.invalidPassword, 'password authentication failed');
     return `v=${hmac(serverKey, authMessage).toString('base64')}`;
   }
 }
