@@ -32,6 +32,11 @@ export class RawClient {
     for (const waiter of waiters) waiter();
   }
 
+  /** A client over a socket already connected (a TLS one, or one bound to a chosen local address). */
+  static over(socket: Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   static async open(port: number, host = '127.0.0.1'): Promise<RawClient> {
     const socket = connect(port, host);
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
@@ -20,6 +20,7 @@ import { WireServer } from '../../src/wire/server.js';
 import type { SessionServices } from '../../src/wire/session.js';
 import { wireSessionOptions } from '../../src/wire/wire-options.js';
 import { testLogger } from '../support/harness.js';
+import { type BackendMessage, errorFields as bodyFields, RawClient } from '../support/raw-client.js';
 
 const run = promisify(execFile);
 const STUB_PASSED = 'authenticated; this test has no engine';
@@ -32,67 +33,17 @@ const stubServices = {
   },
 } as unknown as SessionServices;
 
-interface BackendMessage {
-  type: string;
-  body: Buffer;
-}
-
 /** A hand-driven client, plaintext or after SSLRequest, bound to a loopback address of its own. */
-class HandClient {
-  private buffered = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
-  private closed = false;
-
-  private constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  private wake(): void {
-    for (const waiter of this.waiters.splice(0)) waiter();
-  }
-
-  static async open(port: number, tls: boolean, localAddress: string): Promise<HandClient> {
-    const plain = connectTcp({ port, host: '127.0.0.1', localAddress });
-    await new Promise<void>((resolve, reject) => plain.once('connect', resolve).once('error', reject));
-    if (!tls) return new HandClient(plain);
-    plain.write(serialize.requestSsl());
-    const answer = await new Promise<Buffer>((resolve) => plain.once('data', resolve));
-    expect(answer.toString()).toBe('S');
-    const secure = connectTls({ socket: plain, rejectUnauthorized: false });
-    await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
-    return new HandClient(secure);
-  }
-
-  write(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  async next(): Promise<BackendMessage | undefined> {
-    for (;;) {
-      if (this.buffered.length >= 5) {
-        const length = this.buffered.readInt32BE(1);
-        if (this.buffered.length >= length + 1) {
-          const message = { type: String.fromCharCode(this.buffered[0]!), body: this.buffered.subarray(5, length + 1) };
-          this.buffered = this.buffered.subarray(length + 1);
-          return message;
-        }
-      }
-      if (this.closed) return undefined;
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
+async function openHandClient(port: number, tls: boolean, localAddress: string): Promise<RawClient> {
+  const plain = connectTcp({ port, host: '127.0.0.1', localAddress });
+  await new Promise<void>((resolve, reject) => plain.once('connect', resolve).once('error', reject));
+  if (!tls) return RawClient.over(plain);
+  plain.write(serialize.requestSsl());
+  const answer = await new Promise<Buffer>((resolve) => plain.once('data', resolve));
+  expect(answer.toString()).toBe('S');
+  const secure = connectTls({ socket: plain, rejectUnauthorized: false });
+  await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+  return RawClient.over(secure);
 }
 
 /** The SASL mechanisms of an AuthenticationSASL message. */
@@ -108,13 +59,7 @@ function mechanismsOf(message: BackendMessage | undefined): string[] {
 /** The fields of an ErrorResponse by their code letter. */
 function errorFields(message: BackendMessage | undefined): Record<string, string> {
   expect(message?.type).toBe('E');
-  return Object.fromEntries(
-    message!.body
-      .toString('utf8')
-      .split('\0')
-      .filter((field) => field !== '')
-      .map((field) => [field[0]!, field.slice(1)]),
-  );
+  return bodyFields(message!.body);
 }
 
 describe('authentication handshake (no engine)', () => {
@@ -219,7 +164,7 @@ describe('authentication handshake (no engine)', () => {
   it('gives an unknown user the challenge a known user gets: the same mechanisms, a stable salt, the same iteration count', async () => {
     const port = await start({ ...scramUsers, ...cert('rsa-sha256') });
     const challenge = async (user: string, tls: boolean): Promise<{ mechanisms: string[]; salt: string; iterations: string }> => {
-      const client = await HandClient.open(port, tls, '127.0.0.21');
+      const client = await openHandClient(port, tls, '127.0.0.21');
       try {
         client.write(serialize.startup({ user, database: 'kinesql' }));
         const mechanisms = mechanismsOf(await client.next());
@@ -254,7 +199,7 @@ describe('authentication handshake (no engine)', () => {
   it('refuses a client that says it could bind (y) when PLUS was offered, and PLUS where it was not offered', async () => {
     const port = await start({ ...scramUsers, ...cert('rsa-sha256') });
     const firstAnswer = async (tls: boolean, mechanism: string, clientFirst: string): Promise<BackendMessage | undefined> => {
-      const client = await HandClient.open(port, tls, '127.0.0.22');
+      const client = await openHandClient(port, tls, '127.0.0.22');
       try {
         client.write(serialize.startup({ user: 'alice', database: 'kinesql' }));
         mechanismsOf(await client.next());
