@@ -8,17 +8,14 @@
  *   - the memory of the kinesql process and, apart, of the engine's processes, and the engine's database size.
  * Sizes: ENGINE_BENCH_RECORDS (records loaded), ENGINE_BENCH_ITERATIONS (short queries per client).
  */
-import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { pino } from 'pino';
-import { ensureStream } from '../src/demo/kinesis-standin.js';
 import type { Engine } from '../src/engine/engine.js';
-import { createKinesisClient } from '../src/kinesis/client.js';
 import { startKinesql } from '../src/kinesql.js';
-import { benchConfig, median, partitionKey, percentile, putEvents, seconds, startKinesaliteProcess, timed, writeEventsDefinition } from './events-stream.js';
+import { benchConfig, startEventsStream, median, partitionKey, percentile, seconds, timed, writeEventsDefinition } from './events-stream.js';
 
 const RECORDS = Number(process.env['ENGINE_BENCH_RECORDS'] ?? 1_000_000);
 const SHORT_ITERATIONS = Number(process.env['ENGINE_BENCH_ITERATIONS'] ?? 50);
@@ -33,17 +30,9 @@ const ms = (value: number): string => `${value.toFixed(1).padStart(8)} ms`;
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
 export async function runEngineBench(): Promise<void> {
-  let peakRss = 0;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-  const standIn = await startKinesaliteProcess();
-  const aws = { region: 'us-east-1', kinesisEndpoint: standIn.endpoint, accessKeyId: 'bench', secretAccessKey: 'bench' };
-  const kinesis = createKinesisClient(aws);
-  const tablesDir = await mkdtemp(join(tmpdir(), 'kinesql-bench-tables-'));
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  const { aws, kinesis, tablesDir, peakRss, close } = await startEventsStream(RECORDS, SHARDS, out);
   try {
-    await ensureStream(kinesis, 'events', SHARDS);
-    const put = await timed(() => putEvents(kinesis, 'events', RECORDS));
-    out(`put ${RECORDS} records in ${SHARDS} shards: ${seconds(put.ms)}`);
     await writeEventsDefinition(tablesDir);
     const server = await startKinesql(benchConfig(tablesDir, aws), pino({ level: 'silent' }));
     const sessions: pg.Client[] = [];
@@ -73,7 +62,7 @@ export async function runEngineBench(): Promise<void> {
       await warmQueries(kinesql, engine, out);
       out(`memory after loading: ${await memoryLine(server.engine)}`);
       await interference(viaKinesql, direct, connect, server.engine, out);
-      out(`peak RSS of the kinesql process over the run: ${mb(peakRss)}`);
+      out(`peak RSS of the kinesql process over the run: ${mb(peakRss())}`);
       const { rows } = await server.engine.query(
         `select pg_database_size(current_database()) as database, coalesce(pg_total_relation_size(to_regclass('public.events')), 0) as events`,
       );
@@ -83,10 +72,7 @@ export async function runEngineBench(): Promise<void> {
       await server.close();
     }
   } finally {
-    clearInterval(sampler);
-    kinesis.destroy();
-    await standIn.close();
-    await rm(tablesDir, { recursive: true, force: true });
+    await close();
   }
 }
 

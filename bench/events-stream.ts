@@ -3,11 +3,14 @@
  * of JSON records and its table definition, and a kinesql configuration serving it.
  */
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../src/config/config.js';
+import { ensureStream } from '../src/demo/kinesis-standin.js';
+import { createKinesisClient } from '../src/kinesis/client.js';
 
 export const COUNTRIES = ['DE', 'FR', 'US', 'JP', 'BR', 'IN', 'NG', 'AU'];
 
@@ -127,4 +130,34 @@ export async function startKinesaliteProcess(): Promise<{ endpoint: string; clos
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
     },
   };
+}
+
+/**
+ * What the scan and engine benchmarks start from: kinesalite in a process of its own, the `events` stream
+ * filled with `records` records over `shards` shards, a definitions directory, and a sampler of this
+ * process's peak RSS. close() undoes it all.
+ */
+export async function startEventsStream(records: number, shards: number, out: (line: string) => void) {
+  let peakRss = 0;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+  // Real Kinesis does not use the client's CPU: kinesalite runs in a process of its own.
+  const standIn = await startKinesaliteProcess();
+  const aws = { region: 'us-east-1', kinesisEndpoint: standIn.endpoint, accessKeyId: 'bench', secretAccessKey: 'bench' };
+  const kinesis = createKinesisClient(aws);
+  const tablesDir = await mkdtemp(join(tmpdir(), 'kinesql-bench-tables-'));
+  const close = async (): Promise<void> => {
+    clearInterval(sampler);
+    kinesis.destroy();
+    await standIn.close();
+    await rm(tablesDir, { recursive: true, force: true });
+  };
+  try {
+    await ensureStream(kinesis, 'events', shards);
+    const put = await timed(() => putEvents(kinesis, 'events', records));
+    out(`put ${records} records in ${shards} shards: ${seconds(put.ms)}`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { aws, kinesis, tablesDir, peakRss: () => peakRss, close };
 }

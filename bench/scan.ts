@@ -13,28 +13,16 @@ import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecor
 import pg from 'pg';
 import { ShardRateBudget } from '../src/kinesis/rate-budget.js';
 import { pino } from 'pino';
-import { ensureStream } from '../src/demo/kinesis-standin.js';
-import { createKinesisClient } from '../src/kinesis/client.js';
 import { startKinesql } from '../src/kinesql.js';
-import { benchConfig, event, putEvents, seconds, startKinesaliteProcess, timed, writeEventsDefinition } from './events-stream.js';
+import { benchConfig, startEventsStream, event, seconds, timed, writeEventsDefinition } from './events-stream.js';
 
 const RECORDS = Number(process.env['BENCH_RECORDS'] ?? 1_000_000);
 const SHARDS = 4;
 
 export async function runScanBench(): Promise<void> {
-  let peakRss = 0;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-  // Real Kinesis does not use the client's CPU: kinesalite runs in a process of its own.
-  const standIn = await startKinesaliteProcess();
-  const aws = { region: 'us-east-1', kinesisEndpoint: standIn.endpoint, accessKeyId: 'bench', secretAccessKey: 'bench' };
-  const kinesis = createKinesisClient(aws);
-  const tablesDir = await mkdtemp(join(tmpdir(), 'kinesql-bench-tables-'));
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  const { aws, kinesis, tablesDir, peakRss, close } = await startEventsStream(RECORDS, SHARDS, out);
   try {
-    await ensureStream(kinesis, 'events', SHARDS);
-    const put = await timed(() => putEvents(kinesis, 'events', RECORDS));
-    out(`put ${RECORDS} records in ${SHARDS} shards: ${seconds(put.ms)}`);
-
     // The bare loop twice: as fast as the stand-in answers (kinesalite enforces no limits), and within the
     // per-shard read limits Kinesis enforces (5 calls/s, 2 MB/s), which kinesql honours and any correct
     // consumer must. The second is the baseline the cold load is held to.
@@ -98,7 +86,7 @@ export async function runScanBench(): Promise<void> {
         `kinesql count(*) after 1,000 new records (put took ${seconds(more.ms)}) = ${String(after.value[0]?.count)}: ${seconds(after.ms)} (warm count(*) ${seconds(warm['count(*)']!)})`,
       );
       out(
-        `peak memory (RSS of the kinesql process: server and store; the engine is a separate process, not included, nor is kinesalite): ${(peakRss / 1024 / 1024).toFixed(0)} MB`,
+        `peak memory (RSS of the kinesql process: server and store; the engine is a separate process, not included, nor is kinesalite): ${(peakRss() / 1024 / 1024).toFixed(0)} MB`,
       );
       await nativePostgres(warmQueries, out);
     } finally {
@@ -106,10 +94,7 @@ export async function runScanBench(): Promise<void> {
       await server.close();
     }
   } finally {
-    clearInterval(sampler);
-    kinesis.destroy();
-    await standIn.close();
-    await rm(tablesDir, { recursive: true, force: true });
+    await close();
   }
 }
 
