@@ -31,7 +31,7 @@ const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
 export async function runEngineBench(): Promise<void> {
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
-  const { aws, kinesis, tablesDir, peakRss, close } = await startEventsStream(RECORDS, SHARDS, out);
+  const { aws, tablesDir, peakRss, close } = await startEventsStream(RECORDS, SHARDS, out);
   try {
     await writeEventsDefinition(tablesDir);
     const server = await startKinesql(benchConfig(tablesDir, aws), pino({ level: 'silent' }));

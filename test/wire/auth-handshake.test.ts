@@ -19,6 +19,7 @@ import { makeScramVerifier } from '../../src/wire/auth/scram.js';
 import { WireServer } from '../../src/wire/server.js';
 import type { SessionServices } from '../../src/wire/session.js';
 import { wireSessionOptions } from '../../src/wire/wire-options.js';
+import { makeCertificate } from '../support/certificates.js';
 import { testLogger } from '../support/harness.js';
 import { type BackendMessage, errorFields as bodyFields, RawClient } from '../support/raw-client.js';
 
@@ -92,30 +93,7 @@ describe('authentication handshake (no engine)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kinesql-handshake-'));
-    const kinds: Record<string, string[]> = {
-      'rsa-sha256': ['-newkey', 'rsa:2048'],
-      'ec-sha384': ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-sha384'],
-      'pss-sha512': ['-newkey', 'rsa:2048', '-sigopt', 'rsa_padding_mode:pss', '-sha512'],
-      ed25519: ['-newkey', 'ed25519'],
-    };
-    await Promise.all(
-      Object.entries(kinds).map(([name, args]) =>
-        run('openssl', [
-          'req',
-          '-x509',
-          ...args,
-          '-nodes',
-          '-days',
-          '2',
-          '-subj',
-          '/CN=localhost',
-          '-keyout',
-          join(dir, `${name}.key`),
-          '-out',
-          join(dir, `${name}.crt`),
-        ]),
-      ),
-    );
+    await Promise.all((['rsa-sha256', 'ec-sha384', 'pss-sha512', 'ed25519'] as const).map((kind) => makeCertificate(dir, kind, kind)));
   });
 
   afterAll(async () => {

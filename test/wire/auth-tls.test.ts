@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { md5Secret } from '../../src/wire/auth/credentials.js';
 import { makeScramVerifier } from '../../src/wire/auth/scram.js';
+import { makeCertificate } from '../support/certificates.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 const run = promisify(execFile);
@@ -31,23 +32,7 @@ describe.each(['scram-sha-256', 'md5', 'password'] as const)('authentication wit
 
   beforeAll(async () => {
     certDir = await mkdtemp(join(tmpdir(), 'kinesql-tls-'));
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout',
-      join(certDir, 'server.key'),
-      '-out',
-      join(certDir, 'server.crt'),
-    ]);
+    await makeCertificate(certDir, 'server');
     ca = await readFile(join(certDir, 'server.crt'));
     harness = await startHarness({
       streams: [],

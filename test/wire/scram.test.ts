@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CERTIFICATE_KINDS, type CertificateKind, makeCertificate } from '../support/certificates.js';
 import { certificateSignatureHash, tlsServerEndPoint, tlsServerEndPointOfPem } from '../../src/wire/auth/channel-binding.js';
 import { createAuthConfig, md5Secret, parseUserList, standInSecret } from '../../src/wire/auth/credentials.js';
 import { decayedFailures, failureDelayMs, LoginThrottle, throttleKey } from '../../src/wire/auth/login-throttle.js';
 import { makeScramVerifier, parseScramVerifier, ScramExchange, ScramFailure, scramMechanisms, type ScramVerifier } from '../../src/wire/auth/scram.js';
 
-const run = promisify(execFile);
+const _run = promisify(execFile);
 const hmac = (key: Buffer, data: string): Buffer => createHmac('sha256', key).update(data).digest();
 const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest();
 
@@ -174,29 +175,9 @@ describe('tls-server-end-point binding data', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kinesql-cb-'));
-    const kinds: Record<string, string[]> = {
-      'rsa-sha256': ['-newkey', 'rsa:2048'],
-      'ec-sha384': ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-sha384'],
-      'pss-sha512': ['-newkey', 'rsa:2048', '-sigopt', 'rsa_padding_mode:pss', '-sha512'],
-      'rsa-sha1': ['-newkey', 'rsa:2048', '-sha1'],
-      ed25519: ['-newkey', 'ed25519'],
-    };
     await Promise.all(
-      Object.entries(kinds).map(async ([name, args]) => {
-        await run('openssl', [
-          'req',
-          '-x509',
-          ...args,
-          '-nodes',
-          '-days',
-          '2',
-          '-subj',
-          `/CN=${name}`,
-          '-keyout',
-          join(dir, `${name}.key`),
-          '-out',
-          join(dir, `${name}.crt`),
-        ]);
+      (Object.keys(CERTIFICATE_KINDS) as CertificateKind[]).map(async (name) => {
+        await makeCertificate(dir, name, name);
         certificates[name] = await readFile(join(dir, `${name}.crt`));
       }),
     );
