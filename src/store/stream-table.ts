@@ -1,29 +1,30 @@
 /**
- * One stream table: its shards, what of each is loaded, and reading what a statement needs. Longer than most
- * modules because catch-up sharing, reshard ordering, fills, loads with their positions, caps and eviction
- * all work on the same per-shard state.
+ * One stream table: its shards, what of each is loaded, and reading what a statement needs: catch-up sharing,
+ * shard listing and reshard order, fills of older ranges, freshness. Loading batches (shard-loader.ts),
+ * eviction (eviction.ts) and the catch-up queue (catch-up-queue.ts) live in their own modules.
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
-import { columnNames, indexStatements } from '../catalog/ddl.js';
-import { qualifiedName, quoteIdent, quoteLiteral } from '../pg/quoting.js';
-import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
+import { indexStatements } from '../catalog/ddl.js';
+import { qualifiedName, quoteLiteral } from '../pg/quoting.js';
+import type { TableDefinition } from '../catalog/definition.js';
 import { createRecordDecoder } from '../decode/record-decoder.js';
-import type { Engine, EngineTransaction } from '../engine/engine.js';
-import { tableKey } from '../engine/roles.js';
+import type { Engine } from '../engine/engine.js';
 import type { ShardRateBudget } from '../kinesis/rate-budget.js';
 import type { ShardDescription, StreamRecord } from '../kinesis/records.js';
 import type { RetryPolicy } from '../kinesis/retry.js';
 import { compareSequenceNumbers } from '../kinesis/sequence-number.js';
-import { ShardReader, type ShardReaderStats } from '../kinesis/shard-reader.js';
+import { ShardReader } from '../kinesis/shard-reader.js';
 import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
-import { covers, laterTime, positionOf, type LoadedRange, type LowerBound } from './loaded-range.js';
+import { covers, laterTime, positionOf, type LowerBound } from './loaded-range.js';
 import { shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
 import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
-import { loadPositions, lockShard, savePosition, type StoredPosition } from './shard-positions.js';
-import { batchText, copyIsolatingBadRows, encodeBatch, isDataException, type RowShape } from './copy-batch.js';
+import type { StoredPosition } from './shard-positions.js';
+import { describeShard, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
+
+export type { ShardStatus };
+import { evictBefore } from './eviction.js';
 import { StreamReadError } from './stream-read-error.js';
-import { SQLSTATE } from '../pg/sqlstate.js';
 
 export interface StreamTableOptions {
   client: KinesisClient;
@@ -46,38 +47,6 @@ export interface StreamTableOptions {
   maxBytes: number;
 }
 
-interface ShardState {
-  description: ShardDescription;
-  reader: ShardReader;
-  range: LoadedRange | undefined;
-  closedAndRead: boolean;
-  /** The latest statement start this shard was read to its tip for (what a bounded-staleness answer needs). */
-  readToTipFor: Date | undefined;
-  rows: number;
-  invalidRows: number;
-  messageBytes: number;
-  /** Running count of records loaded from this shard (the _segment_count column). */
-  segmentCount: number;
-  /** The same count including batches decoded but not yet copied. */
-  preparedSegments: number;
-  /** COPYs of this shard's decoded batches, in order. */
-  loads: Promise<void>;
-}
-
-/** One shard as kinesql.shards shows it. */
-export interface ShardStatus {
-  shardId: string;
-  parentShardId: string | undefined;
-  adjacentParentShardId: string | undefined;
-  state: 'open' | 'closed' | 'closed, read to its end';
-  loadedFrom: LowerBound | undefined;
-  firstSequenceNumber: string | undefined;
-  lastSequenceNumber: string | undefined;
-  rows: number;
-  invalidRows: number;
-  reader: ShardReaderStats;
-}
-
 /** Listings per catch-up when reads keep closing shards (a reshard during the catch-up). */
 const MAX_LISTING_ROUNDS = 4;
 
@@ -93,16 +62,10 @@ export class StreamTable {
   private successor: StreamTable | undefined;
   private retired = false;
   private retiring = false;
-  private readonly decodeRecord;
-  private readonly copySql: string;
   private readonly tableName: string;
-  private readonly key: string;
-  private readonly rowShape: RowShape;
+  private readonly loader: ShardLoader;
   /** Positions stored in the engine by an earlier run, taken over when their shards are listed. */
   private restored = new Map<string, StoredPosition>();
-  /** Rows and bytes of batches being copied now, counted against the caps before they commit. */
-  private reservedRows = 0;
-  private reservedBytes = 0;
   private current: CatchUpProgress | undefined;
   /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
   private indexed = false;
@@ -112,24 +75,17 @@ export class StreamTable {
     readonly definition: TableDefinition,
     private readonly options: StreamTableOptions,
   ) {
-    this.decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes });
     this.tableName = qualifiedName(definition);
-    this.key = tableKey(definition);
-    this.copySql = `COPY ${this.tableName} (${columnNames(definition).map(quoteIdent).join(', ')}) FROM STDIN`;
-    const dataColumns = definition.message.fields.length;
-    this.rowShape = { dataColumns, validColumn: dataColumns + INTERNAL_COLUMNS.findIndex((column) => column.name === '_message_valid') };
+    const decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes });
+    this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }));
   }
 
   get rowsLoaded(): number {
-    let total = 0;
-    for (const shard of this.shards.values()) total += shard.rows;
-    return total;
+    return [...this.shards.values()].reduce((total, shard) => total + shard.rows, 0);
   }
 
   get bytesLoaded(): number {
-    let total = 0;
-    for (const shard of this.shards.values()) total += shard.messageBytes;
-    return total;
+    return [...this.shards.values()].reduce((total, shard) => total + shard.messageBytes, 0);
   }
 
   /** Where the table's configured window starts now; undefined = TRIM_HORIZON. */
@@ -171,18 +127,7 @@ export class StreamTable {
   }
 
   shardStatus(): ShardStatus[] {
-    return [...this.shards.values()].map((shard) => ({
-      shardId: shard.description.shardId,
-      parentShardId: shard.description.parentShardId,
-      adjacentParentShardId: shard.description.adjacentParentShardId,
-      state: shard.closedAndRead ? 'closed, read to its end' : shard.description.endingSequenceNumber ? 'closed' : 'open',
-      loadedFrom: shard.range?.lower,
-      firstSequenceNumber: shard.range?.firstSequence,
-      lastSequenceNumber: shard.range?.lastSequence,
-      rows: shard.rows,
-      invalidRows: shard.invalidRows,
-      reader: { ...shard.reader.stats },
-    }));
+    return [...this.shards.values()].map(describeShard);
   }
 
   /**
@@ -413,7 +358,7 @@ export class StreamTable {
   }
 
   private async readShard(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
-    await this.adoptNewerPosition(shard);
+    await this.loader.adoptNewerPosition(shard);
     if (!shard.range) {
       shard.range = { lower: needed };
     } else if (!covers(shard.range, needed)) {
@@ -427,7 +372,7 @@ export class StreamTable {
     }
     if (shard.closedAndRead) return;
     const range = shard.range;
-    this.startLoads(shard);
+    this.loader.startLoads(shard);
     const from = range.lastSequence ? ({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: range.lastSequence } as const) : positionOf(range.lower);
     const result = await shard.reader.read({
       from,
@@ -435,7 +380,7 @@ export class StreamTable {
       ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
       ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
       onBatch: async (records, behind) => {
-        await this.load(shard, records, 'tail');
+        await this.loader.load(shard, records, 'tail');
         progress.recordsRead += records.length;
         progress.behind.set(shard.description.shardId, behind ?? 0);
       },
@@ -443,30 +388,10 @@ export class StreamTable {
     if (result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < request.stopAt)) shard.readToTipFor = request.stopAt;
     if (result.closed) {
       shard.closedAndRead = true;
-      await this.options.engine.transaction((tx) => this.saveShard(tx, shard));
+      await this.options.engine.transaction((tx) => this.loader.save(tx, shard));
       // A closed parent's children may be new: list again on the next catch-up.
       this.listedAt = 0;
     }
-  }
-
-  /**
-   * Another kinesql server on the same engine may have loaded this shard further: go on from its position
-   * instead of reading those records again.
-   */
-  private async adoptNewerPosition(shard: ShardState): Promise<void> {
-    const shardId = shard.description.shardId;
-    const stored = (await loadPositions(this.options.engine, this.key, shardId)).get(shardId);
-    const storedLast = stored?.range.lastSequence;
-    if (!stored || storedLast === undefined) return;
-    if (shard.range?.lastSequence !== undefined && compareSequenceNumbers(storedLast, shard.range.lastSequence) <= 0) return;
-    if (shard.range) Object.assign(shard.range, stored.range);
-    else shard.range = { ...stored.range };
-    shard.closedAndRead = stored.closedAndRead;
-    shard.segmentCount = stored.segmentCount;
-    shard.preparedSegments = stored.segmentCount;
-    shard.rows = stored.rows;
-    shard.invalidRows = stored.invalidRows;
-    shard.messageBytes = stored.messageBytes;
   }
 
   /** Loads the records between a wider bound and the first loaded record; undone if it fails half-way. */
@@ -475,7 +400,7 @@ export class StreamTable {
     const stop = range.firstSequence!;
     let first: StreamRecord | undefined;
     const before = { rows: shard.rows, invalidRows: shard.invalidRows, messageBytes: shard.messageBytes, segmentCount: shard.segmentCount };
-    this.startLoads(shard);
+    this.loader.startLoads(shard);
     try {
       await shard.reader.read({
         from: positionOf(needed),
@@ -483,7 +408,7 @@ export class StreamTable {
         stopBeforeSequence: stop,
         maxBatches: 0,
         onBatch: async (records, behind) => {
-          await this.load(shard, records, 'fill');
+          await this.loader.load(shard, records, 'fill');
           first ??= records[0];
           progress.recordsRead += records.length;
           progress.behind.set(shard.description.shardId, behind ?? 0);
@@ -496,7 +421,7 @@ export class StreamTable {
           await tx.query(
             `DELETE FROM ${this.tableName} WHERE _shard_id = ${quoteLiteral(shard.description.shardId)} AND _shard_sequence_id::numeric < ${quoteLiteral(stop)}::numeric`,
           );
-          await this.saveShard(tx, shard);
+          await this.loader.save(tx, shard);
         });
       }
       throw error;
@@ -506,152 +431,7 @@ export class StreamTable {
       range.firstSequence = first.sequenceNumber;
       range.firstArrival = first.arrivalTimestamp;
     }
-    await this.options.engine.transaction((tx) => this.saveShard(tx, shard));
-  }
-
-  private saveShard(tx: EngineTransaction, shard: ShardState, range = shard.range): Promise<void> {
-    if (!range) return Promise.resolve();
-    return savePosition(tx, this.key, shard.description.shardId, {
-      range,
-      closedAndRead: shard.closedAndRead,
-      segmentCount: shard.segmentCount,
-      rows: shard.rows,
-      invalidRows: shard.invalidRows,
-      messageBytes: shard.messageBytes,
-    });
-  }
-
-  private checkCaps(adding: number, addingBytes: number): void {
-    const { maxRows, maxBytes } = this.options;
-    adding += this.reservedRows;
-    addingBytes += this.reservedBytes;
-    const name = `${this.definition.schemaName}.${this.definition.tableName}`;
-    const hint = 'narrow the window (SET kinesis.iter_offset_seconds, or a WHERE on _message_timestamp) or raise the cap';
-    if (maxRows > 0 && this.rowsLoaded + adding > maxRows) {
-      throw new StreamReadError(
-        `table ${name} (stream "${this.definition.streamName}") would hold more than ${maxRows} rows (kinesql.max-rows-per-table); ${hint}`,
-        SQLSTATE.programLimitExceeded,
-        this.definition.streamName,
-      );
-    }
-    if (maxBytes > 0 && this.bytesLoaded + addingBytes > maxBytes) {
-      throw new StreamReadError(
-        `table ${name} (stream "${this.definition.streamName}") would hold more than ${maxBytes} message bytes (kinesql.max-bytes-per-table); ${hint}`,
-        SQLSTATE.programLimitExceeded,
-        this.definition.streamName,
-      );
-    }
-  }
-
-  /**
-   * Decodes a batch at once (on this thread) and queues its COPY behind the shard's earlier ones, so the
-   * engine loads batch n while batch n+1 is decoded and n+2 is fetched. The rows and the shard's new
-   * position (a tail read moves its end; a fill moves its start only once it is complete) commit together.
-   */
-  private load(shard: ShardState, records: StreamRecord[], kind: 'tail' | 'fill'): Promise<void> {
-    const shardId = shard.description.shardId;
-    const encoded = encodeBatch(records, this.decodeRecord, shardId, shard.preparedSegments);
-    shard.preparedSegments = encoded.segmentCount;
-    const copy = shard.loads.then(async () => {
-      // Checked and reserved at once, so shards loading in parallel cannot all pass the cap.
-      this.checkCaps(encoded.rows, encoded.bytes);
-      this.reservedRows += encoded.rows;
-      this.reservedBytes += encoded.bytes;
-      let saved: StoredPosition;
-      try {
-        // A batch lost in a crash is lost with its position, so it is simply read again: no need to wait for
-        // the disk at every commit.
-        saved = await this.options.engine
-          .transaction((tx) => this.commitBatch(tx, shard, records, encoded, kind, false), { asynchronousCommit: true })
-          .catch((error: unknown) => {
-            if (!isDataException(error)) throw error;
-            // The engine refused a value: the batch again, the refused records loaded as invalid messages.
-            return this.options.engine.transaction((tx) => this.commitBatch(tx, shard, records, encoded, kind, true));
-          });
-      } finally {
-        this.reservedRows -= encoded.rows;
-        this.reservedBytes -= encoded.bytes;
-      }
-      shard.segmentCount = saved.segmentCount;
-      shard.preparedSegments = Math.max(shard.preparedSegments, saved.segmentCount);
-      shard.rows = saved.rows;
-      shard.invalidRows = saved.invalidRows;
-      shard.messageBytes = saved.messageBytes;
-      if (kind === 'tail') Object.assign(shard.range!, saved.range);
-    });
-    shard.loads = copy;
-    return copy;
-  }
-
-  /**
-   * Copies a batch and records the shard's new position in one transaction, holding the shard's lock: when
-   * another kinesql server on the same engine has loaded past where this one stood, only the records after
-   * its position are loaded (never a record twice), counted from its position.
-   */
-  private async commitBatch(
-    tx: EngineTransaction,
-    shard: ShardState,
-    records: StreamRecord[],
-    encoded: ReturnType<typeof encodeBatch>,
-    kind: 'tail' | 'fill',
-    isolateBadRows: boolean,
-  ): Promise<StoredPosition> {
-    const shardId = shard.description.shardId;
-    let base: StoredPosition = {
-      range: shard.range!,
-      closedAndRead: shard.closedAndRead,
-      segmentCount: shard.segmentCount,
-      rows: shard.rows,
-      invalidRows: shard.invalidRows,
-      messageBytes: shard.messageBytes,
-    };
-    let batch = encoded;
-    let loading = records;
-    if (kind === 'tail') {
-      await lockShard(tx, this.key, shardId);
-      const stored = (await loadPositions(tx, this.key, shardId)).get(shardId);
-      const storedLast = stored?.range.lastSequence;
-      if (stored && storedLast !== undefined && storedLast !== base.range.lastSequence) {
-        base = stored;
-        loading = records.filter((record) => compareSequenceNumbers(record.sequenceNumber, storedLast) > 0);
-        batch = encodeBatch(loading, this.decodeRecord, shardId, stored.segmentCount);
-      }
-    }
-    let invalid = batch.batch.filter((row) => row.values[this.rowShape.validColumn] === 'f').length;
-    if (batch.batch.length > 0 && !isolateBadRows) await tx.copyFrom(this.copySql, batchText(batch.batch));
-    if (batch.batch.length > 0 && isolateBadRows) {
-      const refused = await copyIsolatingBadRows(tx, this.copySql, batch.batch, this.rowShape);
-      invalid += refused.filter((index) => batch.batch[index]!.values[this.rowShape.validColumn] === 't').length;
-      this.options.logger.warn(
-        { table: this.tableName, shard: shardId, records: refused.length },
-        'records the engine refused were loaded as invalid messages',
-      );
-    }
-    const range: LoadedRange =
-      kind === 'fill' || loading.length === 0
-        ? base.range
-        : {
-            ...base.range,
-            firstSequence: base.range.firstSequence ?? loading[0]!.sequenceNumber,
-            firstArrival: base.range.firstArrival ?? loading[0]!.arrivalTimestamp,
-            lastSequence: loading[loading.length - 1]!.sequenceNumber,
-          };
-    const position: StoredPosition = {
-      range,
-      closedAndRead: base.closedAndRead,
-      segmentCount: batch.segmentCount,
-      rows: base.rows + batch.rows,
-      invalidRows: base.invalidRows + invalid,
-      messageBytes: base.messageBytes + batch.bytes,
-    };
-    await savePosition(tx, this.key, shardId, position);
-    return position;
-  }
-
-  /** Starts a read of a shard: no load of an earlier (failed) read stands in its way. */
-  private startLoads(shard: ShardState): void {
-    shard.loads = Promise.resolve();
-    shard.preparedSegments = shard.segmentCount;
+    await this.options.engine.transaction((tx) => this.loader.save(tx, shard));
   }
 
   /**
@@ -662,44 +442,7 @@ export class StreamTable {
     const windowStart = this.windowStart();
     if (windowStart === undefined || Date.now() - this.evictedAt < this.options.evictionIntervalMs) return;
     this.evictedAt = Date.now();
-    const cutoff = quoteLiteral(windowStart.toISOString());
-    const engine = this.options.engine;
-    const evictedAny = await engine.transaction(async (tx) => {
-      const evicted = await tx.query(
-        `SELECT _shard_id AS shard, max(_shard_sequence_id::numeric)::text AS last FROM ${this.tableName} WHERE _message_timestamp < ${cutoff}::timestamptz GROUP BY 1`,
-      );
-      if (evicted.rows.length === 0) return false;
-      await tx.query(`DELETE FROM ${this.tableName} WHERE _message_timestamp < ${cutoff}::timestamptz`);
-      const remainingRows = await tx.query(
-        `SELECT _shard_id AS shard, min(_shard_sequence_id::numeric)::text AS first, min(_message_timestamp) AS first_arrival,
-                count(*)::int AS rows, (count(*) FILTER (WHERE NOT _message_valid))::int AS invalid, coalesce(sum(_message_length), 0)::float8 AS bytes
-           FROM ${this.tableName} GROUP BY 1`,
-      );
-      const lastEvicted = new Map(evicted.rows.map((row) => [String(row['shard']), String(row['last'])]));
-      const remaining = new Map(remainingRows.rows.map((row) => [String(row['shard']), row]));
-      for (const [shardId, shard] of this.shards) {
-        const range = shard.range;
-        if (!range || !lastEvicted.has(shardId)) continue;
-        const row = remaining.get(shardId);
-        range.lower =
-          range.lower.kind === 'sequence'
-            ? { kind: 'sequence', sequenceNumber: lastEvicted.get(shardId)!, inclusive: false }
-            : laterTime(windowStart, range.lower.kind === 'time' ? range.lower.at : undefined);
-        if (row) {
-          range.firstSequence = String(row['first']);
-          range.firstArrival = new Date(row['first_arrival'] as string | Date);
-        } else {
-          delete range.firstSequence;
-          delete range.firstArrival;
-        }
-        shard.rows = Number(row?.['rows'] ?? 0);
-        shard.invalidRows = Number(row?.['invalid'] ?? 0);
-        shard.messageBytes = Number(row?.['bytes'] ?? 0);
-        await this.saveShard(tx, shard);
-      }
-      return true;
-    });
-    if (!evictedAny) return;
+    if (!(await evictBefore(this.options.engine, this.tableName, windowStart, this.shards, (tx, shard) => this.loader.save(tx, shard)))) return;
     this.options.logger.info({ table: this.tableName, before: windowStart.toISOString() }, 'evicted rows older than the window');
   }
 }

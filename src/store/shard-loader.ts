@@ -1,0 +1,264 @@
+/**
+ * Loading one stream table's batches into the engine: each batch's rows and its shard's new position commit
+ * in one transaction, under the shard's engine lock (so several kinesql servers never load a record twice),
+ * within the table's caps, with records the engine refuses loaded as invalid messages.
+ */
+import { columnNames } from '../catalog/ddl.js';
+import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
+import type { DecodedMessage } from '../decode/record-decoder.js';
+import type { Engine, EngineTransaction } from '../engine/engine.js';
+import { tableKey } from '../engine/roles.js';
+import type { ShardDescription, StreamRecord } from '../kinesis/records.js';
+import { compareSequenceNumbers } from '../kinesis/sequence-number.js';
+import type { ShardReader, ShardReaderStats } from '../kinesis/shard-reader.js';
+import { qualifiedName, quoteIdent } from '../pg/quoting.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
+import { batchText, copyIsolatingBadRows, encodeBatch, isDataException, type RowShape } from './copy-batch.js';
+import type { LoadedRange, LowerBound } from './loaded-range.js';
+import { loadPositions, lockShard, savePosition, type StoredPosition } from './shard-positions.js';
+import { StreamReadError } from './stream-read-error.js';
+import type { Logger } from 'pino';
+
+export interface ShardState {
+  description: ShardDescription;
+  reader: ShardReader;
+  range: LoadedRange | undefined;
+  closedAndRead: boolean;
+  /** The latest statement start this shard was read to its tip for (what a bounded-staleness answer needs). */
+  readToTipFor: Date | undefined;
+  rows: number;
+  invalidRows: number;
+  messageBytes: number;
+  /** Running count of records loaded from this shard (the _segment_count column). */
+  segmentCount: number;
+  /** The same count including batches decoded but not yet copied. */
+  preparedSegments: number;
+  /** COPYs of this shard's decoded batches, in order. */
+  loads: Promise<void>;
+}
+
+export interface ShardLoaderOptions {
+  engine: Engine;
+  logger: Logger;
+  /** Caps on what one table holds; 0 = none. */
+  maxRows: number;
+  maxBytes: number;
+}
+
+export class ShardLoader {
+  private readonly copySql: string;
+  private readonly tableName: string;
+  private readonly key: string;
+  private readonly rowShape: RowShape;
+  /** Rows and bytes of batches being copied now, counted against the caps before they commit. */
+  private reservedRows = 0;
+  private reservedBytes = 0;
+
+  constructor(
+    private readonly definition: TableDefinition,
+    private readonly decodeRecord: (data: Uint8Array, partitionKey: string) => DecodedMessage[],
+    private readonly options: ShardLoaderOptions,
+    /** What the table holds now, over all its shards. */
+    private readonly loaded: () => { rows: number; bytes: number },
+  ) {
+    this.tableName = qualifiedName(definition);
+    this.key = tableKey(definition);
+    this.copySql = `COPY ${this.tableName} (${columnNames(definition).map(quoteIdent).join(', ')}) FROM STDIN`;
+    const dataColumns = definition.message.fields.length;
+    this.rowShape = { dataColumns, validColumn: dataColumns + INTERNAL_COLUMNS.findIndex((column) => column.name === '_message_valid') };
+  }
+
+  save(tx: EngineTransaction, shard: ShardState, range = shard.range): Promise<void> {
+    if (!range) return Promise.resolve();
+    return savePosition(tx, this.key, shard.description.shardId, {
+      range,
+      closedAndRead: shard.closedAndRead,
+      segmentCount: shard.segmentCount,
+      rows: shard.rows,
+      invalidRows: shard.invalidRows,
+      messageBytes: shard.messageBytes,
+    });
+  }
+
+  private checkCaps(adding: number, addingBytes: number): void {
+    const { maxRows, maxBytes } = this.options;
+    adding += this.reservedRows;
+    addingBytes += this.reservedBytes;
+    const name = `${this.definition.schemaName}.${this.definition.tableName}`;
+    const hint = 'narrow the window (SET kinesis.iter_offset_seconds, or a WHERE on _message_timestamp) or raise the cap';
+    if (maxRows > 0 && this.loaded().rows + adding > maxRows) {
+      throw new StreamReadError(
+        `table ${name} (stream "${this.definition.streamName}") would hold more than ${maxRows} rows (kinesql.max-rows-per-table); ${hint}`,
+        SQLSTATE.programLimitExceeded,
+        this.definition.streamName,
+      );
+    }
+    if (maxBytes > 0 && this.loaded().bytes + addingBytes > maxBytes) {
+      throw new StreamReadError(
+        `table ${name} (stream "${this.definition.streamName}") would hold more than ${maxBytes} message bytes (kinesql.max-bytes-per-table); ${hint}`,
+        SQLSTATE.programLimitExceeded,
+        this.definition.streamName,
+      );
+    }
+  }
+
+  /**
+   * Decodes a batch at once (on this thread) and queues its COPY behind the shard's earlier ones, so the
+   * engine loads batch n while batch n+1 is decoded and n+2 is fetched. The rows and the shard's new
+   * position (a tail read moves its end; a fill moves its start only once it is complete) commit together.
+   */
+  load(shard: ShardState, records: StreamRecord[], kind: 'tail' | 'fill'): Promise<void> {
+    const shardId = shard.description.shardId;
+    const encoded = encodeBatch(records, this.decodeRecord, shardId, shard.preparedSegments);
+    shard.preparedSegments = encoded.segmentCount;
+    const copy = shard.loads.then(async () => {
+      // Checked and reserved at once, so shards loading in parallel cannot all pass the cap.
+      this.checkCaps(encoded.rows, encoded.bytes);
+      this.reservedRows += encoded.rows;
+      this.reservedBytes += encoded.bytes;
+      let saved: StoredPosition;
+      try {
+        // A batch lost in a crash is lost with its position, so it is simply read again: no need to wait for
+        // the disk at every commit.
+        saved = await this.options.engine
+          .transaction((tx) => this.commitBatch(tx, shard, records, encoded, kind, false), { asynchronousCommit: true })
+          .catch((error: unknown) => {
+            if (!isDataException(error)) throw error;
+            // The engine refused a value: the batch again, the refused records loaded as invalid messages.
+            return this.options.engine.transaction((tx) => this.commitBatch(tx, shard, records, encoded, kind, true));
+          });
+      } finally {
+        this.reservedRows -= encoded.rows;
+        this.reservedBytes -= encoded.bytes;
+      }
+      shard.segmentCount = saved.segmentCount;
+      shard.preparedSegments = Math.max(shard.preparedSegments, saved.segmentCount);
+      shard.rows = saved.rows;
+      shard.invalidRows = saved.invalidRows;
+      shard.messageBytes = saved.messageBytes;
+      if (kind === 'tail') Object.assign(shard.range!, saved.range);
+    });
+    shard.loads = copy;
+    return copy;
+  }
+
+  /**
+   * Copies a batch and records the shard's new position in one transaction, holding the shard's lock: when
+   * another kinesql server on the same engine has loaded past where this one stood, only the records after
+   * its position are loaded (never a record twice), counted from its position.
+   */
+  private async commitBatch(
+    tx: EngineTransaction,
+    shard: ShardState,
+    records: StreamRecord[],
+    encoded: ReturnType<typeof encodeBatch>,
+    kind: 'tail' | 'fill',
+    isolateBadRows: boolean,
+  ): Promise<StoredPosition> {
+    const shardId = shard.description.shardId;
+    let base: StoredPosition = {
+      range: shard.range!,
+      closedAndRead: shard.closedAndRead,
+      segmentCount: shard.segmentCount,
+      rows: shard.rows,
+      invalidRows: shard.invalidRows,
+      messageBytes: shard.messageBytes,
+    };
+    let batch = encoded;
+    let loading = records;
+    if (kind === 'tail') {
+      await lockShard(tx, this.key, shardId);
+      const stored = (await loadPositions(tx, this.key, shardId)).get(shardId);
+      const storedLast = stored?.range.lastSequence;
+      if (stored && storedLast !== undefined && storedLast !== base.range.lastSequence) {
+        base = stored;
+        loading = records.filter((record) => compareSequenceNumbers(record.sequenceNumber, storedLast) > 0);
+        batch = encodeBatch(loading, this.decodeRecord, shardId, stored.segmentCount);
+      }
+    }
+    let invalid = batch.batch.filter((row) => row.values[this.rowShape.validColumn] === 'f').length;
+    if (batch.batch.length > 0 && !isolateBadRows) await tx.copyFrom(this.copySql, batchText(batch.batch));
+    if (batch.batch.length > 0 && isolateBadRows) {
+      const refused = await copyIsolatingBadRows(tx, this.copySql, batch.batch, this.rowShape);
+      invalid += refused.filter((index) => batch.batch[index]!.values[this.rowShape.validColumn] === 't').length;
+      this.options.logger.warn(
+        { table: this.tableName, shard: shardId, records: refused.length },
+        'records the engine refused were loaded as invalid messages',
+      );
+    }
+    const range: LoadedRange =
+      kind === 'fill' || loading.length === 0
+        ? base.range
+        : {
+            ...base.range,
+            firstSequence: base.range.firstSequence ?? loading[0]!.sequenceNumber,
+            firstArrival: base.range.firstArrival ?? loading[0]!.arrivalTimestamp,
+            lastSequence: loading[loading.length - 1]!.sequenceNumber,
+          };
+    const position: StoredPosition = {
+      range,
+      closedAndRead: base.closedAndRead,
+      segmentCount: batch.segmentCount,
+      rows: base.rows + batch.rows,
+      invalidRows: base.invalidRows + invalid,
+      messageBytes: base.messageBytes + batch.bytes,
+    };
+    await savePosition(tx, this.key, shardId, position);
+    return position;
+  }
+
+  /** Starts a read of a shard: no load of an earlier (failed) read stands in its way. */
+  startLoads(shard: ShardState): void {
+    shard.loads = Promise.resolve();
+    shard.preparedSegments = shard.segmentCount;
+  }
+
+  /**
+   * Another kinesql server on the same engine may have loaded this shard further: go on from its position
+   * instead of reading those records again.
+   */
+  async adoptNewerPosition(shard: ShardState): Promise<void> {
+    const shardId = shard.description.shardId;
+    const stored = (await loadPositions(this.options.engine, this.key, shardId)).get(shardId);
+    const storedLast = stored?.range.lastSequence;
+    if (!stored || storedLast === undefined) return;
+    if (shard.range?.lastSequence !== undefined && compareSequenceNumbers(storedLast, shard.range.lastSequence) <= 0) return;
+    if (shard.range) Object.assign(shard.range, stored.range);
+    else shard.range = { ...stored.range };
+    shard.closedAndRead = stored.closedAndRead;
+    shard.segmentCount = stored.segmentCount;
+    shard.preparedSegments = stored.segmentCount;
+    shard.rows = stored.rows;
+    shard.invalidRows = stored.invalidRows;
+    shard.messageBytes = stored.messageBytes;
+  }
+}
+
+/** One shard as kinesql.shards shows it. */
+export interface ShardStatus {
+  shardId: string;
+  parentShardId: string | undefined;
+  adjacentParentShardId: string | undefined;
+  state: 'open' | 'closed' | 'closed, read to its end';
+  loadedFrom: LowerBound | undefined;
+  firstSequenceNumber: string | undefined;
+  lastSequenceNumber: string | undefined;
+  rows: number;
+  invalidRows: number;
+  reader: ShardReaderStats;
+}
+
+export function describeShard(shard: ShardState): ShardStatus {
+  return {
+    shardId: shard.description.shardId,
+    parentShardId: shard.description.parentShardId,
+    adjacentParentShardId: shard.description.adjacentParentShardId,
+    state: shard.closedAndRead ? 'closed, read to its end' : shard.description.endingSequenceNumber ? 'closed' : 'open',
+    loadedFrom: shard.range?.lower,
+    firstSequenceNumber: shard.range?.firstSequence,
+    lastSequenceNumber: shard.range?.lastSequence,
+    rows: shard.rows,
+    invalidRows: shard.invalidRows,
+    reader: { ...shard.reader.stats },
+  };
+}
