@@ -4,8 +4,8 @@
  * identifiers are renamed in the client's SQL before it reaches the engine, token by token, so strings and
  * comments that happen to contain the old name are left alone.
  */
-import { scanSync } from 'libpg-query';
-import { spliceUtf8 } from './splice.js';
+import type { ByteEdit } from './splice.js';
+import type { Token } from './tokens.js';
 
 const RENAMED: Record<string, string> = {
   daticulocale: 'datlocale',
@@ -14,10 +14,10 @@ const RENAMED: Record<string, string> = {
 
 const MAYBE_RENAMED = new RegExp(Object.keys(RENAMED).join('|'), 'i');
 
-export function renameOldCatalogColumns(sql: string): string {
-  if (!MAYBE_RENAMED.test(sql)) return sql;
-  const edits = scanSync(sql)
-    .tokens.filter((token) => token.tokenName === 'IDENT' && RENAMED[token.text.toLowerCase()] !== undefined)
+/** The edits that give renamed catalog columns their new names (none when the text cannot name one). */
+export function oldCatalogColumnEdits(sql: string, tokens: () => readonly Token[]): ByteEdit[] {
+  if (!MAYBE_RENAMED.test(sql)) return [];
+  return tokens()
+    .filter((token) => token.tokenName === 'IDENT' && RENAMED[token.text.toLowerCase()] !== undefined)
     .map((token) => ({ start: token.start, end: token.end, text: RENAMED[token.text.toLowerCase()]! }));
-  return spliceUtf8(sql, edits);
 }

@@ -2,12 +2,12 @@
  * Hidden columns, as the seed connector had them: a column marked `hidden` (and every internal column
  * under `kinesis.hide-internal-columns`) is left out of `SELECT *` but can still be named. PostgreSQL has
  * no such thing, so kinesql rewrites the star of a select list that reads such a table into the list of
- * its visible columns before the statement reaches the engine.
+ * its visible columns before the statement reaches the engine. The stars are found when the statement is
+ * analysed; which of them to spell out is known only once the session's search_path is.
  */
-import { scanSync } from 'libpg-query';
 import { quoteIdent } from '../pg/quoting.js';
-import { spliceUtf8, type ByteEdit } from './splice.js';
 import type { RelationName } from './stream-tables.js';
+import type { Token } from './tokens.js';
 
 export interface ColumnVisibility {
   /** Columns `*` stands for, in table order. */
@@ -60,18 +60,25 @@ function selectStatements(root: unknown): Fields[] {
   return found;
 }
 
+/** A `*` or `t.*` over a table that may have hidden columns: bytes [start, end) of the text spell it. */
+export interface StarSite {
+  start: number;
+  end: number;
+  relation: RelationName;
+  /** The names that qualify the star, as written (none for a bare `*`). */
+  qualifier: readonly string[];
+}
+
 /**
- * Returns sql with each `*` and `t.*` that stands for a table with hidden columns replaced by its visible
- * columns, or undefined when nothing needed rewriting. An unqualified `*` is rewritten only when the FROM
- * list is that one table (with joins the star's meaning depends on USING/NATURAL merging; there the hidden
- * columns stay in `*`).
+ * Every `*` and `t.*` of the statements whose table is known: where it is in the text, and which relation
+ * it stands for. An unqualified `*` counts only when the FROM list is that one table (with joins the star's
+ * meaning depends on USING/NATURAL merging; there hidden columns stay in `*`).
  */
-export function hideColumnsFromStars(sql: string, trees: readonly unknown[], lookup: VisibilityLookup): string | undefined {
-  // Names are always quoted: a column may be named like a keyword (`user`, `order`).
-  const replacements: ByteEdit[] = [];
-  let starTokens: { start: number; end: number }[] | undefined;
-  const starAtOrAfter = (offset: number): { start: number; end: number } | undefined => {
-    starTokens ??= scanSync(sql).tokens.filter((token) => token.text === '*');
+export function starSites(trees: readonly unknown[], tokens: () => readonly Token[]): StarSite[] {
+  const sites: StarSite[] = [];
+  let starTokens: Token[] | undefined;
+  const starAtOrAfter = (offset: number): Token | undefined => {
+    starTokens ??= tokens().filter((token) => token.text === '*');
     return starTokens.find((token) => token.start >= offset);
   };
   for (const tree of trees) {
@@ -93,16 +100,18 @@ export function hideColumnsFromStars(sql: string, trees: readonly unknown[], loo
           item = items.find((candidate) => candidate.relation.schema === names[0] && candidate.relation.name === names[1] && candidate.qualifier === names[1]);
         }
         if (!item) continue;
-        const visibility = lookup(item.relation);
-        if (!visibility || visibility.visible.length === 0) continue;
         const star = starAtOrAfter(columnRef.location);
         if (!star) continue;
-        const prefix = names.length === 0 ? '' : names.length === 2 ? `${quoteIdent(names[0]!)}.${quoteIdent(names[1]!)}.` : `${quoteIdent(item.qualifier)}.`;
-        const start = names.length === 0 ? star.start : columnRef.location;
-        replacements.push({ start, end: star.end, text: visibility.visible.map((column) => `${prefix}${quoteIdent(column)}`).join(', ') });
+        const qualifier = names.length === 0 ? [] : names.length === 2 ? [names[0]!, names[1]!] : [item.qualifier];
+        sites.push({ start: names.length === 0 ? star.start : columnRef.location, end: star.end, relation: item.relation, qualifier });
       }
     }
   }
-  if (replacements.length === 0) return undefined;
-  return spliceUtf8(sql, replacements);
+  return sites;
+}
+
+/** The text that replaces a star: its table's visible columns, qualified as the star was. Names are always quoted (a column may be named `user`). */
+export function spelledOutStar(site: StarSite, visibility: ColumnVisibility): string {
+  const prefix = site.qualifier.map((name) => `${quoteIdent(name)}.`).join('');
+  return visibility.visible.map((column) => `${prefix}${quoteIdent(column)}`).join(', ');
 }

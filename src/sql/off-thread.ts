@@ -1,9 +1,8 @@
 /** Runs statement-text.ts in one worker thread, started on first use, for SQL too large to parse on the main thread. */
 import { Worker } from 'node:worker_threads';
-import type { StarContext, TextAnalysis } from './statement-text.js';
+import type { TextAnalysis } from './statement-text.js';
 import type { TextReply, TextRequest } from './text-worker.js';
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
 /** Under tsx (tests, `npm start`) the sources are .ts: the worker registers the same loader first. */
@@ -47,7 +46,7 @@ export class TextWorker {
     return this.ready;
   }
 
-  private async request<T>(body: DistributiveOmit<TextRequest, 'id'>): Promise<T> {
+  private async request<T>(body: Omit<TextRequest, 'id'>): Promise<T> {
     await this.start();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -58,10 +57,6 @@ export class TextWorker {
 
   analyze(sql: string): Promise<TextAnalysis> {
     return this.request<TextAnalysis>({ kind: 'analyze', sql });
-  }
-
-  prepare(sql: string, context: StarContext): Promise<string> {
-    return this.request<string>({ kind: 'prepare', sql, context });
   }
 
   async close(): Promise<void> {

@@ -4,8 +4,8 @@
  * is a private socket). The calls are pointed at kinesql's functions in the client's SQL, token by token, so
  * strings and comments that contain the words are left alone.
  */
-import { scanSync } from 'libpg-query';
-import { spliceUtf8 } from './splice.js';
+import type { ByteEdit } from './splice.js';
+import type { Token } from './tokens.js';
 
 const FUNCTIONS: Record<string, string> = {
   version: 'kinesql.version',
@@ -15,10 +15,11 @@ const FUNCTIONS: Record<string, string> = {
 
 const MAYBE = /version|inet_server_|\bport\b/i;
 
-export function answerAsKinesql(sql: string): string {
-  if (!MAYBE.test(sql)) return sql;
-  const tokens = scanSync(sql).tokens;
-  const edits: { start: number; end: number; text: string }[] = [];
+/** The edits that point questions about the server at kinesql (none when the text cannot ask one). */
+export function serverIdentityEdits(sql: string, scan: () => readonly Token[]): ByteEdit[] {
+  if (!MAYBE.test(sql)) return [];
+  const tokens = scan();
+  const edits: ByteEdit[] = [];
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
     const word = token.text.toLowerCase();
@@ -36,5 +37,5 @@ export function answerAsKinesql(sql: string): string {
       }
     }
   }
-  return spliceUtf8(sql, edits);
+  return edits;
 }

@@ -5,11 +5,16 @@ export interface ByteEdit {
   text: string;
 }
 
-/** Applies non-overlapping edits, given in byte offsets of sql's UTF-8 encoding. */
+/** Applies non-overlapping edits, given in byte offsets of sql's UTF-8 encoding, copying the text once. */
 export function spliceUtf8(sql: string, edits: readonly ByteEdit[]): string {
-  let out = Buffer.from(sql, 'utf8');
-  for (const edit of [...edits].sort((a, b) => b.start - a.start)) {
-    out = Buffer.concat([out.subarray(0, edit.start), Buffer.from(edit.text, 'utf8'), out.subarray(edit.end)]);
+  if (edits.length === 0) return sql;
+  const bytes = Buffer.from(sql, 'utf8');
+  const pieces: Buffer[] = [];
+  let at = 0;
+  for (const edit of [...edits].sort((a, b) => a.start - b.start)) {
+    pieces.push(bytes.subarray(at, edit.start), Buffer.from(edit.text, 'utf8'));
+    at = edit.end;
   }
-  return out.toString('utf8');
+  pieces.push(bytes.subarray(at));
+  return Buffer.concat(pieces).toString('utf8');
 }

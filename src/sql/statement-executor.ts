@@ -26,6 +26,17 @@ export interface SessionContext {
   settings?: ReadonlyMap<string, string>;
 }
 
+/** A client's SQL string, parsed once: what every later step (catch-up, the engine's text, prepared statements) needs of it. */
+export interface AnalyzedSql {
+  readonly sql: string;
+  /** The relations it names, each a copy of its own that leads back to its statement's parse tree (scan bounds). */
+  readonly relations: RelationName[];
+  /** The session properties it SETs to constants. */
+  readonly properties: Map<string, string>;
+  readonly prepared: PreparedChanges;
+  readonly text: TextAnalysis;
+}
+
 /** A statement refused before it reaches the engine, reported to the client as an ErrorResponse. */
 export class StatementError extends Error {
   constructor(
@@ -89,10 +100,9 @@ export class StatementExecutor {
     return { searchPath: session.searchPath, tables, renameOldCatalogColumns: this.engine.serverVersionNum >= 170000 };
   }
 
-  /** The client's SQL as the engine gets it (statement-text.ts); very large SQL is handled off the main thread. */
-  async prepareSql(clientSql: string, session: SessionContext): Promise<string> {
-    const context = this.starContext(session);
-    return isLarge(clientSql) ? this.textWorker.prepare(clientSql, context) : prepareText(clientSql, context);
+  /** The client's SQL as the engine gets it (statement-text.ts), spliced together from its analysis. */
+  prepareSql(analyzed: AnalyzedSql, session: SessionContext): string {
+    return prepareText(analyzed.sql, analyzed.text, this.starContext(session));
   }
 
   /**
@@ -112,7 +122,7 @@ export class StatementExecutor {
    * it can never take, throws StatementError. Very large SQL is parsed off the main thread (its statements'
    * scan bounds are then not used: the catch-up reads the whole window, which is slower, never wrong).
    */
-  async analyze(sql: string): Promise<{ relations: RelationName[]; properties: Map<string, string>; prepared: PreparedChanges }> {
+  async analyze(sql: string): Promise<AnalyzedSql> {
     let analysis: TextAnalysis;
     let statements: ParsedStatement[] = [];
     if (isLarge(sql)) analysis = await this.textWorker.analyze(sql);
@@ -137,7 +147,7 @@ export class StatementExecutor {
       if (node) this.statementOf.set(own, node);
       return own;
     });
-    return { relations, properties, prepared: analysis.prepared };
+    return { sql, relations, properties, prepared: analysis.prepared, text: analysis };
   }
 
   /**

@@ -1,15 +1,19 @@
 /**
- * What kinesql learns from a client's SQL text, and the text the engine gets instead, as plain data: the same
- * functions run on the main thread for ordinary statements and in a worker thread for very large ones
- * (text-worker.ts), so that parsing megabytes of SQL never holds up other sessions.
+ * What kinesql learns from a client's SQL text, from one parse of it, as plain data: whether it may run, what
+ * it reads and sets, and how the engine's copy of it differs (splices of the client's text). The analysis
+ * runs on the main thread for ordinary statements and in a worker thread for very large ones
+ * (text-worker.ts), so that parsing megabytes of SQL never holds up other sessions; the engine's text is
+ * then spliced together from the analysis, without parsing again.
  */
-import { renameOldCatalogColumns } from './client-compat.js';
-import { hideColumnsFromStars, type ColumnVisibility } from './hidden-columns.js';
-import { isParseFailure, parseStatements, type ParsedStatement } from './parse.js';
+import { oldCatalogColumnEdits } from './client-compat.js';
+import { spelledOutStar, starSites, type ColumnVisibility, type StarSite } from './hidden-columns.js';
+import type { ParsedStatement } from './parse.js';
 import { checkStatements } from './readonly-gate.js';
-import { answerAsKinesql } from './server-identity.js';
+import { serverIdentityEdits } from './server-identity.js';
 import { propertiesSetBy } from './session-properties.js';
+import { spliceUtf8, type ByteEdit } from './splice.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
+import { lazyTokens } from './tokens.js';
 
 /** The SQL-level PREPARE, EXECUTE, DEALLOCATE and DISCARD of a statement string. */
 export interface PreparedChanges {
@@ -28,6 +32,17 @@ export interface TextAnalysis {
   /** The seed's session properties (and kinesql.max_staleness) the string SETs to constants. */
   properties: [string, string][];
   prepared: PreparedChanges;
+  /** How the engine's copy of the text may differ from the client's, in UTF-8 byte offsets of the client's. */
+  rewrites: Rewrites;
+}
+
+export interface Rewrites {
+  /** Older clients' names of renamed catalog columns (client-compat.ts): for engines that renamed them. */
+  catalogColumns: ByteEdit[];
+  /** Questions about the server pointed at kinesql (server-identity.ts): always. */
+  serverIdentity: ByteEdit[];
+  /** Stars over tables that may hide columns (hidden-columns.ts): for those that do, under the session's search_path. */
+  stars: StarSite[];
 }
 
 export function analyzeText(sql: string): { analysis: TextAnalysis; statements: ParsedStatement[] } {
@@ -35,11 +50,21 @@ export function analyzeText(sql: string): { analysis: TextAnalysis; statements: 
   if (!verdict.allowed) {
     const { message, sqlstate, position, hint } = verdict;
     const refusal = { message, sqlstate, ...(position !== undefined ? { position } : {}), ...(hint !== undefined ? { hint } : {}) };
-    return { analysis: { refusal, relations: [], properties: [], prepared: preparedChanges([]) }, statements: [] };
+    const rewrites = { catalogColumns: [], serverIdentity: [], stars: [] };
+    return { analysis: { refusal, relations: [], properties: [], prepared: preparedChanges([]), rewrites }, statements: [] };
   }
   const relations = verdict.statements.flatMap((statement, index) => referencedRelations(statement.node).map((relation) => ({ relation, statement: index })));
+  const tokens = lazyTokens(sql);
+  const rewrites: Rewrites = {
+    catalogColumns: oldCatalogColumnEdits(sql, tokens),
+    serverIdentity: serverIdentityEdits(sql, tokens),
+    stars: starSites(
+      verdict.statements.map((statement) => statement.node),
+      tokens,
+    ),
+  };
   return {
-    analysis: { relations, properties: [...propertiesSetBy(verdict.statements)], prepared: preparedChanges(verdict.statements) },
+    analysis: { relations, properties: [...propertiesSetBy(verdict.statements)], prepared: preparedChanges(verdict.statements), rewrites },
     statements: verdict.statements,
   };
 }
@@ -69,13 +94,11 @@ export interface StarContext {
 
 /**
  * The client's SQL as the engine gets it: older clients' names of renamed catalog columns updated, questions
- * about the server pointed at kinesql, and every `*` over a table with hidden columns spelled out.
+ * about the server pointed at kinesql, and every `*` over a table with hidden columns spelled out. `sql` is
+ * the text `analysis` was made from; it is returned as is when nothing changes.
  */
-export function prepareText(clientSql: string, context: StarContext): string {
-  const sql = answerAsKinesql(context.renameOldCatalogColumns ? renameOldCatalogColumns(clientSql) : clientSql);
-  if (context.tables.length === 0) return sql;
-  const parsed = parseStatements(sql);
-  if (isParseFailure(parsed)) return sql;
+export function prepareText(sql: string, analysis: TextAnalysis, context: StarContext): string {
+  const { catalogColumns, serverIdentity, stars } = analysis.rewrites;
   const lookup = (relation: RelationName): ColumnVisibility | undefined => {
     const schemas = relation.schema === undefined ? context.searchPath : [relation.schema];
     for (const schema of schemas) {
@@ -84,11 +107,13 @@ export function prepareText(clientSql: string, context: StarContext): string {
     }
     return undefined;
   };
-  return (
-    hideColumnsFromStars(
-      sql,
-      parsed.map((statement) => statement.node),
-      lookup,
-    ) ?? sql
-  );
+  const edits: ByteEdit[] = [];
+  for (const site of stars) {
+    const visibility = lookup(site.relation);
+    if (visibility && visibility.visible.length > 0) edits.push({ start: site.start, end: site.end, text: spelledOutStar(site, visibility) });
+  }
+  const overlapsStar = (edit: ByteEdit): boolean => edits.some((star) => edit.start < star.end && star.start < edit.end);
+  if (context.renameOldCatalogColumns) edits.push(...catalogColumns.filter((edit) => !overlapsStar(edit)));
+  edits.push(...serverIdentity.filter((edit) => !overlapsStar(edit)));
+  return spliceUtf8(sql, edits);
 }

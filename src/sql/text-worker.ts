@@ -1,9 +1,9 @@
-/** The worker thread that parses very large client SQL (statement-text.ts) off the main thread. */
+/** The worker thread that parses very large client SQL (statement-text.ts) off the main thread; its analysis comes back as plain data. */
 import { parentPort } from 'node:worker_threads';
 import { initParser } from './parse.js';
-import { analyzeText, prepareText, type StarContext } from './statement-text.js';
+import { analyzeText } from './statement-text.js';
 
-export type TextRequest = { id: number; kind: 'analyze'; sql: string } | { id: number; kind: 'prepare'; sql: string; context: StarContext };
+export type TextRequest = { id: number; kind: 'analyze'; sql: string };
 export type TextReply = { id: number; result: unknown } | { id: number; error: string };
 
 const port = parentPort;
@@ -11,7 +11,7 @@ if (!port) throw new Error('text-worker must run in a worker thread');
 await initParser();
 port.on('message', (request: TextRequest) => {
   try {
-    const result = request.kind === 'analyze' ? analyzeText(request.sql).analysis : prepareText(request.sql, request.context);
+    const result = analyzeText(request.sql).analysis;
     port.postMessage({ id: request.id, result } satisfies TextReply);
   } catch (error) {
     port.postMessage({ id: request.id, error: (error as Error).message } satisfies TextReply);

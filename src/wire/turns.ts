@@ -6,14 +6,14 @@
  */
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
+import { describeBytes, ReplicaError, type ReadReplica, type ReplayProgress } from '../engine/replica.js';
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
-import type { PreparedChanges } from '../sql/statement-text.js';
-import type { CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
+import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
 import { StatementError } from '../sql/statement-executor.js';
 import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay } from './backend-relay.js';
-import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC } from './extended-messages.js';
+import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, ProtocolViolation, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
@@ -42,6 +42,8 @@ export type StopReason = 'user' | 'timeout';
 export interface TurnServices {
   executor: StatementExecutor;
   engine: Engine;
+  /** The hot standby the session's backend runs on, when there is one: statements wait for its replay. */
+  replica?: ReadReplica;
   metrics?: { statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void };
   logger: Logger;
   /** Writes kinesql's own messages to the client. */
@@ -66,6 +68,7 @@ export class SessionTurns {
   private catchingUp: AbortController | undefined;
   private readonly executor: StatementExecutor;
   private readonly engine: Engine;
+  private readonly replica: ReadReplica | undefined;
   private readonly metrics: TurnServices['metrics'];
   private readonly logger: Logger;
   private readonly send: MessageSink;
@@ -80,6 +83,7 @@ export class SessionTurns {
   ) {
     this.executor = session.executor;
     this.engine = session.engine;
+    this.replica = session.replica;
     this.metrics = session.metrics;
     this.logger = session.logger;
     this.send = session.send;
@@ -123,19 +127,18 @@ export class SessionTurns {
   private async onQuery(message: FrontendMessage): Promise<void> {
     this.turnStarted = performance.now();
     const sql = new BodyReader(message.body).cstring();
-    let relations: RelationName[];
-    let properties: Map<string, string>;
-    let prepared: PreparedChanges;
+    let analyzed: AnalyzedSql;
     try {
-      ({ relations, properties, prepared } = await this.executor.analyze(sql));
+      analyzed = await this.executor.analyze(sql);
     } catch (error) {
       if (!(error instanceof StatementError)) throw error;
       await this.refuse(statementErrorFields(error), true);
       return;
     }
+    const { relations, properties, prepared } = analyzed;
     relations.push(...prepared.executes.flatMap((name) => this.sqlPrepared.get(name) ?? []));
     const build = async (context: SessionContext): Promise<Buffer> =>
-      frontendMessage('Q', Buffer.from(`${await this.executor.prepareSql(sql, context)}\0`, 'utf8'));
+      frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(analyzed, context)}\0`, 'utf8'));
     await this.forward(relations, build, 1, properties);
     for (const [name, statementRelations] of prepared.prepares) this.sqlPrepared.set(name, statementRelations);
     for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
@@ -154,15 +157,15 @@ export class SessionTurns {
     this.extendedBatch = [];
     const endsWithSync = batch.at(-1)?.type === 'S';
     const relations: RelationName[] = [];
-    const parses = new Map<FrontendMessage, { name: string; query: string; rest: Buffer }>();
+    const parses = new Map<FrontendMessage, { parse: ParseMessage; analyzed: AnalyzedSql }>();
     try {
       for (const message of batch) {
         if (message.type === 'P') {
           const parse = readParse(message.body);
-          const statementRelations = (await this.executor.analyze(parse.query)).relations;
-          this.statements.set(parse.name, statementRelations);
-          relations.push(...statementRelations);
-          parses.set(message, parse);
+          const analyzed = await this.executor.analyze(parse.query);
+          this.statements.set(parse.name, analyzed.relations);
+          relations.push(...analyzed.relations);
+          parses.set(message, { parse, analyzed });
         } else if (message.type === 'B') {
           relations.push(...(this.statements.get(readBind(message.body).statement) ?? []));
         } else if (message.type === 'C') {
@@ -178,9 +181,9 @@ export class SessionTurns {
     const build = async (context: SessionContext): Promise<Buffer> => {
       const out: Buffer[] = [];
       for (const message of batch) {
-        const parse = parses.get(message);
-        const query = parse ? await this.executor.prepareSql(parse.query, context) : undefined;
-        out.push(!parse || query === parse.query ? message.raw : buildParse({ ...parse, query: query! }));
+        const parsed = parses.get(message);
+        const query = parsed ? this.executor.prepareSql(parsed.analyzed, context) : undefined;
+        out.push(!parsed || query === parsed.parse.query ? message.raw : buildParse({ ...parsed.parse, query: query! }));
       }
       return Buffer.concat(out);
     };
@@ -244,11 +247,23 @@ export class SessionTurns {
         ? setTimeout(() => controller.abort(new StatementError('canceling statement due to statement timeout', SQLSTATE.queryCanceled)), statementTimeoutMs)
         : undefined;
     try {
-      return await this.executor.catchUp(relations, this.context, controller.signal, this.send);
+      const caughtUp = await this.executor.catchUp(relations, this.context, controller.signal, this.send);
+      await this.replica?.catchUpWithPrimary({ signal: controller.signal, onProgress: (progress) => this.reportReplay(progress) });
+      return caughtUp;
+    } catch (error) {
+      if (error instanceof ReplicaError) throw new StatementError(error.message, error.sqlstate);
+      throw error;
     } finally {
       if (timer) clearTimeout(timer);
       this.catchingUp = undefined;
     }
+  }
+
+  /** A NOTICE while the statement waits for the read replica to replay its catch-up, as the catch-up's own progress. */
+  private reportReplay(progress: ReplayProgress): void {
+    const behind = progress.behindBytes === undefined ? '' : `, ${describeBytes(progress.behindBytes)} behind the primary`;
+    const message = `waiting for the read replica to replay the catch-up: ${(progress.waitedMs / 1000).toFixed(1)} s so far${behind}`;
+    this.send(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message })).catch(() => undefined);
   }
 
   /**
@@ -278,7 +293,7 @@ export class SessionTurns {
     }
     if (!this.relay?.busy) return;
     this.logger.info({ backend: this.backendKey.processId }, 'forwarding a cancel request to the engine');
-    this.engine
+    (this.replica ?? this.engine)
       .cancel(this.backendKey.processId, this.backendKey.secretKey)
       .catch((error: unknown) => this.logger.warn({ err: error }, 'cancel request not forwarded'));
   }

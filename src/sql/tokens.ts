@@ -1,0 +1,16 @@
+/**
+ * The client's SQL as PostgreSQL's lexer splits it (libpg-query's scanner), for rewrites that must touch
+ * identifiers and keywords but never strings or comments. Offsets are bytes of the text's UTF-8 encoding.
+ */
+import { scanSync, type ScanToken } from 'libpg-query';
+
+export type Token = Pick<ScanToken, 'start' | 'end' | 'text' | 'tokenName'>;
+
+/** Scans `sql` at most once, on first use: most statements need no token at all. */
+export function lazyTokens(sql: string): () => readonly Token[] {
+  let tokens: readonly Token[] | undefined;
+  return () => {
+    tokens ??= scanSync(sql).tokens;
+    return tokens;
+  };
+}
