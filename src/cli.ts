@@ -38,6 +38,7 @@ Options:
   --region REGION          AWS region (default us-east-1)
   --data-dir DIR           embedded engine's data directory, kept across restarts (default: a fresh temporary one)
   --engine-url URL         an external PostgreSQL (14 or newer) as the engine instead of the embedded one
+  --engine-read-url URL    a hot standby of the --engine-url engine where client sessions run
   --http-port PORT         serve /metrics (Prometheus), /healthz and /readyz on this port
   --log-level LEVEL        trace, debug, info, warn, error (default info)
   --allow-unauthenticated-remote
@@ -62,6 +63,7 @@ function parseCommandLine(argv: string[]): { command: string | undefined; flags:
       region: { type: 'string' },
       'data-dir': { type: 'string' },
       'engine-url': { type: 'string' },
+      'engine-read-url': { type: 'string' },
       'http-port': { type: 'string' },
       'log-level': { type: 'string' },
       'allow-unauthenticated-remote': { type: 'boolean' },
@@ -78,6 +80,7 @@ function parseCommandLine(argv: string[]): { command: string | undefined; flags:
   if (values.region !== undefined) flags.region = values.region;
   if (values['data-dir'] !== undefined) flags.dataDir = values['data-dir'];
   if (values['engine-url'] !== undefined) flags.engineUrl = values['engine-url'];
+  if (values['engine-read-url'] !== undefined) flags.engineReadUrl = values['engine-read-url'];
   if (values['http-port'] !== undefined) flags.httpPort = values['http-port'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   if (values['allow-unauthenticated-remote']) flags.allowUnauthenticatedRemote = true;

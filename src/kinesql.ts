@@ -4,6 +4,7 @@ import { createDefinitionsTable, writeDefinitionsTable } from './catalog/definit
 import { DEFAULT_ENGINE_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from './config/config.js';
 import type { Engine } from './engine/engine.js';
 import { openEngine } from './engine/open-engine.js';
+import type { ReadReplica } from './engine/replica.js';
 import { createKinesisClient } from './kinesis/client.js';
 import { processRateBudget } from './kinesis/rate-budget.js';
 import { initParser } from './sql/parse.js';
@@ -32,6 +33,8 @@ export interface RunningKinesql {
   store: StreamStore;
   catalog: Catalog;
   engine: Engine;
+  /** The hot standby client sessions run on (kinesql.engine-read-url), when there is one. */
+  replica?: ReadReplica;
   /** Client logins as engine roles (tests log in to the engine directly as a client would be). */
   roles: ClientRoles;
   /** Where /metrics, /healthz and /readyz are served, when kinesql.http-port is set. */
@@ -51,7 +54,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     );
   await initParser();
   const engineConfig = config.engine ?? DEFAULT_ENGINE_CONFIG;
-  const { engine, shutdown: shutdownEngine } = await openEngine(engineConfig, config.dataDir, logger.child({ component: 'engine' }));
+  const { engine, replica, shutdown: shutdownEngine } = await openEngine(engineConfig, config.dataDir, logger.child({ component: 'engine' }));
   try {
     const scan = { ...DEFAULT_SCAN_CONFIG, ...config.scan };
     const client = createKinesisClient(config.aws, { requestTimeoutMs: scan.callTimeoutMs });
@@ -101,17 +104,21 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     await writeDefinitionsTable(engine, catalog.status());
 
     const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }), config.checkpoint, config.catalog.hideInternalColumns);
-    const roles = new ClientRoles(engine, {
-      statementTimeout: `${engineConfig.statementTimeoutMs}ms`,
-      workMem: engineConfig.workMem,
-      tempFileLimit: engineConfig.tempFileLimit,
-      searchPath: [...new Set([config.catalog.defaultSchema, 'public'])],
-      ...(config.wire?.idleInTransactionTimeoutMs !== undefined ? { idleInTransactionTimeout: `${config.wire.idleInTransactionTimeoutMs}ms` } : {}),
-    });
+    const roles = new ClientRoles(
+      engine,
+      {
+        statementTimeout: `${engineConfig.statementTimeoutMs}ms`,
+        workMem: engineConfig.workMem,
+        tempFileLimit: engineConfig.tempFileLimit,
+        searchPath: [...new Set([config.catalog.defaultSchema, 'public'])],
+        ...(config.wire?.idleInTransactionTimeoutMs !== undefined ? { idleInTransactionTimeout: `${config.wire.idleInTransactionTimeoutMs}ms` } : {}),
+      },
+      replica ? () => replica.catchUpWithPrimary() : undefined,
+    );
     const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount });
     executor.metrics = metrics;
     const server: WireServer = new WireServer(
-      { executor, engine, roles, metrics },
+      { executor, engine, ...(replica ? { replica } : {}), roles, metrics },
       { defaultSchema: config.catalog.defaultSchema, kinesqlVersion: KINESQL_VERSION, ...wireSessionOptions(config.wire) },
       engineConfig.maxConnections,
       logger.child({ component: 'wire' }),
@@ -132,6 +139,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       store,
       catalog,
       engine,
+      ...(replica ? { replica } : {}),
       roles,
       async close() {
         try {

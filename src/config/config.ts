@@ -76,10 +76,14 @@ export interface KinesqlConfig {
   warnings?: string[];
 }
 
-/** kinesql.engine-url, kinesql.max-connections and the per-session limits of client backends. */
+/** kinesql.engine-url, kinesql.engine-read-url, kinesql.max-connections and the per-session limits of client backends. */
 export interface EngineConfig {
   /** postgresql://user:password@host:port/database of an external engine; undefined = the embedded one. */
   url?: string;
+  /** A hot standby of the external engine where client sessions run (kinesql.engine-read-url). */
+  readUrl?: string;
+  /** The longest a statement waits for the standby to replay what it needs, in ms (kinesql.engine-read-max-wait; 30 s when unset). */
+  readMaxWaitMs?: number;
   /** Most client sessions at once; one more gets 53300 (kinesql.max-connections). */
   maxConnections: number;
   /** Default statement_timeout of client sessions in ms, 0 = none (kinesql.statement-timeout). */

@@ -13,6 +13,7 @@ export interface CliFlags {
   region: string;
   dataDir: string;
   engineUrl: string;
+  engineReadUrl: string;
   httpPort: number | string;
   logLevel: string;
   configFile: string;
@@ -218,6 +219,14 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.data-dir'], env: ['KINESQL_DATA_DIR'], flag: 'dataDir', parser: text('a directory path'), apply: (c, v) => (c.dataDir = v) }),
   setting({ keys: ['kinesql.http-port'], env: ['KINESQL_HTTP_PORT'], flag: 'httpPort', parser: integer(0, 65535), apply: (c, v) => (c.server.httpPort = v) }),
   setting({ keys: ['kinesql.engine-url'], env: ['KINESQL_ENGINE_URL'], flag: 'engineUrl', parser: engineUrl, apply: (c, v) => (engine(c).url = v) }),
+  setting({
+    keys: ['kinesql.engine-read-url'],
+    env: ['KINESQL_ENGINE_READ_URL'],
+    flag: 'engineReadUrl',
+    parser: engineUrl,
+    apply: (c, v) => (engine(c).readUrl = v),
+  }),
+  setting({ keys: ['kinesql.engine-read-max-wait'], parser: duration(1), apply: (c, v) => (engine(c).readMaxWaitMs = v) }),
   setting({ keys: ['kinesql.max-connections'], parser: integer(1, 10_000), apply: (c, v) => (engine(c).maxConnections = v) }),
   setting({ keys: ['kinesql.statement-timeout'], parser: duration(0), apply: (c, v) => (engine(c).statementTimeoutMs = v) }),
   setting({ keys: ['kinesql.work-mem'], parser: memorySize, apply: (c, v) => (engine(c).workMem = v) }),
@@ -357,6 +366,13 @@ export function loadConfig(options: LoadConfigOptions): KinesqlConfig {
   }
   if (config.wire?.requireTls && (config.wire.tlsCertFile === undefined || config.wire.tlsKeyFile === undefined)) {
     throw new ConfigError('kinesql.require-tls', file ?? '', 'needs TLS; set kinesql.tls-cert and kinesql.tls-key, or kinesql.require-tls=false');
+  }
+  if (config.engine.readUrl !== undefined && config.engine.url === undefined) {
+    throw new ConfigError(
+      'kinesql.engine-read-url',
+      file ?? '',
+      'needs an external engine: set kinesql.engine-url to the primary (the embedded engine has no standby)',
+    );
   }
   if (warnings.length > 0) config.warnings = warnings;
   return config;

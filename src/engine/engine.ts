@@ -137,25 +137,25 @@ export class Engine {
   }
 }
 
-/** Reads a `postgresql://user:password@host:port/database?sslmode=…` URL into an endpoint. */
-export function endpointFromUrl(url: string): EngineEndpoint {
+/** Reads a `postgresql://user:password@host:port/database?sslmode=…` URL (the setting `key`) into an endpoint. */
+export function endpointFromUrl(url: string, key = 'kinesql.engine-url'): EngineEndpoint {
   let parsed: URL;
   try {
     // libpq's form with no host before the path (`user:pw@/db?host=/run/sock`) is not a WHATWG URL.
     parsed = new URL(url.replace(/^(postgres(?:ql)?:\/\/[^/@]*@)\//, '$1localhost/'));
   } catch {
-    throw new Error('kinesql.engine-url is not a URL (expected postgresql://user:password@host:port/database)');
+    throw new Error(`${key} is not a URL (expected postgresql://user:password@host:port/database)`);
   }
   if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
-    throw new Error(`kinesql.engine-url must start with postgresql:// (got ${parsed.protocol}//)`);
+    throw new Error(`${key} must start with postgresql:// (got ${parsed.protocol}//)`);
   }
   const hostParameter = parsed.searchParams.get('host');
   const sslmode = parsed.searchParams.get('sslmode') ?? 'disable';
   if (!['disable', 'prefer', 'require', 'verify-full'].includes(sslmode)) {
-    throw new Error(`kinesql.engine-url: sslmode=${sslmode} is not supported (disable, prefer, require, verify-full)`);
+    throw new Error(`${key}: sslmode=${sslmode} is not supported (disable, prefer, require, verify-full)`);
   }
   const user = decodeURIComponent(parsed.username);
-  if (user === '') throw new Error('kinesql.engine-url must name a user (postgresql://user:password@host/database)');
+  if (user === '') throw new Error(`${key} must name a user (postgresql://user:password@host/database)`);
   return {
     host: hostParameter ?? (decodeURIComponent(parsed.hostname) || 'localhost'),
     port: parsed.port === '' ? 5432 : Number(parsed.port),

@@ -215,6 +215,8 @@ export class ClientRoles {
   constructor(
     private readonly engine: Engine,
     private readonly limits: ClientLimits,
+    /** Called once a role is created or updated, before it is used: with a read replica, waits until the standby has it. */
+    private readonly replicated: () => Promise<void> = async () => undefined,
   ) {}
 
   /** The password of the engine role for client user `name`, creating or updating the role first. */
@@ -276,6 +278,7 @@ export class ClientRoles {
     });
     // Superuser-only limits: applied where the administrator may (an embedded engine, a superuser URL).
     await this.engine.exec(`ALTER ROLE ${role} SET temp_file_limit = ${quoteLiteral(this.limits.tempFileLimit)}`).catch(() => undefined);
+    await this.replicated();
     return password;
   }
 

@@ -15,6 +15,7 @@ export const SQLSTATE = {
   tooManyConnections: '53300',
   programLimitExceeded: '54000',
   statementTooComplex: '54001',
+  objectNotInPrerequisiteState: '55000',
   lockNotAvailable: '55P03',
   queryCanceled: '57014',
   adminShutdown: '57P01',

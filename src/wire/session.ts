@@ -9,6 +9,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { EngineLoginError, type BackendLink } from '../engine/backend-link.js';
 import type { Engine } from '../engine/engine.js';
+import { ReplicaError, type ReadReplica } from '../engine/replica.js';
 import { RoleRefused, type ClientRoles } from '../engine/roles.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { StatementExecutor } from '../sql/statement-executor.js';
@@ -49,6 +50,8 @@ export interface SessionHooks {
 export interface SessionServices {
   executor: StatementExecutor;
   engine: Engine;
+  /** The hot standby client backends run on (kinesql.engine-read-url), when there is one. */
+  replica?: ReadReplica;
   roles: ClientRoles;
   /** Where statement outcomes and latencies are counted (the operator's /metrics), when served. */
   metrics?: { statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void };
@@ -74,6 +77,7 @@ export class Session {
   private send: MessageSink;
   private readonly executor: StatementExecutor;
   private readonly engine: Engine;
+  private readonly replica: ReadReplica | undefined;
   private readonly roles: ClientRoles;
   private readonly metrics: SessionServices['metrics'];
   private relay: BackendRelay | undefined;
@@ -100,6 +104,7 @@ export class Session {
     this.secretKey = randomInt(1, 2 ** 31 - 1);
     this.executor = services.executor;
     this.engine = services.engine;
+    this.replica = services.replica;
     this.roles = services.roles;
     this.metrics = services.metrics;
     this.reader = new FrontendReader(PRE_LOGIN_MESSAGE_BYTES);
@@ -333,9 +338,9 @@ export class Session {
     let link: BackendLink;
     try {
       const password = await this.roles.passwordFor(this.user);
-      link = await this.engine.openBackend(this.user, password, parameters);
+      link = await (this.replica ?? this.engine).openBackend(this.user, password, parameters);
     } catch (error) {
-      if (error instanceof RoleRefused || error instanceof EngineLoginError) {
+      if (error instanceof RoleRefused || error instanceof EngineLoginError || error instanceof ReplicaError) {
         await this.fatal({ code: error.sqlstate, message: error.message });
         return;
       }
@@ -362,6 +367,7 @@ export class Session {
       {
         executor: this.executor,
         engine: this.engine,
+        ...(this.replica ? { replica: this.replica } : {}),
         ...(this.metrics ? { metrics: this.metrics } : {}),
         logger: this.logger,
         send: this.send,

@@ -37,13 +37,13 @@ export function externalPostgresBinaries(): string | undefined {
   return DEBIAN_BIN_DIR;
 }
 
-interface RunAs {
+export interface RunAs {
   uid: number;
   gid: number;
 }
 
 /** PostgreSQL refuses to run as root, so as root everything runs as the `postgres` system user. */
-async function runAsUser(): Promise<RunAs | undefined> {
+export async function runAsUser(): Promise<RunAs | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   let entry: string;
   try {
@@ -59,7 +59,7 @@ async function runAsUser(): Promise<RunAs | undefined> {
 }
 
 /** Whether every directory from / down to `dir` can be traversed by other users. */
-function traversableByOthers(dir: string): boolean {
+export function traversableByOthers(dir: string): boolean {
   for (let current = dir; ; current = dirname(current)) {
     try {
       if ((statSync(current).mode & 0o001) === 0) return false;
@@ -70,7 +70,7 @@ function traversableByOthers(dir: string): boolean {
   }
 }
 
-async function makePrivateDir(base: string, prefix: string, owner: RunAs | undefined): Promise<string> {
+export async function makePrivateDir(base: string, prefix: string, owner: RunAs | undefined): Promise<string> {
   const dir = await mkdtemp(join(base, prefix));
   if (owner) await chown(dir, owner.uid, owner.gid);
   await chmod(dir, 0o700);
@@ -101,7 +101,7 @@ async function freePort(): Promise<number> {
 }
 
 /** The caller's environment without libpq settings, so nothing outside points the server or initdb elsewhere. */
-function cleanEnv(): NodeJS.ProcessEnv {
+export function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PG')));
 }
 
@@ -179,35 +179,8 @@ export async function startExternalPostgres(): Promise<ExternalPostgres> {
       await rm(pwfile, { force: true });
     }
 
-    const logFile = join(dataDir, 'postgres.log');
-    for (let attempt = 1; ; attempt++) {
-      port = await freePort();
-      const logFd = openSync(logFile, 'a');
-      const logStart = fstatSync(logFd).size;
-      try {
-        postmaster = spawn(
-          join(binaries, 'postgres'),
-          ['-D', dataDir, '-c', 'listen_addresses=127.0.0.1', '-p', String(port), '-k', socketDir, '-c', 'max_connections=300'],
-          { ...spawnIdentity, cwd: dataDir, env: cleanEnv(), stdio: ['ignore', logFd, logFd] },
-        );
-      } finally {
-        closeSync(logFd);
-      }
-      process.once('exit', onProcessExit);
-      const child = postmaster;
-      const spawnFailure = new Promise<Error>((resolve) => child.once('error', resolve));
-      const ready = await waitUntilReady(child, port, adminPassword, spawnFailure);
-      if (ready === true) break;
-      process.off('exit', onProcessExit);
-      if (!exited(child)) {
-        child.kill('SIGQUIT');
-        await waitForExit(child, STOP_TIMEOUT_MS);
-      }
-      // Another process may have taken the port between our probe and the server's bind.
-      const attemptLog = (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString('utf8');
-      const portTaken = /could not bind|Address already in use/i.test(attemptLog);
-      if (!portTaken || attempt >= PORT_ATTEMPTS) throw new Error(`PostgreSQL did not start: ${ready.message}\n${logTail(logFile)}`);
-    }
+    ({ postmaster, port } = await launchPostgres({ binaries, dataDir, socketDir, owner, adminPassword }));
+    process.once('exit', onProcessExit);
 
     const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: adminPassword, database: 'postgres' });
     await admin.connect();
@@ -219,15 +192,12 @@ export async function startExternalPostgres(): Promise<ExternalPostgres> {
     }
   } catch (error) {
     process.off('exit', onProcessExit);
-    if (postmaster && !exited(postmaster)) {
-      postmaster.kill('SIGQUIT');
-      await waitForExit(postmaster, STOP_TIMEOUT_MS);
-    }
+    if (postmaster) await stopPostgres(postmaster);
     await removeDirs();
     throw error;
   }
 
-  const server = postmaster;
+  const server = postmaster as ChildProcess;
   let stopping: Promise<void> | undefined;
   return {
     url: `postgresql://kinesql_owner:${encodeURIComponent(ownerPassword)}@127.0.0.1:${port}/kinesql`,
@@ -236,18 +206,78 @@ export async function startExternalPostgres(): Promise<ExternalPostgres> {
     dataDir,
     stop() {
       stopping ??= (async () => {
-        // SIGINT is pg_ctl's "fast" shutdown: open sessions are rolled back and disconnected.
-        if (!exited(server)) server.kill('SIGINT');
-        if (!(await waitForExit(server, STOP_TIMEOUT_MS))) {
-          server.kill('SIGKILL');
-          await waitForExit(server, 5_000);
-        }
+        await stopPostgres(server);
         process.off('exit', onProcessExit);
         await removeDirs();
       })();
       return stopping;
     },
   };
+}
+
+export interface LaunchOptions {
+  binaries: string;
+  dataDir: string;
+  socketDir: string;
+  owner: RunAs | undefined;
+  /** The superuser's password, to tell when the server accepts logins. */
+  adminPassword: string;
+  /** Listen on this port; a free one (retried when taken meanwhile) when absent. */
+  port?: number;
+  /** Further `-c name=value` settings. */
+  settings?: readonly string[];
+}
+
+/** Starts `postgres` on an initialized data directory, listening on 127.0.0.1; resolves once it accepts logins. */
+export async function launchPostgres(options: LaunchOptions): Promise<{ postmaster: ChildProcess; port: number }> {
+  const { binaries, dataDir, socketDir, owner, adminPassword } = options;
+  const spawnIdentity = owner ? { uid: owner.uid, gid: owner.gid } : {};
+  const logFile = join(dataDir, 'postgres.log');
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await freePort());
+    const logFd = openSync(logFile, 'a');
+    const logStart = fstatSync(logFd).size;
+    let child: ChildProcess;
+    try {
+      child = spawn(
+        join(binaries, 'postgres'),
+        [
+          '-D',
+          dataDir,
+          '-c',
+          'listen_addresses=127.0.0.1',
+          '-p',
+          String(port),
+          '-k',
+          socketDir,
+          '-c',
+          'max_connections=300',
+          ...(options.settings ?? []).flatMap((setting) => ['-c', setting]),
+        ],
+        { ...spawnIdentity, cwd: dataDir, env: cleanEnv(), stdio: ['ignore', logFd, logFd] },
+      );
+    } finally {
+      closeSync(logFd);
+    }
+    const spawnFailure = new Promise<Error>((resolve) => child.once('error', resolve));
+    const ready = await waitUntilReady(child, port, adminPassword, spawnFailure);
+    if (ready === true) return { postmaster: child, port };
+    await stopPostgres(child, 'SIGQUIT');
+    // Another process may have taken the port between our probe and the server's bind.
+    const attemptLog = (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString('utf8');
+    const portTaken = /could not bind|Address already in use/i.test(attemptLog);
+    if (!portTaken || options.port !== undefined || attempt >= PORT_ATTEMPTS)
+      throw new Error(`PostgreSQL did not start: ${ready.message}\n${logTail(logFile)}`);
+  }
+}
+
+/** Stops a server: SIGINT is pg_ctl's "fast" shutdown (open sessions are rolled back and disconnected). */
+export async function stopPostgres(child: ChildProcess, signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
+  if (!exited(child)) child.kill(signal);
+  if (!(await waitForExit(child, STOP_TIMEOUT_MS))) {
+    child.kill('SIGKILL');
+    await waitForExit(child, 5_000);
+  }
 }
 
 /** Polls until a superuser login succeeds; returns the last failure if the server exits or never answers. */
