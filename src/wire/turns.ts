@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
+import { describeBytes, ReplicaError, type ReadReplica, type ReplayProgress } from '../engine/replica.js';
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
@@ -41,6 +42,8 @@ export type StopReason = 'user' | 'timeout';
 export interface TurnServices {
   executor: StatementExecutor;
   engine: Engine;
+  /** The hot standby the session's backend runs on, when there is one: statements wait for its replay. */
+  replica?: ReadReplica;
   metrics?: { statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void };
   logger: Logger;
   /** Writes kinesql's own messages to the client. */
@@ -65,6 +68,7 @@ export class SessionTurns {
   private catchingUp: AbortController | undefined;
   private readonly executor: StatementExecutor;
   private readonly engine: Engine;
+  private readonly replica: ReadReplica | undefined;
   private readonly metrics: TurnServices['metrics'];
   private readonly logger: Logger;
   private readonly send: MessageSink;
@@ -79,6 +83,7 @@ export class SessionTurns {
   ) {
     this.executor = session.executor;
     this.engine = session.engine;
+    this.replica = session.replica;
     this.metrics = session.metrics;
     this.logger = session.logger;
     this.send = session.send;
@@ -242,11 +247,23 @@ export class SessionTurns {
         ? setTimeout(() => controller.abort(new StatementError('canceling statement due to statement timeout', SQLSTATE.queryCanceled)), statementTimeoutMs)
         : undefined;
     try {
-      return await this.executor.catchUp(relations, this.context, controller.signal, this.send);
+      const caughtUp = await this.executor.catchUp(relations, this.context, controller.signal, this.send);
+      await this.replica?.catchUpWithPrimary({ signal: controller.signal, onProgress: (progress) => this.reportReplay(progress) });
+      return caughtUp;
+    } catch (error) {
+      if (error instanceof ReplicaError) throw new StatementError(error.message, error.sqlstate);
+      throw error;
     } finally {
       if (timer) clearTimeout(timer);
       this.catchingUp = undefined;
     }
+  }
+
+  /** A NOTICE while the statement waits for the read replica to replay its catch-up, as the catch-up's own progress. */
+  private reportReplay(progress: ReplayProgress): void {
+    const behind = progress.behindBytes === undefined ? '' : `, ${describeBytes(progress.behindBytes)} behind the primary`;
+    const message = `waiting for the read replica to replay the catch-up: ${(progress.waitedMs / 1000).toFixed(1)} s so far${behind}`;
+    this.send(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message })).catch(() => undefined);
   }
 
   /**
@@ -276,7 +293,7 @@ export class SessionTurns {
     }
     if (!this.relay?.busy) return;
     this.logger.info({ backend: this.backendKey.processId }, 'forwarding a cancel request to the engine');
-    this.engine
+    (this.replica ?? this.engine)
       .cancel(this.backendKey.processId, this.backendKey.secretKey)
       .catch((error: unknown) => this.logger.warn({ err: error }, 'cancel request not forwarded'));
   }
