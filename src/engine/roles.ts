@@ -14,6 +14,8 @@ import type { Logger } from 'pino';
 import { qualifiedName, quoteIdent, quoteLiteral, type TableName } from '../pg/quoting.js';
 import type { Engine } from './engine.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
+import { BOOLEAN_SPELLINGS } from '../pg/setting-syntax.js';
+import { SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
 
 export const READER_ROLE = 'kinesql_reader';
 /** kinesql's private bookkeeping (shard positions, client roles, its secret): no client may read it. */
@@ -43,27 +45,12 @@ export interface ClientLimits {
   idleInTransactionTimeout?: string;
 }
 
-/** The seed's session properties: placeholders every client backend starts with (empty = not set). */
-export const SESSION_PROPERTIES = [
-  'kinesis.iter_from_timestamp',
-  'kinesis.start_from_timestamp',
-  'kinesis.iter_offset_seconds',
-  'kinesis.starting_offset_seconds',
-  'kinesis.iter_start_timestamp',
-  'kinesis.starting_timestamp',
-  'kinesis.max_batches',
-  'kinesis.batch_size',
-  'kinesis.checkpoint_enabled',
-  'kinesis.checkpoint_logical_name',
-  'kinesis.iteration_number',
-] as const;
+/** PostgreSQL's true spellings, as an SQL list: what kinesql itself reads as true in a boolean session property. */
+const TRUE_WORDS = `(${BOOLEAN_SPELLINGS.true.map(quoteLiteral).join(', ')})`;
 
-/** kinesql's own session settings, read back like the seed's properties. */
-export const KINESQL_SESSION_SETTINGS = ['kinesql.max_staleness'] as const;
-
-const TRUE_WORDS = `('true', 'on', 'yes', '1', 't', 'y')`;
-
-function setting(...names: string[]): string {
+/** A session property's value in the session reading it: its first spelling set to something, or NULL. */
+function setting(property: SessionProperty<unknown>): string {
+  const names = [property.name, ...property.aliases];
   return `coalesce(${names.map((name) => `nullif(trim(current_setting('${name}', true)), '')`).join(', ')})`;
 }
 
@@ -71,9 +58,9 @@ function windowFunction(defaults: WindowDefaults): string {
   const defaultStart = defaults.iterFromTimestamp ? `statement_timestamp() - make_interval(secs => ${defaults.iterOffsetSeconds})` : `'-infinity'::timestamptz`;
   return `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.window_start() RETURNS timestamptz LANGUAGE plpgsql STABLE AS $f$
 DECLARE
-  from_timestamp text := ${setting('kinesis.iter_from_timestamp', 'kinesis.start_from_timestamp')};
-  offset_seconds text := ${setting('kinesis.iter_offset_seconds', 'kinesis.starting_offset_seconds')};
-  start_timestamp text := ${setting('kinesis.iter_start_timestamp', 'kinesis.starting_timestamp')};
+  from_timestamp text := ${setting(SESSION_PROPERTIES.iterFromTimestamp)};
+  offset_seconds text := ${setting(SESSION_PROPERTIES.iterOffsetSeconds)};
+  start_timestamp text := ${setting(SESSION_PROPERTIES.iterStartTimestamp)};
 BEGIN
   IF from_timestamp IS NULL AND offset_seconds IS NULL AND start_timestamp IS NULL THEN RETURN ${defaultStart}; END IF;
   IF NOT coalesce(lower(from_timestamp) IN ${TRUE_WORDS}, ${defaults.iterFromTimestamp}) THEN RETURN '-infinity'; END IF;
@@ -88,9 +75,9 @@ END $f$`;
 
 /** The checkpoint iteration a statement reads after (NULL when checkpoint mode is off or this is iteration 0). */
 function checkpointFunctions(defaults: CheckpointDefaults | undefined): string[] {
-  const enabled = `coalesce(lower(${setting('kinesis.checkpoint_enabled')}) IN ${TRUE_WORDS}, ${defaults?.enabled ?? false})`;
-  const iteration = `coalesce(${setting('kinesis.iteration_number')}::int, ${defaults?.iterationNumber ?? 0})`;
-  const name = `coalesce(${setting('kinesis.checkpoint_logical_name')}, ${quoteLiteral(defaults?.logicalName ?? 'process1')})`;
+  const enabled = `coalesce(lower(${setting(SESSION_PROPERTIES.checkpointEnabled)}) IN ${TRUE_WORDS}, ${defaults?.enabled ?? false})`;
+  const iteration = `coalesce(${setting(SESSION_PROPERTIES.iterationNumber)}::int, ${defaults?.iterationNumber ?? 0})`;
+  const name = `coalesce(${setting(SESSION_PROPERTIES.checkpointLogicalName)}, ${quoteLiteral(defaults?.logicalName ?? 'process1')})`;
   return [
     `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.checkpoint_name() RETURNS text LANGUAGE sql STABLE AS $f$
        SELECT CASE WHEN ${enabled} AND ${iteration} > 0 THEN ${name} END $f$`,

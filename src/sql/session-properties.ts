@@ -1,7 +1,9 @@
 /**
- * The seed's session properties (SET kinesis.x = …) that a SQL string sets with constants. They are checked
- * when set, as PostgreSQL checks its own settings, and the catch-up of the same string plans with them.
+ * The session properties (SET kinesis.x = …, config/session-properties.ts) that a SQL string sets with
+ * constants. They are checked when set, as PostgreSQL checks its own settings, and the catch-up of the same
+ * string plans with them.
  */
+import { sessionPropertyNamed } from '../config/session-properties.js';
 import type { ParsedStatement } from './parse.js';
 
 export function propertiesSetBy(statements: readonly ParsedStatement[]): Map<string, string> {
@@ -10,7 +12,7 @@ export function propertiesSetBy(statements: readonly ParsedStatement[]): Map<str
     if (statement.nodeType === 'VariableSetStmt') {
       const fields = (statement.node as unknown as { VariableSetStmt: { kind?: string; name?: string; args?: unknown[] } }).VariableSetStmt;
       const name = fields.name?.toLowerCase();
-      if (!name?.startsWith('kinesis.') && name !== 'kinesql.max_staleness') continue;
+      if (name === undefined || !sessionPropertyNamed(name)) continue;
       if (fields.kind === 'VAR_RESET' || fields.kind === 'VAR_SET_DEFAULT') set.set(name, '');
       else if (fields.kind === 'VAR_SET_VALUE' && fields.args?.length === 1) {
         const value = constantText(fields.args[0]);

@@ -3,6 +3,8 @@
  * how a session sees or formats data, or how the planner works, are allowed: nothing that writes,
  * changes identity (role, session_authorization), loads code, or turns read-only off.
  */
+import { SESSION_PROPERTY_NAMES } from '../config/session-properties.js';
+import { parsePgBoolean } from '../pg/setting-syntax.js';
 
 /** Exact setting names, lower case (PostgreSQL matches setting names case-insensitively). */
 const ALLOWED_SETTINGS = new Set([
@@ -51,8 +53,8 @@ const ALLOWED_SETTINGS = new Set([
   'quote_all_identifiers',
   // narrows what the session may use (pg_dump sets it); never widens anything
   'restrict_nonsystem_relation_kind',
-  // kinesql's own: how old an answer a session accepts
-  'kinesql.max_staleness',
+  // the session properties (kinesql.max_staleness; the kinesis.* ones are covered by their prefix too)
+  ...SESSION_PROPERTY_NAMES,
 ]);
 
 /**
@@ -73,12 +75,10 @@ export function isAllowedSetting(name: string, extra: readonly string[] = []): b
   return ALLOWED_SETTINGS.has(lower) || ALLOWED_PREFIXES.some((p) => lower.startsWith(p)) || extra.some((e) => e.toLowerCase() === lower);
 }
 
-/** PostgreSQL's spellings of boolean true (parse_bool accepts unique prefixes of these too). */
+/** Whether PostgreSQL reads a constant as boolean true. */
 function isTrue(value: SettingValue): boolean {
   if (value === true || value === 1) return true;
-  if (typeof value !== 'string') return false;
-  const v = value.trim().toLowerCase();
-  return v === 'on' || v === '1' || (v.length > 0 && ('true'.startsWith(v) || 'yes'.startsWith(v)));
+  return typeof value === 'string' && parsePgBoolean(value) === true;
 }
 
 /**

@@ -5,7 +5,8 @@ import type { CheckpointDefaults } from '../engine/roles.js';
 import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/checkpoints.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
-import { checkSessionProperty, parseStaleness, sessionScan, SessionSettingError, type SessionScan } from '../store/session-scan.js';
+import { checkSessionProperty, SESSION_PROPERTIES, SessionSettingError, sessionPropertyValue } from '../config/session-properties.js';
+import { sessionScan, type SessionScan } from '../store/session-scan.js';
 import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
@@ -168,8 +169,7 @@ export class StatementExecutor {
     try {
       scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
       mode = checkpointMode(session.settings, this.checkpointDefaults);
-      const staleness = session.settings?.get('kinesql.max_staleness')?.trim();
-      maxStalenessMs = staleness ? parseStaleness(staleness) : this.store.defaultMaxStalenessMs();
+      maxStalenessMs = sessionPropertyValue(session.settings, SESSION_PROPERTIES.maxStaleness) ?? this.store.defaultMaxStalenessMs();
     } catch (error) {
       if (error instanceof SessionSettingError) throw new StatementError(error.message, SQLSTATE.invalidParameterValue);
       throw error;

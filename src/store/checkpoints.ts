@@ -7,7 +7,7 @@
 import { qualifiedName } from '../pg/quoting.js';
 import type { Engine } from '../engine/engine.js';
 import { CHECKPOINTS_TABLE, tableKey, type CheckpointDefaults } from '../engine/roles.js';
-import { SessionSettingError } from './session-scan.js';
+import { SESSION_PROPERTIES, sessionPropertyValue } from '../config/session-properties.js';
 import type { StreamTable } from './stream-table.js';
 
 export interface CheckpointMode {
@@ -15,19 +15,12 @@ export interface CheckpointMode {
   iteration: number;
 }
 
-const TRUE = new Set(['true', 'on', 'yes', '1', 't', 'y']);
-
-/** The seed's incremental mode as a session has it: its SET kinesis.* values over the configured ones. */
+/** The seed's incremental mode as a session has it: its SET kinesis.* values over the configured ones. Throws SessionSettingError. */
 export function checkpointMode(settings: ReadonlyMap<string, string> | undefined, defaults: CheckpointDefaults | undefined): CheckpointMode | undefined {
-  const enabledSetting = settings?.get('kinesis.checkpoint_enabled')?.trim().toLowerCase();
-  const enabled = enabledSetting ? TRUE.has(enabledSetting) : (defaults?.enabled ?? false);
+  const enabled = sessionPropertyValue(settings, SESSION_PROPERTIES.checkpointEnabled) ?? defaults?.enabled ?? false;
   if (!enabled) return undefined;
-  const logicalName = settings?.get('kinesis.checkpoint_logical_name')?.trim() || defaults?.logicalName || 'process1';
-  const iterationText = settings?.get('kinesis.iteration_number')?.trim();
-  const iteration = iterationText ? Number(iterationText) : (defaults?.iterationNumber ?? 0);
-  if (!Number.isInteger(iteration) || iteration < 0 || iteration > 2 ** 31 - 1) {
-    throw new SessionSettingError('kinesis.iteration_number', iterationText ?? String(iteration), 'a whole number of 0 or more');
-  }
+  const logicalName = sessionPropertyValue(settings, SESSION_PROPERTIES.checkpointLogicalName) ?? (defaults?.logicalName || 'process1');
+  const iteration = sessionPropertyValue(settings, SESSION_PROPERTIES.iterationNumber) ?? defaults?.iterationNumber ?? 0;
   return { logicalName, iteration };
 }
 

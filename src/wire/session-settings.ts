@@ -1,9 +1,10 @@
 /**
  * A session's settings live in its own engine backend. kinesql passes the client's startup settings on (after
  * the read-only gate's allow-list) and, before a statement that reads stream tables, reads back the few it
- * needs to plan the read: the seed's `kinesis.*` session properties, search_path and statement_timeout.
+ * needs to plan the read: the session properties (config/session-properties.ts), search_path and statement_timeout.
  */
-import { KINESQL_SESSION_SETTINGS, SESSION_PROPERTIES } from '../engine/roles.js';
+import { SESSION_PROPERTY_NAMES } from '../config/session-properties.js';
+import { parsePgDurationMs } from '../pg/setting-syntax.js';
 import { settingRefusal } from '../sql/session-settings.js';
 import type { BackendMessage } from './backend-relay.js';
 import { buildBind, buildExecute, buildParse, buildTarget, SYNC } from './extended-messages.js';
@@ -31,7 +32,7 @@ export class StartupSettingRefused extends Error {}
 
 /**
  * The settings a client's startup packet asks for (parameters and `-c` options), checked like SET, followed
- * by the seed's session properties as empty placeholders (so they can always be read back and RESET).
+ * by the session properties as empty placeholders (so they can always be read back and RESET).
  */
 export function engineStartupParameters(client: ReadonlyMap<string, string>): [string, string][] {
   const asked: [string, string][] = [];
@@ -44,12 +45,12 @@ export function engineStartupParameters(client: ReadonlyMap<string, string>): [s
     if (refusal !== undefined) throw new StartupSettingRefused(refusal);
   }
   const named = new Set(asked.map(([name]) => name.toLowerCase()));
-  for (const property of [...SESSION_PROPERTIES, ...KINESQL_SESSION_SETTINGS]) if (!named.has(property)) asked.push([property, '']);
+  for (const property of SESSION_PROPERTY_NAMES) if (!named.has(property)) asked.push([property, '']);
   return asked;
 }
 
 /** What kinesql reads back from a session's backend before a stream statement. */
-export const READ_BACK = ['search_path', 'statement_timeout', ...SESSION_PROPERTIES, ...KINESQL_SESSION_SETTINGS] as const;
+export const READ_BACK: readonly string[] = ['search_path', 'statement_timeout', ...SESSION_PROPERTY_NAMES];
 
 const OWN_STATEMENT = 'kinesql_read_setting';
 const OWN_PORTAL = 'kinesql_read_setting';
@@ -97,8 +98,5 @@ export function searchPathSchemas(searchPath: string, user: string): string[] {
 
 /** statement_timeout as SHOW prints it ('0', '500ms', '5s', '1min', '2h', '1d'), in milliseconds. */
 export function timeoutMs(shown: string | undefined): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?$/.exec((shown ?? '0').trim());
-  if (!match) return 0;
-  const unit = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 'ms']!;
-  return Number(match[1]) * unit;
+  return parsePgDurationMs(shown ?? '0') ?? 0;
 }
