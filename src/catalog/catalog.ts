@@ -105,12 +105,13 @@ export class Catalog extends EventEmitter<CatalogEvents> {
 
   private apply(batch: DefinitionBatch): void {
     const update: Required<DefinitionUpdate> = { accepted: [], rejected: [], removed: batch.removed };
-    for (const { source, text, version, readRelativeFile } of batch.changed) {
+    for (const { source, text, version, readRelativeFile, readRelativeBytes } of batch.changed) {
       try {
         update.accepted.push(
           parseDefinition(text, source, version, {
             defaultSchema: this.options.defaultSchema,
             ...(readRelativeFile === undefined ? {} : { readRelativeFile }),
+            ...(readRelativeBytes === undefined ? {} : { readRelativeBytes }),
           }),
         );
       } catch (error) {

@@ -7,8 +7,10 @@ export interface DefinitionText {
   text: string;
   /** mtime (directory) or ETag (S3). */
   version: string;
-  /** Reads a file relative to the definition (only directory sources can; used for avro dataSchema paths). */
+  /** Reads a file relative to the definition (only directory sources can; used for dataSchema paths). */
   readRelativeFile?: (relativePath: string) => string;
+  /** The same for binary files (a protobuf FileDescriptorSet named by dataSchema). */
+  readRelativeBytes?: (relativePath: string) => Uint8Array;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { ColumnType } from './column-type.js';
 
 /** Message formats a table definition can name in `message.dataFormat`. */
-export type DataFormat = 'json' | 'csv' | 'raw' | 'avro' | 'dummy';
+export type DataFormat = 'json' | 'csv' | 'raw' | 'avro' | 'protobuf' | 'dummy';
 
 /** `message.compressionCodec`. */
 export type CompressionCodec = 'UNCOMPRESSED' | 'GZIP' | 'AUTOMATIC';
@@ -10,7 +10,7 @@ export type CompressionCodec = 'UNCOMPRESSED' | 'GZIP' | 'AUTOMATIC';
 export interface FieldDefinition {
   name: string;
   type: ColumnType;
-  /** Where the value comes from: a slash path (json), a 0-based column index (csv), `start[:end]` (raw), a field path (avro). */
+  /** Where the value comes from: a slash path (json), a 0-based column index (csv), `start[:end]` (raw), a field path (avro, protobuf). */
   mapping?: string;
   /** Per-field format: a date format for json (`iso8601`, `rfc2822`, `custom-date-time`, ...), a width for raw (`BYTE`, `INT`, ...). */
   dataFormat?: string;
@@ -24,9 +24,27 @@ export interface MessageDefinition {
   dataFormat: DataFormat;
   compressionCodec: CompressionCodec;
   fields: FieldDefinition[];
-  /** For `avro`: the writer schema as JSON text (inline in the definition, or read from the file it names). */
+  /**
+   * The writer schema (inline in the definition, or read from the file it names): for `avro` its JSON text,
+   * for `protobuf` the text of a .proto file.
+   */
   dataSchema?: string;
+  /** For `protobuf`, instead of dataSchema: a serialized FileDescriptorSet (`protoc -o`), base64. */
+  descriptorSet?: string;
+  /** For `protobuf`: the full name of the message type (`shop.Order`); the schema's first message when absent. */
+  messageType?: string;
+  /** Writer schemas from a schema registry: per record (its framing names the schema) and/or a named subject. */
+  schemaRegistry?: SchemaRegistryReference;
 }
+
+/**
+ * `message.schemaRegistry`. The type alone says that records framed for that registry are decoded with the
+ * schema their framing names; a subject (Confluent) or schema (Glue) also gives the schema of unframed
+ * records: the version named, or the latest.
+ */
+export type SchemaRegistryReference =
+  | { type: 'confluent'; subject?: string; version?: number }
+  | { type: 'glue'; registryName?: string; schemaName?: string; version?: number };
 
 /** A validated table definition: one stream presented as one table. */
 export interface TableDefinition {

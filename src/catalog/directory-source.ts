@@ -293,6 +293,7 @@ export class DirectorySource extends EventEmitter<DefinitionSourceEvents> implem
       text,
       version: info.mtime.toISOString(),
       readRelativeFile: (relativePath) => readFileSync(resolve(directory, relativePath), 'utf8'),
+      readRelativeBytes: (relativePath) => readFileSync(resolve(directory, relativePath)),
     };
   }
 }

@@ -1,5 +1,7 @@
 import { ColumnTypeError, parseColumnType } from './column-type.js';
 import { INTERNAL_COLUMNS, type CompressionCodec, type DataFormat, type FieldDefinition, type MessageDefinition, type TableDefinition } from './definition.js';
+import { describe, isObject, stripByteOrderMark, type Fail, type JsonObject } from './definition-values.js';
+import { parseMessageSchema } from './message-schema.js';
 
 /**
  * A table definition that cannot be used. `message` reads `<source>: <path>: <problem>`; `path` is a JSON
@@ -22,20 +24,20 @@ export interface ParseDefinitionOptions {
   defaultSchema: string;
   /**
    * Reads a file named by `message.dataSchema`, relative to the definition. Only directory sources pass
-   * this; without it a dataSchema that is not inline JSON is an error.
+   * this; without it a dataSchema that is not inline is an error.
    */
   readRelativeFile?: (relativePath: string) => string;
+  /** The same for a binary schema file (a protobuf FileDescriptorSet). */
+  readRelativeBytes?: (relativePath: string) => Uint8Array;
 }
 
 /** PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes). */
 const MAX_IDENTIFIER_BYTES = 63;
-const DATA_FORMATS: readonly DataFormat[] = ['json', 'csv', 'raw', 'avro', 'dummy'];
+const DATA_FORMATS: readonly DataFormat[] = ['json', 'csv', 'raw', 'avro', 'protobuf', 'dummy'];
 const COMPRESSION_CODECS: readonly CompressionCodec[] = ['UNCOMPRESSED', 'GZIP', 'AUTOMATIC'];
 const JSON_FIELD_FORMATS = ['iso8601', 'rfc2822', 'custom-date-time', 'seconds-since-epoch', 'milliseconds-since-epoch'];
 const RAW_FIELD_FORMATS = ['BYTE', 'SHORT', 'INT', 'LONG', 'FLOAT', 'DOUBLE'];
 const INTERNAL_NAMES = new Set<string>(INTERNAL_COLUMNS.map((column) => column.name));
-
-type JsonObject = Record<string, unknown>;
 
 /**
  * Parses and validates one table definition in the seed connector's format. `source` names the file or S3
@@ -77,8 +79,6 @@ export function parseDefinition(text: string, source: string, version: string, o
   };
 }
 
-type Fail = (path: string, problem: string) => never;
-
 function parseMessage(value: unknown, fail: Fail, options: ParseDefinitionOptions): MessageDefinition {
   if (value === undefined || value === null) return { dataFormat: 'dummy', compressionCodec: 'UNCOMPRESSED', fields: [] };
   if (!isObject(value)) return fail('message', `expected an object with dataFormat and fields, found ${describe(value)}`);
@@ -106,8 +106,7 @@ function parseMessage(value: unknown, fail: Fail, options: ParseDefinitionOption
   }
   checkUniqueNames(fields, fail);
 
-  const dataSchema = dataFormat === 'avro' ? parseDataSchema(value['dataSchema'], fail, options) : undefined;
-  return { dataFormat, compressionCodec, fields, ...(dataSchema === undefined ? {} : { dataSchema }) };
+  return { dataFormat, compressionCodec, fields, ...parseMessageSchema(value, dataFormat, fields, fail, options) };
 }
 
 function parseField(value: unknown, path: string, dataFormat: DataFormat, fail: Fail): FieldDefinition {
@@ -155,6 +154,7 @@ const MAPPING_FORM: Record<DataFormat, string> = {
   csv: 'a 0-based column index such as "0"',
   raw: 'a byte range "start" or "start:end" such as "0:8"',
   avro: 'a slash-separated path of Avro field names such as "user/id"',
+  protobuf: 'a slash-separated path of protobuf field names such as "order/items[0]/sku"',
   dummy: 'nothing',
 };
 
@@ -210,39 +210,6 @@ function checkUniqueNames(fields: FieldDefinition[], fail: Fail): void {
   });
 }
 
-function parseDataSchema(value: unknown, fail: Fail, options: ParseDefinitionOptions): string {
-  const path = 'message.dataSchema';
-  if (value === undefined || value === null) {
-    return fail(path, 'missing; the avro data format needs the writer schema inline or as a path to a .avsc file');
-  }
-  if (isObject(value)) return JSON.stringify(value);
-  if (typeof value !== 'string') return fail(path, `expected an Avro schema (object or JSON text) or a file path, found ${describe(value)}`);
-  const trimmed = value.trim();
-  if (trimmed.startsWith('{') || trimmed.startsWith('[') || trimmed.startsWith('"')) {
-    try {
-      JSON.parse(trimmed);
-    } catch (error) {
-      fail(path, `inline schema is not valid JSON (${(error as Error).message}); expected an Avro schema`);
-    }
-    return trimmed;
-  }
-  if (options.readRelativeFile === undefined) {
-    return fail(path, `"${trimmed}" looks like a file path; files are only resolved for definitions in a directory, expected the schema inline`);
-  }
-  let text: string;
-  try {
-    text = options.readRelativeFile(trimmed);
-  } catch (error) {
-    return fail(path, `cannot read schema file "${trimmed}" (${(error as Error).message}); expected a path relative to the definition file`);
-  }
-  try {
-    JSON.parse(stripByteOrderMark(text));
-  } catch (error) {
-    fail(path, `schema file "${trimmed}" is not valid JSON (${(error as Error).message}); expected an Avro schema`);
-  }
-  return stripByteOrderMark(text).trim();
-}
-
 /** A table, schema or column name, folded to lower case as Trino did. */
 function identifier(object: JsonObject, key: string, parent: string, fail: Fail): string {
   const path = join(parent, key);
@@ -288,22 +255,6 @@ function optionalBoolean(object: JsonObject, key: string, parent: string, fail: 
   return fail(join(parent, key), `expected true or false (or the strings "true"/"false"), found ${describe(value)}`);
 }
 
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${String(value)}`;
-}
-
 function join(parent: string, key: string): string {
   return parent === '' ? key : `${parent}.${key}`;
-}
-
-function stripByteOrderMark(text: string): string {
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

@@ -33,14 +33,20 @@ function logicalScale(schema: Record<string, unknown>): { logicalType?: string; 
   return { logicalType };
 }
 
-/** Parses writer-schema JSON text; throws AvroSchemaError saying what is wrong. */
-export function parseAvroSchema(text: string): AvroType {
-  let json: unknown;
+function parseJson(text: string): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     throw new AvroSchemaError(`schema is not JSON: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Parses writer-schema JSON text; throws AvroSchemaError saying what is wrong. `references` are schemas
+ * whose named types it may use (a registry's schema references), parsed first.
+ */
+export function parseAvroSchema(text: string, references: readonly string[] = []): AvroType {
+  const json = parseJson(text);
   const named = new Map<string, AvroType>();
 
   const parse = (schema: unknown, namespace: string | undefined): AvroType => {
@@ -111,5 +117,6 @@ export function parseAvroSchema(text: string): AvroType {
         throw new AvroSchemaError(`unknown type ${JSON.stringify(type)}`);
     }
   };
+  for (const reference of references) parse(parseJson(reference), undefined);
   return parse(json, undefined);
 }

@@ -1,8 +1,9 @@
 /**
- * The `avro` decoder: one binary-encoded datum per message, written with the definition's writer schema
- * (`dataSchema`). Confluent Schema Registry framing (0x00 + 4-byte schema id) and AWS Glue Schema Registry
- * framing (0x03, 0x00, 16-byte schema version id) are skipped when present. Fields are slash paths into
- * records and maps (`order/customer/id`) with array indexes (`lines[0]/sku`); unions are looked through.
+ * The `avro` decoder: one binary-encoded datum per message. Its writer schema is the one its registry framing
+ * names (Confluent: 0x00 + 4-byte schema id; AWS Glue: 0x03, compression, 16-byte schema version id) when
+ * that registry is in use, else the definition's (`dataSchema`, or a subject it names), the framing skipped
+ * when present. Fields are slash paths into records and maps (`order/customer/id`) with array indexes
+ * (`lines[0]/sku`), matched by name in whichever writer schema a record has; unions are looked through.
  */
 import type { MessageDefinition } from '../catalog/definition.js';
 import { formatTimestamp, makeInstant } from './civil-time.js';
@@ -12,6 +13,9 @@ import { createFieldConverter } from './field-decoder.js';
 import { parseFieldPath, type PathStep } from './field-path.js';
 import { AvroSchemaError, parseAvroSchema, type AvroType } from './avro-schema.js';
 import { INVALID, type SourceValue } from './source-value.js';
+import type { SchemaRegistries } from '../registry/schema-registries.js';
+import type { RegistrySchema } from '../registry/schema-ref.js';
+import { WriterSchemas } from './writer-schemas.js';
 
 /** A decoded datum: records and maps become Maps, arrays arrays, everything else a SourceValue (or null). */
 export type AvroValue = SourceValue | null | AvroValue[] | Map<string, AvroValue>;
@@ -234,12 +238,6 @@ function decodeExactly(type: AvroType, data: Uint8Array, start: number): AvroVal
   }
 }
 
-function framingLength(data: Uint8Array): number {
-  if (data.length >= 5 && data[0] === 0x00) return 5; // Confluent: magic 0, 4-byte schema id
-  if (data.length >= 18 && data[0] === 0x03 && data[1] === 0x00) return 18; // Glue: version 3, uncompressed, UUID
-  return 0;
-}
-
 function followAvroPath(root: AvroValue, steps: PathStep[]): AvroValue | undefined {
   let node: AvroValue | undefined = root;
   for (const step of steps) {
@@ -292,27 +290,41 @@ interface AvroField {
   convert: Converter;
 }
 
-export function createAvroDecoder(message: MessageDefinition): MessageDecoder {
-  if (message.dataSchema === undefined || message.dataSchema.trim() === '') {
-    throw new Error('avro messages need the writer schema in dataSchema');
+function compileRegistrySchema(schema: RegistrySchema): AvroType {
+  if (schema.format !== 'avro') throw new Error(`is a ${schema.format} schema; this table decodes avro`);
+  return parseAvroSchema(schema.text, [...schema.references.values()]);
+}
+
+export function createAvroDecoder(message: MessageDefinition, registries?: SchemaRegistries): MessageDecoder {
+  let pasted: AvroType | undefined;
+  if (message.dataSchema !== undefined && message.dataSchema.trim() !== '') {
+    try {
+      pasted = parseAvroSchema(message.dataSchema);
+    } catch (error) {
+      if (error instanceof AvroSchemaError) throw new Error(`avro dataSchema is not a valid schema: ${error.message}`);
+      throw error;
+    }
+  } else if (message.schemaRegistry === undefined) {
+    throw new Error('avro messages need the writer schema in dataSchema, or a schemaRegistry');
   }
-  let schema: AvroType;
-  try {
-    schema = parseAvroSchema(message.dataSchema);
-  } catch (error) {
-    if (error instanceof AvroSchemaError) throw new Error(`avro dataSchema is not a valid schema: ${error.message}`);
-    throw error;
-  }
+  const writers = new WriterSchemas(message, registries, pasted, compileRegistrySchema);
   const fields: AvroField[] = message.fields.map((field) => ({
     path: parseFieldPath(field.name, field.mapping ?? field.name),
     convert: createFieldConverter(field),
   }));
-  return {
+  const invalidRow = (): DecodedRow => ({ values: fields.map(() => null), valid: false });
+  const decoder: MessageDecoder = {
     decode(payload: Uint8Array): DecodedRow {
-      const framing = framingLength(payload);
-      let root = framing > 0 ? decodeExactly(schema, payload, framing) : undefined;
-      if (root === undefined) root = decodeExactly(schema, payload, 0);
-      if (root === undefined) return { values: fields.map(() => null), valid: false };
+      const choice = writers.choose(payload);
+      if (choice.kind === 'missing') return invalidRow();
+      let root: AvroValue | undefined;
+      if (choice.kind === 'registry') root = decodeExactly(choice.writer, payload, choice.framing.bodyStart);
+      else {
+        // Framing for a registry not in use is skipped; an unframed datum may start with the same byte.
+        if (choice.framing) root = decodeExactly(choice.writer, payload, choice.framing.bodyStart);
+        if (root === undefined) root = decodeExactly(choice.writer, payload, 0);
+      }
+      if (root === undefined) return invalidRow();
       let valid = true;
       const values = fields.map((field) => {
         const node = followAvroPath(root, field.path);
@@ -328,4 +340,9 @@ export function createAvroDecoder(message: MessageDefinition): MessageDecoder {
       return { values, valid };
     },
   };
+  if (writers.usesRegistry) {
+    decoder.schemaNeeded = (payload) => writers.refFor(payload);
+    decoder.schemaProblem = (ref) => writers.problemWith(ref);
+  }
+  return decoder;
 }

@@ -1,6 +1,7 @@
 /**
  * The `json` decoder. Values are looked up by slash paths; numbers keep the exact digits they were written
- * with (JSON.parse would round integers beyond 2^53 such as tweet ids), subtrees keep their JSON text.
+ * with (JSON.parse would round integers beyond 2^53 such as tweet ids), subtrees keep their JSON text. A
+ * schema registry's header (JSON Schema serializers of Confluent and Glue) is skipped: JSON needs no schema.
  */
 import { isLosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import type { MessageDefinition } from '../catalog/definition.js';
@@ -9,6 +10,7 @@ import { createFieldConverter } from './field-decoder.js';
 import { followPath, parseFieldPath, type PathStep } from './field-path.js';
 import { INVALID, type SourceValue } from './source-value.js';
 import type { Converter } from './convert.js';
+import { jsonDatum } from './registry-framing.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
@@ -67,7 +69,7 @@ export function createJsonDecoder(message: MessageDefinition): MessageDecoder {
   const invalidRow = (): DecodedRow => ({ values: fields.map(() => null), valid: false });
   return {
     decode(payload: Uint8Array): DecodedRow {
-      let text = utf8.decode(payload);
+      let text = utf8.decode(jsonDatum(payload));
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       const parsed = parseJson(text);
       if (!parsed) return invalidRow();

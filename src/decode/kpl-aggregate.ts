@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { KPL_MAGIC, type UserRecord } from './kpl.js';
-import { ProtobufWriter } from './protobuf.js';
+import { ProtobufWriter } from './protobuf-wire.js';
 
 /** Aggregates user records into one Kinesis record; partition and explicit hash keys are stored once each. */
 export function aggregate(records: UserRecord[]): Uint8Array {

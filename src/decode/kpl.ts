@@ -8,7 +8,7 @@
  *            required bytes data = 3; repeated Tag tags = 4; }
  */
 import { createHash } from 'node:crypto';
-import { ProtobufError, ProtobufReader, WIRE_LENGTH_DELIMITED, WIRE_VARINT } from './protobuf.js';
+import { ProtobufError, ProtobufReader, WIRE_LENGTH_DELIMITED, WIRE_VARINT } from './protobuf-wire.js';
 
 export const KPL_MAGIC = Uint8Array.of(0xf3, 0x89, 0x9a, 0xc2);
 export const KPL_DIGEST_BYTES = 16;

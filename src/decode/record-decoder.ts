@@ -1,12 +1,17 @@
 /**
- * What the store runs on each Kinesis record: KPL de-aggregation, then per user record decompression,
- * then decoding. Never throws: anything that fails becomes an invalid row.
+ * What the store runs on each Kinesis record: KPL de-aggregation, then per user record decompression
+ * (the definition's codec, then a Glue-compressed datum), then decoding. Never throws: anything that fails
+ * becomes an invalid row. Tables whose writer schemas come from a schema registry fetch them per batch
+ * first (fetchSchemas), so decoding itself stays synchronous.
  */
 import type { MessageDefinition } from '../catalog/definition.js';
-import { decompress } from './compression.js';
+import type { SchemaRegistries } from '../registry/schema-registries.js';
+import { refKey, type SchemaRef } from '../registry/schema-ref.js';
+import { decompress, type DecompressResult } from './compression.js';
 import type { DecodedRow, MessageDecoder } from './decoder.js';
 import { createDecoder } from './index.js';
 import { deaggregate } from './kpl.js';
+import { inflateGlueDatum } from './registry-framing.js';
 
 export interface DecodedMessage {
   partitionKey: string;
@@ -17,16 +22,39 @@ export interface DecodedMessage {
   row: DecodedRow;
 }
 
-export type RecordDecoder = (data: Uint8Array, partitionKey: string) => DecodedMessage[];
+export interface RecordDecoder {
+  (data: Uint8Array, partitionKey: string): DecodedMessage[];
+  /**
+   * Looks up the registry schemas these records need that are not known yet. A promise to wait for before
+   * decoding them, or undefined when there is nothing to wait for (always, for tables without a registry).
+   */
+  fetchSchemas(records: readonly { data: Uint8Array }[]): Promise<void> | undefined;
+  /** Why the latest records that needed a registry schema could not have it (kinesql.streams), if they could not. */
+  registryError(): string | undefined;
+}
+
+export interface RecordDecoderOptions {
+  maxMessageBytes: number;
+  registries?: SchemaRegistries;
+}
+
+/** Formats whose records may carry a schema registry's framing. */
+const FRAMED_FORMATS = new Set(['avro', 'protobuf', 'json']);
 
 /** Throws only as createDecoder does, for a definition it cannot serve. */
-export function createRecordDecoder(message: MessageDefinition, options: { maxMessageBytes: number }): RecordDecoder {
-  const decoder: MessageDecoder = createDecoder(message);
+export function createRecordDecoder(message: MessageDefinition, options: RecordDecoderOptions): RecordDecoder {
+  const decoder: MessageDecoder = createDecoder(message, options.registries);
   const fieldCount = message.fields.length;
   const invalidRow = (): DecodedRow => ({ values: new Array<string | null>(fieldCount).fill(null), valid: false });
+  const framed = FRAMED_FORMATS.has(message.dataFormat);
+
+  const unwrap = (data: Uint8Array): DecompressResult => {
+    const payload = decompress(data, message.compressionCodec, options.maxMessageBytes);
+    return payload.ok && framed ? inflateGlueDatum(payload.data, options.maxMessageBytes) : payload;
+  };
 
   const decodeOne = (data: Uint8Array, partitionKey: string, subSequenceNumber: number | null): DecodedMessage => {
-    const payload = decompress(data, message.compressionCodec, options.maxMessageBytes);
+    const payload = unwrap(data);
     if (!payload.ok) return { partitionKey, subSequenceNumber, message: data, row: invalidRow() };
     let row: DecodedRow;
     try {
@@ -37,7 +65,7 @@ export function createRecordDecoder(message: MessageDefinition, options: { maxMe
     return { partitionKey, subSequenceNumber, message: payload.data, row };
   };
 
-  return (data, partitionKey) => {
+  const decodeRecord = (data: Uint8Array, partitionKey: string): DecodedMessage[] => {
     const split = deaggregate(data);
     switch (split.kind) {
       case 'plain':
@@ -48,4 +76,36 @@ export function createRecordDecoder(message: MessageDefinition, options: { maxMe
         return split.records.map((record, index) => decodeOne(record.data, record.partitionKey, index));
     }
   };
+
+  let problem: string | undefined;
+  const schemaNeeded = decoder.schemaNeeded?.bind(decoder);
+  const fetchSchemas = (records: readonly { data: Uint8Array }[]): Promise<void> | undefined => {
+    if (schemaNeeded === undefined) return undefined;
+    const refs = new Map<string, SchemaRef>();
+    for (const record of records) {
+      const split = deaggregate(record.data);
+      const datas = split.kind === 'plain' ? [record.data] : split.kind === 'aggregated' ? split.records.map((user) => user.data) : [];
+      for (const data of datas) {
+        const payload = unwrap(data);
+        const ref = payload.ok ? schemaNeeded(payload.data) : undefined;
+        if (ref !== undefined) refs.set(refKey(ref), ref);
+      }
+    }
+    if (refs.size === 0) return undefined;
+    const judge = (): void => {
+      problem = undefined;
+      for (const ref of refs.values()) {
+        problem = decoder.schemaProblem?.(ref);
+        if (problem !== undefined) return;
+      }
+    };
+    const pending = options.registries?.fetch(refs.values());
+    if (pending === undefined) {
+      judge();
+      return undefined;
+    }
+    return pending.then(judge);
+  };
+
+  return Object.assign(decodeRecord, { fetchSchemas, registryError: () => problem });
 }

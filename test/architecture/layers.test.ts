@@ -19,6 +19,7 @@ const RANK: Record<string, number> = {
   store: 6,
   kinesis: 5,
   decode: 5,
+  registry: 5,
   catalog: 4,
   engine: 3,
   config: 2,

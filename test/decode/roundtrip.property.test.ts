@@ -265,6 +265,23 @@ describe('random input never throws', () => {
           }),
         },
       ),
+    protobuf: () =>
+      messageDefinition(
+        'protobuf',
+        [
+          { type: 'bigint', mapping: 'id' },
+          { type: 'json', mapping: 'tags' },
+          { type: 'varchar', mapping: 'child/name' },
+          { type: 'timestamptz', mapping: 'at' },
+          { type: 'varchar', mapping: 'state' },
+        ],
+        {
+          dataSchema: `syntax = "proto3"; import "google/protobuf/timestamp.proto";
+            message R { sint64 id = 1; repeated double tags = 2; C child = 3; google.protobuf.Timestamp at = 4; S state = 5; }
+            message C { string name = 1; }
+            enum S { A = 0; B = 1; }`,
+        },
+      ),
     dummy: () => messageDefinition('dummy', []),
   };
 

@@ -1,4 +1,7 @@
-/** The few protobuf wire-format pieces the KPL record format needs: a bounds-checked reader and a writer. */
+/**
+ * The few protobuf wire-format pieces the KPL record format needs: a bounds-checked reader and a writer.
+ * (The `protobuf` data format decodes messages with protobufjs instead: protobuf-decoder.ts.)
+ */
 
 export class ProtobufError extends Error {}
 
@@ -14,6 +17,11 @@ export class ProtobufReader {
 
   get done(): boolean {
     return this.position >= this.bytes.length;
+  }
+
+  /** Bytes read so far. */
+  get offset(): number {
+    return this.position;
   }
 
   /** A varint as a number; values beyond 2^53 are refused (indexes and tags never get there). */
