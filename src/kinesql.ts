@@ -82,6 +82,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         evictionIntervalMs: scan.evictionIntervalMs,
         maxRows: scan.maxRowsPerTable,
         maxBytes: scan.maxBytesPerTable,
+        partitionByTime: scan.partitionByTime,
         progressIntervalMs: scan.progressIntervalMs,
         maxStalenessMs: scan.maxStalenessMs,
         windowSeconds: config.read.iterFromTimestamp ? config.read.iterOffsetSeconds : undefined,

@@ -9,10 +9,12 @@ export function columnNames(definition: TableDefinition): string[] {
 
 /**
  * The statements that create a definition's table in the engine: the table (logged, so an engine restart
- * keeps what was loaded) and comments. Indexes come from indexStatements, once the first load is in:
+ * keeps what was loaded; partitioned by arrival time unless told not to, the store adding partitions as batches
+ * need them)
+ * and comments. Indexes come from indexStatements, once the first load is in:
  * building them after a bulk COPY costs 12 s per million rows instead of 16 s with them in place.
  */
-export function createTableStatements(definition: TableDefinition): string[] {
+export function createTableStatements(definition: TableDefinition, layout: { partitionedByTime: boolean }): string[] {
   const table = qualifiedName(definition);
   const columns = [
     ...definition.message.fields.map((field) => `${quoteIdent(field.name)} ${field.type.sql}`),
@@ -20,7 +22,7 @@ export function createTableStatements(definition: TableDefinition): string[] {
   ];
   const statements = [
     `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(definition.schemaName)}`,
-    `CREATE TABLE ${table} (${columns.join(', ')})`,
+    `CREATE TABLE ${table} (${columns.join(', ')})${layout.partitionedByTime ? ' PARTITION BY RANGE (_message_timestamp)' : ''}`,
     `COMMENT ON TABLE ${table} IS ${quoteLiteral(definition.comment ?? `Kinesis stream ${definition.streamName}`)}`,
   ];
   for (const field of definition.message.fields) {

@@ -6,6 +6,7 @@ export const SQLSTATE = {
   protocolViolation: '08P01',
   featureNotSupported: '0A000',
   invalidParameterValue: '22023',
+  checkViolation: '23514',
   readOnlySqlTransaction: '25006',
   invalidAuthorizationSpecification: '28000',
   invalidPassword: '28P01',

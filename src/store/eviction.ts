@@ -1,54 +1,104 @@
-import type { Engine } from '../engine/engine.js';
-import { quoteLiteral } from '../pg/quoting.js';
-import type { EngineTransaction } from '../engine/engine.js';
+import type { Engine, EngineTransaction } from '../engine/engine.js';
+import { qualifiedName, quoteLiteral, type TableName } from '../pg/quoting.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 import { laterTime } from './loaded-range.js';
 import type { ShardState } from './shard-loader.js';
+import { listPartitions, lockPartitions, type TimePartitions } from './time-partitions.js';
 
 /**
- * Deletes a table's rows older than windowStart, and moves each shard's loaded range and counts to what is
- * still held, its position saved in the same transaction. Returns whether anything was deleted.
+ * Dropping a partition (or deleting rows) locks the whole table for an instant: when a session's statement or open transaction
+ * holds it, eviction gives up after this long (readers queue behind the wait) and tries again later.
+ */
+const EVICTION_LOCK_TIMEOUT_MS = 200;
+
+/** What an eviction removed: everything before `held`, and per shard the last sequence number removed. */
+interface Evicted {
+  held: Date;
+  lastEvicted: Map<string, string>;
+}
+
+/**
+ * Removes a table's rows from before its window: whole partitions that end at or before windowStart, or
+ * (a table not partitioned) the rows themselves. Then moves each shard's loaded range and counts to what is
+ * still held, its position saved in the same transaction. Returns the start of what is held when anything
+ * was removed; undefined when nothing was (or the table was busy: see above).
  */
 export async function evictBefore(
   engine: Engine,
-  tableName: string,
+  table: TableName,
   windowStart: Date,
   shards: ReadonlyMap<string, ShardState>,
   save: (tx: EngineTransaction, shard: ShardState) => Promise<void>,
-): Promise<boolean> {
-  const cutoff = quoteLiteral(windowStart.toISOString());
-  return engine.transaction(async (tx) => {
-    const evicted = await tx.query(
-      `SELECT _shard_id AS shard, max(_shard_sequence_id::numeric)::text AS last FROM ${tableName} WHERE _message_timestamp < ${cutoff}::timestamptz GROUP BY 1`,
-    );
-    if (evicted.rows.length === 0) return false;
-    await tx.query(`DELETE FROM ${tableName} WHERE _message_timestamp < ${cutoff}::timestamptz`);
-    const remainingRows = await tx.query(
-      `SELECT _shard_id AS shard, min(_shard_sequence_id::numeric)::text AS first, min(_message_timestamp) AS first_arrival,
-              count(*)::int AS rows, (count(*) FILTER (WHERE NOT _message_valid))::int AS invalid, coalesce(sum(_message_length), 0)::float8 AS bytes
-         FROM ${tableName} GROUP BY 1`,
-    );
-    const lastEvicted = new Map(evicted.rows.map((row) => [String(row['shard']), String(row['last'])]));
-    const remaining = new Map(remainingRows.rows.map((row) => [String(row['shard']), row]));
-    for (const [shardId, shard] of shards) {
-      const range = shard.range;
-      if (!range || !lastEvicted.has(shardId)) continue;
-      const row = remaining.get(shardId);
-      range.lower =
-        range.lower.kind === 'sequence'
-          ? { kind: 'sequence', sequenceNumber: lastEvicted.get(shardId)!, inclusive: false }
-          : laterTime(windowStart, range.lower.kind === 'time' ? range.lower.at : undefined);
-      if (row) {
-        range.firstSequence = String(row['first']);
-        range.firstArrival = new Date(row['first_arrival'] as string | Date);
-      } else {
-        delete range.firstSequence;
-        delete range.firstArrival;
-      }
-      shard.rows = Number(row?.['rows'] ?? 0);
-      shard.invalidRows = Number(row?.['invalid'] ?? 0);
-      shard.messageBytes = Number(row?.['bytes'] ?? 0);
-      await save(tx, shard);
-    }
-    return true;
-  });
+  partitions: TimePartitions | undefined,
+): Promise<Date | undefined> {
+  const tableName = qualifiedName(table);
+  return engine
+    .transaction(
+      async (tx) => {
+        const evicted = partitions ? await dropPartitionsBefore(tx, table, windowStart, partitions) : await deleteRowsBefore(tx, table, windowStart);
+        if (!evicted) return undefined;
+        const { held, lastEvicted } = evicted;
+        const remainingRows = await tx.query(
+          `SELECT _shard_id AS shard, min(_shard_sequence_id::numeric)::text AS first, min(_message_timestamp) AS first_arrival,
+                  count(*)::int AS rows, (count(*) FILTER (WHERE NOT _message_valid))::int AS invalid, coalesce(sum(_message_length), 0)::float8 AS bytes
+             FROM ${tableName} GROUP BY 1`,
+        );
+        const remaining = new Map(remainingRows.rows.map((row) => [String(row['shard']), row]));
+        for (const [shardId, shard] of shards) {
+          const range = shard.range;
+          if (!range || !lastEvicted.has(shardId)) continue;
+          const row = remaining.get(shardId);
+          range.lower =
+            range.lower.kind === 'sequence'
+              ? { kind: 'sequence', sequenceNumber: lastEvicted.get(shardId)!, inclusive: false }
+              : laterTime(held, range.lower.kind === 'time' ? range.lower.at : undefined);
+          if (row) {
+            range.firstSequence = String(row['first']);
+            range.firstArrival = new Date(row['first_arrival'] as string | Date);
+          } else {
+            delete range.firstSequence;
+            delete range.firstArrival;
+          }
+          shard.rows = Number(row?.['rows'] ?? 0);
+          shard.invalidRows = Number(row?.['invalid'] ?? 0);
+          shard.messageBytes = Number(row?.['bytes'] ?? 0);
+          await save(tx, shard);
+        }
+        return held;
+      },
+      { lockTimeoutMs: EVICTION_LOCK_TIMEOUT_MS },
+    )
+    .catch((error: unknown) => {
+      if ((error as { code?: string }).code === SQLSTATE.lockNotAvailable) return undefined;
+      throw error;
+    });
+}
+
+function lastSequencesBefore(tx: EngineTransaction, tableName: string, held: Date): Promise<Map<string, string>> {
+  return tx
+    .query(
+      `SELECT _shard_id AS shard, max(_shard_sequence_id::numeric)::text AS last FROM ${tableName}
+        WHERE _message_timestamp < ${quoteLiteral(held.toISOString())}::timestamptz GROUP BY 1`,
+    )
+    .then(({ rows }) => new Map(rows.map((row) => [String(row['shard']), String(row['last'])])));
+}
+
+async function dropPartitionsBefore(tx: EngineTransaction, table: TableName, windowStart: Date, partitions: TimePartitions): Promise<Evicted | undefined> {
+  await lockPartitions(tx, table);
+  const expired = (await listPartitions(tx, table)).filter((partition) => partition.to <= windowStart);
+  if (expired.length === 0) return undefined;
+  // Partitions are aligned to their width, so everything before the last expired one's end is in them.
+  const held = new Date(Math.max(...expired.map((partition) => partition.to.getTime())));
+  const lastEvicted = await lastSequencesBefore(tx, qualifiedName(table), held);
+  for (const partition of expired) await tx.query(`DROP TABLE ${qualifiedName(partition.table)}`);
+  partitions.dropped(expired);
+  return { held, lastEvicted };
+}
+
+async function deleteRowsBefore(tx: EngineTransaction, table: TableName, windowStart: Date): Promise<Evicted | undefined> {
+  const tableName = qualifiedName(table);
+  const lastEvicted = await lastSequencesBefore(tx, tableName, windowStart);
+  if (lastEvicted.size === 0) return undefined;
+  await tx.query(`DELETE FROM ${tableName} WHERE _message_timestamp < ${quoteLiteral(windowStart.toISOString())}::timestamptz`);
+  return { held: windowStart, lastEvicted };
 }

@@ -17,6 +17,7 @@ import { batchText, copyIsolatingBadRows, encodeBatch, isDataException, type Row
 import type { LoadedRange, LowerBound } from './loaded-range.js';
 import { loadPositions, lockShard, savePosition, type StoredPosition } from './shard-positions.js';
 import { StreamReadError } from './stream-read-error.js';
+import type { TimePartitions } from './time-partitions.js';
 import type { Logger } from 'pino';
 
 export interface ShardState {
@@ -60,6 +61,7 @@ export class ShardLoader {
     private readonly options: ShardLoaderOptions,
     /** What the table holds now, over all its shards. */
     private readonly loaded: () => { rows: number; bytes: number },
+    private readonly partitions: TimePartitions | undefined,
   ) {
     this.tableName = qualifiedName(definition);
     this.key = tableKey(definition);
@@ -117,16 +119,25 @@ export class ShardLoader {
       this.reservedRows += encoded.rows;
       this.reservedBytes += encoded.bytes;
       let saved: StoredPosition;
+      const engine = this.options.engine;
+      const arrivals = records.map((record) => record.arrivalTimestamp);
+      // A batch lost in a crash is lost with its position, so it is simply read again: no need to wait for
+      // the disk at every commit.
+      const commit = (isolateBadRows: boolean): Promise<StoredPosition> =>
+        engine.transaction((tx) => this.commitBatch(tx, shard, records, encoded, kind, isolateBadRows), { asynchronousCommit: !isolateBadRows });
       try {
-        // A batch lost in a crash is lost with its position, so it is simply read again: no need to wait for
-        // the disk at every commit.
-        saved = await this.options.engine
-          .transaction((tx) => this.commitBatch(tx, shard, records, encoded, kind, false), { asynchronousCommit: true })
-          .catch((error: unknown) => {
-            if (!isDataException(error)) throw error;
-            // The engine refused a value: the batch again, the refused records loaded as invalid messages.
-            return this.options.engine.transaction((tx) => this.commitBatch(tx, shard, records, encoded, kind, true));
-          });
+        await this.partitions?.ensure(engine, arrivals);
+        saved = await commit(false).catch(async (error: unknown) => {
+          if (this.partitions && (error as { code?: string }).code === SQLSTATE.checkViolation) {
+            // No partition for a row: another kinesql server dropped one this server still counted on.
+            this.partitions.forget();
+            await this.partitions.ensure(engine, arrivals);
+            return commit(false);
+          }
+          if (!isDataException(error)) throw error;
+          // The engine refused a value: the batch again, the refused records loaded as invalid messages.
+          return commit(true);
+        });
       } finally {
         this.reservedRows -= encoded.rows;
         this.reservedBytes -= encoded.bytes;

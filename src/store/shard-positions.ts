@@ -8,6 +8,7 @@ import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
 import { STATE_SCHEMA } from '../engine/roles.js';
 import type { LoadedRange, LowerBound } from './loaded-range.js';
+import { partitionSchemaStatements } from './time-partitions.js';
 
 const TABLES = `${STATE_SCHEMA}.stream_tables`;
 const POSITIONS = `${STATE_SCHEMA}.shard_positions`;
@@ -23,6 +24,7 @@ export interface StoredPosition {
 }
 
 export async function createPositionTables(engine: Engine): Promise<void> {
+  for (const statement of partitionSchemaStatements()) await engine.exec(statement);
   await engine.exec(`CREATE TABLE IF NOT EXISTS ${TABLES} (table_key text PRIMARY KEY, schema_name text NOT NULL, table_name text NOT NULL,
        fingerprint text NOT NULL, stream text NOT NULL)`);
   await engine.exec(
@@ -33,10 +35,16 @@ export async function createPositionTables(engine: Engine): Promise<void> {
   );
 }
 
-/** Everything about a definition that shapes its engine table's rows (not where or when its file was read). */
-export function definitionFingerprint(definition: TableDefinition): string {
+/**
+ * Everything about a definition that shapes its engine table's rows (not where or when its file was read),
+ * and the table's layout: a table built under another layout is built again.
+ */
+export function definitionFingerprint(definition: TableDefinition, partitionedByTime: boolean): string {
   const { source: _source, version: _version, ...shape } = definition;
-  return createHash('sha256').update(JSON.stringify(shape)).digest('hex');
+  const layout = partitionedByTime ? 'partitioned by _message_timestamp' : 'plain';
+  return createHash('sha256')
+    .update(JSON.stringify({ ...shape, layout }))
+    .digest('hex');
 }
 
 /** The fingerprint the engine table of `key` was built from, when that table is still there. */
@@ -46,17 +54,17 @@ export async function storedFingerprint(engine: Queries, key: string, qualifiedT
 }
 
 /** Records that `key`'s engine table is (re)built from definition: positions start over. */
-export async function registerTable(tx: EngineTransaction, key: string, definition: TableDefinition): Promise<void> {
+export async function registerTable(tx: EngineTransaction, key: string, definition: TableDefinition, fingerprint: string): Promise<void> {
   await tx.query(`DELETE FROM ${POSITIONS} WHERE table_key = $1`, [key]);
   await tx.query(
     `INSERT INTO ${TABLES} (table_key, schema_name, table_name, fingerprint, stream) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, stream = excluded.stream`,
-    [key, definition.schemaName, definition.tableName, definitionFingerprint(definition), definition.streamName],
+    [key, definition.schemaName, definition.tableName, fingerprint, definition.streamName],
   );
 }
 
 /** The table now serves `definition` under `key` with the rows (and positions) of `previousKey`. */
-export async function renameTable(tx: EngineTransaction, previousKey: string, key: string, definition: TableDefinition): Promise<void> {
+export async function renameTable(tx: EngineTransaction, previousKey: string, key: string, definition: TableDefinition, fingerprint: string): Promise<void> {
   if (previousKey !== key) {
     await tx.query(`DELETE FROM ${POSITIONS} WHERE table_key = $1`, [key]);
     await tx.query(`UPDATE ${POSITIONS} SET table_key = $2 WHERE table_key = $1`, [previousKey, key]);
@@ -65,7 +73,7 @@ export async function renameTable(tx: EngineTransaction, previousKey: string, ke
   await tx.query(
     `INSERT INTO ${TABLES} (table_key, schema_name, table_name, fingerprint, stream) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, stream = excluded.stream`,
-    [key, definition.schemaName, definition.tableName, definitionFingerprint(definition), definition.streamName],
+    [key, definition.schemaName, definition.tableName, fingerprint, definition.streamName],
   );
 }
 

@@ -80,9 +80,11 @@ export class StreamStore {
     const successor = await previous.retire(async () => {
       if (!canRebuildFromLoadedMessages(old, next)) return this.create(next, old);
       // Another kinesql server on the same engine may have rebuilt it already.
-      if ((await storedFingerprint(this.engine, tableKey(next), qualifiedName(next))) === definitionFingerprint(next)) return this.create(next, old);
-      const rows = await rebuildFromLoadedMessages(this.engine, old, next);
-      await this.engine.transaction((tx) => renameTable(tx, tableKey(old), tableKey(next), next), { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS });
+      if ((await storedFingerprint(this.engine, tableKey(next), qualifiedName(next))) === this.fingerprint(next)) return this.create(next, old);
+      const rows = await rebuildFromLoadedMessages(this.engine, old, next, this.options.partitionByTime);
+      await this.engine.transaction((tx) => renameTable(tx, tableKey(old), tableKey(next), next, this.fingerprint(next)), {
+        lockTimeoutMs: DDL_LOCK_TIMEOUT_MS,
+      });
       const table = this.track(next);
       table.adoptLoadedState(previous);
       this.logger.info({ table: `${next.schemaName}.${next.tableName}`, rows }, 'stream table rebuilt from loaded messages');
@@ -141,7 +143,7 @@ export class StreamStore {
     const statements = [
       ...(replacing && tableKey(replacing) !== key ? [dropTableStatement(replacing)] : []),
       dropTableStatement(definition),
-      ...createTableStatements(definition),
+      ...createTableStatements(definition, { partitionedByTime: this.options.partitionByTime }),
       ...tableAccessStatements(definition),
     ];
     // One kinesql server at a time decides, under the definition's lock: an engine table built from this very
@@ -149,14 +151,14 @@ export class StreamStore {
     const resumed = await this.engine.transaction(
       async (tx) => {
         await lockDefinition(tx, key);
-        if ((await storedFingerprint(tx, key, qualifiedName(definition))) === definitionFingerprint(definition)) {
+        if ((await storedFingerprint(tx, key, qualifiedName(definition))) === this.fingerprint(definition)) {
           // An earlier run may have hidden it while its definition was away.
           for (const statement of tableGrantStatements(definition)) await tx.query(statement);
           return true;
         }
         for (const statement of statements) await tx.query(statement);
         if (replacing && tableKey(replacing) !== key) await forgetTable(tx, tableKey(replacing));
-        await registerTable(tx, key, definition);
+        await registerTable(tx, key, definition, this.fingerprint(definition));
         return false;
       },
       { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS },
@@ -171,6 +173,10 @@ export class StreamStore {
       this.logger.info({ table: name, stream: definition.streamName, source: definition.source }, 'stream table ready');
     }
     return table;
+  }
+
+  private fingerprint(definition: TableDefinition): string {
+    return definitionFingerprint(definition, this.options.partitionByTime);
   }
 
   private track(definition: TableDefinition): StreamTable {

@@ -9,7 +9,7 @@ import { indexStatements } from '../catalog/ddl.js';
 import { qualifiedName, quoteLiteral } from '../pg/quoting.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import { createRecordDecoder } from '../decode/record-decoder.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, EngineTransaction } from '../engine/engine.js';
 import type { ShardRateBudget } from '../kinesis/rate-budget.js';
 import type { ShardDescription, StreamRecord } from '../kinesis/records.js';
 import type { RetryPolicy } from '../kinesis/retry.js';
@@ -25,6 +25,7 @@ import { describeShard, ShardLoader, type ShardState, type ShardStatus } from '.
 export type { ShardStatus };
 import { evictBefore } from './eviction.js';
 import { StreamReadError } from './stream-read-error.js';
+import { partitionSeconds, TimePartitions } from './time-partitions.js';
 
 export interface StreamTableOptions {
   client: KinesisClient;
@@ -40,8 +41,10 @@ export interface StreamTableOptions {
   windowSeconds: number | undefined;
   /** How long a shard listing is trusted before the next catch-up lists again (reshards are found this way). */
   shardListTtlMs: number;
-  /** Rows older than the window are deleted at most this often (ms). */
+  /** Rows older than the window are dropped at most this often (ms). */
   evictionIntervalMs: number;
+  /** Whether engine tables are partitioned by _message_timestamp (see time-partitions.ts). */
+  partitionByTime: boolean;
   /** Caps on what one table holds; 0 = none. */
   maxRows: number;
   maxBytes: number;
@@ -64,6 +67,7 @@ export class StreamTable {
   private retiring = false;
   private readonly tableName: string;
   private readonly loader: ShardLoader;
+  private readonly partitions: TimePartitions | undefined;
   /** Positions stored in the engine by an earlier run, taken over when their shards are listed. */
   private restored = new Map<string, StoredPosition>();
   private current: CatchUpProgress | undefined;
@@ -77,7 +81,8 @@ export class StreamTable {
   ) {
     this.tableName = qualifiedName(definition);
     const decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes });
-    this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }));
+    this.partitions = options.partitionByTime ? new TimePartitions(definition, partitionSeconds(options.windowSeconds)) : undefined;
+    this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
   }
 
   get rowsLoaded(): number {
@@ -435,14 +440,15 @@ export class StreamTable {
   }
 
   /**
-   * Deletes rows older than the table's window (at most every evictionIntervalMs) so memory and disk stay
-   * bounded, and moves each shard's loaded range up to what is still held.
+   * Drops the partitions older than the table's window (looked at every evictionIntervalMs at most) so disk
+   * stays bounded, and moves each shard's loaded range up to what is still held.
    */
   private async evictOldRows(): Promise<void> {
     const windowStart = this.windowStart();
     if (windowStart === undefined || Date.now() - this.evictedAt < this.options.evictionIntervalMs) return;
     this.evictedAt = Date.now();
-    if (!(await evictBefore(this.options.engine, this.tableName, windowStart, this.shards, (tx, shard) => this.loader.save(tx, shard)))) return;
-    this.options.logger.info({ table: this.tableName, before: windowStart.toISOString() }, 'evicted rows older than the window');
+    const save = (tx: EngineTransaction, shard: ShardState): Promise<void> => this.loader.save(tx, shard);
+    const held = await evictBefore(this.options.engine, this.definition, windowStart, this.shards, save, this.partitions);
+    if (held) this.options.logger.info({ table: this.tableName, before: held.toISOString() }, 'dropped the partitions older than the window');
   }
 }

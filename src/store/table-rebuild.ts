@@ -1,10 +1,11 @@
 import { columnNames, createTableStatements, indexStatements } from '../catalog/ddl.js';
-import { qualifiedName, quoteIdent } from '../pg/quoting.js';
+import { qualifiedName, quoteIdent, type TableName } from '../pg/quoting.js';
 import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
 import { createDecoder } from '../decode/index.js';
 import type { Engine } from '../engine/engine.js';
 import { tableAccessStatements } from '../engine/roles.js';
 import { copyLine } from './copy-text.js';
+import { listPartitions, partitionSeconds, partitionSecondsOf, renamePartitions, TimePartitions } from './time-partitions.js';
 
 /** Formats whose decoded payload is text, so the `_message` column holds everything needed to decode again. */
 const TEXT_FORMATS = new Set(['json', 'csv', 'dummy']);
@@ -34,7 +35,7 @@ const encoder = new TextEncoder();
  * so no statement sees the table half rebuilt: statements that started before finish on the old table,
  * later ones see the new one.
  */
-export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefinition, next: TableDefinition): Promise<number> {
+export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefinition, next: TableDefinition, partitionedByTime: boolean): Promise<number> {
   const decoder = createDecoder(next.message);
   const staging: TableDefinition = { ...next, tableName: `${next.tableName}__kinesql_rebuild` };
   const internalList = INTERNAL_COLUMNS.map((column) => `${quoteIdent(column.name)}::text`).join(', ');
@@ -44,24 +45,30 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
   return engine.transaction(
     async (tx) => {
       await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
-      for (const statement of [...createTableStatements(staging), ...tableAccessStatements(staging, next)]) await tx.query(statement);
+      for (const statement of [...createTableStatements(staging, { partitionedByTime }), ...tableAccessStatements(staging, next)]) await tx.query(statement);
+      const sources: { table: TableName; from?: Date; to?: Date }[] = partitionedByTime ? await listPartitions(tx, old) : [{ table: old }];
+      const partitions = partitionedByTime ? new TimePartitions(staging, partitionSecondsOf(sources) ?? partitionSeconds(undefined)) : undefined;
       let copied = 0;
-      let after = '(0,0)';
-      for (;;) {
-        const { rows } = await tx.query(
-          `SELECT ctid::text AS row_id, ${internalList} FROM ${qualifiedName(old)} WHERE ctid > $1::tid ORDER BY ctid LIMIT ${REBUILD_BATCH_ROWS}`,
-          [after],
-        );
-        if (rows.length === 0) break;
-        let text = '';
-        for (const row of rows) {
-          const internal = INTERNAL_COLUMNS.map((column) => (row[column.name] ?? null) as string | null);
-          const decoded = decoder.decode(encoder.encode(internal[messageIndex] ?? ''));
-          internal[validIndex] = decoded.valid ? 't' : 'f';
-          text += copyLine([...decoded.values, ...internal]);
+      // Partition by partition, each in physical order: a range of row ids is a cheap scan of one table.
+      for (const source of sources) {
+        let after = '(0,0)';
+        for (;;) {
+          const { rows } = await tx.query(
+            `SELECT ctid::text AS row_id, ${internalList} FROM ${qualifiedName(source.table)} WHERE ctid > $1::tid ORDER BY ctid LIMIT ${REBUILD_BATCH_ROWS}`,
+            [after],
+          );
+          if (rows.length === 0) break;
+          if (partitions && source.from) await partitions.ensure(engine, [source.from], tx);
+          let text = '';
+          for (const row of rows) {
+            const internal = INTERNAL_COLUMNS.map((column) => (row[column.name] ?? null) as string | null);
+            const decoded = decoder.decode(encoder.encode(internal[messageIndex] ?? ''));
+            internal[validIndex] = decoded.valid ? 't' : 'f';
+            text += copyLine([...decoded.values, ...internal]);
+          }
+          copied += await tx.copyFrom(copySql, Buffer.from(text, 'utf8'));
+          after = String(rows[rows.length - 1]!['row_id']);
         }
-        copied += await tx.copyFrom(copySql, Buffer.from(text, 'utf8'));
-        after = String(rows[rows.length - 1]!['row_id']);
       }
       for (const statement of indexStatements(staging)) await tx.query(statement);
       await tx.query(`DROP TABLE ${qualifiedName(old)}`);
@@ -69,6 +76,7 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
         await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(next)}`);
       }
       await tx.query(`ALTER TABLE ${qualifiedName(staging)} RENAME TO ${quoteIdent(next.tableName)}`);
+      if (partitionedByTime) await renamePartitions(tx, next);
       return copied;
     },
     { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS },

@@ -21,7 +21,7 @@ describe("Debian's pg_dump 15", () => {
     await harness?.close();
   });
 
-  it('dumps the schema and a table, with row security on, when the engine is its major version', async () => {
+  it('dumps the schema with row security on when the engine is its major version; \\copy exports the rows', async () => {
     if (engineMajor !== 15) {
       // pg_dump refuses any server newer than itself: with the embedded PostgreSQL 18 engine it says so.
       await expect(dump('--schema-only', '--enable-row-security')).rejects.toMatchObject({ stderr: expect.stringContaining('server version mismatch') });
@@ -30,11 +30,22 @@ describe("Debian's pg_dump 15", () => {
     const schema = await dump('--schema-only', '--enable-row-security');
     expect(schema.stdout).toContain('CREATE TABLE market.trades');
     expect(schema.stdout).toContain('CREATE POLICY kinesql_visible ON market.trades');
-    const data = await dump('--data-only', '--enable-row-security', '-t', 'market.trades');
-    const copied = data.stdout.split('\n');
-    const start = copied.findIndex((line) => line.startsWith('COPY market.trades'));
-    const end = copied.indexOf('\\.', start);
-    expect(end - start - 1).toBe(TRADE_COUNT);
+    // A stream table is partitioned, and its partitions are no client's to read: pg_dump --data-only of the
+    // table dumps no rows (its rows are in the partitions). Its data is exported with psql's \copy instead.
+    const data = await run('psql', [
+      '-X',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(harness.server.port),
+      '-U',
+      'dumper',
+      '-d',
+      'kinesql',
+      '-c',
+      '\\copy (select * from market.trades) to stdout',
+    ]);
+    expect(data.stdout.trimEnd().split('\n')).toHaveLength(TRADE_COUNT);
   });
 
   it('says how to dump when asked to turn row security off', async () => {

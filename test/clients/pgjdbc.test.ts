@@ -36,7 +36,7 @@ describe('pgjdbc (Debian libpostgresql-jdbc-java)', () => {
   });
 
   it('lists the stream tables, their columns, schemas and types through DatabaseMetaData', () => {
-    expect(output['tables']).toBe('[market.trades]');
+    expect(output['tables']).toBe('[market.trades:PARTITIONED TABLE]');
     expect(output['columns']).toMatch(/^\[trade_id:int8, symbol:text, price:numeric, executed:timestamptz, buy:bool, meta:jsonb, _shard_id:text/);
     expect(output['schemas']).toBe('true');
     expect(output['primaryKeys']).toBe('0');

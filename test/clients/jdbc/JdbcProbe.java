@@ -13,7 +13,9 @@ public class JdbcProbe {
     try (Connection c = DriverManager.getConnection(url, props)) {
       DatabaseMetaData md = c.getMetaData();
       List<String> tables = new ArrayList<>();
-      try (ResultSet rs = md.getTables(null, "market", "%", new String[] {"TABLE"})) { while (rs.next()) tables.add(rs.getString("TABLE_SCHEM") + "." + rs.getString("TABLE_NAME")); }
+      // The table types Metabase asks for; stream tables are partitioned, which pgjdbc reports as PARTITIONED TABLE.
+      String[] types = {"TABLE", "PARTITIONED TABLE", "VIEW", "FOREIGN TABLE", "MATERIALIZED VIEW"};
+      try (ResultSet rs = md.getTables(null, "market", "%", types)) { while (rs.next()) tables.add(rs.getString("TABLE_SCHEM") + "." + rs.getString("TABLE_NAME") + ":" + rs.getString("TABLE_TYPE")); }
       out("tables", tables);
       List<String> columns = new ArrayList<>();
       try (ResultSet rs = md.getColumns(null, "market", "trades", "%")) { while (rs.next()) columns.add(rs.getString("COLUMN_NAME") + ":" + rs.getString("TYPE_NAME")); }

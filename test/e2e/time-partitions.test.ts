@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
+import { startHarness, type Harness } from '../support/harness.js';
+
+/** A 6-second window: partitions of one second, so the test sees partitions expire without waiting hours. */
+const WINDOW_SECONDS = 6;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('stream tables partitioned by arrival time', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 2 }],
+      definitions: {
+        'ticks.json': { tableName: 'ticks', streamName: 'ticks', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } },
+      },
+      configure: (config) => ({
+        ...config,
+        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: WINDOW_SECONDS },
+        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs: 0 },
+      }),
+    });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  const partitions = async (): Promise<{ name: string; rows: number; from: Date; to: Date }[]> => {
+    const engine = harness.server.engine;
+    const { rows } = await engine.query(
+      `SELECT c.oid::regclass::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
+         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'public.ticks'::regclass ORDER BY 1`,
+    );
+    const result = [];
+    for (const row of rows) {
+      const name = String(row['name']);
+      const count = await engine.query(`SELECT count(*)::int AS n FROM ${name}`);
+      const [, from, to] = /FROM \('([^']+)'\) TO \('([^']+)'\)/.exec(String(row['bound']))!;
+      const bounds = await engine.query('SELECT $1::timestamptz AS from_time, $2::timestamptz AS to_time', [from, to]);
+      result.push({ name, rows: Number(count.rows[0]?.['n']), from: bounds.rows[0]!['from_time'] as Date, to: bounds.rows[0]!['to_time'] as Date });
+    }
+    return result;
+  };
+
+  it('loads each record into the partition of its arrival time, in a schema of its own', async () => {
+    await harness.put(
+      'ticks',
+      Array.from({ length: 20 }, (_, n) => ({ n })),
+    );
+    const client = await harness.connect();
+    try {
+      expect((await client.query('select count(*)::int as n from ticks')).rows[0]?.n).toBe(20);
+      const held = await partitions();
+      expect(held.length).toBeGreaterThan(0);
+      expect(held.reduce((sum, partition) => sum + partition.rows, 0)).toBe(20);
+      for (const partition of held) {
+        expect(partition.name.startsWith('kinesql_partitions.ticks_')).toBe(true);
+        expect(partition.to.getTime() - partition.from.getTime()).toBe(1000);
+      }
+      const engine = harness.server.engine;
+      const misplaced = await engine.query(
+        `SELECT count(*)::int AS n FROM ticks t JOIN pg_class c ON c.oid = t.tableoid
+          WHERE t._message_timestamp < (SELECT min(p.from_time) FROM (VALUES ${held.map((_, i) => `($${i + 1}::timestamptz)`).join(',')}) p(from_time))`,
+        held.map((partition) => partition.from),
+      );
+      expect(misplaced.rows[0]?.['n']).toBe(0);
+      // BI tools list the stream table, not its partitions.
+      const listed = await client.query(`select table_schema, table_name from information_schema.tables where table_name like 'ticks%' order by 1, 2`);
+      expect(listed.rows).toEqual([{ table_schema: 'public', table_name: 'ticks' }]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('reads only the partitions a time-bounded query reaches (EXPLAIN shows the pruning)', async () => {
+    const client = await harness.connect();
+    try {
+      await sleep(1_100);
+      await harness.put('ticks', [{ n: 50 }]);
+      expect((await client.query('select count(*)::int as n from ticks')).rows[0]?.n).toBe(21);
+      expect((await partitions()).length).toBeGreaterThan(1);
+      const plan = await client.query(
+        `explain (analyze, costs off, timing off, summary off) select count(*) from ticks where _message_timestamp > now() - interval '1 millisecond'`,
+      );
+      const text = plan.rows.map((row) => String(row['QUERY PLAN'])).join('\n');
+      // Pruned at executor start (now() is stable): the plan says how many partitions it left out.
+      expect(text).toMatch(/Subplans Removed: [1-9]/);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('drops whole partitions past the window, keeps what is inside, even while a session holds the table', async () => {
+    const holder = await harness.connect();
+    const client = await harness.connect();
+    try {
+      await holder.query('begin');
+      expect((await holder.query('select count(*)::int as n from ticks')).rows[0]?.n).toBeGreaterThan(0);
+      // New records need new partitions: attaching one must not wait for the open transaction.
+      await harness.put(
+        'ticks',
+        Array.from({ length: 5 }, (_, n) => ({ n: 100 + n })),
+      );
+      const during = await client.query('select count(*)::int as n from ticks where n >= 100');
+      expect(during.rows[0]?.n).toBe(5);
+      await holder.query('commit');
+
+      const firstGeneration = await partitions();
+      await sleep((WINDOW_SECONDS + 2) * 1000);
+      await harness.put(
+        'ticks',
+        Array.from({ length: 3 }, (_, n) => ({ n: 200 + n })),
+      );
+      const after = await client.query('select count(*)::int as n, min(n)::int as lo from ticks');
+      expect(after.rows[0]).toEqual({ n: 3, lo: 200 });
+      const held = await partitions();
+      const gone = firstGeneration.filter((old) => !held.some((partition) => partition.name === old.name));
+      expect(gone.length).toBe(firstGeneration.length);
+      const windowStart = Date.now() - WINDOW_SECONDS * 1000;
+      for (const partition of held) expect(partition.to.getTime()).toBeGreaterThan(windowStart - 5_000);
+      const shards = await client.query('select sum(records)::int as rows from kinesql.shards where table_name = $1', ['ticks']);
+      expect(shards.rows[0]?.rows).toBe(held.reduce((sum, partition) => sum + partition.rows, 0));
+    } finally {
+      await holder.end().catch(() => undefined);
+      await client.end();
+    }
+  });
+});
+
+describe('stream tables with kinesql.partition-by-time = false', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({
+      streams: [{ name: 'plain', shards: 1 }],
+      definitions: {
+        'plain.json': { tableName: 'plain', streamName: 'plain', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } },
+      },
+      configure: (config) => ({
+        ...config,
+        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: WINDOW_SECONDS },
+        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs: 0, partitionByTime: false },
+      }),
+    });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('are plain tables (pgjdbc lists them as TABLE) whose rows past the window are deleted', async () => {
+    const client = await harness.connect();
+    try {
+      await harness.put('plain', [{ n: 1 }, { n: 2 }]);
+      expect((await client.query('select count(*)::int as n from plain')).rows[0]?.n).toBe(2);
+      const kind = await client.query(`select relkind from pg_class where oid = 'public.plain'::regclass`);
+      expect(kind.rows[0]?.relkind).toBe('r');
+      await sleep((WINDOW_SECONDS + 1) * 1000);
+      await harness.put('plain', [{ n: 3 }]);
+      expect((await client.query('select count(*)::int as n from plain')).rows[0]?.n).toBe(1);
+      const held = await harness.server.engine.query('select count(*)::int as n from plain');
+      expect(held.rows[0]?.['n']).toBe(1);
+    } finally {
+      await client.end();
+    }
+  });
+});
