@@ -8,6 +8,7 @@ import { runEngineBench } from './engine.js';
 import { runFreshnessBench } from './freshness.js';
 import { runWireBench } from './wire.js';
 import { runReloadBench } from './reload.js';
+import { runReplicaBench } from './replica.js';
 import { runScanBench } from './scan.js';
 
 // The SDK's notice that releases after January 2027 need Node 22 says nothing about the locked release.
@@ -18,6 +19,7 @@ const benches: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
   freshness: runFreshnessBench,
   reload: runReloadBench,
+  replica: runReplicaBench,
   scan: runScanBench,
   wire: runWireBench,
 };

@@ -42,14 +42,19 @@ const STANDBY_CONNECTIONS = 2;
 
 interface Waiter {
   target: bigint;
+  /** Polls started before the waiter came: only a later one may release it. */
+  pollsBefore: number;
   finish(error?: Error): void;
 }
 
 export class ReadReplica {
-  /** The standby's replay position as last read (it only moves forward). */
+  /** The standby's replay position as last read; 0 when unknown. */
   private replayed = 0n;
   private readonly waiters = new Set<Waiter>();
   private polling = false;
+  private pollsStarted = 0;
+  /** Ends the polling loop's pause early (a new waiter came). */
+  private wake: (() => void) | undefined;
 
   private constructor(
     private readonly standby: Engine,
@@ -113,7 +118,6 @@ export class ReadReplica {
       throw new ReplicaError(`the engine's primary did not tell its WAL position: ${(error as Error).message}`, SQLSTATE.connectionFailure);
     }
     options.signal?.throwIfAborted();
-    if (this.replayed >= target) return;
     await this.replayedTo(target, options.signal, options.onProgress);
   }
 
@@ -142,6 +146,7 @@ export class ReadReplica {
       const onAbort = (): void => waiter.finish(signal?.reason as Error);
       const waiter: Waiter = {
         target,
+        pollsBefore: this.pollsStarted,
         finish: (error) => {
           if (!this.waiters.delete(waiter)) return;
           clearTimeout(deadline);
@@ -154,21 +159,28 @@ export class ReadReplica {
       this.waiters.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
       if (onProgress) reportLater(REPORT_AFTER_MS);
+      this.wake?.();
       void this.poll();
     });
   }
 
-  /** One loop reads the standby's replay position for every waiting session, until none waits. */
+  /**
+   * One loop reads the standby's replay position for every waiting session, until none waits. A waiter is
+   * released only by a reading taken after it came: a standby restarted meanwhile may have gone back to an
+   * earlier position, so no earlier reading is trusted for it.
+   */
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     let pauseMs = FIRST_POLL_PAUSE_MS;
     try {
       while (this.waiters.size > 0) {
+        const poll = ++this.pollsStarted;
         let replayed: bigint;
         try {
           replayed = await this.readReplayed();
         } catch (error) {
+          this.replayed = 0n;
           const failure =
             error instanceof ReplicaError
               ? error
@@ -177,14 +189,19 @@ export class ReadReplica {
           for (const waiter of [...this.waiters]) waiter.finish(failure);
           return;
         }
-        if (replayed > this.replayed) {
-          this.replayed = replayed;
-          pauseMs = FIRST_POLL_PAUSE_MS;
-        } else {
-          pauseMs = Math.min(pauseMs * 2, LONGEST_POLL_PAUSE_MS);
-        }
-        for (const waiter of [...this.waiters]) if (waiter.target <= this.replayed) waiter.finish();
-        if (this.waiters.size > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        pauseMs = replayed > this.replayed ? FIRST_POLL_PAUSE_MS : Math.min(pauseMs * 2, LONGEST_POLL_PAUSE_MS);
+        this.replayed = replayed;
+        for (const waiter of [...this.waiters]) if (waiter.pollsBefore < poll && waiter.target <= replayed) waiter.finish();
+        if (this.waiters.size === 0) break;
+        if ([...this.waiters].some((waiter) => waiter.pollsBefore >= poll)) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pauseMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
       }
     } finally {
       this.polling = false;
