@@ -16,6 +16,7 @@ import { createPositionTables } from './store/shard-positions.js';
 import { DefinitionChanges } from './store/definition-changes.js';
 import { Follower } from './store/follower.js';
 import { StreamStore } from './store/stream-store.js';
+import { createSchemaRegistries } from './registry/from-config.js';
 import { unauthenticatedExposure } from './wire/exposure.js';
 import { WireServer } from './wire/server.js';
 import { readFileSync } from 'node:fs';
@@ -58,6 +59,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
   try {
     const scan = { ...DEFAULT_SCAN_CONFIG, ...config.scan };
     const client = createKinesisClient(config.aws, { requestTimeoutMs: scan.callTimeoutMs });
+    const schemaRegistries = createSchemaRegistries(config, logger.child({ component: 'registry' }));
     const storeLogger = logger.child({ component: 'store' });
     const store = new StreamStore(
       engine,
@@ -83,6 +85,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         maxRows: scan.maxRowsPerTable,
         maxBytes: scan.maxBytesPerTable,
         partitionByTime: scan.partitionByTime,
+        schemaRegistries: schemaRegistries.registries,
         progressIntervalMs: scan.progressIntervalMs,
         maxStalenessMs: scan.maxStalenessMs,
         windowSeconds: config.read.iterFromTimestamp ? config.read.iterOffsetSeconds : undefined,
@@ -152,6 +155,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
           await changes.whenIdle();
         } finally {
           client.destroy();
+          schemaRegistries.close();
           await shutdownEngine();
         }
       },

@@ -70,6 +70,8 @@ export interface KinesqlConfig {
   wire?: WireConfig;
   /** Shard reading limits, timeouts and table caps (kinesql's own keys; see docs/configuration.md, "Stream scans"). */
   scan?: ScanConfig;
+  /** Schema registries writer schemas are looked up in (kinesis.schema-registry-*, kinesis.glue-schema-registry*). */
+  schemaRegistry?: SchemaRegistryConfig;
   /** The properties file the configuration was read from, if any. */
   configFile?: string;
   /** Problems that did not stop the start (unknown keys, ignored keys); the caller logs them. */
@@ -184,4 +186,27 @@ export const DEFAULT_SCAN_CONFIG: ScanConfig = {
   progressIntervalMs: 3_000,
   maxStalenessMs: 0,
   readBudgetShare: 0.2,
+};
+
+/** Where avro and protobuf writer schemas are looked up, and how long a lookup may take. */
+export interface SchemaRegistryConfig {
+  /** Base URL of a Confluent Schema Registry (kinesis.schema-registry-url); Confluent-framed records are looked up there. */
+  url?: string;
+  /** `user:password` for its HTTP basic authentication (kinesis.schema-registry-user-info). */
+  userInfo?: string;
+  /** Look up the schemas of Glue-framed records with GetSchemaVersion (kinesis.glue-schema-registry). */
+  glue: boolean;
+  /** Region and endpoint of the Glue client; the Kinesis region and AWS when unset. */
+  glueRegion?: string;
+  glueEndpoint?: string;
+  /** A lookup that has not answered after this long fails (ms). */
+  timeoutMs: number;
+  /** A failed lookup is tried again after this long (ms); until then its records are invalid at once. */
+  retryIntervalMs: number;
+}
+
+export const DEFAULT_SCHEMA_REGISTRY_CONFIG: SchemaRegistryConfig = {
+  glue: false,
+  timeoutMs: 2_000,
+  retryIntervalMs: 10_000,
 };

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig, type ScanConfig } from './config.js';
+import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, DEFAULT_SCHEMA_REGISTRY_CONFIG, type KinesqlConfig, type ScanConfig, type SchemaRegistryConfig } from './config.js';
 import { parseProperties, type PropertyEntry } from './properties.js';
 
 /** Command-line flags that override the properties file. */
@@ -160,10 +160,11 @@ const fraction: Parser<number> = {
 };
 
 const engineUrl: Parser<string> = {
-  expected: 'a postgresql://user:password@host:port/database URL',
+  expected: 'a postgresql://user:password@host:port/database URL (or libpq\'s user:password@/database?host=/socket/dir)',
   parse(raw) {
     try {
-      const parsed = new URL(raw.trim());
+      // libpq's form with the host in the query string has an empty authority host, which URL refuses.
+      const parsed = new URL(raw.trim().replace(/@\//, '@localhost/'));
       return (parsed.protocol === 'postgresql:' || parsed.protocol === 'postgres:') && parsed.username !== '' ? raw.trim() : undefined;
     } catch {
       return undefined;
@@ -215,6 +216,23 @@ const SCAN_SETTINGS: readonly Setting<unknown>[] = [
 // ---- end of stream-scan settings ----------------------------------------------------------------------
 
 const SETTINGS: readonly Setting<unknown>[] = [
+// ---- Schema registries (issue 15): Confluent and AWS Glue lookups of avro / protobuf writer schemas. -----
+function registry(config: KinesqlConfig): SchemaRegistryConfig {
+  config.schemaRegistry ??= { ...DEFAULT_SCHEMA_REGISTRY_CONFIG };
+  return config.schemaRegistry;
+}
+
+const REGISTRY_SETTINGS: readonly Setting<unknown>[] = [
+  setting({ keys: ['kinesis.schema-registry-url'], env: ['KINESQL_SCHEMA_REGISTRY_URL'], parser: url, apply: (c, v) => (registry(c).url = v) }),
+  setting({ keys: ['kinesis.schema-registry-user-info'], parser: text('user:password'), apply: (c, v) => (registry(c).userInfo = v) }),
+  setting({ keys: ['kinesis.schema-registry-timeout'], parser: duration(1), apply: (c, v) => (registry(c).timeoutMs = v) }),
+  setting({ keys: ['kinesis.schema-registry-retry-interval'], parser: duration(0), apply: (c, v) => (registry(c).retryIntervalMs = v) }),
+  setting({ keys: ['kinesis.glue-schema-registry'], parser: boolean, apply: (c, v) => (registry(c).glue = v) }),
+  setting({ keys: ['kinesis.glue-schema-registry-region'], parser: text('an AWS region such as eu-west-1'), apply: (c, v) => (registry(c).glueRegion = v) }),
+  setting({ keys: ['kinesis.glue-schema-registry-endpoint'], parser: url, apply: (c, v) => (registry(c).glueEndpoint = v) }),
+];
+// ---- end of schema-registry settings -------------------------------------------------------------------
+
   setting({ keys: ['kinesql.host'], env: ['KINESQL_HOST'], flag: 'host', parser: text('a host name or IP address'), apply: (c, v) => (c.server.host = v) }),
   setting({ keys: ['kinesql.port'], env: ['KINESQL_PORT'], flag: 'port', parser: integer(0, 65535), apply: (c, v) => (c.server.port = v) }),
   setting({ keys: ['kinesql.data-dir'], env: ['KINESQL_DATA_DIR'], flag: 'dataDir', parser: text('a directory path'), apply: (c, v) => (c.dataDir = v) }),
@@ -321,6 +339,7 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesis.checkpoint-interval-ms'], parser: duration(1), apply: (c, v) => (checkpoint(c).intervalMs = v) }),
   ...SCAN_SETTINGS,
 ];
+  ...REGISTRY_SETTINGS,
 
 /** Keys of Presto/Trino catalog files that mean nothing to kinesql and are dropped without a warning. */
 const IGNORED_KEYS = new Set(['connector.name']);

@@ -5,7 +5,7 @@
  */
 import { columnNames } from '../catalog/ddl.js';
 import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
-import type { DecodedMessage } from '../decode/record-decoder.js';
+import type { RecordDecoder } from '../decode/record-decoder.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
 import { tableKey } from '../engine/roles.js';
 import type { ShardDescription, StreamRecord } from '../kinesis/records.js';
@@ -57,7 +57,7 @@ export class ShardLoader {
 
   constructor(
     private readonly definition: TableDefinition,
-    private readonly decodeRecord: (data: Uint8Array, partitionKey: string) => DecodedMessage[],
+    private readonly decodeRecord: RecordDecoder,
     private readonly options: ShardLoaderOptions,
     /** What the table holds now, over all its shards. */
     private readonly loaded: () => { rows: number; bytes: number },
@@ -111,9 +111,14 @@ export class ShardLoader {
    */
   load(shard: ShardState, records: StreamRecord[], kind: 'tail' | 'fill'): Promise<void> {
     const shardId = shard.description.shardId;
-    const encoded = encodeBatch(records, this.decodeRecord, shardId, shard.preparedSegments);
-    shard.preparedSegments = encoded.segmentCount;
+    const segment = shard.preparedSegments;
+    const encode = (): ReturnType<typeof encodeBatch> => encodeBatch(records, this.decodeRecord, shardId, segment);
+    // Registry schemas the batch needs and nobody has looked up yet come first; its COPY keeps its place.
+    const fetching = this.decodeRecord.fetchSchemas(records);
+    const encoding = fetching === undefined ? encode() : fetching.then(encode);
+    shard.preparedSegments = segment + records.length;
     const copy = shard.loads.then(async () => {
+      const encoded = await encoding;
       // Checked and reserved at once, so shards loading in parallel cannot all pass the cap.
       this.checkCaps(encoded.rows, encoded.bytes);
       this.reservedRows += encoded.rows;

@@ -11,7 +11,8 @@ export const STATUS_TABLES = ['streams', 'shards'] as const;
 
 const STREAMS_COLUMNS = `table_schema text NOT NULL, table_name text NOT NULL, stream text NOT NULL,
   shards integer NOT NULL, open_shards integer NOT NULL, records bigint NOT NULL, invalid_records bigint NOT NULL,
-  message_bytes bigint NOT NULL, window_start timestamp with time zone, catching_up boolean NOT NULL, last_error text`;
+  message_bytes bigint NOT NULL, window_start timestamp with time zone, catching_up boolean NOT NULL, last_error text,
+  schema_registry_error text`;
 
 const SHARDS_COLUMNS = `table_schema text NOT NULL, table_name text NOT NULL, stream text NOT NULL, shard_id text NOT NULL,
   parent_shard_id text, adjacent_parent_shard_id text, state text NOT NULL, loaded_from text,
@@ -25,6 +26,8 @@ export async function createStatusTables(engine: Engine): Promise<void> {
     // Kept if there (other kinesql servers on the same engine may be using them).
     await tx.query(`CREATE TABLE IF NOT EXISTS ${STATUS_SCHEMA}.streams (${STREAMS_COLUMNS})`);
     await tx.query(`CREATE TABLE IF NOT EXISTS ${STATUS_SCHEMA}.shards (${SHARDS_COLUMNS})`);
+    // Kept from an older kinesql, the table may lack columns added since.
+    await tx.query(`ALTER TABLE ${STATUS_SCHEMA}.streams ADD COLUMN IF NOT EXISTS schema_registry_error text`);
     await tx.query(`COMMENT ON TABLE ${STATUS_SCHEMA}.streams IS 'Stream tables: records held, window, errors (refreshed when queried)'`);
     await tx.query(
       `COMMENT ON TABLE ${STATUS_SCHEMA}.shards IS 'Shards of every stream table: lineage, state, loaded range, reads, throttles and retries (refreshed when queried)'`,
@@ -57,6 +60,7 @@ export async function writeStatusTables(engine: Engine, tables: StreamTable[]): 
       window_start: start ? start.toISOString() : null,
       catching_up: table.progress() !== undefined,
       last_error: table.lastError ?? null,
+      schema_registry_error: table.schemaRegistryError() ?? null,
     };
   });
   const shards = tables.flatMap((table) =>

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { indexStatements } from '../catalog/ddl.js';
 import { qualifiedName, quoteLiteral } from '../pg/quoting.js';
 import type { TableDefinition } from '../catalog/definition.js';
-import { createRecordDecoder } from '../decode/record-decoder.js';
+import { createRecordDecoder, type RecordDecoder } from '../decode/record-decoder.js';
+import type { SchemaRegistries } from '../registry/schema-registries.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
 import type { ShardRateBudget } from '../kinesis/rate-budget.js';
 import type { ShardDescription, StreamRecord } from '../kinesis/records.js';
@@ -48,6 +49,8 @@ export interface StreamTableOptions {
   /** Caps on what one table holds; 0 = none. */
   maxRows: number;
   maxBytes: number;
+  /** Where avro and protobuf writer schemas are looked up. */
+  schemaRegistries?: SchemaRegistries;
 }
 
 /** Listings per catch-up when reads keep closing shards (a reshard during the catch-up). */
@@ -67,6 +70,7 @@ export class StreamTable {
   private retiring = false;
   private readonly tableName: string;
   private readonly loader: ShardLoader;
+  private readonly decodeRecord: RecordDecoder;
   private readonly partitions: TimePartitions | undefined;
   /** Positions stored in the engine by an earlier run, taken over when their shards are listed. */
   private restored = new Map<string, StoredPosition>();
@@ -80,7 +84,9 @@ export class StreamTable {
     private readonly options: StreamTableOptions,
   ) {
     this.tableName = qualifiedName(definition);
-    const decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes });
+    const registries = options.schemaRegistries === undefined ? {} : { registries: options.schemaRegistries };
+    const decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes, ...registries });
+    this.decodeRecord = decodeRecord;
     this.partitions = options.partitionByTime ? new TimePartitions(definition, partitionSeconds(options.windowSeconds)) : undefined;
     this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
   }
@@ -129,6 +135,11 @@ export class StreamTable {
     const reached = new Map<string, string>();
     for (const [shardId, shard] of this.shards) if (shard.range?.lastSequence) reached.set(shardId, shard.range.lastSequence);
     return reached;
+  }
+
+  /** Why the latest records that needed a schema registry could not decode, if they could not (kinesql.streams). */
+  schemaRegistryError(): string | undefined {
+    return this.decodeRecord.registryError();
   }
 
   shardStatus(): ShardStatus[] {

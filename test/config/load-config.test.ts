@@ -187,6 +187,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: {}, flags: { configFile: file } }).configFile).toBe(file);
   });
 
+  it("takes an engine URL in libpq's socket form (host in the query string), and refuses one without a user", () => {
+    const socket = 'postgresql://admin:secret@/kinesql?host=%2Ftmp%2Fengine&port=5432';
+    expect(loadConfig({ env: {}, flags: { engineUrl: socket } }).engine.url).toBe(socket);
+    expect(loadConfig({ env: {}, flags: { engineUrl: 'postgresql://admin:secret@db:5432/kinesql' } }).engine.url).toBe(
+      'postgresql://admin:secret@db:5432/kinesql',
+    );
+    expect(() => loadConfig({ env: {}, flags: { engineUrl: 'postgresql:///kinesql?host=/tmp' } })).toThrow(ConfigError);
+  });
+
   it('warns about unknown and repeated keys, naming them', () => {
     const file = propertiesFile('kinesis.batch-size=10\nkinesis.batchsize=20\nkinesis.batch-size=30\n');
     const config = loadConfig({ file, env: {} });

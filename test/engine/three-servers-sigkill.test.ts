@@ -1,0 +1,196 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/harness.js';
+
+/**
+ * Three kinesql servers on one engine: this test's own (which runs the embedded engine) and two child
+ * processes. A writer puts records while 30 clients, spread over the three, count them; one child is killed
+ * with SIGKILL part-way and started again.
+ */
+const KEYS = 10;
+const CLIENTS = 30;
+const WRITE_ROUNDS = 60;
+const RECORDS_PER_ROUND = 20;
+const KILL_AT_ROUND = 20;
+
+const definition = {
+  tableName: 'orders',
+  streamName: 'orders',
+  message: {
+    dataFormat: 'json',
+    fields: [
+      { name: 'k', type: 'VARCHAR', mapping: 'k' },
+      { name: 'seq', type: 'INTEGER', mapping: 'seq' },
+    ],
+  },
+};
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface ChildServer {
+  port: number;
+  process: ChildProcess;
+}
+
+describe('three kinesql servers on one engine, one killed with SIGKILL mid-way', () => {
+  let harness: Harness;
+  let engineUrl: string;
+  const children: ChildServer[] = [];
+
+  const startChild = async (port: number): Promise<ChildServer> => {
+    const args = ['--import', 'tsx', 'src/cli.ts', 'serve', '--port', String(port), '--tables', harness.tablesDir];
+    args.push('--kinesis-endpoint', harness.config.aws.kinesisEndpoint!, '--engine-url', engineUrl, '--log-level', 'warn');
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`kinesql on port ${port} exited with ${child.exitCode}`);
+      const client = new pg.Client({ host: '127.0.0.1', port, user: 'tester', database: 'kinesql' });
+      const ready = await client.connect().then(
+        async () => (await client.query('select count(*) from orders')).rowCount === 1,
+        () => false,
+      );
+      await client.end().catch(() => undefined);
+      if (ready) return { port, process: child };
+      await sleep(200);
+    }
+  };
+
+  beforeAll(async () => {
+    harness = await startHarness({ streams: [{ name: 'orders', shards: 4 }], definitions: { 'orders.json': definition } });
+    const endpoint = harness.server.engine.endpoint;
+    engineUrl = `postgresql://${encodeURIComponent(endpoint.user)}:${encodeURIComponent(endpoint.password)}@/${endpoint.database}?host=${encodeURIComponent(endpoint.host)}&port=${endpoint.port}`;
+    for (let i = 0; i < 2; i++) children.push(await startChild(await freePort()));
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const child of children) {
+      if (child.process.exitCode === null && child.process.signalCode === null) {
+        child.process.kill('SIGTERM');
+        await once(child.process, 'exit');
+      }
+    }
+    await harness?.close();
+  });
+
+  it('keeps every record exactly once, per-key order, and counts that never go back', async () => {
+    const ports = [harness.server.port, children[0]!.port, children[1]!.port];
+    const victim = 1;
+    let put = 0;
+    let writing = true;
+    let killedAt = Number.POSITIVE_INFINITY;
+    let back = false;
+    /** Every finished statement's count, with when it started and ended (ms since the test began). */
+    const answers: { start: number; end: number; count: number; port: number }[] = [];
+    const begun = performance.now();
+    const failures: string[] = [];
+
+    const writer = (async () => {
+      const nextSeq = new Array<number>(KEYS).fill(0);
+      for (let round = 0; round < WRITE_ROUNDS; round++) {
+        const records = Array.from({ length: RECORDS_PER_ROUND }, (_, i) => {
+          const key = (round * RECORDS_PER_ROUND + i) % KEYS;
+          const seq = nextSeq[key]!++;
+          return { Data: Buffer.from(JSON.stringify({ k: `k${key}`, seq })), PartitionKey: `k${key}` };
+        });
+        const answer = await harness.kinesis.send(new PutRecordsCommand({ StreamName: 'orders', Records: records }));
+        if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
+        put += RECORDS_PER_ROUND;
+        if (round === KILL_AT_ROUND) {
+          const killed = children[victim - 1]!;
+          killedAt = performance.now() - begun;
+          killed.process.kill('SIGKILL');
+          await once(killed.process, 'exit');
+          // Started again on the same port, while the others go on serving.
+          void startChild(killed.port).then(
+            (restarted) => {
+              children[victim - 1] = restarted;
+              back = true;
+            },
+            (error: unknown) => failures.push(`restart: ${String(error)}`),
+          );
+        }
+        await sleep(50);
+      }
+      writing = false;
+    })();
+
+    const client = async (index: number): Promise<void> => {
+      const port = ports[index % ports.length]!;
+      let connection: pg.Client | undefined;
+      // Until the writer is done and the killed server is back and has answered this client again.
+      let servedSinceBack = false;
+      while (writing || !back || !servedSinceBack) {
+        if (failures.length > 0) break;
+        try {
+          if (!connection) {
+            connection = new pg.Client({ host: '127.0.0.1', port, user: 'tester', database: 'kinesql' });
+            connection.on('error', () => undefined);
+            await connection.connect();
+          }
+          const start = performance.now() - begun;
+          const { rows } = await connection.query('select count(*)::int as n from orders');
+          answers.push({ start, end: performance.now() - begun, count: Number(rows[0]?.n), port });
+          if (back) servedSinceBack = true;
+        } catch (error) {
+          // Only the killed server's clients may lose their connection; they connect again once it is back.
+          if (port !== ports[victim]) failures.push(`client ${index} on ${port}: ${String(error)}`);
+          await connection?.end().catch(() => undefined);
+          connection = undefined;
+          await sleep(200);
+        }
+      }
+      await connection?.end().catch(() => undefined);
+    };
+
+    await Promise.all([writer, ...Array.from({ length: CLIENTS }, (_, i) => client(i))]);
+    expect(failures).toEqual([]);
+
+    // Each statement counts at least what every statement that finished before it started counted.
+    const byEnd = [...answers].sort((a, b) => a.end - b.end);
+    let finishedMax = 0;
+    let next = 0;
+    const violations: string[] = [];
+    for (const answer of [...answers].sort((a, b) => a.start - b.start)) {
+      while (next < byEnd.length && byEnd[next]!.end < answer.start) finishedMax = Math.max(finishedMax, byEnd[next++]!.count);
+      if (answer.count < finishedMax) violations.push(`${answer.count} < ${finishedMax} at ${answer.start.toFixed(0)} ms`);
+    }
+    expect(violations).toEqual([]);
+    expect(answers.length).toBeGreaterThan(CLIENTS);
+    // The killed server's clients were served again once it was back.
+    expect(answers.some((answer) => answer.port === ports[victim] && answer.start > killedAt)).toBe(true);
+
+    for (const port of ports) {
+      const check = new pg.Client({ host: '127.0.0.1', port, user: 'tester', database: 'kinesql' });
+      await check.connect();
+      try {
+        const totals = await check.query(
+          'select count(*)::int as n, count(distinct (_shard_id, _shard_sequence_id))::int as records, count(distinct (k, seq))::int as messages from orders',
+        );
+        expect(totals.rows[0]).toEqual({ n: put, records: put, messages: put });
+        const outOfOrder = await check.query(
+          `select k from (select k, seq, lag(seq) over (partition by k order by _shard_sequence_id::numeric) as previous from orders) s
+            where previous is not null and seq <> previous + 1`,
+        );
+        expect(outOfOrder.rows).toEqual([]);
+      } finally {
+        await check.end();
+      }
+    }
+  }, 300_000);
+});
