@@ -215,7 +215,6 @@ const SCAN_SETTINGS: readonly Setting<unknown>[] = [
 ];
 // ---- end of stream-scan settings ----------------------------------------------------------------------
 
-const SETTINGS: readonly Setting<unknown>[] = [
 // ---- Schema registries (issue 15): Confluent and AWS Glue lookups of avro / protobuf writer schemas. -----
 function registry(config: KinesqlConfig): SchemaRegistryConfig {
   config.schemaRegistry ??= { ...DEFAULT_SCHEMA_REGISTRY_CONFIG };
@@ -233,6 +232,7 @@ const REGISTRY_SETTINGS: readonly Setting<unknown>[] = [
 ];
 // ---- end of schema-registry settings -------------------------------------------------------------------
 
+const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.host'], env: ['KINESQL_HOST'], flag: 'host', parser: text('a host name or IP address'), apply: (c, v) => (c.server.host = v) }),
   setting({ keys: ['kinesql.port'], env: ['KINESQL_PORT'], flag: 'port', parser: integer(0, 65535), apply: (c, v) => (c.server.port = v) }),
   setting({ keys: ['kinesql.data-dir'], env: ['KINESQL_DATA_DIR'], flag: 'dataDir', parser: text('a directory path'), apply: (c, v) => (c.dataDir = v) }),
@@ -338,8 +338,8 @@ const REGISTRY_SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesis.dynamo-write-capacity'], parser: integer(1, Number.MAX_SAFE_INTEGER), apply: (c, v) => (checkpoint(c).dynamoWriteCapacity = v) }),
   setting({ keys: ['kinesis.checkpoint-interval-ms'], parser: duration(1), apply: (c, v) => (checkpoint(c).intervalMs = v) }),
   ...SCAN_SETTINGS,
-];
   ...REGISTRY_SETTINGS,
+];
 
 /** Keys of Presto/Trino catalog files that mean nothing to kinesql and are dropped without a warning. */
 const IGNORED_KEYS = new Set(['connector.name']);
