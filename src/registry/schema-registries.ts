@@ -158,7 +158,8 @@ function withDeadline<T>(lookup: Promise<T>, signal: AbortSignal): Promise<T> {
 function describeError(error: unknown, timeoutMs: number): string {
   const name = (error as { name?: string })?.name;
   if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${timeoutMs} ms`;
-  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
+  // fetch() says only "fetch failed"; what failed is in its cause.
+  const cause = (error as { cause?: { message?: string } })?.cause;
   const message = error instanceof Error ? error.message : String(error);
-  return cause?.code ? `${message} (${cause.code})` : message;
+  return cause?.message ? `${message}: ${cause.message}` : message;
 }
