@@ -10,6 +10,7 @@ import type { DataFormat, MessageDefinition } from '../src/catalog/definition.js
 import { createDecoder } from '../src/decode/index.js';
 import { aggregate } from '../src/decode/kpl-aggregate.js';
 import { createRecordDecoder } from '../src/decode/record-decoder.js';
+import protobuf from 'protobufjs';
 
 const COUNT = 20_000;
 const utf8 = new TextDecoder();
@@ -62,6 +63,35 @@ const jsonFields: [string, string, string][] = [
   ['at', 'timestamp with time zone', 'at'],
   ['ok', 'boolean', 'ok'],
 ];
+
+const PROTO_SCHEMA = `syntax = "proto3";
+package bench;
+import "google/protobuf/timestamp.proto";
+message Event {
+  int64 id = 1;
+  User user = 2;
+  repeated Item items = 3;
+  google.protobuf.Timestamp at = 4;
+  bool ok = 5;
+  message User { string name = 1; string country = 2; }
+  message Item { string sku = 1; int32 qty = 2; double price = 3; }
+}`;
+
+/** The same events as protobuf messages, and protobufjs's own decoder of them (the baseline). */
+function protobufCase(): { payloads: Uint8Array[]; type: protobuf.Type } {
+  const root = protobuf.parse(PROTO_SCHEMA, new protobuf.Root(), { keepCase: true }).root;
+  root.addJSON(protobuf.common.get('google/protobuf/timestamp.proto')?.nested ?? {});
+  root.resolveAll();
+  const type = root.lookupType('bench.Event');
+  const random = lcg(42);
+  const payloads = Array.from({ length: COUNT }, (_, i) => {
+    const event = eventObject(i, random, true);
+    const at = Date.parse(event.at);
+    const message = { ...event, at: { seconds: Math.floor(at / 1000), nanos: (at % 1000) * 1_000_000 } };
+    return type.encode(type.fromObject(message)).finish();
+  });
+  return { payloads, type };
+}
 
 interface Case {
   name: string;
@@ -166,6 +196,9 @@ function cases(): Case[] {
     return Buffer.from(JSON.stringify({ id: e.id, name: e.user.name, qty: e.items[0].qty, price: e.items[0].price, ok: e.ok }));
   });
 
+  const proto = protobufCase();
+  const protobufDecoder = createDecoder(definition('protobuf', jsonFields, { dataSchema: PROTO_SCHEMA }));
+
   const gzipped = plain.map((p) => gzipSync(p));
   const pipelineGzip = createRecordDecoder({ ...definition('json', jsonFields), compressionCodec: 'AUTOMATIC' }, { maxMessageBytes: 1 << 20 });
   const kplRecords: Uint8Array[] = [];
@@ -226,6 +259,18 @@ function cases(): Case[] {
         }),
       baselineName: 'JSON.parse of same row',
       baseline: jsonParseAll(avroAsJson),
+    },
+    {
+      name: 'protobuf (64-bit ids, Timestamp)',
+      run: () =>
+        proto.payloads.forEach((p) => {
+          protobufDecoder.decode(p);
+        }),
+      baselineName: 'protobufjs Type.decode',
+      baseline: () =>
+        proto.payloads.forEach((p) => {
+          proto.type.decode(p);
+        }),
     },
     {
       name: 'pipeline: gzip json',

@@ -126,11 +126,7 @@ export function createProtobufDecoder(message: MessageDefinition, registries?: S
       const { compiled, start } = located;
       let decoded: Record<string, unknown>;
       try {
-        // A Buffer view: protobufjs reads strings from Buffers with Node's own UTF-8 decoder.
-        decoded = compiled.type.decode(Buffer.from(payload.buffer, payload.byteOffset + start, payload.byteLength - start)) as unknown as Record<
-          string,
-          unknown
-        >;
+        decoded = compiled.type.decode(start === 0 ? payload : payload.subarray(start)) as unknown as Record<string, unknown>;
       } catch {
         return invalidRow();
       }

@@ -20,17 +20,36 @@ const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64'])
 /** Reads one mapped value out of a decoded message: null for absent, undefined for a path that leads nowhere. */
 export type ValueReader = (message: Node) => SourceValue | null | undefined;
 
+/** protobufjs's 64-bit integers: two 32-bit halves (Long), or a number when it had no Long library. */
+interface LongBits {
+  low: number;
+  high: number;
+  unsigned: boolean;
+}
+
+const TWO_32 = 4294967296;
+
+/** An integer field's value as a number when it is a safe integer, else as a bigint. */
+function integerValue(value: unknown): number | bigint {
+  if (typeof value === 'number') return value;
+  const { low, high, unsigned } = value as LongBits;
+  const top = unsigned ? high >>> 0 : high;
+  // Within ±2^53 (what Long's own toString reaches by repeated division) a double holds it exactly.
+  if (top >= -0x200000 && top < 0x200000) return top * TWO_32 + (low >>> 0);
+  return (BigInt(top) << 32n) | BigInt(low >>> 0);
+}
+
 function integerText(value: unknown): string {
-  return typeof value === 'number' ? String(value) : String(value as { toString(): string });
+  return String(integerValue(value));
 }
 
 function timestampOf(message: Node): Instant {
-  return makeInstant(Number(integerText(message['seconds'] ?? 0)), Math.floor(Number(message['nanos'] ?? 0) / 1000));
+  return makeInstant(Number(integerValue(message['seconds'] ?? 0)), Math.floor(Number(message['nanos'] ?? 0) / 1000));
 }
 
 /** ProtoJSON's form of a Duration: seconds with up to 9 fractional digits and an `s`. */
 function durationText(message: Node): string {
-  const seconds = BigInt(integerText(message['seconds'] ?? 0));
+  const seconds = BigInt(integerValue(message['seconds'] ?? 0));
   const nanos = Number(message['nanos'] ?? 0);
   const negative = seconds < 0n || nanos < 0;
   const whole = (seconds < 0n ? -seconds : seconds).toString();
@@ -139,31 +158,39 @@ export function messageJson(type: protobuf.Type, message: Node): string {
   return `{${members.join(',')}}`;
 }
 
-/** One element of a field as a SourceValue. */
-function elementSource(field: protobuf.Field, value: unknown): SourceValue | null {
+type Leaf = (value: unknown) => SourceValue | null;
+
+/** How one element of a field becomes a SourceValue, decided once per field. */
+function leafOf(field: protobuf.Field): Leaf {
   const resolved = field.resolvedType;
-  if (resolved instanceof protobuf.Enum) return { kind: 'string', value: resolved.valuesById[value as number] ?? String(value) };
+  if (resolved instanceof protobuf.Enum) return (value) => ({ kind: 'string', value: resolved.valuesById[value as number] ?? String(value) });
   if (resolved instanceof protobuf.Type) {
-    if (value === null || value === undefined) return null;
-    const message = value as Node;
-    if (resolved.fullName === TIMESTAMP) return { kind: 'instant', ...timestampOf(message) };
-    if (resolved.fullName === DURATION) return { kind: 'string', value: durationText(message) };
-    if (WRAPPERS.has(resolved.fullName)) return elementSource(resolved.fields['value'] as protobuf.Field, message['value']);
-    return { kind: 'json', text: messageJson(resolved, message) };
+    const name = resolved.fullName;
+    const whenSet =
+      (read: (message: Node) => SourceValue | null): Leaf =>
+      (value) =>
+        value === null || value === undefined ? null : read(value as Node);
+    if (name === TIMESTAMP) return whenSet((message) => ({ kind: 'instant', ...timestampOf(message) }));
+    if (name === DURATION) return whenSet((message) => ({ kind: 'string', value: durationText(message) }));
+    if (WRAPPERS.has(name)) {
+      const inner = leafOf(resolved.fields['value'] as protobuf.Field);
+      return whenSet((message) => inner(message['value']));
+    }
+    return whenSet((message) => ({ kind: 'json', text: messageJson(resolved, message) }));
   }
   switch (field.type) {
     case 'string':
-      return { kind: 'string', value: value as string };
+      return (value) => ({ kind: 'string', value: value as string });
     case 'bool':
-      return { kind: 'boolean', value: value as boolean };
+      return (value) => ({ kind: 'boolean', value: value as boolean });
     case 'bytes':
-      return { kind: 'bytes', value: value as Uint8Array };
+      return (value) => ({ kind: 'bytes', value: value as Uint8Array });
     case 'double':
-      return { kind: 'float', value: value as number, single: false };
+      return (value) => ({ kind: 'float', value: value as number, single: false });
     case 'float':
-      return { kind: 'float', value: value as number, single: true };
+      return (value) => ({ kind: 'float', value: value as number, single: true });
     default:
-      return { kind: 'number', text: integerText(value) };
+      return (value) => ({ kind: 'number', text: integerText(value) });
   }
 }
 
@@ -181,6 +208,9 @@ function absentMeansNull(field: protobuf.Field): boolean {
   return Boolean(field.hasPresence) && (field.options?.['default'] === undefined || field.resolvedType instanceof protobuf.Type);
 }
 
+/** A message-walking step, with what it needs worked out in advance. */
+type Walk = { kind: 'field'; name: string; nullIfAbsent: boolean } | { kind: 'element'; index: number } | { kind: 'entry'; key: string };
+
 /**
  * A reader for a resolved mapping. Steps below a Struct / Value / ListValue walk its JSON; everything else
  * walks message fields, repeated elements and map entries.
@@ -191,34 +221,32 @@ export function compileReader(steps: readonly ProtobufStep[]): ValueReader {
   const jsonPath = jsonAt < 0 ? [] : steps.slice(jsonAt).map((step) => (step as ProtobufStep & { kind: 'json' }).step);
   const last = messageSteps.at(-1);
   const lastField = fieldBefore(messageSteps, messageSteps.length);
-  const wholeCollection = last?.kind === 'field' && (last.field.repeated || last.field.map);
-  const keys = messageSteps.map((step) => {
-    if (step.kind !== 'entry') return undefined;
-    const keyType = (fieldBefore(messageSteps, messageSteps.indexOf(step)) as unknown as { keyType: string }).keyType;
-    if (!LONG_TYPES.has(keyType) || !/^-?\d+$/.test(step.key)) return step.key;
-    return longHash(BigInt(step.key));
+  const walks: Walk[] = messageSteps.map((step, at) => {
+    if (step.kind === 'field') return { kind: 'field', name: step.field.name, nullIfAbsent: absentMeansNull(step.field) };
+    if (step.kind === 'element') return { kind: 'element', index: step.index };
+    if (step.kind === 'json') throw new Error('a JSON step among message steps');
+    const keyType = (fieldBefore(messageSteps, at) as unknown as { keyType: string }).keyType;
+    return { kind: 'entry', key: LONG_TYPES.has(keyType) && /^-?\d+$/.test(step.key) ? longHash(BigInt(step.key)) : step.key };
   });
+  let leaf: Leaf;
+  if (jsonAt >= 0) {
+    const typeName = (lastField.resolvedType as protobuf.Type).fullName;
+    leaf = (value) => (value === null ? null : (jsonSource(followPath(JSON.parse(wellKnownJson(typeName, value as Node) ?? 'null'), jsonPath)) ?? null));
+  } else if (last?.kind === 'field' && (last.field.repeated || last.field.map)) {
+    leaf = (value) => ({ kind: 'json', text: fieldJson(lastField, value) });
+  } else leaf = leafOf(lastField);
 
   return (message) => {
     let node: unknown = message;
-    for (let i = 0; i < messageSteps.length; i++) {
-      const step = messageSteps[i] as ProtobufStep;
+    for (const walk of walks) {
       if (node === null || node === undefined || typeof node !== 'object') return undefined;
-      if (step.kind === 'field') {
-        if (!Object.hasOwn(node, step.field.name) && absentMeansNull(step.field)) return null;
-        node = (node as Node)[step.field.name];
-      } else if (step.kind === 'element') node = Array.isArray(node) ? node[step.index] : undefined;
-      else node = Object.hasOwn(node, keys[i] as string) ? (node as Node)[keys[i] as string] : undefined;
+      if (walk.kind === 'field') {
+        if (walk.nullIfAbsent && !Object.hasOwn(node, walk.name)) return null;
+        node = (node as Node)[walk.name];
+      } else if (walk.kind === 'element') node = Array.isArray(node) ? node[walk.index] : undefined;
+      else node = Object.hasOwn(node, walk.key) ? (node as Node)[walk.key] : undefined;
     }
-    if (node === undefined) return undefined;
-    if (jsonAt >= 0) {
-      if (node === null) return null;
-      const type = lastField.resolvedType as protobuf.Type;
-      const json = JSON.parse(wellKnownJson(type.fullName, node as Node) ?? 'null') as unknown;
-      return jsonSource(followPath(json, jsonPath));
-    }
-    if (wholeCollection) return { kind: 'json', text: fieldJson(lastField, node) };
-    return elementSource(lastField, node);
+    return node === undefined ? undefined : leaf(node);
   };
 }
 
