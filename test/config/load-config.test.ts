@@ -259,6 +259,38 @@ describe('loadConfig', () => {
     expect(configError(() => loadConfig({ env: { KINESQL_REQUIRE_TLS: 'yes' } })).key).toBe('KINESQL_REQUIRE_TLS');
   });
 
+  it('reads the schema registry keys', () => {
+    const file = propertiesFile(
+      [
+        'kinesis.schema-registry-url=http://registry:8081/prefix',
+        'kinesis.schema-registry-user-info=kinesql:secret',
+        'kinesis.schema-registry-timeout=750ms',
+        'kinesis.schema-registry-retry-interval=1m',
+        'kinesis.glue-schema-registry=true',
+        'kinesis.glue-schema-registry-region=eu-west-1',
+        'kinesis.glue-schema-registry-endpoint=http://127.0.0.1:4569',
+      ].join('\n'),
+    );
+    expect(loadConfig({ file, env: {} }).schemaRegistry).toEqual({
+      url: 'http://registry:8081/prefix',
+      userInfo: 'kinesql:secret',
+      timeoutMs: 750,
+      retryIntervalMs: 60_000,
+      glue: true,
+      glueRegion: 'eu-west-1',
+      glueEndpoint: 'http://127.0.0.1:4569',
+    });
+    expect(loadConfig({ env: { KINESQL_SCHEMA_REGISTRY_URL: 'https://r.example' } }).schemaRegistry).toEqual({
+      url: 'https://r.example',
+      glue: false,
+      timeoutMs: 2_000,
+      retryIntervalMs: 10_000,
+    });
+    expect(configError(() => loadConfig({ file: propertiesFile('kinesis.schema-registry-url=registry:8081\n'), env: {} })).key).toBe(
+      'kinesis.schema-registry-url',
+    );
+  });
+
   it('has every accepted key documented in docs/configuration.md', () => {
     const doc = readFileSync(fileURLToPath(new URL('../../docs/configuration.md', import.meta.url)), 'utf8');
     const undocumented = knownConfigKeys().filter((key) => !doc.includes(`\`${key}\``));
