@@ -5,7 +5,8 @@
  * then the other, in two modes: dashboards (`kinesql.max_staleness = '5s'`: most statements read nothing
  * from Kinesis, so the replay wait is most of what the standby adds) and strict statements (every one reads
  * the shards' new tails and then waits for its load's replay). Per run: q/s, p50, p99, and how many
- * statements were told of a replay wait (NOTICE, over 100 ms). Size: REPLICA_BENCH_SECONDS per run.
+ * statements were told of a replay wait (NOTICE, over 100 ms). Size: REPLICA_BENCH_RECORDS preloaded
+ * (50,000), REPLICA_BENCH_SECONDS per run (15), in slices alternating between the servers.
  */
 import { pathToFileURL } from 'node:url';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
@@ -17,7 +18,9 @@ import { startStandby } from '../test/support/standby-postgres.js';
 import { benchConfig, event, percentile, startEventsStream, writeEventsDefinition } from './events-stream.js';
 
 const SECONDS = Number(process.env['REPLICA_BENCH_SECONDS'] ?? 15);
-const RECORDS = 50_000;
+/** Each run is cut in slices that alternate between the two servers, so that load from elsewhere falls on both alike. */
+const SLICES = 3;
+const RECORDS = Number(process.env['REPLICA_BENCH_RECORDS'] ?? 50_000);
 const SHARDS = 4;
 const CLIENTS = 10;
 const RECORDS_PER_SECOND = 50;
@@ -52,7 +55,7 @@ function startWriter(kinesis: KinesisClient): { stop(): Promise<void> } {
   };
 }
 
-async function measure(label: string, server: RunningKinesql, staleness: string): Promise<Run> {
+async function measure(label: string, server: RunningKinesql, staleness: string, runSeconds: number): Promise<Run> {
   const clients: pg.Client[] = [];
   const latencies: number[] = [];
   const errors: string[] = [];
@@ -69,7 +72,7 @@ async function measure(label: string, server: RunningKinesql, staleness: string)
       clients.push(client);
     }
     const started = performance.now();
-    const until = started + SECONDS * 1000;
+    const until = started + runSeconds * 1000;
     await Promise.all(
       clients.map(async (client) => {
         while (performance.now() < until) {
@@ -88,6 +91,17 @@ async function measure(label: string, server: RunningKinesql, staleness: string)
   } finally {
     await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
   }
+}
+
+function combine(slices: Run[]): Run {
+  return {
+    label: slices[0]!.label,
+    queries: slices.reduce((sum, run) => sum + run.queries, 0),
+    seconds: slices.reduce((sum, run) => sum + run.seconds, 0),
+    latencies: slices.flatMap((run) => run.latencies).sort((a, b) => a - b),
+    replayNotices: slices.reduce((sum, run) => sum + run.replayNotices, 0),
+    errors: slices.flatMap((run) => run.errors),
+  };
 }
 
 export async function runReplicaBench(): Promise<void> {
@@ -111,8 +125,12 @@ export async function runReplicaBench(): Promise<void> {
         ['dashboards (max_staleness 5s)', '5s'],
         ['strict (max_staleness 0)', '0'],
       ] as const) {
-        runs.push(await measure(`${mode}, sessions on the primary`, onPrimary, staleness));
-        runs.push(await measure(`${mode}, sessions on the standby`, onStandby, staleness));
+        const slices: Run[] = [];
+        for (let slice = 0; slice < SLICES; slice++) {
+          slices.push(await measure(`${mode}, sessions on the primary`, onPrimary, staleness, SECONDS / SLICES));
+          slices.push(await measure(`${mode}, sessions on the standby`, onStandby, staleness, SECONDS / SLICES));
+        }
+        runs.push(combine(slices.filter((_, i) => i % 2 === 0)), combine(slices.filter((_, i) => i % 2 === 1)));
       }
     } finally {
       await writer.stop();
