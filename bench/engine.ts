@@ -80,7 +80,7 @@ export async function runEngineBench(): Promise<void> {
  * Waits for the indexes kinesql builds after the first load, then vacuums and analyses the table as the
  * administrator, so that neither the index build nor autovacuum runs during a measurement.
  */
-async function settle(engine: Engine): Promise<void> {
+export async function settle(engine: Engine): Promise<void> {
   for (;;) {
     const { rows } = await engine.query(`select count(*)::int as n from pg_indexes where schemaname = 'public' and tablename = 'events'`);
     if (Number(rows[0]?.['n']) >= 2) break;
@@ -90,7 +90,7 @@ async function settle(engine: Engine): Promise<void> {
 }
 
 /** (a) The warm queries through kinesql and straight on the engine, alternately; medians and their ratio. */
-async function warmQueries(kinesql: pg.Client, engine: pg.Client, out: (line: string) => void): Promise<void> {
+export async function warmQueries(kinesql: pg.Client, engine: pg.Client, out: (line: string) => void): Promise<void> {
   const queries: Record<string, string> = {
     'count(*)': 'select count(*) from events',
     'GROUP BY': 'select country, kind, count(*), sum(amount) from events group by 1, 2 order by 1, 2',
@@ -193,7 +193,7 @@ async function interference(
 }
 
 /** The kinesql process's RSS and the engine's processes' memory, for one line of output. */
-async function memoryLine(engine: Engine): Promise<string> {
+export async function memoryLine(engine: Engine): Promise<string> {
   const own = process.memoryUsage().rss;
   const memory = await engineMemory(engine);
   const pss = memory.pssKb === undefined ? '' : `, PSS ${mb(memory.pssKb * 1024)}`;

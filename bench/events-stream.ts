@@ -7,10 +7,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../src/config/config.js';
 import { ensureStream } from '../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../src/kinesis/client.js';
+import type { ShardRateBudget } from '../src/kinesis/rate-budget.js';
 
 export const COUNTRIES = ['DE', 'FR', 'US', 'JP', 'BR', 'IN', 'NG', 'AU'];
 
@@ -48,10 +49,10 @@ export function median(values: readonly number[]): number {
   );
 }
 
-/** Puts events 0 … count-1 into the stream: 8 PutRecords calls of 500 records in flight. */
-export async function putEvents(kinesis: KinesisClient, stream: string, count: number): Promise<void> {
+/** Puts events from … count-1 into the stream: 8 PutRecords calls of 500 records in flight. */
+export async function putEvents(kinesis: KinesisClient, stream: string, count: number, from = 0): Promise<void> {
   const batches: number[] = [];
-  for (let offset = 0; offset < count; offset += 500) batches.push(offset);
+  for (let offset = from; offset < count; offset += 500) batches.push(offset);
   let next = 0;
   await Promise.all(
     Array.from({ length: 8 }, async () => {
@@ -160,4 +161,35 @@ export async function startEventsStream(records: number, shards: number, out: (l
     throw error;
   }
   return { aws, kinesis, tablesDir, peakRss: () => peakRss, close };
+}
+
+/**
+ * The baseline of a cold load: a bare SDK loop reading every shard of the stream from TRIM_HORIZON, in
+ * parallel, 10,000 records a call; within Kinesis's per-shard read limits when a budget is given (which
+ * kinesql honours, and any correct consumer must). Resolves to the number of records read.
+ */
+export function bareGetRecordsLoop(kinesis: KinesisClient, stream: string, budget?: ShardRateBudget): Promise<{ ms: number; value: number }> {
+  return timed(async () => {
+    const shards = (await kinesis.send(new ListShardsCommand({ StreamName: stream }))).Shards ?? [];
+    const counts = await Promise.all(
+      shards.map(async (shard) => {
+        let iterator = (await kinesis.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' })))
+          .ShardIterator;
+        let n = 0;
+        for (;;) {
+          await budget?.acquire(stream, shard.ShardId!);
+          const answer = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+          budget?.spend(
+            stream,
+            shard.ShardId!,
+            (answer.Records ?? []).reduce((sum, record) => sum + (record.Data?.byteLength ?? 0), 0),
+          );
+          n += answer.Records?.length ?? 0;
+          if (!answer.Records?.length) return n;
+          iterator = answer.NextShardIterator;
+        }
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  });
 }

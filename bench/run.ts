@@ -9,6 +9,7 @@ import { runFreshnessBench } from './freshness.js';
 import { runWireBench } from './wire.js';
 import { runReloadBench } from './reload.js';
 import { runReplicaBench } from './replica.js';
+import { runScaleBench } from './scale.js';
 import { runScanBench } from './scan.js';
 
 // The SDK's notice that releases after January 2027 need Node 22 says nothing about the locked release.
@@ -20,6 +21,7 @@ const benches: Record<string, () => Promise<void>> = {
   freshness: runFreshnessBench,
   reload: runReloadBench,
   replica: runReplicaBench,
+  scale: runScaleBench,
   scan: runScanBench,
   wire: runWireBench,
 };

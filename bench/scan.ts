@@ -9,12 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
 import { ShardRateBudget } from '../src/kinesis/rate-budget.js';
 import { pino } from 'pino';
 import { startKinesql } from '../src/kinesql.js';
-import { benchConfig, startEventsStream, event, seconds, timed, writeEventsDefinition } from './events-stream.js';
+import { bareGetRecordsLoop, benchConfig, startEventsStream, event, seconds, timed, writeEventsDefinition } from './events-stream.js';
 
 const RECORDS = Number(process.env['BENCH_RECORDS'] ?? 1_000_000);
 const SHARDS = 4;
@@ -26,31 +26,7 @@ export async function runScanBench(): Promise<void> {
     // The bare loop twice: as fast as the stand-in answers (kinesalite enforces no limits), and within the
     // per-shard read limits Kinesis enforces (5 calls/s, 2 MB/s), which kinesql honours and any correct
     // consumer must. The second is the baseline the cold load is held to.
-    const bareLoop = (budget?: ShardRateBudget) =>
-      timed(async () => {
-        const shards = (await kinesis.send(new ListShardsCommand({ StreamName: 'events' }))).Shards ?? [];
-        const counts = await Promise.all(
-          shards.map(async (shard) => {
-            let iterator = (
-              await kinesis.send(new GetShardIteratorCommand({ StreamName: 'events', ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))
-            ).ShardIterator;
-            let n = 0;
-            for (;;) {
-              await budget?.acquire('events', shard.ShardId!);
-              const answer = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-              budget?.spend(
-                'events',
-                shard.ShardId!,
-                (answer.Records ?? []).reduce((sum, record) => sum + (record.Data?.byteLength ?? 0), 0),
-              );
-              n += answer.Records?.length ?? 0;
-              if (!answer.Records?.length) return n;
-              iterator = answer.NextShardIterator;
-            }
-          }),
-        );
-        return counts.reduce((a, b) => a + b, 0);
-      });
+    const bareLoop = (budget?: ShardRateBudget) => bareGetRecordsLoop(kinesis, 'events', budget);
     const unpaced = await bareLoop();
     out(`bare SDK GetRecords loop, unpaced (faster than Kinesis allows) over ${unpaced.value} records: ${seconds(unpaced.ms)}`);
     const bare = await bareLoop(new ShardRateBudget());

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startKinesql, type RunningKinesql } from '../../src/kinesql.js';
+import { engineUrlOf } from '../support/child-server.js';
 import { startHarness, testLogger, type Harness } from '../support/harness.js';
 
 const definition = { tableName: 'ticks', streamName: 'ticks', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } };
@@ -27,8 +28,7 @@ describe('two kinesql servers on one engine', () => {
   beforeAll(async () => {
     harness = await startHarness({ streams: [{ name: 'ticks', shards: 3 }], definitions: { 'ticks.json': definition } });
     // The second server reaches the first one's embedded engine by URL, as servers share an external engine.
-    const endpoint = harness.server.engine.endpoint;
-    const url = `postgresql://${encodeURIComponent(endpoint.user)}:${encodeURIComponent(endpoint.password)}@/${endpoint.database}?host=${encodeURIComponent(endpoint.host)}&port=${endpoint.port}`;
+    const url = engineUrlOf(harness.server.engine.endpoint);
     second = await startKinesql({ ...harness.config, engine: { ...harness.config.engine, url } }, testLogger);
   });
 

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ChildServer, engineUrlOf, freePort, startChildServer } from '../support/child-server.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 /**
@@ -29,62 +28,24 @@ const definition = {
   },
 };
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface ChildServer {
-  port: number;
-  process: ChildProcess;
-}
 
 describe('three kinesql servers on one engine, one killed with SIGKILL mid-way', () => {
   let harness: Harness;
   let engineUrl: string;
   const children: ChildServer[] = [];
 
-  const startChild = async (port: number): Promise<ChildServer> => {
-    const args = ['--import', 'tsx', 'src/cli.ts', 'serve', '--port', String(port), '--tables', harness.tablesDir];
-    args.push('--kinesis-endpoint', harness.config.aws.kinesisEndpoint!, '--engine-url', engineUrl, '--log-level', 'warn');
-    const child = spawn(process.execPath, args, {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`kinesql on port ${port} exited with ${child.exitCode}`);
-      const client = new pg.Client({ host: '127.0.0.1', port, user: 'tester', database: 'kinesql' });
-      const ready = await client.connect().then(
-        async () => (await client.query('select count(*) from orders')).rowCount === 1,
-        () => false,
-      );
-      await client.end().catch(() => undefined);
-      if (ready) return { port, process: child };
-      await sleep(200);
-    }
-  };
+  const startChild = (port: number): Promise<ChildServer> =>
+    startChildServer({ port, tablesDir: harness.tablesDir, kinesisEndpoint: harness.config.aws.kinesisEndpoint!, engineUrl, readyTable: 'orders' });
 
   beforeAll(async () => {
     harness = await startHarness({ streams: [{ name: 'orders', shards: 4 }], definitions: { 'orders.json': definition } });
-    const endpoint = harness.server.engine.endpoint;
-    engineUrl = `postgresql://${encodeURIComponent(endpoint.user)}:${encodeURIComponent(endpoint.password)}@/${endpoint.database}?host=${encodeURIComponent(endpoint.host)}&port=${endpoint.port}`;
+    engineUrl = engineUrlOf(harness.server.engine.endpoint);
     for (let i = 0; i < 2; i++) children.push(await startChild(await freePort()));
   }, 120_000);
 
   afterAll(async () => {
-    for (const child of children) {
-      if (child.process.exitCode === null && child.process.signalCode === null) {
-        child.process.kill('SIGTERM');
-        await once(child.process, 'exit');
-      }
-    }
+    for (const child of children) await child.stop();
     await harness?.close();
   });
 
