@@ -7,6 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { deflateSync } from 'node:zlib';
+import { ProtobufWriter } from '../../src/decode/protobuf-wire.js';
+
+const varint = (value: number): number[] => [...new ProtobufWriter().varint(value).finish()];
 
 /** up: answers; hang: accepts requests and never answers; failing: answers 500. */
 export type StandInMode = 'up' | 'hang' | 'failing';
@@ -194,15 +197,4 @@ export function confluentFramed(id: number, datum: Uint8Array, messageIndexes?: 
 export function glueFramed(versionId: string, datum: Uint8Array, options: { zlib?: boolean; messageIndex?: number } = {}): Buffer {
   const body = Buffer.concat([Buffer.from(options.messageIndex === undefined ? [] : varint(options.messageIndex)), Buffer.from(datum)]);
   return Buffer.concat([Buffer.from([3, options.zlib ? 5 : 0]), Buffer.from(versionId.replaceAll('-', ''), 'hex'), options.zlib ? deflateSync(body) : body]);
-}
-
-function varint(value: number): number[] {
-  const out: number[] = [];
-  let rest = value;
-  while (rest >= 0x80) {
-    out.push((rest % 128) | 0x80);
-    rest = Math.floor(rest / 128);
-  }
-  out.push(rest);
-  return out;
 }
