@@ -104,6 +104,26 @@ describe('records framed for schema registries', () => {
     ]);
   });
 
+  it('resolve the named types an avro schema takes from its references', async () => {
+    const customer = JSON.stringify({ type: 'record', name: 'Customer', namespace: 'shop', fields: [{ name: 'name', type: 'string' }] });
+    confluent.register('shop.Customer', customer);
+    const order = JSON.stringify({
+      type: 'record',
+      name: 'Order',
+      namespace: 'shop',
+      fields: [
+        { name: 'id', type: 'long' },
+        { name: 'customer', type: 'shop.Customer' },
+      ],
+    });
+    const id = confluent.register('refs-value', order, { references: [{ name: 'shop.Customer', subject: 'shop.Customer', version: 1 }] });
+    const decoder = decoderFor(
+      messageDefinition('avro', [{ name: 'who', type: 'varchar', mapping: 'customer/name' }], { schemaRegistry: { type: 'confluent' } }),
+    );
+    const datum = Buffer.from([0x54, 0x06, ...Buffer.from('zoe')]); // id 42, customer.name "zoe"
+    expect(await decodeAll(decoder, [confluentFramed(id, datum)])).toEqual([{ valid: true, values: ['zoe'] }]);
+  });
+
   it('decode JSON Schema records without a lookup', async () => {
     const decoder = decoderFor(messageDefinition('json', orderFields));
     const json = Buffer.from('{"id": 1234567890123456789, "customer": "eve", "total": 1}');
