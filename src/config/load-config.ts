@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, DEFAULT_SCHEMA_REGISTRY_CONFIG, type KinesqlConfig, type ScanConfig, type SchemaRegistryConfig } from './config.js';
+import {
+  DEFAULT_CONFIG,
+  DEFAULT_SCAN_CONFIG,
+  DEFAULT_SCHEMA_REGISTRY_CONFIG,
+  type KinesqlConfig,
+  type ScanConfig,
+  type SchemaRegistryConfig,
+} from './config.js';
 import { parseProperties, type PropertyEntry } from './properties.js';
 
 /** Command-line flags that override the properties file. */
