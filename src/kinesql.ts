@@ -6,7 +6,7 @@ import type { Engine } from './engine/engine.js';
 import { openEngine } from './engine/open-engine.js';
 import type { ReadReplica } from './engine/replica.js';
 import { createKinesisClient } from './kinesis/client.js';
-import { processRateBudget } from './kinesis/rate-budget.js';
+import { planReads } from './kinesis/read-plan.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
@@ -61,21 +61,25 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const client = createKinesisClient(config.aws, { requestTimeoutMs: scan.callTimeoutMs });
     const schemaRegistries = createSchemaRegistries(config, logger.child({ component: 'registry' }));
     const storeLogger = logger.child({ component: 'store' });
+    const retry = {
+      attempts: config.read.fetchAttempts,
+      baseDelayMs: config.read.sleepTimeMs,
+      maxDelayMs: scan.maxBackoffMs,
+      callTimeoutMs: scan.callTimeoutMs,
+      deadlineMs: scan.unresponsiveTimeoutMs,
+      logger: storeLogger,
+    };
+    const reads = planReads(config.aws, scan, client, retry, storeLogger.child({ part: 'fan-out' }));
     const store = new StreamStore(
       engine,
       {
         client,
         engine,
         logger: storeLogger,
-        retry: {
-          attempts: config.read.fetchAttempts,
-          baseDelayMs: config.read.sleepTimeMs,
-          maxDelayMs: scan.maxBackoffMs,
-          callTimeoutMs: scan.callTimeoutMs,
-          deadlineMs: scan.unresponsiveTimeoutMs,
-          logger: storeLogger,
-        },
-        budget: processRateBudget,
+        retry,
+        budget: reads.budget,
+        ...(reads.subscriptions ? { subscriptions: reads.subscriptions } : {}),
+        followed: reads.followed,
         batchSize: config.read.batchSize,
         maxBatches: config.read.maxBatches,
         logBatches: config.read.logBatches,
@@ -128,7 +132,13 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       logger.child({ component: 'wire' }),
     );
     const address = await server.listen(config.server.port, config.server.host);
-    const follower = scan.readBudgetShare > 0 ? new Follower(store, scan.readBudgetShare, storeLogger.child({ part: 'follower' })) : undefined;
+    const follower = reads.followed
+      ? new Follower(
+          store,
+          { share: scan.readBudgetShare, ...(reads.subscriptions ? { subscriptions: reads.subscriptions } : {}) },
+          storeLogger.child({ part: 'follower' }),
+        )
+      : undefined;
     follower?.start();
     let http: HttpServer | undefined;
     let httpAddress: { port: number; host: string } | undefined;
@@ -148,7 +158,9 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       async close() {
         try {
           await http?.close();
-          await follower?.stop();
+          const followerStopped = follower?.stop();
+          await reads.close();
+          await followerStopped;
           await executor.close();
           await catalog.stop();
           await server.close();

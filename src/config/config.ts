@@ -172,6 +172,12 @@ export interface ScanConfig {
   maxStalenessMs: number;
   /** Share of each shard's GetRecords budget the background follower may use; 0 = no follower. */
   readBudgetShare: number;
+  /** kinesis.consumer-mode: read shards with GetRecords (polling) or by enhanced fan-out subscriptions (efo). */
+  consumerMode: 'polling' | 'efo';
+  /** kinesis.consumer-name: the stream consumer registered for enhanced fan-out (needed with efo). */
+  consumerName?: string;
+  /** kinesis.consumer-deregister-on-exit: deregister the consumers at shutdown (they are kept otherwise). */
+  consumerDeregisterOnExit: boolean;
 }
 
 export const DEFAULT_SCAN_CONFIG: ScanConfig = {
@@ -186,6 +192,8 @@ export const DEFAULT_SCAN_CONFIG: ScanConfig = {
   progressIntervalMs: 3_000,
   maxStalenessMs: 0,
   readBudgetShare: 0.2,
+  consumerMode: 'polling',
+  consumerDeregisterOnExit: false,
 };
 
 /** Where avro and protobuf writer schemas are looked up, and how long a lookup may take. */

@@ -198,6 +198,17 @@ function wire(config: KinesqlConfig): NonNullable<KinesqlConfig['wire']> {
 const setting = <T>(definition: Setting<T>): Setting<unknown> => definition as Setting<unknown>;
 
 // ---- Stream scans (issue 7): credentials beyond static keys, timeouts, caps, progress. -------------------
+const consumerMode: Parser<'polling' | 'efo'> = {
+  expected: 'polling or efo',
+  parse: (raw) => (['polling', 'efo'] as const).find((mode) => mode === raw.trim().toLowerCase()),
+};
+
+/** Kinesis consumer names: 1 to 128 of letters, digits, `_`, `.` and `-`. */
+const consumerName: Parser<string> = {
+  expected: 'a consumer name of 1 to 128 letters, digits, _ . or -',
+  parse: (raw) => (/^[a-zA-Z0-9_.-]{1,128}$/.test(raw.trim()) ? raw.trim() : undefined),
+};
+
 function scan(config: KinesqlConfig): ScanConfig {
   config.scan ??= { ...DEFAULT_SCAN_CONFIG };
   return config.scan;
@@ -219,6 +230,9 @@ const SCAN_SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.progress-interval'], parser: duration(0), apply: (c, v) => (scan(c).progressIntervalMs = v) }),
   setting({ keys: ['kinesql.max-staleness'], parser: duration(0), apply: (c, v) => (scan(c).maxStalenessMs = v) }),
   setting({ keys: ['kinesis.read-budget-share'], parser: fraction, apply: (c, v) => (scan(c).readBudgetShare = v) }),
+  setting({ keys: ['kinesis.consumer-mode'], parser: consumerMode, apply: (c, v) => (scan(c).consumerMode = v) }),
+  setting({ keys: ['kinesis.consumer-name'], parser: consumerName, apply: (c, v) => (scan(c).consumerName = v) }),
+  setting({ keys: ['kinesis.consumer-deregister-on-exit'], parser: boolean, apply: (c, v) => (scan(c).consumerDeregisterOnExit = v) }),
 ];
 // ---- end of stream-scan settings ----------------------------------------------------------------------
 
@@ -393,6 +407,9 @@ export function loadConfig(options: LoadConfigOptions): KinesqlConfig {
   }
   if (config.wire?.requireTls && (config.wire.tlsCertFile === undefined || config.wire.tlsKeyFile === undefined)) {
     throw new ConfigError('kinesql.require-tls', file ?? '', 'needs TLS; set kinesql.tls-cert and kinesql.tls-key, or kinesql.require-tls=false');
+  }
+  if (config.scan?.consumerMode === 'efo' && config.scan.consumerName === undefined) {
+    throw new ConfigError('kinesis.consumer-mode', file ?? '', 'efo needs kinesis.consumer-name (each kinesql server its own name)');
   }
   if (config.engine.readUrl !== undefined && config.engine.url === undefined) {
     throw new ConfigError(

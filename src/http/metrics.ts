@@ -101,6 +101,52 @@ export class KinesqlMetrics implements StatementMetrics {
     shardCounter(
       registry,
       store,
+      'kinesql_shard_subscribe_to_shard_calls_total',
+      'SubscribeToShard calls made for a shard (enhanced fan-out)',
+      (stats) => stats.subscribeCalls,
+    );
+    shardCounter(
+      registry,
+      store,
+      'kinesql_shard_subscription_events_total',
+      'SubscribeToShard events received for a shard (enhanced fan-out)',
+      (stats) => stats.subscriptionEvents,
+    );
+    new Gauge({
+      name: 'kinesql_follower_lag_milliseconds',
+      help: 'Milliseconds since a shard was last read to its tip (by the follower, a statement or a subscription event at the tip); open shards read at least once',
+      labelNames: SHARD_LABELS,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const table of store.list()) {
+          for (const shard of table.shardStatus()) {
+            if (shard.state === 'closed, read to its end' || shard.reader.lastTipAt === undefined) continue;
+            this.set(shardLabels(table.definition, shard.shardId), Math.max(0, now - shard.reader.lastTipAt));
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'kinesql_stream_follower_lag_milliseconds',
+      help: "The largest kinesql_follower_lag_milliseconds of a table's shards: how old its freshest complete answer is",
+      labelNames: ['table', 'stream'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const table of store.list()) {
+          const open = table.shardStatus().filter((shard) => shard.state !== 'closed, read to its end');
+          if (open.length === 0 || open.some((shard) => shard.reader.lastTipAt === undefined)) continue;
+          const lag = Math.max(...open.map((shard) => now - shard.reader.lastTipAt!));
+          this.set({ table: `${table.definition.schemaName}.${table.definition.tableName}`, stream: table.definition.streamName }, Math.max(0, lag));
+        }
+      },
+    });
+    shardCounter(
+      registry,
+      store,
       'kinesql_shard_expired_iterators_total',
       'Shard iterators that had expired and were renewed',
       (stats) => stats.expiredIterators,

@@ -2,6 +2,7 @@ import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis
 import { fromIni, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { KinesqlConfig } from '../config/config.js';
+import { SubscriptionHttp2Handler } from './subscription-http2-handler.js';
 
 export interface KinesisClientOptions {
   /** Socket-level limit for one HTTP exchange (ms); the reader also aborts calls on its own deadline. */
@@ -45,6 +46,18 @@ export function createKinesisClient(aws: KinesqlConfig['aws'], options: KinesisC
     ...(aws.kinesisEndpoint ? { endpoint: aws.kinesisEndpoint } : {}),
     ...(credentials ? { credentials } : {}),
     requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: options.requestTimeoutMs ?? 30_000 }),
+    maxAttempts: 1,
+  });
+}
+
+/** The client SubscribeToShard (enhanced fan-out) goes through: HTTP/2, one session per subscription. */
+export function createSubscriptionClient(aws: KinesqlConfig['aws']): KinesisClient {
+  const credentials = kinesisCredentials(aws);
+  return new KinesisClient({
+    region: aws.region,
+    ...(aws.kinesisEndpoint ? { endpoint: aws.kinesisEndpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+    requestHandler: new SubscriptionHttp2Handler({ connectTimeoutMs: 10_000 }),
     maxAttempts: 1,
   });
 }

@@ -16,17 +16,31 @@ interface ShardBudget {
 /**
  * The per-shard read budget of the whole process: at most 5 GetRecords calls in any second and 2 MB/s,
  * whoever asks (statements, background catch-ups, several tables over one stream). One instance is
- * shared by every reader (`processRateBudget`); tests make their own.
+ * shared by every reader (`processRateBudget`); tests make their own. A server with the follower on
+ * makes one at `kinesis.read-budget-share` of the calls, so statements and follower together stay
+ * within the share. A rate below one call a second means one call per 1/rate seconds.
  */
 export class ShardRateBudget {
   private readonly shards = new Map<string, ShardBudget>();
+  /** At most callsPerWindow calls start within any windowMs. */
+  private readonly callsPerWindow: number;
+  private readonly windowMs: number;
 
   constructor(
-    private readonly callsPerSecond = CALLS_PER_SECOND,
+    callsPerSecond = CALLS_PER_SECOND,
     private readonly bytesPerSecond = BYTES_PER_SECOND,
     /** Extra pause between calls of one shard (the seed's kinesis.sleep-time). */
     private readonly minIntervalMs = 0,
-  ) {}
+  ) {
+    if (!(callsPerSecond > 0)) throw new RangeError(`a read budget needs a positive call rate, not ${callsPerSecond}`);
+    this.callsPerWindow = Math.max(1, Math.floor(callsPerSecond));
+    this.windowMs = (1000 * this.callsPerWindow) / callsPerSecond;
+  }
+
+  /** Calls per second this budget allows each shard. */
+  get callsPerSecond(): number {
+    return (this.callsPerWindow * 1000) / this.windowMs;
+  }
 
   /** Waits until the shard may be called again and books the call. */
   acquire(stream: string, shardId: string): Promise<void> {
@@ -34,9 +48,9 @@ export class ShardRateBudget {
     const turn = budget.queue.then(async () => {
       for (;;) {
         const now = Date.now();
-        while (budget.recentCalls.length > 0 && budget.recentCalls[0]! <= now - 1000) budget.recentCalls.shift();
+        while (budget.recentCalls.length > 0 && budget.recentCalls[0]! <= now - this.windowMs) budget.recentCalls.shift();
         const last = budget.recentCalls.at(-1);
-        const byCount = budget.recentCalls.length >= this.callsPerSecond ? budget.recentCalls[0]! + 1000 : now;
+        const byCount = budget.recentCalls.length >= this.callsPerWindow ? budget.recentCalls[0]! + this.windowMs : now;
         const byInterval = last === undefined ? now : last + this.minIntervalMs;
         const readyAt = Math.max(byCount, byInterval, budget.bytesPaidAt);
         if (readyAt <= now) {

@@ -15,6 +15,19 @@ export interface ShardReaderOptions {
   budget: ShardRateBudget;
   logBatches: boolean;
   logger: Logger;
+  /** kinesis.consumer-mode = efo: tail reads take what the shard's subscription delivered (fills still poll). */
+  subscriptions?: ShardSubscriptions;
+}
+
+/** Where a reader finds its shard's enhanced fan-out subscription (kinesis/enhanced-fan-out). */
+export interface ShardSubscriptions {
+  /** The subscription `owner` reads through, or undefined when another reader holds it (then it polls). */
+  subscriptionFor(
+    owner: object,
+    stream: string,
+    shardId: string,
+    stats: ShardReaderStats,
+  ): { read(request: ShardReadRequest, batchSize: number): Promise<ShardReadResult> } | undefined;
 }
 
 export interface ShardReadRequest {
@@ -41,6 +54,8 @@ export interface ShardReadResult {
   complete: boolean;
   calls: number;
   records: number;
+  /** When the read was last known at the tip: every record that arrived before this is loaded. */
+  tipAt?: Date;
 }
 
 /** What a reader has done since it was made; shown in kinesql.shards. */
@@ -53,6 +68,11 @@ export interface ShardReaderStats {
   expiredIterators: number;
   millisBehindLatest: number | undefined;
   lastError: string | undefined;
+  /** SubscribeToShard calls and the events they delivered (enhanced fan-out). */
+  subscribeCalls: number;
+  subscriptionEvents: number;
+  /** When the shard was last read to its tip (ms since the epoch). */
+  lastTipAt: number | undefined;
 }
 
 const MAX_LOADS_IN_FLIGHT = 2;
@@ -90,6 +110,9 @@ export class ShardReader {
     expiredIterators: 0,
     millisBehindLatest: undefined,
     lastError: undefined,
+    subscribeCalls: 0,
+    subscriptionEvents: 0,
+    lastTipAt: undefined,
   };
   private readonly retry: RetryPolicy;
 
@@ -111,6 +134,20 @@ export class ShardReader {
   }
 
   async read(request: ShardReadRequest): Promise<ShardReadResult> {
+    const subscription =
+      request.stopBeforeSequence === undefined ? this.options.subscriptions?.subscriptionFor(this, this.streamName, this.shardId, this.stats) : undefined;
+    if (subscription) {
+      try {
+        return await subscription.read(request, request.batchSize ?? this.options.batchSize);
+      } catch (error) {
+        this.stats.lastError = `${(error as Error).name}: ${(error as Error).message}`;
+        throw error;
+      }
+    }
+    return this.poll(request);
+  }
+
+  private async poll(request: ShardReadRequest): Promise<ShardReadResult> {
     let position = request.from;
     let iterator = await this.iteratorFor(position);
     let calls = 0;
@@ -130,8 +167,9 @@ export class ShardReader {
       for (;;) {
         if (loadFailed) throw loadFailed.error;
         let answer: GetRecordsCommandOutput;
+        let sentAt: number;
         try {
-          answer = await this.getRecords(iterator, request.batchSize ?? this.options.batchSize);
+          ({ answer, sentAt } = await this.getRecords(iterator, request.batchSize ?? this.options.batchSize));
         } catch (error) {
           if (!isExpiredIterator(error)) throw error;
           this.stats.expiredIterators += 1;
@@ -177,10 +215,13 @@ export class ShardReader {
         const done = reachedLoaded || !next || atTip || pastStart;
         const maxBatches = request.maxBatches ?? this.options.maxBatches;
         const outOfBatches = maxBatches > 0 && calls >= maxBatches;
+        if (atTip && !filling) this.stats.lastTipAt = sentAt;
         if (done || outOfBatches) {
           await loading();
           if (loadFailed) throw (loadFailed as { error: unknown }).error;
-          return { closed: !next && !reachedLoaded, complete: done, calls, records };
+          // The call that found the tip was sent at sentAt: every record that arrived before then is loaded.
+          const tipAt = atTip && !filling ? { tipAt: new Date(sentAt) } : {};
+          return { closed: !next && !reachedLoaded, complete: done, calls, records, ...tipAt };
         }
       }
     } catch (error) {
@@ -190,9 +231,11 @@ export class ShardReader {
     }
   }
 
-  private async getRecords(iterator: string, limit: number): Promise<GetRecordsCommandOutput> {
+  private async getRecords(iterator: string, limit: number): Promise<{ answer: GetRecordsCommandOutput; sentAt: number }> {
     await this.options.budget.acquire(this.streamName, this.shardId);
+    let sentAt = Date.now();
     const answer = await withRetries(this.retry, `GetRecords ${this.streamName}/${this.shardId}`, async (abortSignal) => {
+      sentAt = Date.now();
       try {
         return await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }), { abortSignal });
       } catch (error) {
@@ -207,7 +250,7 @@ export class ShardReader {
     this.stats.calls += 1;
     this.stats.records += answer.Records?.length ?? 0;
     this.stats.bytes += bytes;
-    return answer;
+    return { answer, sentAt };
   }
 
   private async iteratorFor(position: ShardPosition): Promise<string> {

@@ -1,32 +1,47 @@
 import type { Logger } from 'pino';
+import type { EnhancedFanOut } from '../kinesis/enhanced-fan-out.js';
 import type { StreamStore } from './stream-store.js';
 import type { StreamTable } from './stream-table.js';
 
 /** GetRecords calls Kinesis allows per shard and second, shared by every consumer of the stream. */
 const CALLS_PER_SHARD_SECOND = 5;
+/** With enhanced fan-out, rounds only find new shards and start subscriptions: they cost no GetRecords. */
+const FAN_OUT_ROUND_MS = 1_000;
+
+export interface FollowerOptions {
+  /** kinesis.read-budget-share: rounds are spaced so polling uses this share of the per-shard call budget. */
+  share: number;
+  /** kinesis.consumer-mode = efo: a table is caught up as soon as its subscriptions deliver records. */
+  subscriptions?: EnhancedFanOut;
+}
 
 /**
  * Keeps every stream table read in the background while kinesql serves, so a statement usually finds its
- * shards read to their tips already (and, with kinesql.max_staleness, needs no read at all). Each round
- * costs at least one GetRecords call per shard; rounds are spaced so the follower uses `share` of the
- * per-shard call budget at most, leaving the rest to statements and to the stream's other consumers.
+ * shards read to their tips already (and, with kinesql.max_staleness, needs no read at all). Polling, each
+ * round costs at least one GetRecords call per shard; rounds are spaced so the follower uses `share` of the
+ * per-shard call budget at most (statements' own reads are held to the same share by the read budget).
+ * With enhanced fan-out, records arriving by subscription wake the follower, which loads them at once.
  */
 export class Follower {
   private timer: NodeJS.Timeout | undefined;
   private readonly running = new Map<StreamTable, Promise<void>>();
+  /** Tables woken while their catch-up ran: caught up again when it ends. */
+  private readonly again = new Set<StreamTable>();
   private readonly failing = new Set<StreamTable>();
   private stopped = false;
+  private unsubscribe: (() => void) | undefined;
   readonly intervalMs: number;
 
   constructor(
     private readonly store: StreamStore,
-    share: number,
+    private readonly options: FollowerOptions,
     private readonly logger: Logger,
   ) {
-    this.intervalMs = Math.ceil(1000 / (CALLS_PER_SHARD_SECOND * share));
+    this.intervalMs = options.subscriptions ? FAN_OUT_ROUND_MS : Math.ceil(1000 / (CALLS_PER_SHARD_SECOND * (options.share > 0 ? options.share : 1)));
   }
 
   start(): void {
+    this.unsubscribe = this.options.subscriptions?.onActivity((stream) => this.wake(stream));
     this.schedule();
   }
 
@@ -41,27 +56,43 @@ export class Follower {
 
   /** Starts a catch-up of every table that has none of the follower's running. */
   private round(): void {
+    for (const table of this.store.list()) this.follow(table);
+  }
+
+  /** A subscription of the stream delivered records: load them now, not at the next round. */
+  private wake(stream: string): void {
     for (const table of this.store.list()) {
-      if (this.running.has(table)) continue;
-      const catchingUp = this.store
-        .catchUp([table], { stopAt: new Date() })
-        .then(
-          () => {
-            if (this.failing.delete(table)) this.logger.info({ stream: table.definition.streamName }, 'follower reads the stream again');
-          },
-          (error: unknown) => {
-            // Logged once per failing spell; kinesql.streams and /readyz show the error meanwhile.
-            if (!this.failing.has(table)) this.logger.warn({ err: error, stream: table.definition.streamName }, 'follower could not read the stream');
-            this.failing.add(table);
-          },
-        )
-        .finally(() => this.running.delete(table));
-      this.running.set(table, catchingUp);
+      if (table.definition.streamName !== stream) continue;
+      if (this.running.has(table)) this.again.add(table);
+      else this.follow(table);
     }
+  }
+
+  private follow(table: StreamTable): void {
+    if (this.stopped || this.running.has(table)) return;
+    const catchingUp = this.store
+      .catchUp([table], { stopAt: new Date() })
+      .then(
+        () => {
+          if (this.failing.delete(table)) this.logger.info({ stream: table.definition.streamName }, 'follower reads the stream again');
+        },
+        (error: unknown) => {
+          if (this.stopped) return;
+          // Logged once per failing spell; kinesql.streams and /readyz show the error meanwhile.
+          if (!this.failing.has(table)) this.logger.warn({ err: error, stream: table.definition.streamName }, 'follower could not read the stream');
+          this.failing.add(table);
+        },
+      )
+      .finally(() => {
+        this.running.delete(table);
+        if (this.again.delete(table)) this.follow(table);
+      });
+    this.running.set(table, catchingUp);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
     await Promise.all(this.running.values());
   }

@@ -30,6 +30,12 @@ export type StoreOptions = StreamTableOptions & {
   progressIntervalMs: number;
   /** Default of kinesql.max_staleness (ms). */
   maxStalenessMs: number;
+  /**
+   * A follower keeps the tables read (kinesis.read-budget-share > 0, or enhanced fan-out): a strict
+   * statement then needs no read of its own when the follower read its shards past the statement's start,
+   * and otherwise waits for the read under way before it reads (its reads share the follower's budget).
+   */
+  followed?: boolean;
 };
 
 /** What a statement asks of the store: its start, and per table the bounds its WHERE puts on the scan. */
@@ -218,9 +224,9 @@ export class StreamStore {
   }
 
   /**
-   * For a statement that accepts answers up to maxStalenessMs old: nothing when the table is fresh enough;
-   * otherwise it first waits for a read already under way (the follower's, usually), which often makes it so,
-   * and reads itself only when that was not enough.
+   * For a statement that accepts answers up to maxStalenessMs old (0: read to the tips after its start):
+   * nothing when the table is fresh enough; otherwise it first waits for a read already under way (the
+   * follower's, usually), which often makes it so, and reads itself only when that was not enough.
    */
   private async catchUpUnlessFresh(table: StreamTable, scan: ScanRequest, maxStalenessMs: number): Promise<void> {
     if (table.freshFor(scan, maxStalenessMs)) return;
@@ -251,7 +257,8 @@ export class StreamStore {
             ...(window ? { window } : {}),
             ...(asked.read ? { read: asked.read } : {}),
           };
-          return asked.maxStalenessMs ? this.catchUpUnlessFresh(table, scan, asked.maxStalenessMs) : table.catchUp(scan);
+          if (asked.maxStalenessMs) return this.catchUpUnlessFresh(table, scan, asked.maxStalenessMs);
+          return this.options.followed ? this.catchUpUnlessFresh(table, scan, 0) : table.catchUp(scan);
         }),
       );
     } finally {

@@ -15,7 +15,7 @@ import type { ShardRateBudget } from '../kinesis/rate-budget.js';
 import type { ShardDescription, StreamRecord } from '../kinesis/records.js';
 import type { RetryPolicy } from '../kinesis/retry.js';
 import { compareSequenceNumbers } from '../kinesis/sequence-number.js';
-import { ShardReader } from '../kinesis/shard-reader.js';
+import { ShardReader, type ShardSubscriptions } from '../kinesis/shard-reader.js';
 import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
 import { covers, laterTime, positionOf, type LowerBound } from './loaded-range.js';
 import { shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
@@ -51,6 +51,8 @@ export interface StreamTableOptions {
   maxBytes: number;
   /** Where avro and protobuf writer schemas are looked up. */
   schemaRegistries?: SchemaRegistries;
+  /** kinesis.consumer-mode = efo: shards' new records come by subscription. */
+  subscriptions?: ShardSubscriptions;
 }
 
 /** Listings per catch-up when reads keep closing shards (a reshard during the catch-up). */
@@ -358,6 +360,7 @@ export class StreamTable {
           budget: this.options.budget,
           logBatches: this.options.logBatches,
           logger: this.options.logger,
+          ...(this.options.subscriptions ? { subscriptions: this.options.subscriptions } : {}),
         }),
         range: stored?.range,
         closedAndRead: stored?.closedAndRead ?? false,
@@ -401,7 +404,9 @@ export class StreamTable {
         progress.behind.set(shard.description.shardId, behind ?? 0);
       },
     });
-    if (result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < request.stopAt)) shard.readToTipFor = request.stopAt;
+    // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
+    const tipFor = result.tipAt && result.tipAt > request.stopAt ? result.tipAt : request.stopAt;
+    if (result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) shard.readToTipFor = tipFor;
     if (result.closed) {
       shard.closedAndRead = true;
       await this.options.engine.transaction((tx) => this.loader.save(tx, shard));

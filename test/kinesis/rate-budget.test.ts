@@ -18,6 +18,27 @@ describe('the per-shard read budget', () => {
     expect(granted).toBe(12);
   });
 
+  it('spaces calls at rates of a call a second or less (the share of a follower: 0.2 of 5 is 1, 0.1 of 5 is one call per 2 s)', async () => {
+    for (const [rate, gapMs] of [
+      [1, 1_000],
+      [0.5, 2_000],
+    ] as const) {
+      const budget = new ShardRateBudget(rate);
+      let granted = 0;
+      for (let i = 0; i < 3; i++) void budget.acquire('s', 'shard-0').then(() => (granted += 1));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(granted).toBe(1);
+      await vi.advanceTimersByTimeAsync(gapMs - 1);
+      expect(granted).toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(granted).toBe(2);
+      await vi.advanceTimersByTimeAsync(gapMs);
+      expect(granted).toBe(3);
+    }
+    expect(new ShardRateBudget(2.5).callsPerSecond).toBeCloseTo(2.5);
+    expect(() => new ShardRateBudget(0)).toThrow(RangeError);
+  });
+
   it('keeps shards apart and makes a shard wait until 2 MB/s pays for what it read', async () => {
     const budget = new ShardRateBudget();
     await budget.acquire('s', 'shard-0');

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, type KinesisClient, ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 
 const require = createRequire(import.meta.url);
@@ -53,4 +53,14 @@ export async function startKinesisMock(): Promise<KinesisMock> {
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
     },
   };
+}
+
+/** Waits until a resharded stream is ACTIVE again (kinesis-mock takes SPLIT_SHARD_DURATION and the like). */
+export async function waitActive(kinesis: KinesisClient, stream: string): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+    if (summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${stream} did not become ACTIVE`);
 }

@@ -1,28 +1,12 @@
-import {
-  DescribeStreamSummaryCommand,
-  MergeShardsCommand,
-  PutRecordsCommand,
-  SplitShardCommand,
-  UpdateShardCountCommand,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
+import { MergeShardsCommand, PutRecordsCommand, SplitShardCommand, UpdateShardCountCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KinesqlConfig } from '../../src/config/config.js';
 import { ensureStream } from '../../src/demo/kinesis-standin.js';
 import { listShards } from '../../src/kinesis/shard-listing.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { startKinesisMock, type KinesisMock } from './kinesis-mock.js';
+import { startKinesisMock, type KinesisMock, waitActive } from './kinesis-mock.js';
 
 const KEYS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
-
-async function waitActive(kinesis: KinesisClient, stream: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
-    if (summary.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${stream} did not become ACTIVE`);
-}
 
 describe('resharding on kinesis-mock while records flow', () => {
   let mock: KinesisMock;
