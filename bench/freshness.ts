@@ -1,9 +1,13 @@
 /**
  * Freshness against cost: 10 clients loop over a short stream statement while a writer puts 50 records/s
- * into a 4-shard stream, in three modes, each on a kinesql server and stream of its own:
+ * into a 4-shard stream, in five modes, each on a kinesql server and stream of its own:
  *   (a) strict statements and no follower (every statement reads every shard's new tail: the baseline);
  *   (b) the follower at readBudgetShare 0.2 and sessions with SET kinesql.max_staleness = '1s';
- *   (c) the follower at 0.2 and strict sessions (does the follower help statements that still read?).
+ *   (c) the follower at 0.2 and strict sessions (they wait for the follower's reads);
+ *   (d) enhanced fan-out and strict sessions (they wait for the subscriptions' events);
+ *   (e) enhanced fan-out and max_staleness 1s.
+ * Polling modes run on kinesalite, enhanced fan-out on kinesis-local (kinesalite has none);
+ * FRESHNESS_BENCH_STANDIN=kinesis-local runs every mode there.
  * Per mode: statement latency and q/s; put→visible latency, i.e. from the writer sending a record to the
  * first answer, to any client, that shows every record up to it; GetRecords calls per shard and second
  * (kinesql.shards before and after). Size: FRESHNESS_BENCH_SECONDS (per mode).
@@ -18,6 +22,7 @@ import { pino } from 'pino';
 import { ensureStream } from '../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../src/kinesis/client.js';
 import { startKinesql } from '../src/kinesql.js';
+import { startKinesisMock } from '../test/scan/kinesis-mock.js';
 import { type BenchAws, benchConfig, percentile, startKinesaliteProcess } from './events-stream.js';
 
 const SECONDS = Number(process.env['FRESHNESS_BENCH_SECONDS'] ?? 20);
@@ -38,13 +43,17 @@ interface Mode {
   label: string;
   share: number;
   staleness?: string;
+  efo?: boolean;
 }
 
 const MODES: Mode[] = [
   { label: '(a) strict, no follower', share: 0 },
   { label: `(b) follower ${SHARE}, max_staleness ${STALENESS}`, share: SHARE, staleness: STALENESS },
   { label: `(c) follower ${SHARE}, strict`, share: SHARE },
+  { label: '(d) EFO, strict', share: SHARE, efo: true },
+  { label: `(e) EFO, max_staleness ${STALENESS}`, share: SHARE, staleness: STALENESS, efo: true },
 ];
+const ALL_ON_KINESIS_LOCAL = process.env['FRESHNESS_BENCH_STANDIN'] === 'kinesis-local';
 
 interface ModeResult {
   mode: Mode;
@@ -122,7 +131,8 @@ async function runMode(mode: Mode, aws: BenchAws, kinesis: KinesisClient, stream
     }),
   );
   const base = benchConfig(tablesDir, aws);
-  const server = await startKinesql({ ...base, scan: { ...base.scan!, readBudgetShare: mode.share } }, pino({ level: 'silent' }));
+  const efo = mode.efo ? { consumerMode: 'efo' as const, consumerName: `freshness-bench-${stream}` } : {};
+  const server = await startKinesql({ ...base, scan: { ...base.scan!, readBudgetShare: mode.share, ...efo } }, pino({ level: 'silent' }));
   const sessions: pg.Client[] = [];
   const writer = startWriter(kinesis, stream);
   try {
@@ -220,18 +230,27 @@ async function runMode(mode: Mode, aws: BenchAws, kinesis: KinesisClient, stream
 }
 
 export async function runFreshnessBench(): Promise<void> {
-  const standIn = await startKinesaliteProcess();
-  const aws = { region: 'us-east-1', kinesisEndpoint: standIn.endpoint, accessKeyId: 'bench', secretAccessKey: 'bench' };
-  const kinesis = createKinesisClient(aws);
+  const kinesalite = ALL_ON_KINESIS_LOCAL ? undefined : await startKinesaliteProcess();
+  const kinesisLocal = await startKinesisMock();
+  const awsOf = (endpoint: string) => ({ region: 'us-east-1', kinesisEndpoint: endpoint, accessKeyId: 'bench', secretAccessKey: 'bench' });
+  const polling = awsOf(kinesalite?.endpoint ?? kinesisLocal.endpoint);
+  const fanOut = awsOf(kinesisLocal.endpoint);
+  const clients = { polling: createKinesisClient(polling), fanOut: createKinesisClient(fanOut) };
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const results: ModeResult[] = [];
   try {
     out(`${SHARDS} shards, a writer putting ${RECORDS_PER_SECOND} records/s, ${CLIENTS} clients looping for ${SECONDS} s per mode over`);
     out(`  ${STATEMENT.replace(/\s+/g, ' ')}`);
-    for (const [index, mode] of MODES.entries()) results.push(await runMode(mode, aws, kinesis, `freshness-${index}`));
+    out(`  polling modes on ${kinesalite ? 'kinesalite' : 'kinesis-local'}, EFO modes on kinesis-local`);
+    for (const [index, mode] of MODES.entries()) {
+      const [aws, kinesis] = mode.efo ? [fanOut, clients.fanOut] : [polling, clients.polling];
+      results.push(await runMode(mode, aws, kinesis, `freshness-${index}`));
+    }
   } finally {
-    kinesis.destroy();
-    await standIn.close();
+    clients.polling.destroy();
+    clients.fanOut.destroy();
+    await kinesalite?.close();
+    await kinesisLocal.close();
   }
 
   const ms = (value: number | undefined): string => (value === undefined ? '—' : value.toFixed(1)).padStart(8);
@@ -256,7 +275,7 @@ export async function runFreshnessBench(): Promise<void> {
     for (const error of [...new Set(result.errors)].slice(0, 3)) out(`  ${error}`);
   }
 
-  const [strict, stale] = results as [ModeResult, ModeResult, ModeResult];
+  const [strict, stale, followedStrict, fanOutStrict, fanOutStale] = results as [ModeResult, ModeResult, ModeResult, ModeResult, ModeResult];
   const ratio = stale.latencies.length / stale.seconds / (strict.latencies.length / strict.seconds);
   const p50 = pct(stale.latencies, 50) ?? Number.NaN;
   const budget = KINESIS_CALLS_PER_SHARD_SECOND * SHARE;
@@ -265,8 +284,21 @@ export async function runFreshnessBench(): Promise<void> {
   out(`(b) statement p50: ${p50.toFixed(1)} ms (goal ≤ 5 ms: ${verdict(p50 <= 5)})`);
   out(
     `(b) GetRecords calls per shard per second: ${stale.callsPerShardSecond.toFixed(2)} ` +
-      `(goal ≤ ${KINESIS_CALLS_PER_SHARD_SECOND} × ${SHARE} = ${budget.toFixed(2)}, statements adding none: ${verdict(stale.callsPerShardSecond <= budget)})`,
+      `(goal ≤ ${KINESIS_CALLS_PER_SHARD_SECOND} × ${SHARE} = ${budget.toFixed(2)}, statements included: ${verdict(stale.callsPerShardSecond <= budget)})`,
   );
+  out(
+    `(c) GetRecords calls per shard per second: ${followedStrict.callsPerShardSecond.toFixed(2)} (goal ≤ ${budget.toFixed(2)}: ` +
+      `${verdict(followedStrict.callsPerShardSecond <= budget)})`,
+  );
+  for (const [label, result] of [
+    ['(c) polling', followedStrict],
+    ['(d) EFO', fanOutStrict],
+  ] as const) {
+    const strictP50 = pct(result.latencies, 50) ?? Number.NaN;
+    out(`${label} strict statement p50 via the follower: ${strictP50.toFixed(1)} ms (goal ≤ 250 ms: ${verdict(strictP50 <= 250)})`);
+  }
+  const fanOutCalls = fanOutStrict.callsPerShardSecond + fanOutStale.callsPerShardSecond;
+  out(`(d), (e) GetRecords calls after the start: ${fanOutCalls.toFixed(2)} per shard per second (goal 0: ${verdict(fanOutCalls === 0)})`);
   if (results.some((result) => result.errors.length > 0)) process.exitCode = 1;
 }
 
