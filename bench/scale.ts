@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
+import { DEFAULT_SCAN_CONFIG } from '../src/config/config.js';
 import { ensureStream } from '../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../src/kinesis/client.js';
 import { ShardRateBudget } from '../src/kinesis/rate-budget.js';
@@ -53,7 +54,7 @@ export async function runScaleBench(): Promise<void> {
       // kinesalite answers 32 shards' 10,000-record GetRecords calls one after another: slower than Kinesis would.
       const config = benchConfig(tablesDir, aws);
       const server = await startKinesql(
-        { ...config, scan: { ...config.scan, callTimeoutMs: 120_000, unresponsiveTimeoutMs: 600_000 } },
+        { ...config, scan: { ...DEFAULT_SCAN_CONFIG, ...config.scan, callTimeoutMs: 120_000, unresponsiveTimeoutMs: 600_000 } },
         pino({ level: 'silent' }),
       );
       const kinesql = new pg.Client({ host: server.host, port: server.port, user: ROLE, database: 'kinesql' });

@@ -156,14 +156,14 @@ export interface ScanConfig {
   shardListIntervalMs: number;
   /** Rows older than the table's window are dropped at most this often (ms). */
   evictionIntervalMs: number;
-  /** Most rows one table may hold; 0 = no cap. A statement that would exceed it fails with a clear error. */
-  maxRowsPerTable: number;
   /**
    * Stream tables are partitioned by _message_timestamp (window queries read only their partitions, eviction
    * drops whole partitions). Off: plain tables, for clients that list only relkind 'r' as tables (pgjdbc's
    * getTables with types {"TABLE"}).
    */
   partitionByTime: boolean;
+  /** Most rows one table may hold; 0 = no cap. A statement that would exceed it fails with a clear error. */
+  maxRowsPerTable: number;
   /** Most message bytes one table may hold; 0 = no cap. */
   maxBytesPerTable: number;
   /** A long catch-up sends a NOTICE with its progress this often (ms); 0 = never. */
@@ -186,9 +186,9 @@ export const DEFAULT_SCAN_CONFIG: ScanConfig = {
   maxBackoffMs: 5_000,
   shardListIntervalMs: 10_000,
   evictionIntervalMs: 60_000,
+  partitionByTime: true,
   maxRowsPerTable: 0,
   maxBytesPerTable: 0,
-  partitionByTime: true,
   progressIntervalMs: 3_000,
   maxStalenessMs: 0,
   readBudgetShare: 0.2,
