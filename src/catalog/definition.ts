@@ -1,25 +1,26 @@
-import type { ColumnType } from './column-type.js';
+import type { DataFormat, MessageFile, SchemaRegistryReference } from './definition-schema.js';
+import type { FieldFile } from './field-schema.js';
+
+/*
+ * The shapes of a definition file come from its valibot schema (definition-schema.ts); these are the names
+ * the rest of kinesql uses for them.
+ */
 
 /** Message formats a table definition can name in `message.dataFormat`. */
-export type DataFormat = 'json' | 'csv' | 'raw' | 'avro' | 'protobuf' | 'dummy';
+export type { DataFormat } from './definition-schema.js';
 
 /** `message.compressionCodec`. */
-export type CompressionCodec = 'UNCOMPRESSED' | 'GZIP' | 'AUTOMATIC';
+export type CompressionCodec = MessageFile['compressionCodec'];
 
-/** One mapped column of a table, after validation. Names are already folded to lower case. */
-export interface FieldDefinition {
-  name: string;
-  type: ColumnType;
-  /** Where the value comes from: a slash path (json), a 0-based column index (csv), `start[:end]` (raw), a field path (avro, protobuf). */
-  mapping?: string;
-  /** Per-field format: a date format for json (`iso8601`, `rfc2822`, `custom-date-time`, ...), a width for raw (`BYTE`, `INT`, ...). */
-  dataFormat?: string;
-  /** Extra argument to dataFormat, e.g. the Joda pattern for `custom-date-time`. */
-  formatHint?: string;
-  hidden: boolean;
-  comment?: string;
-}
+/**
+ * One mapped column of a table, after validation. Names are already folded to lower case. `mapping` is where
+ * the value comes from: a slash path (json), a 0-based column index (csv), `start[:end]` (raw), a field path
+ * (avro, protobuf); `dataFormat` a date format for json (`iso8601`, `custom-date-time`, …) or a width for raw
+ * (`BYTE`, `INT`, …); `formatHint` its argument, e.g. the Joda pattern for `custom-date-time`.
+ */
+export type FieldDefinition = FieldFile;
 
+/** A definition's message as decoders take it: the file's, with its writer schema read and checked. */
 export interface MessageDefinition {
   dataFormat: DataFormat;
   compressionCodec: CompressionCodec;
@@ -42,9 +43,7 @@ export interface MessageDefinition {
  * schema their framing names; a subject (Confluent) or schema (Glue) also gives the schema of unframed
  * records: the version named, or the latest.
  */
-export type SchemaRegistryReference =
-  | { type: 'confluent'; subject?: string; version?: number }
-  | { type: 'glue'; registryName?: string; schemaName?: string; version?: number };
+export type { SchemaRegistryReference } from './definition-schema.js';
 
 /** A validated table definition: one stream presented as one table. */
 export interface TableDefinition {

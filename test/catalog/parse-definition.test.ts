@@ -161,3 +161,192 @@ describe('parseDefinition: every error names the file and the path', () => {
     expect(parse({ ...base, tableName: 'T'.repeat(63) }).tableName).toBe('t'.repeat(63));
   });
 });
+
+/** A definition file as the Presto/Trino Kinesis connector reads it: quoted booleans, Presto type names, `default`. */
+const TRINO_FILE = `{
+    "tableName": "Orders",
+    "schemaName": "default",
+    "streamName": "orders-stream",
+    "message": {
+        "dataFormat": "json",
+        "compressionCodec": "AUTOMATIC",
+        "fields": [
+            {
+                "name": "order_id",
+                "type": "BIGINT",
+                "mapping": "order/id",
+                "comment": "Id of the order"
+            },
+            {
+                "name": "total",
+                "type": "DOUBLE",
+                "mapping": "order/total",
+                "hidden": "false"
+            },
+            {
+                "name": "status",
+                "type": "VARCHAR(16)",
+                "mapping": "order/status",
+                "hidden": "true"
+            },
+            {
+                "name": "ordered_at",
+                "type": "TIMESTAMP",
+                "mapping": "order/ts",
+                "dataFormat": "custom-date-time",
+                "formatHint": "yyyy-MM-dd HH:mm:ss"
+            },
+            {
+                "name": "ordered_on",
+                "type": "DATE",
+                "mapping": "order/day",
+                "dataFormat": "iso8601"
+            }
+        ]
+    }
+}
+`;
+
+describe('parseDefinition: the schema of a definition file', () => {
+  it('loads a Trino connector definition file as it was, with the same result as before the schema', () => {
+    const table = parse(TRINO_FILE);
+    expect(table).toStrictEqual({
+      schemaName: 'public',
+      tableName: 'orders',
+      streamName: 'orders-stream',
+      message: {
+        dataFormat: 'json',
+        compressionCodec: 'AUTOMATIC',
+        fields: [
+          { name: 'order_id', type: { kind: 'bigint', sql: 'bigint' }, mapping: 'order/id', hidden: false, comment: 'Id of the order' },
+          { name: 'total', type: { kind: 'double', sql: 'double precision' }, mapping: 'order/total', hidden: false },
+          { name: 'status', type: { kind: 'varchar', length: 16, sql: 'character varying(16)' }, mapping: 'order/status', hidden: true },
+          {
+            name: 'ordered_at',
+            type: { kind: 'timestamp', sql: 'timestamp without time zone' },
+            mapping: 'order/ts',
+            dataFormat: 'custom-date-time',
+            formatHint: 'yyyy-MM-dd HH:mm:ss',
+            hidden: false,
+          },
+          { name: 'ordered_on', type: { kind: 'date', sql: 'date' }, mapping: 'order/day', dataFormat: 'iso8601', hidden: false },
+        ],
+      },
+      source: 'tables/x.json',
+      version: 'v1',
+    });
+    // A built table is compared with its definition's JSON: the key order is part of what must not change.
+    const { source: _source, version: _version, ...shape } = table;
+    expect(JSON.stringify(shape)).toBe(
+      '{"schemaName":"public","tableName":"orders","streamName":"orders-stream","message":{"dataFormat":"json","compressionCodec":"AUTOMATIC","fields":[' +
+        '{"name":"order_id","type":{"kind":"bigint","sql":"bigint"},"mapping":"order/id","hidden":false,"comment":"Id of the order"},' +
+        '{"name":"total","type":{"kind":"double","sql":"double precision"},"mapping":"order/total","hidden":false},' +
+        '{"name":"status","type":{"kind":"varchar","length":16,"sql":"character varying(16)"},"mapping":"order/status","hidden":true},' +
+        '{"name":"ordered_at","type":{"kind":"timestamp","sql":"timestamp without time zone"},"mapping":"order/ts","dataFormat":"custom-date-time","formatHint":"yyyy-MM-dd HH:mm:ss","hidden":false},' +
+        '{"name":"ordered_on","type":{"kind":"date","sql":"date"},"mapping":"order/day","dataFormat":"iso8601","hidden":false}]}}',
+    );
+  });
+
+  it('reads a file with a byte order mark and nulls for absent keys', () => {
+    const table = parse(`\uFEFF${JSON.stringify({ tableName: 't', schemaName: null, streamName: 's', comment: null, message: null })}`);
+    expect(table).toStrictEqual({
+      schemaName: 'public',
+      tableName: 't',
+      streamName: 's',
+      message: { dataFormat: 'dummy', compressionCodec: 'UNCOMPRESSED', fields: [] },
+      source: 'tables/x.json',
+      version: 'v1',
+    });
+  });
+
+  it('ignores keys it does not know, at the top and inside message, fields and schemaRegistry, as the seed did', () => {
+    const table = parse({
+      tableName: 't',
+      streamName: 's',
+      owner: 'team-a',
+      tags: ['x'],
+      message: {
+        dataFormat: 'avro',
+        dataSchema: { type: 'record', name: 'E', fields: [{ name: 'id', type: 'long' }] },
+        schemaRegistry: { type: 'confluent', url: 'http://elsewhere' },
+        keyFormat: 'raw',
+        fields: [{ name: 'id', type: 'BIGINT', mapping: 'id', nullable: true }],
+      },
+    });
+    expect(Object.keys(table)).toEqual(['schemaName', 'tableName', 'streamName', 'message', 'source', 'version']);
+    expect(Object.keys(table.message)).toEqual(['dataFormat', 'compressionCodec', 'fields', 'dataSchema', 'schemaRegistry']);
+    expect(table.message.fields[0]).toStrictEqual({ name: 'id', type: { kind: 'bigint', sql: 'bigint' }, mapping: 'id', hidden: false });
+    expect(table.message.schemaRegistry).toStrictEqual({ type: 'confluent' });
+  });
+});
+
+describe('parseDefinition: shape errors name the file and the field path', () => {
+  const base = { tableName: 't', streamName: 's' };
+  const json = (...fields: unknown[]) => ({ ...base, message: { dataFormat: 'json', fields } });
+  const ok = { name: 'a', type: 'BIGINT', mapping: 'a' };
+  const avro = (message: Record<string, unknown>) => ({ ...base, message: { dataFormat: 'avro', fields: [], ...message } });
+
+  it('names the element of message.fields that is wrong', () => {
+    const error = errorOf(json(ok, { ...ok, name: 'b' }, { name: 'c', type: 'INTT', mapping: 'c' }));
+    expect(error.path).toBe('message.fields[2].type');
+    expect(error.message).toMatch(/^tables\/x\.json: message\.fields\[2\]\.type: unknown column type "INTT"; expected .*BIGINT, INTEGER/);
+    expect(errorOf(json(ok, ok, ok, 'd')).message).toBe(
+      'tables/x.json: message.fields[3]: expected a field object with name, type and mapping, found the string "d"',
+    );
+    expect(errorOf(json(ok, ['b', 'BIGINT'])).path).toBe('message.fields[1]');
+    expect(errorOf(json(ok, { type: 'BIGINT', mapping: 'b' })).message).toBe(
+      'tables/x.json: message.fields[1].name: missing; expected a string (the column name)',
+    );
+  });
+
+  it.each([
+    [{ ...base, comment: 5 }, 'comment', 'expected a string, found number 5'],
+    [{ ...base, message: [] }, 'message', 'expected an object with dataFormat and fields, found an array'],
+    [{ ...base, message: { dataFormat: true } }, 'message.dataFormat', 'expected one of json, csv, raw, avro, protobuf, dummy, found boolean true'],
+    [{ ...base, message: { dataFormat: 'json', compressionCodec: 3 } }, 'message.compressionCodec', 'expected a string, found number 3'],
+    [{ ...base, message: { dataFormat: 'json', fields: 'a,b' } }, 'message.fields', 'expected an array of fields, found the string "a,b"'],
+    [json(ok, { ...ok, name: 'b', hidden: 1 }), 'message.fields[1].hidden', 'expected true or false (or the strings "true"/"false"), found number 1'],
+    [json({ ...ok, comment: ['x'] }), 'message.fields[0].comment', 'expected a string, found an array'],
+    [json({ ...ok, formatHint: {} }), 'message.fields[0].formatHint', 'expected a string, found an object'],
+    [json({ ...ok, dataFormat: 8601 }), 'message.fields[0].dataFormat', 'expected a string, found number 8601'],
+    [
+      json({ ...ok, mapping: false }),
+      'message.fields[0].mapping',
+      'expected a slash-separated path into the JSON message such as "user/id", found boolean false',
+    ],
+    [json({ ...ok, type: ['BIGINT'] }), 'message.fields[0].type', 'expected a string, found an array'],
+    [
+      avro({ schemaRegistry: 7 }),
+      'message.schemaRegistry',
+      'expected "confluent", "glue", or an object such as {"type": "confluent", "subject": "orders-value"}, found number 7',
+    ],
+    [
+      avro({ schemaRegistry: { subject: 'x' } }),
+      'message.schemaRegistry.type',
+      'expected "confluent", "glue", or an object such as {"type": "confluent", "subject": "orders-value"}, found nothing',
+    ],
+    [avro({ schemaRegistry: { type: 'confluent', subject: 7 } }), 'message.schemaRegistry.subject', 'expected a non-empty string, found number 7'],
+    [
+      avro({ schemaRegistry: { type: 'glue', schemaName: 'o', version: 'v2' } }),
+      'message.schemaRegistry.version',
+      'expected a version number of at least 1 or "latest", found the string "v2"',
+    ],
+    [avro({ dataSchema: 12 }), 'message.dataSchema', 'expected an Avro schema (object or JSON text) or a file path, found number 12'],
+    [
+      { ...base, message: { dataFormat: 'protobuf', messageType: 1, schemaRegistry: 'glue' } },
+      'message.messageType',
+      'expected a non-empty string, found number 1',
+    ],
+    [{ ...base, message: { dataFormat: 'protobuf', descriptorSet: [] } }, 'message.descriptorSet', 'expected a FileDescriptorSet in base64, found an array'],
+  ])('%j → %s', (document, path, problem) => {
+    const error = errorOf(document);
+    expect([error.path, error.problem]).toEqual([path, problem]);
+    expect(error.message).toBe(`tables/x.json: ${path}: ${problem}`);
+  });
+
+  it('says missing, not null, for a required key that is null', () => {
+    expect(errorOf({ ...base, message: { dataFormat: null } }).problem).toBe('missing; expected one of json, csv, raw, avro, protobuf, dummy');
+    expect(errorOf({ ...base, tableName: null }).problem).toBe('missing; expected a string');
+    expect(errorOf(json({ ...ok, mapping: null })).problem).toBe('missing; expected a slash-separated path into the JSON message such as "user/id"');
+  });
+});
