@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ShardDescription } from '../kinesis/records.js';
+import { compareSequenceNumbers } from '../kinesis/sequence-number.js';
+import { laterTime, type LowerBound } from './loaded-range.js';
 
 /** Bounds a statement puts on a stream table's internal columns, pushed into the shard reads. */
 export interface ScanBounds {
@@ -64,4 +66,18 @@ export function shardsForBounds(shards: ShardDescription[], bounds: ScanBounds |
     chosen = new Set([...chosen].filter((id) => holding.has(id)));
   }
   return chosen;
+}
+
+/** The lower bound of what the statement needs from one shard, or 'nothing' when its bounds exclude the shard. */
+export function neededBound(shard: ShardDescription, windowStart: Date | undefined, request: ScanRequest): LowerBound | 'nothing' {
+  const byTime = laterTime(windowStart, request.bounds?.fromTime);
+  const fromSequence = request.bounds?.fromSequence;
+  if (!fromSequence) return byTime;
+  const seq = fromSequence.sequenceNumber;
+  if (shard.endingSequenceNumber !== undefined && compareSequenceNumbers(seq, shard.endingSequenceNumber) >= 0) {
+    return compareSequenceNumbers(seq, shard.endingSequenceNumber) === 0 && fromSequence.inclusive ? byTime : 'nothing';
+  }
+  // A sequence number from before this shard began says nothing about where to start in it.
+  if (compareSequenceNumbers(seq, shard.startingSequenceNumber) < 0) return byTime;
+  return { kind: 'sequence', sequenceNumber: seq, inclusive: fromSequence.inclusive };
 }

@@ -6,19 +6,19 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { indexStatements } from '../catalog/ddl.js';
-import { qualifiedName, quoteLiteral } from '../pg/quoting.js';
+import { qualifiedName } from '../pg/quoting.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import { createRecordDecoder, type RecordDecoder } from '../decode/record-decoder.js';
 import type { SchemaRegistries } from '../registry/schema-registries.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
 import type { ShardRateBudget } from '../kinesis/rate-budget.js';
-import type { ShardDescription, StreamRecord } from '../kinesis/records.js';
+import type { ShardDescription } from '../kinesis/records.js';
 import type { RetryPolicy } from '../kinesis/retry.js';
-import { compareSequenceNumbers } from '../kinesis/sequence-number.js';
 import { ShardReader, type ShardSubscriptions } from '../kinesis/shard-reader.js';
 import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
-import { covers, laterTime, positionOf, type LowerBound } from './loaded-range.js';
-import { shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
+import { covers, positionOf, type LowerBound } from './loaded-range.js';
+import { neededBound, shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
+import { fillOlderRange } from './older-range-fill.js';
 import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
 import type { StoredPosition } from './shard-positions.js';
 import { describeShard, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
@@ -123,7 +123,7 @@ export class StreamTable {
     const all = [...this.shards.values()].map((shard) => shard.description);
     for (const shardId of shardsForBounds(all, request.bounds)) {
       const shard = this.shards.get(shardId)!;
-      const needed = this.neededBound(shard.description, windowStart, request);
+      const needed = neededBound(shard.description, windowStart, request);
       if (needed === 'nothing') continue;
       if (!shard.range || !covers(shard.range, needed)) return false;
       if (shard.closedAndRead) continue;
@@ -293,7 +293,7 @@ export class StreamTable {
     for (const description of ordered) {
       if (!chosen.has(description.shardId)) continue;
       const shard = this.shards.get(description.shardId)!;
-      const needed = this.neededBound(shard.description, windowStart, request);
+      const needed = neededBound(shard.description, windowStart, request);
       if (needed === 'nothing') {
         progress.shardsDone += 1;
         continue;
@@ -320,22 +320,8 @@ export class StreamTable {
     return parentIds.every((id) => {
       const parent = this.shards.get(id);
       if (!parent || !selected.has(id) || parent.closedAndRead) return true;
-      return this.neededBound(parent.description, windowStart, request) === 'nothing';
+      return neededBound(parent.description, windowStart, request) === 'nothing';
     });
-  }
-
-  /** The lower bound of what the statement needs from one shard, or 'nothing' when its bounds exclude the shard. */
-  private neededBound(shard: ShardDescription, windowStart: Date | undefined, request: ScanRequest): LowerBound | 'nothing' {
-    const byTime = laterTime(windowStart, request.bounds?.fromTime);
-    const fromSequence = request.bounds?.fromSequence;
-    if (!fromSequence) return byTime;
-    const seq = fromSequence.sequenceNumber;
-    if (shard.endingSequenceNumber !== undefined && compareSequenceNumbers(seq, shard.endingSequenceNumber) >= 0) {
-      return compareSequenceNumbers(seq, shard.endingSequenceNumber) === 0 && fromSequence.inclusive ? byTime : 'nothing';
-    }
-    // A sequence number from before this shard began says nothing about where to start in it.
-    if (compareSequenceNumbers(seq, shard.startingSequenceNumber) < 0) return byTime;
-    return { kind: 'sequence', sequenceNumber: seq, inclusive: fromSequence.inclusive };
   }
 
   private async refreshShards(): Promise<void> {
@@ -386,7 +372,7 @@ export class StreamTable {
         shard.range = { lower: needed };
         shard.closedAndRead = false;
       } else {
-        await this.fill(shard, needed, request, progress);
+        await fillOlderRange(this.loader, this.options.engine, this.tableName, shard, needed, request, progress);
       }
     }
     if (shard.closedAndRead) return;
@@ -413,46 +399,6 @@ export class StreamTable {
       // A closed parent's children may be new: list again on the next catch-up.
       this.listedAt = 0;
     }
-  }
-
-  /** Loads the records between a wider bound and the first loaded record; undone if it fails half-way. */
-  private async fill(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
-    const range = shard.range!;
-    const stop = range.firstSequence!;
-    let first: StreamRecord | undefined;
-    const before = { rows: shard.rows, invalidRows: shard.invalidRows, messageBytes: shard.messageBytes, segmentCount: shard.segmentCount };
-    this.loader.startLoads(shard);
-    try {
-      await shard.reader.read({
-        from: positionOf(needed),
-        stopAt: request.stopAt,
-        stopBeforeSequence: stop,
-        maxBatches: 0,
-        onBatch: async (records, behind) => {
-          await this.loader.load(shard, records, 'fill');
-          first ??= records[0];
-          progress.recordsRead += records.length;
-          progress.behind.set(shard.description.shardId, behind ?? 0);
-        },
-      });
-    } catch (error) {
-      if (first !== undefined) {
-        Object.assign(shard, before);
-        await this.options.engine.transaction(async (tx) => {
-          await tx.query(
-            `DELETE FROM ${this.tableName} WHERE _shard_id = ${quoteLiteral(shard.description.shardId)} AND _shard_sequence_id::numeric < ${quoteLiteral(stop)}::numeric`,
-          );
-          await this.loader.save(tx, shard);
-        });
-      }
-      throw error;
-    }
-    range.lower = needed;
-    if (first) {
-      range.firstSequence = first.sequenceNumber;
-      range.firstArrival = first.arrivalTimestamp;
-    }
-    await this.options.engine.transaction((tx) => this.loader.save(tx, shard));
   }
 
   /**
