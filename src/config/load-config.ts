@@ -167,7 +167,7 @@ const fraction: Parser<number> = {
 };
 
 const engineUrl: Parser<string> = {
-  expected: 'a postgresql://user:password@host:port/database URL (or libpq\'s user:password@/database?host=/socket/dir)',
+  expected: "a postgresql://user:password@host:port/database URL (or libpq's user:password@/database?host=/socket/dir)",
   parse(raw) {
     try {
       // libpq's form with the host in the query string has an empty authority host, which URL refuses.
