@@ -2,9 +2,8 @@
  * One client connection: startup, TLS, authentication, the login to a backend of its own, and the end of the
  * connection. Once logged in, its traffic is handled turn by turn (turns.ts).
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { EngineLoginError, type BackendLink } from '../engine/backend-link.js';
@@ -13,12 +12,12 @@ import { ReplicaError, type ReadReplica } from '../engine/replica.js';
 import { RoleRefused, type ClientRoles } from '../engine/roles.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { StatementExecutor } from '../sql/statement-executor.js';
-import { cleartextMatches, md5ResponseMatches, standInSecret, type AuthConfig } from './auth/credentials.js';
-import { ScramExchange, ScramFailure, scramMechanisms, type ScramVerifier } from './auth/scram.js';
+import type { AuthConfig } from './auth/credentials.js';
+import { beginPasswordExchange } from './auth/password-exchange.js';
 import { BackendRelay } from './backend-relay.js';
 import { SessionTurns, type StopReason } from './turns.js';
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
-import { BodyReader, FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
+import { FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
 import { engineStartupParameters, StartupSettingRefused } from './session-settings.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
@@ -221,101 +220,20 @@ export class Session {
       await this.completeStartup();
       return;
     }
-    // An unknown user goes through the same exchange, with the same work, as a known one, and is then refused.
-    const known = auth.users.has(this.user);
-    const secret = auth.users.get(this.user) ?? standInSecret(auth, this.user);
     this.phase = 'auth';
-    const refuse = (): Promise<void> =>
-      this.refuseLogin(auth, { code: SQLSTATE.invalidPassword, message: `password authentication failed for user "${this.user}"` });
-    // As PostgreSQL, md5 configured but a SCRAM verifier stored means SCRAM; kinesql also uses md5 for an
-    // md5 hash when scram-sha-256 is configured. A cleartext password checks either.
-    if (auth.method === 'password') {
-      this.authenticate = async (message) => {
-        const password = passwordOf(message);
-        if (!(await this.throttle(auth))) return;
-        if (cleartextMatches(secret, this.user, password) && known) await this.completeStartup();
-        else await refuse();
-      };
-      await this.send(backend.authenticationCleartextPassword());
-    } else if (secret.kind === 'md5') {
-      const salt = randomBytes(4);
-      this.authenticate = async (message) => {
-        const response = passwordOf(message);
-        if (!(await this.throttle(auth))) return;
-        if (md5ResponseMatches(secret, salt, response) && known) await this.completeStartup();
-        else await refuse();
-      };
-      await this.send(backend.authenticationMd5Password(salt));
-    } else {
-      await this.beginScram(auth, secret.verifier, !known, refuse);
-    }
-  }
-
-  private async beginScram(auth: AuthConfig, verifier: ScramVerifier, doomed: boolean, refuse: () => Promise<void>): Promise<void> {
-    const channelBinding = this.stream instanceof TLSSocket ? this.settings.tlsChannelBinding : undefined;
-    const mechanisms = scramMechanisms(channelBinding);
-    const exchange = new ScramExchange({ user: this.user, verifier, doomed, channelBinding });
-    let step: 'first' | 'final' = 'first';
-    this.authenticate = async (message) => {
-      try {
-        const body = new BodyReader(message.body);
-        if (step === 'first') {
-          const mechanism = body.cstring();
-          if (!mechanisms.includes(mechanism)) {
-            await this.refuseLogin(auth, { code: SQLSTATE.protocolViolation, message: 'client selected an invalid SASL authentication mechanism' });
-            return;
-          }
-          const length = body.int32();
-          const serverFirst = exchange.start(mechanism, body.bytes(length).toString('utf8'));
-          step = 'final';
-          await this.send(backend.authenticationSaslContinue(Buffer.from(serverFirst)));
-        } else {
-          const clientFinal = body.bytes(body.remaining).toString('utf8');
-          if (!(await this.throttle(auth))) return;
-          const serverFinal = exchange.finish(clientFinal);
-          await this.send(backend.authenticationSaslFinal(Buffer.from(serverFinal)));
-          await this.completeStartup();
-        }
-      } catch (error) {
-        if (!(error instanceof ScramFailure)) throw error;
-        if (error.sqlstate === SQLSTATE.invalidPassword) await refuse();
-        else await this.refuseLogin(auth, { code: error.sqlstate, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
-      }
-    };
-    await this.send(backend.authenticationSasl(mechanisms));
-  }
-
-  /**
-   * Holds the answer to the client's credentials while its address has recent failed logins (this session
-   * only: the wait is a timer). Returns false when the client went away meanwhile.
-   */
-  private async throttle(auth: AuthConfig): Promise<boolean> {
-    const delayMs = auth.throttle.delayMs(this.clientAddress);
-    if (delayMs > 0) {
-      this.logger.info(
-        { address: this.clientAddress, user: this.user, failures: auth.throttle.failures(this.clientAddress), delayMs },
-        'delaying the authentication answer after failed logins',
-      );
-      await sleep(delayMs);
-    }
-    return !this.closed;
-  }
-
-  /** A refused login: counted against the client's address, logged, and ended with FATAL. */
-  private async refuseLogin(auth: AuthConfig, fields: Omit<ErrorFields, 'severity'>): Promise<void> {
-    const failures = auth.throttle.failed(this.clientAddress);
-    this.logger.warn(
-      {
-        address: this.clientAddress,
-        user: this.user,
-        failures,
-        nextDelayMs: auth.throttle.delayMs(this.clientAddress),
-        code: fields.code,
-        reason: fields.message,
-      },
-      'failed login',
-    );
-    await this.fatal(fields);
+    const exchange = beginPasswordExchange({
+      auth,
+      user: this.user,
+      clientAddress: this.clientAddress,
+      channelBinding: this.stream instanceof TLSSocket ? this.settings.tlsChannelBinding : undefined,
+      send: (message) => this.send(message),
+      logger: this.logger,
+      isClosed: () => this.closed,
+      succeed: () => this.completeStartup(),
+      fatal: (fields) => this.fatal(fields),
+    });
+    this.authenticate = (message) => exchange.answer(message);
+    await this.send(exchange.request);
   }
 
   /** Logs the client in to a backend of its own as its engine role, then AuthenticationOk, ParameterStatus, BackendKeyData, ReadyForQuery. */
@@ -448,8 +366,4 @@ export class Session {
     await this.fatal({ code: SQLSTATE.adminShutdown, message: 'terminating connection due to administrator command' }).catch(() => undefined);
     this.relay?.close();
   }
-}
-
-function passwordOf(message: FrontendMessage): string {
-  return new BodyReader(message.body).cstring();
 }
