@@ -8,6 +8,24 @@ import {
   type SchemaRegistryConfig,
 } from './config.js';
 import { parseProperties, type PropertyEntry } from './properties.js';
+import {
+  authMethod,
+  boolean,
+  consumerMode,
+  consumerName,
+  duration,
+  engineUrl,
+  fraction,
+  integer,
+  logLevel,
+  memorySize,
+  type Parser,
+  s3Location,
+  schemaName,
+  tablesLocation,
+  text,
+  url,
+} from './setting-parsers.js';
 
 /** Command-line flags that override the properties file. */
 export interface CliFlags {
@@ -47,12 +65,6 @@ export class ConfigError extends Error {
   }
 }
 
-interface Parser<T> {
-  expected: string;
-  /** undefined when the text is not of the expected form */
-  parse(raw: string): T | undefined;
-}
-
 interface Setting<T> {
   /** Property spellings, lowest priority first: when a file sets several, the last one listed wins. */
   keys: readonly string[];
@@ -66,124 +78,11 @@ interface Setting<T> {
 }
 
 const MAX_GET_RECORDS_LIMIT = 10_000;
-const PINO_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-const integer = (min: number, max: number): Parser<number> => ({
-  expected: max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer between ${min} and ${max}`,
-  parse(raw) {
-    if (!/^[+]?\d+$/.test(raw.trim())) return undefined;
-    const value = Number(raw.trim());
-    return Number.isSafeInteger(value) && value >= min && value <= max ? value : undefined;
-  },
-});
-
-const boolean: Parser<boolean> = {
-  expected: 'true or false',
-  parse(raw) {
-    const lower = raw.trim().toLowerCase();
-    return lower === 'true' ? true : lower === 'false' ? false : undefined;
-  },
-};
-
-/** Airlift-style durations as the seed wrote them (`10s`, `5m`, `500ms`, `1.5h`), or plain milliseconds. */
-const duration = (minMs: number): Parser<number> => ({
-  expected: `a duration such as 500ms, 10s, 5m or 1h (or plain milliseconds)${minMs > 0 ? ` of at least ${minMs}ms` : ''}`,
-  parse(raw) {
-    const match = /^(\d+(?:\.\d+)?)\s*([a-z]+)?$/i.exec(raw.trim());
-    if (!match) return undefined;
-    const unit = match[2]?.toLowerCase() ?? 'ms';
-    const factor = DURATION_UNITS_MS[unit];
-    if (factor === undefined) return undefined;
-    const ms = Math.round(Number(match[1]) * factor);
-    return Number.isSafeInteger(ms) && ms >= minMs ? ms : undefined;
-  },
-});
-
-const text = (what: string): Parser<string> => ({
-  expected: what,
-  parse: (raw) => (raw.trim() === '' ? undefined : raw.trim()),
-});
-
-const url: Parser<string> = {
-  expected: 'an http:// or https:// URL such as http://127.0.0.1:4567',
-  parse(raw) {
-    try {
-      const parsed = new URL(raw.trim());
-      return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? raw.trim() : undefined;
-    } catch {
-      return undefined;
-    }
-  },
-};
-
-const tablesLocation: Parser<string> = {
-  expected: 'a directory path or an s3://bucket/prefix URI',
-  parse(raw) {
-    const value = raw.trim();
-    if (value === '') return undefined;
-    if (/^s3:\/\//i.test(value)) return /^s3:\/\/[^/\s]+(\/.*)?$/i.test(value) ? value : undefined;
-    return value;
-  },
-};
-
-const s3Location: Parser<string> = {
-  expected: 'an s3://bucket/prefix URI',
-  parse: (raw) => (/^s3:\/\/[^/\s]+(\/.*)?$/i.test(raw.trim()) ? raw.trim() : undefined),
-};
-
-/** The seed's own default schema was called `default`; in kinesql that is the configured default, `public`. */
-const schemaName: Parser<string> = {
-  expected: 'a schema name of at most 63 bytes',
-  parse(raw) {
-    const value = raw.trim().toLowerCase();
-    if (value === '' || Buffer.byteLength(value, 'utf8') > 63) return undefined;
-    return value === 'default' ? 'public' : value;
-  },
-};
-
-const logLevel: Parser<string> = {
-  expected: `one of ${PINO_LEVELS.join(', ')}`,
-  parse: (raw) => (PINO_LEVELS.includes(raw.trim().toLowerCase()) ? raw.trim().toLowerCase() : undefined),
-};
 
 function checkpoint(config: KinesqlConfig): NonNullable<KinesqlConfig['checkpoint']> {
   config.checkpoint ??= { enabled: false, logicalName: 'process1', iterationNumber: 0 };
   return config.checkpoint;
 }
-
-const AUTH_METHODS = ['trust', 'password', 'md5', 'scram-sha-256'] as const;
-const authMethod: Parser<(typeof AUTH_METHODS)[number]> = {
-  expected: `one of ${AUTH_METHODS.join(', ')}`,
-  parse: (raw) => AUTH_METHODS.find((method) => method === raw.trim().toLowerCase()),
-};
-
-const fraction: Parser<number> = {
-  expected: 'a number from 0 to 1, such as 0.2',
-  parse(raw) {
-    const value = Number(raw.trim());
-    return raw.trim() !== '' && Number.isFinite(value) && value >= 0 && value <= 1 ? value : undefined;
-  },
-};
-
-const engineUrl: Parser<string> = {
-  expected: "a postgresql://user:password@host:port/database URL (or libpq's user:password@/database?host=/socket/dir)",
-  parse(raw) {
-    try {
-      // libpq's form with the host in the query string has an empty authority host, which URL refuses.
-      const parsed = new URL(raw.trim().replace(/@\//, '@localhost/'));
-      return (parsed.protocol === 'postgresql:' || parsed.protocol === 'postgres:') && parsed.username !== '' ? raw.trim() : undefined;
-    } catch {
-      return undefined;
-    }
-  },
-};
-
-/** A memory size as PostgreSQL settings take it: 64MB, 1GB, 512kB (or a bare number of kB). */
-const memorySize: Parser<string> = {
-  expected: 'a size such as 64MB, 1GB or 512kB',
-  parse: (raw) => (/^\d+\s*(kB|MB|GB|TB)?$/.test(raw.trim()) ? raw.trim().replace(/\s+/g, '') : undefined),
-};
 
 function engine(config: KinesqlConfig): KinesqlConfig['engine'] {
   return config.engine;
@@ -198,16 +97,6 @@ function wire(config: KinesqlConfig): NonNullable<KinesqlConfig['wire']> {
 const setting = <T>(definition: Setting<T>): Setting<unknown> => definition as Setting<unknown>;
 
 // ---- Stream scans (issue 7): credentials beyond static keys, timeouts, caps, progress. -------------------
-const consumerMode: Parser<'polling' | 'efo'> = {
-  expected: 'polling or efo',
-  parse: (raw) => (['polling', 'efo'] as const).find((mode) => mode === raw.trim().toLowerCase()),
-};
-
-/** Kinesis consumer names: 1 to 128 of letters, digits, `_`, `.` and `-`. */
-const consumerName: Parser<string> = {
-  expected: 'a consumer name of 1 to 128 letters, digits, _ . or -',
-  parse: (raw) => (/^[a-zA-Z0-9_.-]{1,128}$/.test(raw.trim()) ? raw.trim() : undefined),
-};
 
 function scan(config: KinesqlConfig): ScanConfig {
   config.scan ??= { ...DEFAULT_SCAN_CONFIG };
