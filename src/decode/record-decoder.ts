@@ -11,7 +11,7 @@ import { decompress, type DecompressResult } from './compression.js';
 import type { DecodedRow, MessageDecoder } from './decoder.js';
 import { createDecoder } from './index.js';
 import { deaggregate } from './kpl.js';
-import { inflateGlueDatum } from './registry-framing.js';
+import { inflateGlueDatum, jsonDatum } from './registry-framing.js';
 
 export interface DecodedMessage {
   partitionKey: string;
@@ -47,6 +47,7 @@ export function createRecordDecoder(message: MessageDefinition, options: RecordD
   const fieldCount = message.fields.length;
   const invalidRow = (): DecodedRow => ({ values: new Array<string | null>(fieldCount).fill(null), valid: false });
   const framed = FRAMED_FORMATS.has(message.dataFormat);
+  const isJson = message.dataFormat === 'json';
 
   const unwrap = (data: Uint8Array): DecompressResult => {
     const payload = decompress(data, message.compressionCodec, options.maxMessageBytes);
@@ -62,7 +63,9 @@ export function createRecordDecoder(message: MessageDefinition, options: RecordD
     } catch {
       row = invalidRow(); // decoders do not throw by contract; this keeps one bad record from stopping ingest
     }
-    return { partitionKey, subSequenceNumber, message: payload.data, row };
+    // A JSON record's registry header is binary (its zero bytes cannot be stored as text): _message keeps the
+    // JSON itself, which is what the table can be decoded from again after a definition change.
+    return { partitionKey, subSequenceNumber, message: isJson ? jsonDatum(payload.data) : payload.data, row };
   };
 
   const decodeRecord = (data: Uint8Array, partitionKey: string): DecodedMessage[] => {

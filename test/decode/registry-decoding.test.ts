@@ -133,6 +133,9 @@ describe('records framed for schema registries', () => {
       { valid: true, values: ['1234567890123456789', 'eve', '1'] },
       { valid: true, values: ['1234567890123456789', 'eve', '1'] },
     ]);
+    // _message holds the JSON without its header, so the table can be decoded from it again.
+    const stored = decoder(confluentFramed(77, json), 'pk').map((message) => Buffer.from(message.message).toString('utf8'));
+    expect(stored).toEqual([json.toString('utf8')]);
   });
 
   it('take unframed records from the subject a definition names', async () => {
