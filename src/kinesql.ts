@@ -123,7 +123,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       },
       replica ? () => replica.catchUpWithPrimary() : undefined,
     );
-    const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount });
+    const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount, ...(replica ? { replayWaiters: () => replica.waiting } : {}) });
     executor.metrics = metrics;
     const server: WireServer = new WireServer(
       { executor, engine, ...(replica ? { replica } : {}), roles, metrics },
@@ -143,7 +143,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     let http: HttpServer | undefined;
     let httpAddress: { port: number; host: string } | undefined;
     if (config.server.httpPort !== undefined) {
-      http = new HttpServer(metrics, () => readinessProblems(engine, store, catalog), logger.child({ component: 'http' }));
+      http = new HttpServer(metrics, () => readinessProblems(engine, store, catalog, replica), logger.child({ component: 'http' }));
       httpAddress = await http.listen(config.server.httpPort, config.server.host);
     }
     logger.info({ ...address, http: httpAddress?.port, tables: store.list().length, ms: Date.now() - started }, 'kinesql is ready');

@@ -86,6 +86,16 @@ export class ReadReplica {
     return this.standby.endpoint;
   }
 
+  /** What keeps the standby from serving sessions (unreachable, promoted), for /readyz; undefined when nothing does. */
+  async problem(): Promise<string | undefined> {
+    try {
+      await this.readReplayed();
+      return undefined;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+
   /** Sessions waiting for replay right now. */
   get waiting(): number {
     return this.waiters.size;

@@ -11,12 +11,16 @@ import type { ShardReaderStats } from '../kinesis/shard-reader.js';
 export interface StatementMetrics {
   statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void;
   catchUpFinished(seconds: number): void;
+  /** A statement waited this long for the read replica to replay what it needs. */
+  replayWaitFinished(seconds: number): void;
 }
 
 export interface MetricsSources {
   store: StreamStore;
   engine: Engine;
   sessions: () => number;
+  /** Sessions waiting for the read replica's replay now, when sessions run on one. */
+  replayWaiters?: () => number;
 }
 
 const SHARD_LABELS = ['table', 'stream', 'shard'] as const;
@@ -48,6 +52,7 @@ export class KinesqlMetrics implements StatementMetrics {
   private readonly statements: Counter<'outcome'>;
   private readonly statementSeconds: Histogram<'outcome'>;
   private readonly catchUpSeconds: Histogram;
+  private readonly replayWaitSeconds: Histogram;
 
   constructor(sources: MetricsSources) {
     const { registry } = this;
@@ -70,6 +75,20 @@ export class KinesqlMetrics implements StatementMetrics {
       help: 'Time statements waited for their stream tables to be caught up',
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
+    });
+    this.replayWaitSeconds = new Histogram({
+      name: 'kinesql_replica_replay_wait_seconds',
+      help: 'Time statements waited for the read replica to replay what they needed (kinesql.engine-read-url)',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'kinesql_replica_waiting_sessions',
+      help: 'Sessions waiting for the read replica to replay what their statement needs',
+      registers: [registry],
+      collect() {
+        this.set(sources.replayWaiters?.() ?? 0);
+      },
     });
     new Gauge({
       name: 'kinesql_sessions',
@@ -209,5 +228,8 @@ export class KinesqlMetrics implements StatementMetrics {
 
   catchUpFinished(seconds: number): void {
     this.catchUpSeconds.observe(seconds);
+  }
+  replayWaitFinished(seconds: number): void {
+    this.replayWaitSeconds.observe(seconds);
   }
 }

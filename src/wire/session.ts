@@ -15,7 +15,7 @@ import type { StatementExecutor } from '../sql/statement-executor.js';
 import type { AuthConfig } from './auth/credentials.js';
 import { beginPasswordExchange } from './auth/password-exchange.js';
 import { BackendRelay } from './backend-relay.js';
-import { SessionTurns, type StopReason } from './turns.js';
+import { type SessionMetrics, SessionTurns, type StopReason } from './turns.js';
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
@@ -53,7 +53,7 @@ export interface SessionServices {
   replica?: ReadReplica;
   roles: ClientRoles;
   /** Where statement outcomes and latencies are counted (the operator's /metrics), when served. */
-  metrics?: { statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void };
+  metrics?: SessionMetrics;
 }
 
 const STARTUP_TIMEOUT_MS = 60_000;

@@ -38,13 +38,19 @@ const FAIL_BLOCK = Buffer.concat([
 
 export type StopReason = 'user' | 'timeout';
 
+/** What a session records of its statements (the /metrics registry implements it). */
+export interface SessionMetrics {
+  statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void;
+  replayWaitFinished(seconds: number): void;
+}
+
 /** What the turns need of the connection they run on. */
 export interface TurnServices {
   executor: StatementExecutor;
   engine: Engine;
   /** The hot standby the session's backend runs on, when there is one: statements wait for its replay. */
   replica?: ReadReplica;
-  metrics?: { statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void };
+  metrics?: SessionMetrics;
   logger: Logger;
   /** Writes kinesql's own messages to the client. */
   send: MessageSink;
@@ -249,7 +255,11 @@ export class SessionTurns {
         : undefined;
     try {
       const caughtUp = await this.executor.catchUp(relations, this.context, controller.signal, this.send);
-      await this.replica?.catchUpWithPrimary({ signal: controller.signal, onProgress: (progress) => this.reportReplay(progress) });
+      if (this.replica) {
+        const waitStarted = performance.now();
+        await this.replica.catchUpWithPrimary({ signal: controller.signal, onProgress: (progress) => this.reportReplay(progress) });
+        this.metrics?.replayWaitFinished((performance.now() - waitStarted) / 1000);
+      }
       return caughtUp;
     } catch (error) {
       if (error instanceof ReplicaError) throw new StatementError(error.message, error.sqlstate);

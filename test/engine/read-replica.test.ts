@@ -64,11 +64,16 @@ describe.skipIf(!installed && !process.env['CI'])('client sessions on a hot stan
         { name: 'tocks', shards: 1 },
       ],
       definitions: { 'ticks.json': definition },
-      configure: (config) => ({ ...config, engine: { ...config.engine, url: primary.url, readUrl: standby.url, readMaxWaitMs: READ_MAX_WAIT_MS } }),
+      configure: (config) => ({
+        ...config,
+        server: { ...config.server, httpPort: 0 },
+        engine: { ...config.engine, url: primary.url, readUrl: standby.url, readMaxWaitMs: READ_MAX_WAIT_MS },
+      }),
     });
     onStandby = harness.server;
     const { readUrl: _standby, ...primaryOnly } = harness.config.engine;
-    onPrimary = await startKinesql({ ...harness.config, engine: primaryOnly }, testLogger);
+    const { httpPort: _http, ...noHttp } = harness.config.server;
+    onPrimary = await startKinesql({ ...harness.config, server: noHttp, engine: primaryOnly }, testLogger);
   });
 
   afterAll(async () => {
@@ -128,6 +133,11 @@ describe.skipIf(!installed && !process.env['CI'])('client sessions on a hot stan
       });
       await standby.resumeReplay();
       expect((await counted).rows).toEqual([{ n: total }]);
+      // /metrics counts the wait among statements' replay waits, one of them over 100 ms.
+      const metrics = await (await fetch(`http://127.0.0.1:${onStandby.httpPort}/metrics`)).text();
+      const waits = Number(/^kinesql_replica_replay_wait_seconds_count (\d+)/m.exec(metrics)?.[1]);
+      const quick = Number(/^kinesql_replica_replay_wait_seconds_bucket\{le="0\.1"\} (\d+)/m.exec(metrics)?.[1]);
+      expect(waits).toBeGreaterThan(quick);
     } finally {
       await standby.resumeReplay();
       await client.end();
@@ -195,8 +205,13 @@ describe.skipIf(!installed && !process.env['CI'])('client sessions on a hot stan
 
   it('answers with an SQLSTATE while the standby is down, stays up, and serves again once it is back', async () => {
     const open = await connect(onStandby);
+    const readyz = () => fetch(`http://127.0.0.1:${onStandby.httpPort}/readyz`);
+    expect((await readyz()).status).toBe(200);
     await standby.shutDown();
     try {
+      const notReady = await readyz();
+      expect(notReady.status).toBe(503);
+      expect(await notReady.text()).toContain('read replica');
       expect((await failure(open.query(COUNT))).message).toBeTruthy();
       const refused = await failure(connect(onStandby));
       expect(refused.code).toMatch(/^08/);
