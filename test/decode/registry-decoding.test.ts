@@ -9,7 +9,7 @@ import { aggregate } from '../../src/decode/kpl-aggregate.js';
 import { createRecordDecoder, type RecordDecoder } from '../../src/decode/record-decoder.js';
 import { createSchemaRegistries, type ConfiguredRegistries } from '../../src/registry/from-config.js';
 import { testLogger } from '../support/harness.js';
-import { AVRO_V1, AVRO_V2, avroOrder, PROTO_V1, PROTO_V2, protobufOrder } from '../support/registry-fixtures.js';
+import { AVRO_V1, AVRO_V2, avroOrder, ORDER_FIELDS, PROTO_V1, PROTO_V2, protobufOrder } from '../support/registry-fixtures.js';
 import {
   confluentFramed,
   glueFramed,
@@ -20,11 +20,7 @@ import {
 } from '../support/schema-registry-standins.js';
 import { messageDefinition } from './helpers.js';
 
-const orderFields = [
-  { name: 'id', type: 'bigint', mapping: 'id' },
-  { name: 'customer', type: 'varchar', mapping: 'customer' },
-  { name: 'total', type: 'double', mapping: 'total' },
-];
+const orderFields = ORDER_FIELDS;
 
 describe('records framed for schema registries', () => {
   let confluent: ConfluentStandIn;

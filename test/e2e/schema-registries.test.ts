@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
-import { AVRO_V1, AVRO_V2, avroOrder, PROTO_V1, PROTO_V2, protobufOrder } from '../support/registry-fixtures.js';
+import { AVRO_V1, AVRO_V2, avroOrder, ORDER_FIELDS, PROTO_V1, PROTO_V2, protobufOrder } from '../support/registry-fixtures.js';
 import {
   confluentFramed,
   glueFramed,
@@ -14,11 +14,7 @@ import {
   type GlueStandIn,
 } from '../support/schema-registry-standins.js';
 
-const fields = [
-  { name: 'id', type: 'BIGINT', mapping: 'id' },
-  { name: 'customer', type: 'VARCHAR', mapping: 'customer' },
-  { name: 'total', type: 'DOUBLE', mapping: 'total' },
-];
+const fields = ORDER_FIELDS;
 
 const LOOKUP_TIMEOUT_MS = 500;
 

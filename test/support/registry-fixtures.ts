@@ -12,6 +12,13 @@ export interface OrderValues {
   total?: number;
 }
 
+/** The table both schema versions' order records decode into. */
+export const ORDER_FIELDS = [
+  { name: 'id', type: 'BIGINT', mapping: 'id' },
+  { name: 'customer', type: 'VARCHAR', mapping: 'customer' },
+  { name: 'total', type: 'DOUBLE', mapping: 'total' },
+];
+
 export const AVRO_V1 = JSON.stringify({
   type: 'record',
   name: 'Order',
