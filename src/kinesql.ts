@@ -87,6 +87,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         shardListTtlMs: scan.shardListIntervalMs,
         evictionIntervalMs: scan.evictionIntervalMs,
         partitionByTime: scan.partitionByTime,
+        ...(scan.partitionIntervalMs !== undefined ? { partitionSeconds: Math.round(scan.partitionIntervalMs / 1000) } : {}),
         maxRows: scan.maxRowsPerTable,
         maxBytes: scan.maxBytesPerTable,
         schemaRegistries: schemaRegistries.registries,

@@ -162,6 +162,8 @@ export interface ScanConfig {
    * getTables with types {"TABLE"}).
    */
   partitionByTime: boolean;
+  /** Width of new time partitions (ms); undefined = 1/24 of the table's window, at least a minute. */
+  partitionIntervalMs?: number;
   /** Most rows one table may hold; 0 = no cap. A statement that would exceed it fails with a clear error. */
   maxRowsPerTable: number;
   /** Most message bytes one table may hold; 0 = no cap. */

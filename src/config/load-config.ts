@@ -114,6 +114,7 @@ const SCAN_SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.shard-list-interval'], parser: duration(0), apply: (c, v) => (scan(c).shardListIntervalMs = v) }),
   setting({ keys: ['kinesql.eviction-interval'], parser: duration(0), apply: (c, v) => (scan(c).evictionIntervalMs = v) }),
   setting({ keys: ['kinesql.partition-by-time'], parser: boolean, apply: (c, v) => (scan(c).partitionByTime = v) }),
+  setting({ keys: ['kinesql.partition-interval'], parser: duration(1000), apply: (c, v) => (scan(c).partitionIntervalMs = v) }),
   setting({ keys: ['kinesql.max-rows-per-table'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).maxRowsPerTable = v) }),
   setting({ keys: ['kinesql.max-bytes-per-table'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).maxBytesPerTable = v) }),
   setting({ keys: ['kinesql.progress-interval'], parser: duration(0), apply: (c, v) => (scan(c).progressIntervalMs = v) }),

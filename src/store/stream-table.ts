@@ -47,6 +47,8 @@ export interface StreamTableOptions {
   evictionIntervalMs: number;
   /** Whether engine tables are partitioned by _message_timestamp (see time-partitions.ts). */
   partitionByTime: boolean;
+  /** Width of new partitions (seconds); derived from the window when absent. */
+  partitionSeconds?: number;
   /** Caps on what one table holds; 0 = none. */
   maxRows: number;
   maxBytes: number;
@@ -90,7 +92,7 @@ export class StreamTable {
     const registries = options.schemaRegistries === undefined ? {} : { registries: options.schemaRegistries };
     const decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes, ...registries });
     this.decodeRecord = decodeRecord;
-    this.partitions = options.partitionByTime ? new TimePartitions(definition, partitionSeconds(options.windowSeconds)) : undefined;
+    this.partitions = options.partitionByTime ? new TimePartitions(definition, options.partitionSeconds ?? partitionSeconds(options.windowSeconds)) : undefined;
     this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
   }
 

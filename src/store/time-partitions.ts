@@ -18,15 +18,18 @@ export const PARTITION_SCHEMA = 'kinesql_partitions';
 const MINUTE = 60;
 const HOUR = 3600;
 const DAY = 86_400;
-const WIDTHS = [1, 10, MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 6 * HOUR, DAY];
+const WIDTHS = [MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 6 * HOUR, DAY];
 /** A window is split in at least this many partitions, so eviction keeps the table within ~4% of the window. */
 const PARTITIONS_PER_WINDOW = 24;
 
-/** The partition width (seconds) for a table's window: hourly for the default 24 hours; a day without a window. */
+/**
+ * The partition width (seconds) for a table's window: hourly for the default 24 hours; a day without a
+ * window; never under a minute, so that a session reading far behind a short window does not make thousands.
+ */
 export function partitionSeconds(windowSeconds: number | undefined): number {
   if (windowSeconds === undefined) return DAY;
   const fitting = WIDTHS.filter((width) => width * PARTITIONS_PER_WINDOW <= windowSeconds);
-  return fitting.at(-1) ?? 1;
+  return fitting.at(-1) ?? MINUTE;
 }
 
 /** The width (seconds) of existing partitions, when there are any. */

@@ -196,6 +196,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, flags: { engineUrl: 'postgresql:///kinesql?host=/tmp' } })).toThrow(ConfigError);
   });
 
+  it('reads the time-partition settings, refusing a partition interval under a second', () => {
+    const config = loadConfig({ env: {}, flags: { configFile: propertiesFile('kinesql.partition-by-time=false\nkinesql.partition-interval=15m\n') } });
+    expect(config.scan?.partitionByTime).toBe(false);
+    expect(config.scan?.partitionIntervalMs).toBe(900_000);
+    expect(() => loadConfig({ env: {}, flags: { configFile: propertiesFile('kinesql.partition-interval=500ms\n') } })).toThrow(ConfigError);
+  });
+
   it('warns about unknown and repeated keys, naming them', () => {
     const file = propertiesFile('kinesis.batch-size=10\nkinesis.batchsize=20\nkinesis.batch-size=30\n');
     const config = loadConfig({ file, env: {} });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
-/** A 6-second window: partitions of one second, so the test sees partitions expire without waiting hours. */
+/** A 6-second window with partitions of one second (kinesql.partition-interval), so partitions expire within the test. */
 const WINDOW_SECONDS = 6;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -19,7 +19,7 @@ describe('stream tables partitioned by arrival time', () => {
       configure: (config) => ({
         ...config,
         read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: WINDOW_SECONDS },
-        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs: 0 },
+        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs: 0, partitionIntervalMs: 1000 },
       }),
     });
   });
