@@ -71,40 +71,14 @@ export const READ_SETTINGS_EXCHANGE = Buffer.concat([
   SYNC,
 ]);
 
-/**
- * Outside a transaction block the snapshot a SELECT takes ends with it, so one SELECT of every setting does
- * what the SHOWs do, as one statement instead of one per setting.
- */
-export const READ_SETTINGS_OUTSIDE_BLOCK_EXCHANGE = Buffer.concat([
-  buildParse({
-    name: OWN_STATEMENT,
-    query: `SELECT ${READ_BACK.map((name) => `current_setting('${name}')`).join(', ')}`,
-    rest: Buffer.from([0, 0]),
-  }),
-  buildBind({ portal: OWN_PORTAL, statement: OWN_STATEMENT, rest: Buffer.from([0, 0, 0, 0, 0, 0]) }),
-  buildExecute({ portal: OWN_PORTAL, maxRows: 0 }),
-  buildTarget('C', { kind: 'P', name: OWN_PORTAL }),
-  buildTarget('C', { kind: 'S', name: OWN_STATEMENT }),
-  SYNC,
-]);
-
-/**
- * The values from either settings exchange's replies (one row per setting, or one row of them all), by
- * lower-case name; undefined when the exchange failed.
- */
+/** The values from a settings exchange's replies, by lower-case name (undefined when the exchange failed). */
 export function readSettingsReply(messages: BackendMessage[]): Map<string, string> | undefined {
   const values: string[] = [];
   for (const message of messages) {
     if (message.type === 'E') return undefined;
     if (message.type !== 'D') continue;
-    const columns = message.body.readInt16BE(0);
-    let at = 2;
-    for (let column = 0; column < columns; column++) {
-      const length = message.body.readInt32BE(at);
-      at += 4;
-      values.push(length < 0 ? '' : message.body.subarray(at, at + length).toString('utf8'));
-      at += Math.max(length, 0);
-    }
+    const length = message.body.readInt32BE(2);
+    values.push(length < 0 ? '' : message.body.subarray(6, 6 + length).toString('utf8'));
   }
   if (values.length !== READ_BACK.length) return undefined;
   return new Map(READ_BACK.map((name, i) => [name, values[i]!]));

@@ -16,7 +16,7 @@ import type { BackendRelay } from './backend-relay.js';
 import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, ProtocolViolation, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
-import { READ_SETTINGS_EXCHANGE, READ_SETTINGS_OUTSIDE_BLOCK_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
+import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** Messages of the extended protocol, collected until Sync or Flush and then forwarded together. */
@@ -223,8 +223,7 @@ export class SessionTurns {
     if (this.executor.mayReadStreams(relations)) {
       await relay.whenIdle();
       if (relay.status !== TransactionStatus.Failed && !this.unsynced) {
-        const exchange = relay.status === TransactionStatus.Idle ? READ_SETTINGS_OUTSIDE_BLOCK_EXCHANGE : READ_SETTINGS_EXCHANGE;
-        const settings = readSettingsReply(await relay.exchange(exchange));
+        const settings = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
         for (const [name, value] of alsoSet) settings?.set(name, value);
         if (settings) this.context = { searchPath: searchPathSchemas(settings.get('search_path') ?? '', this.user), settings };
         try {
