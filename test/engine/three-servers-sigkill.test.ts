@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
+import { createKinesisClient } from '../../src/kinesis/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildServer, engineUrlOf, freePort, startChildServer } from '../support/child-server.js';
 import { startHarness, type Harness } from '../support/harness.js';
@@ -61,6 +62,8 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
     const begun = performance.now();
     const failures: string[] = [];
 
+    // A client of its own: the harness's may hold a keep-alive socket the stand-in closed while the servers started.
+    const writerClient = createKinesisClient(harness.config.aws);
     const writer = (async () => {
       const nextSeq = new Array<number>(KEYS).fill(0);
       for (let round = 0; round < WRITE_ROUNDS; round++) {
@@ -69,7 +72,7 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
           const seq = nextSeq[key]!++;
           return { Data: Buffer.from(JSON.stringify({ k: `k${key}`, seq })), PartitionKey: `k${key}` };
         });
-        const answer = await harness.kinesis.send(new PutRecordsCommand({ StreamName: 'orders', Records: records }));
+        const answer = await writerClient.send(new PutRecordsCommand({ StreamName: 'orders', Records: records }));
         if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
         put += RECORDS_PER_ROUND;
         if (round === KILL_AT_ROUND) {
@@ -89,7 +92,7 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
         await sleep(50);
       }
       writing = false;
-    })();
+    })().finally(() => writerClient.destroy());
 
     const client = async (index: number): Promise<void> => {
       const port = ports[index % ports.length]!;
