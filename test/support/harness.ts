@@ -87,7 +87,13 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
           }
           return { Data: Buffer.from(JSON.stringify(record)), PartitionKey: `key-${counter}` };
         });
-        const answer = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: entries }));
+        const put = () => kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: entries }));
+        // The client makes one attempt (kinesql retries on its own): a keep-alive socket the stand-in closed
+        // while the test was busy elsewhere is reset before the request is read, so sending again is safe.
+        const answer = await put().catch((error: unknown) => {
+          if ((error as { code?: string }).code !== 'ECONNRESET' && !String((error as Error).message).includes('ECONNRESET')) throw error;
+          return put();
+        });
         if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
       }
     },
