@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ShardReaderStats } from '../kinesis/shard-reader.js';
+import type { ShardStatus } from '../store/stream-table.js';
 
 /** Where metrics of client statements are recorded: by the wire layer and the statement executor. */
 export interface StatementMetrics {
@@ -43,8 +44,34 @@ function shardCounter(registry: Registry, store: StreamStore, name: string, help
   });
 }
 
-function shardLabels(definition: { schemaName: string; tableName: string; streamName: string }, shard: string): Record<(typeof SHARD_LABELS)[number], string> {
-  return { table: `${definition.schemaName}.${definition.tableName}`, stream: definition.streamName, shard };
+type TableOfStream = { schemaName: string; tableName: string; streamName: string };
+
+function tableLabels(definition: TableOfStream): { table: string; stream: string } {
+  return { table: `${definition.schemaName}.${definition.tableName}`, stream: definition.streamName };
+}
+
+function shardLabels(definition: TableOfStream, shard: string): Record<(typeof SHARD_LABELS)[number], string> {
+  return { ...tableLabels(definition), shard };
+}
+
+/** A gauge per shard, read from its status when scraped; a shard whose value is undefined is left out. */
+function shardGauge(registry: Registry, store: StreamStore, name: string, help: string, value: (shard: ShardStatus, now: number) => number | undefined): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: SHARD_LABELS,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const table of store.list()) {
+        for (const shard of table.shardStatus()) {
+          const current = value(shard, now);
+          if (current !== undefined) this.set(shardLabels(table.definition, shard.shardId), current);
+        }
+      }
+    },
+  });
 }
 
 export class KinesqlMetrics implements StatementMetrics {
@@ -98,20 +125,13 @@ export class KinesqlMetrics implements StatementMetrics {
         this.set(sources.sessions());
       },
     });
-    new Gauge({
-      name: 'kinesql_shard_millis_behind_latest',
-      help: 'How far the last read of a shard was behind its tip (GetRecords MillisBehindLatest)',
-      labelNames: SHARD_LABELS,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const table of store.list()) {
-          for (const shard of table.shardStatus()) {
-            if (shard.reader.millisBehindLatest !== undefined) this.set(shardLabels(table.definition, shard.shardId), shard.reader.millisBehindLatest);
-          }
-        }
-      },
-    });
+    shardGauge(
+      registry,
+      store,
+      'kinesql_shard_millis_behind_latest',
+      'How far the last read of a shard was behind its tip (GetRecords MillisBehindLatest)',
+      (shard) => shard.reader.millisBehindLatest,
+    );
     shardCounter(registry, store, 'kinesql_shard_records_read_total', 'Records read from a shard', (stats) => stats.records);
     shardCounter(registry, store, 'kinesql_shard_bytes_read_total', 'Bytes of record data read from a shard', (stats) => stats.bytes);
     shardCounter(registry, store, 'kinesql_shard_get_records_calls_total', 'GetRecords calls made for a shard', (stats) => stats.calls);
@@ -131,22 +151,14 @@ export class KinesqlMetrics implements StatementMetrics {
       'SubscribeToShard events received for a shard (enhanced fan-out)',
       (stats) => stats.subscriptionEvents,
     );
-    new Gauge({
-      name: 'kinesql_follower_lag_milliseconds',
-      help: 'Milliseconds since a shard was last read to its tip (by the follower, a statement or a subscription event at the tip); open shards read at least once',
-      labelNames: SHARD_LABELS,
-      registers: [registry],
-      collect() {
-        this.reset();
-        const now = Date.now();
-        for (const table of store.list()) {
-          for (const shard of table.shardStatus()) {
-            if (shard.state === 'closed, read to its end' || shard.reader.lastTipAt === undefined) continue;
-            this.set(shardLabels(table.definition, shard.shardId), Math.max(0, now - shard.reader.lastTipAt));
-          }
-        }
-      },
-    });
+    shardGauge(
+      registry,
+      store,
+      'kinesql_follower_lag_milliseconds',
+      'Milliseconds since a shard was last read to its tip (by the follower, a statement or a subscription event at the tip); open shards read at least once',
+      (shard, now) =>
+        shard.state === 'closed, read to its end' || shard.reader.lastTipAt === undefined ? undefined : Math.max(0, now - shard.reader.lastTipAt),
+    );
     new Gauge({
       name: 'kinesql_stream_follower_lag_milliseconds',
       help: "The largest kinesql_follower_lag_milliseconds of a table's shards: how old its freshest complete answer is",
@@ -159,7 +171,7 @@ export class KinesqlMetrics implements StatementMetrics {
           const open = table.shardStatus().filter((shard) => shard.state !== 'closed, read to its end');
           if (open.length === 0 || open.some((shard) => shard.reader.lastTipAt === undefined)) continue;
           const lag = Math.max(...open.map((shard) => now - shard.reader.lastTipAt!));
-          this.set({ table: `${table.definition.schemaName}.${table.definition.tableName}`, stream: table.definition.streamName }, Math.max(0, lag));
+          this.set(tableLabels(table.definition), Math.max(0, lag));
         }
       },
     });
@@ -178,7 +190,7 @@ export class KinesqlMetrics implements StatementMetrics {
       collect() {
         this.reset();
         for (const table of store.list()) {
-          const labels = { table: `${table.definition.schemaName}.${table.definition.tableName}`, stream: table.definition.streamName };
+          const labels = tableLabels(table.definition);
           const invalid = table.shardStatus().reduce((sum, shard) => sum + shard.invalidRows, 0);
           this.set({ ...labels, validity: 'valid' }, table.rowsLoaded - invalid);
           this.set({ ...labels, validity: 'invalid' }, invalid);
@@ -193,7 +205,7 @@ export class KinesqlMetrics implements StatementMetrics {
       collect() {
         this.reset();
         for (const table of store.list()) {
-          this.set({ table: `${table.definition.schemaName}.${table.definition.tableName}`, stream: table.definition.streamName }, table.lastError ? 1 : 0);
+          this.set(tableLabels(table.definition), table.lastError ? 1 : 0);
         }
       },
     });
