@@ -25,3 +25,25 @@ export function messageDefinition(dataFormat: DataFormat, specs: FieldSpec[], ex
 }
 
 export const bytes = (text: string): Uint8Array => Buffer.from(text, 'utf8');
+
+/** One column type of each kind a definition can map to (and with a length or scale where it matters). */
+export const COLUMN_TYPES: readonly string[] = [
+  'smallint',
+  'integer',
+  'bigint',
+  'real',
+  'double',
+  'decimal(6,2)',
+  'numeric',
+  'boolean',
+  'varchar',
+  'varchar(3)',
+  'char(2)',
+  'date',
+  'time',
+  'timestamp',
+  'timestamp with time zone',
+  'varbinary',
+  'json',
+  'uuid',
+];

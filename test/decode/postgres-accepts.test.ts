@@ -9,29 +9,9 @@ import { parseColumnType } from '../../src/catalog/column-type.js';
 import { createDecoder } from '../../src/decode/index.js';
 import { startEmbeddedEngine, type EmbeddedEngine } from '../../src/engine/embedded-engine.js';
 import { testLogger } from '../support/harness.js';
-import { bytes, messageDefinition, type FieldSpec } from './helpers.js';
+import { bytes, COLUMN_TYPES, messageDefinition, type FieldSpec } from './helpers.js';
 
-const TYPES = [
-  'tinyint',
-  'smallint',
-  'integer',
-  'bigint',
-  'real',
-  'double',
-  'decimal(6,2)',
-  'numeric',
-  'boolean',
-  'varchar',
-  'varchar(3)',
-  'char(2)',
-  'date',
-  'time',
-  'timestamp',
-  'timestamp with time zone',
-  'varbinary',
-  'json',
-  'uuid',
-];
+const TYPES = ['tinyint', ...COLUMN_TYPES];
 
 const interestingNumber = fc.oneof(
   fc

@@ -10,31 +10,25 @@ import { createRecordDecoder, type RecordDecoder } from '../../src/decode/record
 import { createSchemaRegistries, type ConfiguredRegistries } from '../../src/registry/from-config.js';
 import { testLogger } from '../support/harness.js';
 import { AVRO_V1, AVRO_V2, avroOrder, ORDER_FIELDS, PROTO_V1, PROTO_V2, protobufOrder } from '../support/registry-fixtures.js';
-import {
-  confluentFramed,
-  glueFramed,
-  startConfluentStandIn,
-  startGlueStandIn,
-  type ConfluentStandIn,
-  type GlueStandIn,
-} from '../support/schema-registry-standins.js';
+import { confluentFramed, glueFramed, startRegistryStandIns, type ConfluentStandIn, type GlueStandIn } from '../support/schema-registry-standins.js';
 import { messageDefinition } from './helpers.js';
 
 const orderFields = ORDER_FIELDS;
 
 describe('records framed for schema registries', () => {
+  let standIns: Awaited<ReturnType<typeof startRegistryStandIns>>;
   let confluent: ConfluentStandIn;
   let glue: GlueStandIn;
   let configured: ConfiguredRegistries;
 
   beforeAll(async () => {
-    confluent = await startConfluentStandIn();
-    glue = await startGlueStandIn();
+    standIns = await startRegistryStandIns();
+    ({ confluent, glue } = standIns);
     configured = createSchemaRegistries(
       {
         ...DEFAULT_CONFIG,
         aws: { region: 'us-east-1', accessKeyId: 'test', secretAccessKey: 'test' },
-        schemaRegistry: { url: confluent.url, glue: true, glueEndpoint: glue.url, timeoutMs: 1_000, retryIntervalMs: 60_000 },
+        schemaRegistry: standIns.settings({ timeoutMs: 1_000, retryIntervalMs: 60_000 }),
       },
       testLogger,
     );
@@ -42,8 +36,7 @@ describe('records framed for schema registries', () => {
 
   afterAll(async () => {
     configured?.close();
-    await confluent?.close();
-    await glue?.close();
+    await standIns?.close();
   });
 
   const decoderFor = (message: MessageDefinition): RecordDecoder =>

@@ -11,7 +11,7 @@ import { deaggregate } from '../../src/decode/kpl.js';
 import { aggregate } from '../../src/decode/kpl-aggregate.js';
 import { createRecordDecoder } from '../../src/decode/record-decoder.js';
 import { avro } from './avro-encode.js';
-import { bytes, messageDefinition, type FieldSpec } from './helpers.js';
+import { bytes, COLUMN_TYPES, messageDefinition, type FieldSpec } from './helpers.js';
 
 const BIGINT_MIN = -(2n ** 63n);
 const BIGINT_MAX = 2n ** 63n - 1n;
@@ -205,26 +205,7 @@ describe('round trips', () => {
 });
 
 describe('random input never throws', () => {
-  const allTypes: FieldSpec[] = [
-    'smallint',
-    'integer',
-    'bigint',
-    'real',
-    'double',
-    'decimal(6,2)',
-    'numeric',
-    'boolean',
-    'varchar',
-    'varchar(3)',
-    'char(2)',
-    'date',
-    'time',
-    'timestamp',
-    'timestamp with time zone',
-    'varbinary',
-    'json',
-    'uuid',
-  ].map((type, i) => ({ type, mapping: `k${i}` }));
+  const allTypes: FieldSpec[] = COLUMN_TYPES.map((type, i) => ({ type, mapping: `k${i}` }));
   const definitions: Record<DataFormat, () => ReturnType<typeof messageDefinition>> = {
     json: () =>
       messageDefinition(

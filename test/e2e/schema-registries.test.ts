@@ -5,14 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
 import { AVRO_V1, AVRO_V2, avroOrder, ORDER_FIELDS, PROTO_V1, PROTO_V2, protobufOrder } from '../support/registry-fixtures.js';
-import {
-  confluentFramed,
-  glueFramed,
-  startConfluentStandIn,
-  startGlueStandIn,
-  type ConfluentStandIn,
-  type GlueStandIn,
-} from '../support/schema-registry-standins.js';
+import { confluentFramed, glueFramed, startRegistryStandIns, type ConfluentStandIn, type GlueStandIn } from '../support/schema-registry-standins.js';
 
 const fields = ORDER_FIELDS;
 
@@ -20,12 +13,13 @@ const LOOKUP_TIMEOUT_MS = 500;
 
 describe('streams whose writer schemas come from schema registries', () => {
   let harness: Harness;
+  let standIns: Awaited<ReturnType<typeof startRegistryStandIns>>;
   let confluent: ConfluentStandIn;
   let glue: GlueStandIn;
 
   beforeAll(async () => {
-    confluent = await startConfluentStandIn();
-    glue = await startGlueStandIn();
+    standIns = await startRegistryStandIns();
+    ({ confluent, glue } = standIns);
     harness = await startHarness({
       streams: [
         { name: 'orders-avro', shards: 2 },
@@ -41,7 +35,7 @@ describe('streams whose writer schemas come from schema registries', () => {
       },
       configure: (config) => ({
         ...config,
-        schemaRegistry: { url: confluent.url, glue: true, glueEndpoint: glue.url, timeoutMs: LOOKUP_TIMEOUT_MS, retryIntervalMs: 600_000 },
+        schemaRegistry: standIns.settings({ timeoutMs: LOOKUP_TIMEOUT_MS, retryIntervalMs: 600_000 }),
       }),
     });
     const avro1 = confluent.register('orders-avro-value', AVRO_V1);
@@ -65,8 +59,7 @@ describe('streams whose writer schemas come from schema registries', () => {
 
   afterAll(async () => {
     await harness?.close();
-    await confluent?.close();
-    await glue?.close();
+    await standIns?.close();
   });
 
   it('decodes records of two schema versions, from both registries, into one table each', async () => {

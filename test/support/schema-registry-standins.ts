@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { deflateSync } from 'node:zlib';
+import type { SchemaRegistryConfig } from '../../src/config/config.js';
 import { ProtobufWriter } from '../../src/decode/protobuf-wire.js';
 
 const varint = (value: number): number[] => [...new ProtobufWriter().varint(value).finish()];
@@ -182,6 +183,26 @@ export async function startGlueStandIn(): Promise<GlueStandIn> {
       return id;
     },
   });
+}
+
+/** Both stand-ins, and the registry settings that point kinesql at them. */
+export async function startRegistryStandIns(): Promise<{
+  confluent: ConfluentStandIn;
+  glue: GlueStandIn;
+  settings(limits: { timeoutMs: number; retryIntervalMs: number }): SchemaRegistryConfig;
+  close(): Promise<void>;
+}> {
+  const confluent = await startConfluentStandIn();
+  const glue = await startGlueStandIn();
+  return {
+    confluent,
+    glue,
+    settings: (limits) => ({ url: confluent.url, glue: true, glueEndpoint: glue.url, ...limits }),
+    async close() {
+      await confluent.close();
+      await glue.close();
+    },
+  };
 }
 
 /** Confluent's framing: magic 0, the schema id, for protobuf the message indexes (zig-zag varints), the datum. */
