@@ -11,10 +11,12 @@ import { listPartitions, lockPartitions, type TimePartitions } from './time-part
  */
 const EVICTION_LOCK_TIMEOUT_MS = 200;
 
-/** What an eviction removed: everything before `held`, and per shard the last sequence number removed. */
+/** What an eviction removes: everything before `held`, and per shard the last sequence number removed. */
 interface Evicted {
   held: Date;
   lastEvicted: Map<string, string>;
+  /** Removes it (in the eviction's transaction). */
+  remove(): Promise<void>;
 }
 
 /**
@@ -38,11 +40,14 @@ export async function evictBefore(
         const evicted = partitions ? await dropPartitionsBefore(tx, table, windowStart, partitions) : await deleteRowsBefore(tx, table, windowStart);
         if (!evicted) return undefined;
         const { held, lastEvicted } = evicted;
+        // Counted before the removal: dropping a partition holds the whole table until the commit, and
+        // counting what is held is a scan of the table that readers need not wait for.
         const remainingRows = await tx.query(
           `SELECT _shard_id AS shard, min(_shard_sequence_id::numeric)::text AS first, min(_message_timestamp) AS first_arrival,
                   count(*)::int AS rows, (count(*) FILTER (WHERE NOT _message_valid))::int AS invalid, coalesce(sum(_message_length), 0)::float8 AS bytes
-             FROM ${tableName} GROUP BY 1`,
+             FROM ${tableName} WHERE _message_timestamp >= ${quoteLiteral(held.toISOString())}::timestamptz GROUP BY 1`,
         );
+        await evicted.remove();
         const remaining = new Map(remainingRows.rows.map((row) => [String(row['shard']), row]));
         for (const [shardId, shard] of shards) {
           const range = shard.range;
@@ -90,15 +95,19 @@ async function dropPartitionsBefore(tx: EngineTransaction, table: TableName, win
   // Partitions are aligned to their width, so everything before the last expired one's end is in them.
   const held = new Date(Math.max(...expired.map((partition) => partition.to.getTime())));
   const lastEvicted = await lastSequencesBefore(tx, qualifiedName(table), held);
-  for (const partition of expired) await tx.query(`DROP TABLE ${qualifiedName(partition.table)}`);
-  partitions.dropped(expired);
-  return { held, lastEvicted };
+  const remove = async (): Promise<void> => {
+    for (const partition of expired) await tx.query(`DROP TABLE ${qualifiedName(partition.table)}`);
+    partitions.dropped(expired);
+  };
+  return { held, lastEvicted, remove };
 }
 
 async function deleteRowsBefore(tx: EngineTransaction, table: TableName, windowStart: Date): Promise<Evicted | undefined> {
   const tableName = qualifiedName(table);
   const lastEvicted = await lastSequencesBefore(tx, tableName, windowStart);
   if (lastEvicted.size === 0) return undefined;
-  await tx.query(`DELETE FROM ${tableName} WHERE _message_timestamp < ${quoteLiteral(windowStart.toISOString())}::timestamptz`);
-  return { held: windowStart, lastEvicted };
+  const remove = async (): Promise<void> => {
+    await tx.query(`DELETE FROM ${tableName} WHERE _message_timestamp < ${quoteLiteral(windowStart.toISOString())}::timestamptz`);
+  };
+  return { held: windowStart, lastEvicted, remove };
 }
