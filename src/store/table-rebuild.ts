@@ -46,8 +46,10 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
     async (tx) => {
       await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
       for (const statement of [...createTableStatements(staging, { partitionedByTime }), ...tableAccessStatements(staging, next)]) await tx.query(statement);
-      const sources: { table: TableName; from?: Date; to?: Date }[] = partitionedByTime ? await listPartitions(tx, old) : [{ table: old }];
-      const partitions = partitionedByTime ? new TimePartitions(staging, partitionSecondsOf(sources) ?? partitionSeconds(undefined)) : undefined;
+      const oldPartitions = partitionedByTime ? await listPartitions(tx, old) : undefined;
+      // The staging table's partitions are as wide as the old table's.
+      const partitions = oldPartitions && new TimePartitions(staging, partitionSecondsOf(oldPartitions) ?? partitionSeconds(undefined));
+      const sources: { table: TableName; from?: Date }[] = oldPartitions ?? [{ table: old }];
       let copied = 0;
       // Partition by partition, each in physical order: a range of row ids is a cheap scan of one table.
       for (const source of sources) {

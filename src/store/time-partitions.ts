@@ -33,9 +33,9 @@ export function partitionSeconds(windowSeconds: number | undefined): number {
 }
 
 /** The width (seconds) of existing partitions, when there are any. */
-export function partitionSecondsOf(partitions: readonly { from?: Date; to?: Date }[]): number | undefined {
+export function partitionSecondsOf(partitions: readonly TimePartition[]): number | undefined {
   const first = partitions[0];
-  return first?.from && first.to ? (first.to.getTime() - first.from.getTime()) / 1000 : undefined;
+  return first ? (first.to.getTime() - first.from.getTime()) / 1000 : undefined;
 }
 
 export interface TimePartition {
