@@ -9,6 +9,7 @@ import { createKinesisClient } from './kinesis/client.js';
 import { startEventGenerator } from './demo/event-generator.js';
 import { ensureStream, startKinesisStandIn } from './demo/kinesis-standin.js';
 import { startKinesql, type RunningKinesql } from './kinesql.js';
+import { preflight } from './preflight.js';
 import { makeScramVerifier } from './wire/auth/scram.js';
 
 /** The first line of stdin (a pipe or a terminal), without its line end. */
@@ -49,27 +50,56 @@ Options:
 const DEMO_STREAM = 'demo-events';
 const packageRoot = fileURLToPath(new URL('..', import.meta.url));
 
+const OPTIONS = {
+  config: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  tables: { type: 'string' },
+  'kinesis-endpoint': { type: 'string' },
+  's3-endpoint': { type: 'string' },
+  region: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'engine-url': { type: 'string' },
+  'engine-read-url': { type: 'string' },
+  'http-port': { type: 'string' },
+  'log-level': { type: 'string' },
+  'allow-unauthenticated-remote': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** Node's parser error for an unknown or malformed option, said as one line with the nearest known option. */
+function commandLineError(error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
+  if (unknown === undefined) return new Error(`${message.split('. ')[0]}; "kinesql --help" lists the options`);
+  const name = unknown.replace(/^-+/, '').split('=')[0] ?? '';
+  const nearest = Object.keys(OPTIONS)
+    .map((option) => ({ option, distance: editDistance(name, option) }))
+    .sort((a, b) => a.distance - b.distance)[0];
+  const suggestion = nearest !== undefined && nearest.distance <= Math.max(2, Math.floor(name.length / 3)) ? `; did you mean --${nearest.option}?` : '';
+  return new Error(`unknown option ${unknown}${suggestion} ("kinesql --help" lists the options)`);
+}
+
 function parseCommandLine(argv: string[]): { command: string | undefined; flags: Partial<CliFlags>; help: boolean } {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      tables: { type: 'string' },
-      'kinesis-endpoint': { type: 'string' },
-      's3-endpoint': { type: 'string' },
-      region: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'engine-url': { type: 'string' },
-      'engine-read-url': { type: 'string' },
-      'http-port': { type: 'string' },
-      'log-level': { type: 'string' },
-      'allow-unauthenticated-remote': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>>;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (error) {
+    throw commandLineError(error);
+  }
+  const { values, positionals } = parsed;
   const flags: Partial<CliFlags> = {};
   if (values.config !== undefined) flags.configFile = values.config;
   if (values.host !== undefined) flags.host = values.host;
@@ -106,16 +136,18 @@ function onShutdownSignal(logger: Logger, stop: () => Promise<void>): void {
 }
 
 async function serve(config: KinesqlConfig, logger: Logger): Promise<RunningKinesql> {
+  await preflight(config);
   const running = await startKinesql(config, logger);
   onShutdownSignal(logger, () => running.close());
   return running;
 }
 
 async function demo(config: KinesqlConfig, flags: Partial<CliFlags>, logger: Logger): Promise<void> {
+  const withDemoTables: KinesqlConfig = { ...config, catalog: { ...config.catalog, tablesLocation: flags.tables ?? `${packageRoot}config/tables` } };
+  await preflight(withDemoTables);
   const standIn = await startKinesisStandIn();
   const demoConfig: KinesqlConfig = {
-    ...config,
-    catalog: { ...config.catalog, tablesLocation: flags.tables ?? `${packageRoot}config/tables` },
+    ...withDemoTables,
     aws: { ...config.aws, kinesisEndpoint: standIn.endpoint, accessKeyId: 'demo', secretAccessKey: 'demo' },
   };
   const client = createKinesisClient(demoConfig.aws);
