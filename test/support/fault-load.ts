@@ -28,6 +28,11 @@ export interface FaultLoadOptions {
   queryPauseMs?: number;
 }
 
+/** An error the server sent (it has a SQLSTATE), not one of the client's own (a refused or dropped socket). */
+export function fromServer(answer: Answer): boolean {
+  return answer.code !== undefined && /^[0-9A-Z]{5}$/.test(answer.code);
+}
+
 /** The definition of a table over a stream of `{k, seq}` records, named like the stream. */
 export function keySeqDefinition(name: string) {
   return {
