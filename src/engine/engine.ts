@@ -2,7 +2,12 @@ import { once } from 'node:events';
 import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
 import type { Logger } from 'pino';
-import { cancelBackend, openBackend, type BackendLink, type EngineAddress } from './backend-link.js';
+import { cancelBackend, EngineLoginError, openBackend, type BackendLink, type EngineAddress } from './backend-link.js';
+import { EngineUnavailable, isConnectionLoss } from './engine-unavailable.js';
+import { EngineWatch, type RestartListener } from './engine-watch.js';
+
+export type { EngineRestart, RestartListener } from './engine-watch.js';
+export { EngineUnavailable } from './engine-unavailable.js';
 
 /** How to reach the engine as its administrator (the role kinesql owns its tables as). */
 export interface EngineEndpoint extends EngineAddress {
@@ -25,71 +30,122 @@ export interface EngineTransaction {
 /** PostgreSQL 14 is the oldest engine kinesql supports. */
 const OLDEST_ENGINE = 140000;
 
+export interface EngineOptions {
+  /** Connections kinesql keeps for its own work. */
+  poolSize?: number;
+  /** The engine is a hot standby (a read replica), which must stay in recovery. */
+  standby?: boolean;
+}
+
 /**
  * The engine: a PostgreSQL server reached over the PostgreSQL protocol. kinesql's own work (DDL, loading,
  * status tables) runs on a small pool of administrator connections; every client session gets a backend
  * of its own (openBackend), logged in as the client's engine role.
+ *
+ * The engine may restart, crash and recover, or fail over behind its URL. kinesql notices (engine-watch.ts),
+ * answers what needs the engine meanwhile with EngineUnavailable (57P03), reconnects with backoff and then
+ * calls the restart listeners (onRestart).
  */
 export class Engine {
-  private readonly pool: pg.Pool;
+  private pool: pg.Pool;
   private closed = false;
+  private readonly watch: EngineWatch;
   serverVersion = '';
   serverVersionNum = 0;
 
   private constructor(
     readonly endpoint: EngineEndpoint,
     private readonly logger: Logger,
-    poolSize: number,
+    private readonly poolSize: number,
+    standby: boolean,
   ) {
-    const tcp = !endpoint.host.startsWith('/');
-    this.pool = new pg.Pool({
-      host: endpoint.host,
-      port: endpoint.port,
-      database: endpoint.database,
-      user: endpoint.user,
-      password: endpoint.password,
-      max: poolSize,
-      application_name: 'kinesql',
-      ...(tcp && endpoint.sslmode && endpoint.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: endpoint.sslmode === 'verify-full' } } : {}),
+    this.pool = this.createPool();
+    this.watch = new EngineWatch({
+      connection: this.connectionConfig(),
+      standby,
+      logger,
+      onReconnected: () => {
+        // Connections of the pool may still point at the server that went away (a failover leaves them silent).
+        const old = this.pool;
+        this.pool = this.createPool();
+        old.end().catch(() => undefined);
+      },
     });
-    // An idle pooled connection that the engine drops (restart, admin kill) must not take the process down.
-    this.pool.on('error', (error) => this.logger.warn({ err: error }, 'engine connection lost'));
   }
 
-  static async connect(endpoint: EngineEndpoint, logger: Logger, poolSize = 8): Promise<Engine> {
-    const engine = new Engine(endpoint, logger, poolSize);
+  static async connect(endpoint: EngineEndpoint, logger: Logger, options: EngineOptions = {}): Promise<Engine> {
+    const engine = new Engine(endpoint, logger, options.poolSize ?? 8, options.standby ?? false);
     try {
+      await engine.watch.start();
       const { rows } = await engine.query(`SELECT current_setting('server_version') AS version, current_setting('server_version_num')::int AS num`);
       engine.serverVersion = String(rows[0]?.['version']);
       engine.serverVersionNum = Number(rows[0]?.['num']);
     } catch (error) {
-      await engine.pool.end().catch(() => undefined);
+      await engine.close().catch(() => undefined);
       throw error;
     }
     if (engine.serverVersionNum < OLDEST_ENGINE) {
-      await engine.pool.end();
+      await engine.close();
       throw new Error(`the engine is PostgreSQL ${engine.serverVersion}; kinesql needs PostgreSQL 14 or newer`);
     }
     return engine;
   }
 
+  /**
+   * Calls `listener` each time kinesql's connections to the engine are back after they were lost: the
+   * engine restarted, crashed and recovered, failed over, or an administrator connection of kinesql's was
+   * ended. What kinesql keeps in memory about what the engine holds (shard positions) may then be behind
+   * or ahead of the engine and must be read again.
+   *
+   * Listeners run synchronously, in the order added, at the moment the engine is marked reachable again:
+   * before any later query of kinesql's own is let through (while the engine is away, every query, login
+   * and transaction fails with EngineUnavailable). A listener that needs the engine starts that work itself.
+   * Returns a function that removes the listener.
+   */
+  onRestart(listener: RestartListener): () => void {
+    return this.watch.onRestart(listener);
+  }
+
+  /** Why kinesql cannot reach the engine right now (for /readyz), or undefined while it can. */
+  get unavailableReason(): string | undefined {
+    return this.watch.problem;
+  }
+
   async query(sql: string, params: unknown[] = []): Promise<QueryResult> {
-    const result = await this.pool.query(sql, params);
-    return { rows: result.rows as Record<string, unknown>[], affectedRows: result.rowCount ?? 0 };
+    const pool = await this.usablePool();
+    try {
+      const result = await pool.query(sql, params);
+      return { rows: result.rows as Record<string, unknown>[], affectedRows: result.rowCount ?? 0 };
+    } catch (error) {
+      throw this.failure(error, pool);
+    }
   }
 
   async exec(sql: string): Promise<void> {
-    await this.pool.query(sql);
+    await this.query(sql);
   }
 
   /**
    * Runs fn inside one transaction on one connection: everything it does commits together or not at all.
    * With lockTimeoutMs, a statement that waits longer than that for a lock fails with 55P03. With
    * asynchronousCommit, COMMIT does not wait for the WAL to reach the disk: a crash may lose the last
-   * moments of such transactions, whole, never half of one.
+   * moments of such transactions, whole, never half of one. A connection lost on the way (even during the
+   * COMMIT, whose outcome is then unknown) fails it with EngineUnavailable.
    */
   async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options: { lockTimeoutMs?: number; asynchronousCommit?: boolean } = {}): Promise<T> {
-    const client = await this.pool.connect();
+    const pool = await this.usablePool();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw this.failure(error, pool);
+    }
+    // A checked-out connection has no error listener of the pool's: one the engine ends would take the process down.
+    let lostWhileHeld: unknown;
+    const onError = (error: Error): void => {
+      lostWhileHeld ??= error;
+    };
+    client.on('error', onError);
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -113,16 +169,25 @@ export class Engine {
       await client.query('ROLLBACK').catch(() => {
         broken = true;
       });
-      throw error;
+      throw this.failure(lostWhileHeld ?? error, pool);
     } finally {
-      client.release(broken);
+      client.off('error', onError);
+      client.release(broken || lostWhileHeld !== undefined);
     }
   }
 
   /** A backend of its own for a client session, logged in as `user`. */
-  openBackend(user: string, password: string, parameters: readonly (readonly [string, string])[]): Promise<BackendLink> {
-    if (this.closed) return Promise.reject(new Error('engine is closed'));
-    return openBackend({ address: this.endpoint, user, password, parameters });
+  async openBackend(user: string, password: string, parameters: readonly (readonly [string, string])[]): Promise<BackendLink> {
+    await this.watch.available();
+    try {
+      return await openBackend({ address: this.endpoint, user, password, parameters });
+    } catch (error) {
+      if (!isConnectionLoss(error)) throw error;
+      this.watch.lost(error);
+      // The engine's own refusal while it starts up (57P03 …) says it best; a socket error would name paths.
+      if (error instanceof EngineLoginError) throw error;
+      throw this.watch.unavailable(error);
+    }
   }
 
   /** Forwards a cancel to the backend (processId, secretKey). */
@@ -133,7 +198,51 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.watch.close();
     await this.pool.end();
+  }
+
+  private async usablePool(): Promise<pg.Pool> {
+    if (this.closed) throw this.watch.shuttingDown();
+    await this.watch.available();
+    // The engine may have been closed while the attempt to reach it ran.
+    if (this.closed) throw this.watch.shuttingDown();
+    return this.pool;
+  }
+
+  /** The error to throw for one of kinesql's own queries: a lost connection becomes EngineUnavailable. */
+  private failure(error: unknown, pool: pg.Pool): unknown {
+    if (error instanceof EngineUnavailable) return error;
+    if (this.closed) return this.watch.shuttingDown();
+    if (!isConnectionLoss(error)) return error;
+    // A connection of a pool replaced since (the engine came back meanwhile) says nothing about the engine now.
+    if (pool === this.pool) this.watch.lost(error);
+    return this.watch.unavailable(error);
+  }
+
+  private connectionConfig(): pg.ClientConfig {
+    const { endpoint } = this;
+    const tcp = !endpoint.host.startsWith('/');
+    return {
+      host: endpoint.host,
+      port: endpoint.port,
+      database: endpoint.database,
+      user: endpoint.user,
+      password: endpoint.password,
+      application_name: 'kinesql',
+      ...(tcp && endpoint.sslmode && endpoint.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: endpoint.sslmode === 'verify-full' } } : {}),
+    };
+  }
+
+  private createPool(): pg.Pool {
+    const pool = new pg.Pool({ ...this.connectionConfig(), max: this.poolSize, keepAlive: true });
+    // An idle pooled connection that the engine drops (restart, crash, admin kill) must not take the process down.
+    pool.on('error', (error) => {
+      if (pool !== this.pool || this.closed) return;
+      this.logger.warn({ err: error }, 'idle engine connection lost');
+      if (isConnectionLoss(error)) this.watch.lost(error);
+    });
+    return pool;
   }
 }
 

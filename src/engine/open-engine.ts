@@ -29,7 +29,7 @@ export async function openEngine(config: EngineConfig, dataDir: string | undefin
   if (config.url !== undefined) {
     const endpoint = endpointFromUrl(config.url);
     const readEndpoint = config.readUrl !== undefined ? endpointFromUrl(config.readUrl, 'kinesql.engine-read-url') : undefined;
-    const engine = await Engine.connect(endpoint, logger, OWN_CONNECTIONS);
+    const engine = await Engine.connect(endpoint, logger, { poolSize: OWN_CONNECTIONS });
     logger.info({ host: endpoint.host, port: endpoint.port, database: endpoint.database, version: engine.serverVersion }, 'external engine connected');
     if (!readEndpoint) return { engine, kind: 'external', shutdown: () => engine.close() };
     let replica: ReadReplica;
@@ -66,7 +66,7 @@ export async function openEngine(config: EngineConfig, dataDir: string | undefin
   });
   let engine: Engine;
   try {
-    engine = await Engine.connect(embedded.endpoint, logger, OWN_CONNECTIONS);
+    engine = await Engine.connect(embedded.endpoint, logger, { poolSize: OWN_CONNECTIONS });
   } catch (error) {
     await embedded.stop();
     throw error;

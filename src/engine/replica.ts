@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { EngineLoginError, type BackendLink } from './backend-link.js';
-import { Engine, type EngineEndpoint } from './engine.js';
+import { Engine, EngineUnavailable, type EngineEndpoint } from './engine.js';
 import { formatLsn, parseLsn, PrimaryPosition } from './wal-position.js';
 
 /** The standby cannot serve what a session needs: unreachable, promoted, or too far behind. */
@@ -65,12 +65,9 @@ export class ReadReplica {
 
   /** Connects to the standby and checks that it is one, of this primary. */
   static async connect(endpoint: EngineEndpoint, primary: Engine, options: ReplicaOptions, logger: Logger): Promise<ReadReplica> {
-    const standby = await Engine.connect(endpoint, logger, STANDBY_CONNECTIONS);
+    // The engine checks that the standby is in recovery, on every (re)connection.
+    const standby = await Engine.connect(endpoint, logger, { poolSize: STANDBY_CONNECTIONS, standby: true });
     try {
-      const { rows } = await standby.query('SELECT pg_is_in_recovery() AS recovering');
-      if (rows[0]?.['recovering'] !== true) {
-        throw new Error('kinesql.engine-read-url is not a hot standby (pg_is_in_recovery() is false there): name a streaming standby of kinesql.engine-url');
-      }
       const [ours, theirs] = await Promise.all([systemIdentifier(primary), systemIdentifier(standby)]);
       if (ours !== undefined && theirs !== undefined && ours !== theirs) {
         throw new Error(`kinesql.engine-read-url is a standby of another server (system identifier ${theirs}; the primary's is ${ours})`);
@@ -106,7 +103,7 @@ export class ReadReplica {
     try {
       return await this.standby.openBackend(user, password, parameters);
     } catch (error) {
-      if (error instanceof EngineLoginError) throw error;
+      if (error instanceof EngineLoginError || error instanceof EngineUnavailable) throw error;
       throw new ReplicaError(`the read replica (${this.where()}) cannot be reached: ${(error as Error).message}`, SQLSTATE.unableToEstablishConnection);
     }
   }
@@ -125,6 +122,7 @@ export class ReadReplica {
     try {
       target = await this.primaryPosition.read();
     } catch (error) {
+      if (error instanceof EngineUnavailable) throw new ReplicaError(error.message, error.code);
       throw new ReplicaError(`the engine's primary did not tell its WAL position: ${(error as Error).message}`, SQLSTATE.connectionFailure);
     }
     options.signal?.throwIfAborted();
@@ -194,7 +192,9 @@ export class ReadReplica {
           const failure =
             error instanceof ReplicaError
               ? error
-              : new ReplicaError(`the read replica (${this.where()}) cannot be reached: ${(error as Error).message}`, SQLSTATE.connectionFailure);
+              : error instanceof EngineUnavailable
+                ? new ReplicaError(error.message, error.code)
+                : new ReplicaError(`the read replica (${this.where()}) cannot be reached: ${(error as Error).message}`, SQLSTATE.connectionFailure);
           this.logger.warn({ err: error }, 'read replica replay position not read');
           for (const waiter of [...this.waiters]) waiter.finish(failure);
           return;

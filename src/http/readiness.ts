@@ -1,5 +1,5 @@
 import type { Catalog } from '../catalog/catalog.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, EngineUnavailable } from '../engine/engine.js';
 import type { ReadReplica } from '../engine/replica.js';
 import type { StreamStore } from '../store/stream-store.js';
 
@@ -9,7 +9,9 @@ import type { StreamStore } from '../store/stream-store.js';
  */
 export async function readinessProblems(engine: Engine, store: StreamStore, catalog: Catalog, replica?: ReadReplica): Promise<string[]> {
   const problems: string[] = [];
-  await engine.query('SELECT 1').catch((error: unknown) => problems.push(`engine: ${(error as Error).message}`));
+  const away = engine.unavailableReason;
+  if (away !== undefined) problems.push(`engine: ${away}`);
+  else await engine.query('SELECT 1').catch((error: unknown) => problems.push(`engine: ${(error as EngineUnavailable).reason ?? (error as Error).message}`));
   const replicaProblem = await replica?.problem();
   if (replicaProblem !== undefined) problems.push(`read replica: ${replicaProblem}`);
   // A broken definition file takes only its own table out (kinesql.definitions shows it), not the server.

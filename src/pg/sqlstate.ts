@@ -20,6 +20,8 @@ export const SQLSTATE = {
   lockNotAvailable: '55P03',
   queryCanceled: '57014',
   adminShutdown: '57P01',
+  crashShutdown: '57P02',
+  cannotConnectNow: '57P03',
   internalError: 'XX000',
   fdwError: 'HV000',
   fdwUnableToEstablishConnection: 'HV00N',

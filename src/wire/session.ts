@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { EngineLoginError, type BackendLink } from '../engine/backend-link.js';
-import type { Engine } from '../engine/engine.js';
+import { EngineUnavailable, type Engine } from '../engine/engine.js';
 import { ReplicaError, type ReadReplica } from '../engine/replica.js';
 import { RoleRefused, type ClientRoles } from '../engine/roles.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
@@ -260,6 +260,10 @@ export class Session {
     } catch (error) {
       if (error instanceof RoleRefused || error instanceof EngineLoginError || error instanceof ReplicaError) {
         await this.fatal({ code: error.sqlstate, message: error.message });
+        return;
+      }
+      if (error instanceof EngineUnavailable) {
+        await this.fatal({ code: error.code, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
         return;
       }
       throw error;

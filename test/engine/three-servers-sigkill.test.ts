@@ -4,6 +4,7 @@ import pg from 'pg';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildServer, engineUrlOf, freePort, startChildServer } from '../support/child-server.js';
+import { keySeqDefinition } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 /**
@@ -17,17 +18,7 @@ const WRITE_ROUNDS = 60;
 const RECORDS_PER_ROUND = 20;
 const KILL_AT_ROUND = 20;
 
-const definition = {
-  tableName: 'orders',
-  streamName: 'orders',
-  message: {
-    dataFormat: 'json',
-    fields: [
-      { name: 'k', type: 'VARCHAR', mapping: 'k' },
-      { name: 'seq', type: 'INTEGER', mapping: 'seq' },
-    ],
-  },
-};
+const definition = keySeqDefinition('orders');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -16,6 +16,12 @@ export interface ExternalPostgres {
   adminUrl: string;
   port: number;
   dataDir: string;
+  /** kill -9 of the postmaster (the server is then down until startAgain). */
+  crash(): Promise<void>;
+  /** Starts the server again on the same port and data directory after crash(); resolves once it accepts logins. */
+  startAgain(): Promise<void>;
+  /** `pg_ctl restart -m immediate`: every process stopped at once (no checkpoint), then started again. */
+  restartImmediately(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -197,22 +203,88 @@ export async function startExternalPostgres(): Promise<ExternalPostgres> {
     throw error;
   }
 
-  const server = postmaster as ChildProcess;
   let stopping: Promise<void> | undefined;
+  const launched = { binaries, dataDir, socketDir, owner, adminPassword, port };
   return {
     url: `postgresql://kinesql_owner:${encodeURIComponent(ownerPassword)}@127.0.0.1:${port}/kinesql`,
     adminUrl: `postgresql://postgres:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}/kinesql`,
     port,
     dataDir,
+    async crash() {
+      const pid = await postmasterPid(dataDir);
+      if (pid === undefined) throw new Error('the server is not running');
+      process.kill(pid, 'SIGKILL');
+      await waitForPidExit(pid);
+    },
+    async startAgain() {
+      // Backends of the killed postmaster leave once they notice; until then the old shared memory is in use.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          ({ postmaster } = await launchPostgres(launched));
+          return;
+        } catch (error) {
+          if (attempt >= PORT_ATTEMPTS * 10) throw error;
+          await delay(READY_INTERVAL_MS * 5);
+        }
+      }
+    },
+    async restartImmediately() {
+      // The restarted server is pg_ctl's child, no longer this process's: stop() finds it by its pid file.
+      // Its own log file: postgres.log was created by this process, which the server user may not write to.
+      const logFile = join(dataDir, 'pg_ctl.log');
+      await new Promise<void>((resolve, reject) => {
+        execFile(
+          join(binaries, 'pg_ctl'),
+          ['restart', '-D', dataDir, '-m', 'immediate', '-w', '-t', '60', '-l', logFile],
+          { ...spawnIdentity, cwd: dataDir, env: cleanEnv() },
+          (error, stdout, stderr) =>
+            error ? reject(new Error(`pg_ctl restart failed: ${error.message}\n${stdout}${stderr}\n${logTail(logFile)}`)) : resolve(),
+        );
+      });
+    },
     stop() {
       stopping ??= (async () => {
-        await stopPostgres(server);
+        if (postmaster) await stopPostgres(postmaster);
+        const pid = await postmasterPid(dataDir);
+        if (pid !== undefined) {
+          process.kill(pid, 'SIGINT');
+          await waitForPidExit(pid);
+        }
         process.off('exit', onProcessExit);
         await removeDirs();
       })();
       return stopping;
     },
   };
+}
+
+/** The pid of the postmaster running on dataDir (its postmaster.pid), or undefined when none runs. */
+async function postmasterPid(dataDir: string): Promise<number | undefined> {
+  const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
+  const pid = Number(text.split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitForPidExit(pid: number): Promise<void> {
+  const deadline = performance.now() + STOP_TIMEOUT_MS;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    if (performance.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      return;
+    }
+    await delay(20);
+  }
 }
 
 export interface LaunchOptions {
