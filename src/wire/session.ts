@@ -155,9 +155,11 @@ export class Session {
       case 'ssl-request':
         if (this.settings.tls && !(this.stream instanceof TLSSocket)) await this.startTls(this.settings.tls);
         else await this.send(Buffer.from('N'));
+        if (this.reader.hasBufferedBytes) await this.refuseBytesBehind('SSL request');
         return;
       case 'gssenc-request':
         await this.send(Buffer.from('N'));
+        if (this.reader.hasBufferedBytes) await this.refuseBytesBehind('GSSAPI encryption request');
         return;
       case 'cancel-request':
         this.hooks.cancel(packet.processId, packet.secretKey);
@@ -168,6 +170,19 @@ export class Session {
         await this.onStartup(packet.protocolVersion, packet.parameters);
         return;
     }
+  }
+
+  /**
+   * Bytes that came in the same packet as an SSLRequest (or GSSENCRequest) were sent before the answer could
+   * be read: not encrypted, and possibly injected by a man in the middle (CVE-2021-23214). As PostgreSQL
+   * does, they are refused, never read; after 'S' the FATAL goes over the TLS connection once it is up.
+   */
+  private async refuseBytesBehind(request: string): Promise<void> {
+    await this.fatal({
+      code: SQLSTATE.protocolViolation,
+      message: `received unencrypted data after ${request}`,
+      detail: 'This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.',
+    });
   }
 
   private async startTls(secureContext: SecureContext): Promise<void> {
@@ -339,8 +354,9 @@ export class Session {
   // ---- ending ------------------------------------------------------------------------------------
 
   private async fatal(fields: Omit<ErrorFields, 'severity'>): Promise<void> {
-    await this.send(backend.error({ ...fields, severity: 'FATAL' }));
+    // Closed first: nothing more the client sent is read, even while the error waits to be written.
     this.closed = true;
+    await this.send(backend.error({ ...fields, severity: 'FATAL' }));
     this.stream.end();
   }
 

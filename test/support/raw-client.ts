@@ -8,7 +8,7 @@ export interface BackendMessage {
 
 /** A hand-driven protocol connection: send frames, read backend messages one by one. */
 export class RawClient {
-  private buffered = Buffer.alloc(0);
+  private buffered: Buffer = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
   closed = false;
   /** BackendKeyData of the session, after startup. */
@@ -32,9 +32,11 @@ export class RawClient {
     for (const waiter of waiters) waiter();
   }
 
-  /** A client over a socket already connected (a TLS one, or one bound to a chosen local address). */
-  static over(socket: Socket): RawClient {
-    return new RawClient(socket);
+  /** A client over a socket already connected (a TLS one, or one bound to a chosen local address), with bytes already read from it. */
+  static over(socket: Socket, alreadyRead: Buffer = Buffer.alloc(0)): RawClient {
+    const client = new RawClient(socket);
+    client.buffered = alreadyRead;
+    return client;
   }
 
   static async open(port: number, host = '127.0.0.1'): Promise<RawClient> {
