@@ -1,9 +1,17 @@
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { serialize } from 'pg-protocol';
 
 export interface BackendMessage {
   type: string;
   body: Buffer;
+}
+
+/** A socket that connects from a loopback address of its own (for node-postgres's `stream` option), so that per-address limits count it apart. */
+export function socketFrom(localAddress: string): Socket {
+  const socket = new Socket();
+  const connectSocket = socket.connect.bind(socket);
+  socket.connect = ((port: number, host: string) => connectSocket({ port, host, localAddress })) as typeof socket.connect;
+  return socket;
 }
 
 /** A hand-driven protocol connection: send frames, read backend messages one by one. */
@@ -39,8 +47,8 @@ export class RawClient {
     return client;
   }
 
-  static async open(port: number, host = '127.0.0.1'): Promise<RawClient> {
-    const socket = connect(port, host);
+  static async open(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawClient> {
+    const socket = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     return new RawClient(socket);
   }

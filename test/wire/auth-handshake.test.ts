@@ -4,6 +4,7 @@
  * the handshake succeeded without starting an engine.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,13 +20,15 @@ import { GSSENC_REQUEST_CODE } from '../../src/pg/protocol-constants.js';
 import { makeScramVerifier } from '../../src/wire/auth/scram.js';
 import { WireServer } from '../../src/wire/server.js';
 import type { SessionServices } from '../../src/wire/session.js';
-import { wireSessionOptions } from '../../src/wire/wire-options.js';
+import { connectionLimits, wireSessionOptions } from '../../src/wire/wire-options.js';
 import { makeCertificate } from '../support/certificates.js';
 import { testLogger } from '../support/harness.js';
 import { type BackendMessage, errorFields as bodyFields, RawClient } from '../support/raw-client.js';
 
 const run = promisify(execFile);
 const STUB_PASSED = 'authenticated; this test has no engine';
+/** What the engine's secret would give (ClientRoles.derivedKey). */
+const STAND_IN_KEY = randomBytes(32);
 
 const stubServices = {
   executor: {},
@@ -74,7 +77,12 @@ describe('authentication handshake (no engine)', () => {
   });
 
   const start = async (config: WireConfig): Promise<number> => {
-    const server = new WireServer(stubServices, { defaultSchema: 'public', kinesqlVersion: 'test', ...wireSessionOptions(config) }, 20, testLogger);
+    const server = new WireServer(
+      stubServices,
+      { defaultSchema: 'public', kinesqlVersion: 'test', ...wireSessionOptions(config, STAND_IN_KEY) },
+      connectionLimits(20, config),
+      testLogger,
+    );
     servers.push(server);
     return (await server.listen(0, '127.0.0.1')).port;
   };
@@ -136,7 +144,7 @@ describe('authentication handshake (no engine)', () => {
     });
 
     it('is a configuration error without TLS', () => {
-      expect(() => wireSessionOptions({ ...scramUsers, requireTls: true })).toThrow(/kinesql.require-tls needs TLS/);
+      expect(() => wireSessionOptions({ ...scramUsers, requireTls: true }, STAND_IN_KEY)).toThrow(/kinesql.require-tls needs TLS/);
     });
   });
 
