@@ -26,7 +26,7 @@ const KINESQL_VERSION = (JSON.parse(readFileSync(new URL('../package.json', impo
 import { HttpServer } from './http/http-server.js';
 import { KinesqlMetrics } from './http/metrics.js';
 import { readinessProblems } from './http/readiness.js';
-import { wireSessionOptions } from './wire/wire-options.js';
+import { connectionLimits, wireSessionOptions } from './wire/wire-options.js';
 
 export interface RunningKinesql {
   host: string;
@@ -128,8 +128,12 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     executor.metrics = metrics;
     const server: WireServer = new WireServer(
       { executor, engine, ...(replica ? { replica } : {}), roles, metrics },
-      { defaultSchema: config.catalog.defaultSchema, kinesqlVersion: KINESQL_VERSION, ...wireSessionOptions(config.wire) },
-      engineConfig.maxConnections,
+      {
+        defaultSchema: config.catalog.defaultSchema,
+        kinesqlVersion: KINESQL_VERSION,
+        ...wireSessionOptions(config.wire, await roles.derivedKey('stand-in login secrets')),
+      },
+      connectionLimits(engineConfig.maxConnections, config.wire),
       logger.child({ component: 'wire' }),
     );
     const address = await server.listen(config.server.port, config.server.host);

@@ -143,6 +143,12 @@ export interface WireConfig {
   idleInTransactionTimeoutMs?: number;
   /** Serve a non-loopback address with trust authentication anyway (kinesql.allow-unauthenticated-remote). */
   allowUnauthenticatedRemote?: boolean;
+  /** A connection not logged in after this long is closed, in ms (kinesql.authentication-timeout; 60 s when unset). */
+  authenticationTimeoutMs?: number;
+  /** Most connections from one address (an IPv6 /64) that have not logged in yet (kinesql.max-pending-logins-per-address). */
+  maxPendingLoginsPerAddress?: number;
+  /** Most sessions of one user at once; 0 or unset = no cap (kinesql.max-sessions-per-user). */
+  maxSessionsPerUser?: number;
 }
 /** kinesql's own stream-scan settings (issue 7). Every member has a default, see DEFAULT_SCAN_CONFIG. */
 export interface ScanConfig {

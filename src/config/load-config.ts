@@ -185,6 +185,9 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.require-tls'], env: ['KINESQL_REQUIRE_TLS'], parser: boolean, apply: (c, v) => (wire(c).requireTls = v) }),
   setting({ keys: ['kinesql.max-protocol-message-bytes'], parser: integer(1024, 1024 * 1024 * 1024), apply: (c, v) => (wire(c).maxProtocolMessageBytes = v) }),
   setting({ keys: ['kinesql.idle-in-transaction-timeout'], parser: duration(1), apply: (c, v) => (wire(c).idleInTransactionTimeoutMs = v) }),
+  setting({ keys: ['kinesql.authentication-timeout'], parser: duration(1), apply: (c, v) => (wire(c).authenticationTimeoutMs = v) }),
+  setting({ keys: ['kinesql.max-pending-logins-per-address'], parser: integer(1, 100_000), apply: (c, v) => (wire(c).maxPendingLoginsPerAddress = v) }),
+  setting({ keys: ['kinesql.max-sessions-per-user'], parser: integer(0, 100_000), apply: (c, v) => (wire(c).maxSessionsPerUser = v) }),
   setting({
     keys: ['kinesql.client-write-timeout'],
     parser: duration(1),

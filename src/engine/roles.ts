@@ -217,6 +217,16 @@ export class ClientRoles {
     return password;
   }
 
+  /**
+   * A key for `purpose` derived from the engine's secret: the same on every kinesql server on this engine and
+   * across restarts, and known to nobody who cannot read kinesql's private schema.
+   */
+  async derivedKey(purpose: string): Promise<Buffer> {
+    return createHmac('sha256', await this.engineSecret())
+      .update(`kinesql key\0${purpose}`)
+      .digest();
+  }
+
   private async engineSecret(): Promise<string> {
     this.secret ??= this.engine
       .transaction(async (tx) => {

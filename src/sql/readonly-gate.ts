@@ -7,7 +7,11 @@
  * - 25006 read_only_sql_transaction, message `cannot execute <command>: kinesql is read-only`, for
  *   statements that write or change state (and SET of settings not on the allow-list);
  * - 42501 insufficient_privilege, message `permission denied for function <name>: kinesql is read-only`,
- *   for calls of denied functions wherever they appear in a statement.
+ *   for calls of denied functions wherever they appear in a statement, and `permission denied to set role
+ *   "<name>"` (or session authorization) for SET ROLE and SET SESSION AUTHORIZATION, as PostgreSQL answers a
+ *   role that is not allowed to. Going back to the login role (RESET ROLE, SET ROLE NONE, RESET SESSION
+ *   AUTHORIZATION, SET SESSION AUTHORIZATION DEFAULT) is allowed: the engine backend is logged in as the
+ *   client's own role, so these leave it where it is.
  */
 import { commandTagOf, unwrap } from './command-tag.js';
 import { isDeniedFunction } from './denied-functions.js';
@@ -174,7 +178,9 @@ const ROW_SECURITY_HINT = 'kinesql serves its tables through row policies: run p
 function checkSet(f: Fields, ctx: GateContext): Verdict {
   const extra = ctx.allowedSettings ?? [];
   const name = typeof f.name === 'string' ? f.name : '';
-  const setting = (reason: string | undefined, verb: string): Verdict => (reason === undefined ? ALLOWED : readOnly(`${verb} ${displaySetting(name)}`, reason));
+  const lowerName = name.toLowerCase();
+  if (lowerName === 'role' || lowerName === 'session_authorization') return checkIdentityChange(f, lowerName);
+  const setting = (reason: string | undefined, verb: string): Verdict => (reason === undefined ? ALLOWED : readOnly(`${verb} ${name}`, reason));
 
   switch (f.kind) {
     case 'VAR_RESET_ALL':
@@ -198,12 +204,26 @@ function checkSet(f: Fields, ctx: GateContext): Verdict {
       return setting(settingRefusal(name, constantValue(args[0]), extra), 'SET');
     }
     default:
-      return readOnly(`SET ${displaySetting(name)}`);
+      return readOnly(`SET ${name}`);
   }
 }
 
-function displaySetting(name: string): string {
-  return name === 'session_authorization' ? 'SESSION AUTHORIZATION' : name === 'role' ? 'ROLE' : name;
+/**
+ * SET ROLE and SET SESSION AUTHORIZATION: back to the login role (RESET, DEFAULT, ROLE NONE) is allowed; any
+ * other role is refused as PostgreSQL refuses a role that may not take it (42501), since a kinesql session
+ * keeps the role it logged in as.
+ */
+function checkIdentityChange(f: Fields, name: 'role' | 'session_authorization'): Verdict {
+  const args = asArray(f.args);
+  if (f.kind === 'VAR_RESET' || f.kind === 'VAR_SET_DEFAULT') return ALLOWED;
+  if (name === 'role' && f.kind === 'VAR_SET_VALUE' && args.length === 1 && constantValue(args[0]) === 'none') return ALLOWED;
+  const target = f.kind === 'VAR_SET_VALUE' && args.length === 1 ? constantValue(args[0]) : undefined;
+  const what = name === 'role' ? 'role' : 'session authorization';
+  return {
+    allowed: false,
+    sqlstate: SQLSTATE.insufficientPrivilege,
+    message: `permission denied to set ${what}${target === undefined ? '' : ` "${String(target)}"`}: kinesql is read-only (a session keeps the role it logged in as)`,
+  };
 }
 
 /**

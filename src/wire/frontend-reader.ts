@@ -73,6 +73,11 @@ export class FrontendReader {
     return !this.startupDone;
   }
 
+  /** Whether bytes that are not yet a whole message are buffered (after an SSLRequest there must be none). */
+  get hasBufferedBytes(): boolean {
+    return this.bufferedBytes > 0;
+  }
+
   nextStartupPacket(): StartupPacket | undefined {
     if (this.bufferedBytes < 4) return undefined;
     const length = this.peek(4).readInt32BE(0);

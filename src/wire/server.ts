@@ -1,5 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { backend } from '../pg/backend-messages.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
+import { ConnectionSlots, type ConnectionLimits } from './connection-slots.js';
 import { listenTcp } from './listen.js';
 import { Session, type SessionServices, type SessionSettings } from './session.js';
 
@@ -8,26 +11,47 @@ export class WireServer {
   private readonly server: Server;
   /** Logged-in sessions by the process id their client was given (their engine backend's). */
   private readonly sessions = new Map<number, Session>();
-  /** Every connection still open, logged in or not: what kinesql.max-connections bounds. */
+  /** Every connection still open, logged in or not. */
   private readonly connections = new Set<Session>();
+  private readonly slots: ConnectionSlots;
 
   constructor(
     private readonly services: SessionServices,
     private readonly settings: SessionSettings,
-    private readonly maxConnections: number,
+    limits: ConnectionLimits,
     private readonly logger: Logger,
   ) {
+    this.slots = new ConnectionSlots(limits);
     this.server = createServer((socket) => this.accept(socket));
   }
 
   private accept(socket: Socket): void {
-    const logger = this.logger.child({ client: `${socket.remoteAddress}:${socket.remotePort}` });
+    const address = socket.remoteAddress ?? '';
+    const logger = this.logger.child({ client: `${address}:${socket.remotePort}` });
+    const pending = this.slots.openPending(address);
+    if (!pending) {
+      // Refused before a word is read, as PostgreSQL's postmaster answers when it cannot start a backend;
+      // libpq and pgjdbc show this error whether they sent an SSLRequest or a startup message.
+      logger.warn({ address }, 'too many connections from one address waiting to log in');
+      socket.on('error', () => undefined);
+      socket.end(
+        backend.error({
+          severity: 'FATAL',
+          code: SQLSTATE.tooManyConnections,
+          message: `too many connections from host "${address}" that have not logged in (kinesql.max-pending-logins-per-address)`,
+        }),
+        () => socket.destroy(),
+      );
+      return;
+    }
     const session: Session = new Session(
       socket,
       this.services,
       this.settings,
       {
-        admit: () => [...this.connections].filter((other) => other !== session && other.admitted).length < this.maxConnections,
+        hasRoom: () => this.slots.hasRoom,
+        claimSession: (user) => this.slots.claimSession(user),
+        loginEnded: pending,
         opened: (opened) => this.sessions.set(opened.processId, opened),
         closed: (closed) => {
           this.connections.delete(closed);

@@ -19,6 +19,7 @@ import { type SessionMetrics, SessionTurns, type StopReason } from './turns.js';
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
+import type { Release, SessionClaim } from './connection-slots.js';
 import { engineStartupParameters, StartupSettingRefused } from './session-settings.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
@@ -35,13 +36,19 @@ export interface SessionSettings {
   tlsChannelBinding?: Buffer;
   /** A startup without TLS is refused (kinesql.require-tls). */
   requireTls?: boolean;
+  /** A connection not logged in after this long is closed, as PostgreSQL's authentication_timeout (kinesql.authentication-timeout). */
+  authenticationTimeoutMs?: number;
 }
 
 export interface SessionHooks {
   /** A CancelRequest arrived on this connection for (processId, secretKey). */
   cancel(processId: number, secretKey: number): void;
-  /** Whether one more session may log in (kinesql.max-connections). */
-  admit(): boolean;
+  /** Whether a session could log in now (kinesql.max-connections), asked at the startup message. */
+  hasRoom(): boolean;
+  /** A session slot for the authenticated user (kinesql.max-connections, kinesql.max-sessions-per-user). */
+  claimSession(user: string): SessionClaim;
+  /** The connection no longer counts as a login in progress: it logged in, or it closed and its failed login's delay is over. */
+  loginEnded(): void;
   opened(session: Session): void;
   closed(session: Session): void;
 }
@@ -56,7 +63,8 @@ export interface SessionServices {
   metrics?: SessionMetrics;
 }
 
-const STARTUP_TIMEOUT_MS = 60_000;
+/** PostgreSQL's default authentication_timeout. */
+export const DEFAULT_AUTHENTICATION_TIMEOUT_MS = 60_000;
 /** Before a client has logged in it may send only small messages (passwords, SCRAM), as PostgreSQL caps its startup packet. */
 const PRE_LOGIN_MESSAGE_BYTES = 10_000;
 
@@ -90,8 +98,10 @@ export class Session {
   /** The client's IP address, which failed logins are counted against. */
   private readonly clientAddress: string;
   private closed = false;
-  /** Counted against kinesql.max-connections (from its startup packet until it closes). */
-  admitted = false;
+  /** Gives back the session slot the authenticated login took. */
+  private releaseSessionSlot: Release | undefined;
+  /** Until when the connection counts as a login in progress after it closes (a failed login's delay). */
+  private loginHeld: Promise<void> = Promise.resolve();
 
   constructor(
     socket: Socket,
@@ -112,15 +122,13 @@ export class Session {
     this.send = socketSink(socket);
     socket.setNoDelay(true);
     this.listen(socket);
-    // PostgreSQL's authentication_timeout: a connection that never finishes logging in is dropped.
-    const startupTimer = setTimeout(() => {
-      if (this.phase !== 'ready') this.stream.destroy();
-    }, STARTUP_TIMEOUT_MS);
+    const startupTimer = setTimeout(() => void this.authenticationTimedOut(), settings.authenticationTimeoutMs ?? DEFAULT_AUTHENTICATION_TIMEOUT_MS);
     startupTimer.unref();
     socket.on('close', () => {
       this.closed = true;
-      this.admitted = false;
       clearTimeout(startupTimer);
+      this.releaseSessionSlot?.();
+      void this.loginHeld.then(() => this.hooks.loginEnded());
       this.turns?.abandon();
       this.relay?.close();
       this.hooks.closed(this);
@@ -155,9 +163,11 @@ export class Session {
       case 'ssl-request':
         if (this.settings.tls && !(this.stream instanceof TLSSocket)) await this.startTls(this.settings.tls);
         else await this.send(Buffer.from('N'));
+        if (this.reader.hasBufferedBytes) await this.refuseBytesBehind('SSL request');
         return;
       case 'gssenc-request':
         await this.send(Buffer.from('N'));
+        if (this.reader.hasBufferedBytes) await this.refuseBytesBehind('GSSAPI encryption request');
         return;
       case 'cancel-request':
         this.hooks.cancel(packet.processId, packet.secretKey);
@@ -168,6 +178,19 @@ export class Session {
         await this.onStartup(packet.protocolVersion, packet.parameters);
         return;
     }
+  }
+
+  /**
+   * Bytes that came in the same packet as an SSLRequest (or GSSENCRequest) were sent before the answer could
+   * be read: not encrypted, and possibly injected by a man in the middle (CVE-2021-23214). As PostgreSQL
+   * does, they are refused, never read; after 'S' the FATAL goes over the TLS connection once it is up.
+   */
+  private async refuseBytesBehind(request: string): Promise<void> {
+    await this.fatal({
+      code: SQLSTATE.protocolViolation,
+      message: `received unencrypted data after ${request}`,
+      detail: 'This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.',
+    });
   }
 
   private async startTls(secureContext: SecureContext): Promise<void> {
@@ -192,11 +215,10 @@ export class Session {
       await this.fatal({ code: SQLSTATE.invalidAuthorizationSpecification, message: 'no PostgreSQL user name specified in startup packet' });
       return;
     }
-    if (!this.hooks.admit()) {
+    if (!this.hooks.hasRoom()) {
       await this.fatal({ code: SQLSTATE.tooManyConnections, message: 'sorry, too many clients already' });
       return;
     }
-    this.admitted = true;
     this.user = user;
     this.startupParameters = parameters;
     this.reader.expectTypedMessages();
@@ -229,6 +251,9 @@ export class Session {
       send: (message) => this.send(message),
       logger: this.logger,
       isClosed: () => this.closed,
+      holdLogin: (wait) => {
+        this.loginHeld = wait;
+      },
       succeed: () => this.completeStartup(),
       fatal: (fields) => this.fatal(fields),
     });
@@ -251,6 +276,18 @@ export class Session {
     } catch (error) {
       if (!(error instanceof StartupSettingRefused)) throw error;
       await this.fatal({ code: SQLSTATE.readOnlySqlTransaction, message: error.message });
+      return;
+    }
+    // Only an authenticated login takes a session slot; until here the connection held a pending-login one.
+    const claim = this.hooks.claimSession(this.user);
+    if (!claim.granted) {
+      await this.fatal({ code: SQLSTATE.tooManyConnections, message: claim.message });
+      return;
+    }
+    this.releaseSessionSlot = claim.release;
+    this.hooks.loginEnded();
+    if (this.closed) {
+      claim.release();
       return;
     }
     let link: BackendLink;
@@ -342,9 +379,29 @@ export class Session {
 
   // ---- ending ------------------------------------------------------------------------------------
 
+  /**
+   * PostgreSQL's authentication_timeout. A client that got as far as a startup message is told why, with the
+   * FATAL PostgreSQL logs in this case (57014); one that never sent one is just closed, as PostgreSQL does.
+   */
+  private async authenticationTimedOut(): Promise<void> {
+    if (this.phase === 'ready' || this.closed) return;
+    this.logger.info({ user: this.user, phase: this.phase }, 'canceling authentication due to timeout');
+    if (this.reader.isInStartup) {
+      this.closed = true;
+      this.stream.destroy();
+      return;
+    }
+    await this.fatal({ code: SQLSTATE.queryCanceled, message: 'canceling authentication due to timeout' });
+    // The client may never close its end: once the error is written, the connection goes.
+    const stream = this.stream;
+    if (stream.writableFinished) stream.destroy();
+    else stream.once('finish', () => stream.destroy());
+  }
+
   private async fatal(fields: Omit<ErrorFields, 'severity'>): Promise<void> {
-    await this.send(backend.error({ ...fields, severity: 'FATAL' }));
+    // Closed first: nothing more the client sent is read, even while the error waits to be written.
     this.closed = true;
+    await this.send(backend.error({ ...fields, severity: 'FATAL' }));
     this.stream.end();
   }
 

@@ -266,6 +266,14 @@ describe('loadConfig', () => {
     expect(configError(() => loadConfig({ env: { KINESQL_REQUIRE_TLS: 'yes' } })).key).toBe('KINESQL_REQUIRE_TLS');
   });
 
+  it('reads the login limits: authentication timeout, pending logins per address, sessions per user', () => {
+    const file = propertiesFile('kinesql.authentication-timeout=5s\nkinesql.max-pending-logins-per-address=3\nkinesql.max-sessions-per-user=2\n');
+    expect(loadConfig({ file, env: {} }).wire).toEqual({ authenticationTimeoutMs: 5_000, maxPendingLoginsPerAddress: 3, maxSessionsPerUser: 2 });
+    expect(configError(() => loadConfig({ file: propertiesFile('kinesql.max-pending-logins-per-address=0\n'), env: {} })).key).toBe(
+      'kinesql.max-pending-logins-per-address',
+    );
+  });
+
   it('reads the schema registry keys', () => {
     const file = propertiesFile(
       [

@@ -379,3 +379,15 @@ SELECT U&'d\0061t\+000061' AS u, E'tab\there', 'é€😀' AS "ünïcode"
 SELECT "_partition_key" AS "_partition_key", COUNT(*) AS "count" FROM "public"."events" GROUP BY "_partition_key" ORDER BY "count" DESC LIMIT 10000
 -- ---- cursor with hold and an allowed function
 DECLARE c NO SCROLL CURSOR WITH HOLD FOR SELECT set_config('search_path', 'public', true), pg_sleep(0)
+-- ---- back to the login role (issue 20): PostgreSQL accepts these from any role
+RESET ROLE;
+SET ROLE NONE;
+SET LOCAL ROLE 'none';
+SET ROLE TO DEFAULT;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION DEFAULT;
+SELECT current_user, session_user
+-- ---- an open transaction holding the lock every SELECT takes (issue 20)
+BEGIN; LOCK TABLE t IN ACCESS SHARE MODE
+-- ---- the port, with a comment between the words (issue 20)
+show /**/ port

@@ -136,13 +136,35 @@ describe('each session has an engine backend of its own', () => {
     const client = await connect();
     await expect(client.query('set standard_conforming_strings = off')).rejects.toMatchObject({ code: '25006' });
     await expect(client.query(`select set_config('standard_conforming_strings', 'off', false)`)).rejects.toMatchObject({ code: '42501' });
-    // With the setting off a backslash would end this literal early and RESET ROLE would run as a second statement.
-    await expect(client.query(`select 'a\\'; reset role; --'`)).rejects.toMatchObject({ code: '25006' });
+    // With the setting off a backslash would end this literal early and CREATE TABLE would run as a second statement.
+    await expect(client.query(`select 'a\\'; create table escape (x int); --'`)).rejects.toMatchObject({ code: '25006' });
     expect((await client.query('select current_user as u, current_setting($1) as scs', ['standard_conforming_strings'])).rows).toEqual([
       { u: 'tester', scs: 'on' },
     ]);
     const refused = new pg.Client({ ...harness.connection, options: '-c standard_conforming_strings=off' });
     await expect(refused.connect()).rejects.toMatchObject({ code: '25006' });
+  });
+
+  it('accepts going back to the login role, which leaves the session where it is, and refuses another role with 42501', async () => {
+    const client = await connect();
+    const who = async () => (await client.query('select current_user as cu, session_user as su')).rows[0];
+    for (const sql of ['RESET ROLE', 'SET ROLE NONE', 'RESET SESSION AUTHORIZATION', 'SET SESSION AUTHORIZATION DEFAULT', 'SET ROLE TO DEFAULT']) {
+      await client.query(sql);
+      expect(await who(), sql).toEqual({ cu: 'tester', su: 'tester' });
+    }
+    // Inside a transaction block, and over the extended protocol, alike.
+    await client.query('BEGIN');
+    await client.query({ text: 'SET LOCAL ROLE NONE', values: [] });
+    expect(await who()).toEqual({ cu: 'tester', su: 'tester' });
+    await client.query('COMMIT');
+    const engineAdmin = harness.server.engine.endpoint.user;
+    for (const sql of [`SET ROLE ${engineAdmin}`, 'SET ROLE kinesql_reader', `SET SESSION AUTHORIZATION ${engineAdmin}`]) {
+      await expect(client.query(sql), sql).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringMatching(/^permission denied to set (role|session authorization) "/),
+      });
+    }
+    expect(await who()).toEqual({ cu: 'tester', su: 'tester' });
   });
 
   it('refuses a client name that is an engine role kinesql did not create', async () => {

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { serialize } from 'pg-protocol';
 
 export interface BackendMessage {
@@ -6,9 +6,17 @@ export interface BackendMessage {
   body: Buffer;
 }
 
+/** A socket that connects from a loopback address of its own (for node-postgres's `stream` option), so that per-address limits count it apart. */
+export function socketFrom(localAddress: string): Socket {
+  const socket = new Socket();
+  const connectSocket = socket.connect.bind(socket);
+  socket.connect = ((port: number, host: string) => connectSocket({ port, host, localAddress })) as typeof socket.connect;
+  return socket;
+}
+
 /** A hand-driven protocol connection: send frames, read backend messages one by one. */
 export class RawClient {
-  private buffered = Buffer.alloc(0);
+  private buffered: Buffer = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
   closed = false;
   /** BackendKeyData of the session, after startup. */
@@ -32,13 +40,15 @@ export class RawClient {
     for (const waiter of waiters) waiter();
   }
 
-  /** A client over a socket already connected (a TLS one, or one bound to a chosen local address). */
-  static over(socket: Socket): RawClient {
-    return new RawClient(socket);
+  /** A client over a socket already connected (a TLS one, or one bound to a chosen local address), with bytes already read from it. */
+  static over(socket: Socket, alreadyRead: Buffer = Buffer.alloc(0)): RawClient {
+    const client = new RawClient(socket);
+    client.buffered = alreadyRead;
+    return client;
   }
 
-  static async open(port: number, host = '127.0.0.1'): Promise<RawClient> {
-    const socket = connect(port, host);
+  static async open(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawClient> {
+    const socket = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     return new RawClient(socket);
   }

@@ -4,6 +4,7 @@
  * the handshake succeeded without starting an engine.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,16 +16,19 @@ import { serialize } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WireConfig } from '../../src/config/config.js';
 import { RoleRefused } from '../../src/engine/roles.js';
+import { GSSENC_REQUEST_CODE } from '../../src/pg/protocol-constants.js';
 import { makeScramVerifier } from '../../src/wire/auth/scram.js';
 import { WireServer } from '../../src/wire/server.js';
 import type { SessionServices } from '../../src/wire/session.js';
-import { wireSessionOptions } from '../../src/wire/wire-options.js';
+import { connectionLimits, wireSessionOptions } from '../../src/wire/wire-options.js';
 import { makeCertificate } from '../support/certificates.js';
 import { testLogger } from '../support/harness.js';
 import { type BackendMessage, errorFields as bodyFields, RawClient } from '../support/raw-client.js';
 
 const run = promisify(execFile);
 const STUB_PASSED = 'authenticated; this test has no engine';
+/** What the engine's secret would give (ClientRoles.derivedKey). */
+const STAND_IN_KEY = randomBytes(32);
 
 const stubServices = {
   executor: {},
@@ -73,7 +77,12 @@ describe('authentication handshake (no engine)', () => {
   });
 
   const start = async (config: WireConfig): Promise<number> => {
-    const server = new WireServer(stubServices, { defaultSchema: 'public', kinesqlVersion: 'test', ...wireSessionOptions(config) }, 20, testLogger);
+    const server = new WireServer(
+      stubServices,
+      { defaultSchema: 'public', kinesqlVersion: 'test', ...wireSessionOptions(config, STAND_IN_KEY) },
+      connectionLimits(20, config),
+      testLogger,
+    );
     servers.push(server);
     return (await server.listen(0, '127.0.0.1')).port;
   };
@@ -135,7 +144,52 @@ describe('authentication handshake (no engine)', () => {
     });
 
     it('is a configuration error without TLS', () => {
-      expect(() => wireSessionOptions({ ...scramUsers, requireTls: true })).toThrow(/kinesql.require-tls needs TLS/);
+      expect(() => wireSessionOptions({ ...scramUsers, requireTls: true }, STAND_IN_KEY)).toThrow(/kinesql.require-tls needs TLS/);
+    });
+  });
+
+  describe('bytes sent behind an SSLRequest or GSSENCRequest, before its answer could be read', () => {
+    /** Sends the request and a StartupMessage in one packet; returns the socket and the one-byte answer. */
+    const sendBehind = async (port: number, request: Buffer): Promise<{ plain: ReturnType<typeof connectTcp>; answer: string; rest: Buffer }> => {
+      const plain = connectTcp({ port, host: '127.0.0.1', localAddress: '127.0.0.23' });
+      await new Promise<void>((resolve, reject) => plain.once('connect', resolve).once('error', reject));
+      plain.write(Buffer.concat([request, serialize.startup({ user: 'alice', database: 'kinesql' })]));
+      const answer = await new Promise<Buffer>((resolve) => plain.once('data', resolve));
+      return { plain, answer: answer.toString('latin1', 0, 1), rest: answer.subarray(1) };
+    };
+    const expectRefused = async (client: RawClient, request: string): Promise<void> => {
+      const error = errorFields(await client.next());
+      expect([error['S'], error['C'], error['M']]).toEqual(['FATAL', '08P01', `received unencrypted data after ${request}`]);
+      expect(error['D']).toMatch(/man-in-the-middle/);
+      expect(await client.next()).toBeUndefined();
+      expect(client.closed).toBe(true);
+    };
+
+    it('answers S, then refuses them over TLS with FATAL 08P01 instead of reading them as a startup, also with kinesql.require-tls', async () => {
+      for (const config of [
+        { ...scramUsers, ...cert('rsa-sha256') },
+        { ...scramUsers, ...cert('rsa-sha256'), requireTls: true },
+      ]) {
+        const { plain, answer, rest } = await sendBehind(await start(config), serialize.requestSsl());
+        expect(answer).toBe('S');
+        expect(rest).toHaveLength(0);
+        const secure = connectTls({ socket: plain, rejectUnauthorized: false });
+        await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+        await expectRefused(RawClient.over(secure), 'SSL request');
+      }
+    });
+
+    it('answers N without TLS, or to GSSENCRequest, then refuses them in plaintext', async () => {
+      const port = await start(scramUsers);
+      const ssl = await sendBehind(port, serialize.requestSsl());
+      expect(ssl.answer).toBe('N');
+      await expectRefused(RawClient.over(ssl.plain, ssl.rest), 'SSL request');
+      const gss = Buffer.alloc(8);
+      gss.writeInt32BE(8, 0);
+      gss.writeInt32BE(GSSENC_REQUEST_CODE, 4);
+      const gssenc = await sendBehind(port, gss);
+      expect(gssenc.answer).toBe('N');
+      await expectRefused(RawClient.over(gssenc.plain, gssenc.rest), 'GSSAPI encryption request');
     });
   });
 

@@ -124,7 +124,9 @@ describe('SCRAM-SHA-256 exchange', () => {
 });
 
 describe('unknown users', () => {
-  const auth = createAuthConfig('scram-sha-256', parseUserList(`alice:${makeScramVerifier('wonderland')}, bob:${makeScramVerifier('builder')}`));
+  const key = randomBytes(32);
+  const users = parseUserList(`alice:${makeScramVerifier('wonderland')}, bob:${makeScramVerifier('builder')}`);
+  const auth = createAuthConfig('scram-sha-256', users, key);
   const serverFirstFor = (user: string): Record<string, string> => {
     const secret = auth.users.get(user) ?? standInSecret(auth, user);
     if (secret.kind !== 'scram') throw new Error('expected a SCRAM secret');
@@ -148,6 +150,12 @@ describe('unknown users', () => {
     expect(serverFirstFor('alice')['s']).toBe(serverFirstFor('alice')['s']);
   });
 
+  it('get the same secret from the same key (a restarted server), another from another key', () => {
+    const verifierOf = (config: ReturnType<typeof createAuthConfig>) => standInSecret(config, 'mallory');
+    expect(verifierOf(createAuthConfig('scram-sha-256', users, Buffer.from(key)))).toEqual(verifierOf(auth));
+    expect(verifierOf(createAuthConfig('scram-sha-256', users, randomBytes(32)))).not.toEqual(verifierOf(auth));
+  });
+
   it('are refused with 28P01 after the whole exchange, whatever the password', () => {
     const secret = standInSecret(auth, 'mallory');
     if (secret.kind !== 'scram') throw new Error('expected a SCRAM secret');
@@ -159,13 +167,24 @@ describe('unknown users', () => {
     const slow = createAuthConfig(
       'scram-sha-256',
       parseUserList(`a:${makeScramVerifier('x', 10_000)}, b:${makeScramVerifier('y', 10_000)}, c:${makeScramVerifier('z')}`),
+      key,
     );
     const secret = standInSecret(slow, 'mallory');
     expect(secret.kind === 'scram' && secret.verifier.iterations).toBe(10_000);
-    const md5 = createAuthConfig('md5', parseUserList(`a:${md5Secret('a', 'x')}, b:${md5Secret('b', 'y')}`));
+    const md5 = createAuthConfig('md5', parseUserList(`a:${md5Secret('a', 'x')}, b:${md5Secret('b', 'y')}`), key);
     const md5StandIn = standInSecret(md5, 'mallory');
     expect(md5StandIn.kind === 'md5' && md5StandIn.hash).toMatch(/^md5[0-9a-f]{32}$/);
     expect(standInSecret(md5, 'mallory')).toEqual(md5StandIn);
+  });
+
+  it('refuses md5 hashes with scram-sha-256 when the users are loaded, saying how to make a SCRAM verifier', () => {
+    const mixed = parseUserList(`alice:${makeScramVerifier('wonderland')}, bob:${md5Secret('bob', 'builder')}`);
+    expect(() => createAuthConfig('scram-sha-256', mixed, key)).toThrow(
+      /kinesql\.users: "bob" has an md5 hash, which kinesql\.auth-method=scram-sha-256 does not accept\. Make a SCRAM-SHA-256 verifier .*npx kinesql scram-verifier/,
+    );
+    // md5 and password authentication take both kinds, as PostgreSQL's md5 does.
+    expect(createAuthConfig('md5', mixed, key).users.size).toBe(2);
+    expect(createAuthConfig('password', mixed, key).users.size).toBe(2);
   });
 });
 
@@ -217,39 +236,54 @@ describe('failed-login throttle', () => {
     expect([0, 59_999, 60_000, 119_999, 120_000, 600_000, 10 ** 12].map((ms) => decayedFailures(8, ms))).toEqual([8, 8, 4, 4, 2, 0, 0]);
   });
 
-  it('counts per address, grows the delay with each failure, and decays after a quiet minute', () => {
+  it('counts per (address, user) pair, grows the delay with each failure, and decays after a quiet minute', () => {
     let now = 1_000_000;
     const throttle = new LoginThrottle({ now: () => now });
-    const delays: number[] = [];
+    const verdicts = [];
     for (let i = 0; i < 4; i += 1) {
-      throttle.failed('10.0.0.1');
-      delays.push(throttle.delayMs('10.0.0.1'));
-      now += 1_000;
+      verdicts.push(throttle.failed('10.0.0.1', 'alice'));
+      now += 10_000;
     }
-    expect(delays).toEqual([0, 250, 500, 1000]);
-    expect(throttle.delayMs('10.0.0.2')).toBe(0);
+    expect(verdicts).toEqual([
+      { failures: 1, delayMs: 0 },
+      { failures: 2, delayMs: 250 },
+      { failures: 3, delayMs: 500 },
+      { failures: 4, delayMs: 1000 },
+    ]);
+    // Another user from the same address, and the same user from another address, start afresh.
+    expect(throttle.failed('10.0.0.1', 'bob')).toEqual({ failures: 1, delayMs: 0 });
+    expect(throttle.failed('10.0.0.2', 'alice')).toEqual({ failures: 1, delayMs: 0 });
     now += 60_000;
-    expect(throttle.failures('10.0.0.1')).toBe(2);
-    expect(throttle.failed('10.0.0.1')).toBe(3);
+    expect(throttle.failures('10.0.0.1', 'alice')).toBe(2);
+    expect(throttle.failed('10.0.0.1', 'alice').failures).toBe(3);
     now += 10 * 60_000;
-    expect(throttle.delayMs('10.0.0.1')).toBe(0);
+    expect(throttle.failed('10.0.0.1', 'alice')).toEqual({ failures: 1, delayMs: 0 });
   });
 
-  it('remembers a bounded number of addresses, forgetting the longest quiet first', () => {
+  it('answers the failures of one pair one after another, however many arrive at once', () => {
+    const now = 5_000_000;
+    const throttle = new LoginThrottle({ now: () => now });
+    const delays = Array.from({ length: 6 }, () => throttle.failed('10.0.0.1', 'alice').delayMs);
+    // Each waits for the one before it to be answered, then its own delay: 0, 250, 500, 1000, 2000, 4000 apart.
+    expect(delays).toEqual([0, 250, 750, 1750, 3750, 7750]);
+    expect(throttle.failed('10.0.0.1', 'bob').delayMs).toBe(0);
+  });
+
+  it('remembers a bounded number of pairs, forgetting the longest quiet first', () => {
     let now = 0;
-    const throttle = new LoginThrottle({ now: () => now, maxAddresses: 3 });
+    const throttle = new LoginThrottle({ now: () => now, maxPairs: 3 });
     for (const address of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) {
-      throttle.failed(address);
-      throttle.failed(address);
+      throttle.failed(address, 'u');
+      throttle.failed(address, 'u');
       now += 1;
     }
-    throttle.failed('10.0.0.1');
-    throttle.failed('10.0.0.4');
+    throttle.failed('10.0.0.1', 'u');
+    throttle.failed('10.0.0.4', 'u');
     expect(throttle.size).toBe(3);
-    expect(throttle.failures('10.0.0.2')).toBe(0);
-    expect(throttle.failures('10.0.0.1')).toBe(3);
-    expect(throttle.failures('10.0.0.3')).toBe(2);
-    for (let i = 0; i < 1000; i += 1) throttle.failed(`10.1.${i >> 8}.${i & 255}`);
+    expect(throttle.failures('10.0.0.2', 'u')).toBe(0);
+    expect(throttle.failures('10.0.0.1', 'u')).toBe(3);
+    expect(throttle.failures('10.0.0.3', 'u')).toBe(2);
+    for (let i = 0; i < 1000; i += 1) throttle.failed('10.0.0.9', `user${i}`);
     expect(throttle.size).toBe(3);
   });
 

@@ -36,7 +36,15 @@ function startSession(options: { auth?: AuthConfig; admit?: boolean } = {}) {
   const roles = { passwordFor: async () => 'engine-password' } as unknown as ClientRoles;
   const store = { list: () => [] } as unknown as StreamStore;
   const logger = pino({ level: 'silent' });
-  const hooks: SessionHooks = { cancel: vi.fn(), admit: () => options.admit ?? true, opened: vi.fn(), closed: vi.fn() };
+  const hooks: SessionHooks = {
+    cancel: vi.fn(),
+    hasRoom: () => options.admit ?? true,
+    claimSession: () =>
+      options.admit === false ? { granted: false, message: 'sorry, too many clients already' } : { granted: true, release: () => undefined },
+    loginEnded: vi.fn(),
+    opened: vi.fn(),
+    closed: vi.fn(),
+  };
   const session = new Session(
     client.asSocket,
     { executor: new StatementExecutor(engine, store, logger, undefined), engine, roles },
@@ -60,7 +68,7 @@ function startup(parameters: Record<string, string>, version = PROTOCOL_VERSION_
 }
 
 function auth(method: AuthMethod, users: string): AuthConfig {
-  return createAuthConfig(method, parseUserList(users));
+  return createAuthConfig(method, parseUserList(users), randomBytes(32));
 }
 
 /** The Authentication request code of an 'R' message. */

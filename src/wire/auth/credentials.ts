@@ -69,16 +69,32 @@ export interface AuthConfig {
   throttle: LoginThrottle;
 }
 
-/** The authentication of a server: stand-ins for unknown users are made like the configured secrets. */
-export function createAuthConfig(method: AuthMethod, users: ReadonlyMap<string, StoredSecret>, throttle = new LoginThrottle()): AuthConfig {
+/**
+ * The authentication of a server: stand-ins for unknown users are made like the configured secrets, from
+ * `standInKey` (which must outlive the process, so that an unknown user's salt does not change at a restart
+ * while a real user's does not either). With scram-sha-256, md5 hashes are refused, as PostgreSQL refuses to
+ * log them in: the server does not start with one.
+ */
+export function createAuthConfig(method: AuthMethod, users: ReadonlyMap<string, StoredSecret>, standInKey: Buffer, throttle = new LoginThrottle()): AuthConfig {
   const secrets = [...users.values()];
+  if (method === 'scram-sha-256') {
+    const md5Users = [...users].filter(([, secret]) => secret.kind === 'md5').map(([user]) => `"${user}"`);
+    if (md5Users.length > 0) {
+      throw new Error(
+        `kinesql.users: ${md5Users.join(', ')} ${md5Users.length === 1 ? 'has an md5 hash' : 'have md5 hashes'}, which kinesql.auth-method=scram-sha-256 does not accept. ` +
+          `Make a SCRAM-SHA-256 verifier of each password with \`echo 'the password' | npx kinesql scram-verifier\` and put it in place of the md5 hash.`,
+      );
+    }
+  }
   const md5Count = secrets.filter((secret) => secret.kind === 'md5').length;
   const iterations = new Map<number, number>();
   for (const secret of secrets) {
     if (secret.kind === 'scram') iterations.set(secret.verifier.iterations, (iterations.get(secret.verifier.iterations) ?? 0) + 1);
   }
   const usual = [...iterations].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 4096;
-  return { method, users, standIns: new StandInSecrets(usual), standInKind: md5Count > secrets.length - md5Count ? 'md5' : 'scram', throttle };
+  // Only md5 authentication gives md5 challenges; there, unknown users get the kind most users have.
+  const standInKind = method === 'md5' && md5Count > secrets.length - md5Count ? 'md5' : 'scram';
+  return { method, users, standIns: new StandInSecrets(standInKey, usual), standInKind, throttle };
 }
 
 /** An unknown user's stand-in secret: it never lets anyone in (the caller checks that the user is known). */

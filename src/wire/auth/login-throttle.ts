@@ -1,6 +1,10 @@
 /**
- * Slows password guessing from one client address: after failed logins, the address's next authentication
- * answers wait a while (the waiting session only; other addresses are not slowed).
+ * Slows password guessing: a failed login is answered after a delay that grows with the recent failures of
+ * its (client address, user) pair, and the failures of one pair are answered one after another, however many
+ * connections guess at once. A correct password is never delayed, from any address, for any user: only the
+ * refusal waits. The connection keeps its pending-login slot while it waits (ConnectionSlots), so a guesser
+ * who hangs up does not get the slot back sooner, and kinesql.max-pending-logins-per-address bounds how many
+ * guesses one address has in flight.
  */
 import { isIPv6 } from 'node:net';
 
@@ -8,10 +12,10 @@ export interface LoginThrottleOptions {
   /** Delay after the second failure; it doubles with each further one. */
   baseDelayMs: number;
   maxDelayMs: number;
-  /** Each whole quiet period (no failure from the address) halves its count of failures. */
+  /** Each whole quiet period (no failure of the pair) halves its count of failures. */
   quietMs: number;
-  /** Most addresses remembered; the one whose last failure is oldest is forgotten first. */
-  maxAddresses: number;
+  /** Most (address, user) pairs remembered; the one whose last failure is oldest is forgotten first. */
+  maxPairs: number;
   now: () => number;
 }
 
@@ -19,11 +23,11 @@ export const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
   baseDelayMs: 250,
   maxDelayMs: 4_000,
   quietMs: 60_000,
-  maxAddresses: 10_000,
+  maxPairs: 10_000,
   now: () => Date.now(),
 };
 
-/** How long to wait before answering an address with `failures` recent failed logins: none for the first one. */
+/** How long a failure of a pair with `failures` recent failed logins (this one included) waits: none for the first one. */
 export function failureDelayMs(failures: number, options: Pick<LoginThrottleOptions, 'baseDelayMs' | 'maxDelayMs'> = DEFAULT_LOGIN_THROTTLE): number {
   if (failures < 2) return 0;
   return Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.min(failures - 2, 30));
@@ -57,44 +61,54 @@ export function throttleKey(address: string): string {
 interface Failures {
   count: number;
   lastAt: number;
+  /** When the pair's latest failure is answered: the next one waits for it, then for its own delay. */
+  answeredAt: number;
 }
 
-/** Failed logins by client address, bounded in size. */
+/** What a failed login is told: how many recent failures its pair has, and how long until it is answered. */
+export interface FailureVerdict {
+  failures: number;
+  delayMs: number;
+}
+
+/** Failed logins by (client address, user), bounded in size. */
 export class LoginThrottle {
   private readonly options: LoginThrottleOptions;
   /** In order of last failure, oldest first (an entry is moved to the end when it fails again). */
-  private readonly byAddress = new Map<string, Failures>();
+  private readonly byPair = new Map<string, Failures>();
 
   constructor(options: Partial<LoginThrottleOptions> = {}) {
     this.options = { ...DEFAULT_LOGIN_THROTTLE, ...options };
   }
 
-  /** Recent failures from the address, after decay. */
-  failures(address: string): number {
-    const entry = this.byAddress.get(throttleKey(address));
+  private key(address: string, user: string): string {
+    return `${throttleKey(address)}\0${user}`;
+  }
+
+  /** Recent failures of the pair, after decay. */
+  failures(address: string, user: string): number {
+    const entry = this.byPair.get(this.key(address, user));
     return entry ? decayedFailures(entry.count, this.options.now() - entry.lastAt, this.options.quietMs) : 0;
   }
 
-  /** How long the address's next authentication answer waits. */
-  delayMs(address: string): number {
-    return failureDelayMs(this.failures(address), this.options);
-  }
-
-  /** Counts a failed login; returns the address's count of recent failures with it. */
-  failed(address: string): number {
-    const key = throttleKey(address);
-    const count = this.failures(address) + 1;
-    this.byAddress.delete(key);
-    this.byAddress.set(key, { count, lastAt: this.options.now() });
-    while (this.byAddress.size > this.options.maxAddresses) {
-      const oldest = this.byAddress.keys().next().value;
+  /** Counts a failed login; says how long to wait before answering it. */
+  failed(address: string, user: string): FailureVerdict {
+    const key = this.key(address, user);
+    const now = this.options.now();
+    const failures = this.failures(address, user) + 1;
+    const previous = this.byPair.get(key);
+    const answeredAt = Math.max(now, previous?.answeredAt ?? now) + failureDelayMs(failures, this.options);
+    this.byPair.delete(key);
+    this.byPair.set(key, { count: failures, lastAt: now, answeredAt });
+    while (this.byPair.size > this.options.maxPairs) {
+      const oldest = this.byPair.keys().next().value;
       if (oldest === undefined) break;
-      this.byAddress.delete(oldest);
+      this.byPair.delete(oldest);
     }
-    return count;
+    return { failures, delayMs: answeredAt - now };
   }
 
   get size(): number {
-    return this.byAddress.size;
+    return this.byPair.size;
   }
 }

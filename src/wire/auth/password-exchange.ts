@@ -1,7 +1,8 @@
 /**
  * The password part of a login: the request the configured method makes (cleartext, md5 or SASL SCRAM), and
  * the handler of the client's answers, which either completes the login or refuses it. An unknown user goes
- * through the same exchange, with the same work, as a known one, and is then refused.
+ * through the same exchange, with the same work, as a known one, and is then refused. A refusal is answered
+ * after the delay the login throttle gives its (address, user) pair; a correct password is answered at once.
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +23,8 @@ export interface PasswordExchangeContext {
   logger: Logger;
   /** Whether the client has gone away (the answer is not sent then). */
   isClosed(): boolean;
+  /** The connection counts as a login in progress until `wait` ends, even if the client hangs up meanwhile. */
+  holdLogin(wait: Promise<void>): void;
   /** Logs the client in: its credentials are right. */
   succeed(): Promise<void>;
   /** Ends the connection with FATAL. */
@@ -36,8 +39,8 @@ export interface PasswordExchange {
 }
 
 /**
- * As PostgreSQL, md5 configured but a SCRAM verifier stored means SCRAM; kinesql also uses md5 for an md5 hash
- * when scram-sha-256 is configured. A cleartext password checks either.
+ * As PostgreSQL, md5 configured but a SCRAM verifier stored means SCRAM (scram-sha-256 configured with an md5
+ * hash stored is refused when the users are loaded). A cleartext password checks either.
  */
 export function beginPasswordExchange(context: PasswordExchangeContext): PasswordExchange {
   const { auth, user } = context;
@@ -49,7 +52,6 @@ export function beginPasswordExchange(context: PasswordExchangeContext): Passwor
       request: backend.authenticationCleartextPassword(),
       async answer(message) {
         const password = passwordOf(message);
-        if (!(await throttle(context))) return;
         if (cleartextMatches(secret, user, password) && known) await context.succeed();
         else await refuse();
       },
@@ -61,7 +63,6 @@ export function beginPasswordExchange(context: PasswordExchangeContext): Passwor
       request: backend.authenticationMd5Password(salt),
       async answer(message) {
         const response = passwordOf(message);
-        if (!(await throttle(context))) return;
         if (md5ResponseMatches(secret, salt, response) && known) await context.succeed();
         else await refuse();
       },
@@ -91,7 +92,6 @@ function scramExchange(context: PasswordExchangeContext, verifier: ScramVerifier
           await context.send(backend.authenticationSaslContinue(Buffer.from(serverFirst)));
         } else {
           const clientFinal = body.bytes(body.remaining).toString('utf8');
-          if (!(await throttle(context))) return;
           const serverFinal = exchange.finish(clientFinal);
           await context.send(backend.authenticationSaslFinal(Buffer.from(serverFinal)));
           await context.succeed();
@@ -106,31 +106,19 @@ function scramExchange(context: PasswordExchangeContext, verifier: ScramVerifier
 }
 
 /**
- * Holds the answer to the client's credentials while its address has recent failed logins (this session
- * only: the wait is a timer). Returns false when the client went away meanwhile.
+ * A refused login: counted against its (address, user) pair, logged, and ended with FATAL once the throttle's
+ * delay for it is over. The wait is this session's timer alone; nobody else waits for it.
  */
-async function throttle(context: PasswordExchangeContext): Promise<boolean> {
-  const { auth, clientAddress } = context;
-  const delayMs = auth.throttle.delayMs(clientAddress);
-  if (delayMs > 0) {
-    context.logger.info(
-      { address: clientAddress, user: context.user, failures: auth.throttle.failures(clientAddress), delayMs },
-      'delaying the authentication answer after failed logins',
-    );
-    await sleep(delayMs);
-  }
-  return !context.isClosed();
-}
-
-/** A refused login: counted against the client's address, logged, and ended with FATAL. */
 async function refuseLogin(context: PasswordExchangeContext, fields: Omit<ErrorFields, 'severity'>): Promise<void> {
-  const { auth, clientAddress } = context;
-  const failures = auth.throttle.failed(clientAddress);
-  context.logger.warn(
-    { address: clientAddress, user: context.user, failures, nextDelayMs: auth.throttle.delayMs(clientAddress), code: fields.code, reason: fields.message },
-    'failed login',
-  );
-  await context.fatal(fields);
+  const { auth, clientAddress, user } = context;
+  const { failures, delayMs } = auth.throttle.failed(clientAddress, user);
+  context.logger.warn({ address: clientAddress, user, failures, delayMs, code: fields.code, reason: fields.message }, 'failed login');
+  if (delayMs > 0) {
+    const wait = sleep(delayMs);
+    context.holdLogin(wait);
+    await wait;
+  }
+  if (!context.isClosed()) await context.fatal(fields);
 }
 
 function passwordOf(message: FrontendMessage): string {

@@ -168,14 +168,15 @@ export class ScramExchange {
 }
 
 /**
- * Secrets of users who are not configured, derived from a key made at start: the same user name gets the
- * same salt on every attempt, with the iteration count real verifiers have, so a challenge does not tell
- * whether the user exists.
+ * Secrets of users who are not configured, derived from a key that outlives the process (the engine's, see
+ * ClientRoles.derivedKey): the same user name gets the same salt on every attempt and after every restart,
+ * with the iteration count real verifiers have, so a challenge does not tell whether the user exists.
  */
 export class StandInSecrets {
-  private readonly key = randomBytes(32);
-
-  constructor(readonly iterations = 4096) {}
+  constructor(
+    private readonly key: Buffer,
+    readonly iterations = 4096,
+  ) {}
 
   verifierFor(user: string): ScramVerifier {
     const derive = (purpose: string): Buffer => hmac(this.key, `${purpose}\0${user}`);

@@ -1,0 +1,124 @@
+/**
+ * Connection slots a client cannot take from others: connections that never finish logging in hold no
+ * kinesql.max-connections slot, are bounded per address, and are closed at the authentication timeout; one
+ * user's sessions can be capped. Over real sockets, with node-postgres logging in to a real engine.
+ */
+import pg from 'pg';
+import { serialize } from 'pg-protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeScramVerifier } from '../../src/wire/auth/scram.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import { errorFields, RawClient, socketFrom } from '../support/raw-client.js';
+
+const MAX_CONNECTIONS = 3;
+const PENDING_PER_ADDRESS = 5;
+
+describe('fair connection slots', () => {
+  let harness: Harness;
+  const clients: pg.Client[] = [];
+
+  beforeAll(async () => {
+    harness = await startHarness({
+      streams: [],
+      definitions: {},
+      configure: (config) => ({
+        ...config,
+        engine: { ...config.engine, maxConnections: MAX_CONNECTIONS },
+        wire: {
+          authMethod: 'scram-sha-256',
+          users: `alice:${makeScramVerifier('wonderland')}, bob:${makeScramVerifier('builder')}`,
+          authenticationTimeoutMs: 3_000,
+          maxPendingLoginsPerAddress: PENDING_PER_ADDRESS,
+          maxSessionsPerUser: 2,
+        },
+      }),
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
+    await harness?.close();
+  });
+
+  const login = async (user: string, password: string, from: string): Promise<pg.Client> => {
+    const client = new pg.Client({ ...harness.connection, user, password, stream: () => socketFrom(from) });
+    client.on('error', () => undefined);
+    await client.connect();
+    clients.push(client);
+    return client;
+  };
+
+  /** A connection that sends its startup message, reads the password request, and never answers it. */
+  const silentLogin = async (from: string): Promise<RawClient> => {
+    const client = await RawClient.open(harness.server.port, '127.0.0.1', from);
+    client.write(serialize.startup({ user: 'alice', database: 'kinesql' }));
+    return client;
+  };
+
+  /** The FATAL a connection ends with, once it has ended. */
+  const fatalOf = async (client: RawClient): Promise<Record<string, string>> => {
+    for (;;) {
+      const message = await client.next();
+      if (!message) throw new Error('connection closed without an error');
+      if (message.type === 'E') {
+        await client.waitClosed();
+        return errorFields(message.body);
+      }
+    }
+  };
+
+  it('100 silent logins from 100 addresses hold no session slot: users log in up to max-connections, and the silent ones go at the timeout', async () => {
+    const silent = await Promise.all(Array.from({ length: 100 }, (_, i) => silentLogin(`127.0.2.${i + 1}`)));
+    for (const client of silent) expect((await client.next())?.type).toBe('R');
+    // Every slot is still there for users with a password.
+    const sessions = [await login('alice', 'wonderland', '127.0.0.1'), await login('bob', 'builder', '127.0.0.1'), await login('bob', 'builder', '127.0.0.2')];
+    for (const session of sessions) expect((await session.query('select current_user as u')).rows).toHaveLength(1);
+    await expect(login('alice', 'wonderland', '127.0.0.3')).rejects.toMatchObject({ code: '53300', message: 'sorry, too many clients already' });
+    // At the authentication timeout each silent login is told why and closed.
+    const endings = await Promise.all(silent.map(fatalOf));
+    expect(new Set(endings.map((fields) => `${fields['S']} ${fields['C']} ${fields['M']}`))).toEqual(
+      new Set(['FATAL 57014 canceling authentication due to timeout']),
+    );
+    await Promise.all(sessions.map((session) => session.end()));
+  });
+
+  it('one address holds at most max-pending-logins-per-address logins in progress; more are refused at once, other addresses log in', async () => {
+    const silent = await Promise.all(Array.from({ length: 100 }, () => silentLogin('127.0.3.1')));
+    const answers = await Promise.all(silent.map((client) => client.next()));
+    const waiting = silent.filter((_, i) => answers[i]?.type === 'R');
+    const refused = answers.filter((answer) => answer?.type === 'E').map((answer) => errorFields(answer!.body));
+    expect(waiting).toHaveLength(PENDING_PER_ADDRESS);
+    expect(refused).toHaveLength(100 - PENDING_PER_ADDRESS);
+    for (const fields of refused) {
+      expect([fields['S'], fields['C']]).toEqual(['FATAL', '53300']);
+      expect(fields['M']).toContain('too many connections from host "127.0.3.1" that have not logged in');
+    }
+    // A real login from that address is refused alike while they wait.
+    await expect(login('alice', 'wonderland', '127.0.3.1')).rejects.toMatchObject({ code: '53300' });
+    const other = await login('alice', 'wonderland', '127.0.3.2');
+    expect((await other.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    await other.end();
+    // Once the silent ones are gone, the address logs in again.
+    await Promise.all(waiting.map(fatalOf));
+    const again = await login('alice', 'wonderland', '127.0.3.1');
+    expect((await again.query('select session_user as u')).rows).toEqual([{ u: 'alice' }]);
+    await again.end();
+  });
+
+  it('caps the sessions of one user after the password is checked, leaving other users alone', async () => {
+    const first = await login('alice', 'wonderland', '127.0.4.1');
+    const second = await login('alice', 'wonderland', '127.0.4.2');
+    await expect(login('alice', 'wonderland', '127.0.4.3')).rejects.toMatchObject({
+      code: '53300',
+      message: 'too many connections for role "alice" (kinesql.max-sessions-per-user = 2)',
+    });
+    // The cap says nothing before the password is right.
+    await expect(login('alice', 'wrong', '127.0.4.4')).rejects.toMatchObject({ code: '28P01' });
+    const bob = await login('bob', 'builder', '127.0.4.5');
+    expect((await bob.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    await first.end();
+    const third = await login('alice', 'wonderland', '127.0.4.6');
+    expect((await third.query('select current_user as u')).rows).toEqual([{ u: 'alice' }]);
+    await Promise.all([second.end(), bob.end(), third.end()]);
+  });
+});
