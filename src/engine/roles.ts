@@ -16,6 +16,7 @@ import type { Engine } from './engine.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { BOOLEAN_SPELLINGS } from '../pg/setting-syntax.js';
 import { SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
+import { engineCeilings, SUPERUSER_CEILINGS, type SettingCeiling } from '../config/setting-ceilings.js';
 
 export const READER_ROLE = 'kinesql_reader';
 /** kinesql's private bookkeeping (shard positions, client roles, its secret): no client may read it. */
@@ -35,14 +36,12 @@ export interface CheckpointDefaults {
   iterationNumber: number;
 }
 
-/** Per-role limits every client backend starts with (ALTER ROLE … SET). */
+/** What every client backend starts with (ALTER ROLE … SET). */
 export interface ClientLimits {
-  statementTimeout: string;
-  workMem: string;
-  tempFileLimit: string;
+  /** The operator's limits; those that are engine settings are each role's defaults. */
+  ceilings: readonly SettingCeiling[];
   /** Schemas unqualified names are looked up in (the configured default schema first). */
   searchPath: string[];
-  idleInTransactionTimeout?: string;
 }
 
 /** PostgreSQL's true spellings, as an SQL list: what kinesql itself reads as true in a boolean session property. */
@@ -206,6 +205,11 @@ export class ClientRoles {
     private readonly replicated: () => Promise<void> = async () => undefined,
   ) {}
 
+  /** The operator's limits on what a client session may set. */
+  get ceilings(): readonly SettingCeiling[] {
+    return this.limits.ceilings;
+  }
+
   /** The password of the engine role for client user `name`, creating or updating the role first. */
   passwordFor(name: string): Promise<string> {
     let password = this.ready.get(name);
@@ -264,23 +268,21 @@ export class ClientRoles {
       for (const [setting, value] of this.roleSettings()) await tx.query(`ALTER ROLE ${role} SET ${setting} = ${value}`);
     });
     // Superuser-only limits: applied where the administrator may (an embedded engine, a superuser URL).
-    await this.engine.exec(`ALTER ROLE ${role} SET temp_file_limit = ${quoteLiteral(this.limits.tempFileLimit)}`).catch(() => undefined);
+    for (const ceiling of engineCeilings(this.limits.ceilings).filter((c) => SUPERUSER_CEILINGS.has(c.setting))) {
+      await this.engine.exec(`ALTER ROLE ${role} SET ${ceiling.setting} = ${quoteLiteral(ceiling.shown)}`).catch(() => undefined);
+    }
     await this.replicated();
     return password;
   }
 
   /** Each setting with its value as SQL (search_path is a list of identifiers, the others literals). */
   private roleSettings(): [string, string][] {
-    const settings: [string, string][] = [
+    const limits = engineCeilings(this.limits.ceilings).filter((ceiling) => !SUPERUSER_CEILINGS.has(ceiling.setting));
+    return [
       ['default_transaction_read_only', 'on'],
       ['standard_conforming_strings', 'on'],
-      ['statement_timeout', quoteLiteral(this.limits.statementTimeout)],
-      ['work_mem', quoteLiteral(this.limits.workMem)],
+      ...limits.map((ceiling): [string, string] => [ceiling.setting, quoteLiteral(ceiling.shown)]),
       ['search_path', this.limits.searchPath.map(quoteIdent).join(', ')],
     ];
-    if (this.limits.idleInTransactionTimeout !== undefined) {
-      settings.push(['idle_in_transaction_session_timeout', quoteLiteral(this.limits.idleInTransactionTimeout)]);
-    }
-    return settings;
   }
 }

@@ -8,7 +8,7 @@
 import { oldCatalogColumnEdits } from './client-compat.js';
 import { spelledOutStar, starSites, type ColumnVisibility, type StarSite } from './hidden-columns.js';
 import type { ParsedStatement } from './parse.js';
-import { checkStatements } from './readonly-gate.js';
+import { checkStatements, type GateContext } from './readonly-gate.js';
 import { serverIdentityEdits } from './server-identity.js';
 import { propertiesSetBy } from './session-properties.js';
 import { spliceUtf8, type ByteEdit } from './splice.js';
@@ -45,8 +45,8 @@ export interface Rewrites {
   stars: StarSite[];
 }
 
-export function analyzeText(sql: string): { analysis: TextAnalysis; statements: ParsedStatement[] } {
-  const verdict = checkStatements(sql);
+export function analyzeText(sql: string, gate: GateContext = {}): { analysis: TextAnalysis; statements: ParsedStatement[] } {
+  const verdict = checkStatements(sql, gate);
   if (!verdict.allowed) {
     const { message, sqlstate, position, hint } = verdict;
     const refusal = { message, sqlstate, ...(position !== undefined ? { position } : {}), ...(hint !== undefined ? { hint } : {}) };

@@ -6,6 +6,8 @@
 import { SESSION_PROPERTY_NAMES } from '../config/session-properties.js';
 import { parsePgDurationMs } from '../pg/setting-syntax.js';
 import { settingRefusal } from '../sql/session-settings.js';
+import { ceilingOf, ceilingRefusal, type SettingCeiling } from '../config/setting-ceilings.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 import type { BackendMessage } from './backend-relay.js';
 import { buildBind, buildExecute, buildParse, buildTarget, SYNC } from './extended-messages.js';
 
@@ -28,13 +30,21 @@ export function parseStartupOptions(options: string): [string, string][] {
   return found;
 }
 
-export class StartupSettingRefused extends Error {}
+export class StartupSettingRefused extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
- * The settings a client's startup packet asks for (parameters and `-c` options), checked like SET, followed
- * by the session properties as empty placeholders (so they can always be read back and RESET).
+ * The settings a client's startup packet asks for (parameters and `-c` options), checked like SET (the
+ * operator's `ceilings` included), followed by the session properties as empty placeholders (so they can
+ * always be read back and RESET).
  */
-export function engineStartupParameters(client: ReadonlyMap<string, string>): [string, string][] {
+export function engineStartupParameters(client: ReadonlyMap<string, string>, ceilings: readonly SettingCeiling[] = []): [string, string][] {
   const asked: [string, string][] = [];
   for (const [name, value] of client) {
     if (!NOT_SETTINGS.has(name) && !name.startsWith('_pq_.')) asked.push([name, value]);
@@ -42,7 +52,10 @@ export function engineStartupParameters(client: ReadonlyMap<string, string>): [s
   asked.push(...parseStartupOptions(client.get('options') ?? ''));
   for (const [name, value] of asked) {
     const refusal = settingRefusal(name, value);
-    if (refusal !== undefined) throw new StartupSettingRefused(refusal);
+    if (refusal !== undefined) throw new StartupSettingRefused(refusal, SQLSTATE.readOnlySqlTransaction);
+    const ceiling = ceilingOf(ceilings, name);
+    const beyond = ceiling ? ceilingRefusal(ceiling, value) : undefined;
+    if (beyond !== undefined) throw new StartupSettingRefused(beyond, SQLSTATE.insufficientPrivilege);
   }
   const named = new Set(asked.map(([name]) => name.toLowerCase()));
   for (const property of SESSION_PROPERTY_NAMES) if (!named.has(property)) asked.push([property, '']);
