@@ -10,7 +10,7 @@ import { planReads } from './kinesis/read-plan.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
-import { ClientRoles, installEngineRoles } from './engine/roles.js';
+import { ClientRoles, hideStateTables, installEngineRoles } from './engine/roles.js';
 import { isAllowedSetting } from './sql/session-settings.js';
 import { StatementAnalyzer } from './sql/off-thread.js';
 import { maxWindowSeconds, settingCeilings } from './config/setting-ceilings.js';
@@ -104,17 +104,18 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
 
     const catalogLogger = logger.child({ component: 'catalog' });
     const catalog = createCatalog(config, catalogLogger);
-    const changes = new DefinitionChanges(store, () => writeDefinitionsTable(engine, catalog.status()), catalogLogger);
+    const changes = new DefinitionChanges(store, () => writeDefinitionsTable(engine, catalog.status(), config.catalog.tablesLocation), catalogLogger);
     catalog.on('changes', (batch) => changes.enqueue(batch));
     const windowDefaults = store.windowDefaults();
     await installEngineRoles(engine, windowDefaults, config.checkpoint, isAllowedSetting, logger.child({ component: 'engine' }));
     await createPositionTables(engine);
+    await hideStateTables(engine);
     await createDefinitionsTable(engine);
     await createStatusTables(engine);
     await catalog.start();
     await changes.whenIdle();
     await store.hideUnserved();
-    await writeDefinitionsTable(engine, catalog.status());
+    await writeDefinitionsTable(engine, catalog.status(), config.catalog.tablesLocation);
 
     const ceilings = settingCeilings(config);
     const executor = new StatementExecutor(

@@ -86,6 +86,44 @@ function checkpointFunctions(defaults: CheckpointDefaults | undefined): string[]
 }
 
 /**
+ * Checkpoints belong to the login role whose statements left them: each role reads only its own (row
+ * security), and kinesql writes them under the role of the session (store/checkpoints.ts). A table from
+ * before roles owned checkpoints gets the column, its rows owned by nobody.
+ */
+function ownCheckpointsStatements(): string[] {
+  return [
+    `DO $$ BEGIN
+       IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${CHECKPOINTS_TABLE}'::regclass AND attname = 'role_name') THEN
+         ALTER TABLE ${CHECKPOINTS_TABLE} ADD COLUMN role_name text NOT NULL DEFAULT '';
+         ALTER TABLE ${CHECKPOINTS_TABLE} DROP CONSTRAINT checkpoints_pkey;
+         ALTER TABLE ${CHECKPOINTS_TABLE} ADD PRIMARY KEY (role_name, logical_name, iteration, table_key, shard_id);
+       END IF;
+     END $$`,
+    `DO $$ BEGIN
+       IF NOT EXISTS (SELECT FROM pg_class WHERE oid = '${CHECKPOINTS_TABLE}'::regclass AND relrowsecurity) THEN
+         ALTER TABLE ${CHECKPOINTS_TABLE} ENABLE ROW LEVEL SECURITY;
+       END IF;
+       CREATE POLICY own_checkpoints ON ${CHECKPOINTS_TABLE} FOR SELECT TO ${READER_ROLE} USING (role_name = session_user);
+     EXCEPTION WHEN duplicate_object THEN NULL;
+     END $$`,
+  ];
+}
+
+/**
+ * kinesql's private tables (positions, the client roles and when they first logged in, the secret) show no
+ * client a row: row security with no policy for the reader role. They keep the SELECT that lets pg_dump lock
+ * them, so a schema dump still works. Run after every private table exists.
+ */
+export async function hideStateTables(engine: Engine): Promise<void> {
+  await engine.exec(`DO $$ DECLARE t regclass; BEGIN
+    FOR t IN SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = '${STATE_SCHEMA}' AND c.relkind IN ('r', 'p') AND NOT c.relrowsecurity LOOP
+      EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+    END LOOP;
+  END $$`);
+}
+
+/**
  * Creates (or brings up to date) the reader role, kinesql's schemas, the window and checkpoint functions
  * and the checkpoint table. `clientMaySet` names settings clients may change: those PostgreSQL reserves to
  * superusers (lc_messages, …) are granted to the reader role where the administrator may grant them.
@@ -114,9 +152,11 @@ export async function installEngineRoles(
     `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.client_roles (name text PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now())`,
     `CREATE SCHEMA IF NOT EXISTS ${PUBLIC_SCHEMA}`,
     `GRANT USAGE ON SCHEMA ${PUBLIC_SCHEMA} TO ${READER_ROLE}`,
-    `CREATE TABLE IF NOT EXISTS ${CHECKPOINTS_TABLE} (logical_name text NOT NULL, iteration int NOT NULL, table_key text NOT NULL,
-       shard_id text NOT NULL, sequence_number numeric NOT NULL, PRIMARY KEY (logical_name, iteration, table_key, shard_id))`,
-    `COMMENT ON TABLE ${CHECKPOINTS_TABLE} IS 'The seed''s checkpoint iterations: per logical name, iteration, table and shard, the last record the iteration saw'`,
+    `CREATE TABLE IF NOT EXISTS ${CHECKPOINTS_TABLE} (role_name text NOT NULL, logical_name text NOT NULL, iteration int NOT NULL,
+       table_key text NOT NULL, shard_id text NOT NULL, sequence_number numeric NOT NULL,
+       PRIMARY KEY (role_name, logical_name, iteration, table_key, shard_id))`,
+    ...ownCheckpointsStatements(),
+    `COMMENT ON TABLE ${CHECKPOINTS_TABLE} IS 'Your checkpoint iterations (the seed''s): per logical name, iteration, table and shard, the last record the iteration saw'`,
     windowFunction(window),
     // What a client asks about its server, answered about kinesql (sql/server-identity.ts points the calls here).
     `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.version() RETURNS text LANGUAGE sql STABLE AS $f$
@@ -163,7 +203,7 @@ export function tableAccessStatements(definition: TableName, servedAs: TableName
        _message_timestamp >= (SELECT ${PUBLIC_SCHEMA}.window_start())
        AND ((SELECT ${PUBLIC_SCHEMA}.checkpoint_name()) IS NULL
             OR _shard_sequence_id::numeric > coalesce((SELECT c.sequence_number FROM ${CHECKPOINTS_TABLE} c
-                 WHERE c.logical_name = (SELECT ${PUBLIC_SCHEMA}.checkpoint_name())
+                 WHERE c.role_name = session_user AND c.logical_name = (SELECT ${PUBLIC_SCHEMA}.checkpoint_name())
                    AND c.iteration = (SELECT ${PUBLIC_SCHEMA}.checkpoint_previous_iteration())
                    AND c.table_key = ${key} AND c.shard_id = _shard_id), -1)))`,
   ];

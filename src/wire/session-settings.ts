@@ -4,6 +4,7 @@
  * needs to plan the read: the session properties (config/session-properties.ts), search_path and statement_timeout.
  */
 import { SESSION_PROPERTY_NAMES } from '../config/session-properties.js';
+import { SESSION_ROLE_SETTING } from '../store/checkpoints.js';
 import { parsePgDurationMs } from '../pg/setting-syntax.js';
 import { settingRefusal } from '../sql/session-settings.js';
 import { ceilingOf, ceilingRefusal, type SettingCeiling } from '../config/setting-ceilings.js';
@@ -62,8 +63,8 @@ export function engineStartupParameters(client: ReadonlyMap<string, string>, cei
   return asked;
 }
 
-/** What kinesql reads back from a session's backend before a stream statement. */
-export const READ_BACK: readonly string[] = ['search_path', 'statement_timeout', ...SESSION_PROPERTY_NAMES];
+/** What kinesql reads back from a session's backend before a stream statement (the login role: whose checkpoints). */
+export const READ_BACK: readonly string[] = ['search_path', 'statement_timeout', SESSION_ROLE_SETTING, ...SESSION_PROPERTY_NAMES];
 
 const OWN_STATEMENT = 'kinesql_read_setting';
 const OWN_PORTAL = 'kinesql_read_setting';
