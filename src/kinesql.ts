@@ -10,8 +10,10 @@ import { planReads } from './kinesis/read-plan.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
-import { ClientRoles, installEngineRoles } from './engine/roles.js';
+import { ClientRoles, hideStateTables, installEngineRoles } from './engine/roles.js';
 import { isAllowedSetting } from './sql/session-settings.js';
+import { StatementAnalyzer } from './sql/off-thread.js';
+import { maxWindowSeconds, settingCeilings } from './config/setting-ceilings.js';
 import { createPositionTables } from './store/shard-positions.js';
 import { DefinitionChanges } from './store/definition-changes.js';
 import { Follower } from './store/follower.js';
@@ -69,6 +71,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       deadlineMs: scan.unresponsiveTimeoutMs,
       logger: storeLogger,
     };
+    const maxWindow = maxWindowSeconds(config);
     const reads = planReads(config.aws, scan, client, retry, storeLogger.child({ part: 'fan-out' }));
     const store = new StreamStore(
       engine,
@@ -94,34 +97,38 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         progressIntervalMs: scan.progressIntervalMs,
         maxStalenessMs: scan.maxStalenessMs,
         windowSeconds: config.read.iterFromTimestamp ? config.read.iterOffsetSeconds : undefined,
+        ...(maxWindow !== undefined ? { maxWindowSeconds: maxWindow } : {}),
       },
       storeLogger,
     );
 
     const catalogLogger = logger.child({ component: 'catalog' });
     const catalog = createCatalog(config, catalogLogger);
-    const changes = new DefinitionChanges(store, () => writeDefinitionsTable(engine, catalog.status()), catalogLogger);
+    const changes = new DefinitionChanges(store, () => writeDefinitionsTable(engine, catalog.status(), config.catalog.tablesLocation), catalogLogger);
     catalog.on('changes', (batch) => changes.enqueue(batch));
     const windowDefaults = store.windowDefaults();
     await installEngineRoles(engine, windowDefaults, config.checkpoint, isAllowedSetting, logger.child({ component: 'engine' }));
     await createPositionTables(engine);
+    await hideStateTables(engine);
     await createDefinitionsTable(engine);
     await createStatusTables(engine);
     await catalog.start();
     await changes.whenIdle();
     await store.hideUnserved();
-    await writeDefinitionsTable(engine, catalog.status());
+    await writeDefinitionsTable(engine, catalog.status(), config.catalog.tablesLocation);
 
-    const executor = new StatementExecutor(engine, store, logger.child({ component: 'sql' }), config.checkpoint, config.catalog.hideInternalColumns);
+    const ceilings = settingCeilings(config);
+    const executor = new StatementExecutor(
+      engine,
+      store,
+      logger.child({ component: 'sql' }),
+      config.checkpoint,
+      config.catalog.hideInternalColumns,
+      new StatementAnalyzer({ ceilings }),
+    );
     const roles = new ClientRoles(
       engine,
-      {
-        statementTimeout: `${engineConfig.statementTimeoutMs}ms`,
-        workMem: engineConfig.workMem,
-        tempFileLimit: engineConfig.tempFileLimit,
-        searchPath: [...new Set([config.catalog.defaultSchema, 'public'])],
-        ...(config.wire?.idleInTransactionTimeoutMs !== undefined ? { idleInTransactionTimeout: `${config.wire.idleInTransactionTimeoutMs}ms` } : {}),
-      },
+      { ceilings, searchPath: [...new Set([config.catalog.defaultSchema, 'public'])] },
       replica ? () => replica.catchUpWithPrimary() : undefined,
     );
     const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount, ...(replica ? { replayWaiters: () => replica.waiting } : {}) });

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import type { DefinitionStatus } from './definition-set.js';
 
@@ -22,15 +23,26 @@ export async function createDefinitionsTable(engine: Engine): Promise<void> {
   });
 }
 
-export async function writeDefinitionsTable(engine: Engine, statuses: DefinitionStatus[]): Promise<void> {
+/**
+ * Clients see where a definition is relative to the definitions' location (`orders.json`, `sub/x.json`):
+ * the server's own paths and bucket are the operator's business.
+ */
+function withoutLocation(location: string): (text: string) => string {
+  const root = /^s3:\/\//i.test(location) ? location.replace(/\/*$/, '') : resolve(location);
+  return (text) => text.split(`${root}/`).join('').split(root).join('(the definitions location)');
+}
+
+/** Rewrites the table from the catalog's statuses; `location` is the definitions' directory or s3:// prefix. */
+export async function writeDefinitionsTable(engine: Engine, statuses: DefinitionStatus[], location: string): Promise<void> {
+  const relative = withoutLocation(location);
   const rows = statuses.map((status) => ({
     table_schema: status.schemaName,
     table_name: status.tableName,
-    source: status.source,
+    source: relative(status.source),
     version: status.version,
     loaded_at: status.loadedAt.toISOString(),
     status: status.status,
-    error: status.error,
+    error: status.error === null ? null : relative(status.error),
   }));
   await engine.transaction(async (tx) => {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext('kinesql.definitions'))`);

@@ -94,6 +94,19 @@ export interface EngineConfig {
   workMem: string;
   /** temp_file_limit of client sessions (kinesql.temp-file-limit). */
   tempFileLimit: string;
+  /** lock_timeout of client sessions in ms, 0 = none (kinesql.lock-timeout). */
+  lockTimeoutMs: number;
+  /** maintenance_work_mem of client sessions (kinesql.maintenance-work-mem). */
+  maintenanceWorkMem: string;
+  /** hash_mem_multiplier of client sessions (kinesql.hash-mem-multiplier). */
+  hashMemMultiplier: number;
+  /** max_parallel_workers_per_gather of client sessions (kinesql.max-parallel-workers-per-gather). */
+  maxParallelWorkersPerGather: number;
+  /**
+   * How far back (seconds) a session may start its window with the kinesis.iter_* session properties
+   * (kinesql.max-window); undefined = each table's configured window.
+   */
+  maxWindowSeconds?: number;
 }
 
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
@@ -101,6 +114,10 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   statementTimeoutMs: 0,
   workMem: '32MB',
   tempFileLimit: '5GB',
+  lockTimeoutMs: 0,
+  maintenanceWorkMem: '64MB',
+  hashMemMultiplier: 2,
+  maxParallelWorkersPerGather: 2,
 };
 
 export const DEFAULT_CONFIG: KinesqlConfig = {

@@ -19,6 +19,7 @@ import {
   integer,
   logLevel,
   memorySize,
+  number,
   type Parser,
   s3Location,
   schemaName,
@@ -143,6 +144,16 @@ const REGISTRY_SETTINGS: readonly Setting<unknown>[] = [
 ];
 // ---- end of schema-registry settings -------------------------------------------------------------------
 
+// ---- Limits of client sessions (issue 20): ceilings a session may lower, never raise. -------------------
+const LIMIT_SETTINGS: readonly Setting<unknown>[] = [
+  setting({ keys: ['kinesql.lock-timeout'], parser: duration(0), apply: (c, v) => (engine(c).lockTimeoutMs = v) }),
+  setting({ keys: ['kinesql.maintenance-work-mem'], parser: memorySize, apply: (c, v) => (engine(c).maintenanceWorkMem = v) }),
+  setting({ keys: ['kinesql.hash-mem-multiplier'], parser: number(1, 1000), apply: (c, v) => (engine(c).hashMemMultiplier = v) }),
+  setting({ keys: ['kinesql.max-parallel-workers-per-gather'], parser: integer(0, 1024), apply: (c, v) => (engine(c).maxParallelWorkersPerGather = v) }),
+  setting({ keys: ['kinesql.max-window'], parser: duration(1000), apply: (c, v) => (engine(c).maxWindowSeconds = Math.floor(v / 1000)) }),
+];
+// ---- end of client-session limits -----------------------------------------------------------------------
+
 const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.host'], env: ['KINESQL_HOST'], flag: 'host', parser: text('a host name or IP address'), apply: (c, v) => (c.server.host = v) }),
   setting({ keys: ['kinesql.port'], env: ['KINESQL_PORT'], flag: 'port', parser: integer(0, 65535), apply: (c, v) => (c.server.port = v) }),
@@ -161,6 +172,7 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.statement-timeout'], parser: duration(0), apply: (c, v) => (engine(c).statementTimeoutMs = v) }),
   setting({ keys: ['kinesql.work-mem'], parser: memorySize, apply: (c, v) => (engine(c).workMem = v) }),
   setting({ keys: ['kinesql.temp-file-limit'], parser: memorySize, apply: (c, v) => (engine(c).tempFileLimit = v) }),
+  ...LIMIT_SETTINGS,
   setting({ keys: ['kinesql.log-level'], env: ['KINESQL_LOG_LEVEL'], flag: 'logLevel', parser: logLevel, apply: (c, v) => (c.logLevel = v) }),
   setting({
     keys: ['kinesql.kinesis-endpoint'],

@@ -6,15 +6,29 @@
  */
 import { parsePgBoolean, parsePgDurationMs } from '../pg/setting-syntax.js';
 import { DEFAULT_SCAN_CONFIG, type KinesqlConfig } from './config.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** A session property set to a value it cannot take, reported to the client as an error naming it. */
 export class SessionSettingError extends Error {
+  /** invalid_parameter_value, or insufficient_privilege for a value past the operator's limit. */
+  readonly sqlstate: string = SQLSTATE.invalidParameterValue;
+
   constructor(
     readonly setting: string,
     value: string,
     expected: string,
   ) {
     super(`invalid value for ${setting}: "${value}"; expected ${expected}`);
+  }
+}
+
+/** A session property set past the operator's limit (the session window past kinesql.max-window). */
+export class SessionLimitError extends SessionSettingError {
+  override readonly sqlstate: string = SQLSTATE.insufficientPrivilege;
+
+  constructor(setting: string, message: string) {
+    super(setting, '', '');
+    this.message = message;
   }
 }
 

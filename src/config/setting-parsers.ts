@@ -19,6 +19,15 @@ export const integer = (min: number, max: number): Parser<number> => ({
   },
 });
 
+export const number = (min: number, max: number): Parser<number> => ({
+  expected: `a number between ${min} and ${max}, such as ${min + 1}.5`,
+  parse(raw) {
+    if (!/^\d+(\.\d+)?$/.test(raw.trim())) return undefined;
+    const value = Number(raw.trim());
+    return value >= min && value <= max ? value : undefined;
+  },
+});
+
 export const boolean: Parser<boolean> = {
   expected: 'true or false',
   parse(raw) {

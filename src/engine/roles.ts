@@ -16,6 +16,7 @@ import type { Engine } from './engine.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { BOOLEAN_SPELLINGS } from '../pg/setting-syntax.js';
 import { SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
+import { engineCeilings, SUPERUSER_CEILINGS, type SettingCeiling } from '../config/setting-ceilings.js';
 
 export const READER_ROLE = 'kinesql_reader';
 /** kinesql's private bookkeeping (shard positions, client roles, its secret): no client may read it. */
@@ -35,14 +36,12 @@ export interface CheckpointDefaults {
   iterationNumber: number;
 }
 
-/** Per-role limits every client backend starts with (ALTER ROLE … SET). */
+/** What every client backend starts with (ALTER ROLE … SET). */
 export interface ClientLimits {
-  statementTimeout: string;
-  workMem: string;
-  tempFileLimit: string;
+  /** The operator's limits; those that are engine settings are each role's defaults. */
+  ceilings: readonly SettingCeiling[];
   /** Schemas unqualified names are looked up in (the configured default schema first). */
   searchPath: string[];
-  idleInTransactionTimeout?: string;
 }
 
 /** PostgreSQL's true spellings, as an SQL list: what kinesql itself reads as true in a boolean session property. */
@@ -87,6 +86,44 @@ function checkpointFunctions(defaults: CheckpointDefaults | undefined): string[]
 }
 
 /**
+ * Checkpoints belong to the login role whose statements left them: each role reads only its own (row
+ * security), and kinesql writes them under the role of the session (store/checkpoints.ts). A table from
+ * before roles owned checkpoints gets the column, its rows owned by nobody.
+ */
+function ownCheckpointsStatements(): string[] {
+  return [
+    `DO $$ BEGIN
+       IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${CHECKPOINTS_TABLE}'::regclass AND attname = 'role_name') THEN
+         ALTER TABLE ${CHECKPOINTS_TABLE} ADD COLUMN role_name text NOT NULL DEFAULT '';
+         ALTER TABLE ${CHECKPOINTS_TABLE} DROP CONSTRAINT checkpoints_pkey;
+         ALTER TABLE ${CHECKPOINTS_TABLE} ADD PRIMARY KEY (role_name, logical_name, iteration, table_key, shard_id);
+       END IF;
+     END $$`,
+    `DO $$ BEGIN
+       IF NOT EXISTS (SELECT FROM pg_class WHERE oid = '${CHECKPOINTS_TABLE}'::regclass AND relrowsecurity) THEN
+         ALTER TABLE ${CHECKPOINTS_TABLE} ENABLE ROW LEVEL SECURITY;
+       END IF;
+       CREATE POLICY own_checkpoints ON ${CHECKPOINTS_TABLE} FOR SELECT TO ${READER_ROLE} USING (role_name = session_user);
+     EXCEPTION WHEN duplicate_object THEN NULL;
+     END $$`,
+  ];
+}
+
+/**
+ * kinesql's private tables (positions, the client roles and when they first logged in, the secret) show no
+ * client a row: row security with no policy for the reader role. They keep the SELECT that lets pg_dump lock
+ * them, so a schema dump still works. Run after every private table exists.
+ */
+export async function hideStateTables(engine: Engine): Promise<void> {
+  await engine.exec(`DO $$ DECLARE t regclass; BEGIN
+    FOR t IN SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = '${STATE_SCHEMA}' AND c.relkind IN ('r', 'p') AND NOT c.relrowsecurity LOOP
+      EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+    END LOOP;
+  END $$`);
+}
+
+/**
  * Creates (or brings up to date) the reader role, kinesql's schemas, the window and checkpoint functions
  * and the checkpoint table. `clientMaySet` names settings clients may change: those PostgreSQL reserves to
  * superusers (lc_messages, …) are granted to the reader role where the administrator may grant them.
@@ -115,9 +152,11 @@ export async function installEngineRoles(
     `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.client_roles (name text PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now())`,
     `CREATE SCHEMA IF NOT EXISTS ${PUBLIC_SCHEMA}`,
     `GRANT USAGE ON SCHEMA ${PUBLIC_SCHEMA} TO ${READER_ROLE}`,
-    `CREATE TABLE IF NOT EXISTS ${CHECKPOINTS_TABLE} (logical_name text NOT NULL, iteration int NOT NULL, table_key text NOT NULL,
-       shard_id text NOT NULL, sequence_number numeric NOT NULL, PRIMARY KEY (logical_name, iteration, table_key, shard_id))`,
-    `COMMENT ON TABLE ${CHECKPOINTS_TABLE} IS 'The seed''s checkpoint iterations: per logical name, iteration, table and shard, the last record the iteration saw'`,
+    `CREATE TABLE IF NOT EXISTS ${CHECKPOINTS_TABLE} (role_name text NOT NULL, logical_name text NOT NULL, iteration int NOT NULL,
+       table_key text NOT NULL, shard_id text NOT NULL, sequence_number numeric NOT NULL,
+       PRIMARY KEY (role_name, logical_name, iteration, table_key, shard_id))`,
+    ...ownCheckpointsStatements(),
+    `COMMENT ON TABLE ${CHECKPOINTS_TABLE} IS 'Your checkpoint iterations (the seed''s): per logical name, iteration, table and shard, the last record the iteration saw'`,
     windowFunction(window),
     // What a client asks about its server, answered about kinesql (sql/server-identity.ts points the calls here).
     `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.version() RETURNS text LANGUAGE sql STABLE AS $f$
@@ -164,7 +203,7 @@ export function tableAccessStatements(definition: TableName, servedAs: TableName
        _message_timestamp >= (SELECT ${PUBLIC_SCHEMA}.window_start())
        AND ((SELECT ${PUBLIC_SCHEMA}.checkpoint_name()) IS NULL
             OR _shard_sequence_id::numeric > coalesce((SELECT c.sequence_number FROM ${CHECKPOINTS_TABLE} c
-                 WHERE c.logical_name = (SELECT ${PUBLIC_SCHEMA}.checkpoint_name())
+                 WHERE c.role_name = session_user AND c.logical_name = (SELECT ${PUBLIC_SCHEMA}.checkpoint_name())
                    AND c.iteration = (SELECT ${PUBLIC_SCHEMA}.checkpoint_previous_iteration())
                    AND c.table_key = ${key} AND c.shard_id = _shard_id), -1)))`,
   ];
@@ -205,6 +244,11 @@ export class ClientRoles {
     /** Called once a role is created or updated, before it is used: with a read replica, waits until the standby has it. */
     private readonly replicated: () => Promise<void> = async () => undefined,
   ) {}
+
+  /** The operator's limits on what a client session may set. */
+  get ceilings(): readonly SettingCeiling[] {
+    return this.limits.ceilings;
+  }
 
   /** The password of the engine role for client user `name`, creating or updating the role first. */
   passwordFor(name: string): Promise<string> {
@@ -274,23 +318,21 @@ export class ClientRoles {
       for (const [setting, value] of this.roleSettings()) await tx.query(`ALTER ROLE ${role} SET ${setting} = ${value}`);
     });
     // Superuser-only limits: applied where the administrator may (an embedded engine, a superuser URL).
-    await this.engine.exec(`ALTER ROLE ${role} SET temp_file_limit = ${quoteLiteral(this.limits.tempFileLimit)}`).catch(() => undefined);
+    for (const ceiling of engineCeilings(this.limits.ceilings).filter((c) => SUPERUSER_CEILINGS.has(c.setting))) {
+      await this.engine.exec(`ALTER ROLE ${role} SET ${ceiling.setting} = ${quoteLiteral(ceiling.shown)}`).catch(() => undefined);
+    }
     await this.replicated();
     return password;
   }
 
   /** Each setting with its value as SQL (search_path is a list of identifiers, the others literals). */
   private roleSettings(): [string, string][] {
-    const settings: [string, string][] = [
+    const limits = engineCeilings(this.limits.ceilings).filter((ceiling) => !SUPERUSER_CEILINGS.has(ceiling.setting));
+    return [
       ['default_transaction_read_only', 'on'],
       ['standard_conforming_strings', 'on'],
-      ['statement_timeout', quoteLiteral(this.limits.statementTimeout)],
-      ['work_mem', quoteLiteral(this.limits.workMem)],
+      ...limits.map((ceiling): [string, string] => [ceiling.setting, quoteLiteral(ceiling.shown)]),
       ['search_path', this.limits.searchPath.map(quoteIdent).join(', ')],
     ];
-    if (this.limits.idleInTransactionTimeout !== undefined) {
-      settings.push(['idle_in_transaction_session_timeout', quoteLiteral(this.limits.idleInTransactionTimeout)]);
-    }
-    return settings;
   }
 }

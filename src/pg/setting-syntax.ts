@@ -26,3 +26,16 @@ export function parsePgDurationMs(text: string): number | undefined {
   if (!match) return undefined;
   return Number(match[1]) * TIME_UNITS_MS[match[2] ?? 'ms']!;
 }
+
+/** PostgreSQL's units of memory settings whose base unit is the kilobyte (case matters, as in PostgreSQL). */
+const MEMORY_UNITS_KB: Record<string, number> = { B: 1 / 1024, kB: 1, MB: 1024, GB: 1024 ** 2, TB: 1024 ** 3 };
+
+/**
+ * A memory setting's text (`64`, `4096kB`, `32MB`, `1.5 GB`, `-1`) in kilobytes, rounded as PostgreSQL rounds
+ * it; a bare number is kilobytes. Undefined for text PostgreSQL might read otherwise (hexadecimal, octal).
+ */
+export function parsePgMemoryKb(text: string): number | undefined {
+  const match = /^(-?(?:0|[1-9]\d*)(?:\.\d+)?)\s*(B|kB|MB|GB|TB)?$/.exec(text.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * MEMORY_UNITS_KB[match[2] ?? 'kB']!);
+}

@@ -1,6 +1,8 @@
 /** Runs statement-text.ts in one worker thread, started on first use, for SQL too large to parse on the main thread. */
 import { Worker } from 'node:worker_threads';
-import type { TextAnalysis } from './statement-text.js';
+import type { ParsedStatement } from './parse.js';
+import type { GateContext } from './readonly-gate.js';
+import { analyzeText, type TextAnalysis } from './statement-text.js';
 import type { TextReply, TextRequest } from './text-worker.js';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -55,11 +57,32 @@ export class TextWorker {
     });
   }
 
-  analyze(sql: string): Promise<TextAnalysis> {
-    return this.request<TextAnalysis>({ kind: 'analyze', sql });
+  analyze(sql: string, gate: GateContext = {}): Promise<TextAnalysis> {
+    return this.request<TextAnalysis>({ kind: 'analyze', sql, gate });
   }
 
   async close(): Promise<void> {
     await this.worker?.terminate();
+  }
+}
+
+/** SQL above this size is parsed in a worker thread: parsing takes about 0.3 s per MB, all of it blocking. */
+const LARGE_SQL_CHARS = 256 * 1024;
+
+/** Analyses client SQL (statement-text.ts) under the operator's limits, off the main thread when it is large. */
+export class StatementAnalyzer {
+  constructor(
+    private readonly gate: GateContext = {},
+    private readonly worker = new TextWorker(),
+  ) {}
+
+  /** The analysis, and the parse trees when the main thread made them (the worker's stay in the worker). */
+  async analyze(sql: string): Promise<{ analysis: TextAnalysis; statements: ParsedStatement[] }> {
+    if (sql.length > LARGE_SQL_CHARS) return { analysis: await this.worker.analyze(sql, this.gate), statements: [] };
+    return analyzeText(sql, this.gate);
+  }
+
+  close(): Promise<void> {
+    return this.worker.close();
   }
 }

@@ -20,10 +20,13 @@ import type { Node, ParsedStatement } from './parse.js';
 import { resetRefusal, settingRefusal } from './session-settings.js';
 import type { SettingValue } from './session-settings.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
+import { ceilingOf, ceilingRefusal, type SettingCeiling } from '../config/setting-ceilings.js';
 
 export interface GateContext {
   /** Setting names allowed in SET/RESET/set_config on top of kinesql's own list (case-insensitive). */
   readonly allowedSettings?: readonly string[];
+  /** The operator's limits: a setting may be lowered, never raised past them (42501). */
+  readonly ceilings?: readonly SettingCeiling[];
 }
 
 export interface Refusal {
@@ -190,7 +193,7 @@ function checkSet(f: Fields, ctx: GateContext): Verdict {
     case 'VAR_SET_DEFAULT':
       return setting(resetRefusal(name, extra), 'SET');
     case 'VAR_SET_CURRENT':
-      return setting(settingRefusal(name, undefined, extra), 'SET');
+      return withinCeiling(setting(settingRefusal(name, undefined, extra), 'SET'), name, undefined, ctx);
     case 'VAR_SET_MULTI':
       // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …; SET TRANSACTION SNAPSHOT is not.
       if (name === 'TRANSACTION' || name === 'SESSION CHARACTERISTICS') return checkTransactionModes(f.args, `SET ${name}`);
@@ -201,7 +204,7 @@ function checkSet(f: Fields, ctx: GateContext): Verdict {
         return { ...readOnly('SET row_security', 'parameter "row_security" can only be set to on'), hint: ROW_SECURITY_HINT };
       }
       // Only the first value matters for the settings with value rules; lists (search_path) are free.
-      return setting(settingRefusal(name, constantValue(args[0]), extra), 'SET');
+      return withinCeiling(setting(settingRefusal(name, constantValue(args[0]), extra), 'SET'), name, constantValue(args[0]), ctx);
     }
     default:
       return readOnly(`SET ${name}`);
@@ -224,6 +227,13 @@ function checkIdentityChange(f: Fields, name: 'role' | 'session_authorization'):
     sqlstate: SQLSTATE.insufficientPrivilege,
     message: `permission denied to set ${what}${target === undefined ? '' : ` "${String(target)}"`}: kinesql is read-only (a session keeps the role it logged in as)`,
   };
+}
+
+/** An allowed setting's value checked against the operator's limit on it, if any. */
+function withinCeiling(verdict: Verdict, name: string, value: SettingValue, ctx: GateContext): Verdict {
+  const ceiling = verdict.allowed ? ceilingOf(ctx.ceilings ?? [], name) : undefined;
+  const reason = ceiling ? ceilingRefusal(ceiling, value) : undefined;
+  return reason === undefined ? verdict : { allowed: false, sqlstate: SQLSTATE.insufficientPrivilege, message: reason };
 }
 
 /**
@@ -336,7 +346,7 @@ function checkSetConfig(args: unknown[], ctx: GateContext, displayName: string, 
     return deniedFunction(displayName, 'the setting name must be a constant naming an allowed setting');
   }
   const reason = settingRefusal(setting, constantValue(valueArg), ctx.allowedSettings ?? []);
-  return reason === undefined ? ALLOWED : deniedFunction(displayName, reason);
+  return reason === undefined ? withinCeiling(ALLOWED, setting, constantValue(valueArg), ctx) : deniedFunction(displayName, reason);
 }
 
 /**

@@ -25,7 +25,11 @@ const ALLOWED_SETTINGS = new Set([
   'lc_time',
   'geqo',
   'jit',
+  // resource settings: a session may lower them below the operator's limits (config/setting-ceilings.ts)
   'work_mem',
+  'maintenance_work_mem',
+  'hash_mem_multiplier',
+  'temp_file_limit',
   'default_transaction_isolation',
   'default_transaction_read_only',
   'default_transaction_deferrable',

@@ -13,9 +13,8 @@ import type { StreamTable } from '../store/stream-table.js';
 import { backend } from '../pg/backend-messages.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import type { ColumnVisibility } from './hidden-columns.js';
-import type { ParsedStatement } from './parse.js';
-import { TextWorker } from './off-thread.js';
-import { analyzeText, prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
+import { StatementAnalyzer } from './off-thread.js';
+import { prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
 import { scanBoundsFor } from './scan-bounds.js';
 import type { RelationName } from './stream-tables.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
@@ -74,12 +73,12 @@ export class StatementExecutor {
     private readonly logger: Logger,
     private readonly checkpointDefaults: CheckpointDefaults | undefined,
     private readonly hideInternalColumns = false,
-    private readonly textWorker = new TextWorker(),
+    private readonly analyzer = new StatementAnalyzer(),
   ) {}
 
-  /** Stops the worker that parses very large SQL. */
+  /** Stops the workers that parse SQL off the main thread. */
   close(): Promise<void> {
-    return this.textWorker.close();
+    return this.analyzer.close();
   }
 
   /** The columns `*` stands for in a table with hidden columns (the seed's `hidden`, hide-internal-columns). */
@@ -124,10 +123,7 @@ export class StatementExecutor {
    * scan bounds are then not used: the catch-up reads the whole window, which is slower, never wrong).
    */
   async analyze(sql: string): Promise<AnalyzedSql> {
-    let analysis: TextAnalysis;
-    let statements: ParsedStatement[] = [];
-    if (isLarge(sql)) analysis = await this.textWorker.analyze(sql);
-    else ({ analysis, statements } = analyzeText(sql));
+    const { analysis, statements } = await this.analyzer.analyze(sql);
     if (analysis.refusal) {
       const { message, sqlstate, position, hint } = analysis.refusal;
       throw new StatementError(message, sqlstate, position, hint);
@@ -137,7 +133,7 @@ export class StatementExecutor {
       try {
         checkSessionProperty(name, value);
       } catch (error) {
-        if (error instanceof SessionSettingError) throw new StatementError(error.message, SQLSTATE.invalidParameterValue);
+        if (error instanceof SessionSettingError) throw new StatementError(error.message, error.sqlstate);
         throw error;
       }
     }
@@ -171,7 +167,7 @@ export class StatementExecutor {
       mode = checkpointMode(session.settings, this.checkpointDefaults);
       maxStalenessMs = sessionPropertyValue(session.settings, SESSION_PROPERTIES.maxStaleness) ?? this.store.defaultMaxStalenessMs();
     } catch (error) {
-      if (error instanceof SessionSettingError) throw new StatementError(error.message, SQLSTATE.invalidParameterValue);
+      if (error instanceof SessionSettingError) throw new StatementError(error.message, error.sqlstate);
       throw error;
     }
     const catchingUp = this.store
@@ -240,13 +236,6 @@ export class StatementExecutor {
     }
     return result;
   }
-}
-
-/** SQL above this size is parsed in a worker thread: parsing takes about 0.3 s per MB, all of it blocking. */
-const LARGE_SQL_CHARS = 256 * 1024;
-
-function isLarge(sql: string): boolean {
-  return sql.length > LARGE_SQL_CHARS;
 }
 
 function progressMessage(progress: ScanProgress[]): string {

@@ -8,8 +8,8 @@
 import { oldCatalogColumnEdits } from './client-compat.js';
 import { spelledOutStar, starSites, type ColumnVisibility, type StarSite } from './hidden-columns.js';
 import type { ParsedStatement } from './parse.js';
-import { checkStatements } from './readonly-gate.js';
-import { serverIdentityEdits } from './server-identity.js';
+import { checkStatements, type GateContext } from './readonly-gate.js';
+import { serverIdentityEdits, showPortEdits } from './server-identity.js';
 import { propertiesSetBy } from './session-properties.js';
 import { spliceUtf8, type ByteEdit } from './splice.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
@@ -45,8 +45,8 @@ export interface Rewrites {
   stars: StarSite[];
 }
 
-export function analyzeText(sql: string): { analysis: TextAnalysis; statements: ParsedStatement[] } {
-  const verdict = checkStatements(sql);
+export function analyzeText(sql: string, gate: GateContext = {}): { analysis: TextAnalysis; statements: ParsedStatement[] } {
+  const verdict = checkStatements(sql, gate);
   if (!verdict.allowed) {
     const { message, sqlstate, position, hint } = verdict;
     const refusal = { message, sqlstate, ...(position !== undefined ? { position } : {}), ...(hint !== undefined ? { hint } : {}) };
@@ -57,7 +57,7 @@ export function analyzeText(sql: string): { analysis: TextAnalysis; statements: 
   const tokens = lazyTokens(sql);
   const rewrites: Rewrites = {
     catalogColumns: oldCatalogColumnEdits(sql, tokens),
-    serverIdentity: serverIdentityEdits(sql, tokens),
+    serverIdentity: [...serverIdentityEdits(sql, tokens), ...showPortEdits(sql, verdict.statements)],
     stars: starSites(
       verdict.statements.map((statement) => statement.node),
       tokens,

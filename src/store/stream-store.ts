@@ -25,11 +25,20 @@ export interface RelationName {
   readonly name: string;
 }
 
+/** The configured window a session's kinesis.* settings start from, and how far back they may take it. */
+export interface WindowDefaults {
+  iterFromTimestamp: boolean;
+  iterOffsetSeconds: number;
+  maxWindowSeconds?: number;
+}
+
 export type StoreOptions = StreamTableOptions & {
   /** A catch-up reports its progress this often (ms); 0 = never. */
   progressIntervalMs: number;
   /** Default of kinesql.max_staleness (ms). */
   maxStalenessMs: number;
+  /** How far back (seconds) a session's window may reach (kinesql.max-window); undefined = no cap. */
+  maxWindowSeconds?: number;
   /**
    * A follower keeps the tables read (kinesis.read-budget-share > 0, or enhanced fan-out): a strict
    * statement then needs no read of its own when the follower read its shards past the statement's start,
@@ -213,9 +222,10 @@ export class StreamStore {
   }
 
   /** The configured window, which a session's kinesis.* settings start from. */
-  windowDefaults(): { iterFromTimestamp: boolean; iterOffsetSeconds: number } {
+  windowDefaults(): WindowDefaults {
     const seconds = this.options.windowSeconds;
-    return { iterFromTimestamp: seconds !== undefined, iterOffsetSeconds: seconds ?? 86_400 };
+    const max = this.options.maxWindowSeconds;
+    return { iterFromTimestamp: seconds !== undefined, iterOffsetSeconds: seconds ?? 86_400, ...(max !== undefined ? { maxWindowSeconds: max } : {}) };
   }
 
   /** Rewrites kinesql.streams and kinesql.shards from the tables' current state. */

@@ -4,8 +4,11 @@
  * needs to plan the read: the session properties (config/session-properties.ts), search_path and statement_timeout.
  */
 import { SESSION_PROPERTY_NAMES } from '../config/session-properties.js';
+import { SESSION_ROLE_SETTING } from '../store/checkpoints.js';
 import { parsePgDurationMs } from '../pg/setting-syntax.js';
 import { settingRefusal } from '../sql/session-settings.js';
+import { ceilingOf, ceilingRefusal, type SettingCeiling } from '../config/setting-ceilings.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 import type { BackendMessage } from './backend-relay.js';
 import { buildBind, buildExecute, buildParse, buildTarget, SYNC } from './extended-messages.js';
 
@@ -28,13 +31,21 @@ export function parseStartupOptions(options: string): [string, string][] {
   return found;
 }
 
-export class StartupSettingRefused extends Error {}
+export class StartupSettingRefused extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
- * The settings a client's startup packet asks for (parameters and `-c` options), checked like SET, followed
- * by the session properties as empty placeholders (so they can always be read back and RESET).
+ * The settings a client's startup packet asks for (parameters and `-c` options), checked like SET (the
+ * operator's `ceilings` included), followed by the session properties as empty placeholders (so they can
+ * always be read back and RESET).
  */
-export function engineStartupParameters(client: ReadonlyMap<string, string>): [string, string][] {
+export function engineStartupParameters(client: ReadonlyMap<string, string>, ceilings: readonly SettingCeiling[] = []): [string, string][] {
   const asked: [string, string][] = [];
   for (const [name, value] of client) {
     if (!NOT_SETTINGS.has(name) && !name.startsWith('_pq_.')) asked.push([name, value]);
@@ -42,15 +53,18 @@ export function engineStartupParameters(client: ReadonlyMap<string, string>): [s
   asked.push(...parseStartupOptions(client.get('options') ?? ''));
   for (const [name, value] of asked) {
     const refusal = settingRefusal(name, value);
-    if (refusal !== undefined) throw new StartupSettingRefused(refusal);
+    if (refusal !== undefined) throw new StartupSettingRefused(refusal, SQLSTATE.readOnlySqlTransaction);
+    const ceiling = ceilingOf(ceilings, name);
+    const beyond = ceiling ? ceilingRefusal(ceiling, value) : undefined;
+    if (beyond !== undefined) throw new StartupSettingRefused(beyond, SQLSTATE.insufficientPrivilege);
   }
   const named = new Set(asked.map(([name]) => name.toLowerCase()));
   for (const property of SESSION_PROPERTY_NAMES) if (!named.has(property)) asked.push([property, '']);
   return asked;
 }
 
-/** What kinesql reads back from a session's backend before a stream statement. */
-export const READ_BACK: readonly string[] = ['search_path', 'statement_timeout', ...SESSION_PROPERTY_NAMES];
+/** What kinesql reads back from a session's backend before a stream statement (the login role: whose checkpoints). */
+export const READ_BACK: readonly string[] = ['search_path', 'statement_timeout', SESSION_ROLE_SETTING, ...SESSION_PROPERTY_NAMES];
 
 const OWN_STATEMENT = 'kinesql_read_setting';
 const OWN_PORTAL = 'kinesql_read_setting';

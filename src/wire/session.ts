@@ -266,7 +266,7 @@ export class Session {
     this.authenticate = undefined;
     let parameters: [string, string][];
     try {
-      parameters = engineStartupParameters(this.startupParameters);
+      parameters = engineStartupParameters(this.startupParameters, this.roles.ceilings);
       // What version(), inet_server_port(), inet_server_addr() and SHOW port answer (sql/server-identity.ts).
       parameters.push(
         ['kinesql.server_port', String(this.stream.localPort ?? '')],
@@ -275,7 +275,7 @@ export class Session {
       );
     } catch (error) {
       if (!(error instanceof StartupSettingRefused)) throw error;
-      await this.fatal({ code: SQLSTATE.readOnlySqlTransaction, message: error.message });
+      await this.fatal({ code: error.sqlstate, message: error.message });
       return;
     }
     // Only an authenticated login takes a session slot; until here the connection held a pending-login one.

@@ -55,7 +55,10 @@ describe('the definitions directory goes away while the server runs', () => {
     await vi.waitFor(async () => {
       const [row] = await definitionRows();
       expect(row).toMatchObject({ table_name: 'clicks', status: 'stale' });
-      expect(row!.error).toBe(`cannot list table definition directory ${dir}: ENOENT: no such file or directory, scandir '${dir}'`);
+      // Clients see where definitions are relative to their location, never the server's paths.
+      expect(row!.error).toBe(
+        `cannot list table definition directory (the definitions location): ENOENT: no such file or directory, scandir '(the definitions location)'`,
+      );
     }, PATIENCE);
     expect((await client.query('select count(*)::int as n from clicks')).rows[0].n).toBe(2);
     const warnings = logLines.filter((l) => l['level'] === 40 && l['location'] === dir);

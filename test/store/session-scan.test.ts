@@ -36,4 +36,18 @@ describe("a session's kinesis.* settings", () => {
     expect(() => sessionScan(settings({ 'kinesis.iter_offset_seconds': 'soon' }), defaults, now)).toThrow(SessionSettingError);
     expect(() => sessionScan(settings({ 'kinesis.iter_offset_seconds': 'soon' }), defaults, now)).toThrow(/kinesis\.iter_offset_seconds/);
   });
+
+  it('may reach back no further than the operator allows (kinesql.max-window)', () => {
+    const capped = { ...defaults, maxWindowSeconds: 120 };
+    const twoMinutesAgo = new Date(now.getTime() - 120_000);
+    expect(sessionScan(settings({ 'kinesis.iter_start_timestamp': twoMinutesAgo.toISOString() }), capped, now).window).toEqual({ start: twoMinutesAgo });
+    for (const asked of <Record<string, string>[]>[
+      { 'kinesis.iter_start_timestamp': new Date(now.getTime() - 121_000).toISOString() },
+      { 'kinesis.iter_offset_seconds': '121' },
+      { 'kinesis.iter_from_timestamp': 'false' },
+    ]) {
+      expect(() => sessionScan(settings(asked), capped, now)).toThrow(/kinesql\.max-window/);
+      expect(() => sessionScan(settings(asked), capped, now)).toThrow(expect.objectContaining({ sqlstate: '42501' }));
+    }
+  });
 });
