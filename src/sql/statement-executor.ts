@@ -16,7 +16,7 @@ import type { ColumnVisibility } from './hidden-columns.js';
 import type { ParsedStatement } from './parse.js';
 import { TextWorker } from './off-thread.js';
 import { analyzeText, prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
-import { scanBoundsFor } from './scan-bounds.js';
+import { readsNoRows, scanBoundsFor } from './scan-bounds.js';
 import type { RelationName } from './stream-tables.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
@@ -30,7 +30,10 @@ export interface SessionContext {
 /** A client's SQL string, parsed once: what every later step (catch-up, the engine's text, prepared statements) needs of it. */
 export interface AnalyzedSql {
   readonly sql: string;
-  /** The relations it names, each a copy of its own that leads back to its statement's parse tree (scan bounds). */
+  /**
+   * The relations it may read rows of (not those only its EXPLAIN, PREPARE, `LIMIT 0` or constant-false WHERE
+   * names), each a copy of its own that leads back to its statement's parse tree (scan bounds).
+   */
   readonly relations: RelationName[];
   /** The session properties it SETs to constants. */
   readonly properties: Map<string, string>;
@@ -141,12 +144,14 @@ export class StatementExecutor {
         throw error;
       }
     }
-    const relations = analysis.relations.map(({ relation, statement }) => {
+    const relations = analysis.relations.flatMap(({ relation, statement }) => {
+      const node = statements[statement]?.node;
+      // A relation the statement reads no rows of needs no catch-up: the statement waits for nothing.
+      if (node && readsNoRows(node, relation)) return [];
       // A copy of its own, so the statement it came from can be found again for its scan bounds.
       const own = { ...relation };
-      const node = statements[statement]?.node;
       if (node) this.statementOf.set(own, node);
-      return own;
+      return [own];
     });
     return { sql, relations, properties, prepared: analysis.prepared, text: analysis };
   }
