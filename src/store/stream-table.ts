@@ -366,6 +366,8 @@ export class StreamTable {
   }
 
   private async readShard(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
+    // A read of the tip begun after this statement started (another statement's, the follower's) serves it too.
+    if (shard.readToTipFor !== undefined && shard.readToTipFor >= request.stopAt && shard.range && covers(shard.range, needed)) return;
     await this.loader.adoptNewerPosition(shard);
     if (!shard.range) {
       shard.range = { lower: needed };
