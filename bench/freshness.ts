@@ -110,9 +110,14 @@ async function measureProbes(client: pg.Client, port: number): Promise<[string, 
     const latencies: number[] = [];
     for (let round = 0; round < PROBE_ROUNDS; round++) {
       const sent = now();
-      raw.write(serialize.parse({ name: '', text: 'select count(*) from events', types: [] }));
-      raw.write(serialize.describe({ type: 'S', name: '' }));
-      raw.write(serialize.sync());
+      // One write, as drivers send a batch (separate small writes would wait for delayed ACKs).
+      raw.write(
+        Buffer.concat([
+          serialize.parse({ name: '', text: 'select count(*) from events', types: [] }),
+          serialize.describe({ type: 'S', name: '' }),
+          serialize.sync(),
+        ]),
+      );
       await raw.readUntilReady();
       latencies.push(now() - sent);
     }

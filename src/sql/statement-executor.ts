@@ -190,6 +190,13 @@ export class StatementExecutor {
         onProgress: (progress) => {
           reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message: progressMessage(progress) })).catch(() => undefined);
         },
+        onUnreadable: (table, since) => {
+          const message =
+            `Kinesis stream "${table.definition.streamName}" cannot be read since ${since.toISOString()}: ` +
+            `table ${table.definition.schemaName}.${table.definition.tableName} answers from the records loaded before, within kinesql.max_staleness`;
+          const detail = table.lastError === undefined ? {} : { detail: table.lastError };
+          reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message, ...detail })).catch(() => undefined);
+        },
       })
       .catch((error: unknown) => {
         const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
