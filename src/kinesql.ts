@@ -147,7 +147,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const follower = reads.followed
       ? new Follower(
           store,
-          { share: scan.readBudgetShare, ...(reads.subscriptions ? { subscriptions: reads.subscriptions } : {}) },
+          { share: scan.readBudgetShare, budget: reads.budget, ...(reads.subscriptions ? { subscriptions: reads.subscriptions } : {}) },
           storeLogger.child({ part: 'follower' }),
         )
       : undefined;

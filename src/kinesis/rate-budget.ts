@@ -3,65 +3,86 @@ import { sleep } from './retry.js';
 /** Kinesis read limits per shard. */
 export const CALLS_PER_SECOND = 5;
 export const BYTES_PER_SECOND = 2 * 1024 * 1024;
+/**
+ * Calls a shard's budget lets start at once after a quiet spell, when its rate is a share of Kinesis's: a
+ * statement then finds a call free instead of waiting for the next one the rate allows. At the whole rate
+ * the burst is the rate itself (Kinesis's own 5 calls in any second).
+ */
+export const READ_BURST = 2;
 
 interface ShardBudget {
-  /** Start times of the calls in the last second, oldest first. */
+  /** Calls the shard may start now, as of refilledAt (a token bucket: it refills at the budget's rate up to its burst). */
+  tokens: number;
+  refilledAt: number;
+  /** Start times of the calls in the last second, oldest first (never more than Kinesis's 5). */
   recentCalls: number[];
   /** When the bytes already read are paid off at BYTES_PER_SECOND. */
   bytesPaidAt: number;
   /** Callers waiting for this shard, so that they take turns in arrival order. */
   queue: Promise<void>;
+  waiting: number;
 }
 
 /**
- * The per-shard read budget of the whole process: at most 5 GetRecords calls in any second and 2 MB/s,
- * whoever asks (statements, background catch-ups, several tables over one stream). One instance is
- * shared by every reader (`processRateBudget`); tests make their own. A server with the follower on
- * makes one at `kinesis.read-budget-share` of the calls, so statements and follower together stay
- * within the share. A rate below one call a second means one call per 1/rate seconds.
+ * The per-shard read budget of the whole process: a token bucket per shard (refilled at callsPerSecond, up
+ * to a small burst), never more than Kinesis's 5 calls in any second, and 2 MB/s, whoever asks (statements,
+ * background catch-ups, several tables over one stream). Over any T seconds a shard gets at most
+ * callsPerSecond × T + burst calls. One instance is shared by every reader (`processRateBudget`); tests
+ * make their own. A server with the follower on makes one at `kinesis.read-budget-share` of the calls,
+ * so statements and follower together stay within the share; the follower takes a call only when the
+ * bucket is full (`spare`), so a statement finds one free.
  */
 export class ShardRateBudget {
   private readonly shards = new Map<string, ShardBudget>();
-  /** At most callsPerWindow calls start within any windowMs. */
-  private readonly callsPerWindow: number;
-  private readonly windowMs: number;
+  readonly burst: number;
 
   constructor(
-    callsPerSecond = CALLS_PER_SECOND,
+    readonly callsPerSecond = CALLS_PER_SECOND,
     private readonly bytesPerSecond = BYTES_PER_SECOND,
     /** Extra pause between calls of one shard (the seed's kinesis.sleep-time). */
     private readonly minIntervalMs = 0,
+    burst?: number,
   ) {
     if (!(callsPerSecond > 0)) throw new RangeError(`a read budget needs a positive call rate, not ${callsPerSecond}`);
-    this.callsPerWindow = Math.max(1, Math.floor(callsPerSecond));
-    this.windowMs = (1000 * this.callsPerWindow) / callsPerSecond;
-  }
-
-  /** Calls per second this budget allows each shard. */
-  get callsPerSecond(): number {
-    return (this.callsPerWindow * 1000) / this.windowMs;
+    this.burst = Math.max(1, burst ?? Math.max(READ_BURST, Math.floor(Math.min(callsPerSecond, CALLS_PER_SECOND))));
   }
 
   /** Waits until the shard may be called again and books the call. */
   acquire(stream: string, shardId: string): Promise<void> {
     const budget = this.budgetOf(stream, shardId);
+    budget.waiting += 1;
     const turn = budget.queue.then(async () => {
       for (;;) {
         const now = Date.now();
-        while (budget.recentCalls.length > 0 && budget.recentCalls[0]! <= now - this.windowMs) budget.recentCalls.shift();
+        this.refill(budget, now);
+        while (budget.recentCalls.length > 0 && budget.recentCalls[0]! <= now - 1000) budget.recentCalls.shift();
+        const byTokens = budget.tokens >= 1 ? now : now + ((1 - budget.tokens) * 1000) / this.callsPerSecond;
+        const byKinesis = budget.recentCalls.length >= CALLS_PER_SECOND ? budget.recentCalls[0]! + 1000 : now;
         const last = budget.recentCalls.at(-1);
-        const byCount = budget.recentCalls.length >= this.callsPerWindow ? budget.recentCalls[0]! + this.windowMs : now;
         const byInterval = last === undefined ? now : last + this.minIntervalMs;
-        const readyAt = Math.max(byCount, byInterval, budget.bytesPaidAt);
+        const readyAt = Math.max(byTokens, byKinesis, byInterval, budget.bytesPaidAt);
         if (readyAt <= now) {
+          budget.tokens -= 1;
           budget.recentCalls.push(now);
           return;
         }
-        await sleep(readyAt - now);
+        await sleep(Math.max(1, Math.ceil(readyAt - now)));
       }
     });
-    budget.queue = turn.catch(() => undefined);
-    return turn;
+    const settled = turn.finally(() => (budget.waiting -= 1));
+    budget.queue = settled.catch(() => undefined);
+    return settled;
+  }
+
+  /**
+   * Whether the shard's bucket is full and nobody waits for it: a background read taken now still leaves
+   * the burst's other calls to statements.
+   */
+  spare(stream: string, shardId: string): boolean {
+    const budget = this.budgetOf(stream, shardId);
+    const now = Date.now();
+    this.refill(budget, now);
+    return budget.waiting === 0 && budget.tokens >= this.burst && budget.bytesPaidAt <= now;
   }
 
   /** Books the bytes a call returned; the shard's next call waits until they are paid off. */
@@ -70,11 +91,17 @@ export class ShardRateBudget {
     budget.bytesPaidAt = Math.max(budget.bytesPaidAt, Date.now()) + (bytes / this.bytesPerSecond) * 1000;
   }
 
+  private refill(budget: ShardBudget, now: number): void {
+    if (now <= budget.refilledAt) return;
+    budget.tokens = Math.min(this.burst, budget.tokens + ((now - budget.refilledAt) * this.callsPerSecond) / 1000);
+    budget.refilledAt = now;
+  }
+
   private budgetOf(stream: string, shardId: string): ShardBudget {
     const key = `${stream}\u0000${shardId}`;
     let budget = this.shards.get(key);
     if (!budget) {
-      budget = { recentCalls: [], bytesPaidAt: 0, queue: Promise.resolve() };
+      budget = { tokens: this.burst, refilledAt: Date.now(), recentCalls: [], bytesPaidAt: 0, queue: Promise.resolve(), waiting: 0 };
       this.shards.set(key, budget);
     }
     return budget;

@@ -15,7 +15,8 @@ import type { ScanBounds } from '../store/scan-request.js';
 type Fields = Record<string, unknown>;
 
 export interface TableRef {
-  schema: string;
+  /** Absent: the name as a statement wrote it without a schema, matching the name in any schema. */
+  schema?: string;
   name: string;
 }
 
@@ -28,9 +29,52 @@ interface Occurrence {
   /** Unqualified column names may mean this table (it is the only relation of its FROM). */
   soleRelation: boolean;
   where: unknown;
+  /** Its SELECT returns no row whatever the table holds (WHERE constant false or NULL, LIMIT 0). */
+  empty: boolean;
 }
 
 export function scanBoundsFor(statement: Node, table: TableRef, statementStart: Date): ScanBounds | undefined {
+  const occurrences = occurrencesOf(statement, table);
+  if (!occurrences) return undefined;
+  const each = occurrences.map((occurrence) => boundsOf(occurrence, statementStart));
+  return mergeLoosest(each);
+}
+
+/**
+ * Whether the statement can show nothing that depends on the table's rows, so it needs no catch-up of it:
+ * EXPLAIN without ANALYZE, PREPARE (its EXECUTEs read), a top-level `LIMIT 0`, or every place it names the
+ * table is a SELECT whose WHERE is constant false or NULL or whose LIMIT is 0 (Metabase's and Tableau's
+ * column probes, `… WHERE 1 <> 1 LIMIT 0`). Anything it cannot be sure of counts as a read.
+ */
+export function readsNoRows(statement: Node, table: TableRef): boolean {
+  const fields = statement as Fields;
+  if (fields.PrepareStmt) return true;
+  const explain = fields.ExplainStmt as Fields | undefined;
+  if (explain) return !asArray(explain.options).some(analyzes);
+  const top = fields.SelectStmt as Fields | undefined;
+  if (top && isZero(top.limitCount)) return true;
+  const occurrences = occurrencesOf(statement, table);
+  return occurrences?.every((occurrence) => occurrence.empty) ?? false;
+}
+
+function analyzes(option: unknown): boolean {
+  const element = (option as Fields).DefElem as Fields | undefined;
+  if (element?.defname !== 'analyze') return false;
+  const value = ((element.arg as Fields | undefined)?.String as Fields | undefined)?.sval;
+  const off = typeof value === 'string' && ['false', 'off', '0', 'no'].includes(value.toLowerCase());
+  const falseConstant = (element.arg as Fields | undefined)?.Boolean !== undefined && ((element.arg as Fields).Boolean as Fields).boolval !== true;
+  return !off && !falseConstant;
+}
+
+/** `LIMIT 0` / `FETCH FIRST 0 ROWS ONLY` (the parser leaves a zero ival empty). */
+function isZero(limit: unknown): boolean {
+  const constant = (limit as Fields | undefined)?.A_Const as Fields | undefined;
+  const ival = constant?.ival as Fields | undefined;
+  return ival !== undefined && (ival.ival === undefined || ival.ival === 0);
+}
+
+/** The SELECTs whose FROM names the table, or undefined when it is also named where no bound can be read. */
+function occurrencesOf(statement: Node, table: TableRef): Occurrence[] | undefined {
   let seen = 0;
   const occurrences: Occurrence[] = [];
   countRangeVars(statement, table, () => (seen += 1));
@@ -45,12 +89,70 @@ export function scanBoundsFor(statement: Node, table: TableRef, statementStart: 
         qualifiers: new Set(alias ? [alias] : [String(rangeVar.relname)]),
         soleRelation: relationCount === 1,
         where: select.whereClause,
+        empty: isZero(select.limitCount) || [false, null].includes(constantTruth(select.whereClause) as boolean | null),
       });
     }
   });
-  if (seen === 0 || occurrences.length !== seen) return undefined;
-  const each = occurrences.map((occurrence) => boundsOf(occurrence, statementStart));
-  return mergeLoosest(each);
+  return seen === 0 || occurrences.length !== seen ? undefined : occurrences;
+}
+
+type Constant = string | number | boolean | null;
+
+/** The value of a constant (A_Const); undefined when the node is not one. */
+function constantValue(node: unknown): Constant | undefined {
+  const constant = (node as Fields | undefined)?.A_Const as Fields | undefined;
+  if (!constant) return undefined;
+  if (constant.isnull === true) return null;
+  if (constant.boolval) return ((constant.boolval as Fields).boolval as boolean | undefined) ?? false;
+  if (constant.ival) return ((constant.ival as Fields).ival as number | undefined) ?? 0;
+  if (constant.sval) return ((constant.sval as Fields).sval as string | undefined) ?? '';
+  return undefined;
+}
+
+const COMPARISONS: Record<string, (a: number | string, b: number | string) => boolean> = {
+  '=': (a, b) => a === b,
+  '<>': (a, b) => a !== b,
+  '!=': (a, b) => a !== b,
+  '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b,
+  '>': (a, b) => a > b,
+  '>=': (a, b) => a >= b,
+};
+
+/**
+ * What a WHERE built of constants alone evaluates to: true, false, or null (no row passes a NULL either);
+ * undefined when it depends on anything else. Integers compare with integers; strings only for equality
+ * (their order depends on the collation).
+ */
+function constantTruth(node: unknown): boolean | null | undefined {
+  if (node === undefined) return undefined;
+  const value = constantValue(node);
+  if (value !== undefined) return value === null || typeof value === 'boolean' ? value : undefined;
+  const fields = node as Fields;
+  const bool = fields.BoolExpr as Fields | undefined;
+  if (bool) {
+    const args = asArray(bool.args).map(constantTruth);
+    if (bool.boolop === 'NOT_EXPR') return args[0] === undefined || args[0] === null ? args[0] : !args[0];
+    if (bool.boolop === 'AND_EXPR') {
+      if (args.includes(false)) return false;
+      return args.includes(undefined) ? undefined : args.includes(null) ? null : true;
+    }
+    if (bool.boolop === 'OR_EXPR') {
+      if (args.includes(true)) return true;
+      return args.includes(undefined) ? undefined : args.includes(null) ? null : false;
+    }
+    return undefined;
+  }
+  const expr = fields.A_Expr as Fields | undefined;
+  if (expr?.kind !== 'AEXPR_OP') return undefined;
+  const compare = COMPARISONS[operatorName(expr) ?? ''];
+  const left = constantValue(expr.lexpr);
+  const right = constantValue(expr.rexpr);
+  if (!compare || left === undefined || right === undefined) return undefined;
+  if (left === null || right === null) return null;
+  if (typeof left !== typeof right || typeof left === 'boolean') return undefined;
+  if (typeof left === 'string' && !['=', '<>', '!='].includes(operatorName(expr)!)) return undefined;
+  return compare(left as number | string, right as number | string);
 }
 
 function asArray(value: unknown): unknown[] {
@@ -59,7 +161,7 @@ function asArray(value: unknown): unknown[] {
 
 function matches(rangeVar: Fields, table: TableRef): boolean {
   if (rangeVar.relname !== table.name) return false;
-  return rangeVar.schemaname === undefined || rangeVar.schemaname === table.schema;
+  return rangeVar.schemaname === undefined || table.schema === undefined || rangeVar.schemaname === table.schema;
 }
 
 function countRangeVars(value: unknown, table: TableRef, found: () => void): void {

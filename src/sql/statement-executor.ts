@@ -13,9 +13,10 @@ import type { StreamTable } from '../store/stream-table.js';
 import { backend } from '../pg/backend-messages.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import type { ColumnVisibility } from './hidden-columns.js';
+import type { ParsedStatement } from './parse.js';
 import { StatementAnalyzer } from './off-thread.js';
 import { prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
-import { scanBoundsFor } from './scan-bounds.js';
+import { readsNoRows, scanBoundsFor } from './scan-bounds.js';
 import type { RelationName } from './stream-tables.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
@@ -29,7 +30,10 @@ export interface SessionContext {
 /** A client's SQL string, parsed once: what every later step (catch-up, the engine's text, prepared statements) needs of it. */
 export interface AnalyzedSql {
   readonly sql: string;
-  /** The relations it names, each a copy of its own that leads back to its statement's parse tree (scan bounds). */
+  /**
+   * The relations it may read rows of (not those only its EXPLAIN, PREPARE, `LIMIT 0` or constant-false WHERE
+   * names), each a copy of its own that leads back to its statement's parse tree (scan bounds).
+   */
   readonly relations: RelationName[];
   /** The session properties it SETs to constants. */
   readonly properties: Map<string, string>;
@@ -137,12 +141,14 @@ export class StatementExecutor {
         throw error;
       }
     }
-    const relations = analysis.relations.map(({ relation, statement }) => {
+    const relations = analysis.relations.flatMap(({ relation, statement }) => {
+      const node = statements[statement]?.node;
+      // A relation the statement reads no rows of needs no catch-up: the statement waits for nothing.
+      if (node && readsNoRows(node, relation)) return [];
       // A copy of its own, so the statement it came from can be found again for its scan bounds.
       const own = { ...relation };
-      const node = statements[statement]?.node;
       if (node) this.statementOf.set(own, node);
-      return own;
+      return [own];
     });
     return { sql, relations, properties, prepared: analysis.prepared, text: analysis };
   }
@@ -180,6 +186,13 @@ export class StatementExecutor {
         ...(maxStalenessMs > 0 && !mode ? { maxStalenessMs } : {}),
         onProgress: (progress) => {
           reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message: progressMessage(progress) })).catch(() => undefined);
+        },
+        onUnreadable: (table, since) => {
+          const message =
+            `Kinesis stream "${table.definition.streamName}" cannot be read since ${since.toISOString()}: ` +
+            `table ${table.definition.schemaName}.${table.definition.tableName} answers from the records loaded before, within kinesql.max_staleness`;
+          const detail = table.lastError === undefined ? {} : { detail: table.lastError };
+          reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message, ...detail })).catch(() => undefined);
         },
       })
       .catch((error: unknown) => {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { EnhancedFanOut } from '../kinesis/enhanced-fan-out.js';
+import type { ShardRateBudget } from '../kinesis/rate-budget.js';
 import type { StreamStore } from './stream-store.js';
 import type { StreamTable } from './stream-table.js';
 
@@ -7,20 +8,30 @@ import type { StreamTable } from './stream-table.js';
 const CALLS_PER_SHARD_SECOND = 5;
 /** With enhanced fan-out, rounds only find new shards and start subscriptions: they cost no GetRecords. */
 const FAN_OUT_ROUND_MS = 1_000;
+/** Polling, the follower looks this many times per call interval whether a table's shards have a call to spare. */
+const LOOKS_PER_INTERVAL = 4;
+const MIN_LOOK_MS = 50;
 
 export interface FollowerOptions {
   /** kinesis.read-budget-share: rounds are spaced so polling uses this share of the per-shard call budget. */
   share: number;
   /** kinesis.consumer-mode = efo: a table is caught up as soon as its subscriptions deliver records. */
   subscriptions?: EnhancedFanOut;
+  /**
+   * The budget statements and follower share (polling): the follower reads a table only when each of its
+   * shards has a call to spare, so a strict statement's read of the tip starts at once.
+   */
+  budget?: ShardRateBudget;
 }
 
 /**
  * Keeps every stream table read in the background while kinesql serves, so a statement usually finds its
  * shards read to their tips already (and, with kinesql.max_staleness, needs no read at all). Polling, each
- * round costs at least one GetRecords call per shard; rounds are spaced so the follower uses `share` of the
- * per-shard call budget at most (statements' own reads are held to the same share by the read budget).
- * With enhanced fan-out, records arriving by subscription wake the follower, which loads them at once.
+ * catch-up costs at least one GetRecords call per shard, taken from the budget statements use too (at
+ * `share` of Kinesis's calls); the follower yields to statements: it reads a table only when every shard
+ * of it has a call to spare (its bucket is full), so statements reading the tips themselves leave it idle
+ * and a statement always finds a call for its own read. With enhanced fan-out, records arriving by
+ * subscription wake the follower, which loads them at once.
  */
 export class Follower {
   private timer: NodeJS.Timeout | undefined;
@@ -37,7 +48,12 @@ export class Follower {
     private readonly options: FollowerOptions,
     private readonly logger: Logger,
   ) {
-    this.intervalMs = options.subscriptions ? FAN_OUT_ROUND_MS : Math.ceil(1000 / (CALLS_PER_SHARD_SECOND * (options.share > 0 ? options.share : 1)));
+    const callIntervalMs = Math.ceil(1000 / (CALLS_PER_SHARD_SECOND * (options.share > 0 ? options.share : 1)));
+    this.intervalMs = options.subscriptions
+      ? FAN_OUT_ROUND_MS
+      : options.budget
+        ? Math.max(MIN_LOOK_MS, Math.floor(callIntervalMs / LOOKS_PER_INTERVAL))
+        : callIntervalMs;
   }
 
   start(): void {
@@ -54,9 +70,19 @@ export class Follower {
     this.timer.unref();
   }
 
-  /** Starts a catch-up of every table that has none of the follower's running. */
+  /** Starts a catch-up of every table that has none of the follower's running and a call to spare on each shard. */
   private round(): void {
-    for (const table of this.store.list()) this.follow(table);
+    for (const table of this.store.list()) if (this.hasSpareCalls(table)) this.follow(table);
+  }
+
+  private hasSpareCalls(table: StreamTable): boolean {
+    const budget = this.options.budget;
+    if (!budget || this.options.subscriptions) return true;
+    const stream = table.definition.streamName;
+    return table
+      .shardStatus()
+      .filter((shard) => shard.state !== 'closed, read to its end')
+      .every((shard) => budget.spare(stream, shard.shardId));
   }
 
   /** A subscription of the stream delivered records: load them now, not at the next round. */

@@ -58,6 +58,8 @@ export interface CatchUpRequest {
   maxStalenessMs?: number;
   /** Called every progressIntervalMs while the catch-up runs, with one entry per table still reading. */
   onProgress?: (progress: ScanProgress[]) => void;
+  /** Called for a table answered from what is loaded (within maxStalenessMs) while its stream cannot be read. */
+  onUnreadable?: (table: StreamTable, since: Date) => void;
 }
 
 function keyOf(schema: string, name: string): string {
@@ -238,8 +240,17 @@ export class StreamStore {
    * nothing when the table is fresh enough; otherwise it first waits for a read already under way (the
    * follower's, usually), which often makes it so, and reads itself only when that was not enough.
    */
-  private async catchUpUnlessFresh(table: StreamTable, scan: ScanRequest, maxStalenessMs: number): Promise<void> {
-    if (table.freshFor(scan, maxStalenessMs)) return;
+  private async catchUpUnlessFresh(
+    table: StreamTable,
+    scan: ScanRequest,
+    maxStalenessMs: number,
+    onUnreadable?: CatchUpRequest['onUnreadable'],
+  ): Promise<void> {
+    if (table.freshFor(scan, maxStalenessMs)) {
+      // Kinesis may be out of reach: the answer is still within the bound, and the client is told.
+      if (table.failingSince && onUnreadable) onUnreadable(table, table.failingSince);
+      return;
+    }
     await table.whenIdle();
     if (table.freshFor(scan, maxStalenessMs)) return;
     await table.catchUp(scan);
@@ -267,7 +278,7 @@ export class StreamStore {
             ...(window ? { window } : {}),
             ...(asked.read ? { read: asked.read } : {}),
           };
-          if (asked.maxStalenessMs) return this.catchUpUnlessFresh(table, scan, asked.maxStalenessMs);
+          if (asked.maxStalenessMs) return this.catchUpUnlessFresh(table, scan, asked.maxStalenessMs, asked.onUnreadable);
           return this.options.followed ? this.catchUpUnlessFresh(table, scan, 0) : table.catchUp(scan);
         }),
       );

@@ -83,6 +83,8 @@ export class StreamTable {
   /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
   private indexed = false;
   lastError: string | undefined;
+  /** Since when every catch-up of the table failed (the stream cannot be read); undefined once one succeeds. */
+  failingSince: Date | undefined;
 
   constructor(
     readonly definition: TableDefinition,
@@ -120,8 +122,11 @@ export class StreamTable {
    * its tip for a statement that started at most that long before this one.
    */
   freshFor(request: ScanRequest, maxStalenessMs: number): boolean {
-    if (this.listedAt === 0 || Date.now() - this.listedAt > this.options.shardListTtlMs) return false;
     const oldest = request.stopAt.getTime() - maxStalenessMs;
+    // A listing as old as the answer may be will do: a shard closed since then would have been read to its
+    // end (and the table listed again) before any read of it to a later tip. Kinesis unreachable, the
+    // listing grows old with the reads, and answers within the bound go on.
+    if (this.listedAt === 0 || (Date.now() - this.listedAt > this.options.shardListTtlMs && this.listedAt < oldest)) return false;
     const windowStart = request.window ? request.window.start : this.windowStart(request.stopAt.getTime());
     const all = [...this.shards.values()].map((shard) => shard.description);
     for (const shardId of shardsForBounds(all, request.bounds)) {
@@ -248,9 +253,11 @@ export class StreamTable {
         if (this.listedAt !== 0) break;
       }
       this.lastError = undefined;
+      this.failingSince = undefined;
     } catch (error) {
       const readError = StreamReadError.from(error, streamName);
       this.lastError = readError.message;
+      this.failingSince ??= new Date();
       throw readError;
     } finally {
       this.current = undefined;
@@ -366,6 +373,8 @@ export class StreamTable {
   }
 
   private async readShard(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
+    // A read of the tip begun after this statement started (another statement's, the follower's) serves it too.
+    if (shard.readToTipFor !== undefined && shard.readToTipFor >= request.stopAt && shard.range && covers(shard.range, needed)) return;
     await this.loader.adoptNewerPosition(shard);
     if (!shard.range) {
       shard.range = { lower: needed };

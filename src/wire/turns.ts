@@ -169,8 +169,8 @@ export class SessionTurns {
         if (message.type === 'P') {
           const parse = readParse(message.body);
           const analyzed = await this.executor.analyze(parse.query);
+          // Parse and Describe read no rows: the catch-up comes with the Bind that runs the statement.
           this.statements.set(parse.name, analyzed.relations);
-          relations.push(...analyzed.relations);
           parses.set(message, { parse, analyzed });
         } else if (message.type === 'B') {
           relations.push(...(this.statements.get(readBind(message.body).statement) ?? []));

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ShardRateBudget } from '../../src/kinesis/rate-budget.js';
+import { READ_BURST, ShardRateBudget } from '../../src/kinesis/rate-budget.js';
 import { withRetries, KinesisTimeoutError } from '../../src/kinesis/retry.js';
 
 describe('the per-shard read budget', () => {
@@ -18,25 +18,58 @@ describe('the per-shard read budget', () => {
     expect(granted).toBe(12);
   });
 
-  it('spaces calls at rates of a call a second or less (the share of a follower: 0.2 of 5 is 1, 0.1 of 5 is one call per 2 s)', async () => {
+  it('at a share of the rate, lets a burst of 2 calls start at once, then one per 1/rate seconds (0.2 of 5 is 1 a second, 0.1 one per 2 s)', async () => {
     for (const [rate, gapMs] of [
       [1, 1_000],
       [0.5, 2_000],
     ] as const) {
       const budget = new ShardRateBudget(rate);
+      expect(budget.burst).toBe(READ_BURST);
       let granted = 0;
-      for (let i = 0; i < 3; i++) void budget.acquire('s', 'shard-0').then(() => (granted += 1));
+      for (let i = 0; i < 4; i++) void budget.acquire('s', 'shard-0').then(() => (granted += 1));
       await vi.advanceTimersByTimeAsync(0);
-      expect(granted).toBe(1);
-      await vi.advanceTimersByTimeAsync(gapMs - 1);
-      expect(granted).toBe(1);
-      await vi.advanceTimersByTimeAsync(1);
       expect(granted).toBe(2);
-      await vi.advanceTimersByTimeAsync(gapMs);
+      await vi.advanceTimersByTimeAsync(gapMs - 1);
+      expect(granted).toBe(2);
+      await vi.advanceTimersByTimeAsync(1);
       expect(granted).toBe(3);
+      await vi.advanceTimersByTimeAsync(gapMs);
+      expect(granted).toBe(4);
     }
     expect(new ShardRateBudget(2.5).callsPerSecond).toBeCloseTo(2.5);
     expect(() => new ShardRateBudget(0)).toThrow(RangeError);
+  });
+
+  it('holds any 10 s to rate × 10 + burst calls, however the callers come', async () => {
+    const budget = new ShardRateBudget(1);
+    const granted: number[] = [];
+    const start = Date.now();
+    // Callers arrive in clumps and alone, more of them than the budget can take.
+    for (let second = 0; second < 30; second++) {
+      for (let i = 0; i < (second % 3 === 0 ? 4 : 1); i++) void budget.acquire('s', 'shard-0').then(() => granted.push(Date.now() - start));
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    await vi.advanceTimersByTimeAsync(60_000);
+    for (const from of granted) expect(granted.filter((at) => at >= from && at < from + 10_000).length).toBeLessThanOrEqual(10 + READ_BURST);
+    expect(granted.length).toBe(60);
+  });
+
+  it('has a call to spare for the follower only when its bucket is full and nobody waits', async () => {
+    const budget = new ShardRateBudget(1);
+    expect(budget.spare('s', 'shard-0')).toBe(true);
+    await budget.acquire('s', 'shard-0');
+    // One call left for a statement: the follower waits.
+    expect(budget.spare('s', 'shard-0')).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(budget.spare('s', 'shard-0')).toBe(true);
+    await budget.acquire('s', 'shard-0');
+    await budget.acquire('s', 'shard-0');
+    let third = false;
+    void budget.acquire('s', 'shard-0').then(() => (third = true));
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(budget.spare('s', 'shard-0')).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(third).toBe(true);
   });
 
   it('keeps shards apart and makes a shard wait until 2 MB/s pays for what it read', async () => {

@@ -6,7 +6,9 @@ export type Fault = 'throttle' | 'limit' | 'server-error' | 'reset' | 'slow' | '
 
 export interface CallRecord {
   operation: string;
-  /** GetShardIterator: the shard asked for. */
+  /** When the proxy received the call (ms since the epoch). */
+  at: number;
+  /** GetShardIterator: the shard asked for; GetRecords: the shard its iterator reads. */
   shardId?: string;
   iteratorType?: string;
   /** GetRecords: the records in the (forwarded) answer. */
@@ -25,6 +27,8 @@ export class FaultProxy {
   slowMs = 1_500;
   private server: Server | undefined;
   private readonly hanging = new Set<ServerResponse>();
+  /** The shard each iterator the stand-in handed out reads (iterators are opaque). */
+  private readonly shardOfIterator = new Map<string, string>();
 
   get endpoint(): string {
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
@@ -49,6 +53,11 @@ export class FaultProxy {
     this.calls.length = 0;
   }
 
+  /** GetRecords calls answered for one shard, with their times. */
+  getRecordsOf(shardId: string): CallRecord[] {
+    return this.calls.filter((call) => call.operation === 'GetRecords' && call.fault === undefined && call.shardId === shardId);
+  }
+
   async close(): Promise<void> {
     for (const res of this.hanging) res.destroy();
     this.server?.closeAllConnections();
@@ -63,11 +72,15 @@ export class FaultProxy {
       String(req.headers['x-amz-target'] ?? '')
         .split('.')
         .pop() ?? '';
-    const record: CallRecord = { operation };
+    const record: CallRecord = { operation, at: Date.now() };
     if (operation === 'GetShardIterator') {
       const parsed = JSON.parse(body.toString('utf8')) as { ShardId?: string; ShardIteratorType?: string };
       record.shardId = parsed.ShardId;
       record.iteratorType = parsed.ShardIteratorType;
+    }
+    if (operation === 'GetRecords') {
+      const shardId = this.shardOfIterator.get((JSON.parse(body.toString('utf8')) as { ShardIterator?: string }).ShardIterator ?? '');
+      if (shardId !== undefined) record.shardId = shardId;
     }
     const fault = this.decide(operation, this.calls.filter((c) => c.operation === operation).length);
     if (fault) record.fault = fault;
@@ -104,7 +117,13 @@ export class FaultProxy {
       answer.on('end', () => {
         const payload = Buffer.concat(parts);
         if (operation === 'GetRecords' && answer.statusCode === 200) {
-          record.records = (JSON.parse(payload.toString('utf8')) as { Records?: unknown[] }).Records?.length ?? 0;
+          const parsed = JSON.parse(payload.toString('utf8')) as { Records?: unknown[]; NextShardIterator?: string };
+          record.records = parsed.Records?.length ?? 0;
+          if (parsed.NextShardIterator && record.shardId !== undefined) this.shardOfIterator.set(parsed.NextShardIterator, record.shardId);
+        }
+        if (operation === 'GetShardIterator' && answer.statusCode === 200 && record.shardId !== undefined) {
+          const iterator = (JSON.parse(payload.toString('utf8')) as { ShardIterator?: string }).ShardIterator;
+          if (iterator) this.shardOfIterator.set(iterator, record.shardId);
         }
         res.writeHead(answer.statusCode ?? 500, answer.headers);
         res.end(payload);
