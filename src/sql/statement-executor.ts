@@ -13,7 +13,6 @@ import type { StreamTable } from '../store/stream-table.js';
 import { backend } from '../pg/backend-messages.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import type { ColumnVisibility } from './hidden-columns.js';
-import type { ParsedStatement } from './parse.js';
 import { StatementAnalyzer } from './off-thread.js';
 import { prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
 import { readsNoRows, scanBoundsFor } from './scan-bounds.js';
