@@ -169,6 +169,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       roles,
       async close() {
         try {
+          store.stopLoading();
           await http?.close();
           const followerStopped = follower?.stop();
           await reads.close();

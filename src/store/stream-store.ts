@@ -69,12 +69,24 @@ function keyOf(schema: string, name: string): string {
 /** The stream tables the engine holds, by schema and name. */
 export class StreamStore {
   private readonly tables = new Map<string, StreamTable>();
+  private readonly shutdown = new AbortController();
+  private readonly options: StoreOptions;
 
   constructor(
     private readonly engine: Engine,
-    private readonly options: StoreOptions,
+    options: StoreOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.options = { ...options, shutdown: this.shutdown.signal };
+  }
+
+  /**
+   * Ends every read under way at its next batch (a batch's rows and its position commit together, so what
+   * is loaded stays consistent) and refuses new ones: the first step of a prompt shutdown.
+   */
+  stopLoading(): void {
+    this.shutdown.abort(new Error('kinesql is shutting down'));
+  }
 
   list(): StreamTable[] {
     return [...this.tables.values()];

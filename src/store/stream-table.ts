@@ -30,6 +30,8 @@ import { StreamReadError } from './stream-read-error.js';
 import { partitionSeconds, TimePartitions } from './time-partitions.js';
 
 export interface StreamTableOptions {
+  /** Aborted when kinesql shuts down: reads end at their next batch. */
+  shutdown?: AbortSignal;
   client: KinesisClient;
   engine: Engine;
   logger: Logger;
@@ -397,6 +399,7 @@ export class StreamTable {
       ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
       ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
       onBatch: async (records, behind) => {
+        this.options.shutdown?.throwIfAborted();
         await this.loader.load(shard, records, 'tail');
         progress.recordsRead += records.length;
         progress.behind.set(shard.description.shardId, behind ?? 0);
