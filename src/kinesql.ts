@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 const KINESQL_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 import { HttpServer } from './http/http-server.js';
 import { KinesqlMetrics } from './http/metrics.js';
-import { readinessProblems } from './http/readiness.js';
+import { readiness } from './http/readiness.js';
 import { connectionLimits, wireSessionOptions } from './wire/wire-options.js';
 
 export interface RunningKinesql {
@@ -155,7 +155,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     let http: HttpServer | undefined;
     let httpAddress: { port: number; host: string } | undefined;
     if (config.server.httpPort !== undefined) {
-      http = new HttpServer(metrics, () => readinessProblems(engine, store, catalog, replica), logger.child({ component: 'http' }));
+      http = new HttpServer(metrics, () => readiness(engine, store, catalog, config.server.readyRequiresEveryTable === true, replica), logger.child({ component: 'http' }));
       httpAddress = await http.listen(config.server.httpPort, config.server.host);
     }
     logger.info({ ...address, http: httpAddress?.port, tables: store.list().length, ms: Date.now() - started }, 'kinesql is ready');

@@ -5,6 +5,8 @@ export interface KinesqlConfig {
     port: number;
     /** Port of the operator's HTTP endpoints (/metrics, /healthz, /readyz) on the same host; none when undefined. */
     httpPort?: number;
+    /** /readyz answers 503 while any table's stream cannot be read (by default only the engine and definitions count). */
+    readyRequiresEveryTable?: boolean;
   };
   /** Engine data directory; a fresh temporary one when undefined. */
   dataDir?: string;

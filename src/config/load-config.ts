@@ -159,6 +159,7 @@ const SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.port'], env: ['KINESQL_PORT'], flag: 'port', parser: integer(0, 65535), apply: (c, v) => (c.server.port = v) }),
   setting({ keys: ['kinesql.data-dir'], env: ['KINESQL_DATA_DIR'], flag: 'dataDir', parser: text('a directory path'), apply: (c, v) => (c.dataDir = v) }),
   setting({ keys: ['kinesql.http-port'], env: ['KINESQL_HTTP_PORT'], flag: 'httpPort', parser: integer(0, 65535), apply: (c, v) => (c.server.httpPort = v) }),
+  setting({ keys: ['kinesql.ready-requires-every-table'], parser: boolean, apply: (c, v) => (c.server.readyRequiresEveryTable = v) }),
   setting({ keys: ['kinesql.engine-url'], env: ['KINESQL_ENGINE_URL'], flag: 'engineUrl', parser: engineUrl, apply: (c, v) => (engine(c).url = v) }),
   setting({
     keys: ['kinesql.engine-read-url'],

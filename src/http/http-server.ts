@@ -9,7 +9,8 @@ import { listenTcp } from '../wire/listen.js';
 import type { KinesqlMetrics } from './metrics.js';
 
 /** Why kinesql is not ready, or an empty list when it is. */
-export type ReadinessCheck = () => Promise<string[]>;
+import type { Readiness } from './readiness.js';
+export type ReadinessCheck = () => Promise<Readiness>;
 
 export class HttpServer {
   private readonly server: Server;
@@ -29,8 +30,8 @@ export class HttpServer {
       if (path === '/healthz') return answer(200, 'text/plain', 'ok\n');
       if (path === '/readyz') {
         this.readiness().then(
-          (problems) => answer(problems.length === 0 ? 200 : 503, 'application/json', `${JSON.stringify({ ready: problems.length === 0, problems })}\n`),
-          (error: unknown) => answer(503, 'application/json', `${JSON.stringify({ ready: false, problems: [(error as Error).message] })}\n`),
+          (state) => answer(state.ready ? 200 : 503, 'application/json', `${JSON.stringify(state)}\n`),
+          (error: unknown) => answer(503, 'application/json', `${JSON.stringify({ ready: false, problems: [(error as Error).message], tables: [] })}\n`),
         );
         return;
       }

@@ -77,11 +77,11 @@ describe('the operator HTTP port: /metrics, /healthz, /readyz', () => {
     }
   });
 
-  it('answers /healthz, and /readyz with 503 and the reason while a stream is in error', async () => {
+  it('answers /healthz, and /readyz ready with the broken table named while only one stream is in error', async () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ ready: true, problems: [] });
+    expect(await ready.json()).toEqual({ ready: true, problems: [], tables: [] });
     expect((await fetch(`${base}/nothing-here`)).status).toBe(404);
 
     await writeFile(join(harness.tablesDir, 'ghost.json'), JSON.stringify(missing));
@@ -99,10 +99,51 @@ describe('the operator HTTP port: /metrics, /healthz, /readyz', () => {
     } finally {
       await client.end();
     }
-    const notReady = await fetch(`${base}/readyz`);
-    expect(notReady.status).toBe(503);
-    const body = (await notReady.json()) as { ready: boolean; problems: string[] };
+    // The other tables still answer: a readiness probe must not take them offline.
+    const stillReady = await fetch(`${base}/readyz`);
+    expect(stillReady.status).toBe(200);
+    const body = (await stillReady.json()) as { ready: boolean; problems: string[]; tables: { table: string; stream: string; problem: string }[] };
+    expect(body.ready).toBe(true);
+    expect(body.problems).toEqual([]);
+    expect(body.tables.map(({ table, stream }) => ({ table, stream }))).toEqual([{ table: 'public.ghost', stream: 'no-such-stream' }]);
+    expect(
+      await harness.connect().then(async (client) => {
+        try {
+          return (await client.query('select count(*)::int as n from ticks')).rows[0];
+        } finally {
+          await client.end();
+        }
+      }),
+    ).toEqual({ n: 30 });
+  });
+});
+
+describe('/readyz with kinesql.ready-requires-every-table', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 1 }],
+      definitions: { 'ticks.json': ticks, 'ghost.json': missing },
+      configure: (config) => ({ ...config, server: { ...config.server, httpPort: 0, readyRequiresEveryTable: true } }),
+    });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('answers 503 naming the stream while any table cannot read its stream', async () => {
+    const client = await harness.connect();
+    try {
+      await expect(client.query('select count(*) from ghost')).rejects.toMatchObject({ code: expect.stringMatching(/^HV/) });
+    } finally {
+      await client.end();
+    }
+    const answer = await fetch(`http://127.0.0.1:${harness.server.httpPort}/readyz`);
+    expect(answer.status).toBe(503);
+    const body = (await answer.json()) as { ready: boolean; problems: string[] };
     expect(body.ready).toBe(false);
-    expect(body.problems.join('\n')).toContain('no-such-stream');
+    expect(body.problems.join('\n')).toContain('stream no-such-stream (table public.ghost)');
   });
 });
