@@ -155,7 +155,11 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     let http: HttpServer | undefined;
     let httpAddress: { port: number; host: string } | undefined;
     if (config.server.httpPort !== undefined) {
-      http = new HttpServer(metrics, () => readiness(engine, store, catalog, config.server.readyRequiresEveryTable === true, replica), logger.child({ component: 'http' }));
+      http = new HttpServer(
+        metrics,
+        () => readiness(engine, store, catalog, config.server.readyRequiresEveryTable === true, replica),
+        logger.child({ component: 'http' }),
+      );
       httpAddress = await http.listen(config.server.httpPort, config.server.host);
     }
     logger.info({ ...address, http: httpAddress?.port, tables: store.list().length, ms: Date.now() - started }, 'kinesql is ready');
