@@ -10,6 +10,7 @@ import { startEventGenerator } from './demo/event-generator.js';
 import { ensureStream, startKinesisStandIn } from './demo/kinesis-standin.js';
 import { startKinesql, type RunningKinesql } from './kinesql.js';
 import { preflight } from './preflight.js';
+import { inferStreamDefinition } from './infer.js';
 import { makeScramVerifier } from './wire/auth/scram.js';
 
 /** The first line of stdin (a pipe or a terminal), without its line end. */
@@ -28,6 +29,9 @@ const USAGE = `Usage:
   kinesql serve [options]   serve the streams of a configuration
   kinesql demo  [options]   serve a live sample stream from a built-in Kinesis stand-in (no AWS account)
   kinesql scram-verifier    read a password from stdin, print its SCRAM-SHA-256 verifier for kinesql.users
+  kinesql infer --stream NAME [--sample N]
+                            read a sample of a stream and print a table definition for it (JSON or CSV
+                            messages: columns, mappings and types) to review and save in --tables
 
 Options:
   --config FILE            properties file (kinesql keys and the seed's kinesis.* keys)
@@ -64,6 +68,8 @@ const OPTIONS = {
   'http-port': { type: 'string' },
   'log-level': { type: 'string' },
   'allow-unauthenticated-remote': { type: 'boolean' },
+  stream: { type: 'string' },
+  sample: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -92,7 +98,15 @@ function commandLineError(error: unknown): Error {
   return new Error(`unknown option ${unknown}${suggestion} ("kinesql --help" lists the options)`);
 }
 
-function parseCommandLine(argv: string[]): { command: string | undefined; flags: Partial<CliFlags>; help: boolean } {
+interface CommandLine {
+  command: string | undefined;
+  flags: Partial<CliFlags>;
+  help: boolean;
+  /** kinesql infer's own options. */
+  infer: { stream?: string; sample?: string };
+}
+
+function parseCommandLine(argv: string[]): CommandLine {
   let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>>;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
@@ -114,7 +128,8 @@ function parseCommandLine(argv: string[]): { command: string | undefined; flags:
   if (values['http-port'] !== undefined) flags.httpPort = values['http-port'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   if (values['allow-unauthenticated-remote']) flags.allowUnauthenticatedRemote = true;
-  return { command: positionals[0], flags, help: values.help === true };
+  const infer = { ...(values.stream !== undefined ? { stream: values.stream } : {}), ...(values.sample !== undefined ? { sample: values.sample } : {}) };
+  return { command: positionals[0], flags, help: values.help === true, infer };
 }
 
 function onShutdownSignal(logger: Logger, stop: () => Promise<void>): void {
@@ -167,13 +182,44 @@ async function demo(config: KinesqlConfig, flags: Partial<CliFlags>, logger: Log
   });
 }
 
+/** Adds what to do to the AWS SDK's credential and region errors. */
+function withAwsHint(error: unknown): unknown {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/credential/i.test(message)) {
+    return new Error(
+      `${message}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE (or kinesql.aws-profile), or kinesis.access-key and kinesis.secret-key; a local stand-in accepts any values`,
+    );
+  }
+  if (/region/i.test(message)) return new Error(`${message}: set --region (kinesis.aws-region) or AWS_REGION`);
+  return error;
+}
+
+async function printInferredDefinition(flags: Partial<CliFlags>, options: CommandLine['infer']): Promise<void> {
+  if (options.stream === undefined) throw new Error('kinesql infer needs --stream NAME');
+  const sample = options.sample === undefined ? undefined : Number(options.sample);
+  if (sample !== undefined && (!Number.isInteger(sample) || sample < 1 || sample > 100_000))
+    throw new Error('--sample must be a whole number from 1 to 100000');
+  const config = loadConfig({ ...(flags.configFile ? { file: flags.configFile } : {}), env: process.env, flags });
+  const inference = await inferStreamDefinition(config, { stream: options.stream, ...(sample !== undefined ? { limit: sample } : {}) }).catch(
+    (error: unknown) => {
+      throw withAwsHint(error);
+    },
+  );
+  for (const note of inference.notes) process.stderr.write(`kinesql infer: ${note}\n`);
+  process.stdout.write(`${JSON.stringify(inference.definition, null, 2)}\n`);
+}
+
 export async function main(argv: string[]): Promise<void> {
   // The SDK warns on Node 20 that releases after January 2027 will need Node 22; the lock pins a release
   // that supports Node 20, so the warning says nothing about this installation.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  const { command, flags, help } = parseCommandLine(argv);
+  const { command, flags, help, infer } = parseCommandLine(argv);
   if (command === 'scram-verifier') {
     process.stdout.write(`${makeScramVerifier(await readPassword())}\n`);
+    return;
+  }
+  if (command === 'infer' && !help) {
+    await printInferredDefinition(flags, infer);
     return;
   }
   if (help || command === undefined || !['serve', 'demo'].includes(command)) {
