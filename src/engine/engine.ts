@@ -33,6 +33,7 @@ const OLDEST_ENGINE = 140000;
 export class Engine {
   private readonly pool: pg.Pool;
   private closed = false;
+  private readonly restartListeners: ((cause: string) => void)[] = [];
   serverVersion = '';
   serverVersionNum = 0;
 
@@ -53,7 +54,30 @@ export class Engine {
       ...(tcp && endpoint.sslmode && endpoint.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: endpoint.sslmode === 'verify-full' } } : {}),
     });
     // An idle pooled connection that the engine drops (restart, admin kill) must not take the process down.
-    this.pool.on('error', (error) => this.logger.warn({ err: error }, 'engine connection lost'));
+    this.pool.on('error', (error) => {
+      this.logger.warn({ err: error }, 'engine connection lost');
+      this.reportRestart('an engine connection was lost');
+    });
+  }
+
+  /**
+   * Calls listener whenever the engine may have lost work it had acknowledged: it was started again or
+   * reconnected, one of kinesql's connections was lost, or a commit failed. What kinesql believes the
+   * engine holds (shard positions) must then be read from the engine again.
+   */
+  onRestart(listener: (cause: string) => void): void {
+    this.restartListeners.push(listener);
+  }
+
+  /** Tells every onRestart listener why the engine's state must be read again. */
+  reportRestart(cause: string): void {
+    for (const listener of this.restartListeners) {
+      try {
+        listener(cause);
+      } catch (error) {
+        this.logger.error({ err: error }, 'engine restart listener failed');
+      }
+    }
   }
 
   static async connect(endpoint: EngineEndpoint, logger: Logger, poolSize = 8): Promise<Engine> {
@@ -91,6 +115,13 @@ export class Engine {
   async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options: { lockTimeoutMs?: number; asynchronousCommit?: boolean } = {}): Promise<T> {
     const client = await this.pool.connect();
     let broken = false;
+    let committing = false;
+    // A connection the engine drops mid-transaction fails the statement under way; its 'error' event must not end the process.
+    const lost = (error: Error): void => {
+      broken = true;
+      this.logger.warn({ err: error }, 'engine connection lost in a transaction');
+    };
+    client.on('error', lost);
     try {
       await client.query('BEGIN');
       if (options.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = '${Math.round(options.lockTimeoutMs)}ms'`);
@@ -107,14 +138,17 @@ export class Engine {
           return stream.rowCount;
         },
       });
+      committing = true;
       await client.query('COMMIT');
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {
         broken = true;
       });
+      if (committing || broken) this.reportRestart(committing ? 'a commit failed' : 'an engine connection was lost in a transaction');
       throw error;
     } finally {
+      client.removeListener('error', lost);
       client.release(broken);
     }
   }

@@ -63,7 +63,12 @@ export class StreamStore {
     private readonly engine: Engine,
     private readonly options: StoreOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    engine.onRestart((cause) => {
+      this.logger.warn({ cause }, 'the engine may have lost loaded records: every shard position is read from the engine again before its next read');
+      for (const table of this.tables.values()) table.distrustPositions();
+    });
+  }
 
   list(): StreamTable[] {
     return [...this.tables.values()];

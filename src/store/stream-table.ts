@@ -22,7 +22,7 @@ import { neededBound, shardsForBounds, type ScanProgress, type ScanRequest } fro
 import { fillOlderRange } from './older-range-fill.js';
 import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
 import type { StoredPosition } from './shard-positions.js';
-import { describeShard, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
+import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
 
 export type { ShardStatus };
 import { evictBefore } from './eviction.js';
@@ -58,6 +58,10 @@ export interface StreamTableOptions {
   subscriptions?: ShardSubscriptions;
 }
 
+/** Reads of one shard per catch-up when the engine keeps losing commits under it. */
+const MAX_POSITION_RELOADS = 3;
+const POSITION_WENT_BACK = 'the engine lost loaded records (a crash before they reached the disk); reading the shard again from its stored position';
+
 /** Listings per catch-up when reads keep closing shards (a reshard during the catch-up). */
 const MAX_LISTING_ROUNDS = 4;
 
@@ -80,6 +84,8 @@ export class StreamTable {
   /** Positions stored in the engine by an earlier run, taken over when their shards are listed. */
   private restored = new Map<string, StoredPosition>();
   private current: CatchUpProgress | undefined;
+  /** Counts distrustPositions calls: a read that began before one does not make its shard fresh. */
+  private generation = 0;
   /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
   private indexed = false;
   lastError: string | undefined;
@@ -213,6 +219,15 @@ export class StreamTable {
     return run;
   }
 
+  /**
+   * The engine may have lost commits (it restarted, a connection or a commit failed): no shard counts as
+   * read to its tip until a read has taken its position from the engine again.
+   */
+  distrustPositions(): void {
+    this.generation += 1;
+    for (const shard of this.shards.values()) shard.readToTipFor = undefined;
+  }
+
   /** Takes over what an earlier run loaded into the engine table (its stored shard positions). */
   restore(positions: Map<string, StoredPosition>): void {
     this.restored = positions;
@@ -332,7 +347,11 @@ export class StreamTable {
     // A closed shard past the retention period leaves the listing and can no longer be read; what was
     // loaded of it stays until the window evicts it.
     const present = new Set(listed.map((description) => description.shardId));
-    for (const shard of this.shards.values()) if (!present.has(shard.description.shardId)) shard.closedAndRead = true;
+    for (const shard of this.shards.values()) {
+      if (present.has(shard.description.shardId)) continue;
+      shard.expired = true;
+      shard.closedAndRead = true;
+    }
     for (const description of listed) {
       const known = this.shards.get(description.shardId);
       if (known) {
@@ -360,13 +379,38 @@ export class StreamTable {
         segmentCount: stored?.segmentCount ?? 0,
         preparedSegments: stored?.segmentCount ?? 0,
         loads: Promise.resolve(),
+        expired: false,
       });
     }
     this.listedAt = Date.now();
   }
 
+  /**
+   * Reads one shard from the position the engine holds. When a batch finds the engine's position behind
+   * what this server loaded (the engine lost commits in a crash), the shard is read again from there: a
+   * record read twice is loaded once, because every commit checks the stored position first.
+   */
   private async readShard(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
-    await this.loader.adoptNewerPosition(shard);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.readShardOnce(shard, needed, request, progress);
+        return;
+      } catch (error) {
+        if (!(error instanceof PositionLostError) || attempt >= MAX_POSITION_RELOADS) throw error;
+        this.options.logger.warn({ table: this.tableName, shard: error.shardId, believed: error.believed, stored: error.stored ?? null }, POSITION_WENT_BACK);
+      }
+    }
+  }
+
+  private async readShardOnce(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
+    const generation = this.generation;
+    const lost = await this.loader.reloadPosition(shard);
+    if (lost !== undefined) {
+      this.options.logger.warn(
+        { table: this.tableName, shard: shard.description.shardId, believed: lost, stored: shard.range?.lastSequence ?? null },
+        POSITION_WENT_BACK,
+      );
+    }
     if (!shard.range) {
       shard.range = { lower: needed };
     } else if (!covers(shard.range, needed)) {
@@ -395,7 +439,9 @@ export class StreamTable {
     });
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
     const tipFor = result.tipAt && result.tipAt > request.stopAt ? result.tipAt : request.stopAt;
-    if (result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) shard.readToTipFor = tipFor;
+    // Not when the engine may have lost commits meanwhile: until a read reloads the position, nothing is fresh.
+    const trusted = generation === this.generation;
+    if (trusted && result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) shard.readToTipFor = tipFor;
     if (result.closed) {
       shard.closedAndRead = true;
       await this.options.engine.transaction((tx) => this.loader.save(tx, shard));
