@@ -8,6 +8,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { indexStatements } from '../catalog/ddl.js';
 import { qualifiedName } from '../pg/quoting.js';
+import { tableKey } from '../engine/roles.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import { createRecordDecoder, type RecordDecoder } from '../decode/record-decoder.js';
 import type { SchemaRegistries } from '../registry/schema-registries.js';
@@ -27,6 +28,7 @@ import { describeShard, PositionLostError, ShardLoader, type ShardState, type Sh
 export type { ShardStatus };
 import { evictBefore } from './eviction.js';
 import { StreamReadError } from './stream-read-error.js';
+import { type IncarnationCheck, isStreamMissing, StreamIncarnations } from './stream-incarnation.js';
 import { partitionSeconds, TimePartitions } from './time-partitions.js';
 
 export interface StreamTableOptions {
@@ -81,6 +83,7 @@ export class StreamTable {
   private readonly loader: ShardLoader;
   private readonly decodeRecord: RecordDecoder;
   private readonly partitions: TimePartitions | undefined;
+  private readonly incarnations: StreamIncarnations;
   /** Positions stored in the engine by an earlier run, taken over when their shards are listed. */
   private restored = new Map<string, StoredPosition>();
   private current: CatchUpProgress | undefined;
@@ -99,6 +102,7 @@ export class StreamTable {
     const decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes, ...registries });
     this.decodeRecord = decodeRecord;
     this.partitions = options.partitionByTime ? new TimePartitions(definition, options.partitionSeconds ?? partitionSeconds(options.windowSeconds)) : undefined;
+    this.incarnations = new StreamIncarnations(tableKey(definition), this.tableName, definition.streamName, options.engine, options.logger);
     this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
   }
 
@@ -151,6 +155,16 @@ export class StreamTable {
   /** Why the latest records that needed a schema registry could not decode, if they could not (kinesql.streams). */
   schemaRegistryError(): string | undefined {
     return this.decodeRecord.registryError();
+  }
+
+  /** What kinesql.streams says of the stream itself: active, deleted, or recreated (and when it was created). */
+  streamStatus(): { status: string; createdAt: Date | undefined } {
+    return { status: this.incarnations.status(), createdAt: this.incarnations.createdAt };
+  }
+
+  /** A NOTICE for statements reading the table while its stream is gone or was just replaced. */
+  streamNotice(): string | undefined {
+    return this.incarnations.notice(this.rowsLoaded);
   }
 
   shardStatus(): ShardStatus[] {
@@ -252,13 +266,25 @@ export class StreamTable {
       // A shard read to its end during this catch-up may have children nobody has listed yet: list again
       // and read them too, so records written after a reshard are in this statement's snapshot.
       for (let round = 0; round < MAX_LISTING_ROUNDS; round++) {
-        if (Date.now() - this.listedAt > this.options.shardListTtlMs) await this.refreshShards();
+        if (Date.now() - this.listedAt > this.options.shardListTtlMs) {
+          const stream = await this.refreshShards();
+          // A stream that is gone has nothing more to read: what was loaded of it is the answer.
+          if (stream === 'deleted') break;
+          if (stream === 'replaced') read.clear();
+        } else if (this.incarnations.deleted) break;
         const all = [...this.shards.values()].map((shard) => shard.description);
         const selected = shardsForBounds(all, request.bounds);
         const chosen = [...selected].filter((id) => !read.has(id));
         if (chosen.length === 0) break;
         progress.shardsTotal += chosen.length;
-        await this.readShards(parentsFirst(all), new Set(chosen), selected, windowStart, request, progress);
+        try {
+          await this.readShards(parentsFirst(all), new Set(chosen), selected, windowStart, request, progress);
+        } catch (error) {
+          // The stream went away under the read (deleted, perhaps created again): look at it again.
+          if (!isStreamMissing(error) || round === MAX_LISTING_ROUNDS - 1) throw error;
+          this.listedAt = 0;
+          continue;
+        }
         for (const id of chosen) read.add(id);
         if (this.listedAt !== 0) break;
       }
@@ -342,7 +368,18 @@ export class StreamTable {
     });
   }
 
-  private async refreshShards(): Promise<void> {
+  /** Lists the stream's shards, after making sure the name still stands for the stream the table holds. */
+  private async refreshShards(): Promise<IncarnationCheck> {
+    const stream = await this.incarnations.check(this.options.client, this.options.retry);
+    if (stream === 'deleted') {
+      this.listedAt = Date.now();
+      return stream;
+    }
+    if (stream === 'replaced') {
+      // The previous stream's rows and positions are gone from the engine: its shards are forgotten here too.
+      this.shards.clear();
+      this.restored = new Map();
+    }
     const listed = await listShards(this.options.client, this.definition.streamName, this.options.retry);
     // A closed shard past the retention period leaves the listing and can no longer be read; what was
     // loaded of it stays until the window evicts it.
@@ -383,6 +420,7 @@ export class StreamTable {
       });
     }
     this.listedAt = Date.now();
+    return stream;
   }
 
   /**
