@@ -38,6 +38,8 @@ export interface ShardState {
   loads: Promise<void>;
   /** Gone from the shard listing (a closed shard past the retention period): nothing more can be read. */
   expired: boolean;
+  /** A fill that failed and could not remove what it had loaded: the rows before this sequence number go first. */
+  unfinishedFill?: string;
 }
 
 export interface ShardLoaderOptions {
@@ -235,6 +237,35 @@ export class ShardLoader {
   startLoads(shard: ShardState): void {
     shard.loads = Promise.resolve();
     shard.preparedSegments = shard.segmentCount;
+  }
+
+  /**
+   * Removes what a failed fill of older records committed before the engine went away (rows before the first
+   * record of the loaded range, which the stored position does not count), so the next fill loads them once.
+   */
+  async removeUnfinishedFill(shard: ShardState): Promise<void> {
+    const stop = shard.unfinishedFill;
+    if (stop === undefined) return;
+    const shardId = shard.description.shardId;
+    await this.options.engine.transaction(async (tx) => {
+      await lockShard(tx, this.key, shardId);
+      const stored = (await loadPositions(tx, this.key, shardId)).get(shardId);
+      // Only while the stored range still starts where the failed fill was to stop (no fill has completed since).
+      if (stored?.range.firstSequence !== stop) return;
+      const { rows } = await tx.query(
+        `WITH gone AS (DELETE FROM ${this.tableName} WHERE _shard_id = $1 AND _shard_sequence_id::numeric < $2::numeric RETURNING _message_valid, _message_length)
+         SELECT count(*)::int AS rows, (count(*) FILTER (WHERE NOT _message_valid))::int AS invalid, coalesce(sum(_message_length), 0)::float8 AS bytes FROM gone`,
+        [shardId, stop],
+      );
+      const gone = rows[0]!;
+      await savePosition(tx, this.key, shardId, {
+        ...stored,
+        rows: stored.rows - Number(gone['rows']),
+        invalidRows: stored.invalidRows - Number(gone['invalid']),
+        messageBytes: stored.messageBytes - Number(gone['bytes']),
+      });
+    });
+    shard.unfinishedFill = undefined;
   }
 
   /**

@@ -442,6 +442,7 @@ export class StreamTable {
 
   private async readShardOnce(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
     const generation = this.generation;
+    await this.loader.removeUnfinishedFill(shard);
     const lost = await this.loader.reloadPosition(shard);
     if (lost !== undefined) {
       this.options.logger.warn(

@@ -1,10 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { checkExactness } from '../support/exactness.js';
+import { engineAdmin, whenServedAgain } from '../support/engine-faults.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { KEY_COUNTER_GAPS_SQL, KEYED_ORDERS_DEFINITION, keyedRecords } from '../support/keyed-orders.js';
 
@@ -31,7 +32,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('the engine loses acknowledged commits in a crash', () => {
   let harness: Harness;
-  let admin: () => Promise<pg.Client>;
 
   beforeAll(async () => {
     harness = await startHarness({
@@ -40,13 +40,6 @@ describe('the engine loses acknowledged commits in a crash', () => {
       // The follower loads what arrives every few hundred milliseconds, as in production.
       configure: (config) => ({ ...config, scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0.5 } }),
     });
-    const endpoint = harness.server.engine.endpoint;
-    admin = async () => {
-      const client = new pg.Client({ host: endpoint.host, port: endpoint.port, user: endpoint.user, password: endpoint.password, database: endpoint.database });
-      client.on('error', () => undefined);
-      await client.connect();
-      return client;
-    };
   }, 120_000);
 
   afterAll(async () => {
@@ -55,7 +48,7 @@ describe('the engine loses acknowledged commits in a crash', () => {
 
   /** Each shard's stored position, as the engine holds it now. */
   const storedPositions = async (): Promise<Map<string, bigint>> => {
-    const client = await admin();
+    const client = await engineAdmin(harness);
     try {
       const { rows } = await client.query('select shard_id, last_sequence from kinesql_state.shard_positions where last_sequence is not null');
       return new Map(rows.map((row: { shard_id: string; last_sequence: string }) => [row.shard_id, BigInt(row.last_sequence)]));
@@ -106,7 +99,7 @@ describe('the engine loses acknowledged commits in a crash', () => {
 
       try {
         await sleep(2_000);
-        const killer = await admin();
+        const killer = await engineAdmin(harness);
         const { rows } = await killer.query(`select pid from pg_stat_activity where backend_type = 'walwriter'`);
         const walWriter = Number(rows[0]?.pid);
         expect(walWriter).toBeGreaterThan(0);
@@ -128,25 +121,10 @@ describe('the engine loses acknowledged commits in a crash', () => {
           if (stalled) process.kill(walWriter, 'SIGCONT');
         }
         await killer.end().catch(() => undefined);
-        const faultEnded = performance.now();
 
         // Served again: a strict count through kinesql answers once the engine has recovered.
-        let servedAfterMs: number | undefined;
-        while (servedAfterMs === undefined) {
-          const client = new pg.Client(harness.connection);
-          client.on('error', () => undefined);
-          try {
-            await client.connect();
-            await client.query('select count(*) from orders');
-            servedAfterMs = performance.now() - faultEnded;
-          } catch {
-            await sleep(100);
-          } finally {
-            await client.end().catch(() => undefined);
-          }
-        }
-
-        const check = await admin();
+        const { ms: servedAfterMs } = await whenServedAgain(harness, 'select count(*) from orders');
+        const check = await engineAdmin(harness);
         let lostWal: boolean;
         try {
           // Whether the engine's crash recovery ended (its end-of-recovery checkpoint) before WAL it had acknowledged.

@@ -3,6 +3,9 @@
  * and children) is the truth, and what SQL shows is compared with it — records lost, records shown more
  * than once, records loaded out of order within their shard (by _segment_count) and within their partition
  * key (by the engine transaction that loaded them, so across a parent and its children too).
+ * A table whose older range was filled after its tail (a statement reaching back past what was loaded)
+ * holds older records loaded later on purpose: its load order is not the stream's, so check such a table
+ * for lost and duplicated records only.
  */
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type pg from 'pg';
