@@ -20,8 +20,12 @@ const RECREATION_NOTICE_MS = 10 * 60_000;
 interface StreamChange {
   kind: 'deleted' | 'recreated';
   at: Date;
-  /** Rows of the previous stream dropped (recreated). */
-  droppedRows: number;
+  /** Rows of the previous stream this server dropped (undefined: another server on the engine dropped them). */
+  droppedRows?: number;
+}
+
+function droppedText(change: StreamChange): string {
+  return change.droppedRows === undefined ? 'the records' : `the ${change.droppedRows} records`;
 }
 
 export function isStreamMissing(error: unknown): boolean {
@@ -61,7 +65,7 @@ export class StreamIncarnations {
       this.known ??= await storedIncarnation(this.engine, this.key);
       if (this.known === undefined) throw error;
       if (!this.deleted) {
-        this.change = { kind: 'deleted', at: new Date(), droppedRows: 0 };
+        this.change = { kind: 'deleted', at: new Date() };
         this.logger.warn({ table: this.tableName, stream: this.streamName }, 'the Kinesis stream is gone; the table keeps what was loaded of it');
       }
       return 'deleted';
@@ -84,14 +88,14 @@ export class StreamIncarnations {
     });
     this.known = now;
     if (previous === undefined && dropped === undefined) return 'same';
-    this.change = { kind: 'recreated', at: new Date(), droppedRows: dropped ?? 0 };
+    this.change = { kind: 'recreated', at: new Date(), ...(dropped !== undefined ? { droppedRows: dropped } : {}) };
     this.logger.warn(
       {
         table: this.tableName,
         stream: this.streamName,
         created: now.createdAt.toISOString(),
         previouslyCreated: previous?.createdAt.toISOString() ?? null,
-        droppedRows: dropped ?? 0,
+        droppedRows: dropped ?? 'dropped by another kinesql server',
       },
       "the Kinesis stream was deleted and created again: the previous stream's rows are dropped and the new stream is read from the table's start",
     );
@@ -105,7 +109,7 @@ export class StreamIncarnations {
       return `Kinesis stream "${this.streamName}" does not exist (missing since ${change.at.toISOString()}): ${this.tableName} shows the ${rows} records loaded before`;
     }
     if (change?.kind === 'recreated' && Date.now() - change.at.getTime() < RECREATION_NOTICE_MS) {
-      return `Kinesis stream "${this.streamName}" was deleted and created again (noticed ${change.at.toISOString()}): the ${change.droppedRows} records of the previous stream were dropped from ${this.tableName}`;
+      return `Kinesis stream "${this.streamName}" was deleted and created again (noticed ${change.at.toISOString()}): ${droppedText(change)} of the previous stream were dropped from ${this.tableName}`;
     }
     return undefined;
   }
@@ -114,8 +118,7 @@ export class StreamIncarnations {
   status(): string {
     const change = this.change;
     if (change?.kind === 'deleted') return `deleted (missing since ${change.at.toISOString()}); showing what was loaded before`;
-    if (change?.kind === 'recreated')
-      return `active; recreated (noticed ${change.at.toISOString()}, ${change.droppedRows} rows of the previous stream dropped)`;
+    if (change?.kind === 'recreated') return `active; recreated (noticed ${change.at.toISOString()}, ${droppedText(change)} of the previous stream dropped)`;
     return this.known ? 'active' : 'not read yet';
   }
 
