@@ -73,6 +73,15 @@ export class Engine {
     });
   }
 
+  /**
+   * Tells the restart listeners that the engine may have lost work it had acknowledged although its
+   * connections never went away for long: a commit failed, or a connection was lost inside a transaction.
+   * What kinesql believes the engine holds (shard positions) must then be read from the engine again.
+   */
+  reportRestart(cause: string): void {
+    this.watch.announce({ reason: cause, downMs: 0 });
+  }
+
   static async connect(endpoint: EngineEndpoint, logger: Logger, options: EngineOptions = {}): Promise<Engine> {
     const engine = new Engine(endpoint, logger, options.poolSize ?? 8, options.standby ?? false);
     try {
@@ -143,10 +152,12 @@ export class Engine {
     // A checked-out connection has no error listener of the pool's: one the engine ends would take the process down.
     let lostWhileHeld: unknown;
     const onError = (error: Error): void => {
+      if (lostWhileHeld === undefined) this.logger.warn({ err: error }, 'engine connection lost in a transaction');
       lostWhileHeld ??= error;
     };
     client.on('error', onError);
     let broken = false;
+    let committing = false;
     try {
       await client.query('BEGIN');
       if (options.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = '${Math.round(options.lockTimeoutMs)}ms'`);
@@ -163,12 +174,14 @@ export class Engine {
           return stream.rowCount;
         },
       });
+      committing = true;
       await client.query('COMMIT');
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {
         broken = true;
       });
+      if (committing || lostWhileHeld !== undefined) this.reportRestart(committing ? 'a commit failed' : 'an engine connection was lost in a transaction');
       throw this.failure(lostWhileHeld ?? error, pool);
     } finally {
       client.off('error', onError);

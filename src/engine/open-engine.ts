@@ -71,6 +71,7 @@ export async function openEngine(config: EngineConfig, dataDir: string | undefin
     await embedded.stop();
     throw error;
   }
+  embedded.onRestart(() => engine.reportRestart('the embedded engine was started again'));
   return {
     engine,
     kind: 'embedded',

@@ -1,4 +1,4 @@
-import { ListShardsCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, ListShardsCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
 import { streamParameter } from './client.js';
 import type { ShardDescription } from './records.js';
 import { withRetries, type RetryPolicy } from './retry.js';
@@ -18,6 +18,28 @@ export async function listShards(client: KinesisClient, streamName: string, retr
     nextToken = page.NextToken;
   } while (nextToken);
   return shards;
+}
+
+/**
+ * Which stream a name stands for now: a stream deleted and created again under the same name is another
+ * stream (new shards, new sequence numbers), told apart by its creation time.
+ */
+export interface StreamIncarnation {
+  arn: string;
+  createdAt: Date;
+}
+
+export function sameIncarnation(a: StreamIncarnation, b: StreamIncarnation): boolean {
+  return a.arn === b.arn && a.createdAt.getTime() === b.createdAt.getTime();
+}
+
+/** The stream's ARN and creation time (DescribeStreamSummary); ResourceNotFoundException when there is none. */
+export async function describeIncarnation(client: KinesisClient, streamName: string, retry: RetryPolicy): Promise<StreamIncarnation> {
+  const answer = await withRetries(retry, `DescribeStreamSummary ${streamName}`, (abortSignal) =>
+    client.send(new DescribeStreamSummaryCommand(streamParameter(streamName)), { abortSignal }),
+  );
+  const summary = answer.StreamDescriptionSummary;
+  return { arn: summary?.StreamARN ?? '', createdAt: summary?.StreamCreationTimestamp ?? new Date(0) };
 }
 
 function describeShard(shard: Shard): ShardDescription {

@@ -220,6 +220,10 @@ export class StatementExecutor {
     } else {
       await catchingUp;
     }
+    for (const table of tables) {
+      const notice = table.streamNotice();
+      if (notice) reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message: notice })).catch(() => undefined);
+    }
     if (!mode) return {};
     const windowStart = scan.window
       ? scan.window.start

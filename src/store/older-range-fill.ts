@@ -23,6 +23,7 @@ export async function fillOlderRange(
   const range = shard.range!;
   const stop = range.firstSequence!;
   let first: StreamRecord | undefined;
+  let handedOver = false;
   const before = { rows: shard.rows, invalidRows: shard.invalidRows, messageBytes: shard.messageBytes, segmentCount: shard.segmentCount };
   loader.startLoads(shard);
   try {
@@ -32,6 +33,7 @@ export async function fillOlderRange(
       stopBeforeSequence: stop,
       maxBatches: 0,
       onBatch: async (records, behind) => {
+        handedOver = true;
         await loader.load(shard, records, 'fill');
         first ??= records[0];
         progress.recordsRead += records.length;
@@ -39,14 +41,20 @@ export async function fillOlderRange(
       },
     });
   } catch (error) {
-    if (first !== undefined) {
+    // A batch whose commit failed with the connection may have committed all the same: any handed over counts.
+    if (first !== undefined || handedOver) {
       Object.assign(shard, before);
-      await engine.transaction(async (tx) => {
-        await tx.query(
-          `DELETE FROM ${tableName} WHERE _shard_id = ${quoteLiteral(shard.description.shardId)} AND _shard_sequence_id::numeric < ${quoteLiteral(stop)}::numeric`,
-        );
-        await loader.save(tx, shard);
-      });
+      await engine
+        .transaction(async (tx) => {
+          await tx.query(
+            `DELETE FROM ${tableName} WHERE _shard_id = ${quoteLiteral(shard.description.shardId)} AND _shard_sequence_id::numeric < ${quoteLiteral(stop)}::numeric`,
+          );
+          await loader.save(tx, shard);
+        })
+        .catch(() => {
+          // The engine is away (it crashed under the fill): the rows the fill committed go before the shard's next read.
+          shard.unfinishedFill = stop;
+        });
     }
     throw error;
   }

@@ -36,6 +36,10 @@ export interface ShardState {
   preparedSegments: number;
   /** COPYs of this shard's decoded batches, in order. */
   loads: Promise<void>;
+  /** Gone from the shard listing (a closed shard past the retention period): nothing more can be read. */
+  expired: boolean;
+  /** A fill that failed and could not remove what it had loaded: the rows before this sequence number go first. */
+  unfinishedFill?: string;
 }
 
 export interface ShardLoaderOptions {
@@ -186,7 +190,13 @@ export class ShardLoader {
       await lockShard(tx, this.key, shardId);
       const stored = (await loadPositions(tx, this.key, shardId)).get(shardId);
       const storedLast = stored?.range.lastSequence;
-      if (stored && storedLast !== undefined && storedLast !== base.range.lastSequence) {
+      const believed = base.range.lastSequence;
+      if (believed !== undefined && (storedLast === undefined || compareSequenceNumbers(storedLast, believed) < 0)) {
+        // The engine lost commits this server saw succeed (a crash before they reached the disk): this batch
+        // does not follow what the engine holds, and storing it would leave a hole behind its position.
+        throw new PositionLostError(shardId, believed, storedLast);
+      }
+      if (stored && storedLast !== undefined && storedLast !== believed) {
         base = stored;
         loading = records.filter((record) => compareSequenceNumbers(record.sequenceNumber, storedLast) > 0);
         batch = encodeBatch(loading, this.decodeRecord, shardId, stored.segmentCount);
@@ -230,23 +240,72 @@ export class ShardLoader {
   }
 
   /**
-   * Another kinesql server on the same engine may have loaded this shard further: go on from its position
-   * instead of reading those records again.
+   * Removes what a failed fill of older records committed before the engine went away (rows before the first
+   * record of the loaded range, which the stored position does not count), so the next fill loads them once.
    */
-  async adoptNewerPosition(shard: ShardState): Promise<void> {
+  async removeUnfinishedFill(shard: ShardState): Promise<void> {
+    const stop = shard.unfinishedFill;
+    if (stop === undefined) return;
+    const shardId = shard.description.shardId;
+    await this.options.engine.transaction(async (tx) => {
+      await lockShard(tx, this.key, shardId);
+      const stored = (await loadPositions(tx, this.key, shardId)).get(shardId);
+      // Only while the stored range still starts where the failed fill was to stop (no fill has completed since).
+      if (stored?.range.firstSequence !== stop) return;
+      const { rows } = await tx.query(
+        `WITH gone AS (DELETE FROM ${this.tableName} WHERE _shard_id = $1 AND _shard_sequence_id::numeric < $2::numeric RETURNING _message_valid, _message_length)
+         SELECT count(*)::int AS rows, (count(*) FILTER (WHERE NOT _message_valid))::int AS invalid, coalesce(sum(_message_length), 0)::float8 AS bytes FROM gone`,
+        [shardId, stop],
+      );
+      const gone = rows[0]!;
+      await savePosition(tx, this.key, shardId, {
+        ...stored,
+        rows: stored.rows - Number(gone['rows']),
+        invalidRows: stored.invalidRows - Number(gone['invalid']),
+        messageBytes: stored.messageBytes - Number(gone['bytes']),
+      });
+    });
+    shard.unfinishedFill = undefined;
+  }
+
+  /**
+   * Takes the shard's position from the engine, the only truth about what is loaded: another kinesql server
+   * on the same engine may have loaded it further, and a crashed engine may have lost commits this server
+   * saw succeed. Returns the position this server believed in when the engine's is behind it.
+   */
+  async reloadPosition(shard: ShardState): Promise<string | undefined> {
     const shardId = shard.description.shardId;
     const stored = (await loadPositions(this.options.engine, this.key, shardId)).get(shardId);
+    const believed = shard.range?.lastSequence;
     const storedLast = stored?.range.lastSequence;
-    if (!stored || storedLast === undefined) return;
-    if (shard.range?.lastSequence !== undefined && compareSequenceNumbers(storedLast, shard.range.lastSequence) <= 0) return;
-    if (shard.range) Object.assign(shard.range, stored.range);
-    else shard.range = { ...stored.range };
-    shard.closedAndRead = stored.closedAndRead;
+    const lost = believed !== undefined && (storedLast === undefined || compareSequenceNumbers(storedLast, believed) < 0) ? believed : undefined;
+    if (!stored) {
+      // Nothing stored: nothing of the shard is loaded, whatever this server believed.
+      if (shard.range?.firstSequence !== undefined || believed !== undefined) shard.range = undefined;
+      shard.closedAndRead = shard.expired;
+      shard.segmentCount = shard.preparedSegments = shard.rows = shard.invalidRows = shard.messageBytes = 0;
+      return lost;
+    }
+    shard.range = { ...stored.range };
+    // A shard that left the listing (past the retention period) cannot be read any more, whatever is stored.
+    shard.closedAndRead = stored.closedAndRead || shard.expired;
     shard.segmentCount = stored.segmentCount;
     shard.preparedSegments = stored.segmentCount;
     shard.rows = stored.rows;
     shard.invalidRows = stored.invalidRows;
     shard.messageBytes = stored.messageBytes;
+    return lost;
+  }
+}
+
+/** A batch was read past a position the engine no longer holds: the shard is read again from the engine's. */
+export class PositionLostError extends Error {
+  constructor(
+    readonly shardId: string,
+    readonly believed: string,
+    readonly stored: string | undefined,
+  ) {
+    super(`the engine lost loaded records of shard ${shardId}: its position went back from ${believed} to ${stored ?? 'nothing loaded'}`);
   }
 }
 

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
+import type { StreamIncarnation } from '../kinesis/shard-listing.js';
 import { STATE_SCHEMA } from '../engine/roles.js';
 import type { LoadedRange, LowerBound } from './loaded-range.js';
 import { partitionSchemaStatements } from './time-partitions.js';
@@ -27,6 +28,8 @@ export async function createPositionTables(engine: Engine): Promise<void> {
   for (const statement of partitionSchemaStatements()) await engine.exec(statement);
   await engine.exec(`CREATE TABLE IF NOT EXISTS ${TABLES} (table_key text PRIMARY KEY, schema_name text NOT NULL, table_name text NOT NULL,
        fingerprint text NOT NULL, stream text NOT NULL)`);
+  // Kept from an older kinesql, the table may lack the columns added since.
+  await engine.exec(`ALTER TABLE ${TABLES} ADD COLUMN IF NOT EXISTS stream_arn text, ADD COLUMN IF NOT EXISTS stream_created timestamptz`);
   await engine.exec(
     `CREATE TABLE IF NOT EXISTS ${POSITIONS} (table_key text NOT NULL, shard_id text NOT NULL, lower_bound jsonb NOT NULL,
        first_sequence text, first_arrival timestamptz, last_sequence text, closed_and_read boolean NOT NULL,
@@ -53,12 +56,12 @@ export async function storedFingerprint(engine: Queries, key: string, qualifiedT
   return rows[0] ? String(rows[0]['fingerprint']) : undefined;
 }
 
-/** Records that `key`'s engine table is (re)built from definition: positions start over. */
+/** Records that `key`'s engine table is (re)built from definition: positions start over, for whichever stream the name stands for. */
 export async function registerTable(tx: EngineTransaction, key: string, definition: TableDefinition, fingerprint: string): Promise<void> {
   await tx.query(`DELETE FROM ${POSITIONS} WHERE table_key = $1`, [key]);
   await tx.query(
     `INSERT INTO ${TABLES} (table_key, schema_name, table_name, fingerprint, stream) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, stream = excluded.stream`,
+     ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, stream = excluded.stream, stream_arn = NULL, stream_created = NULL`,
     [key, definition.schemaName, definition.tableName, fingerprint, definition.streamName],
   );
 }
@@ -106,6 +109,29 @@ export async function forgetTable(tx: EngineTransaction, key: string): Promise<v
 
 /** Anything that runs a query: the engine's pool, or one transaction. */
 type Queries = Pick<EngineTransaction, 'query'>;
+
+/** The stream whose records `key`'s table holds, when it has loaded any since kinesql began to record it. */
+export async function storedIncarnation(engine: Queries, key: string): Promise<StreamIncarnation | undefined> {
+  const { rows } = await engine.query(`SELECT stream_arn, stream_created FROM ${TABLES} WHERE table_key = $1 AND stream_created IS NOT NULL`, [key]);
+  const row = rows[0];
+  return row ? { arn: String(row['stream_arn']), createdAt: new Date(row['stream_created'] as string | Date) } : undefined;
+}
+
+export async function saveIncarnation(tx: EngineTransaction, key: string, incarnation: StreamIncarnation): Promise<void> {
+  await tx.query(`UPDATE ${TABLES} SET stream_arn = $2, stream_created = $3 WHERE table_key = $1`, [key, incarnation.arn, incarnation.createdAt.toISOString()]);
+}
+
+/**
+ * Drops what `key`'s table holds of an earlier stream of the same name, rows and positions, and records the
+ * stream it holds from now on. A DELETE, not a TRUNCATE: sessions reading the table are not waited for.
+ * Returns the number of rows dropped.
+ */
+export async function replaceIncarnation(tx: EngineTransaction, key: string, qualifiedTable: string, incarnation: StreamIncarnation): Promise<number> {
+  const { affectedRows } = await tx.query(`DELETE FROM ${qualifiedTable}`);
+  await tx.query(`DELETE FROM ${POSITIONS} WHERE table_key = $1`, [key]);
+  await saveIncarnation(tx, key, incarnation);
+  return affectedRows;
+}
 
 export async function loadPositions(engine: Queries, key: string, shardId?: string): Promise<Map<string, StoredPosition>> {
   const { rows } =

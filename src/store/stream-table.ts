@@ -8,6 +8,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { indexStatements } from '../catalog/ddl.js';
 import { qualifiedName } from '../pg/quoting.js';
+import { tableKey } from '../engine/roles.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import { createRecordDecoder, type RecordDecoder } from '../decode/record-decoder.js';
 import type { SchemaRegistries } from '../registry/schema-registries.js';
@@ -22,11 +23,12 @@ import { neededBound, shardsForBounds, type ScanProgress, type ScanRequest } fro
 import { fillOlderRange } from './older-range-fill.js';
 import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
 import type { StoredPosition } from './shard-positions.js';
-import { describeShard, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
+import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
 
 export type { ShardStatus };
 import { evictBefore } from './eviction.js';
 import { StreamReadError } from './stream-read-error.js';
+import { type IncarnationCheck, isStreamMissing, StreamIncarnations } from './stream-incarnation.js';
 import { partitionSeconds, TimePartitions } from './time-partitions.js';
 
 export interface StreamTableOptions {
@@ -60,6 +62,10 @@ export interface StreamTableOptions {
   subscriptions?: ShardSubscriptions;
 }
 
+/** Reads of one shard per catch-up when the engine keeps losing commits under it. */
+const MAX_POSITION_RELOADS = 3;
+const POSITION_WENT_BACK = 'the engine lost loaded records (a crash before they reached the disk); reading the shard again from its stored position';
+
 /** Listings per catch-up when reads keep closing shards (a reshard during the catch-up). */
 const MAX_LISTING_ROUNDS = 4;
 
@@ -79,9 +85,12 @@ export class StreamTable {
   private readonly loader: ShardLoader;
   private readonly decodeRecord: RecordDecoder;
   private readonly partitions: TimePartitions | undefined;
+  private readonly incarnations: StreamIncarnations;
   /** Positions stored in the engine by an earlier run, taken over when their shards are listed. */
   private restored = new Map<string, StoredPosition>();
   private current: CatchUpProgress | undefined;
+  /** Counts distrustPositions calls: a read that began before one does not make its shard fresh. */
+  private generation = 0;
   /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
   private indexed = false;
   lastError: string | undefined;
@@ -97,6 +106,7 @@ export class StreamTable {
     const decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes, ...registries });
     this.decodeRecord = decodeRecord;
     this.partitions = options.partitionByTime ? new TimePartitions(definition, options.partitionSeconds ?? partitionSeconds(options.windowSeconds)) : undefined;
+    this.incarnations = new StreamIncarnations(tableKey(definition), this.tableName, definition.streamName, options.engine, options.logger);
     this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
   }
 
@@ -152,6 +162,16 @@ export class StreamTable {
   /** Why the latest records that needed a schema registry could not decode, if they could not (kinesql.streams). */
   schemaRegistryError(): string | undefined {
     return this.decodeRecord.registryError();
+  }
+
+  /** What kinesql.streams says of the stream itself: active, deleted, or recreated (and when it was created). */
+  streamStatus(): { status: string; createdAt: Date | undefined } {
+    return { status: this.incarnations.status(), createdAt: this.incarnations.createdAt };
+  }
+
+  /** A NOTICE for statements reading the table while its stream is gone or was just replaced. */
+  streamNotice(): string | undefined {
+    return this.incarnations.notice(this.rowsLoaded);
   }
 
   shardStatus(): ShardStatus[] {
@@ -220,6 +240,15 @@ export class StreamTable {
     return run;
   }
 
+  /**
+   * The engine may have lost commits (it restarted, a connection or a commit failed): no shard counts as
+   * read to its tip until a read has taken its position from the engine again.
+   */
+  distrustPositions(): void {
+    this.generation += 1;
+    for (const shard of this.shards.values()) shard.readToTipFor = undefined;
+  }
+
   /** Takes over what an earlier run loaded into the engine table (its stored shard positions). */
   restore(positions: Map<string, StoredPosition>): void {
     this.restored = positions;
@@ -244,13 +273,25 @@ export class StreamTable {
       // A shard read to its end during this catch-up may have children nobody has listed yet: list again
       // and read them too, so records written after a reshard are in this statement's snapshot.
       for (let round = 0; round < MAX_LISTING_ROUNDS; round++) {
-        if (Date.now() - this.listedAt > this.options.shardListTtlMs) await this.refreshShards();
+        if (Date.now() - this.listedAt > this.options.shardListTtlMs) {
+          const stream = await this.refreshShards();
+          // A stream that is gone has nothing more to read: what was loaded of it is the answer.
+          if (stream === 'deleted') break;
+          if (stream === 'replaced') read.clear();
+        } else if (this.incarnations.deleted) break;
         const all = [...this.shards.values()].map((shard) => shard.description);
         const selected = shardsForBounds(all, request.bounds);
         const chosen = [...selected].filter((id) => !read.has(id));
         if (chosen.length === 0) break;
         progress.shardsTotal += chosen.length;
-        await this.readShards(parentsFirst(all), new Set(chosen), selected, windowStart, request, progress);
+        try {
+          await this.readShards(parentsFirst(all), new Set(chosen), selected, windowStart, request, progress);
+        } catch (error) {
+          // The stream went away under the read (deleted, perhaps created again): look at it again.
+          if (!isStreamMissing(error) || round === MAX_LISTING_ROUNDS - 1) throw error;
+          this.listedAt = 0;
+          continue;
+        }
         for (const id of chosen) read.add(id);
         if (this.listedAt !== 0) break;
       }
@@ -336,12 +377,27 @@ export class StreamTable {
     });
   }
 
-  private async refreshShards(): Promise<void> {
+  /** Lists the stream's shards, after making sure the name still stands for the stream the table holds. */
+  private async refreshShards(): Promise<IncarnationCheck> {
+    const stream = await this.incarnations.check(this.options.client, this.options.retry);
+    if (stream === 'deleted') {
+      this.listedAt = Date.now();
+      return stream;
+    }
+    if (stream === 'replaced') {
+      // The previous stream's rows and positions are gone from the engine: its shards are forgotten here too.
+      this.shards.clear();
+      this.restored = new Map();
+    }
     const listed = await listShards(this.options.client, this.definition.streamName, this.options.retry);
     // A closed shard past the retention period leaves the listing and can no longer be read; what was
     // loaded of it stays until the window evicts it.
     const present = new Set(listed.map((description) => description.shardId));
-    for (const shard of this.shards.values()) if (!present.has(shard.description.shardId)) shard.closedAndRead = true;
+    for (const shard of this.shards.values()) {
+      if (present.has(shard.description.shardId)) continue;
+      shard.expired = true;
+      shard.closedAndRead = true;
+    }
     for (const description of listed) {
       const known = this.shards.get(description.shardId);
       if (known) {
@@ -369,15 +425,42 @@ export class StreamTable {
         segmentCount: stored?.segmentCount ?? 0,
         preparedSegments: stored?.segmentCount ?? 0,
         loads: Promise.resolve(),
+        expired: false,
       });
     }
     this.listedAt = Date.now();
+    return stream;
   }
 
+  /**
+   * Reads one shard from the position the engine holds. When a batch finds the engine's position behind
+   * what this server loaded (the engine lost commits in a crash), the shard is read again from there: a
+   * record read twice is loaded once, because every commit checks the stored position first.
+   */
   private async readShard(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
     // A read of the tip begun after this statement started (another statement's, the follower's) serves it too.
     if (shard.readToTipFor !== undefined && shard.readToTipFor >= request.stopAt && shard.range && covers(shard.range, needed)) return;
-    await this.loader.adoptNewerPosition(shard);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.readShardOnce(shard, needed, request, progress);
+        return;
+      } catch (error) {
+        if (!(error instanceof PositionLostError) || attempt >= MAX_POSITION_RELOADS) throw error;
+        this.options.logger.warn({ table: this.tableName, shard: error.shardId, believed: error.believed, stored: error.stored ?? null }, POSITION_WENT_BACK);
+      }
+    }
+  }
+
+  private async readShardOnce(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
+    const generation = this.generation;
+    await this.loader.removeUnfinishedFill(shard);
+    const lost = await this.loader.reloadPosition(shard);
+    if (lost !== undefined) {
+      this.options.logger.warn(
+        { table: this.tableName, shard: shard.description.shardId, believed: lost, stored: shard.range?.lastSequence ?? null },
+        POSITION_WENT_BACK,
+      );
+    }
     if (!shard.range) {
       shard.range = { lower: needed };
     } else if (!covers(shard.range, needed)) {
@@ -407,7 +490,9 @@ export class StreamTable {
     });
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
     const tipFor = result.tipAt && result.tipAt > request.stopAt ? result.tipAt : request.stopAt;
-    if (result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) shard.readToTipFor = tipFor;
+    // Not when the engine may have lost commits meanwhile: until a read reloads the position, nothing is fresh.
+    const trusted = generation === this.generation;
+    if (trusted && result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) shard.readToTipFor = tipFor;
     if (result.closed) {
       shard.closedAndRead = true;
       await this.options.engine.transaction((tx) => this.loader.save(tx, shard));

@@ -4,8 +4,8 @@ import pg from 'pg';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildServer, engineUrlOf, freePort, startChildServer } from '../support/child-server.js';
-import { keySeqDefinition } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { KEY_COUNTER_GAPS_SQL, KEYED_ORDERS_DEFINITION, keyedRecords } from '../support/keyed-orders.js';
 
 /**
  * Three kinesql servers on one engine: this test's own (which runs the embedded engine) and two child
@@ -18,8 +18,6 @@ const WRITE_ROUNDS = 60;
 const RECORDS_PER_ROUND = 20;
 const KILL_AT_ROUND = 20;
 
-const definition = keySeqDefinition('orders');
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('three kinesql servers on one engine, one killed with SIGKILL mid-way', () => {
@@ -31,7 +29,7 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
     startChildServer({ port, tablesDir: harness.tablesDir, kinesisEndpoint: harness.config.aws.kinesisEndpoint!, engineUrl, readyTable: 'orders' });
 
   beforeAll(async () => {
-    harness = await startHarness({ streams: [{ name: 'orders', shards: 4 }], definitions: { 'orders.json': definition } });
+    harness = await startHarness({ streams: [{ name: 'orders', shards: 4 }], definitions: { 'orders.json': KEYED_ORDERS_DEFINITION } });
     engineUrl = engineUrlOf(harness.server.engine.endpoint);
     for (let i = 0; i < 2; i++) children.push(await startChild(await freePort()));
   }, 120_000);
@@ -58,11 +56,7 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
     const writer = (async () => {
       const nextSeq = new Array<number>(KEYS).fill(0);
       for (let round = 0; round < WRITE_ROUNDS; round++) {
-        const records = Array.from({ length: RECORDS_PER_ROUND }, (_, i) => {
-          const key = (round * RECORDS_PER_ROUND + i) % KEYS;
-          const seq = nextSeq[key]!++;
-          return { Data: Buffer.from(JSON.stringify({ k: `k${key}`, seq })), PartitionKey: `k${key}` };
-        });
+        const records = keyedRecords(round, RECORDS_PER_ROUND, nextSeq);
         const answer = await writerClient.send(new PutRecordsCommand({ StreamName: 'orders', Records: records }));
         if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
         put += RECORDS_PER_ROUND;
@@ -138,10 +132,7 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
           'select count(*)::int as n, count(distinct (_shard_id, _shard_sequence_id))::int as records, count(distinct (k, seq))::int as messages from orders',
         );
         expect(totals.rows[0]).toEqual({ n: put, records: put, messages: put });
-        const outOfOrder = await check.query(
-          `select k from (select k, seq, lag(seq) over (partition by k order by _shard_sequence_id::numeric) as previous from orders) s
-            where previous is not null and seq <> previous + 1`,
-        );
+        const outOfOrder = await check.query(KEY_COUNTER_GAPS_SQL);
         expect(outOfOrder.rows).toEqual([]);
       } finally {
         await check.end();
