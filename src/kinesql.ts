@@ -21,6 +21,10 @@ import { StreamStore } from './store/stream-store.js';
 import { createSchemaRegistries } from './registry/from-config.js';
 import { unauthenticatedExposure } from './wire/exposure.js';
 import { WireServer } from './wire/server.js';
+import { StatementLog } from './wire/statement-log.js';
+
+/** Statements that take a second or longer are logged unless kinesql.log-min-duration-statement says otherwise. */
+const DEFAULT_LOG_MIN_DURATION_STATEMENT_MS = 1_000;
 import { readFileSync } from 'node:fs';
 
 /** The version in package.json (one folder up from src/ and from dist/ alike). */
@@ -134,7 +138,17 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount, ...(replica ? { replayWaiters: () => replica.waiting } : {}) });
     executor.metrics = metrics;
     const server: WireServer = new WireServer(
-      { executor, engine, ...(replica ? { replica } : {}), roles, metrics },
+      {
+        executor,
+        engine,
+        ...(replica ? { replica } : {}),
+        roles,
+        metrics: new StatementLog(
+          config.wire?.logMinDurationStatementMs ?? DEFAULT_LOG_MIN_DURATION_STATEMENT_MS,
+          logger.child({ component: 'statements' }),
+          metrics,
+        ),
+      },
       {
         defaultSchema: config.catalog.defaultSchema,
         kinesqlVersion: KINESQL_VERSION,

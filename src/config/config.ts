@@ -160,6 +160,8 @@ export interface WireConfig {
   maxProtocolMessageBytes?: number;
   /** A session idle inside a transaction block longer than this is closed, in ms (kinesql.idle-in-transaction-timeout). */
   idleInTransactionTimeoutMs?: number;
+  /** Statements that take at least this long are logged, in ms; 0 every one, -1 none (kinesql.log-min-duration-statement; 1 s when unset). */
+  logMinDurationStatementMs?: number;
   /** Serve a non-loopback address with trust authentication anyway (kinesql.allow-unauthenticated-remote). */
   allowUnauthenticatedRemote?: boolean;
   /** A connection not logged in after this long is closed, in ms (kinesql.authentication-timeout; 60 s when unset). */

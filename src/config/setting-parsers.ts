@@ -50,6 +50,14 @@ export const duration = (minMs: number): Parser<number> => ({
   },
 });
 
+/** A duration, or -1 (as PostgreSQL's log_min_duration_statement) for "never". */
+export const durationOrOff: Parser<number> = {
+  expected: 'a duration such as 250ms or 1s, 0 for every statement, or -1 for none',
+  parse(raw) {
+    return raw.trim() === '-1' ? -1 : duration(0).parse(raw);
+  },
+};
+
 export const text = (what: string): Parser<string> => ({
   expected: what,
   parse: (raw) => (raw.trim() === '' ? undefined : raw.trim()),

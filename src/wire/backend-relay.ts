@@ -8,6 +8,33 @@ export interface BackendMessage {
 
 const READY_FOR_QUERY = 0x5a;
 const ERROR_RESPONSE = 0x45;
+const COMMAND_COMPLETE = 0x43;
+
+/** What came back for the client messages up to one ReadyForQuery. */
+export interface TurnAnswer {
+  failed: boolean;
+  /** The SQLSTATE of the first ErrorResponse, if one came. */
+  sqlstate?: string;
+  /** Rows the commands reported (the number ending their CommandComplete tags), if any did. */
+  rows?: number;
+}
+
+/** The C (code) field of an ErrorResponse body. */
+function sqlstateOf(body: Buffer): string | undefined {
+  for (let offset = 0; offset < body.length && body[offset] !== 0; ) {
+    const end = body.indexOf(0, offset + 1);
+    if (end < 0) return undefined;
+    if (body[offset] === 0x43) return body.toString('utf8', offset + 1, end);
+    offset = end + 1;
+  }
+  return undefined;
+}
+
+/** The row count of a CommandComplete tag (`SELECT 5`, `FETCH 10`, `COPY 3`); undefined for tags without one. */
+function rowsOf(body: Buffer): number | undefined {
+  const match = /\s(\d+)\0?$/.exec(body.toString('latin1'));
+  return match ? Number(match[1]) : undefined;
+}
 
 /**
  * Passes a session's backend bytes to its client as they arrive, untouched, and keeps track of just enough
@@ -25,8 +52,10 @@ export class BackendRelay {
   private outstanding = 0;
   private idleWaiters: (() => void)[] = [];
   /** Per ReadyForQuery still awaited, who wants to know it came and whether an error came before it. */
-  private answerListeners: (((failed: boolean) => void) | undefined)[] = [];
+  private answerListeners: (((answer: TurnAnswer) => void) | undefined)[] = [];
   private errorsBeforeReady = 0;
+  private sqlstateBeforeReady: string | undefined;
+  private rowsBeforeReady: number | undefined;
   private own: { messages: BackendMessage[]; done: (messages: BackendMessage[]) => void; failed: (error: Error) => void } | undefined;
   private closed = false;
   private readonly header = Buffer.alloc(5);
@@ -49,9 +78,9 @@ export class BackendRelay {
 
   /**
    * Sends client messages to the backend; `replies` is how many ReadyForQuery they will bring. `answered`
-   * is called at the last of them, with whether an ErrorResponse came in its reply.
+   * is called at the last of them, with whether an ErrorResponse came in its reply, its SQLSTATE and the rows.
    */
-  send(bytes: Buffer, replies: number, answered?: (failed: boolean) => void): void {
+  send(bytes: Buffer, replies: number, answered?: (answer: TurnAnswer) => void): void {
     this.outstanding += replies;
     for (let i = 0; i < replies; i++) this.answerListeners.push(i === replies - 1 ? answered : undefined);
     if (!this.closed) this.backend.write(bytes);
@@ -114,7 +143,7 @@ export class BackendRelay {
         this.headerFill = 0;
         this.type = this.header[0]!;
         this.remaining = this.header.readInt32BE(1) - 4;
-        this.collected = this.own || this.type === READY_FOR_QUERY ? [] : undefined;
+        this.collected = this.own || this.type === READY_FOR_QUERY || this.type === ERROR_RESPONSE || this.type === COMMAND_COMPLETE ? [] : undefined;
         if (this.type === ERROR_RESPONSE && !this.own) {
           this.errors += 1;
           this.errorsBeforeReady += 1;
@@ -137,11 +166,23 @@ export class BackendRelay {
           own.done(own.messages);
           runStart = offset;
         }
+      } else if (this.type === ERROR_RESPONSE) {
+        this.sqlstateBeforeReady ??= sqlstateOf(body);
+      } else if (this.type === COMMAND_COMPLETE) {
+        const rows = rowsOf(body);
+        if (rows !== undefined) this.rowsBeforeReady = (this.rowsBeforeReady ?? 0) + rows;
       } else if (this.type === READY_FOR_QUERY) {
         this.status = body[0] ?? this.status;
         this.outstanding = Math.max(0, this.outstanding - 1);
-        this.answerListeners.shift()?.(this.errorsBeforeReady > 0);
+        const answer: TurnAnswer = {
+          failed: this.errorsBeforeReady > 0,
+          ...(this.sqlstateBeforeReady !== undefined ? { sqlstate: this.sqlstateBeforeReady } : {}),
+          ...(this.rowsBeforeReady !== undefined ? { rows: this.rowsBeforeReady } : {}),
+        };
+        this.answerListeners.shift()?.(answer);
         this.errorsBeforeReady = 0;
+        this.sqlstateBeforeReady = undefined;
+        this.rowsBeforeReady = undefined;
         if (this.outstanding === 0) {
           if (runStart >= 0 && offset > runStart) this.forward(chunk.subarray(runStart, offset));
           runStart = offset;

@@ -12,7 +12,7 @@ import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
 import { StatementError } from '../sql/statement-executor.js';
 import type { RelationName } from '../sql/stream-tables.js';
-import type { BackendRelay } from './backend-relay.js';
+import type { BackendRelay, TurnAnswer } from './backend-relay.js';
 import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, ProtocolViolation, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
@@ -38,9 +38,18 @@ const FAIL_BLOCK = Buffer.concat([
 
 export type StopReason = 'user' | 'timeout';
 
-/** What a session records of its statements (the /metrics registry implements it). */
+/** A statement turn as the statement log tells it. */
+export interface FinishedStatement {
+  user: string;
+  /** The SQL of the turn (for an Execute of a statement prepared earlier, its text when known). */
+  text: string;
+  sqlstate?: string;
+  rows?: number;
+}
+
+/** What a session records of its statements (the /metrics registry and the statement log implement it). */
 export interface SessionMetrics {
-  statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void;
+  statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number, statement?: FinishedStatement): void;
   replayWaitFinished(seconds: number): void;
 }
 
@@ -63,6 +72,12 @@ export interface TurnServices {
 export class SessionTurns {
   /** When the turn being handled arrived (performance.now()), for its latency. */
   private turnStarted = 0;
+  /** The SQL of the turn being handled, for the statement log. */
+  private turnText = '';
+  /** The SQLSTATE kinesql refused a statement with, while the rest of its batch is discarded until Sync. */
+  private refusedWith: string | undefined;
+  /** The SQL of each prepared statement by name, for the statement log of a later Execute. */
+  private readonly statementTexts = new Map<string, string>();
   private extendedBatch: FrontendMessage[] = [];
   private discardUntilSync = false;
   /** Forwarded extended-protocol messages not yet followed by a Sync. */
@@ -108,7 +123,7 @@ export class SessionTurns {
         if (message.type === 'S') {
           this.discardUntilSync = false;
           this.unsynced = false;
-          relay.send(SYNC, 1, this.answered('refused'));
+          relay.send(SYNC, 1, this.answered(this.refusedWith ?? SQLSTATE.protocolViolation));
         }
         return;
       }
@@ -133,6 +148,7 @@ export class SessionTurns {
   private async onQuery(message: FrontendMessage): Promise<void> {
     this.turnStarted = performance.now();
     const sql = new BodyReader(message.body).cstring();
+    this.turnText = sql;
     let analyzed: AnalyzedSql;
     try {
       analyzed = await this.executor.analyze(sql);
@@ -161,6 +177,7 @@ export class SessionTurns {
     this.turnStarted = performance.now();
     const batch = this.extendedBatch;
     this.extendedBatch = [];
+    this.turnText = this.textOfBatch(batch);
     const endsWithSync = batch.at(-1)?.type === 'S';
     const relations: RelationName[] = [];
     const parses = new Map<FrontendMessage, { parse: ParseMessage; analyzed: AnalyzedSql }>();
@@ -199,12 +216,42 @@ export class SessionTurns {
 
   // ---- forwarding --------------------------------------------------------------------------------
 
-  /** Counts a turn once its ReadyForQuery has come: refused by kinesql, failed in the engine, or answered. */
-  private answered(outcome?: 'refused'): ((failed: boolean) => void) | undefined {
+  /**
+   * Counts (and logs) a turn once its ReadyForQuery has come: refused by kinesql (with the SQLSTATE it
+   * sent), failed in the engine, or answered.
+   */
+  private answered(refusedWith?: string): ((answer: TurnAnswer) => void) | undefined {
     const metrics = this.metrics;
     if (!metrics) return undefined;
     const started = this.turnStarted;
-    return (failed) => metrics.statementFinished(outcome ?? (failed ? 'error' : 'ok'), (performance.now() - started) / 1000);
+    const text = this.turnText;
+    return (answer) => {
+      const outcome = refusedWith !== undefined ? 'refused' : answer.failed ? 'error' : 'ok';
+      const sqlstate = refusedWith ?? answer.sqlstate;
+      metrics.statementFinished(outcome, (performance.now() - started) / 1000, {
+        user: this.user,
+        text,
+        ...(sqlstate !== undefined ? { sqlstate } : {}),
+        ...(answer.rows !== undefined ? { rows: answer.rows } : {}),
+      });
+    };
+  }
+
+  /** The SQL a batch runs: its Parse texts, or the texts of the statements its Binds run. */
+  private textOfBatch(batch: FrontendMessage[]): string {
+    const texts: string[] = [];
+    for (const message of batch) {
+      if (message.type === 'P') {
+        const parse = readParse(message.body);
+        this.statementTexts.set(parse.name, parse.query);
+        texts.push(parse.query);
+      } else if (message.type === 'B') {
+        const name = readBind(message.body).statement;
+        const known = this.statementTexts.get(name);
+        if (!texts.includes(known ?? '')) texts.push(known ?? `EXECUTE ${name === '' ? '(unnamed statement)' : name}`);
+      }
+    }
+    return texts.join('; ');
   }
 
   /**
@@ -288,9 +335,10 @@ export class SessionTurns {
     await this.send(backend.error(fields));
     if (endsWithSync) {
       this.unsynced = false;
-      relay.send(SYNC, 1, this.answered('refused'));
+      relay.send(SYNC, 1, this.answered(fields.code));
     } else {
       this.discardUntilSync = true;
+      this.refusedWith = fields.code;
     }
   }
 
