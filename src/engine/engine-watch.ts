@@ -192,11 +192,6 @@ export class EngineWatch {
     const restart: EngineRestart = { reason: outage.cause, downMs: Math.round(performance.now() - outage.since) };
     this.options.logger.info({ downMs: restart.downMs, attempts: outage.attempts + 1, reason: restart.reason }, 'engine connections restored');
     this.options.onReconnected();
-    this.announce(restart);
-  }
-
-  /** Calls every restart listener with `restart`. */
-  announce(restart: EngineRestart): void {
     for (const listener of this.listeners) {
       try {
         listener(restart);

@@ -50,6 +50,7 @@ export class Engine {
   private pool: pg.Pool;
   private closed = false;
   private readonly watch: EngineWatch;
+  private readonly doubtListeners: ((cause: string) => void)[] = [];
   serverVersion = '';
   serverVersionNum = 0;
 
@@ -71,15 +72,28 @@ export class Engine {
         old.end().catch(() => undefined);
       },
     });
+    this.watch.onRestart((restart) => this.reportRestart(restart.reason));
   }
 
   /**
-   * Tells the restart listeners that the engine may have lost work it had acknowledged although its
-   * connections never went away for long: a commit failed, or a connection was lost inside a transaction.
-   * What kinesql believes the engine holds (shard positions) must then be read from the engine again.
+   * Calls `listener` whenever the engine may have lost work it had acknowledged: after every restart the
+   * watch sees (onRestart), and when a commit failed, a connection was lost inside a transaction, or the
+   * embedded engine was started again (reportRestart). What kinesql believes the engine holds (shard
+   * positions) must then be read from the engine again.
    */
+  onDoubt(listener: (cause: string) => void): void {
+    this.doubtListeners.push(listener);
+  }
+
+  /** Tells the onDoubt listeners why what kinesql believes the engine holds must be read again. */
   reportRestart(cause: string): void {
-    this.watch.announce({ reason: cause, downMs: 0 });
+    for (const listener of this.doubtListeners) {
+      try {
+        listener(cause);
+      } catch (error) {
+        this.logger.error({ err: error }, 'engine doubt listener failed');
+      }
+    }
   }
 
   static async connect(endpoint: EngineEndpoint, logger: Logger, options: EngineOptions = {}): Promise<Engine> {

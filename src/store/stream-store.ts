@@ -78,7 +78,7 @@ export class StreamStore {
     private readonly logger: Logger,
   ) {
     this.options = { ...options, shutdown: this.shutdown.signal };
-    engine.onRestart(({ reason: cause }) => {
+    engine.onDoubt((cause) => {
       this.logger.warn({ cause }, 'the engine may have lost loaded records: every shard position is read from the engine again before its next read');
       for (const table of this.tables.values()) table.distrustPositions();
     });
