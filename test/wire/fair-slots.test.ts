@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeScramVerifier } from '../../src/wire/auth/scram.js';
 import { startHarness, type Harness } from '../support/harness.js';
@@ -16,6 +17,9 @@ const PENDING_PER_ADDRESS = 5;
 describe('fair connection slots', () => {
   let harness: Harness;
   const clients: pg.Client[] = [];
+  /** The server's log lines. */
+  const logs: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
 
   beforeAll(async () => {
     harness = await startHarness({
@@ -32,6 +36,7 @@ describe('fair connection slots', () => {
           maxSessionsPerUser: 2,
         },
       }),
+      logger,
     });
   });
 
@@ -103,6 +108,49 @@ describe('fair connection slots', () => {
     const again = await login('alice', 'wonderland', '127.0.3.1');
     expect((await again.query('select session_user as u')).rows).toEqual([{ u: 'alice' }]);
     await again.end();
+  });
+
+  it('a refused password keeps its slot until its delayed answer, even when the guesser hangs up', async () => {
+    const failures = (): number => logs.filter((line) => line['msg'] === 'failed login' && line['address'] === '127.0.5.1').length;
+    /** A SCRAM login for alice with a wrong proof; hangs up once the server has refused it, or reads the answer. */
+    const guess = async (hangUp: boolean): Promise<Record<string, string> | undefined> => {
+      const failedBefore = failures();
+      const client = await silentLogin('127.0.5.1');
+      expect((await client.next())?.type).toBe('R');
+      client.write(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', 'n,,n=,r=guessnonce'));
+      const serverFirst = (await client.next())!.body.toString('utf8', 4);
+      const nonce = /r=([^,]+)/.exec(serverFirst)![1]!;
+      client.write(serialize.sendSCRAMClientFinalMessage(`c=biws,r=${nonce},p=${Buffer.alloc(32).toString('base64')}`));
+      if (hangUp) {
+        await expect.poll(failures, { interval: 5 }).toBe(failedBefore + 1);
+        client.close();
+        return undefined;
+      }
+      return fatalOf(client);
+    };
+    // Four failures (answered after 0, 250, 500 and 1000 ms): the pair's next ones wait 2 s, then 4 s each, one after another.
+    for (let i = 0; i < 4; i += 1) expect((await guess(false))?.['C']).toBe('28P01');
+    for (let i = 0; i < PENDING_PER_ADDRESS; i += 1) await guess(true);
+    // A round trip from elsewhere, so that the server has seen the guessers hang up before the next attempt.
+    const elsewhere = await silentLogin('127.0.5.2');
+    expect((await elsewhere.next())?.type).toBe('R');
+    elsewhere.close();
+    // The guessers are gone, but their answers are not due yet: the address has no slot for anyone.
+    await expect(login('alice', 'wonderland', '127.0.5.1')).rejects.toMatchObject({ code: '53300' });
+    // As their delayed answers come due, the slots come back.
+    await expect
+      .poll(
+        async () =>
+          login('alice', 'wonderland', '127.0.5.1').then(
+            async (client) => {
+              await client.end();
+              return 'logged in';
+            },
+            (error: { code?: string }) => error.code,
+          ),
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe('logged in');
   });
 
   it('caps the sessions of one user after the password is checked, leaving other users alone', async () => {
