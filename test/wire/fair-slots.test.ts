@@ -88,6 +88,11 @@ describe('fair connection slots', () => {
   });
 
   it('one address holds at most max-pending-logins-per-address logins in progress; more are refused at once, other addresses log in', async () => {
+    const busy = await login('bob', 'builder', '127.0.3.1');
+    const sleeping = busy.query('select pg_sleep(60)').then(
+      () => 'finished',
+      (error: { code?: string }) => error.code,
+    );
     const silent = await Promise.all(Array.from({ length: 100 }, () => silentLogin('127.0.3.1')));
     const answers = await Promise.all(silent.map((client) => client.next()));
     const waiting = silent.filter((_, i) => answers[i]?.type === 'R');
@@ -98,8 +103,14 @@ describe('fair connection slots', () => {
       expect([fields['S'], fields['C']]).toEqual(['FATAL', '53300']);
       expect(fields['M']).toContain('too many connections from host "127.0.3.1" that have not logged in');
     }
-    // A real login from that address is refused alike while they wait.
+    // A real login from that address is refused alike while they wait; a CancelRequest from it still cancels.
     await expect(login('alice', 'wonderland', '127.0.3.1')).rejects.toMatchObject({ code: '53300' });
+    const key = busy as unknown as { processID: number; secretKey: number };
+    const canceller = await RawClient.open(harness.server.port, '127.0.0.1', '127.0.3.1');
+    canceller.write(serialize.cancel(key.processID, key.secretKey));
+    expect(await canceller.waitClosed()).toBe(true);
+    expect(await sleeping).toBe('57014');
+    await busy.end();
     const other = await login('alice', 'wonderland', '127.0.3.2');
     expect((await other.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
     await other.end();
