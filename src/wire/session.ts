@@ -102,6 +102,8 @@ export class Session {
   private releaseSessionSlot: Release | undefined;
   /** Until when the connection counts as a login in progress after it closes (a failed login's delay). */
   private loginHeld: Promise<void> = Promise.resolve();
+  /** A refused login waits for its answer: the authentication timeout must not answer it sooner. */
+  private refusalDue = false;
 
   constructor(
     socket: Socket,
@@ -253,6 +255,7 @@ export class Session {
       isClosed: () => this.closed,
       holdLogin: (wait) => {
         this.loginHeld = wait;
+        this.refusalDue = true;
       },
       succeed: () => this.completeStartup(),
       fatal: (fields) => this.fatal(fields),
@@ -380,7 +383,8 @@ export class Session {
    * FATAL PostgreSQL logs in this case (57014); one that never sent one is just closed, as PostgreSQL does.
    */
   private async authenticationTimedOut(): Promise<void> {
-    if (this.phase === 'ready' || this.closed) return;
+    // A refusal waiting out its delay is the answer: closing earlier would tell a guesser sooner that it was wrong.
+    if (this.phase === 'ready' || this.closed || this.refusalDue) return;
     this.logger.info({ user: this.user, phase: this.phase }, 'canceling authentication due to timeout');
     if (this.reader.isInStartup) {
       this.closed = true;

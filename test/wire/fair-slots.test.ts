@@ -121,27 +121,28 @@ describe('fair connection slots', () => {
     await again.end();
   });
 
+  const failures = (from: string): number => logs.filter((line) => line['msg'] === 'failed login' && line['address'] === from).length;
+  /** A SCRAM login for alice with a wrong proof; hangs up once the server has refused it, or reads the answer. */
+  const guess = async (from: string, hangUp: boolean): Promise<Record<string, string> | undefined> => {
+    const failedBefore = failures(from);
+    const client = await silentLogin(from);
+    expect((await client.next())?.type).toBe('R');
+    client.write(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', 'n,,n=,r=guessnonce'));
+    const serverFirst = (await client.next())!.body.toString('utf8', 4);
+    const nonce = /r=([^,]+)/.exec(serverFirst)![1]!;
+    client.write(serialize.sendSCRAMClientFinalMessage(`c=biws,r=${nonce},p=${Buffer.alloc(32).toString('base64')}`));
+    if (hangUp) {
+      await expect.poll(() => failures(from), { interval: 5 }).toBe(failedBefore + 1);
+      client.close();
+      return undefined;
+    }
+    return fatalOf(client);
+  };
+
   it('a refused password keeps its slot until its delayed answer, even when the guesser hangs up', async () => {
-    const failures = (): number => logs.filter((line) => line['msg'] === 'failed login' && line['address'] === '127.0.5.1').length;
-    /** A SCRAM login for alice with a wrong proof; hangs up once the server has refused it, or reads the answer. */
-    const guess = async (hangUp: boolean): Promise<Record<string, string> | undefined> => {
-      const failedBefore = failures();
-      const client = await silentLogin('127.0.5.1');
-      expect((await client.next())?.type).toBe('R');
-      client.write(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', 'n,,n=,r=guessnonce'));
-      const serverFirst = (await client.next())!.body.toString('utf8', 4);
-      const nonce = /r=([^,]+)/.exec(serverFirst)![1]!;
-      client.write(serialize.sendSCRAMClientFinalMessage(`c=biws,r=${nonce},p=${Buffer.alloc(32).toString('base64')}`));
-      if (hangUp) {
-        await expect.poll(failures, { interval: 5 }).toBe(failedBefore + 1);
-        client.close();
-        return undefined;
-      }
-      return fatalOf(client);
-    };
     // Four failures (answered after 0, 250, 500 and 1000 ms): the pair's next ones wait 2 s, then 4 s each, one after another.
-    for (let i = 0; i < 4; i += 1) expect((await guess(false))?.['C']).toBe('28P01');
-    for (let i = 0; i < PENDING_PER_ADDRESS; i += 1) await guess(true);
+    for (let i = 0; i < 4; i += 1) expect((await guess('127.0.5.1', false))?.['C']).toBe('28P01');
+    for (let i = 0; i < PENDING_PER_ADDRESS; i += 1) await guess('127.0.5.1', true);
     // A round trip from elsewhere, so that the server has seen the guessers hang up before the next attempt.
     const elsewhere = await silentLogin('127.0.5.2');
     expect((await elsewhere.next())?.type).toBe('R');
@@ -162,6 +163,14 @@ describe('fair connection slots', () => {
         { timeout: 30_000, interval: 500 },
       )
       .toBe('logged in');
+  });
+
+  it('answers a refused password waiting out its delay with 28P01 even past the authentication timeout, never sooner with 57014', async () => {
+    // Five guesses at once: answered 0, 0.25, 0.75, 1.75 and 3.75 s after their proofs, the last past the 3 s timeout.
+    const answers = await Promise.all(Array.from({ length: PENDING_PER_ADDRESS }, () => guess('127.0.6.1', false)));
+    expect(answers.map((fields) => `${fields?.['S']} ${fields?.['C']}`)).toEqual(Array(PENDING_PER_ADDRESS).fill('FATAL 28P01'));
+    const delays = logs.filter((line) => line['msg'] === 'failed login' && line['address'] === '127.0.6.1').map((line) => line['delayMs'] as number);
+    expect(Math.max(...delays)).toBeGreaterThan(3_000);
   });
 
   it('caps the sessions of one user after the password is checked, leaving other users alone', async () => {
