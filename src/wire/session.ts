@@ -380,21 +380,25 @@ export class Session {
 
   /**
    * PostgreSQL's authentication_timeout. A client that got as far as a startup message is told why, with the
-   * FATAL PostgreSQL logs in this case (57014); one that never sent one is just closed, as PostgreSQL does.
+   * FATAL PostgreSQL logs in this case (57014); one that never sent one is just closed, as PostgreSQL does. A
+   * connection already refused is closed too, if its client has not closed its end.
    */
   private async authenticationTimedOut(): Promise<void> {
+    if (this.phase === 'ready') return;
     // A refusal waiting out its delay is the answer: closing earlier would tell a guesser sooner that it was wrong.
-    if (this.phase === 'ready' || this.closed || this.refusalDue) return;
-    this.logger.info({ user: this.user, phase: this.phase }, 'canceling authentication due to timeout');
-    if (this.reader.isInStartup) {
-      this.closed = true;
-      this.stream.destroy();
-      return;
+    if (this.refusalDue) await this.loginHeld;
+    if (!this.closed) {
+      this.logger.info({ user: this.user, phase: this.phase }, 'canceling authentication due to timeout');
+      if (this.reader.isInStartup) {
+        this.closed = true;
+        this.stream.destroy();
+        return;
+      }
+      await this.fatal({ code: SQLSTATE.queryCanceled, message: 'canceling authentication due to timeout' });
     }
-    await this.fatal({ code: SQLSTATE.queryCanceled, message: 'canceling authentication due to timeout' });
-    // The client may never close its end: once the error is written, the connection goes.
+    // Once what was said last is written, the connection goes, whether or not the client closes its end.
     const stream = this.stream;
-    if (stream.writableFinished) stream.destroy();
+    if (stream.writableFinished || stream.destroyed) stream.destroy();
     else stream.once('finish', () => stream.destroy());
   }
 

@@ -3,6 +3,7 @@
  * kinesql.max-connections slot, are bounded per address, and are closed at the authentication timeout; one
  * user's sessions can be capped. Over real sockets, with node-postgres logging in to a real engine.
  */
+import { connect } from 'node:net';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { pino } from 'pino';
@@ -52,6 +53,22 @@ describe('fair connection slots', () => {
     clients.push(client);
     return client;
   };
+
+  /** Waits until alice can log in from `from` (the address's slots have come back). */
+  const loggedInOnceFreed = (from: string, timeout: number): Promise<void> =>
+    expect
+      .poll(
+        async () =>
+          login('alice', 'wonderland', from).then(
+            async (client) => {
+              await client.end();
+              return 'logged in';
+            },
+            (error: { code?: string }) => error.code,
+          ),
+        { timeout, interval: 250 },
+      )
+      .toBe('logged in');
 
   /** A connection that sends its startup message, reads the password request, and never answers it. */
   const silentLogin = async (from: string): Promise<RawClient> => {
@@ -150,19 +167,7 @@ describe('fair connection slots', () => {
     // The guessers are gone, but their answers are not due yet: the address has no slot for anyone.
     await expect(login('alice', 'wonderland', '127.0.5.1')).rejects.toMatchObject({ code: '53300' });
     // As their delayed answers come due, the slots come back.
-    await expect
-      .poll(
-        async () =>
-          login('alice', 'wonderland', '127.0.5.1').then(
-            async (client) => {
-              await client.end();
-              return 'logged in';
-            },
-            (error: { code?: string }) => error.code,
-          ),
-        { timeout: 30_000, interval: 500 },
-      )
-      .toBe('logged in');
+    await loggedInOnceFreed('127.0.5.1', 30_000);
   });
 
   it('answers a refused password waiting out its delay with 28P01 even past the authentication timeout, never sooner with 57014', async () => {
@@ -171,6 +176,28 @@ describe('fair connection slots', () => {
     expect(answers.map((fields) => `${fields?.['S']} ${fields?.['C']}`)).toEqual(Array(PENDING_PER_ADDRESS).fill('FATAL 28P01'));
     const delays = logs.filter((line) => line['msg'] === 'failed login' && line['address'] === '127.0.6.1').map((line) => line['delayMs'] as number);
     expect(Math.max(...delays)).toBeGreaterThan(3_000);
+  });
+
+  it('closes a refused connection whose client never closes its end at the authentication timeout, giving its slot back', async () => {
+    const lingering = await Promise.all(
+      Array.from({ length: PENDING_PER_ADDRESS }, async () => {
+        // A client that keeps its end open after the server's FATAL (Node's sockets close theirs by default).
+        const socket = connect({ port: harness.server.port, host: '127.0.0.1', localAddress: '127.0.8.1', allowHalfOpen: true });
+        await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+        const client = RawClient.over(socket);
+        // No user name: refused at once with FATAL 28000.
+        client.write(serialize.startup({ database: 'kinesql' }));
+        return client;
+      }),
+    );
+    for (const client of lingering) {
+      const refusal = await client.next();
+      expect(refusal?.type).toBe('E');
+    }
+    await expect(login('alice', 'wonderland', '127.0.8.1')).rejects.toMatchObject({ code: '53300' });
+    // At the authentication timeout the server closes them (their clients see nothing: both ends were already sent FIN).
+    await loggedInOnceFreed('127.0.8.1', 15_000);
+    for (const client of lingering) client.close();
   });
 
   it('caps the sessions of one user after the password is checked, leaving other users alone', async () => {
