@@ -45,6 +45,8 @@ export interface SessionHooks {
   cancel(processId: number, secretKey: number): void;
   /** Whether a session could log in now (kinesql.max-connections), asked at the startup message. */
   hasRoom(): boolean;
+  /** When this connection may not log in at all (its address has too many logins in progress): the FATAL its startup message gets. */
+  refusal?: Omit<ErrorFields, 'severity'>;
   /** A session slot for the authenticated user (kinesql.max-connections, kinesql.max-sessions-per-user). */
   claimSession(user: string): SessionClaim;
   /** The connection no longer counts as a login in progress: it logged in, or it closed and its failed login's delay is over. */
@@ -215,6 +217,10 @@ export class Session {
     const user = parameters.get('user');
     if (!user) {
       await this.fatal({ code: SQLSTATE.invalidAuthorizationSpecification, message: 'no PostgreSQL user name specified in startup packet' });
+      return;
+    }
+    if (this.hooks.refusal) {
+      await this.fatal(this.hooks.refusal);
       return;
     }
     if (!this.hooks.hasRoom()) {

@@ -3,7 +3,9 @@
  * kinesql.max-connections slot, are bounded per address, and are closed at the authentication timeout; one
  * user's sessions can be capped. Over real sockets, with node-postgres logging in to a real engine.
  */
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { pino } from 'pino';
@@ -215,5 +217,23 @@ describe('fair connection slots', () => {
     const third = await login('alice', 'wonderland', '127.0.4.6');
     expect((await third.query('select current_user as u')).rows).toEqual([{ u: 'alice' }]);
     await Promise.all([second.end(), bob.end(), third.end()]);
+  });
+
+  it("psql (sslmode=prefer, then disable) shows the refusal of a login over its address's cap", async () => {
+    const silent = await Promise.all(Array.from({ length: PENDING_PER_ADDRESS }, () => silentLogin('127.0.0.1')));
+    for (const client of silent) expect((await client.next())?.type).toBe('R');
+    for (const sslmode of ['prefer', 'disable']) {
+      const refused = promisify(execFile)(
+        'psql',
+        ['-X', '-c', 'select 1', `host=127.0.0.1 port=${harness.server.port} user=alice dbname=kinesql sslmode=${sslmode}`],
+        {
+          env: { ...process.env, PGPASSWORD: 'wonderland', PGCONNECT_TIMEOUT: '10' },
+        },
+      );
+      await expect(refused, sslmode).rejects.toMatchObject({
+        stderr: expect.stringContaining('FATAL:  too many connections from host "127.0.0.1" that have not logged in (kinesql.max-pending-logins-per-address)'),
+      });
+    }
+    await Promise.all(silent.map(fatalOf));
   });
 });
