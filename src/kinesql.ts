@@ -32,7 +32,7 @@ const KINESQL_VERSION = (JSON.parse(readFileSync(new URL('../package.json', impo
 import { HttpServer } from './http/http-server.js';
 import { KinesqlMetrics } from './http/metrics.js';
 import { readiness } from './http/readiness.js';
-import { connectionLimits, wireSessionOptions } from './wire/wire-options.js';
+import { configuredUsers, connectionLimits, wireSessionOptions } from './wire/wire-options.js';
 
 export interface RunningKinesql {
   host: string;
@@ -54,6 +54,8 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
   const started = Date.now();
   const exposure = unauthenticatedExposure(config);
   if (exposure && !config.wire?.allowUnauthenticatedRemote) throw new Error(exposure);
+  // Users that cannot log in stop the start before anything runs.
+  configuredUsers(config.wire);
   if (exposure)
     logger.warn(
       { host: config.server.host, port: config.server.port },

@@ -15,7 +15,7 @@ export interface ConnectionLimits {
   maxSessionsPerUser: number;
 }
 
-export const DEFAULT_MAX_PENDING_LOGINS_PER_ADDRESS = 20;
+export const DEFAULT_MAX_PENDING_LOGINS_PER_ADDRESS = 32;
 
 /** Ends what a slot holds; calling it again does nothing. */
 export type Release = () => void;

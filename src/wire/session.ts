@@ -45,6 +45,8 @@ export interface SessionHooks {
   cancel(processId: number, secretKey: number): void;
   /** Whether a session could log in now (kinesql.max-connections), asked at the startup message. */
   hasRoom(): boolean;
+  /** When this connection may not log in at all (its address has too many logins in progress): the FATAL its startup message gets. */
+  refusal?: Omit<ErrorFields, 'severity'>;
   /** A session slot for the authenticated user (kinesql.max-connections, kinesql.max-sessions-per-user). */
   claimSession(user: string): SessionClaim;
   /** The connection no longer counts as a login in progress: it logged in, or it closed and its failed login's delay is over. */
@@ -102,6 +104,8 @@ export class Session {
   private releaseSessionSlot: Release | undefined;
   /** Until when the connection counts as a login in progress after it closes (a failed login's delay). */
   private loginHeld: Promise<void> = Promise.resolve();
+  /** A refused login waits for its answer: the authentication timeout must not answer it sooner. */
+  private refusalDue = false;
 
   constructor(
     socket: Socket,
@@ -215,6 +219,10 @@ export class Session {
       await this.fatal({ code: SQLSTATE.invalidAuthorizationSpecification, message: 'no PostgreSQL user name specified in startup packet' });
       return;
     }
+    if (this.hooks.refusal) {
+      await this.fatal(this.hooks.refusal);
+      return;
+    }
     if (!this.hooks.hasRoom()) {
       await this.fatal({ code: SQLSTATE.tooManyConnections, message: 'sorry, too many clients already' });
       return;
@@ -253,6 +261,7 @@ export class Session {
       isClosed: () => this.closed,
       holdLogin: (wait) => {
         this.loginHeld = wait;
+        this.refusalDue = true;
       },
       succeed: () => this.completeStartup(),
       fatal: (fields) => this.fatal(fields),
@@ -381,20 +390,25 @@ export class Session {
 
   /**
    * PostgreSQL's authentication_timeout. A client that got as far as a startup message is told why, with the
-   * FATAL PostgreSQL logs in this case (57014); one that never sent one is just closed, as PostgreSQL does.
+   * FATAL PostgreSQL logs in this case (57014); one that never sent one is just closed, as PostgreSQL does. A
+   * connection already refused is closed too, if its client has not closed its end.
    */
   private async authenticationTimedOut(): Promise<void> {
-    if (this.phase === 'ready' || this.closed) return;
-    this.logger.info({ user: this.user, phase: this.phase }, 'canceling authentication due to timeout');
-    if (this.reader.isInStartup) {
-      this.closed = true;
-      this.stream.destroy();
-      return;
+    if (this.phase === 'ready') return;
+    // A refusal waiting out its delay is the answer: closing earlier would tell a guesser sooner that it was wrong.
+    if (this.refusalDue) await this.loginHeld;
+    if (!this.closed) {
+      this.logger.info({ user: this.user, phase: this.phase }, 'canceling authentication due to timeout');
+      if (this.reader.isInStartup) {
+        this.closed = true;
+        this.stream.destroy();
+        return;
+      }
+      await this.fatal({ code: SQLSTATE.queryCanceled, message: 'canceling authentication due to timeout' });
     }
-    await this.fatal({ code: SQLSTATE.queryCanceled, message: 'canceling authentication due to timeout' });
-    // The client may never close its end: once the error is written, the connection goes.
+    // Once what was said last is written, the connection goes, whether or not the client closes its end.
     const stream = this.stream;
-    if (stream.writableFinished) stream.destroy();
+    if (stream.writableFinished || stream.destroyed) stream.destroy();
     else stream.once('finish', () => stream.destroy());
   }
 

@@ -14,7 +14,9 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WireConfig } from '../../src/config/config.js';
+import { DEFAULT_CONFIG, type WireConfig } from '../../src/config/config.js';
+import { startKinesql } from '../../src/kinesql.js';
+import { md5Secret } from '../../src/wire/auth/credentials.js';
 import { RoleRefused } from '../../src/engine/roles.js';
 import { GSSENC_REQUEST_CODE } from '../../src/pg/protocol-constants.js';
 import { makeScramVerifier } from '../../src/wire/auth/scram.js';
@@ -146,6 +148,18 @@ describe('authentication handshake (no engine)', () => {
     it('is a configuration error without TLS', () => {
       expect(() => wireSessionOptions({ ...scramUsers, requireTls: true }, STAND_IN_KEY)).toThrow(/kinesql.require-tls needs TLS/);
     });
+  });
+
+  it('does not start with an md5 hash under scram-sha-256, and says how to make a verifier, before it reaches for the engine', async () => {
+    const config = {
+      ...DEFAULT_CONFIG,
+      // An engine nobody listens at: reaching for it would fail with another error.
+      engine: { ...DEFAULT_CONFIG.engine, url: 'postgresql://kinesql@127.0.0.1:1/kinesql' },
+      wire: { authMethod: 'scram-sha-256' as const, users: `alice:${makeScramVerifier('wonderland')}, bob:${md5Secret('bob', 'builder')}` },
+    };
+    await expect(startKinesql(config, testLogger)).rejects.toThrow(
+      'kinesql.users: "bob" has an md5 hash, which kinesql.auth-method=scram-sha-256 does not accept. Make a SCRAM-SHA-256 verifier of each password with `echo \'the password\' | npx kinesql scram-verifier` and put it in place of the md5 hash.',
+    );
   });
 
   describe('bytes sent behind an SSLRequest or GSSENCRequest, before its answer could be read', () => {

@@ -69,23 +69,25 @@ export interface AuthConfig {
   throttle: LoginThrottle;
 }
 
+/** With scram-sha-256, md5 hashes are refused, as PostgreSQL refuses to log them in: the server does not start with one. */
+export function refuseMd5UnderScram(method: AuthMethod, users: ReadonlyMap<string, StoredSecret>): void {
+  if (method !== 'scram-sha-256') return;
+  const md5Users = [...users].filter(([, secret]) => secret.kind === 'md5').map(([user]) => `"${user}"`);
+  if (md5Users.length === 0) return;
+  throw new Error(
+    `kinesql.users: ${md5Users.join(', ')} ${md5Users.length === 1 ? 'has an md5 hash' : 'have md5 hashes'}, which kinesql.auth-method=scram-sha-256 does not accept. ` +
+      `Make a SCRAM-SHA-256 verifier of each password with \`echo 'the password' | npx kinesql scram-verifier\` and put it in place of the md5 hash.`,
+  );
+}
+
 /**
  * The authentication of a server: stand-ins for unknown users are made like the configured secrets, from
  * `standInKey` (which must outlive the process, so that an unknown user's salt does not change at a restart
- * while a real user's does not either). With scram-sha-256, md5 hashes are refused, as PostgreSQL refuses to
- * log them in: the server does not start with one.
+ * while a real user's does not either).
  */
 export function createAuthConfig(method: AuthMethod, users: ReadonlyMap<string, StoredSecret>, standInKey: Buffer, throttle = new LoginThrottle()): AuthConfig {
+  refuseMd5UnderScram(method, users);
   const secrets = [...users.values()];
-  if (method === 'scram-sha-256') {
-    const md5Users = [...users].filter(([, secret]) => secret.kind === 'md5').map(([user]) => `"${user}"`);
-    if (md5Users.length > 0) {
-      throw new Error(
-        `kinesql.users: ${md5Users.join(', ')} ${md5Users.length === 1 ? 'has an md5 hash' : 'have md5 hashes'}, which kinesql.auth-method=scram-sha-256 does not accept. ` +
-          `Make a SCRAM-SHA-256 verifier of each password with \`echo 'the password' | npx kinesql scram-verifier\` and put it in place of the md5 hash.`,
-      );
-    }
-  }
   const md5Count = secrets.filter((secret) => secret.kind === 'md5').length;
   const iterations = new Map<number, number>();
   for (const secret of secrets) {
