@@ -149,6 +149,9 @@ async function checkEngineReachable(url: string, key: string, flag: string): Pro
   } catch (error) {
     if (error instanceof PreflightError) throw error;
     const reason = code(error);
+    if (connected && (reason === 'ECONNRESET' || reason === 'EPIPE')) {
+      throw new PreflightError(`${name} accepted a connection but is not a PostgreSQL server (it closed the connection): check the host and port`);
+    }
     if (reason === 'ECONNREFUSED' || reason === 'ENOENT') {
       throw new PreflightError(`${name} refuses connections: is PostgreSQL running there, and listening on that address (listen_addresses, port)?`);
     }
@@ -160,7 +163,6 @@ async function checkEngineReachable(url: string, key: string, flag: string): Pro
       );
     }
     if (reason === 'ENOTFOUND' || reason === 'EAI_AGAIN') throw new PreflightError(`${name}: the host name does not resolve`);
-    if (reason === 'ECONNRESET') throw new PreflightError(`${name} reset the connection: check the host and port`);
     throw new PreflightError(`${name} cannot be reached (${reason ?? (error as Error).message})`);
   } finally {
     socket.destroy();
