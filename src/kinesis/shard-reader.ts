@@ -45,6 +45,11 @@ export interface ShardReadRequest {
   maxBatches?: number;
   /** Records per GetRecords call; the reader's batchSize when absent. */
   batchSize?: number;
+  /**
+   * false: a subscription's read hands over what it has and returns, without waiting for an event at the tip
+   * made after stopAt (the follower's reads; a poll reads to the tip anyway).
+   */
+  waitForTip?: boolean;
 }
 
 export interface ShardReadResult {

@@ -113,6 +113,7 @@ export class ShardSubscription {
       }
       if (pastStart) return { closed: false, complete: true, calls, records };
       if (maxBatches > 0 && calls >= maxBatches) return { closed: false, complete: false, calls, records };
+      if (request.waitForTip === false) return { closed: false, complete: false, calls, records };
       if (!(await this.nextChange(waitMs))) {
         throw new KinesisTimeoutError(`SubscribeToShard ${this.streamName}/${this.shardId} (no event)`, waitMs);
       }

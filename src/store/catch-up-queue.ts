@@ -34,7 +34,7 @@ export interface WaitingCatchUp {
  */
 export function requestKey(request: ScanRequest): string {
   const { fromTime: _fromTime, ...otherBounds } = request.bounds ?? {};
-  return JSON.stringify([request.bounds ? otherBounds : null, request.window !== undefined, request.read ?? null]);
+  return JSON.stringify([request.bounds ? otherBounds : null, request.window !== undefined, request.read ?? null, request.background === true]);
 }
 
 function earlier(a: Date | undefined, b: Date | undefined): Date | undefined {

@@ -97,7 +97,7 @@ export class Follower {
   private follow(table: StreamTable): void {
     if (this.stopped || this.running.has(table)) return;
     const catchingUp = this.store
-      .catchUp([table], { stopAt: new Date() })
+      .catchUp([table], { stopAt: new Date(), background: true })
       .then(
         () => {
           if (this.failing.delete(table)) this.logger.info({ stream: table.definition.streamName }, 'follower reads the stream again');

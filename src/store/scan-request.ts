@@ -43,6 +43,11 @@ export interface ScanRequest {
   /** The session's window; the table's configured window when absent. */
   window?: ScanWindow;
   read?: ReadOverrides;
+  /**
+   * The follower's catch-up: with enhanced fan-out it loads what the subscriptions delivered and does not
+   * wait for an event at the tip, so the table is free for statements at once.
+   */
+  background?: boolean;
   onProgress?: (progress: ScanProgress) => void;
 }
 

@@ -396,6 +396,7 @@ export class StreamTable {
       stopAt: request.stopAt,
       ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
       ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
+      ...(request.background ? { waitForTip: false } : {}),
       onBatch: async (records, behind) => {
         await this.loader.load(shard, records, 'tail');
         progress.recordsRead += records.length;
