@@ -50,6 +50,8 @@ export interface ShardReadRequest {
    * made after stopAt (the follower's reads; a poll reads to the tip anyway).
    */
   waitForTip?: boolean;
+  /** A subscription's read is complete at an event at the tip made after this (kinesql.max_staleness); stopAt when absent. */
+  tipSince?: Date;
 }
 
 export interface ShardReadResult {

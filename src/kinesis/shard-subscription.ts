@@ -108,7 +108,8 @@ export class ShardSubscription {
       }
       if (this.ended && this.buffer.length === 0) return { closed: true, complete: true, calls, records };
       const tip = this.tip;
-      if (tip && tip.pending <= 0 && tip.at >= request.stopAt.getTime() && (await this.openAfter(request.stopAt.getTime()))) {
+      const since = (request.tipSince ?? request.stopAt).getTime();
+      if (tip && tip.pending <= 0 && tip.at >= since && (await this.openAfter(since))) {
         return { closed: false, complete: true, calls, records, tipAt: new Date(tip.at) };
       }
       if (pastStart) return { closed: false, complete: true, calls, records };

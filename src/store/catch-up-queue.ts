@@ -44,6 +44,9 @@ function earlier(a: Date | undefined, b: Date | undefined): Date | undefined {
 
 export function mergeInto(target: ScanRequest, other: ScanRequest): void {
   if (other.stopAt > target.stopAt) target.stopAt = other.stopAt;
+  // A shared read is as strict as the strictest of its statements.
+  if (target.tipSince && other.tipSince) target.tipSince = new Date(Math.max(target.tipSince.getTime(), other.tipSince.getTime()));
+  else delete target.tipSince;
   if (target.bounds && other.bounds) {
     const fromTime = earlier(target.bounds.fromTime, other.bounds.fromTime);
     const { fromTime: _old, ...rest } = target.bounds;

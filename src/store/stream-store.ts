@@ -245,9 +245,9 @@ export class StreamStore {
     }
     await table.whenIdle();
     if (table.freshFor(scan, maxStalenessMs)) return;
-    // An answer as of the tips at (start − bound) is within the bound: the read need not wait for later ones
-    // (with enhanced fan-out, the next event at the tip instead of one made after the statement started).
-    await table.catchUp(maxStalenessMs > 0 ? { ...scan, stopAt: new Date(scan.stopAt.getTime() - maxStalenessMs) } : scan);
+    // An answer as of the tips at (start − bound) is within the bound: with enhanced fan-out the read need
+    // not wait for an event made after the statement started, the next one at the tip will do.
+    await table.catchUp(maxStalenessMs > 0 ? { ...scan, tipSince: new Date(scan.stopAt.getTime() - maxStalenessMs) } : scan);
   }
 
   /** Brings every given table up to what the statement needs, in parallel, reporting progress while it runs. */

@@ -397,6 +397,7 @@ export class StreamTable {
       ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
       ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
       ...(request.background ? { waitForTip: false } : {}),
+      ...(request.tipSince ? { tipSince: request.tipSince } : {}),
       onBatch: async (records, behind) => {
         await this.loader.load(shard, records, 'tail');
         progress.recordsRead += records.length;
@@ -404,7 +405,7 @@ export class StreamTable {
       },
     });
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
-    const tipFor = result.tipAt && result.tipAt > request.stopAt ? result.tipAt : request.stopAt;
+    const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince) ? result.tipAt : request.stopAt;
     if (result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) shard.readToTipFor = tipFor;
     if (result.closed) {
       shard.closedAndRead = true;
