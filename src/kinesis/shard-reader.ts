@@ -45,6 +45,13 @@ export interface ShardReadRequest {
   maxBatches?: number;
   /** Records per GetRecords call; the reader's batchSize when absent. */
   batchSize?: number;
+  /**
+   * false: a subscription's read hands over what it has and returns, without waiting for an event at the tip
+   * made after stopAt (the follower's reads; a poll reads to the tip anyway).
+   */
+  waitForTip?: boolean;
+  /** A subscription's read is complete at an event at the tip made after this (kinesql.max_staleness); stopAt when absent. */
+  tipSince?: Date;
 }
 
 export interface ShardReadResult {

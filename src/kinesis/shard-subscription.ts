@@ -108,11 +108,13 @@ export class ShardSubscription {
       }
       if (this.ended && this.buffer.length === 0) return { closed: true, complete: true, calls, records };
       const tip = this.tip;
-      if (tip && tip.pending <= 0 && tip.at >= request.stopAt.getTime() && (await this.openAfter(request.stopAt.getTime()))) {
+      const since = (request.tipSince ?? request.stopAt).getTime();
+      if (tip && tip.pending <= 0 && tip.at >= since && (await this.openAfter(since))) {
         return { closed: false, complete: true, calls, records, tipAt: new Date(tip.at) };
       }
       if (pastStart) return { closed: false, complete: true, calls, records };
       if (maxBatches > 0 && calls >= maxBatches) return { closed: false, complete: false, calls, records };
+      if (request.waitForTip === false) return { closed: false, complete: false, calls, records };
       if (!(await this.nextChange(waitMs))) {
         throw new KinesisTimeoutError(`SubscribeToShard ${this.streamName}/${this.shardId} (no event)`, waitMs);
       }

@@ -34,7 +34,7 @@ export interface WaitingCatchUp {
  */
 export function requestKey(request: ScanRequest): string {
   const { fromTime: _fromTime, ...otherBounds } = request.bounds ?? {};
-  return JSON.stringify([request.bounds ? otherBounds : null, request.window !== undefined, request.read ?? null]);
+  return JSON.stringify([request.bounds ? otherBounds : null, request.window !== undefined, request.read ?? null, request.background === true]);
 }
 
 function earlier(a: Date | undefined, b: Date | undefined): Date | undefined {
@@ -44,6 +44,9 @@ function earlier(a: Date | undefined, b: Date | undefined): Date | undefined {
 
 export function mergeInto(target: ScanRequest, other: ScanRequest): void {
   if (other.stopAt > target.stopAt) target.stopAt = other.stopAt;
+  // A shared read is as strict as the strictest of its statements.
+  if (target.tipSince && other.tipSince) target.tipSince = new Date(Math.max(target.tipSince.getTime(), other.tipSince.getTime()));
+  else delete target.tipSince;
   if (target.bounds && other.bounds) {
     const fromTime = earlier(target.bounds.fromTime, other.bounds.fromTime);
     const { fromTime: _old, ...rest } = target.bounds;

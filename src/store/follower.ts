@@ -13,7 +13,10 @@ const LOOKS_PER_INTERVAL = 4;
 const MIN_LOOK_MS = 50;
 
 export interface FollowerOptions {
-  /** kinesis.read-budget-share: rounds are spaced so polling uses this share of the per-shard call budget. */
+  /**
+   * kinesis.read-budget-share: without a budget, rounds are spaced so polling uses this share of the per-shard
+   * calls; with one, the follower looks a few times per call interval whether the budget has a call to spare.
+   */
   share: number;
   /** kinesis.consumer-mode = efo: a table is caught up as soon as its subscriptions deliver records. */
   subscriptions?: EnhancedFanOut;
@@ -97,7 +100,7 @@ export class Follower {
   private follow(table: StreamTable): void {
     if (this.stopped || this.running.has(table)) return;
     const catchingUp = this.store
-      .catchUp([table], { stopAt: new Date() })
+      .catchUp([table], { stopAt: new Date(), background: true })
       .then(
         () => {
           if (this.failing.delete(table)) this.logger.info({ stream: table.definition.streamName }, 'follower reads the stream again');

@@ -43,6 +43,16 @@ export interface ScanRequest {
   /** The session's window; the table's configured window when absent. */
   window?: ScanWindow;
   read?: ReadOverrides;
+  /**
+   * A bounded-staleness statement (kinesql.max_staleness): the tips as of this moment or later will do, so a
+   * subscription's read ends at the first event at the tip made after it rather than after stopAt.
+   */
+  tipSince?: Date;
+  /**
+   * The follower's catch-up: with enhanced fan-out it loads what the subscriptions delivered and does not
+   * wait for an event at the tip, so the table is free for statements at once.
+   */
+  background?: boolean;
   onProgress?: (progress: ScanProgress) => void;
 }
 

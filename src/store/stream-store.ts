@@ -58,6 +58,8 @@ export interface CatchUpRequest {
   maxStalenessMs?: number;
   /** Called every progressIntervalMs while the catch-up runs, with one entry per table still reading. */
   onProgress?: (progress: ScanProgress[]) => void;
+  /** The follower's catch-up (see ScanRequest.background). */
+  background?: boolean;
   /** Called for a table answered from what is loaded (within maxStalenessMs) while its stream cannot be read. */
   onUnreadable?: (table: StreamTable, since: Date) => void;
 }
@@ -269,7 +271,9 @@ export class StreamStore {
     }
     await table.whenIdle();
     if (table.freshFor(scan, maxStalenessMs)) return;
-    await table.catchUp(scan);
+    // An answer as of the tips at (start − bound) is within the bound: with enhanced fan-out the read need
+    // not wait for an event made after the statement started, the next one at the tip will do.
+    await table.catchUp(maxStalenessMs > 0 ? { ...scan, tipSince: new Date(scan.stopAt.getTime() - maxStalenessMs) } : scan);
   }
 
   /** Brings every given table up to what the statement needs, in parallel, reporting progress while it runs. */
@@ -293,6 +297,7 @@ export class StreamStore {
             ...(bounds ? { bounds } : {}),
             ...(window ? { window } : {}),
             ...(asked.read ? { read: asked.read } : {}),
+            ...(asked.background ? { background: true } : {}),
           };
           if (asked.maxStalenessMs) return this.catchUpUnlessFresh(table, scan, asked.maxStalenessMs, asked.onUnreadable);
           return this.options.followed ? this.catchUpUnlessFresh(table, scan, 0) : table.catchUp(scan);

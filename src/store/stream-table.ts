@@ -481,6 +481,8 @@ export class StreamTable {
       stopAt: request.stopAt,
       ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
       ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
+      ...(request.background ? { waitForTip: false } : {}),
+      ...(request.tipSince ? { tipSince: request.tipSince } : {}),
       onBatch: async (records, behind) => {
         this.options.shutdown?.throwIfAborted();
         await this.loader.load(shard, records, 'tail');
@@ -489,7 +491,7 @@ export class StreamTable {
       },
     });
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
-    const tipFor = result.tipAt && result.tipAt > request.stopAt ? result.tipAt : request.stopAt;
+    const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince) ? result.tipAt : request.stopAt;
     // Not when the engine may have lost commits meanwhile: until a read reloads the position, nothing is fresh.
     const trusted = generation === this.generation;
     if (trusted && result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) shard.readToTipFor = tipFor;

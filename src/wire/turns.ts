@@ -269,12 +269,16 @@ export class SessionTurns {
     let caughtUp: CaughtUp = {};
     if (this.executor.mayReadStreams(relations)) {
       await relay.whenIdle();
-      if (relay.status !== TransactionStatus.Failed && !this.unsynced) {
-        const settings = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
-        for (const [name, value] of alsoSet) settings?.set(name, value);
-        if (settings) this.context = { searchPath: searchPathSchemas(settings.get('search_path') ?? '', this.user), settings };
+      if (relay.status !== TransactionStatus.Failed) {
+        // Between a Flush and its Sync the backend cannot be asked (asyncpg's Parse, Describe, Flush, then Bind,
+        // Execute, Sync): the settings read last stand, and the catch-up comes all the same.
+        if (!this.unsynced) {
+          const settings = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
+          for (const [name, value] of alsoSet) settings?.set(name, value);
+          if (settings) this.context = { searchPath: searchPathSchemas(settings.get('search_path') ?? '', this.user), settings };
+        }
         try {
-          caughtUp = await this.catchUp(relations, timeoutMs(settings?.get('statement_timeout')));
+          caughtUp = await this.catchUp(relations, timeoutMs(this.context.settings?.get('statement_timeout')));
         } catch (error) {
           if (!(error instanceof StatementError)) throw error;
           await this.refuse(statementErrorFields(error), replies > 0);

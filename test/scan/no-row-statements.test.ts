@@ -2,7 +2,7 @@ import { serialize } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KinesqlConfig } from '../../src/config/config.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { RawClient } from '../support/raw-client.js';
+import { dataRow, RawClient } from '../support/raw-client.js';
 import { FaultProxy } from './fault-proxy.js';
 
 const definition = { tableName: 'events', streamName: 'events', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } };
@@ -88,7 +88,7 @@ describe('statements that read no stream rows', () => {
     }
   });
 
-  it('answers Parse and Describe without a read; the Bind and Execute that run the statement read', async () => {
+  it('answers Parse and Describe without a read; the Bind and Execute that run the statement read, after a Sync or a Flush', async () => {
     const client = await RawClient.startup(harness.server.port, { user: 'tester' });
     try {
       const described = await readsOf(async () => {
@@ -107,6 +107,28 @@ describe('statements that read no stream rows', () => {
         expect(messages.map((message) => message.type)).toEqual(['2', 'D', 'C', 'Z']);
       });
       expect(executed).toBeGreaterThan(0);
+
+      // asyncpg's way: Parse, Describe and Flush, then Bind, Execute and Sync. The first batch reads nothing;
+      // the second catches up although no Sync came between them, and shows the records put since.
+      await harness.put('events', [{ n: 20 }]);
+      const flushed = await readsOf(async () => {
+        client.write(
+          Buffer.concat([
+            serialize.parse({ name: 'flushed', text: 'select count(*)::int as n from events', types: [] }),
+            serialize.describe({ type: 'S', name: 'flushed' }),
+            serialize.flush(),
+          ]),
+        );
+        expect((await client.read(3)).map((message) => message.type)).toEqual(['1', 't', 'T']);
+      });
+      expect(flushed).toBe(0);
+      const afterFlush = await readsOf(async () => {
+        client.write(Buffer.concat([serialize.bind({ statement: 'flushed' }), serialize.execute({}), serialize.sync()]));
+        const messages = await client.readUntilReady();
+        expect(messages.map((message) => message.type)).toEqual(['2', 'D', 'C', 'Z']);
+        expect(dataRow(messages[1]!.body)).toEqual(['21']);
+      });
+      expect(afterFlush).toBeGreaterThan(0);
     } finally {
       client.close();
     }

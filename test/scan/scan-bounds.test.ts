@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initParser, isParseFailure, parseStatements } from '../../src/sql/parse.js';
-import { scanBoundsFor } from '../../src/sql/scan-bounds.js';
+import { readsNoRows, scanBoundsFor } from '../../src/sql/scan-bounds.js';
 
 const start = new Date('2026-03-01T12:00:00.000Z');
 const table = { schema: 'public', name: 'events' };
@@ -65,5 +65,61 @@ describe('scan bounds from a SELECT', () => {
       bounds(`select * from events a where a._message_timestamp >= '2026-03-01T11:00:00Z' and exists (select 1 from events b where b.n = a.n)`),
     ).toBeUndefined();
     expect(bounds(`select * from events a join events b on a.n = b.n where a._shard_id = 's1' and b._shard_id = 's2'`)).toEqual({ shardIds: ['s1', 's2'] });
+  });
+});
+
+describe('statements that read no rows of a table', () => {
+  beforeAll(async () => {
+    await initParser();
+  });
+
+  const readsNone = (sql: string, name: { schema?: string; name: string } = table): boolean => {
+    const parsed = parseStatements(sql);
+    if (isParseFailure(parsed)) throw new Error(parsed.error.message);
+    return readsNoRows(parsed[0]!.node, name);
+  };
+
+  it('sees constant-false and NULL WHERE clauses, LIMIT 0, EXPLAIN without ANALYZE and PREPARE', () => {
+    for (const sql of [
+      'select * from events where false',
+      'select * from events where 1 <> 1',
+      `select * from events where 'a' = 'b'`,
+      'select * from events where not (1 = 1)',
+      'select * from events where 1 = 0 and n > 3',
+      'select * from events where 1 = 0 or false',
+      'select * from events where null',
+      'select * from events limit 0',
+      'select * from events fetch first 0 rows only',
+      'select * from events where n > 1 union all select * from events where false limit 0',
+      'select * from (select * from events where false) e join other o on true',
+      'explain select * from events',
+      'explain (analyze off, costs off) select * from events',
+      'prepare p as select * from events',
+    ]) {
+      expect(readsNone(sql), sql).toBe(true);
+    }
+  });
+
+  it('counts anything it cannot be sure of as a read', () => {
+    for (const sql of [
+      'select * from events',
+      'select * from events where n > 1',
+      'select * from events where 1 = 0 or n > 1',
+      `select * from events where 'a' < 'b' and false or true`,
+      `select * from events where 'a' > 'b'`,
+      'select * from events limit 1',
+      'select * from events where false union all select * from events',
+      'select (select count(*) from events) where false',
+      'explain analyze select * from events',
+      'explain (analyze) select * from events',
+      'declare c cursor for select * from events where n > 1',
+    ]) {
+      expect(readsNone(sql), sql).toBe(false);
+    }
+  });
+
+  it('matches a name written without a schema to the table in any schema', () => {
+    expect(readsNone('select * from events where false', { name: 'events' })).toBe(true);
+    expect(readsNone('select * from events where false union all select * from other.events', { name: 'events' })).toBe(false);
   });
 });
