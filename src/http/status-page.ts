@@ -45,7 +45,10 @@ function behindText(ms: number | undefined): string {
 function leftText(table: TableRow): string {
   if (table.progress >= 1) return 'loaded';
   if (table.secondsLeft !== undefined) return `${durationText(table.secondsLeft * 1000)} left`;
-  return table.catchingUp ? 'loading; time left once the rate is known' : 'no load under way';
+  if (table.catchingUp) return 'loading; time left once the rate is known';
+  // Rows kept in the data directory from an earlier run count once their shards are read again.
+  if (table.rows > 0 && table.progress === 0 && table.shards.every((shard) => shard.calls === 0)) return 'not read since kinesql started';
+  return 'no load under way';
 }
 
 function countText(n: number): string {

@@ -68,6 +68,17 @@ describe('the status page', () => {
     expect(html).toContain('<span class="badge not-ready">not ready</span>');
   });
 
+  it('says why a table holding rows shows nothing loaded before its first read', () => {
+    const restored = model();
+    const table = restored.tables[0]!;
+    restored.tables = [
+      { ...table, progress: 0, secondsLeft: undefined, catchingUp: false, shards: table.shards.map((shard) => ({ ...shard, calls: 0, progress: 0 })) },
+    ];
+    expect(renderStatusPage(restored)).toContain('not read since kinesql started');
+    restored.tables = [{ ...restored.tables[0]!, catchingUp: true }];
+    expect(renderStatusPage(restored)).toContain('loading; time left once the rate is known');
+  });
+
   it('prints a percent that never rounds up to done, and durations in two units', () => {
     expect(percentText(0.99999)).toBe('99.9%');
     expect(percentText(1)).toBe('100.0%');
