@@ -20,7 +20,7 @@ RUN mkdir -p /var/lib/kinesql && chown node:node /var/lib/kinesql
 # Loaded rows, shard positions and checkpoints: keep them across container restarts.
 VOLUME /var/lib/kinesql
 USER node
-# 5433: PostgreSQL clients. 9187: /metrics, /healthz and /readyz.
+# 5433: PostgreSQL clients. 9187: the status page (/), /metrics, /healthz and /readyz.
 EXPOSE 5433 9187
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9187/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the tests need beyond npm: real PostgreSQL clients (psql, pgjdbc, psycopg 2 and 3, SQLAlchemy, asyncpg,
-# psqlODBC), openssl, and Debian's PostgreSQL 15 server (the tests start their own throwaway servers from it).
+# psqlODBC), openssl, headless Chromium, and Debian's PostgreSQL 15 server (the tests start their own throwaway servers from it).
 # Installs whatever is missing with apt-get (as root, or through sudo); `npm test` runs it first.
 set -euo pipefail
 
@@ -22,6 +22,8 @@ command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v isql >/dev/null 2>&1 || need_apt+=(unixodbc)
 /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || need_apt+=(python3-psycopg)
 /usr/bin/python3 -c 'import asyncpg' >/dev/null 2>&1 || need_apt+=(python3-asyncpg)
+# Headless Chromium renders the status page of the operator HTTP port (test/e2e/status-page.test.ts).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # PostgreSQL 15 server binaries: tests start their own throwaway servers from them (test/support/external-postgres.ts).
 need_server=false
 [ -x /usr/lib/postgresql/15/bin/postgres ] || { need_apt+=(postgresql-15); need_server=true; }

@@ -32,6 +32,7 @@ const KINESQL_VERSION = (JSON.parse(readFileSync(new URL('../package.json', impo
 import { HttpServer } from './http/http-server.js';
 import { KinesqlMetrics } from './http/metrics.js';
 import { readiness } from './http/readiness.js';
+import { StatusReport } from './http/status-model.js';
 import { configuredUsers, connectionLimits, wireSessionOptions } from './wire/wire-options.js';
 
 export interface RunningKinesql {
@@ -171,11 +172,9 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     let http: HttpServer | undefined;
     let httpAddress: { port: number; host: string } | undefined;
     if (config.server.httpPort !== undefined) {
-      http = new HttpServer(
-        metrics,
-        () => readiness(engine, store, catalog, config.server.readyRequiresEveryTable === true, replica),
-        logger.child({ component: 'http' }),
-      );
+      const ready = () => readiness(engine, store, catalog, config.server.readyRequiresEveryTable === true, replica);
+      const status = new StatusReport({ store, metrics, readiness: ready, sessions: () => server.sessionCount, version: KINESQL_VERSION });
+      http = new HttpServer(metrics, ready, status, logger.child({ component: 'http' }));
       httpAddress = await http.listen(config.server.httpPort, config.server.host);
     }
     logger.info({ ...address, http: httpAddress?.port, tables: store.list().length, ms: Date.now() - started }, 'kinesql is ready');

@@ -1,5 +1,5 @@
 /**
- * The operator's HTTP port (kinesql.http-port): `/metrics` for Prometheus, `/healthz` (the process is alive)
+ * The operator's HTTP port (kinesql.http-port): `/` a status page for people, `/metrics` for Prometheus, `/healthz` (the process is alive)
  * and `/readyz` (it can answer statements: engine up, definitions loaded, no stream in error) with status
  * codes load balancers and Kubernetes probes understand.
  */
@@ -7,6 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { listenTcp } from '../wire/listen.js';
 import type { KinesqlMetrics } from './metrics.js';
+import { renderStatusPage } from './status-page.js';
+import type { StatusReport } from './status-model.js';
 
 /** Why kinesql is not ready, or an empty list when it is. */
 import type { Readiness } from './readiness.js';
@@ -18,6 +20,7 @@ export class HttpServer {
   constructor(
     private readonly metrics: KinesqlMetrics,
     private readonly readiness: ReadinessCheck,
+    private readonly status: StatusReport,
     private readonly logger: Logger,
   ) {
     this.server = createServer((request, response) => {
@@ -45,7 +48,17 @@ export class HttpServer {
         );
         return;
       }
-      answer(404, 'text/plain', 'not found: /metrics, /healthz and /readyz are served here\n');
+      if (path === '/') {
+        this.status.gather().then(
+          (model) => answer(200, 'text/html; charset=utf-8', renderStatusPage(model)),
+          (error: unknown) => {
+            this.logger.warn({ err: error }, 'status page could not be gathered');
+            answer(500, 'text/plain', `status could not be gathered: ${(error as Error).message}\n`);
+          },
+        );
+        return;
+      }
+      answer(404, 'text/plain', 'not found: /, /metrics, /healthz and /readyz are served here\n');
     });
   }
 

@@ -2,11 +2,13 @@
  * What `/metrics` shows, in the Prometheus text format (prom-client). Stream and shard figures are read
  * from the store when scraped; statements and catch-ups are counted as they happen (StatementMetrics).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ShardReaderStats } from '../kinesis/shard-reader.js';
 import type { ShardStatus } from '../store/stream-table.js';
+import { tableProgress } from './load-progress.js';
+import { shardLagMs, tableLagMs } from './shard-lag.js';
 
 /** Where metrics of client statements are recorded: by the wire layer and the statement executor. */
 export interface StatementMetrics {
@@ -84,6 +86,8 @@ export class KinesqlMetrics implements StatementMetrics {
   constructor(sources: MetricsSources) {
     const { registry } = this;
     const { store, engine } = sources;
+    // process_* and nodejs_* (CPU, memory, event loop lag, open handles) of the kinesql process itself.
+    collectDefaultMetrics({ register: registry });
     this.statements = new Counter({
       name: 'kinesql_statements_total',
       help: 'Client statement turns by outcome',
@@ -156,8 +160,7 @@ export class KinesqlMetrics implements StatementMetrics {
       store,
       'kinesql_follower_lag_milliseconds',
       'Milliseconds since a shard was last read to its tip (by the follower, a statement or a subscription event at the tip); open shards read at least once',
-      (shard, now) =>
-        shard.state === 'closed, read to its end' || shard.reader.lastTipAt === undefined ? undefined : Math.max(0, now - shard.reader.lastTipAt),
+      shardLagMs,
     );
     new Gauge({
       name: 'kinesql_stream_follower_lag_milliseconds',
@@ -168,10 +171,8 @@ export class KinesqlMetrics implements StatementMetrics {
         this.reset();
         const now = Date.now();
         for (const table of store.list()) {
-          const open = table.shardStatus().filter((shard) => shard.state !== 'closed, read to its end');
-          if (open.length === 0 || open.some((shard) => shard.reader.lastTipAt === undefined)) continue;
-          const lag = Math.max(...open.map((shard) => now - shard.reader.lastTipAt!));
-          this.set(tableLabels(table.definition), Math.max(0, lag));
+          const lag = tableLagMs(table.shardStatus(), now);
+          if (lag !== undefined) this.set(tableLabels(table.definition), lag);
         }
       },
     });
@@ -194,6 +195,28 @@ export class KinesqlMetrics implements StatementMetrics {
           const invalid = table.shardStatus().reduce((sum, shard) => sum + shard.invalidRows, 0);
           this.set({ ...labels, validity: 'valid' }, table.rowsLoaded - invalid);
           this.set({ ...labels, validity: 'invalid' }, invalid);
+        }
+      },
+    });
+    new Gauge({
+      name: 'kinesql_table_load_progress_ratio',
+      help: "Share (0-1) of a table's window its loaded records cover, as of each shard's last read; the mean of its shards (the bar on the status page)",
+      labelNames: ['table', 'stream'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const table of store.list()) this.set(tableLabels(table.definition), tableProgress(table).ratio);
+      },
+    });
+    new Gauge({
+      name: 'kinesql_shard_load_progress_ratio',
+      help: "Share (0-1) of a table's window the records loaded from a shard cover, as of its last read",
+      labelNames: SHARD_LABELS,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const table of store.list()) {
+          for (const shard of tableProgress(table).shards) this.set(shardLabels(table.definition, shard.shardId), shard.ratio);
         }
       },
     });
@@ -236,6 +259,13 @@ export class KinesqlMetrics implements StatementMetrics {
   statementFinished(outcome: 'ok' | 'error' | 'refused', seconds: number): void {
     this.statements.inc({ outcome });
     this.statementSeconds.observe({ outcome }, seconds);
+  }
+
+  /** Client statement turns so far, by outcome. */
+  async statementTotals(): Promise<Record<'ok' | 'error' | 'refused', number>> {
+    const totals = { ok: 0, error: 0, refused: 0 };
+    for (const { labels, value } of (await this.statements.get()).values) totals[labels.outcome as keyof typeof totals] += value;
+    return totals;
   }
 
   catchUpFinished(seconds: number): void {

@@ -80,6 +80,29 @@ export interface ShardReaderStats {
   subscriptionEvents: number;
   /** When the shard was last read to its tip (ms since the epoch). */
   lastTipAt: number | undefined;
+  /**
+   * How far reads of the shard's tail have come, as a time (ms since the epoch): when the last GetRecords
+   * was sent less the MillisBehindLatest it answered. Reads that fill in older records leave it alone.
+   */
+  readUpTo: number | undefined;
+}
+
+/** The stats of a shard nothing has read yet. */
+export function unreadShardStats(): ShardReaderStats {
+  return {
+    calls: 0,
+    records: 0,
+    bytes: 0,
+    throttles: 0,
+    retries: 0,
+    expiredIterators: 0,
+    millisBehindLatest: undefined,
+    lastError: undefined,
+    subscribeCalls: 0,
+    subscriptionEvents: 0,
+    lastTipAt: undefined,
+    readUpTo: undefined,
+  };
 }
 
 const MAX_LOADS_IN_FLIGHT = 2;
@@ -108,19 +131,7 @@ function isExpiredIterator(error: unknown): boolean {
  */
 export class ShardReader {
   private cachedIterator: { key: string; iterator: string; obtainedAt: number } | undefined;
-  readonly stats: ShardReaderStats = {
-    calls: 0,
-    records: 0,
-    bytes: 0,
-    throttles: 0,
-    retries: 0,
-    expiredIterators: 0,
-    millisBehindLatest: undefined,
-    lastError: undefined,
-    subscribeCalls: 0,
-    subscriptionEvents: 0,
-    lastTipAt: undefined,
-  };
+  readonly stats = unreadShardStats();
   private readonly retry: RetryPolicy;
 
   constructor(
@@ -222,6 +233,7 @@ export class ShardReader {
         const done = reachedLoaded || !next || atTip || pastStart;
         const maxBatches = request.maxBatches ?? this.options.maxBatches;
         const outOfBatches = maxBatches > 0 && calls >= maxBatches;
+        if (!filling && behind !== undefined) this.stats.readUpTo = sentAt - behind;
         if (atTip && !filling) this.stats.lastTipAt = sentAt;
         if (done || outOfBatches) {
           await loading();

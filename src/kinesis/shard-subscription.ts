@@ -249,6 +249,7 @@ export class ShardSubscription {
     this.previousEventAt = receivedAt;
     this.stats.subscriptionEvents += 1;
     this.stats.millisBehindLatest = event.MillisBehindLatest;
+    if (event.MillisBehindLatest !== undefined) this.stats.readUpTo = receivedAt - event.MillisBehindLatest;
     const handed = this.handedThrough;
     let bytes = 0;
     for (const record of event.Records ?? []) {

@@ -318,6 +318,8 @@ export interface ShardStatus {
   loadedFrom: LowerBound | undefined;
   firstSequenceNumber: string | undefined;
   lastSequenceNumber: string | undefined;
+  /** When the oldest record held arrived. */
+  firstArrival: Date | undefined;
   rows: number;
   invalidRows: number;
   reader: ShardReaderStats;
@@ -332,6 +334,7 @@ export function describeShard(shard: ShardState): ShardStatus {
     loadedFrom: shard.range?.lower,
     firstSequenceNumber: shard.range?.firstSequence,
     lastSequenceNumber: shard.range?.lastSequence,
+    firstArrival: shard.range?.firstArrival,
     rows: shard.rows,
     invalidRows: shard.invalidRows,
     reader: { ...shard.reader.stats },
