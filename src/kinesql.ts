@@ -131,7 +131,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       logger.child({ component: 'sql' }),
       config.checkpoint,
       config.catalog.hideInternalColumns,
-      new StatementAnalyzer({ ceilings }),
+      new StatementAnalyzer({ ceilings }, { budgetMs: engineConfig.parseTimeoutMs, logger: logger.child({ component: 'sql' }) }),
     );
     const roles = new ClientRoles(
       engine,

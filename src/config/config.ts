@@ -109,6 +109,8 @@ export interface EngineConfig {
    * (kinesql.max-window); undefined = each table's configured window.
    */
   maxWindowSeconds?: number;
+  /** The longest kinesql's analysis of one client statement may take, in ms (kinesql.parse-timeout). */
+  parseTimeoutMs: number;
 }
 
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
@@ -120,6 +122,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   maintenanceWorkMem: '64MB',
   hashMemMultiplier: 2,
   maxParallelWorkersPerGather: 2,
+  parseTimeoutMs: 10_000,
 };
 
 export const DEFAULT_CONFIG: KinesqlConfig = {

@@ -152,6 +152,7 @@ const LIMIT_SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.hash-mem-multiplier'], parser: number(1, 1000), apply: (c, v) => (engine(c).hashMemMultiplier = v) }),
   setting({ keys: ['kinesql.max-parallel-workers-per-gather'], parser: integer(0, 1024), apply: (c, v) => (engine(c).maxParallelWorkersPerGather = v) }),
   setting({ keys: ['kinesql.max-window'], parser: duration(1000), apply: (c, v) => (engine(c).maxWindowSeconds = Math.floor(v / 1000)) }),
+  setting({ keys: ['kinesql.parse-timeout'], parser: duration(1), apply: (c, v) => (engine(c).parseTimeoutMs = v) }),
 ];
 // ---- end of client-session limits -----------------------------------------------------------------------
 

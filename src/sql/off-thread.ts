@@ -1,88 +1,180 @@
-/** Runs statement-text.ts in one worker thread, started on first use, for SQL too large to parse on the main thread. */
-import { Worker } from 'node:worker_threads';
+/**
+ * Where client SQL is analysed (statement-text.ts). Nothing a client sends may hold the shared thread for
+ * more than a few milliseconds, so the main thread analyses only statements it expects to take at most
+ * MAIN_THREAD_BUDGET_MS, judged by the cost per character it has measured lately (its own analyses and the
+ * workers'); everything else goes to the worker pool (parse-pool.ts). Analyses are kept by text in a small
+ * cache: the same text under the same limits always gets the same analysis.
+ */
+import type { Logger } from 'pino';
+import { SQLSTATE } from '../pg/sqlstate.js';
+import { ParsePool } from './parse-pool.js';
 import type { ParsedStatement } from './parse.js';
 import type { GateContext } from './readonly-gate.js';
-import { analyzeText, type TextAnalysis } from './statement-text.js';
-import type { TextReply, TextRequest } from './text-worker.js';
+import { boundsOfPrecomputed, boundsOfTree, type StatementBounds } from './statement-bounds.js';
+import { analyzeText, refusedAnalysis, type TextAnalysis } from './statement-text.js';
 
-type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
-
-/** Under tsx (tests, `npm start`) the sources are .ts: the worker registers the same loader first. */
-function spawn(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./text-worker.js', import.meta.url));
-  const script = new URL('./text-worker.ts', import.meta.url).href;
-  return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script)}); })`, { eval: true });
+export interface AnalyzedText {
+  analysis: TextAnalysis;
+  /** Per statement (by index): where its scan bounds come from. */
+  bounds: StatementBounds[];
 }
 
-export class TextWorker {
-  private worker: Worker | undefined;
-  private ready: Promise<void> | undefined;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+/** How long one analysis may hold the main thread. */
+const MAIN_THREAD_BUDGET_MS = 2;
+/**
+ * The cost per character (µs) assumed before anything worse is measured: ordinary SQL takes 0.5–3 µs per
+ * character; some shapes (long lists of `*`, of ORs) take 10–30.
+ */
+const ASSUMED_US_PER_CHAR = 4;
+/** A measured cost above the assumed one counts half as much every this many ms. */
+const COST_HALF_LIFE_MS = 60_000;
+/** Statements shorter than this are always analysed on the main thread (their cost is mostly fixed overhead). */
+const ALWAYS_MAIN_CHARS = 64;
+/** The least cost per byte (µs) assumed before a lower one is measured on a statement of LARGE_BYTES or more. */
+const ASSUMED_BEST_US_PER_BYTE = 0.25;
+const LARGE_BYTES = 64 * 1024;
 
-  private start(): Promise<void> {
-    this.ready ??= new Promise<void>((resolve, reject) => {
-      const worker = spawn();
-      this.worker = worker;
-      worker.unref();
-      worker.on('message', (reply: TextReply) => {
-        if (reply.id === 0) return resolve();
-        const pending = this.pending.get(reply.id);
-        this.pending.delete(reply.id);
-        if ('error' in reply) pending?.reject(new Error(reply.error));
-        else pending?.resolve(reply.result);
-      });
-      const fail = (error: Error): void => {
-        // Requests in flight fail; the next one starts a new worker.
-        for (const pending of this.pending.values()) pending.reject(error);
-        this.pending.clear();
-        this.ready = undefined;
-        this.worker = undefined;
-        reject(error);
-      };
-      worker.on('error', fail);
-      worker.on('exit', (code) => {
-        if (this.worker === worker) fail(new Error(`the SQL parsing worker exited (${code})`));
-      });
-    });
-    return this.ready;
+/**
+ * The worst cost per character measured lately, decaying back to the assumed one (how long a statement may be
+ * to be analysed on the main thread), and the least cost per byte measured on large statements (how long
+ * one may be to be worth decoding at all).
+ */
+class CostModel {
+  private worst = ASSUMED_US_PER_CHAR;
+  private measuredAt = 0;
+  private best = ASSUMED_BEST_US_PER_BYTE;
+
+  recordBytes(bytes: number, ms: number): void {
+    if (bytes >= LARGE_BYTES) this.best = Math.min(this.best, (ms * 1000) / bytes);
   }
 
-  private async request<T>(body: Omit<TextRequest, 'id'>): Promise<T> {
-    await this.start();
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.worker!.postMessage({ ...body, id } as TextRequest);
-    });
+  /** The least time (ms) analysing `bytes` of SQL can take. */
+  leastMs(bytes: number): number {
+    return (bytes * this.best) / 1000;
   }
 
-  analyze(sql: string, gate: GateContext = {}): Promise<TextAnalysis> {
-    return this.request<TextAnalysis>({ kind: 'analyze', sql, gate });
+  private current(now: number): number {
+    const excess = this.worst - ASSUMED_US_PER_CHAR;
+    return ASSUMED_US_PER_CHAR + excess * 0.5 ** ((now - this.measuredAt) / COST_HALF_LIFE_MS);
   }
 
-  async close(): Promise<void> {
-    await this.worker?.terminate();
+  record(chars: number, ms: number, now = performance.now()): void {
+    if (chars < ALWAYS_MAIN_CHARS) return;
+    const usPerChar = (ms * 1000) / chars;
+    const current = this.current(now);
+    if (usPerChar > current) {
+      this.worst = usPerChar;
+      this.measuredAt = now;
+    }
+  }
+
+  /** The longest statement the main thread may analyse now. */
+  mainThreadChars(now = performance.now()): number {
+    return Math.max(ALWAYS_MAIN_CHARS, Math.floor((MAIN_THREAD_BUDGET_MS * 1000) / this.current(now)));
   }
 }
 
-/** SQL above this size is parsed in a worker thread: parsing takes about 0.3 s per MB, all of it blocking. */
-const LARGE_SQL_CHARS = 256 * 1024;
+/** Least recently used analyses by text, up to a total number of characters. */
+class AnalysisCache {
+  private readonly entries = new Map<string, AnalyzedText>();
+  private chars = 0;
 
-/** Analyses client SQL (statement-text.ts) under the operator's limits, off the main thread when it is large. */
+  constructor(private readonly maxChars: number) {}
+
+  /** Whether `sql` may be kept: looking a string up hashes all of it, so long ones are not even looked up. */
+  private fits(sql: string): boolean {
+    return sql.length <= this.maxChars / 64;
+  }
+
+  get(sql: string): AnalyzedText | undefined {
+    if (!this.fits(sql)) return undefined;
+    const found = this.entries.get(sql);
+    if (found) {
+      this.entries.delete(sql);
+      this.entries.set(sql, found);
+    }
+    return found;
+  }
+
+  set(sql: string, analyzed: AnalyzedText): void {
+    if (!this.fits(sql) || this.entries.has(sql)) return;
+    this.entries.set(sql, analyzed);
+    this.chars += sql.length;
+    for (const [oldest] of this.entries) {
+      if (this.chars <= this.maxChars) break;
+      this.entries.delete(oldest);
+      this.chars -= oldest.length;
+    }
+  }
+}
+
+const DEFAULT_BUDGET_MS = 10_000;
+
+export interface AnalyzerOptions {
+  /** The longest a worker may take over one statement (kinesql.parse-timeout). */
+  budgetMs?: number;
+  logger?: Logger;
+  /** Worker threads (the machine's cores when unset). */
+  workers?: number;
+}
+
+/** Analyses client SQL under the operator's limits (the read-only gate's context) without holding the main thread. */
 export class StatementAnalyzer {
+  private readonly pool: ParsePool;
+  private readonly cost = new CostModel();
+  private readonly cache = new AnalysisCache(8 * 1024 * 1024);
+  private readonly budgetMs: number;
+
   constructor(
     private readonly gate: GateContext = {},
-    private readonly worker = new TextWorker(),
-  ) {}
+    options: AnalyzerOptions = {},
+  ) {
+    this.budgetMs = options.budgetMs ?? DEFAULT_BUDGET_MS;
+    this.pool = new ParsePool(this.budgetMs, options.logger, options.workers);
+  }
 
-  /** The analysis, and the parse trees when the main thread made them (the worker's stay in the worker). */
-  async analyze(sql: string): Promise<{ analysis: TextAnalysis; statements: ParsedStatement[] }> {
-    if (sql.length > LARGE_SQL_CHARS) return { analysis: await this.worker.analyze(sql, this.gate), statements: [] };
-    return analyzeText(sql, this.gate);
+  /**
+   * Why SQL of `bytes` is refused before it is even decoded (decoding and handing over tens of megabytes
+   * costs the main thread too): its analysis could not finish within the time budget at the least cost per
+   * byte measured.
+   */
+  refusalBySize(bytes: number): string | undefined {
+    const leastMs = this.cost.leastMs(bytes);
+    if (leastMs <= this.budgetMs) return undefined;
+    return `statement too complex: analysing ${bytes} bytes of SQL would take at least ${Math.round(leastMs)} ms, longer than kinesql.parse-timeout (${this.budgetMs} ms)`;
+  }
+
+  /** The longest statement analysed on the main thread now (the rest go to workers). */
+  get mainThreadChars(): number {
+    return this.cost.mainThreadChars();
+  }
+
+  async analyze(sql: string): Promise<AnalyzedText> {
+    const cached = this.cache.get(sql);
+    if (cached) return cached;
+    const onMain = sql.length <= this.cost.mainThreadChars();
+    const analyzed = onMain ? this.onMainThread(sql) : await this.inWorker(sql);
+    // A worker's refusal (time budget, fault) depends on more than the text: it is not kept.
+    if (onMain || analyzed.analysis.refusal?.sqlstate !== SQLSTATE.statementTooComplex) this.cache.set(sql, analyzed);
+    return analyzed;
+  }
+
+  private onMainThread(sql: string): AnalyzedText {
+    const started = performance.now();
+    const { analysis, statements } = analyzeText(sql, this.gate);
+    this.cost.record(sql.length, performance.now() - started);
+    return { analysis, bounds: statements.map((statement: ParsedStatement) => boundsOfTree(statement.node)) };
+  }
+
+  private async inWorker(sql: string): Promise<AnalyzedText> {
+    const result = await this.pool.analyze(sql, this.gate, Date.now());
+    if ('refusal' in result) return { analysis: refusedAnalysis(result.refusal), bounds: [] };
+    this.cost.record(sql.length, result.ms);
+    this.cost.recordBytes(result.bytes, result.ms);
+    return { analysis: result.analysis.analysis, bounds: result.analysis.bounds.map(boundsOfPrecomputed) };
   }
 
   close(): Promise<void> {
-    return this.worker.close();
+    return this.pool.close();
   }
 }

@@ -105,6 +105,32 @@ function toParseFailure(err: unknown): ParseFailure {
       },
     };
   }
-  const message = err instanceof Error ? err.message : String(err);
-  return { error: { message, sqlstate: SQLSTATE.syntaxError } };
+  if (err instanceof WebAssembly.RuntimeError) {
+    // The parser's memory may be corrupt from here on: the thread that hit this should not parse again.
+    faulted = true;
+    return { error: { message: `statement too complex: the SQL parser failed on it (${err.message})`, sqlstate: SQLSTATE.statementTooComplex } };
+  }
+  return { error: { message: describeError(err), sqlstate: SQLSTATE.syntaxError } };
+}
+
+/** An error's message, whatever was thrown (libpg-query may throw plain objects). */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'object' && err !== null) {
+    const message = (err as { message?: unknown }).message;
+    if (typeof message === 'string') return message;
+    try {
+      return JSON.stringify(err);
+    } catch {
+      return 'unknown parser error';
+    }
+  }
+  return String(err);
+}
+
+let faulted = false;
+
+/** Whether the parser failed in a way that may have left its WASM memory corrupt (this thread should stop parsing). */
+export function parserFaulted(): boolean {
+  return faulted;
 }

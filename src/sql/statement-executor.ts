@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { Node } from 'libpg-query';
 import type { Engine } from '../engine/engine.js';
 import type { CheckpointDefaults } from '../engine/roles.js';
 import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/checkpoints.js';
@@ -15,7 +14,7 @@ import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import type { ColumnVisibility } from './hidden-columns.js';
 import { StatementAnalyzer } from './off-thread.js';
 import { prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
-import { readsNoRows, scanBoundsFor } from './scan-bounds.js';
+import type { StatementBounds } from './statement-bounds.js';
 import type { RelationName } from './stream-tables.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
@@ -66,7 +65,7 @@ export interface CaughtUp {
  */
 export class StatementExecutor {
   /** The statement each relation returned by analyze came from, to find the bounds it puts on it. */
-  private readonly statementOf = new WeakMap<RelationName, Node>();
+  private readonly statementOf = new WeakMap<RelationName, StatementBounds>();
   /** Where catch-up waits are recorded (the operator's /metrics), when served. */
   metrics: { catchUpFinished(seconds: number): void } | undefined;
 
@@ -108,6 +107,11 @@ export class StatementExecutor {
     return prepareText(analyzed.sql, analyzed.text, this.starContext(session));
   }
 
+  /** Why SQL of `bytes` is too large to analyse within its time budget (54001), known before it is even read; undefined when it is not. */
+  sqlSizeRefusal(bytes: number): string | undefined {
+    return this.analyzer.refusalBySize(bytes);
+  }
+
   /**
    * Whether any of the relations could be a stream table or a status table under some search_path: only
    * such statements need the session's settings and a catch-up.
@@ -122,11 +126,11 @@ export class StatementExecutor {
   /**
    * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
    * returns what later steps need of it. A refused or unparsable string, or a session property set to a value
-   * it can never take, throws StatementError. Very large SQL is parsed off the main thread (its statements'
-   * scan bounds are then not used: the catch-up reads the whole window, which is slower, never wrong).
+   * it can never take, throws StatementError. SQL that could take more than a few milliseconds to parse is
+   * analysed in a worker thread (off-thread.ts), which sends its statements' scan bounds back as data.
    */
   async analyze(sql: string): Promise<AnalyzedSql> {
-    const { analysis, statements } = await this.analyzer.analyze(sql);
+    const { analysis, bounds } = await this.analyzer.analyze(sql);
     if (analysis.refusal) {
       const { message, sqlstate, position, hint } = analysis.refusal;
       throw new StatementError(message, sqlstate, position, hint);
@@ -141,12 +145,12 @@ export class StatementExecutor {
       }
     }
     const relations = analysis.relations.flatMap(({ relation, statement }) => {
-      const node = statements[statement]?.node;
+      const source = bounds[statement];
       // A relation the statement reads no rows of needs no catch-up: the statement waits for nothing.
-      if (node && readsNoRows(node, relation)) return [];
+      if (source?.readsNoRows(relation)) return [];
       // A copy of its own, so the statement it came from can be found again for its scan bounds.
       const own = { ...relation };
-      if (node) this.statementOf.set(own, node);
+      if (source) this.statementOf.set(own, source);
       return [own];
     });
     return { sql, relations, properties, prepared: analysis.prepared, text: analysis };
@@ -247,7 +251,7 @@ export class StatementExecutor {
       const naming = relations.filter((relation) => this.store.resolve([relation], searchPath)[0] === table);
       const statements = new Set(naming.map((relation) => this.statementOf.get(relation)));
       if (statements.has(undefined) || statements.size !== 1) continue;
-      const bounds = scanBoundsFor([...statements][0]!, ref, start);
+      const bounds = [...statements][0]!.boundsFor(ref, start);
       if (bounds) result.set(table, bounds);
     }
     return result;

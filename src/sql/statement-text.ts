@@ -50,8 +50,7 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
   if (!verdict.allowed) {
     const { message, sqlstate, position, hint } = verdict;
     const refusal = { message, sqlstate, ...(position !== undefined ? { position } : {}), ...(hint !== undefined ? { hint } : {}) };
-    const rewrites = { catalogColumns: [], serverIdentity: [], stars: [] };
-    return { analysis: { refusal, relations: [], properties: [], prepared: preparedChanges([]), rewrites }, statements: [] };
+    return { analysis: refusedAnalysis(refusal), statements: [] };
   }
   const relations = verdict.statements.flatMap((statement, index) => referencedRelations(statement.node).map((relation) => ({ relation, statement: index })));
   const tokens = lazyTokens(sql);
@@ -67,6 +66,12 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
     analysis: { relations, properties: [...propertiesSetBy(verdict.statements)], prepared: preparedChanges(verdict.statements), rewrites },
     statements: verdict.statements,
   };
+}
+
+/** The analysis of a string that may not run. */
+export function refusedAnalysis(refusal: NonNullable<TextAnalysis['refusal']>): TextAnalysis {
+  const rewrites = { catalogColumns: [], serverIdentity: [], stars: [] };
+  return { refusal, relations: [], properties: [], prepared: preparedChanges([]), rewrites };
 }
 
 function preparedChanges(statements: readonly ParsedStatement[]): PreparedChanges {

@@ -1,21 +1,54 @@
-/** The worker thread that parses very large client SQL (statement-text.ts) off the main thread; its analysis comes back as plain data. */
+/**
+ * A worker thread that analyses client SQL (statement-text.ts) off the main thread. Its answer is plain
+ * data: the analysis, each statement's scan bounds worked out here (statement-bounds.ts: the parse trees
+ * stay in this thread), and how long it took. After a parser fault the worker says so and is replaced.
+ */
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { initParser } from './parse.js';
+import { describeError, initParser, parserFaulted } from './parse.js';
 import type { GateContext } from './readonly-gate.js';
-import { analyzeText } from './statement-text.js';
+import { precomputeBounds, type PrecomputedBounds } from './statement-bounds.js';
+import { analyzeText, type TextAnalysis } from './statement-text.js';
 
-export type TextRequest = { id: number; kind: 'analyze'; sql: string; gate: GateContext };
-export type TextReply = { id: number; result: unknown } | { id: number; error: string };
+export type TextRequest = { id: number; kind: 'analyze'; sql: string; gate: GateContext; at: number };
+
+export interface WorkerAnalysis {
+  analysis: TextAnalysis;
+  /** Per statement (by index): the bounds it puts on the tables it names. */
+  bounds: PrecomputedBounds[];
+}
+
+export type TextReply =
+  | { id: number; result: WorkerAnalysis; ms: number; bytes: number; faulted: boolean }
+  | { id: number; error: string; faulted: boolean }
+  | { id: 0; ready: true };
 
 const port = parentPort;
 if (!port) throw new Error('text-worker must run in a worker thread');
+// Linux gives each thread its own priority: when cores are short, the thread serving every session goes first.
+try {
+  setPriority(10);
+} catch {
+  // Not allowed here (some containers): the worker runs at the process's priority.
+}
 await initParser();
+// The parser's code is compiled on first use: done before the first statement's time budget starts.
+analyzeText(`select a, b from s.t where _message_timestamp >= now() - interval '1 hour' and b in (1, 2)`);
 port.on('message', (request: TextRequest) => {
+  const started = performance.now();
   try {
-    const result = analyzeText(request.sql, request.gate).analysis;
-    port.postMessage({ id: request.id, result } satisfies TextReply);
+    const { analysis, statements } = analyzeText(request.sql, request.gate);
+    const bounds = statements.map((statement, index) =>
+      precomputeBounds(
+        statement.node,
+        analysis.relations.filter((relation) => relation.statement === index).map((relation) => relation.relation),
+        request.at,
+      ),
+    );
+    const ms = performance.now() - started;
+    port.postMessage({ id: request.id, result: { analysis, bounds }, ms, bytes: Buffer.byteLength(request.sql), faulted: parserFaulted() } satisfies TextReply);
   } catch (error) {
-    port.postMessage({ id: request.id, error: (error as Error).message } satisfies TextReply);
+    port.postMessage({ id: request.id, error: describeError(error), faulted: true } satisfies TextReply);
   }
 });
-port.postMessage({ id: 0, result: 'ready' } satisfies TextReply);
+port.postMessage({ id: 0, ready: true } satisfies TextReply);

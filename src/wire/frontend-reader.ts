@@ -15,7 +15,12 @@ export interface FrontendMessage {
   body: Buffer;
   /** The whole message: type byte, length and body. */
   raw: Buffer;
+  /** Why the message was refused from its header alone (its body is not read: `body` is empty). */
+  refused?: string;
 }
+
+/** Which messages are refused from their type and length alone (the reason), before their bodies arrive. */
+export type RefuseFromHeader = (type: string, bytes: number) => string | undefined;
 
 export class ProtocolViolation extends Error {
   constructor(
@@ -26,6 +31,9 @@ export class ProtocolViolation extends Error {
   }
 }
 
+/** Messages at least this long are assembled as they arrive: joining megabytes at once would hold every session up. */
+const ASSEMBLE_BYTES = 1024 * 1024;
+
 /**
  * Splits the byte stream from a client into messages. The first packet has no type byte; every later one
  * does. Limits each message's size so a hostile length cannot make the server allocate gigabytes.
@@ -35,6 +43,11 @@ export class FrontendReader {
   private chunks: Buffer[] = [];
   private bufferedBytes = 0;
   private startupDone = false;
+  /** A message of ASSEMBLE_BYTES or more, copied into place chunk by chunk as it arrives (never joined in one go). */
+  private assembling: { buffer: Buffer; filled: number } | undefined;
+  /** Set once a message was refused from its header: nothing after it can be read (the connection ends). */
+  private stopped = false;
+  private refuseFromHeader: RefuseFromHeader | undefined;
 
   /** maxMessageBytes can be lowered until the client has logged in (setLimit). */
   constructor(private maxMessageBytes: number) {}
@@ -43,9 +56,30 @@ export class FrontendReader {
     this.maxMessageBytes = maxMessageBytes;
   }
 
+  /** Whether a message of ASSEMBLE_BYTES or more is being assembled. */
+  get inLargeMessage(): boolean {
+    return this.assembling !== undefined;
+  }
+
+  /**
+   * Messages of ASSEMBLE_BYTES or more that `policy` refuses are not read: the next message is the refusal
+   * (its body empty), and nothing after it is read; the connection must end.
+   */
+  setRefuseFromHeader(policy: RefuseFromHeader): void {
+    this.refuseFromHeader = policy;
+  }
+
   push(chunk: Buffer): void {
-    this.chunks.push(chunk);
+    if (this.stopped) return;
     this.bufferedBytes += chunk.length;
+    const assembling = this.assembling;
+    if (!assembling) {
+      this.chunks.push(chunk);
+      return;
+    }
+    const copied = chunk.copy(assembling.buffer, assembling.filled);
+    assembling.filled += copied;
+    if (copied < chunk.length) this.chunks.push(chunk.subarray(copied));
   }
 
   /** The first `count` buffered bytes, without taking them (joins only as many chunks as needed). */
@@ -106,14 +140,47 @@ export class FrontendReader {
   }
 
   nextMessage(): FrontendMessage | undefined {
+    if (this.stopped) return undefined;
+    if (this.assembling) return this.assembled();
     if (this.bufferedBytes < 5) return undefined;
     const length = this.peek(5).readInt32BE(1);
     if (length < 4) throw new ProtocolViolation(`invalid message length ${length}`);
     if (length + 1 > this.maxMessageBytes) {
       throw new ProtocolViolation(`invalid message length: ${length + 1} bytes exceed the limit of ${this.maxMessageBytes} bytes`);
     }
-    if (this.bufferedBytes < length + 1) return undefined;
+    if (length + 1 >= ASSEMBLE_BYTES) {
+      const type = String.fromCharCode(this.peek(1)[0]!);
+      const refused = this.refuseFromHeader?.(type, length + 1);
+      if (refused !== undefined) {
+        const header = Buffer.from(this.peek(5));
+        this.stopped = true;
+        this.chunks = [];
+        this.bufferedBytes = 0;
+        return { type, body: Buffer.alloc(0), raw: header, refused };
+      }
+    }
+    if (this.bufferedBytes < length + 1) {
+      if (length + 1 >= ASSEMBLE_BYTES) this.startAssembling(length + 1);
+      return undefined;
+    }
     const raw = this.take(length + 1);
+    return { type: String.fromCharCode(raw[0]!), body: raw.subarray(5), raw };
+  }
+
+  /** Everything buffered is the start of the message (it is at the head and not complete): moved into place. */
+  private startAssembling(bytes: number): void {
+    const buffer = Buffer.allocUnsafeSlow(bytes);
+    let filled = 0;
+    for (const chunk of this.chunks) filled += chunk.copy(buffer, filled);
+    this.chunks = [];
+    this.assembling = { buffer, filled };
+  }
+
+  private assembled(): FrontendMessage | undefined {
+    const { buffer: raw, filled } = this.assembling!;
+    if (filled < raw.length) return undefined;
+    this.assembling = undefined;
+    this.bufferedBytes -= raw.length;
     return { type: String.fromCharCode(raw[0]!), body: raw.subarray(5), raw };
   }
 }

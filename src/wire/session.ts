@@ -142,6 +142,12 @@ export class Session {
   private listen(stream: Socket): void {
     stream.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);
+      // A message of megabytes is read one piece per turn of the event loop, so every other session's
+      // messages are read in between however fast this client sends.
+      if (this.reader.inLargeMessage) {
+        stream.pause();
+        setImmediate(() => stream.resume());
+      }
       // Messages are handled strictly in order; reading goes on while one is processed.
       this.processing = this.processing.then(() => this.drain()).catch((error: unknown) => this.fail(error));
     });
@@ -157,6 +163,14 @@ export class Session {
       } else {
         const message = this.reader.nextMessage();
         if (!message) return;
+        if (message.refused !== undefined) {
+          // Its body is not read (tens of megabytes would cost every session): reading stops, and the connection
+          // ends once the client has had a moment to read why, as PostgreSQL ends one whose message it cannot take.
+          this.stream.pause();
+          await this.fatal({ code: SQLSTATE.statementTooComplex, message: message.refused });
+          setTimeout(() => this.stream.destroy(), 1_000).unref();
+          return;
+        }
         await this.onMessage(message);
       }
     }
@@ -320,6 +334,8 @@ export class Session {
     }
     this.phase = 'ready';
     this.reader.setLimit(this.settings.maxMessageBytes);
+    // A query too large to analyse within its time budget is refused from its header: its body is never read.
+    this.reader.setRefuseFromHeader((type, bytes) => (type === 'Q' ? this.executor.sqlSizeRefusal(bytes) : undefined));
     this.processId = link.processId;
     await this.send(
       Buffer.concat([

@@ -40,6 +40,27 @@ describe('FrontendReader', () => {
     expect(copied).toBeLessThanOrEqual(2 * message.length);
   });
 
+  it('assembles a message of megabytes as its pieces arrive, never joining it in one go, and reads what follows it', () => {
+    const large = query(`select '${'y'.repeat(3 * 1024 * 1024)}'`);
+    const next = query('select 1');
+    const stream = Buffer.concat([large, next]);
+    const reader = new FrontendReader(64 * 1024 * 1024);
+    reader.push(startup());
+    expect(reader.nextStartupPacket()).toMatchObject({ kind: 'startup' });
+    reader.expectTypedMessages();
+    const concat = vi.spyOn(Buffer, 'concat');
+    const read = [];
+    const piece = 60_000;
+    for (let offset = 0; offset < stream.length; offset += piece) {
+      reader.push(stream.subarray(offset, offset + piece));
+      for (let message = reader.nextMessage(); message; message = reader.nextMessage()) read.push(message);
+    }
+    expect(read.map((message) => message.raw.equals(large) || message.raw.equals(next))).toEqual([true, true]);
+    expect(read[1]!.raw.equals(next)).toBe(true);
+    const joined = concat.mock.results.reduce((sum, result) => sum + (result.value as Buffer).length, 0);
+    expect(joined).toBeLessThan(piece * 2);
+  });
+
   it('refuses a message over the limit from its header alone, before its body arrives', () => {
     const reader = new FrontendReader(10_000);
     reader.push(startup());

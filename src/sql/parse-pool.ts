@@ -1,0 +1,177 @@
+/**
+ * Worker threads that analyse client SQL (text-worker.ts), in two lanes so that small statements never wait
+ * behind huge ones: one worker for statements up to SMALL_LANE_CHARS, the others (at least one) for larger
+ * ones. Each statement has a time budget; a worker that exceeds it, faults or dies is replaced, and its
+ * statement gets 54001 with a message saying why.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { SQLSTATE } from '../pg/sqlstate.js';
+import type { GateContext } from './readonly-gate.js';
+import type { TextReply, TextRequest, WorkerAnalysis } from './text-worker.js';
+
+/** Statements up to this many characters go to the small lane. */
+const SMALL_LANE_CHARS = 64 * 1024;
+
+/** What a worker's statement came to: its analysis, or why there is none (a refusal the client gets). */
+export type PoolResult = { analysis: WorkerAnalysis; ms: number; bytes: number } | { refusal: { message: string; sqlstate: string } };
+
+interface Job {
+  sql: string;
+  gate: GateContext;
+  at: number;
+  done: (result: PoolResult) => void;
+}
+
+/** Under tsx (tests, `npm start`) the sources are .ts: the worker registers the same loader first. */
+function spawn(): Worker {
+  const options = { resourceLimits: { maxOldGenerationSizeMb: 2048 } };
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./text-worker.js', import.meta.url), options);
+  const script = new URL('./text-worker.ts', import.meta.url).href;
+  return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script)}); })`, { ...options, eval: true });
+}
+
+const tooComplex = (message: string): PoolResult => ({ refusal: { message, sqlstate: SQLSTATE.statementTooComplex } });
+
+/** One worker thread and the statement it is analysing. */
+class LaneWorker {
+  private worker: Worker | undefined;
+  private ready: Promise<void> | undefined;
+  private job: { id: number; done: (result: PoolResult) => void; timer: NodeJS.Timeout | undefined } | undefined;
+  private nextId = 1;
+
+  constructor(
+    private readonly budgetMs: number,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  get busy(): boolean {
+    return this.job !== undefined;
+  }
+
+  private start(): Promise<void> {
+    this.ready ??= new Promise<void>((resolve, reject) => {
+      const worker = spawn();
+      this.worker = worker;
+      worker.unref();
+      worker.on('message', (reply: TextReply) => {
+        if ('ready' in reply) return resolve();
+        this.answer(reply);
+      });
+      const fail = (error: Error): void => {
+        reject(error);
+        if (this.worker !== worker) return;
+        this.discard();
+        this.finish(tooComplex(`statement too complex: the SQL analysis worker failed on it (${error.message})`));
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    });
+    return this.ready;
+  }
+
+  /** Forgets the worker (terminating it): the next statement starts a fresh one. */
+  private discard(): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.ready = undefined;
+    if (worker) void worker.terminate();
+  }
+
+  private finish(result: PoolResult): void {
+    const job = this.job;
+    this.job = undefined;
+    if (!job) return;
+    clearTimeout(job.timer);
+    job.done(result);
+  }
+
+  private answer(reply: Exclude<TextReply, { ready: true }>): void {
+    if (reply.id !== this.job?.id) return;
+    if (reply.faulted) {
+      this.logger?.warn('SQL analysis worker faulted; replacing it');
+      this.discard();
+    }
+    if ('error' in reply) this.finish(tooComplex(`statement too complex: the SQL analysis failed on it (${reply.error})`));
+    else this.finish({ analysis: reply.result, ms: reply.ms, bytes: reply.bytes });
+  }
+
+  async run(job: Job, onIdle: () => void): Promise<void> {
+    const id = this.nextId++;
+    this.job = {
+      id,
+      timer: undefined,
+      done: (result) => {
+        job.done(result);
+        onIdle();
+      },
+    };
+    try {
+      await this.start();
+    } catch {
+      return; // fail() has answered the job already.
+    }
+    // The budget counts the analysis, not the start of a fresh worker.
+    this.job.timer = setTimeout(() => {
+      this.logger?.warn({ budgetMs: this.budgetMs, chars: job.sql.length }, 'SQL analysis over its time budget; replacing its worker');
+      this.discard();
+      this.finish(tooComplex(`statement too complex: analysing it took longer than ${this.budgetMs} ms (kinesql.parse-timeout)`));
+    }, this.budgetMs);
+    this.worker?.postMessage({ id, kind: 'analyze', sql: job.sql, gate: job.gate, at: job.at } satisfies TextRequest);
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+}
+
+/** A queue of statements and the workers that take them, first come first served. */
+class Lane {
+  private readonly queue: Job[] = [];
+  private readonly workers: LaneWorker[];
+
+  constructor(size: number, budgetMs: number, logger: Logger | undefined) {
+    this.workers = Array.from({ length: size }, () => new LaneWorker(budgetMs, logger));
+  }
+
+  submit(job: Job): void {
+    this.queue.push(job);
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    for (const worker of this.workers) {
+      if (worker.busy) continue;
+      const job = this.queue.shift();
+      if (!job) return;
+      void worker.run(job, () => this.dispatch());
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const job of this.queue.splice(0)) job.done(tooComplex('the server is shutting down'));
+    await Promise.all(this.workers.map((worker) => worker.close()));
+  }
+}
+
+export class ParsePool {
+  private readonly small: Lane;
+  private readonly large: Lane;
+
+  constructor(budgetMs: number, logger?: Logger, size = availableParallelism()) {
+    this.small = new Lane(1, budgetMs, logger);
+    this.large = new Lane(Math.max(1, size - 1), budgetMs, logger);
+  }
+
+  /** Analyses `sql` in a worker; `at` is when it arrived (its scan bounds are worked out for statements starting then or later). */
+  analyze(sql: string, gate: GateContext, at: number): Promise<PoolResult> {
+    return new Promise((done) => (sql.length <= SMALL_LANE_CHARS ? this.small : this.large).submit({ sql, gate, at, done }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.small.close(), this.large.close()]);
+  }
+}
