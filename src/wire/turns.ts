@@ -69,6 +69,17 @@ export interface TurnServices {
   end(): void;
 }
 
+/** Whether a Parse or Bind message can be read; a malformed one is refused where the batch is checked. */
+function isWellFormed(message: FrontendMessage): boolean {
+  try {
+    if (message.type === 'P') readParse(message.body);
+    else if (message.type === 'B') readBind(message.body);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class SessionTurns {
   /** When the turn being handled arrived (performance.now()), for its latency. */
   private turnStarted = 0;
@@ -237,10 +248,11 @@ export class SessionTurns {
     };
   }
 
-  /** The SQL a batch runs: its Parse texts, or the texts of the statements its Binds run. */
+  /** The SQL a batch runs: its Parse texts, or the texts of the statements its Binds run (malformed messages are the batch's own error to report). */
   private textOfBatch(batch: FrontendMessage[]): string {
     const texts: string[] = [];
     for (const message of batch) {
+      if (!isWellFormed(message)) continue;
       if (message.type === 'P') {
         const parse = readParse(message.body);
         this.statementTexts.set(parse.name, parse.query);

@@ -306,7 +306,7 @@ SET LOCAL statement_timeout = '5s'; SET lock_timeout = 0; set idle_in_transactio
 -- ---- search path
 SET search_path TO public, "$user"; SET SCHEMA 'public'; RESET search_path
 -- ---- planner settings
-SET enable_seqscan = off; SET enable_hashjoin TO on; SET jit = off; SET geqo = on; SET work_mem = '64MB'; SET random_page_cost = 1.1; RESET enable_seqscan
+SET enable_seqscan = off; SET enable_hashjoin TO on; SET jit = off; SET geqo = on; SET work_mem = '16MB'; SET random_page_cost = 1.1; RESET enable_seqscan
 -- ---- read-only switches on
 SET default_transaction_read_only = on; SET transaction_read_only = true; SET default_transaction_read_only TO 1; set default_transaction_isolation = 'repeatable read'; SET transaction_isolation = 'serializable'
 -- ---- row security
