@@ -1,12 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import type { EngineRestart } from '../../src/engine/engine.js';
-import { createKinesisClient } from '../../src/kinesis/client.js';
-import { FaultLoad, fromServer, keySeqDefinition } from '../support/fault-load.js';
+import { fromServer, keySeqDefinition, startFaultLoad } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 /**
@@ -28,31 +26,6 @@ async function startWithLogs(logs: LogLine[]): Promise<Harness> {
     configure: (config) => ({ ...config, scan: { ...DEFAULT_SCAN_CONFIG, ...config.scan, readBudgetShare: 0.2 } }),
     logger: pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) }),
   });
-}
-
-function loadOn(harness: Harness): { load: FaultLoad; stop(): Promise<void> } {
-  const writer = createKinesisClient(harness.config.aws);
-  const load = new FaultLoad({
-    connection: harness.connection,
-    table: 'events',
-    clients: 4,
-    put: async (records, keys) => {
-      const answer = await writer.send(
-        new PutRecordsCommand({
-          StreamName: 'events',
-          Records: records.map((record, i) => ({ Data: Buffer.from(JSON.stringify(record)), PartitionKey: keys[i]! })),
-        }),
-      );
-      if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
-    },
-  });
-  return {
-    load,
-    async stop() {
-      await load.stop();
-      writer.destroy();
-    },
-  };
 }
 
 /** The engine's postmaster: the parent of a backend of kinesql's own. */
@@ -77,7 +50,7 @@ describe('the embedded engine killed with kill -9 under load', () => {
   });
 
   it('answers a login during the restart with 57P03, and serves it once the engine is back', async () => {
-    const { load, stop } = loadOn(harness);
+    const { load, stop } = startFaultLoad(harness, 'events', 4);
     const logins: { at: number; code?: string; message?: string }[] = [];
     let killedAt = 0;
     try {
@@ -130,7 +103,7 @@ describe('kinesql shut down under load', () => {
   it('ends sessions with 57P01 and logs nothing about a pool used after its end', async () => {
     const logs: LogLine[] = [];
     const harness = await startWithLogs(logs);
-    const { load, stop } = loadOn(harness);
+    const { load, stop } = startFaultLoad(harness, 'events', 4);
     try {
       await sleep(1_500);
       await harness.close();

@@ -1,11 +1,9 @@
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import type { EngineRestart } from '../../src/engine/engine.js';
-import { createKinesisClient } from '../../src/kinesis/client.js';
 import { externalPostgresBinaries, startExternalPostgres, type ExternalPostgres } from '../support/external-postgres.js';
-import { exactness, FaultLoad, fromServer, keySeqDefinition } from '../support/fault-load.js';
+import { exactness, fromServer, keySeqDefinition, startFaultLoad } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 /**
@@ -64,21 +62,7 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
 
   /** `away`: the engine stays down for a while after the fault, when /readyz and clients must say so. */
   async function underLoad(table: string, fault: () => Promise<void>, back: () => Promise<void>, away: boolean): Promise<void> {
-    const writer = createKinesisClient(harness.config.aws);
-    const load = new FaultLoad({
-      connection: harness.connection,
-      table,
-      clients: CLIENTS,
-      put: async (records, keys) => {
-        const answer = await writer.send(
-          new PutRecordsCommand({
-            StreamName: table,
-            Records: records.map((record, i) => ({ Data: Buffer.from(JSON.stringify(record)), PartitionKey: keys[i]! })),
-          }),
-        );
-        if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
-      },
-    });
+    const { load, stop } = startFaultLoad(harness, table, CLIENTS);
     const restartsBefore = restarts.length;
     let backAt = Number.POSITIVE_INFINITY;
     try {
@@ -96,8 +80,7 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
       await vi.waitFor(() => expect(load.servedAgainAfter(backAt).every(Number.isFinite)).toBe(true), { timeout: SERVED_AGAIN_MS * 2, interval: 100 });
       await sleep(1_000);
     } finally {
-      await load.stop();
-      writer.destroy();
+      await stop();
     }
     expect(load.writerErrors).toEqual([]);
     const servedAgain = load.servedAgainAfter(backAt);
