@@ -60,6 +60,12 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
     return { status: answer.status, problems: ((await answer.json()) as { problems: string[] }).problems };
   };
 
+  const metricsText = async (): Promise<string> => {
+    const answer = await fetch(`http://127.0.0.1:${harness.server.httpPort}/metrics`);
+    expect(answer.status).toBe(200);
+    return answer.text();
+  };
+
   /** `away`: the engine stays down for a while after the fault, when /readyz and clients must say so. */
   async function underLoad(table: string, fault: () => Promise<void>, back: () => Promise<void>, away: boolean): Promise<void> {
     const { load, stop } = startFaultLoad(harness, table, CLIENTS);
@@ -73,6 +79,10 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
         const notReady = await readyz();
         expect(notReady.status).toBe(503);
         expect(notReady.problems.join('\n')).toMatch(/^engine: unreachable for [\d.]+ s, reconnecting/m);
+        // /metrics still answers, without the engine's own figures.
+        const metrics = await metricsText();
+        expect(metrics).toMatch(/^kinesql_engine_up 0$/m);
+        expect(metrics).not.toMatch(/^kinesql_engine_connections\{/m);
       }
       await back();
       backAt = load.now();
@@ -109,6 +119,9 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
     expect(shown.records).toBe(shown.n);
     expect(shown.messages).toBe(shown.n);
     expect((await readyz()).status).toBe(200);
+    const metrics = await metricsText();
+    expect(metrics).toMatch(/^kinesql_engine_up 1$/m);
+    expect(metrics).toContain(`kinesql_engine_reconnects_total ${restarts.length}`);
     const messages = logs.map((line) => line.msg);
     expect(messages).toContain('engine connection lost; reconnecting');
     expect(messages).toContain('engine still unreachable');
