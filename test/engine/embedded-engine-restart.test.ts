@@ -99,6 +99,37 @@ describe('the embedded engine killed with kill -9 under load', () => {
   }, 120_000);
 });
 
+describe("an administrator ending kinesql's own engine connections", () => {
+  it('counts as a restart: the listeners hear of it once, and kinesql goes on serving', async () => {
+    const harness = await startWithLogs([]);
+    try {
+      const restarts: EngineRestart[] = [];
+      harness.server.engine.onRestart((restart) => restarts.push(restart));
+      const client = await harness.connect();
+      await harness.put('events', [{ k: 'a', seq: 0 }]);
+      expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 1 }]);
+      const admin = new pg.Client({ ...harness.server.engine.endpoint });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query(
+          `SELECT count(pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity WHERE application_name LIKE 'kinesql%' AND pid <> pg_backend_pid()`,
+        );
+        expect(rows[0]?.['ended']).toBeGreaterThanOrEqual(2);
+      } finally {
+        await admin.end();
+      }
+      await vi.waitFor(() => expect(restarts).toHaveLength(1), { timeout: SERVED_AGAIN_MS, interval: 20 });
+      expect(restarts[0]?.reason).toMatch(/terminating connection due to administrator command/);
+      await harness.put('events', [{ k: 'a', seq: 1 }]);
+      expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 2 }]);
+      expect(restarts).toHaveLength(1);
+      await client.end();
+    } finally {
+      await harness.close();
+    }
+  }, 120_000);
+});
+
 describe('kinesql shut down under load', () => {
   it('ends sessions with 57P01 and logs nothing about a pool used after its end', async () => {
     const logs: LogLine[] = [];
