@@ -263,7 +263,7 @@ export class Session {
         return;
       }
       if (error instanceof EngineUnavailable) {
-        await this.fatal({ code: error.code, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
+        await this.engineUnavailable(error);
         return;
       }
       throw error;
@@ -348,6 +348,11 @@ export class Session {
     this.stream.end();
   }
 
+  /** The engine is away (restarting, failing over) or kinesql is shutting down: PostgreSQL's SQLSTATE for it. */
+  private engineUnavailable(error: EngineUnavailable): Promise<void> {
+    return this.fatal({ code: error.code, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
+  }
+
   private async fail(error: unknown): Promise<void> {
     if (error instanceof ProtocolViolation) {
       this.logger.warn({ err: error, user: this.user }, 'protocol violation');
@@ -358,6 +363,15 @@ export class Session {
         return;
       }
       await this.fatal({ code: error.sqlstate, message: error.message }).catch(() => undefined);
+      return;
+    }
+    if (this.closed) {
+      // The backend or the client ended the connection while kinesql worked for it: nobody is left to tell.
+      this.logger.info({ err: error, user: this.user }, 'session ended during a turn');
+      return;
+    }
+    if (error instanceof EngineUnavailable) {
+      await this.engineUnavailable(error).catch(() => undefined);
       return;
     }
     this.logger.error({ err: error, user: this.user }, 'session failed');
