@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { errorFields } from '../engine/backend-link.js';
 
 /** A whole backend message kinesql reads itself (its own exchanges with the session's backend). */
 export interface BackendMessage {
@@ -22,6 +23,8 @@ export class BackendRelay {
   status = 0x49;
   /** ErrorResponses passed to the client so far. */
   errors = 0;
+  /** Whether the backend sent a FATAL (or PANIC) error, as it does before ending a session it ends itself. */
+  fatalSent = false;
   private outstanding = 0;
   private idleWaiters: (() => void)[] = [];
   /** Per ReadyForQuery still awaited, who wants to know it came and whether an error came before it. */
@@ -114,7 +117,7 @@ export class BackendRelay {
         this.headerFill = 0;
         this.type = this.header[0]!;
         this.remaining = this.header.readInt32BE(1) - 4;
-        this.collected = this.own || this.type === READY_FOR_QUERY ? [] : undefined;
+        this.collected = this.own || this.type === READY_FOR_QUERY || this.type === ERROR_RESPONSE ? [] : undefined;
         if (this.type === ERROR_RESPONSE && !this.own) {
           this.errors += 1;
           this.errorsBeforeReady += 1;
@@ -137,6 +140,9 @@ export class BackendRelay {
           own.done(own.messages);
           runStart = offset;
         }
+      } else if (this.type === ERROR_RESPONSE) {
+        const severity = errorFields(body).get('S');
+        if (severity === 'FATAL' || severity === 'PANIC') this.fatalSent = true;
       } else if (this.type === READY_FOR_QUERY) {
         this.status = body[0] ?? this.status;
         this.outstanding = Math.max(0, this.outstanding - 1);

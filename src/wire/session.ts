@@ -315,12 +315,23 @@ export class Session {
     );
   }
 
-  /** The backend ended (its FATAL, if any, went to the client): the connection ends too, as with PostgreSQL. */
+  /**
+   * The backend ended: the connection ends too, as with PostgreSQL. Its FATAL, if it sent one, went to the
+   * client; a backend that ended without one (the engine crashed or was stopped at once) leaves the client a
+   * FATAL 08006 of kinesql's, where PostgreSQL's own clients would report the connection lost.
+   */
   private onBackendClosed(): void {
     if (this.closed) return;
     this.logger.info({ user: this.user, backend: this.processId }, 'engine backend closed; closing the session');
-    this.closed = true;
-    this.stream.end();
+    if (this.relay?.fatalSent) {
+      this.closed = true;
+      this.stream.end();
+      return;
+    }
+    this.fatal({
+      code: SQLSTATE.connectionFailure,
+      message: 'the connection to the database engine was lost: its backend ended without a reply (the engine restarted or crashed)',
+    }).catch(() => undefined);
   }
 
   private async onMessage(message: FrontendMessage): Promise<void> {

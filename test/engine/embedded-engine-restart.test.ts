@@ -6,6 +6,7 @@ import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import type { EngineRestart } from '../../src/engine/engine.js';
 import { fromServer, keySeqDefinition, startFaultLoad } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { errorFields, RawClient } from '../support/raw-client.js';
 
 /**
  * The embedded engine's postmaster killed with kill -9 (kinesql starts it again itself), and kinesql shut
@@ -124,6 +125,41 @@ describe("an administrator ending kinesql's own engine connections", () => {
       expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 2 }]);
       expect(restarts).toHaveLength(1);
       await client.end();
+    } finally {
+      await harness.close();
+    }
+  }, 120_000);
+});
+
+describe('a session whose backend ends', () => {
+  /** The ErrorResponses a session gets until its connection closes, as severity and SQLSTATE. */
+  async function errorsUntilClosed(client: RawClient): Promise<string[]> {
+    const errors: string[] = [];
+    for (let message = await client.next(); message; message = await client.next()) {
+      if (message.type === 'E') {
+        const fields = errorFields(message.body);
+        errors.push(`${fields['S']} ${fields['C']}`);
+      }
+    }
+    return errors;
+  }
+
+  it("gets the backend's own FATAL when the engine ends it, and kinesql's 08006 when it ends without one", async () => {
+    const harness = await startWithLogs([]);
+    try {
+      const terminated = await RawClient.startup(harness.server.port);
+      const admin = new pg.Client({ ...harness.server.engine.endpoint });
+      await admin.connect();
+      try {
+        await admin.query('SELECT pg_terminate_backend($1)', [terminated.key!.processId]);
+      } finally {
+        await admin.end();
+      }
+      expect(await errorsUntilClosed(terminated)).toEqual(['FATAL 57P01']);
+      // A backend killed outright says nothing (and the engine then resets every process, as after a crash).
+      const killed = await RawClient.startup(harness.server.port);
+      process.kill(killed.key!.processId, 'SIGKILL');
+      expect(await errorsUntilClosed(killed)).toEqual(['FATAL 08006']);
     } finally {
       await harness.close();
     }

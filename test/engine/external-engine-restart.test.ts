@@ -101,6 +101,13 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
     );
     expect(Math.max(...servedAgain)).toBeLessThan(SERVED_AGAIN_MS);
     expect(errors.filter((error) => fromServer(error) && (error.code === 'XX000' || UNCLEAN.test(error.message ?? '')))).toEqual([]);
+    // Sessions whose backend ended were told so with PostgreSQL's SQLSTATEs (57P01 from the backend itself,
+    // or kinesql's 08006 when it ended without a word); a client idle at that moment finds out at its next
+    // query, from its driver.
+    const told = errors.map((error) => error.code ?? error.message);
+    expect(
+      told.filter((said) => !['57P01', '57P02', '57P03', '08006', 'Client has encountered a connection error and is not queryable'].includes(said!)),
+    ).toEqual([]);
     // Clients that were refused a login or a statement while the engine was away were told 57P03.
     if (away) expect(errors.some((error) => error.code === '57P03')).toBe(true);
 
