@@ -100,70 +100,77 @@ describe('the embedded engine killed with kill -9 under load', () => {
   }, 120_000);
 });
 
-describe("an administrator ending kinesql's own engine connections", () => {
-  it('counts as a restart: the listeners hear of it once, and kinesql goes on serving', async () => {
-    const harness = await startWithLogs([]);
-    try {
-      const restarts: EngineRestart[] = [];
-      harness.server.engine.onRestart((restart) => restarts.push(restart));
-      const client = await harness.connect();
-      await harness.put('events', [{ k: 'a', seq: 0 }]);
-      expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 1 }]);
-      const admin = new pg.Client({ ...harness.server.engine.endpoint });
-      await admin.connect();
-      try {
-        const { rows } = await admin.query(
-          `SELECT count(pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity WHERE application_name LIKE 'kinesql%' AND pid <> pg_backend_pid()`,
-        );
-        expect(rows[0]?.['ended']).toBeGreaterThanOrEqual(2);
-      } finally {
-        await admin.end();
-      }
-      await vi.waitFor(() => expect(restarts).toHaveLength(1), { timeout: SERVED_AGAIN_MS, interval: 20 });
-      expect(restarts[0]?.reason).toMatch(/terminating connection due to administrator command/);
-      await harness.put('events', [{ k: 'a', seq: 1 }]);
-      expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 2 }]);
-      expect(restarts).toHaveLength(1);
-      await client.end();
-    } finally {
-      await harness.close();
+/** The ErrorResponses a session gets until its connection closes, as severity and SQLSTATE. */
+async function errorsUntilClosed(client: RawClient): Promise<string[]> {
+  const errors: string[] = [];
+  for (let message = await client.next(); message; message = await client.next()) {
+    if (message.type === 'E') {
+      const fields = errorFields(message.body);
+      errors.push(`${fields['S']} ${fields['C']}`);
     }
-  }, 120_000);
-});
-
-describe('a session whose backend ends', () => {
-  /** The ErrorResponses a session gets until its connection closes, as severity and SQLSTATE. */
-  async function errorsUntilClosed(client: RawClient): Promise<string[]> {
-    const errors: string[] = [];
-    for (let message = await client.next(); message; message = await client.next()) {
-      if (message.type === 'E') {
-        const fields = errorFields(message.body);
-        errors.push(`${fields['S']} ${fields['C']}`);
-      }
-    }
-    return errors;
   }
+  return errors;
+}
 
-  it("gets the backend's own FATAL when the engine ends it, and kinesql's 08006 when it ends without one", async () => {
-    const harness = await startWithLogs([]);
-    try {
-      const terminated = await RawClient.startup(harness.server.port);
-      const admin = new pg.Client({ ...harness.server.engine.endpoint });
-      await admin.connect();
-      try {
-        await admin.query('SELECT pg_terminate_backend($1)', [terminated.key!.processId]);
-      } finally {
-        await admin.end();
-      }
-      expect(await errorsUntilClosed(terminated)).toEqual(['FATAL 57P01']);
-      // A backend killed outright says nothing (and the engine then resets every process, as after a crash).
-      const killed = await RawClient.startup(harness.server.port);
-      process.kill(killed.key!.processId, 'SIGKILL');
-      expect(await errorsUntilClosed(killed)).toEqual(['FATAL 08006']);
-    } finally {
-      await harness.close();
-    }
+describe("kinesql's connections to an engine that stays up", () => {
+  let harness: Harness;
+  const restarts: EngineRestart[] = [];
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    harness = await startWithLogs([]);
+    harness.server.engine.onRestart((restart) => restarts.push(restart));
+    admin = new pg.Client({ ...harness.server.engine.endpoint });
+    await admin.connect();
   }, 120_000);
+
+  afterAll(async () => {
+    await admin?.end();
+    await harness?.close();
+  });
+
+  it("an administrator ending kinesql's own connections counts as one restart, and kinesql goes on serving", async () => {
+    const client = await harness.connect();
+    await harness.put('events', [{ k: 'a', seq: 0 }]);
+    expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 1 }]);
+    const { rows } = await admin.query(
+      `SELECT count(pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity WHERE application_name LIKE 'kinesql%' AND pid <> pg_backend_pid()`,
+    );
+    expect(rows[0]?.['ended']).toBeGreaterThanOrEqual(2);
+    await vi.waitFor(() => expect(restarts).toHaveLength(1), { timeout: SERVED_AGAIN_MS, interval: 20 });
+    expect(restarts[0]?.reason).toMatch(/terminating connection due to administrator command/);
+    await harness.put('events', [{ k: 'a', seq: 1 }]);
+    expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 2 }]);
+    expect(restarts).toHaveLength(1);
+    await client.end();
+  }, 60_000);
+
+  it('a watch connection that goes silent (its backend stopped) is given up after the heartbeat timeout, and kinesql reconnects', async () => {
+    const before = restarts.length;
+    const { rows } = await admin.query(`SELECT pid FROM pg_stat_activity WHERE application_name = 'kinesql watch'`);
+    expect(rows).toHaveLength(1);
+    const pid = Number(rows[0]?.['pid']);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await vi.waitFor(() => expect(restarts).toHaveLength(before + 1), { timeout: 30_000, interval: 100 });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(restarts.at(-1)?.reason).toMatch(/did not answer within/);
+    const client = await harness.connect();
+    expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 2 }]);
+    await client.end();
+  }, 60_000);
+
+  // Last: killing a backend makes the engine reset every process, as after a crash.
+  it("a session gets the backend's own FATAL when the engine ends it, and kinesql's 08006 when it ends without one", async () => {
+    const terminated = await RawClient.startup(harness.server.port);
+    await admin.query('SELECT pg_terminate_backend($1)', [terminated.key!.processId]);
+    expect(await errorsUntilClosed(terminated)).toEqual(['FATAL 57P01']);
+    const killed = await RawClient.startup(harness.server.port);
+    process.kill(killed.key!.processId, 'SIGKILL');
+    expect(await errorsUntilClosed(killed)).toEqual(['FATAL 08006']);
+  }, 60_000);
 });
 
 describe('kinesql shut down under load', () => {
