@@ -115,17 +115,24 @@ async function errorsUntilClosed(client: RawClient): Promise<string[]> {
 describe("kinesql's connections to an engine that stays up", () => {
   let harness: Harness;
   const restarts: EngineRestart[] = [];
-  let admin: pg.Client;
+
+  /** Runs SQL as the engine's superuser, on a connection of its own. */
+  async function asAdmin(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+    const admin = new pg.Client({ ...harness.server.engine.endpoint });
+    await admin.connect();
+    try {
+      return (await admin.query(sql, params)).rows;
+    } finally {
+      await admin.end();
+    }
+  }
 
   beforeAll(async () => {
     harness = await startWithLogs([]);
     harness.server.engine.onRestart((restart) => restarts.push(restart));
-    admin = new pg.Client({ ...harness.server.engine.endpoint });
-    await admin.connect();
   }, 120_000);
 
   afterAll(async () => {
-    await admin?.end();
     await harness?.close();
   });
 
@@ -133,7 +140,7 @@ describe("kinesql's connections to an engine that stays up", () => {
     const client = await harness.connect();
     await harness.put('events', [{ k: 'a', seq: 0 }]);
     expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 1 }]);
-    const { rows } = await admin.query(
+    const rows = await asAdmin(
       `SELECT count(pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity WHERE application_name LIKE 'kinesql%' AND pid <> pg_backend_pid()`,
     );
     expect(rows[0]?.['ended']).toBeGreaterThanOrEqual(2);
@@ -147,7 +154,7 @@ describe("kinesql's connections to an engine that stays up", () => {
 
   it('a watch connection that goes silent (its backend stopped) is given up after the heartbeat timeout, and kinesql reconnects', async () => {
     const before = restarts.length;
-    const { rows } = await admin.query(`SELECT pid FROM pg_stat_activity WHERE application_name = 'kinesql watch'`);
+    const rows = await asAdmin(`SELECT pid FROM pg_stat_activity WHERE application_name = 'kinesql watch'`);
     expect(rows).toHaveLength(1);
     const pid = Number(rows[0]?.['pid']);
     process.kill(pid, 'SIGSTOP');
@@ -165,11 +172,17 @@ describe("kinesql's connections to an engine that stays up", () => {
   // Last: killing a backend makes the engine reset every process, as after a crash.
   it("a session gets the backend's own FATAL when the engine ends it, and kinesql's 08006 when it ends without one", async () => {
     const terminated = await RawClient.startup(harness.server.port);
-    await admin.query('SELECT pg_terminate_backend($1)', [terminated.key!.processId]);
+    await asAdmin('SELECT pg_terminate_backend($1)', [terminated.key!.processId]);
     expect(await errorsUntilClosed(terminated)).toEqual(['FATAL 57P01']);
+    const before = restarts.length;
     const killed = await RawClient.startup(harness.server.port);
     process.kill(killed.key!.processId, 'SIGKILL');
     expect(await errorsUntilClosed(killed)).toEqual(['FATAL 08006']);
+    // kinesql's own connections went with the reset: it reconnects once the engine has recovered.
+    await vi.waitFor(() => expect(restarts).toHaveLength(before + 1), { timeout: 30_000, interval: 50 });
+    const client = await harness.connect();
+    expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 2 }]);
+    await client.end();
   }, 60_000);
 });
 
