@@ -59,10 +59,15 @@ describe.skipIf(!installed && !process.env['CI'])('a failover of the external en
       await sleep(2_000);
       await primary.crash();
       address.retarget(standby.port);
-      await sleep(1_500);
-      const answer = await fetch(`http://127.0.0.1:${harness.server.httpPort}/readyz`);
-      expect(answer.status).toBe(503);
-      expect(((await answer.json()) as { problems: string[] }).problems.join('\n')).toMatch(/^engine: unreachable .*in recovery/m);
+      // kinesql's next attempts reach the standby, still in recovery: not ready, and why.
+      await vi.waitFor(
+        async () => {
+          const answer = await fetch(`http://127.0.0.1:${harness.server.httpPort}/readyz`);
+          expect(answer.status).toBe(503);
+          expect(((await answer.json()) as { problems: string[] }).problems.join('\n')).toMatch(/^engine: unreachable .*in recovery/m);
+        },
+        { timeout: 10_000, interval: 200 },
+      );
       expect(restarts).toEqual([]);
       await standby.promote();
       promotedAt = load.now();
