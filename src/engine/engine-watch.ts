@@ -57,6 +57,7 @@ export class EngineWatch {
   private lastAttemptEnded = 0;
   private closed = false;
   private wake: (() => void) | undefined;
+  private reconnecting = false;
   private readonly listeners = new Set<RestartListener>();
   private readonly heartbeat: NodeJS.Timeout;
   private heartbeatRunning = false;
@@ -99,7 +100,8 @@ export class EngineWatch {
     this.watcher = undefined;
     if (watcher) this.discard(watcher);
     this.options.logger.warn({ reason: cause }, 'engine connection lost; reconnecting');
-    void this.reconnect();
+    if (this.reconnecting) this.wake?.();
+    else void this.reconnect();
   }
 
   /**
@@ -143,22 +145,33 @@ export class EngineWatch {
     if (watcher) this.discard(watcher);
   }
 
+  /** One loop of attempts while the engine is away; a new outage during its pause starts it over at once. */
   private async reconnect(): Promise<void> {
-    let delay = FIRST_RETRY_MS;
-    while (this.outage && !this.closed) {
-      if (await this.tryNow()) return;
-      const outage = this.outage as Outage | undefined;
-      if (!outage || this.closed) return;
-      this.options.logger.info({ attempt: outage.attempts, retryInMs: delay, reason: outage.last }, 'engine still unreachable');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
-      delay = Math.min(delay * 2, LONGEST_RETRY_MS);
+    this.reconnecting = true;
+    try {
+      let outage = this.outage;
+      let delay = FIRST_RETRY_MS;
+      while (this.outage && !this.closed) {
+        if (this.outage !== outage) {
+          outage = this.outage;
+          delay = FIRST_RETRY_MS;
+        }
+        if (await this.tryNow()) continue;
+        const current = this.outage as Outage | undefined;
+        if (!current || this.closed) return;
+        this.options.logger.info({ attempt: current.attempts, retryInMs: delay, reason: current.last }, 'engine still unreachable');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        delay = Math.min(delay * 2, LONGEST_RETRY_MS);
+      }
+    } finally {
+      this.reconnecting = false;
     }
   }
 

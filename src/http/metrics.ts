@@ -233,12 +233,33 @@ export class KinesqlMetrics implements StatementMetrics {
       },
     });
     new Gauge({
+      name: 'kinesql_engine_up',
+      help: 'Whether kinesql reaches its engine: 0 while it reconnects after a restart, crash or failover of the engine',
+      registers: [registry],
+      collect() {
+        this.set(engine.unavailableReason === undefined ? 1 : 0);
+      },
+    });
+    const reconnects = new Counter({
+      name: 'kinesql_engine_reconnects_total',
+      help: "Times kinesql's connections to the engine were lost and came back",
+      registers: [registry],
+    });
+    engine.onRestart(() => reconnects.inc());
+    // While the engine is away its own figures are left out: the rest of /metrics still answers.
+    const fromEngine = async <T>(sql: string, use: (rows: Record<string, unknown>[]) => T): Promise<T | undefined> => {
+      if (engine.unavailableReason !== undefined) return undefined;
+      const answer = await engine.query(sql).catch(() => undefined);
+      return answer ? use(answer.rows) : undefined;
+    };
+    new Gauge({
       name: 'kinesql_engine_database_bytes',
       help: "Size of the engine's database",
       registers: [registry],
       async collect() {
-        const { rows } = await engine.query('SELECT pg_database_size(current_database())::float8 AS bytes');
-        this.set(Number(rows[0]?.['bytes'] ?? 0));
+        // While the engine is away this keeps the size it had.
+        const bytes = await fromEngine('SELECT pg_database_size(current_database())::float8 AS bytes', (rows) => Number(rows[0]?.['bytes'] ?? 0));
+        if (bytes !== undefined) this.set(bytes);
       },
     });
     new Gauge({
@@ -247,11 +268,12 @@ export class KinesqlMetrics implements StatementMetrics {
       labelNames: ['state'],
       registers: [registry],
       async collect() {
-        const { rows } = await engine.query(
+        const rows = await fromEngine(
           `SELECT coalesce(state, 'unknown') AS state, count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() GROUP BY 1`,
+          (found) => found,
         );
         this.reset();
-        for (const row of rows) this.set({ state: String(row['state']) }, Number(row['n']));
+        for (const row of rows ?? []) this.set({ state: String(row['state']) }, Number(row['n']));
       },
     });
   }

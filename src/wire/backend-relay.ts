@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { errorFields } from '../engine/backend-link.js';
 
 /** A whole backend message kinesql reads itself (its own exchanges with the session's backend). */
 export interface BackendMessage {
@@ -17,17 +18,6 @@ export interface TurnAnswer {
   sqlstate?: string;
   /** Rows the commands reported (the number ending their CommandComplete tags), if any did. */
   rows?: number;
-}
-
-/** The C (code) field of an ErrorResponse body. */
-function sqlstateOf(body: Buffer): string | undefined {
-  for (let offset = 0; offset < body.length && body[offset] !== 0; ) {
-    const end = body.indexOf(0, offset + 1);
-    if (end < 0) return undefined;
-    if (body[offset] === 0x43) return body.toString('utf8', offset + 1, end);
-    offset = end + 1;
-  }
-  return undefined;
 }
 
 /** The row count of a CommandComplete tag (`SELECT 5`, `FETCH 10`, `COPY 3`); undefined for tags without one. */
@@ -49,6 +39,8 @@ export class BackendRelay {
   status = 0x49;
   /** ErrorResponses passed to the client so far. */
   errors = 0;
+  /** Whether the backend sent a FATAL (or PANIC) error, as it does before ending a session it ends itself. */
+  fatalSent = false;
   private outstanding = 0;
   private idleWaiters: (() => void)[] = [];
   /** Per ReadyForQuery still awaited, who wants to know it came and whether an error came before it. */
@@ -167,7 +159,10 @@ export class BackendRelay {
           runStart = offset;
         }
       } else if (this.type === ERROR_RESPONSE) {
-        this.sqlstateBeforeReady ??= sqlstateOf(body);
+        const fields = errorFields(body);
+        this.sqlstateBeforeReady ??= fields.get('C');
+        const severity = fields.get('S');
+        if (severity === 'FATAL' || severity === 'PANIC') this.fatalSent = true;
       } else if (this.type === COMMAND_COMPLETE) {
         const rows = rowsOf(body);
         if (rows !== undefined) this.rowsBeforeReady = (this.rowsBeforeReady ?? 0) + rows;

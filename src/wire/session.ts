@@ -323,7 +323,7 @@ export class Session {
         return;
       }
       if (error instanceof EngineUnavailable) {
-        await this.fatal({ code: error.code, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
+        await this.engineUnavailable(error);
         return;
       }
       throw error;
@@ -377,12 +377,23 @@ export class Session {
     );
   }
 
-  /** The backend ended (its FATAL, if any, went to the client): the connection ends too, as with PostgreSQL. */
+  /**
+   * The backend ended: the connection ends too, as with PostgreSQL. Its FATAL, if it sent one, went to the
+   * client; a backend that ended without one (the engine crashed or was stopped at once) leaves the client a
+   * FATAL 08006 of kinesql's, where PostgreSQL's own clients would report the connection lost.
+   */
   private onBackendClosed(): void {
     if (this.closed) return;
     this.logger.info({ user: this.user, backend: this.processId }, 'engine backend closed; closing the session');
-    this.closed = true;
-    this.stream.end();
+    if (this.relay?.fatalSent) {
+      this.closed = true;
+      this.stream.end();
+      return;
+    }
+    this.fatal({
+      code: SQLSTATE.connectionFailure,
+      message: 'the connection to the database engine was lost: its backend ended without a reply (the engine restarted or crashed)',
+    }).catch(() => undefined);
   }
 
   private async onMessage(message: FrontendMessage): Promise<void> {
@@ -435,6 +446,11 @@ export class Session {
     this.stream.end();
   }
 
+  /** The engine is away (restarting, failing over) or kinesql is shutting down: PostgreSQL's SQLSTATE for it. */
+  private engineUnavailable(error: EngineUnavailable): Promise<void> {
+    return this.fatal({ code: error.code, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
+  }
+
   private async fail(error: unknown): Promise<void> {
     if (error instanceof ProtocolViolation) {
       this.logger.warn({ err: error, user: this.user }, 'protocol violation');
@@ -445,6 +461,15 @@ export class Session {
         return;
       }
       await this.fatal({ code: error.sqlstate, message: error.message }).catch(() => undefined);
+      return;
+    }
+    if (this.closed) {
+      // The backend or the client ended the connection while kinesql worked for it: nobody is left to tell.
+      this.logger.info({ err: error, user: this.user }, 'session ended during a turn');
+      return;
+    }
+    if (error instanceof EngineUnavailable) {
+      await this.engineUnavailable(error).catch(() => undefined);
       return;
     }
     this.logger.error({ err: error, user: this.user }, 'session failed');

@@ -1,13 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import type { EngineRestart } from '../../src/engine/engine.js';
-import { createKinesisClient } from '../../src/kinesis/client.js';
-import { FaultLoad, fromServer, keySeqDefinition } from '../support/fault-load.js';
+import { fromServer, keySeqDefinition, startFaultLoad } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { errorFields, RawClient } from '../support/raw-client.js';
 
 /**
  * The embedded engine's postmaster killed with kill -9 (kinesql starts it again itself), and kinesql shut
@@ -28,31 +27,6 @@ async function startWithLogs(logs: LogLine[]): Promise<Harness> {
     configure: (config) => ({ ...config, scan: { ...DEFAULT_SCAN_CONFIG, ...config.scan, readBudgetShare: 0.2 } }),
     logger: pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) }),
   });
-}
-
-function loadOn(harness: Harness): { load: FaultLoad; stop(): Promise<void> } {
-  const writer = createKinesisClient(harness.config.aws);
-  const load = new FaultLoad({
-    connection: harness.connection,
-    table: 'events',
-    clients: 4,
-    put: async (records, keys) => {
-      const answer = await writer.send(
-        new PutRecordsCommand({
-          StreamName: 'events',
-          Records: records.map((record, i) => ({ Data: Buffer.from(JSON.stringify(record)), PartitionKey: keys[i]! })),
-        }),
-      );
-      if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
-    },
-  });
-  return {
-    load,
-    async stop() {
-      await load.stop();
-      writer.destroy();
-    },
-  };
 }
 
 /** The engine's postmaster: the parent of a backend of kinesql's own. */
@@ -77,7 +51,7 @@ describe('the embedded engine killed with kill -9 under load', () => {
   });
 
   it('answers a login during the restart with 57P03, and serves it once the engine is back', async () => {
-    const { load, stop } = loadOn(harness);
+    const { load, stop } = startFaultLoad(harness, 'events', 4);
     const logins: { at: number; code?: string; message?: string }[] = [];
     let killedAt = 0;
     try {
@@ -126,11 +100,97 @@ describe('the embedded engine killed with kill -9 under load', () => {
   }, 120_000);
 });
 
+/** The ErrorResponses a session gets until its connection closes, as severity and SQLSTATE. */
+async function errorsUntilClosed(client: RawClient): Promise<string[]> {
+  const errors: string[] = [];
+  for (let message = await client.next(); message; message = await client.next()) {
+    if (message.type === 'E') {
+      const fields = errorFields(message.body);
+      errors.push(`${fields['S']} ${fields['C']}`);
+    }
+  }
+  return errors;
+}
+
+describe("kinesql's connections to an engine that stays up", () => {
+  let harness: Harness;
+  const restarts: EngineRestart[] = [];
+
+  /** Runs SQL as the engine's superuser, on a connection of its own. */
+  async function asAdmin(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+    const admin = new pg.Client({ ...harness.server.engine.endpoint });
+    await admin.connect();
+    try {
+      return (await admin.query(sql, params)).rows;
+    } finally {
+      await admin.end();
+    }
+  }
+
+  beforeAll(async () => {
+    harness = await startWithLogs([]);
+    harness.server.engine.onRestart((restart) => restarts.push(restart));
+  }, 120_000);
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it("an administrator ending kinesql's own connections counts as one restart, and kinesql goes on serving", async () => {
+    const client = await harness.connect();
+    await harness.put('events', [{ k: 'a', seq: 0 }]);
+    expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 1 }]);
+    const rows = await asAdmin(
+      `SELECT count(pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity WHERE application_name LIKE 'kinesql%' AND pid <> pg_backend_pid()`,
+    );
+    expect(rows[0]?.['ended']).toBeGreaterThanOrEqual(2);
+    await vi.waitFor(() => expect(restarts).toHaveLength(1), { timeout: SERVED_AGAIN_MS, interval: 20 });
+    expect(restarts[0]?.reason).toMatch(/terminating connection due to administrator command/);
+    await harness.put('events', [{ k: 'a', seq: 1 }]);
+    expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 2 }]);
+    expect(restarts).toHaveLength(1);
+    await client.end();
+  }, 60_000);
+
+  it('a watch connection that goes silent (its backend stopped) is given up after the heartbeat timeout, and kinesql reconnects', async () => {
+    const before = restarts.length;
+    const rows = await asAdmin(`SELECT pid FROM pg_stat_activity WHERE application_name = 'kinesql watch'`);
+    expect(rows).toHaveLength(1);
+    const pid = Number(rows[0]?.['pid']);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await vi.waitFor(() => expect(restarts).toHaveLength(before + 1), { timeout: 30_000, interval: 100 });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(restarts.at(-1)?.reason).toMatch(/did not answer within/);
+    const client = await harness.connect();
+    expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 2 }]);
+    await client.end();
+  }, 60_000);
+
+  // Last: killing a backend makes the engine reset every process, as after a crash.
+  it("a session gets the backend's own FATAL when the engine ends it, and kinesql's 08006 when it ends without one", async () => {
+    const terminated = await RawClient.startup(harness.server.port);
+    await asAdmin('SELECT pg_terminate_backend($1)', [terminated.key!.processId]);
+    expect(await errorsUntilClosed(terminated)).toEqual(['FATAL 57P01']);
+    const before = restarts.length;
+    const killed = await RawClient.startup(harness.server.port);
+    process.kill(killed.key!.processId, 'SIGKILL');
+    expect(await errorsUntilClosed(killed)).toEqual(['FATAL 08006']);
+    // kinesql's own connections went with the reset: it reconnects once the engine has recovered.
+    await vi.waitFor(() => expect(restarts).toHaveLength(before + 1), { timeout: 30_000, interval: 50 });
+    const client = await harness.connect();
+    expect((await client.query('select count(*)::int as n from events')).rows).toEqual([{ n: 2 }]);
+    await client.end();
+  }, 60_000);
+});
+
 describe('kinesql shut down under load', () => {
   it('ends sessions with 57P01 and logs nothing about a pool used after its end', async () => {
     const logs: LogLine[] = [];
     const harness = await startWithLogs(logs);
-    const { load, stop } = loadOn(harness);
+    const { load, stop } = startFaultLoad(harness, 'events', 4);
     try {
       await sleep(1_500);
       await harness.close();

@@ -1,11 +1,9 @@
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import type { EngineRestart } from '../../src/engine/engine.js';
-import { createKinesisClient } from '../../src/kinesis/client.js';
 import { externalPostgresBinaries, startExternalPostgres, type ExternalPostgres } from '../support/external-postgres.js';
-import { exactness, FaultLoad, fromServer, keySeqDefinition } from '../support/fault-load.js';
+import { exactness, fromServer, keySeqDefinition, startFaultLoad } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 /**
@@ -62,23 +60,15 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
     return { status: answer.status, problems: ((await answer.json()) as { problems: string[] }).problems };
   };
 
+  const metricsText = async (): Promise<string> => {
+    const answer = await fetch(`http://127.0.0.1:${harness.server.httpPort}/metrics`);
+    expect(answer.status).toBe(200);
+    return answer.text();
+  };
+
   /** `away`: the engine stays down for a while after the fault, when /readyz and clients must say so. */
   async function underLoad(table: string, fault: () => Promise<void>, back: () => Promise<void>, away: boolean): Promise<void> {
-    const writer = createKinesisClient(harness.config.aws);
-    const load = new FaultLoad({
-      connection: harness.connection,
-      table,
-      clients: CLIENTS,
-      put: async (records, keys) => {
-        const answer = await writer.send(
-          new PutRecordsCommand({
-            StreamName: table,
-            Records: records.map((record, i) => ({ Data: Buffer.from(JSON.stringify(record)), PartitionKey: keys[i]! })),
-          }),
-        );
-        if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
-      },
-    });
+    const { load, stop } = startFaultLoad(harness, table, CLIENTS);
     const restartsBefore = restarts.length;
     let backAt = Number.POSITIVE_INFINITY;
     try {
@@ -89,6 +79,10 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
         const notReady = await readyz();
         expect(notReady.status).toBe(503);
         expect(notReady.problems.join('\n')).toMatch(/^engine: unreachable for [\d.]+ s, reconnecting/m);
+        // /metrics still answers, without the engine's own figures.
+        const metrics = await metricsText();
+        expect(metrics).toMatch(/^kinesql_engine_up 0$/m);
+        expect(metrics).not.toMatch(/^kinesql_engine_connections\{/m);
       }
       await back();
       backAt = load.now();
@@ -96,8 +90,7 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
       await vi.waitFor(() => expect(load.servedAgainAfter(backAt).every(Number.isFinite)).toBe(true), { timeout: SERVED_AGAIN_MS * 2, interval: 100 });
       await sleep(1_000);
     } finally {
-      await load.stop();
-      writer.destroy();
+      await stop();
     }
     expect(load.writerErrors).toEqual([]);
     const servedAgain = load.servedAgainAfter(backAt);
@@ -108,6 +101,13 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
     );
     expect(Math.max(...servedAgain)).toBeLessThan(SERVED_AGAIN_MS);
     expect(errors.filter((error) => fromServer(error) && (error.code === 'XX000' || UNCLEAN.test(error.message ?? '')))).toEqual([]);
+    // Sessions whose backend ended were told so with PostgreSQL's SQLSTATEs (57P01 from the backend itself,
+    // or kinesql's 08006 when it ended without a word); a client idle at that moment finds out at its next
+    // query, from its driver.
+    const told = errors.map((error) => error.code ?? error.message);
+    expect(
+      told.filter((said) => !['57P01', '57P02', '57P03', '08006', 'Client has encountered a connection error and is not queryable'].includes(said!)),
+    ).toEqual([]);
     // Clients that were refused a login or a statement while the engine was away were told 57P03.
     if (away) expect(errors.some((error) => error.code === '57P03')).toBe(true);
 
@@ -126,6 +126,9 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
     expect(shown.records).toBe(shown.n);
     expect(shown.messages).toBe(shown.n);
     expect((await readyz()).status).toBe(200);
+    const metrics = await metricsText();
+    expect(metrics).toMatch(/^kinesql_engine_up 1$/m);
+    expect(metrics).toContain(`kinesql_engine_reconnects_total ${restarts.length}`);
     const messages = logs.map((line) => line.msg);
     expect(messages).toContain('engine connection lost; reconnecting');
     expect(messages).toContain('engine still unreachable');

@@ -1,18 +1,29 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /**
- * A loopback TCP relay in front of a Kinesis stand-in that can sever every connection through it at once,
- * HTTP/1.1 calls and HTTP/2 subscriptions alike: a subscription cut mid-stream, as a network failure would.
+ * A loopback TCP relay in front of a Kinesis stand-in (or a PostgreSQL server) that can sever every
+ * connection through it at once, HTTP/1.1 calls and HTTP/2 subscriptions alike: a subscription cut
+ * mid-stream, as a network failure would; or send new connections elsewhere, as a failover would.
  */
 export class TcpCutter {
   private server: Server | undefined;
   private readonly open = new Set<Socket>();
   cuts = 0;
 
-  constructor(private readonly targetPort: number) {}
+  constructor(private targetPort: number) {}
+
+  get port(): number {
+    return (this.server!.address() as AddressInfo).port;
+  }
 
   get endpoint(): string {
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** New connections go to `port` from now on (a failover behind one address); open ones are cut. */
+  retarget(port: number): void {
+    this.targetPort = port;
+    this.cutAll();
   }
 
   async start(): Promise<this> {

@@ -3,7 +3,10 @@
  * clients querying the stream's table over kinesql, half on one connection each (connecting again when it
  * ends), half on a new connection per query. Every answer and error is recorded with when it happened.
  */
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
+import { createKinesisClient } from '../../src/kinesis/client.js';
+import type { Harness } from './harness.js';
 
 export interface Answer {
   client: number;
@@ -166,5 +169,31 @@ export async function exactness(
     ...row,
     lastSeq: new Map(last.rows.map((r) => [String(r['k']), Number(r['seq'])])),
     outOfOrder: outOfOrder.rows.map((r) => `${r['k']}: ${r['previous']} then ${r['seq']}`),
+  };
+}
+
+/** A FaultLoad on a harness's stream `table` (named like its table), its writer on a Kinesis client of its own. */
+export function startFaultLoad(harness: Harness, table: string, clients: number): { load: FaultLoad; stop(): Promise<void> } {
+  const writer = createKinesisClient(harness.config.aws);
+  const load = new FaultLoad({
+    connection: harness.connection,
+    table,
+    clients,
+    put: async (records, keys) => {
+      const answer = await writer.send(
+        new PutRecordsCommand({
+          StreamName: table,
+          Records: records.map((record, i) => ({ Data: Buffer.from(JSON.stringify(record)), PartitionKey: keys[i]! })),
+        }),
+      );
+      if (answer.FailedRecordCount) throw new Error(`${answer.FailedRecordCount} records were not put`);
+    },
+  });
+  return {
+    load,
+    async stop() {
+      await load.stop();
+      writer.destroy();
+    },
   };
 }

@@ -19,6 +19,8 @@ export interface StandbyPostgres {
   startUp(): Promise<void>;
   /** Pauses WAL replay (pg_wal_replay_pause) or resumes it. */
   pauseReplay(): Promise<void>;
+  /** Promotes the standby to a primary (pg_promote), waiting until it accepts writes. */
+  promote(): Promise<void>;
   resumeReplay(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -92,6 +94,7 @@ export async function startStandby(primary: ExternalPostgres): Promise<StandbyPo
       ({ postmaster } = await launchPostgres({ binaries, dataDir, socketDir, owner, adminPassword, port }));
     },
     pauseReplay: () => asAdmin('SELECT pg_wal_replay_pause()'),
+    promote: () => asAdmin('SELECT pg_promote(true, 60)'),
     resumeReplay: () => asAdmin('SELECT pg_wal_replay_resume()'),
     stop() {
       stopping ??= (async () => {
