@@ -51,6 +51,8 @@ const LOST_CONNECTION_MESSAGES = [
   'Client was closed and is not queryable',
   'timeout expired',
   'Connection terminated due to connection timeout',
+  // A client's backend login (backend-link.ts) cut short by a restart.
+  'the engine closed the connection while logging in',
 ];
 
 /**
