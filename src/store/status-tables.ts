@@ -62,7 +62,7 @@ export async function writeStatusTables(engine: Engine, tables: StreamTable[]): 
       invalid_records: shards.reduce((sum, shard) => sum + shard.invalidRows, 0),
       message_bytes: table.bytesLoaded,
       window_start: start ? start.toISOString() : null,
-      catching_up: table.progress() !== undefined,
+      catching_up: table.loading,
       last_error: table.lastError ?? null,
       schema_registry_error: table.schemaRegistryError() ?? null,
       stream_status: stream.status,
