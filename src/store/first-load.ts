@@ -33,11 +33,11 @@ export class FirstLoad {
     );
   }
 
-  /** A catch-up of the table ended, having read `records` Kinesis records; `finished` when it succeeded. */
-  ended(records: number, bytesLoaded: number, finished: boolean): void {
-    if (this.state !== 'running') return;
+  /** A catch-up of the table ended, having read `records` Kinesis records; `finished` when it succeeded. True when that ended the first load. */
+  ended(records: number, bytesLoaded: number, finished: boolean): boolean {
+    if (this.state !== 'running') return false;
     this.records += records;
-    if (!finished) return;
+    if (!finished) return false;
     this.state = 'done';
     const seconds = (performance.now() - this.startedAt) / 1000;
     const bytes = bytesLoaded - this.bytesBefore;
@@ -46,5 +46,6 @@ export class FirstLoad {
       { table: this.table, records: this.records, bytes, seconds: Math.round(seconds * 10) / 10, recordsPerSecond },
       `first load of ${this.table} finished: ${this.records} records, ${bytes} bytes in ${seconds.toFixed(1)} s (${recordsPerSecond} records/s)`,
     );
+    return true;
   }
 }

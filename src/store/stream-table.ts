@@ -106,7 +106,18 @@ export class StreamTable {
     this.tableName = qualifiedName(definition);
     this.firstLoad = new FirstLoad(`${definition.schemaName}.${definition.tableName}`, options.logger);
     const registries = options.schemaRegistries === undefined ? {} : { registries: options.schemaRegistries };
-    const decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes, ...registries });
+    const decodeRecord = createRecordDecoder(definition.message, {
+      maxMessageBytes: options.maxMessageBytes,
+      ...registries,
+      onMappingVerdict: ({ messages, unmatched }) => {
+        for (const { field, mapping } of unmatched) {
+          options.logger.warn(
+            { table: `${definition.schemaName}.${definition.tableName}`, file: definition.source, field, mapping, messages },
+            `${definition.source}: field "${field}" (mapping "${mapping}") matched nothing in the first ${messages} records`,
+          );
+        }
+      },
+    });
     this.decodeRecord = decodeRecord;
     this.partitions = options.partitionByTime ? new TimePartitions(definition, options.partitionSeconds ?? partitionSeconds(options.windowSeconds)) : undefined;
     this.incarnations = new StreamIncarnations(tableKey(definition), this.tableName, definition.streamName, options.engine, options.logger);
@@ -160,6 +171,11 @@ export class StreamTable {
     const reached = new Map<string, string>();
     for (const [shardId, shard] of this.shards) if (shard.range?.lastSequence) reached.set(shardId, shard.range.lastSequence);
     return reached;
+  }
+
+  /** Fields whose mapping matched nothing in the table's first records (kinesql.streams): `field (mapping)`; undefined until judged. */
+  unmatchedFields(): string[] | undefined {
+    return this.decodeRecord.unmatchedFields()?.map(({ field, mapping }) => `${field} (${mapping})`);
   }
 
   /** Why the latest records that needed a schema registry could not decode, if they could not (kinesql.streams). */
@@ -298,7 +314,7 @@ export class StreamTable {
       }
       this.lastError = undefined;
       this.failingSince = undefined;
-      this.firstLoad.ended(progress.recordsRead, this.bytesLoaded, true);
+      if (this.firstLoad.ended(progress.recordsRead, this.bytesLoaded, true)) this.decodeRecord.judgeMappings();
     } catch (error) {
       this.firstLoad.ended(progress.recordsRead, this.bytesLoaded, false);
       const readError = StreamReadError.from(error, streamName);

@@ -15,6 +15,20 @@ const events = {
   message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] },
 };
 
+// A typo in a mapping path (`device/oss` for `device/os`): the column would be NULL in every row.
+const devices = {
+  tableName: 'devices',
+  streamName: 'devices',
+  message: {
+    dataFormat: 'json',
+    fields: [
+      { name: 'os', type: 'VARCHAR', mapping: 'device/oss' },
+      { name: 'model', type: 'VARCHAR', mapping: 'device/model' },
+      { name: 'note', type: 'VARCHAR', mapping: 'note' },
+    ],
+  },
+};
+
 interface LogLine {
   level: number;
   msg: string;
@@ -33,8 +47,11 @@ describe("a table's first load", () => {
       },
     });
     harness = await startHarness({
-      streams: [{ name: 'events', shards: 2 }],
-      definitions: { 'events.json': events },
+      streams: [
+        { name: 'events', shards: 2 },
+        { name: 'devices', shards: 1 },
+      ],
+      definitions: { 'events.json': events, 'devices.json': devices },
       logger: pino({ level: 'info' }, sink),
       configure: (config) => ({
         ...config,
@@ -51,6 +68,11 @@ describe("a table's first load", () => {
       );
       await sleep(150);
     }
+    // `note` is null in every record: present, so its mapping matched.
+    await harness.put(
+      'devices',
+      Array.from({ length: 50 }, (_, i) => ({ device: { os: 'linux', model: `m${i}` }, note: null })),
+    );
   });
 
   afterAll(async () => {
@@ -96,5 +118,25 @@ describe("a table's first load", () => {
       await again.end();
     }
     expect(lines.filter((line) => line.msg.startsWith('first load of public.events'))).toHaveLength(2);
+  });
+
+  it('reports a field whose mapping matched nothing in the first records, in the log and in kinesql.streams', async () => {
+    const client = await harness.connect();
+    try {
+      const rows = (await client.query('select count(*)::int as n, count(os)::int as os, count(model)::int as model from devices')).rows;
+      expect(rows).toEqual([{ n: 50, os: 0, model: 50 }]);
+      const streams = await client.query('select table_name, unmatched_fields from kinesql.streams order by table_name');
+      expect(streams.rows).toEqual([
+        { table_name: 'devices', unmatched_fields: ['os (device/oss)'] },
+        { table_name: 'events', unmatched_fields: [] },
+      ]);
+    } finally {
+      await client.end();
+    }
+    const warnings = lines.filter((line) => line.level === 40 && line.msg.includes('matched nothing'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toMatch(/devices\.json: field "os" \(mapping "device\/oss"\) matched nothing in the first 50 records$/);
+    expect(warnings[0]).toMatchObject({ table: 'public.devices', field: 'os', mapping: 'device/oss', messages: 50 });
+    expect(String(warnings[0]!['file'])).toMatch(/devices\.json$/);
   });
 });
