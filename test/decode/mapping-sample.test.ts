@@ -75,6 +75,20 @@ describe('mappings that match nothing in the first records', () => {
     expect(names(verdicts[0])).toEqual(['idd:idd']);
   });
 
+  it('protobuf: a field the message type lacks is a miss, one the type has but the message leaves unset is a match', () => {
+    const proto = 'syntax = "proto3"; message M { int64 id = 1; string note = 2; }';
+    const specs: FieldSpec[] = [
+      { name: 'id', type: 'bigint', mapping: 'id' },
+      { name: 'note', type: 'varchar', mapping: 'note' },
+      { name: 'idd', type: 'bigint', mapping: 'idd' },
+    ];
+    const { decode, verdicts, judge } = sampled(messageDefinition('protobuf', specs, { dataSchema: proto }));
+    decode(Uint8Array.from([0x08, 0x05])); // id = 5, note unset
+    judge();
+    expect(verdicts[0]!.messages).toBe(1);
+    expect(names(verdicts[0])).toEqual(['idd:idd']);
+  });
+
   it('raw: a byte range past the end of every message is a miss', () => {
     const specs: FieldSpec[] = [
       { name: 'head', type: 'varchar', mapping: '0:2', dataFormat: 'VARCHAR' },
