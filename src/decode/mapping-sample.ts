@@ -48,6 +48,13 @@ export class MappingSample {
     this.onVerdict(this.judged);
   }
 
+  /** Takes a verdict reached elsewhere on the table's records (decoding them again for a changed definition). */
+  adopt(verdict: MappingVerdict): void {
+    if (this.judged !== undefined) return;
+    this.judged = verdict;
+    this.onVerdict(verdict);
+  }
+
   /** The fields that matched nothing, once judged. */
   get verdict(): MappingVerdict | undefined {
     return this.judged;

@@ -36,6 +36,8 @@ export interface RecordDecoder {
   unmatchedFields(): UnmatchedField[] | undefined;
   /** Judges the mapping sample on the messages decoded so far (at the end of a table's first load). */
   judgeMappings(): void;
+  /** Takes the verdict of decoding the table's loaded messages again (a definition change). */
+  adoptMappingVerdict(verdict: MappingVerdict): void;
 }
 
 export interface RecordDecoderOptions {
@@ -125,5 +127,6 @@ export function createRecordDecoder(message: MessageDefinition, options: RecordD
     registryError: () => problem,
     unmatchedFields: () => sample.verdict?.unmatched,
     judgeMappings: () => sample.judge(),
+    adoptMappingVerdict: (verdict: MappingVerdict) => sample.adopt(verdict),
   });
 }

@@ -117,12 +117,13 @@ export class StreamStore {
       if (!canRebuildFromLoadedMessages(old, next)) return this.create(next, old);
       // Another kinesql server on the same engine may have rebuilt it already.
       if ((await storedFingerprint(this.engine, tableKey(next), qualifiedName(next))) === this.fingerprint(next)) return this.create(next, old);
-      const rows = await rebuildFromLoadedMessages(this.engine, old, next, this.options.partitionByTime);
+      const { rows, mappings } = await rebuildFromLoadedMessages(this.engine, old, next, this.options.partitionByTime);
       await this.engine.transaction((tx) => renameTable(tx, tableKey(old), tableKey(next), next, this.fingerprint(next)), {
         lockTimeoutMs: DDL_LOCK_TIMEOUT_MS,
       });
       const table = this.track(next);
       table.adoptLoadedState(previous);
+      if (mappings) table.adoptMappingVerdict(mappings);
       this.logger.info({ table: `${next.schemaName}.${next.tableName}`, rows }, 'stream table rebuilt from loaded messages');
       return table;
     });

@@ -10,6 +10,7 @@ import { indexStatements } from '../catalog/ddl.js';
 import { qualifiedName } from '../pg/quoting.js';
 import { tableKey } from '../engine/roles.js';
 import type { TableDefinition } from '../catalog/definition.js';
+import type { MappingVerdict } from '../decode/mapping-sample.js';
 import { createRecordDecoder, type RecordDecoder } from '../decode/record-decoder.js';
 import type { SchemaRegistries } from '../registry/schema-registries.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
@@ -269,6 +270,11 @@ export class StreamTable {
     this.restored = positions;
     this.indexed = true;
     if (positions.size > 0) this.firstLoad.skip();
+  }
+
+  /** The verdict on the mappings from decoding the loaded messages again for this version of the definition. */
+  adoptMappingVerdict(verdict: MappingVerdict): void {
+    this.decodeRecord.adoptMappingVerdict(verdict);
   }
 
   /** Takes over what `previous` has loaded (same stream, rows already in the engine table). */

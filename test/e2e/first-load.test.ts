@@ -1,6 +1,8 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { sleep } from '../../src/kinesis/retry.js';
 import { type Harness, startHarness } from '../support/harness.js';
@@ -138,5 +140,31 @@ describe("a table's first load", () => {
     expect(warnings[0]!.msg).toMatch(/devices\.json: field "os" \(mapping "device\/oss"\) matched nothing in the first 50 records$/);
     expect(warnings[0]).toMatchObject({ table: 'public.devices', field: 'os', mapping: 'device/oss', messages: 50 });
     expect(String(warnings[0]!['file'])).toMatch(/devices\.json$/);
+  });
+
+  it('looks at the mappings again when a definition change decodes the loaded records again', async () => {
+    const client = await harness.connect();
+    const unmatched = async () =>
+      (await client.query("select unmatched_fields from kinesql.streams where table_name = 'devices'")).rows[0]?.unmatched_fields as string[] | null;
+    const redefine = (mapping: string) =>
+      writeFile(
+        join(harness.tablesDir, 'devices.json'),
+        JSON.stringify({
+          ...devices,
+          message: { ...devices.message, fields: [{ ...devices.message.fields[0]!, mapping }, ...devices.message.fields.slice(1)] },
+        }),
+      );
+    try {
+      await redefine('device/OS');
+      await vi.waitFor(async () => expect(await unmatched()).toEqual(['os (device/OS)']), { timeout: 20_000, interval: 200 });
+      expect(
+        lines.filter((line) => line.level === 40 && line.msg.includes('field "os" (mapping "device/OS") matched nothing in the first 50 records')),
+      ).toHaveLength(1);
+      await redefine('device/os');
+      await vi.waitFor(async () => expect(await unmatched()).toEqual([]), { timeout: 20_000, interval: 200 });
+      expect((await client.query('select count(os)::int as os from devices')).rows).toEqual([{ os: 50 }]);
+    } finally {
+      await client.end();
+    }
   });
 });
