@@ -119,6 +119,11 @@ export function loadProgressOf(table: StreamTable, rate: LoadRate, now: number):
 /** `loading public.demo_events: 43.0% of the window (24 h) loaded, about 1 min 20 s left` */
 export function loadProgressText(progress: ScanProgress): string {
   const span = progress.windowMs === undefined ? 'the stream (from the trim horizon)' : `the window (${durationText(progress.windowMs)})`;
-  const left = progress.secondsLeft === undefined ? 'time left not known yet' : `about ${durationText(progress.secondsLeft * 1000)} left`;
+  const left =
+    progress.secondsLeft === undefined
+      ? 'time left not known yet'
+      : progress.secondsLeft < 1
+        ? 'less than a second left'
+        : `about ${durationText(progress.secondsLeft * 1000)} left`;
   return `loading ${progress.table}: ${percentText(progress.ratio)} of ${span} loaded, ${left}`;
 }

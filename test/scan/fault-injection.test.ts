@@ -189,7 +189,7 @@ describe('a long read', () => {
       await client.end();
     }
     expect(notices.length).toBeGreaterThan(1);
-    const pattern = /^loading public\.slowly: (\d+\.\d)% of the window \(24 h\) loaded, (?:about .+ left|time left not known yet)$/;
+    const pattern = /^loading public\.slowly: (\d+\.\d)% of the window \(24 h\) loaded, (?:about .+ left|less than a second left|time left not known yet)$/;
     for (const notice of notices) expect(notice).toMatch(pattern);
     const percents = notices.map((message) => Number(pattern.exec(message)![1]));
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
