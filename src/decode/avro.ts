@@ -8,7 +8,7 @@
 import type { MessageDefinition } from '../catalog/definition.js';
 import { formatTimestamp, makeInstant } from './civil-time.js';
 import type { Converter } from './convert.js';
-import type { DecodedRow, MessageDecoder } from './decoder.js';
+import type { DecodedRow, MappingMatches, MessageDecoder } from './decoder.js';
 import { createFieldConverter } from './field-decoder.js';
 import { parseFieldPath, type PathStep } from './field-path.js';
 import { AvroSchemaError, parseAvroSchema, type AvroType } from './avro-schema.js';
@@ -314,7 +314,7 @@ export function createAvroDecoder(message: MessageDefinition, registries?: Schem
   }));
   const invalidRow = (): DecodedRow => ({ values: fields.map(() => null), valid: false });
   const decoder: MessageDecoder = {
-    decode(payload: Uint8Array): DecodedRow {
+    decode(payload: Uint8Array, matches?: MappingMatches): DecodedRow {
       const choice = writers.choose(payload);
       if (choice.kind === 'missing') return invalidRow();
       let root: AvroValue | undefined;
@@ -326,8 +326,10 @@ export function createAvroDecoder(message: MessageDefinition, registries?: Schem
       }
       if (root === undefined) return invalidRow();
       let valid = true;
-      const values = fields.map((field) => {
+      if (matches) matches.messages += 1;
+      const values = fields.map((field, i) => {
         const node = followAvroPath(root, field.path);
+        if (matches && node !== undefined) matches.perField[i]! += 1;
         if (node === undefined || node === null) return null;
         const source: SourceValue = node instanceof Map || Array.isArray(node) ? { kind: 'json', text: avroValueToJson(node) } : node;
         const converted = field.convert(source);

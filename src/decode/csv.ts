@@ -5,7 +5,7 @@
  */
 import type { MessageDefinition } from '../catalog/definition.js';
 import type { Converter } from './convert.js';
-import type { DecodedRow, MessageDecoder } from './decoder.js';
+import type { DecodedRow, MappingMatches, MessageDecoder } from './decoder.js';
 import { createFieldConverter } from './field-decoder.js';
 import { INVALID } from './source-value.js';
 
@@ -77,14 +77,16 @@ export function createCsvDecoder(message: MessageDefinition): MessageDecoder {
     convert: createFieldConverter(field),
   }));
   return {
-    decode(payload: Uint8Array): DecodedRow {
+    decode(payload: Uint8Array, matches?: MappingMatches): DecodedRow {
       let text = utf8.decode(payload);
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       const cells = parseCsvRecord(text);
       if (!cells) return { values: fields.map(() => null), valid: false };
       let valid = true;
-      const values = fields.map((field) => {
+      if (matches) matches.messages += 1;
+      const values = fields.map((field, i) => {
         const cell = cells[field.index];
+        if (matches && cell !== undefined) matches.perField[i]! += 1;
         if (cell === undefined || cell === '') return null;
         const converted = field.convert({ kind: 'string', value: cell });
         if (converted === INVALID) {

@@ -11,9 +11,21 @@ export interface DecodedRow {
   valid: boolean;
 }
 
+/**
+ * Over the messages it is passed with: how many were read far enough to look their fields up, and per field
+ * (definition order) how many of those its mapping found something in. A value present as null is found;
+ * a JSON path or Avro field absent, a CSV column past the line's end, a protobuf field the type lacks, a
+ * raw byte range past the message's end are not.
+ */
+export interface MappingMatches {
+  messages: number;
+  perField: number[];
+}
+
 /** Decodes message payloads (already decompressed and de-aggregated) of one table definition. Never throws. */
 export interface MessageDecoder {
-  decode(payload: Uint8Array): DecodedRow;
+  /** `matches`, when given, is counted into (only for a table's first messages: see mapping-sample.ts). */
+  decode(payload: Uint8Array, matches?: MappingMatches): DecodedRow;
   /**
    * Decoders whose writer schemas come from a schema registry: the schema a payload needs. It must have been
    * fetched (SchemaRegistries.fetch) before decode, which only uses what is known and never waits.

@@ -5,7 +5,7 @@
  */
 import { isLosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import type { MessageDefinition } from '../catalog/definition.js';
-import type { DecodedRow, MessageDecoder } from './decoder.js';
+import type { DecodedRow, MappingMatches, MessageDecoder } from './decoder.js';
 import { createFieldConverter } from './field-decoder.js';
 import { followPath, parseFieldPath, type PathStep } from './field-path.js';
 import { INVALID, type SourceValue } from './source-value.js';
@@ -68,16 +68,19 @@ export function createJsonDecoder(message: MessageDefinition): MessageDecoder {
   }));
   const invalidRow = (): DecodedRow => ({ values: fields.map(() => null), valid: false });
   return {
-    decode(payload: Uint8Array): DecodedRow {
+    decode(payload: Uint8Array, matches?: MappingMatches): DecodedRow {
       let text = utf8.decode(jsonDatum(payload));
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       const parsed = parseJson(text);
       if (!parsed) return invalidRow();
       const values: (string | null)[] = new Array<string | null>(fields.length);
       let valid = true;
+      if (matches) matches.messages += 1;
       for (let i = 0; i < fields.length; i++) {
         const field = fields[i] as JsonField;
-        const source = toSourceValue(followPath(parsed.root, field.path), parsed.lossless);
+        const node = followPath(parsed.root, field.path);
+        if (matches && node !== undefined) matches.perField[i]! += 1;
+        const source = toSourceValue(node, parsed.lossless);
         if (source === undefined || source === null) {
           values[i] = null; // a missing path or JSON null is NULL, and the row stays valid
           continue;

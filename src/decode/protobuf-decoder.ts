@@ -13,7 +13,7 @@ import { loadProtobufSchema, resolveProtobufPath, type ProtobufSchema } from '..
 import type { SchemaRegistries } from '../registry/schema-registries.js';
 import type { RegistrySchema } from '../registry/schema-ref.js';
 import type { Converter } from './convert.js';
-import type { DecodedRow, MessageDecoder } from './decoder.js';
+import type { DecodedRow, MappingMatches, MessageDecoder } from './decoder.js';
 import { createFieldConverter } from './field-decoder.js';
 import { parseFieldPath, type PathStep } from './field-path.js';
 import { compileReader, type ValueReader } from './protobuf-values.js';
@@ -118,7 +118,7 @@ export function createProtobufDecoder(message: MessageDefinition, registries?: S
   const invalidRow = (): DecodedRow => ({ values: paths.map(() => null), valid: false });
 
   const decoder: MessageDecoder = {
-    decode(payload: Uint8Array): DecodedRow {
+    decode(payload: Uint8Array, matches?: MappingMatches): DecodedRow {
       const choice = writers.choose(payload);
       if (choice.kind === 'missing') return invalidRow();
       const located = locate(choice, payload);
@@ -132,8 +132,12 @@ export function createProtobufDecoder(message: MessageDefinition, registries?: S
       }
       const values = new Array<string | null>(paths.length);
       let valid = true;
+      if (matches) matches.messages += 1;
       for (let i = 0; i < paths.length; i++) {
-        const source = compiled.readers[i]?.(decoded);
+        const reader = compiled.readers[i];
+        // The field is the message type's: unset in this message, it has the type's default.
+        if (matches && reader !== undefined) matches.perField[i]! += 1;
+        const source = reader?.(decoded);
         if (source === undefined || source === null) {
           values[i] = null;
           continue;

@@ -5,7 +5,7 @@
  */
 import type { FieldDefinition, MessageDefinition } from '../catalog/definition.js';
 import { createConverter, type Converter } from './convert.js';
-import type { DecodedRow, MessageDecoder } from './decoder.js';
+import type { DecodedRow, MappingMatches, MessageDecoder } from './decoder.js';
 import { INVALID, type SourceValue } from './source-value.js';
 
 const WIDTHS = { BYTE: 1, SHORT: 2, INT: 4, LONG: 8, FLOAT: 4, DOUBLE: 8 } as const;
@@ -89,11 +89,13 @@ function readValue(field: RawField, view: DataView, bytes: Uint8Array): SourceVa
 export function createRawDecoder(message: MessageDefinition): MessageDecoder {
   const fields = message.fields.map(compileField);
   return {
-    decode(payload: Uint8Array): DecodedRow {
+    decode(payload: Uint8Array, matches?: MappingMatches): DecodedRow {
       const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
       let valid = true;
-      const values = fields.map((field) => {
+      if (matches) matches.messages += 1;
+      const values = fields.map((field, i) => {
         const source = readValue(field, view, payload);
+        if (matches && source !== undefined) matches.perField[i]! += 1;
         let converted: ReturnType<typeof field.convert>;
         if (source === undefined) converted = INVALID;
         else if (field.toBoolean && source.kind === 'number') converted = source.text === '0' ? 'false' : 'true';

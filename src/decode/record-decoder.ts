@@ -11,6 +11,7 @@ import { decompress, type DecompressResult } from './compression.js';
 import type { DecodedRow, MessageDecoder } from './decoder.js';
 import { createDecoder } from './index.js';
 import { deaggregate } from './kpl.js';
+import { type MappingVerdict, MappingSample, type UnmatchedField } from './mapping-sample.js';
 import { inflateGlueDatum, jsonDatum } from './registry-framing.js';
 
 export interface DecodedMessage {
@@ -31,11 +32,19 @@ export interface RecordDecoder {
   fetchSchemas(records: readonly { data: Uint8Array }[]): Promise<void> | undefined;
   /** Why the latest records that needed a registry schema could not have it (kinesql.streams), if they could not. */
   registryError(): string | undefined;
+  /** Fields whose mapping matched nothing in the table's first messages (kinesql.streams); undefined until judged. */
+  unmatchedFields(): UnmatchedField[] | undefined;
+  /** Judges the mapping sample on the messages decoded so far (at the end of a table's first load). */
+  judgeMappings(): void;
+  /** Takes the verdict of decoding the table's loaded messages again (a definition change). */
+  adoptMappingVerdict(verdict: MappingVerdict): void;
 }
 
 export interface RecordDecoderOptions {
   maxMessageBytes: number;
   registries?: SchemaRegistries;
+  /** Told once which fields matched nothing in the first messages (see mapping-sample.ts). */
+  onMappingVerdict?: (verdict: MappingVerdict) => void;
 }
 
 /** Formats whose records may carry a schema registry's framing. */
@@ -48,6 +57,7 @@ export function createRecordDecoder(message: MessageDefinition, options: RecordD
   const invalidRow = (): DecodedRow => ({ values: new Array<string | null>(fieldCount).fill(null), valid: false });
   const framed = FRAMED_FORMATS.has(message.dataFormat);
   const isJson = message.dataFormat === 'json';
+  const sample = new MappingSample(message.fields, options.onMappingVerdict ?? (() => undefined));
 
   const unwrap = (data: Uint8Array): DecompressResult => {
     const payload = decompress(data, message.compressionCodec, options.maxMessageBytes);
@@ -58,11 +68,13 @@ export function createRecordDecoder(message: MessageDefinition, options: RecordD
     const payload = unwrap(data);
     if (!payload.ok) return { partitionKey, subSequenceNumber, message: data, row: invalidRow() };
     let row: DecodedRow;
+    const matches = sample.matches;
     try {
-      row = decoder.decode(payload.data);
+      row = decoder.decode(payload.data, matches);
     } catch {
       row = invalidRow(); // decoders do not throw by contract; this keeps one bad record from stopping ingest
     }
+    if (matches) sample.counted();
     // A JSON record's registry header is binary (its zero bytes cannot be stored as text): _message keeps the
     // JSON itself, which is what the table can be decoded from again after a definition change.
     return { partitionKey, subSequenceNumber, message: isJson ? jsonDatum(payload.data) : payload.data, row };
@@ -110,5 +122,11 @@ export function createRecordDecoder(message: MessageDefinition, options: RecordD
     return pending.then(judge);
   };
 
-  return Object.assign(decodeRecord, { fetchSchemas, registryError: () => problem });
+  return Object.assign(decodeRecord, {
+    fetchSchemas,
+    registryError: () => problem,
+    unmatchedFields: () => sample.verdict?.unmatched,
+    judgeMappings: () => sample.judge(),
+    adoptMappingVerdict: (verdict: MappingVerdict) => sample.adopt(verdict),
+  });
 }

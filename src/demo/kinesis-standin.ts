@@ -58,7 +58,29 @@ function patchAtTimestampIterators(): void {
   require.cache[actionPath]!.exports = patched;
 }
 
+/**
+ * kinesalite 3.3 answers GetRecords on an open shard with MillisBehindLatest 0 however much is left to
+ * read, so a consumer never sees how far behind it is. Kinesis says how far the answer is from the tip:
+ * here, an answer that filled its limit (more records may follow) is behind by the age of its last record.
+ */
+function patchMillisBehindLatest(): void {
+  const actionPath = require.resolve('kinesalite/actions/getRecords');
+  const original = require(actionPath) as KinesaliteAction;
+  const patched: KinesaliteAction = (store, data, cb) =>
+    original(store, data, (error, result) => {
+      const answer = result as { Records?: { ApproximateArrivalTimestamp: number }[]; MillisBehindLatest?: number; NextShardIterator?: string } | undefined;
+      const records = answer?.Records ?? [];
+      const limit = typeof data['Limit'] === 'number' ? data['Limit'] : 10_000;
+      if (!error && answer?.NextShardIterator !== undefined && records.length > 0 && records.length >= limit) {
+        answer.MillisBehindLatest = Math.max(0, Math.round(Date.now() - records[records.length - 1]!.ApproximateArrivalTimestamp * 1000));
+      }
+      cb(error, result);
+    });
+  require.cache[actionPath]!.exports = patched;
+}
+
 patchAtTimestampIterators();
+patchMillisBehindLatest();
 const kinesalite = require('kinesalite') as (options: KinesaliteOptions) => Server;
 
 export interface KinesisStandIn {

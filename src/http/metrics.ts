@@ -7,7 +7,7 @@ import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ShardReaderStats } from '../kinesis/shard-reader.js';
 import type { ShardStatus } from '../store/stream-table.js';
-import { tableProgress } from './load-progress.js';
+import { tableProgress } from '../store/load-progress.js';
 import { shardLagMs, tableLagMs } from './shard-lag.js';
 
 /** Where metrics of client statements are recorded: by the wire layer and the statement executor. */

@@ -3,7 +3,7 @@
  * both the page and /metrics report, the statement counters of /metrics and the readiness of /readyz.
  */
 import type { StreamStore } from '../store/stream-store.js';
-import { LoadRate, tableProgress, windowMillis } from './load-progress.js';
+import { LoadRate, tableProgress, windowMillis } from '../store/load-progress.js';
 import type { KinesqlMetrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
 import { shardLagMs, tableLagMs } from './shard-lag.js';
@@ -82,7 +82,7 @@ export class StatusReport {
         bytes: table.bytesLoaded,
         progress: progress.ratio,
         secondsLeft: this.rate.secondsLeft(name, progress.remainingMs, now),
-        catchingUp: table.progress() !== undefined,
+        catchingUp: table.loading,
         lagMs: tableLagMs(status, now),
         throttles: status.reduce((sum, shard) => sum + shard.reader.throttles, 0),
         retries: status.reduce((sum, shard) => sum + shard.reader.retries, 0),

@@ -2,7 +2,10 @@
  * The status page at `/`: plain HTML rendered from a StatusModel, with inline CSS and a refresh every few
  * seconds. Every value from outside (table, stream and shard names, errors) is HTML-escaped.
  */
+import { durationText, percentText } from '../store/load-progress.js';
 import type { ShardRow, StatusModel, TableRow } from './status-model.js';
+
+export { durationText, percentText };
 
 export const REFRESH_SECONDS = 5;
 
@@ -10,27 +13,6 @@ const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;
 
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (character) => ENTITIES[character]!);
-}
-
-/** The percent a ratio shows as, one decimal; what the page prints and tests compare with /metrics. */
-export function percentText(ratio: number): string {
-  return `${(Math.floor(ratio * 1000) / 10).toFixed(1)}%`;
-}
-
-export function durationText(ms: number | undefined): string {
-  if (ms === undefined) return '–';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${seconds} s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return withRest(minutes, 'min', seconds % 60, 's');
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return withRest(hours, 'h', minutes % 60, 'min');
-  return withRest(Math.floor(hours / 24), 'd', hours % 24, 'h');
-}
-
-function withRest(whole: number, unit: string, rest: number, restUnit: string): string {
-  return rest === 0 ? `${whole} ${unit}` : `${whole} ${unit} ${rest} ${restUnit}`;
 }
 
 function plural(n: number, noun: string): string {

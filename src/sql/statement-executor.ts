@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import type { CheckpointDefaults } from '../engine/roles.js';
 import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/checkpoints.js';
+import { loadProgressText } from '../store/load-progress.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
 import { checkSessionProperty, SESSION_PROPERTIES, SessionSettingError, sessionPropertyValue } from '../config/session-properties.js';
@@ -259,11 +260,5 @@ export class StatementExecutor {
 }
 
 function progressMessage(progress: ScanProgress[]): string {
-  return progress
-    .map(
-      (p) =>
-        `reading stream "${p.stream}": ${p.recordsRead} records, ${p.shardsDone} of ${p.shardsTotal} shards done, ` +
-        `${Math.round(p.millisBehindLatest / 1000)} s behind the tip`,
-    )
-    .join('; ');
+  return progress.map(loadProgressText).join('; ');
 }

@@ -2,29 +2,15 @@
  * How catch-ups of one table queue and share work: statements that arrive while one runs join the next one
  * when they ask for the same shards and read limits, widened to cover how far back each reaches.
  */
-import type { ScanProgress, ScanRequest } from './scan-request.js';
+import type { ScanRequest } from './scan-request.js';
 
-/** A statement's catch-up of one table: counts for progress notices. */
+/** A catch-up of one table under way: what it has read so far (the first load's log line reports it). */
 export class CatchUpProgress {
   recordsRead = 0;
-  shardsDone = 0;
-  shardsTotal = 0;
-  readonly behind = new Map<string, number>();
-
-  snapshot(stream: string): ScanProgress {
-    return {
-      stream,
-      recordsRead: this.recordsRead,
-      shardsDone: this.shardsDone,
-      shardsTotal: this.shardsTotal,
-      millisBehindLatest: Math.max(0, ...this.behind.values()),
-    };
-  }
 }
 
 export interface WaitingCatchUp {
   request: ScanRequest;
-  listeners: ((progress: ScanProgress) => void)[];
   done: Promise<void>;
 }
 

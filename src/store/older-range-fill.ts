@@ -32,12 +32,11 @@ export async function fillOlderRange(
       stopAt: request.stopAt,
       stopBeforeSequence: stop,
       maxBatches: 0,
-      onBatch: async (records, behind) => {
+      onBatch: async (records) => {
         handedOver = true;
         await loader.load(shard, records, 'fill');
         first ??= records[0];
         progress.recordsRead += records.length;
-        progress.behind.set(shard.description.shardId, behind ?? 0);
       },
     });
   } catch (error) {

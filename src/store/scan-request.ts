@@ -20,14 +20,16 @@ export interface ScanWindow {
   start: Date | undefined;
 }
 
-/** Progress of a statement's catch-up, reported every few seconds while it runs. */
+/** How far a table a statement waits for has loaded its window, reported every few seconds while it loads. */
 export interface ScanProgress {
-  stream: string;
-  recordsRead: number;
-  shardsDone: number;
-  shardsTotal: number;
-  /** The largest MillisBehindLatest of the shards still being read. */
-  millisBehindLatest: number;
+  /** schema.table */
+  table: string;
+  /** 0…1 of the window's time span (see load-progress.ts). */
+  ratio: number;
+  /** The window's span; undefined when it reaches back to the trim horizon. */
+  windowMs: number | undefined;
+  /** At the rate of the load so far; undefined until it is known. */
+  secondsLeft: number | undefined;
 }
 
 /** Per-session overrides of the seed's read settings (SET kinesis.max_batches, batch_size). */
@@ -53,7 +55,6 @@ export interface ScanRequest {
    * wait for an event at the tip, so the table is free for statements at once.
    */
   background?: boolean;
-  onProgress?: (progress: ScanProgress) => void;
 }
 
 /** The 128-bit hash Kinesis puts a partition key under: MD5 of its UTF-8 bytes, as an unsigned integer. */

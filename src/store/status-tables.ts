@@ -12,7 +12,7 @@ export const STATUS_TABLES = ['streams', 'shards'] as const;
 const STREAMS_COLUMNS = `table_schema text NOT NULL, table_name text NOT NULL, stream text NOT NULL,
   shards integer NOT NULL, open_shards integer NOT NULL, records bigint NOT NULL, invalid_records bigint NOT NULL,
   message_bytes bigint NOT NULL, window_start timestamp with time zone, catching_up boolean NOT NULL, last_error text,
-  schema_registry_error text, stream_status text, stream_created timestamp with time zone`;
+  schema_registry_error text, stream_status text, stream_created timestamp with time zone, unmatched_fields text[]`;
 
 const SHARDS_COLUMNS = `table_schema text NOT NULL, table_name text NOT NULL, stream text NOT NULL, shard_id text NOT NULL,
   parent_shard_id text, adjacent_parent_shard_id text, state text NOT NULL, loaded_from text,
@@ -29,7 +29,7 @@ export async function createStatusTables(engine: Engine): Promise<void> {
     // Kept from an older kinesql, the table may lack columns added since.
     await tx.query(
       `ALTER TABLE ${STATUS_SCHEMA}.streams ADD COLUMN IF NOT EXISTS schema_registry_error text, ADD COLUMN IF NOT EXISTS stream_status text,
-         ADD COLUMN IF NOT EXISTS stream_created timestamp with time zone`,
+         ADD COLUMN IF NOT EXISTS stream_created timestamp with time zone, ADD COLUMN IF NOT EXISTS unmatched_fields text[]`,
     );
     await tx.query(`COMMENT ON TABLE ${STATUS_SCHEMA}.streams IS 'Stream tables: records held, window, errors (refreshed when queried)'`);
     await tx.query(
@@ -62,11 +62,12 @@ export async function writeStatusTables(engine: Engine, tables: StreamTable[]): 
       invalid_records: shards.reduce((sum, shard) => sum + shard.invalidRows, 0),
       message_bytes: table.bytesLoaded,
       window_start: start ? start.toISOString() : null,
-      catching_up: table.progress() !== undefined,
+      catching_up: table.loading,
       last_error: table.lastError ?? null,
       schema_registry_error: table.schemaRegistryError() ?? null,
       stream_status: stream.status,
       stream_created: stream.createdAt?.toISOString() ?? null,
+      unmatched_fields: table.unmatchedFields() ?? null,
     };
   });
   const shards = tables.flatMap((table) =>

@@ -4,6 +4,7 @@ import { qualifiedName } from '../pg/quoting.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine } from '../engine/engine.js';
 import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
+import { LoadRate, loadProgressOf } from './load-progress.js';
 import { writeStatusTables } from './status-tables.js';
 import { READER_ROLE, tableAccessStatements, tableGrantStatements, tableKey } from '../engine/roles.js';
 import {
@@ -56,7 +57,7 @@ export interface CatchUpRequest {
   read?: ReadOverrides;
   /** Answers up to this old are good enough (kinesql.max_staleness): a table fresh enough is not read. */
   maxStalenessMs?: number;
-  /** Called every progressIntervalMs while the catch-up runs, with one entry per table still reading. */
+  /** Called every progressIntervalMs while the catch-up runs, with one entry per table still loading. */
   onProgress?: (progress: ScanProgress[]) => void;
   /** The follower's catch-up (see ScanRequest.background). */
   background?: boolean;
@@ -116,12 +117,13 @@ export class StreamStore {
       if (!canRebuildFromLoadedMessages(old, next)) return this.create(next, old);
       // Another kinesql server on the same engine may have rebuilt it already.
       if ((await storedFingerprint(this.engine, tableKey(next), qualifiedName(next))) === this.fingerprint(next)) return this.create(next, old);
-      const rows = await rebuildFromLoadedMessages(this.engine, old, next, this.options.partitionByTime);
+      const { rows, mappings } = await rebuildFromLoadedMessages(this.engine, old, next, this.options.partitionByTime);
       await this.engine.transaction((tx) => renameTable(tx, tableKey(old), tableKey(next), next, this.fingerprint(next)), {
         lockTimeoutMs: DDL_LOCK_TIMEOUT_MS,
       });
       const table = this.track(next);
       table.adoptLoadedState(previous);
+      if (mappings) table.adoptMappingVerdict(mappings);
       this.logger.info({ table: `${next.schemaName}.${next.tableName}`, rows }, 'stream table rebuilt from loaded messages');
       return table;
     });
@@ -280,13 +282,13 @@ export class StreamStore {
   async catchUp(tables: StreamTable[], request: CatchUpRequest | Date): Promise<void> {
     const asked: CatchUpRequest = request instanceof Date ? { stopAt: request } : request;
     const onProgress = asked.onProgress;
-    const timer =
-      onProgress && this.options.progressIntervalMs > 0
-        ? setInterval(() => {
-            const running = tables.map((table) => table.progress()).filter((p): p is ScanProgress => p !== undefined);
-            if (running.length > 0) onProgress(running);
-          }, this.options.progressIntervalMs)
-        : undefined;
+    const rate = new LoadRate();
+    const report = (): void => {
+      const now = Date.now();
+      const running = tables.filter((table) => table.loading).map((table) => loadProgressOf(table, rate, now));
+      if (running.length > 0) onProgress?.(running);
+    };
+    const timer = onProgress && this.options.progressIntervalMs > 0 ? setInterval(report, this.options.progressIntervalMs) : undefined;
     try {
       await Promise.all(
         tables.map((table) => {

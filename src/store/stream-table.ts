@@ -10,6 +10,7 @@ import { indexStatements } from '../catalog/ddl.js';
 import { qualifiedName } from '../pg/quoting.js';
 import { tableKey } from '../engine/roles.js';
 import type { TableDefinition } from '../catalog/definition.js';
+import type { MappingVerdict } from '../decode/mapping-sample.js';
 import { createRecordDecoder, type RecordDecoder } from '../decode/record-decoder.js';
 import type { SchemaRegistries } from '../registry/schema-registries.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
@@ -19,8 +20,9 @@ import type { RetryPolicy } from '../kinesis/retry.js';
 import { ShardReader, type ShardSubscriptions } from '../kinesis/shard-reader.js';
 import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
 import { covers, positionOf, type LowerBound } from './loaded-range.js';
-import { neededBound, shardsForBounds, type ScanProgress, type ScanRequest } from './scan-request.js';
+import { neededBound, shardsForBounds, type ScanRequest } from './scan-request.js';
 import { fillOlderRange } from './older-range-fill.js';
+import { FirstLoad } from './first-load.js';
 import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
 import type { StoredPosition } from './shard-positions.js';
 import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
@@ -89,6 +91,7 @@ export class StreamTable {
   /** Positions stored in the engine by an earlier run, taken over when their shards are listed. */
   private restored = new Map<string, StoredPosition>();
   private current: CatchUpProgress | undefined;
+  private readonly firstLoad: FirstLoad;
   /** Counts distrustPositions calls: a read that began before one does not make its shard fresh. */
   private generation = 0;
   /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
@@ -102,8 +105,20 @@ export class StreamTable {
     private readonly options: StreamTableOptions,
   ) {
     this.tableName = qualifiedName(definition);
+    this.firstLoad = new FirstLoad(`${definition.schemaName}.${definition.tableName}`, options.logger);
     const registries = options.schemaRegistries === undefined ? {} : { registries: options.schemaRegistries };
-    const decodeRecord = createRecordDecoder(definition.message, { maxMessageBytes: options.maxMessageBytes, ...registries });
+    const decodeRecord = createRecordDecoder(definition.message, {
+      maxMessageBytes: options.maxMessageBytes,
+      ...registries,
+      onMappingVerdict: ({ messages, unmatched }) => {
+        for (const { field, mapping } of unmatched) {
+          options.logger.warn(
+            { table: `${definition.schemaName}.${definition.tableName}`, file: definition.source, field, mapping, messages },
+            `${definition.source}: field "${field}" (mapping "${mapping}") matched nothing in the first ${messages} records`,
+          );
+        }
+      },
+    });
     this.decodeRecord = decodeRecord;
     this.partitions = options.partitionByTime ? new TimePartitions(definition, options.partitionSeconds ?? partitionSeconds(options.windowSeconds)) : undefined;
     this.incarnations = new StreamIncarnations(tableKey(definition), this.tableName, definition.streamName, options.engine, options.logger);
@@ -123,9 +138,9 @@ export class StreamTable {
     return this.options.windowSeconds === undefined ? undefined : new Date(now - this.options.windowSeconds * 1000);
   }
 
-  /** Progress of the catch-up running now, if any. */
-  progress(): ScanProgress | undefined {
-    return this.current?.snapshot(this.definition.streamName);
+  /** Is a catch-up of the table running now? */
+  get loading(): boolean {
+    return this.current !== undefined;
   }
 
   /**
@@ -159,6 +174,11 @@ export class StreamTable {
     return reached;
   }
 
+  /** Fields whose mapping matched nothing in the table's first records (kinesql.streams): `field (mapping)`; undefined until judged. */
+  unmatchedFields(): string[] | undefined {
+    return this.decodeRecord.unmatchedFields()?.map(({ field, mapping }) => `${field} (${mapping})`);
+  }
+
   /** Why the latest records that needed a schema registry could not decode, if they could not (kinesql.streams). */
   schemaRegistryError(): string | undefined {
     return this.decodeRecord.registryError();
@@ -190,13 +210,9 @@ export class StreamTable {
     const waiting = this.waiting.get(key);
     if (waiting) {
       mergeInto(waiting.request, request);
-      if (request.onProgress) waiting.listeners.push(request.onProgress);
       return waiting.done;
     }
-    const entry: WaitingCatchUp = { request: { ...request }, listeners: request.onProgress ? [request.onProgress] : [], done: Promise.resolve() };
-    entry.request.onProgress = (progress) => {
-      for (const listener of entry.listeners) listener(progress);
-    };
+    const entry: WaitingCatchUp = { request: { ...request }, done: Promise.resolve() };
     entry.done = this.catchingUp.then(() => {
       this.waiting.delete(key);
       if (this.successor) return this.successor.catchUp(entry.request);
@@ -253,6 +269,12 @@ export class StreamTable {
   restore(positions: Map<string, StoredPosition>): void {
     this.restored = positions;
     this.indexed = true;
+    if (positions.size > 0) this.firstLoad.skip();
+  }
+
+  /** The verdict on the mappings from decoding the loaded messages again for this version of the definition. */
+  adoptMappingVerdict(verdict: MappingVerdict): void {
+    this.decodeRecord.adoptMappingVerdict(verdict);
   }
 
   /** Takes over what `previous` has loaded (same stream, rows already in the engine table). */
@@ -260,6 +282,7 @@ export class StreamTable {
     for (const [shardId, state] of previous.shards) this.shards.set(shardId, state);
     this.listedAt = previous.listedAt;
     this.indexed = true;
+    this.firstLoad.skip();
   }
 
   private async readNeeded(request: ScanRequest): Promise<void> {
@@ -283,7 +306,7 @@ export class StreamTable {
         const selected = shardsForBounds(all, request.bounds);
         const chosen = [...selected].filter((id) => !read.has(id));
         if (chosen.length === 0) break;
-        progress.shardsTotal += chosen.length;
+        this.firstLoad.begin(all.length, windowStart === undefined ? undefined : request.stopAt.getTime() - windowStart.getTime(), this.bytesLoaded);
         try {
           await this.readShards(parentsFirst(all), new Set(chosen), selected, windowStart, request, progress);
         } catch (error) {
@@ -297,7 +320,9 @@ export class StreamTable {
       }
       this.lastError = undefined;
       this.failingSince = undefined;
+      if (this.firstLoad.ended(progress.recordsRead, this.bytesLoaded, true)) this.decodeRecord.judgeMappings();
     } catch (error) {
+      this.firstLoad.ended(progress.recordsRead, this.bytesLoaded, false);
       const readError = StreamReadError.from(error, streamName);
       this.lastError = readError.message;
       this.failingSince ??= new Date();
@@ -347,18 +372,12 @@ export class StreamTable {
       if (!chosen.has(description.shardId)) continue;
       const shard = this.shards.get(description.shardId)!;
       const needed = neededBound(shard.description, windowStart, request);
-      if (needed === 'nothing') {
-        progress.shardsDone += 1;
-        continue;
-      }
+      if (needed === 'nothing') continue;
       const parentIds = [description.parentShardId, description.adjacentParentShardId].filter((id): id is string => id !== undefined);
       const parents = parentIds.map((id) => reads.get(id)).filter((read): read is Promise<void> => read !== undefined);
-      const read = Promise.all(parents)
-        .then(() => (this.parentsReadToEnd(parentIds, selected, windowStart, request) ? this.readShard(shard, needed, request, progress) : undefined))
-        .then(() => {
-          progress.shardsDone += 1;
-          progress.behind.delete(description.shardId);
-        });
+      const read = Promise.all(parents).then(() =>
+        this.parentsReadToEnd(parentIds, selected, windowStart, request) ? this.readShard(shard, needed, request, progress) : undefined,
+      );
       read.catch(() => undefined);
       reads.set(description.shardId, read);
     }
@@ -483,11 +502,10 @@ export class StreamTable {
       ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
       ...(request.background ? { waitForTip: false } : {}),
       ...(request.tipSince ? { tipSince: request.tipSince } : {}),
-      onBatch: async (records, behind) => {
+      onBatch: async (records) => {
         this.options.shutdown?.throwIfAborted();
         await this.loader.load(shard, records, 'tail');
         progress.recordsRead += records.length;
-        progress.behind.set(shard.description.shardId, behind ?? 0);
       },
     });
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.

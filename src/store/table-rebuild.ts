@@ -2,6 +2,7 @@ import { columnNames, createTableStatements, indexStatements } from '../catalog/
 import { qualifiedName, quoteIdent, type TableName } from '../pg/quoting.js';
 import { INTERNAL_COLUMNS, type TableDefinition } from '../catalog/definition.js';
 import { createDecoder } from '../decode/index.js';
+import { type MappingVerdict, MappingSample } from '../decode/mapping-sample.js';
 import type { Engine } from '../engine/engine.js';
 import { tableAccessStatements } from '../engine/roles.js';
 import { copyLine } from './copy-text.js';
@@ -35,7 +36,12 @@ const encoder = new TextEncoder();
  * so no statement sees the table half rebuilt: statements that started before finish on the old table,
  * later ones see the new one.
  */
-export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefinition, next: TableDefinition, partitionedByTime: boolean): Promise<number> {
+export async function rebuildFromLoadedMessages(
+  engine: Engine,
+  old: TableDefinition,
+  next: TableDefinition,
+  partitionedByTime: boolean,
+): Promise<{ rows: number; mappings: MappingVerdict | undefined }> {
   const decoder = createDecoder(next.message);
   const staging: TableDefinition = { ...next, tableName: `${next.tableName}__kinesql_rebuild` };
   const internalList = INTERNAL_COLUMNS.map((column) => `${quoteIdent(column.name)}::text`).join(', ');
@@ -44,6 +50,11 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
   const messageIndex = INTERNAL_COLUMNS.findIndex((column) => column.name === '_message');
   return engine.transaction(
     async (tx) => {
+      // The oldest loaded messages come first: which of next's mappings match nothing in them.
+      let mappings: MappingVerdict | undefined;
+      const sample = new MappingSample(next.message.fields, (verdict) => {
+        mappings = verdict;
+      });
       await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
       for (const statement of [...createTableStatements(staging, { partitionedByTime }), ...tableAccessStatements(staging, next)]) await tx.query(statement);
       const oldPartitions = partitionedByTime ? await listPartitions(tx, old) : undefined;
@@ -64,7 +75,9 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
           let text = '';
           for (const row of rows) {
             const internal = INTERNAL_COLUMNS.map((column) => (row[column.name] ?? null) as string | null);
-            const decoded = decoder.decode(encoder.encode(internal[messageIndex] ?? ''));
+            const matches = sample.matches;
+            const decoded = decoder.decode(encoder.encode(internal[messageIndex] ?? ''), matches);
+            if (matches) sample.counted();
             internal[validIndex] = decoded.valid ? 't' : 'f';
             text += copyLine([...decoded.values, ...internal]);
           }
@@ -79,7 +92,8 @@ export async function rebuildFromLoadedMessages(engine: Engine, old: TableDefini
       }
       await tx.query(`ALTER TABLE ${qualifiedName(staging)} RENAME TO ${quoteIdent(next.tableName)}`);
       if (partitionedByTime) await renamePartitions(tx, next);
-      return copied;
+      sample.judge();
+      return { rows: copied, mappings };
     },
     { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS },
   );

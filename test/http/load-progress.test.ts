@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LoadRate, shardProgress } from '../../src/http/load-progress.js';
+import { LoadRate, shardProgress } from '../../src/store/load-progress.js';
 import { type ShardReaderStats, unreadShardStats } from '../../src/kinesis/shard-reader.js';
 import type { ShardStatus } from '../../src/store/stream-table.js';
 

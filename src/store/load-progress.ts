@@ -4,7 +4,29 @@
  * records cover, as of the shard's last read. A table's progress is the mean of its shards'. The page at
  * `/` and the kinesql_*_load_progress_ratio gauges both read it from here, so they agree.
  */
-import type { ShardStatus, StreamTable } from '../store/stream-table.js';
+import type { ScanProgress } from './scan-request.js';
+import type { ShardStatus, StreamTable } from './stream-table.js';
+
+/** The percent a ratio shows as, one decimal (floored: 100.0% only once all is loaded); the page, /metrics tests and the notices use it. */
+export function percentText(ratio: number): string {
+  return `${(Math.floor(ratio * 1000) / 10).toFixed(1)}%`;
+}
+
+export function durationText(ms: number | undefined): string {
+  if (ms === undefined) return '–';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return withRest(minutes, 'min', seconds % 60, 's');
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return withRest(hours, 'h', minutes % 60, 'min');
+  return withRest(Math.floor(hours / 24), 'd', hours % 24, 'h');
+}
+
+function withRest(whole: number, unit: string, rest: number, restUnit: string): string {
+  return rest === 0 ? `${whole} ${unit}` : `${whole} ${unit} ${rest} ${restUnit}`;
+}
 
 export interface ShardProgress {
   shardId: string;
@@ -85,4 +107,23 @@ export class LoadRate {
   keepOnly(tables: ReadonlySet<string>): void {
     for (const table of this.samples.keys()) if (!tables.has(table)) this.samples.delete(table);
   }
+}
+
+/** A table's progress as a statement waiting for its load is told it; `rate` keeps the samples of this wait. */
+export function loadProgressOf(table: StreamTable, rate: LoadRate, now: number): ScanProgress {
+  const name = `${table.definition.schemaName}.${table.definition.tableName}`;
+  const progress = tableProgress(table);
+  return { table: name, ratio: progress.ratio, windowMs: windowMillis(table), secondsLeft: rate.secondsLeft(name, progress.remainingMs, now) };
+}
+
+/** `loading public.demo_events: 43.0% of the window (24 h) loaded, about 1 min 20 s left` */
+export function loadProgressText(progress: ScanProgress): string {
+  const span = progress.windowMs === undefined ? 'the stream (from the trim horizon)' : `the window (${durationText(progress.windowMs)})`;
+  const left =
+    progress.secondsLeft === undefined
+      ? 'time left not known yet'
+      : progress.secondsLeft < 1
+        ? 'less than a second left'
+        : `about ${durationText(progress.secondsLeft * 1000)} left`;
+  return `loading ${progress.table}: ${percentText(progress.ratio)} of ${span} loaded, ${left}`;
 }
