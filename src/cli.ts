@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { createLogger } from './log/logger.js';
+import { createLogger, logFormatFor } from './log/logger.js';
 import { loadConfig, type CliFlags } from './config/load-config.js';
 import type { KinesqlConfig } from './config/config.js';
 import { createKinesisClient } from './kinesis/client.js';
@@ -228,7 +228,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig({ ...(flags.configFile ? { file: flags.configFile } : {}), env: process.env, flags });
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, logFormatFor(process.env, process.stdout.isTTY === true));
   for (const warning of config.warnings ?? []) logger.warn({ config: config.configFile }, warning);
   if (command === 'serve') await serve(config, logger);
   else await demo(config, flags, logger);
