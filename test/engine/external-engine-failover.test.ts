@@ -97,5 +97,8 @@ describe.skipIf(!installed && !process.env['CI'])('a failover of the external en
     expect(shown.lastSeq).toEqual(load.lastSeq);
     expect(shown.records).toBe(shown.n);
     expect(shown.messages).toBe(shown.n);
+    // Positions are reloaded from the engine after it comes back: what it lost is read again, once.
+    expect(shown.messages).toBe(load.put);
+    expect(shown.outOfOrder).toEqual([]);
   }, 180_000);
 });

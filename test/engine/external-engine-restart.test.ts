@@ -125,6 +125,9 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
     expect(shown.lastSeq).toEqual(load.lastSeq);
     expect(shown.records).toBe(shown.n);
     expect(shown.messages).toBe(shown.n);
+    // Positions are reloaded from the engine after it comes back: what it lost is read again, once.
+    expect(shown.messages).toBe(load.put);
+    expect(shown.outOfOrder).toEqual([]);
     expect((await readyz()).status).toBe(200);
     const metrics = await metricsText();
     expect(metrics).toMatch(/^kinesql_engine_up 1$/m);
