@@ -6,6 +6,7 @@
  * then spliced together from the analysis, without parsing again.
  */
 import { oldCatalogColumnEdits } from './client-compat.js';
+import { copyQuery, copyTableSites, type CopyTableSite } from './copy-table.js';
 import { spelledOutStar, starSites, type ColumnVisibility, type StarSite } from './hidden-columns.js';
 import type { ParsedStatement } from './parse.js';
 import { checkStatements, type GateContext } from './readonly-gate.js';
@@ -43,6 +44,8 @@ export interface Rewrites {
   serverIdentity: ByteEdit[];
   /** Stars over tables that may hide columns (hidden-columns.ts): for those that do, under the session's search_path. */
   stars: StarSite[];
+  /** `COPY table TO` (copy-table.ts): always, as `COPY (SELECT …) TO`. */
+  copies: CopyTableSite[];
 }
 
 export function analyzeText(sql: string, gate: GateContext = {}): { analysis: TextAnalysis; statements: ParsedStatement[] } {
@@ -50,7 +53,7 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
   if (!verdict.allowed) {
     const { message, sqlstate, position, hint } = verdict;
     const refusal = { message, sqlstate, ...(position !== undefined ? { position } : {}), ...(hint !== undefined ? { hint } : {}) };
-    const rewrites = { catalogColumns: [], serverIdentity: [], stars: [] };
+    const rewrites = { catalogColumns: [], serverIdentity: [], stars: [], copies: [] };
     return { analysis: { refusal, relations: [], properties: [], prepared: preparedChanges([]), rewrites }, statements: [] };
   }
   const relations = verdict.statements.flatMap((statement, index) => referencedRelations(statement.node).map((relation) => ({ relation, statement: index })));
@@ -62,6 +65,7 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
       verdict.statements.map((statement) => statement.node),
       tokens,
     ),
+    copies: copyTableSites(verdict.statements, tokens),
   };
   return {
     analysis: { relations, properties: [...propertiesSetBy(verdict.statements)], prepared: preparedChanges(verdict.statements), rewrites },
@@ -94,11 +98,12 @@ export interface StarContext {
 
 /**
  * The client's SQL as the engine gets it: older clients' names of renamed catalog columns updated, questions
- * about the server pointed at kinesql, and every `*` over a table with hidden columns spelled out. `sql` is
+ * about the server pointed at kinesql, every `*` over a table with hidden columns spelled out, and `COPY
+ * table TO` turned into `COPY (SELECT …) TO`. `sql` is
  * the text `analysis` was made from; it is returned as is when nothing changes.
  */
 export function prepareText(sql: string, analysis: TextAnalysis, context: StarContext): string {
-  const { catalogColumns, serverIdentity, stars } = analysis.rewrites;
+  const { catalogColumns, serverIdentity, stars, copies } = analysis.rewrites;
   const lookup = (relation: RelationName): ColumnVisibility | undefined => {
     const schemas = relation.schema === undefined ? context.searchPath : [relation.schema];
     for (const schema of schemas) {
@@ -112,6 +117,7 @@ export function prepareText(sql: string, analysis: TextAnalysis, context: StarCo
     const visibility = lookup(site.relation);
     if (visibility && visibility.visible.length > 0) edits.push({ start: site.start, end: site.end, text: spelledOutStar(site, visibility) });
   }
+  for (const site of copies) edits.push({ start: site.start, end: site.end, text: copyQuery(site, lookup(site.relation)) });
   const overlapsStar = (edit: ByteEdit): boolean => edits.some((star) => edit.start < star.end && star.start < edit.end);
   if (context.renameOldCatalogColumns) edits.push(...catalogColumns.filter((edit) => !overlapsStar(edit)));
   edits.push(...serverIdentity.filter((edit) => !overlapsStar(edit)));

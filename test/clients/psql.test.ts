@@ -60,4 +60,23 @@ describe('psql', () => {
     const fetched = out.split('\n').filter((line) => /^\d+$/.test(line));
     expect(fetched.map(Number)).toEqual(Array.from({ length: TRADE_COUNT }, (_, i) => i + 1));
   });
+
+  it('\\copy table to file exports the rows a select sees, all columns or those listed', async () => {
+    const out = await psql(
+      '\\copy market.trades to whole.csv csv header\n' +
+        '\\copy market.trades (trade_id, symbol) to listed.tsv\n' +
+        'copy market.trades (trade_id) to stdout;\n' +
+        '\\copy (select * from market.trades) to selected.csv csv header\n',
+    );
+    const whole = (await readFile(join(dir, 'whole.csv'), 'utf8')).trim().split('\n');
+    const selected = (await readFile(join(dir, 'selected.csv'), 'utf8')).trim().split('\n');
+    expect(whole[0]).toBe(selected[0]);
+    expect(whole[0]).toMatch(/^trade_id,symbol,price,executed,buy,meta,/);
+    expect(whole).toHaveLength(TRADE_COUNT + 1);
+    expect(whole.slice(1).sort()).toEqual(selected.slice(1).sort());
+    const listed = (await readFile(join(dir, 'listed.tsv'), 'utf8')).trim().split('\n');
+    expect(listed.sort()).toEqual(Array.from({ length: TRADE_COUNT }, (_, i) => `${i + 1}\t${['AAA', 'BBB', 'CCC'][(i + 1) % 3]}`).sort());
+    const ids = out.split('\n').filter((line) => /^\d+$/.test(line));
+    expect(ids.map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: TRADE_COUNT }, (_, i) => i + 1));
+  });
 });
