@@ -15,7 +15,8 @@ import { qualifiedName, quoteIdent, quoteLiteral, type TableName } from '../pg/q
 import type { Engine } from './engine.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { BOOLEAN_SPELLINGS } from '../pg/setting-syntax.js';
-import { SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
+import { ALL_SESSION_PROPERTIES, SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
+import type { KinesqlConfig } from '../config/config.js';
 import { engineCeilings, SUPERUSER_CEILINGS, type SettingCeiling } from '../config/setting-ceilings.js';
 
 export const READER_ROLE = 'kinesql_reader';
@@ -185,6 +186,40 @@ export async function installEngineRoles(
   for (const statement of optional) {
     await engine.exec(statement).catch((error: unknown) => logger.warn({ err: error, statement }, 'engine privilege not changed'));
   }
+}
+
+/** What SHOW and pg_settings answer for the session properties: kinesql.session_setting(name) and the kinesql.pg_settings view. */
+export const SESSION_SETTING_FUNCTION = `${PUBLIC_SCHEMA}.session_setting`;
+export const SETTINGS_VIEW = `${PUBLIC_SCHEMA}.pg_settings`;
+
+/** A property's configured default as a setting's text (durations in ms, as the properties take them); '' for none. */
+function defaultText(property: SessionProperty<unknown>, config: KinesqlConfig): string {
+  const value = property.default(config);
+  if (value === undefined) return '';
+  return property.type.name === 'duration' ? `${String(value)}ms` : String(value);
+}
+
+/**
+ * SHOW and pg_settings give each session property's effective value: what the session set it to (under any of
+ * its spellings), else the operator's default. Every backend starts with the properties as empty placeholders,
+ * which is all PostgreSQL itself would show; sql/setting-questions.ts points SHOW and pg_settings here.
+ */
+export async function installSettingViews(engine: Engine, config: KinesqlConfig): Promise<void> {
+  const names = ALL_SESSION_PROPERTIES.flatMap((property) => [property.name, ...property.aliases].map((name) => ({ name, property })));
+  const cases = names.map(
+    ({ name, property }) => `WHEN ${quoteLiteral(name)} THEN coalesce(${setting(property)}, ${quoteLiteral(defaultText(property, config))})`,
+  );
+  const rows = names.map(({ name, property }) => `(${quoteLiteral(name)}, ${quoteLiteral(property.doc)}, ${quoteLiteral(defaultText(property, config))})`);
+  await engine.exec(`CREATE OR REPLACE FUNCTION ${SESSION_SETTING_FUNCTION}(setting_name text) RETURNS text LANGUAGE sql STABLE AS $f$
+    SELECT CASE lower(setting_name) ${cases.join(' ')} ELSE current_setting(setting_name) END $f$`);
+  await engine.exec(`CREATE OR REPLACE VIEW ${SETTINGS_VIEW} AS
+    SELECT * FROM pg_catalog.pg_settings WHERE name NOT IN (${names.map(({ name }) => quoteLiteral(name)).join(', ')})
+    UNION ALL
+    SELECT p.name, ${SESSION_SETTING_FUNCTION}(p.name), NULL::text, 'Customized Options'::text, p.doc, NULL::text, 'user'::text, 'string'::text,
+           CASE WHEN nullif(trim(current_setting(p.name, true)), '') IS NULL THEN 'default' ELSE 'session' END, NULL::text, NULL::text, NULL::text[],
+           p.boot, p.boot, NULL::text, NULL::integer, false
+      FROM (VALUES ${rows.join(', ')}) AS p(name, doc, boot)`);
+  await engine.exec(`GRANT SELECT ON ${SETTINGS_VIEW} TO ${READER_ROLE}`);
 }
 
 /**

@@ -11,6 +11,7 @@ import { spelledOutStar, starSites, type ColumnVisibility, type StarSite } from 
 import type { ParsedStatement } from './parse.js';
 import { checkStatements, type GateContext } from './readonly-gate.js';
 import { serverIdentityEdits, showPortEdits } from './server-identity.js';
+import { settingQuestionEdits } from './setting-questions.js';
 import { propertiesSetBy } from './session-properties.js';
 import { spliceUtf8, type ByteEdit } from './splice.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
@@ -44,6 +45,8 @@ export interface Rewrites {
   serverIdentity: ByteEdit[];
   /** Stars over tables that may hide columns (hidden-columns.ts): for those that do, under the session's search_path. */
   stars: StarSite[];
+  /** SHOW of a session property, SHOW ALL and reads of pg_settings (setting-questions.ts): always. */
+  settings: ByteEdit[];
   /** `COPY table TO` (copy-table.ts): always, as `COPY (SELECT …) TO`. */
   copies: CopyTableSite[];
 }
@@ -53,7 +56,7 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
   if (!verdict.allowed) {
     const { message, sqlstate, position, hint } = verdict;
     const refusal = { message, sqlstate, ...(position !== undefined ? { position } : {}), ...(hint !== undefined ? { hint } : {}) };
-    const rewrites = { catalogColumns: [], serverIdentity: [], stars: [], copies: [] };
+    const rewrites = { catalogColumns: [], serverIdentity: [], stars: [], settings: [], copies: [] };
     return { analysis: { refusal, relations: [], properties: [], prepared: preparedChanges([]), rewrites }, statements: [] };
   }
   const relations = verdict.statements.flatMap((statement, index) => referencedRelations(statement.node).map((relation) => ({ relation, statement: index })));
@@ -65,6 +68,7 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
       verdict.statements.map((statement) => statement.node),
       tokens,
     ),
+    settings: settingQuestionEdits(sql, verdict.statements, tokens),
     copies: copyTableSites(verdict.statements, tokens),
   };
   return {
@@ -103,7 +107,7 @@ export interface StarContext {
  * the text `analysis` was made from; it is returned as is when nothing changes.
  */
 export function prepareText(sql: string, analysis: TextAnalysis, context: StarContext): string {
-  const { catalogColumns, serverIdentity, stars, copies } = analysis.rewrites;
+  const { catalogColumns, serverIdentity, settings, stars, copies } = analysis.rewrites;
   const lookup = (relation: RelationName): ColumnVisibility | undefined => {
     const schemas = relation.schema === undefined ? context.searchPath : [relation.schema];
     for (const schema of schemas) {
@@ -120,6 +124,6 @@ export function prepareText(sql: string, analysis: TextAnalysis, context: StarCo
   for (const site of copies) edits.push({ start: site.start, end: site.end, text: copyQuery(site, lookup(site.relation)) });
   const overlapsStar = (edit: ByteEdit): boolean => edits.some((star) => edit.start < star.end && star.start < edit.end);
   if (context.renameOldCatalogColumns) edits.push(...catalogColumns.filter((edit) => !overlapsStar(edit)));
-  edits.push(...serverIdentity.filter((edit) => !overlapsStar(edit)));
+  edits.push(...[...serverIdentity, ...settings].filter((edit) => !overlapsStar(edit)));
   return spliceUtf8(sql, edits);
 }
