@@ -176,8 +176,7 @@ const ACCESS_SHARE_LOCK = 1;
  * pg_dump turns row security off to dump tables whole; kinesql's stream tables show each session its window
  * through row policies, so it must be dumped with them on.
  */
-const ROW_SECURITY_HINT =
-  'kinesql serves its tables through row policies: run pg_dump with --enable-row-security and --exclude-schema=kinesql_partitions (the time partitions)';
+const ROW_SECURITY_HINT = 'kinesql serves its tables through row policies: run pg_dump with --enable-row-security';
 
 function checkSet(f: Fields, ctx: GateContext): Verdict {
   const extra = ctx.allowedSettings ?? [];

@@ -1,8 +1,9 @@
 /**
- * Questions about the session's settings, answered with the session properties' effective values (what the
- * session set, else the operator's default) instead of the empty placeholders each backend starts with:
- * `SHOW kinesis.x` (any of its spellings), `SHOW ALL`, and every read of `pg_settings`, pointed at the
- * engine's kinesql.session_setting() and kinesql.pg_settings (engine/roles.ts).
+ * Questions about the session's settings and the catalog, answered as a client of kinesql should see them:
+ * the session properties' effective values (what the session set, else the operator's default) instead of
+ * the empty placeholders each backend starts with — `SHOW kinesis.x` (any of its spellings), `SHOW ALL`,
+ * reads of `pg_settings` — and the relations without kinesql's internal ones, reads of `pg_class`. They are
+ * pointed at the engine's kinesql.session_setting(), kinesql.pg_settings() and kinesql.pg_class() (engine/roles.ts).
  */
 import { sessionPropertyNamed } from '../config/session-properties.js';
 import { quoteIdent, quoteLiteral } from '../pg/quoting.js';
@@ -10,10 +11,12 @@ import type { ParsedStatement } from './parse.js';
 import type { ByteEdit } from './splice.js';
 import type { Token } from './tokens.js';
 
-const SETTINGS_VIEW = 'kinesql.pg_settings';
+const SETTINGS_VIEW = 'kinesql.pg_settings()';
 const SHOW_ALL = `SELECT name, setting, short_desc AS description FROM ${SETTINGS_VIEW} ORDER BY name`;
+/** Catalog relations clients read kinesql's version of: functions, whose default alias is their name. */
+const CATALOG_VIEWS: Record<string, string> = { pg_settings: SETTINGS_VIEW, pg_class: 'kinesql.pg_class()' };
 
-/** The edits that answer SHOW of a session property or SHOW ALL, and point reads of pg_settings at kinesql's view. */
+/** The edits that answer SHOW of a session property or SHOW ALL, and point reads of pg_settings and pg_class at kinesql's views. */
 export function settingQuestionEdits(sql: string, statements: readonly ParsedStatement[], scan: () => readonly Token[]): ByteEdit[] {
   const edits: ByteEdit[] = [];
   for (const statement of statements) {
@@ -24,7 +27,7 @@ export function settingQuestionEdits(sql: string, statements: readonly ParsedSta
     const start = Buffer.byteLength(sql.slice(0, statement.textOffset), 'utf8');
     edits.push({ start, end: start + Buffer.byteLength(statement.text, 'utf8'), text: answer });
   }
-  if (/pg_settings/i.test(sql)) edits.push(...settingsViewEdits(statements, scan()));
+  if (/pg_settings|pg_class/i.test(sql)) edits.push(...catalogViewEdits(statements, scan()));
   return edits;
 }
 
@@ -32,16 +35,17 @@ function showProperty(name: string): string {
   return `SELECT kinesql.session_setting(${quoteLiteral(name)}) AS ${quoteIdent(name)}`;
 }
 
-/** `pg_settings` and `pg_catalog.pg_settings` where a statement reads them as a relation. */
-function settingsViewEdits(statements: readonly ParsedStatement[], tokens: readonly Token[]): ByteEdit[] {
+/** `pg_settings`, `pg_class` (or `pg_catalog.` either) where a statement reads them as a relation. */
+function catalogViewEdits(statements: readonly ParsedStatement[], tokens: readonly Token[]): ByteEdit[] {
   const edits: ByteEdit[] = [];
   for (const rangeVar of rangeVars(statements.map((statement) => statement.node))) {
-    if (rangeVar.relname !== 'pg_settings' || (rangeVar.schemaname !== undefined && rangeVar.schemaname !== 'pg_catalog')) continue;
+    const view = rangeVar.relname === undefined ? undefined : CATALOG_VIEWS[rangeVar.relname];
+    if (view === undefined || (rangeVar.schemaname !== undefined && rangeVar.schemaname !== 'pg_catalog')) continue;
     const first = tokens.findIndex((token) => token.start === rangeVar.location);
     const last = rangeVar.schemaname === undefined ? first : first + 2;
-    if (first < 0 || tokens[last]?.text.toLowerCase().replace(/"/g, '') !== 'pg_settings') continue;
-    // The view keeps the name pg_settings, so columns qualified by it still resolve.
-    edits.push({ start: tokens[first]!.start, end: tokens[last]!.end, text: SETTINGS_VIEW });
+    if (first < 0 || tokens[last]?.text.toLowerCase().replace(/"/g, '') !== rangeVar.relname) continue;
+    // A function in FROM is named after itself, as the catalog was, so columns qualified by it still resolve.
+    edits.push({ start: tokens[first]!.start, end: tokens[last]!.end, text: view });
   }
   return edits;
 }
