@@ -214,6 +214,8 @@ async function replaceCatalogFunction(engine: Engine, name: string, catalog: str
   );
   const returns = [...rows.map((row) => `${quoteIdent(String(row['attname']))} ${String(row['type'])}`), ...extra].join(', ');
   await engine.transaction(async (tx) => {
+    // One kinesql server at a time replaces it (several may start on one engine together).
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kinesql catalog function ${name}`]);
     await tx.query(`DROP VIEW IF EXISTS ${name}`);
     await tx.query(`DROP FUNCTION IF EXISTS ${name}()`);
     await tx.query(`CREATE FUNCTION ${name}() RETURNS TABLE (${returns}) LANGUAGE sql STABLE AS $f$ ${body} $f$`);
