@@ -10,7 +10,8 @@ import { planReads } from './kinesis/read-plan.js';
 import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
-import { ClientRoles, hideStateTables, installEngineRoles } from './engine/roles.js';
+import { PARTITION_SCHEMA } from './store/time-partitions.js';
+import { ClientRoles, hideStateTables, installCatalogViews, installEngineRoles, installSettingViews, STATE_SCHEMA } from './engine/roles.js';
 import { isAllowedSetting } from './sql/session-settings.js';
 import { StatementAnalyzer } from './sql/off-thread.js';
 import { maxWindowSeconds, settingCeilings } from './config/setting-ceilings.js';
@@ -115,6 +116,8 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     catalog.on('changes', (batch) => changes.enqueue(batch));
     const windowDefaults = store.windowDefaults();
     await installEngineRoles(engine, windowDefaults, config.checkpoint, isAllowedSetting, logger.child({ component: 'engine' }));
+    await installSettingViews(engine, config);
+    await installCatalogViews(engine, [STATE_SCHEMA, PARTITION_SCHEMA]);
     await createPositionTables(engine);
     await hideStateTables(engine);
     await createDefinitionsTable(engine);

@@ -3,6 +3,7 @@
  * how a session sees or formats data, or how the planner works, are allowed: nothing that writes,
  * changes identity (role, session_authorization), loads code, or turns read-only off.
  */
+import { codecNamed } from '../pg/client-encoding.js';
 import { SESSION_PROPERTY_NAMES } from '../config/session-properties.js';
 import { parsePgBoolean } from '../pg/setting-syntax.js';
 
@@ -86,17 +87,15 @@ function isTrue(value: SettingValue): boolean {
 }
 
 /**
- * Whether PostgreSQL reads `value` as the name of UTF8. client_encoding is a name setting, so PostgreSQL
- * first cuts the value to 63 bytes; looking the encoding up, it then drops every byte that is not an ASCII
- * letter or digit and lower-cases the rest. So `UTF-8`, `utf_8`, ` Unicode ` and `'utf-8'` (quotes
- * included, as asyncpg sends it in its startup packet) all name UTF8. Bytes of non-ASCII characters are
- * dropped here too: a locale that counts some of them as letters only makes PostgreSQL refuse the name.
+ * Whether `value` names a client encoding kinesql can read SQL in (pg/client-encoding.ts). client_encoding
+ * is a name setting, so PostgreSQL first cuts the value to 63 bytes; looking the encoding up, it then drops
+ * every byte that is not an ASCII letter or digit and lower-cases the rest. So `UTF-8`, ` Unicode `, `latin1`
+ * and `'utf-8'` (quotes included, as asyncpg sends it in its startup packet) all name encodings.
  */
-function isUtf8(value: SettingValue): boolean {
+function isConvertibleEncoding(value: SettingValue): boolean {
   if (typeof value !== 'string') return false;
   const name = Buffer.from(value, 'utf8').subarray(0, 63).toString('latin1');
-  const v = name.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
-  return v === 'utf8' || v === 'unicode';
+  return codecNamed(name.replace(/[^A-Za-z0-9]/g, '')) !== undefined;
 }
 
 /**
@@ -108,7 +107,9 @@ export function settingRefusal(name: string, value: SettingValue, extra: readonl
   const lower = name.toLowerCase();
   if (!isAllowedSetting(lower, extra)) return `parameter "${name}" is not a session setting kinesql allows changing`;
   if (ON_ONLY.has(lower) && !isTrue(value)) return `parameter "${name}" can only be set to on`;
-  if (lower === 'client_encoding' && !isUtf8(value)) return `parameter "${name}" can only be UTF8`;
+  if (lower === 'client_encoding' && !isConvertibleEncoding(value)) {
+    return `parameter "${name}" can only name UTF8, SQL_ASCII or a single-byte encoding (LATIN1, WIN1252, …)`;
+  }
   return undefined;
 }
 

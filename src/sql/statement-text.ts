@@ -6,10 +6,12 @@
  * then spliced together from the analysis, without parsing again.
  */
 import { oldCatalogColumnEdits } from './client-compat.js';
+import { copyQuery, copyTableSites, type CopyTableSite } from './copy-table.js';
 import { spelledOutStar, starSites, type ColumnVisibility, type StarSite } from './hidden-columns.js';
 import type { ParsedStatement } from './parse.js';
 import { checkStatements, type GateContext } from './readonly-gate.js';
 import { serverIdentityEdits, showPortEdits } from './server-identity.js';
+import { settingQuestionEdits } from './setting-questions.js';
 import { propertiesSetBy } from './session-properties.js';
 import { spliceUtf8, type ByteEdit } from './splice.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
@@ -43,6 +45,10 @@ export interface Rewrites {
   serverIdentity: ByteEdit[];
   /** Stars over tables that may hide columns (hidden-columns.ts): for those that do, under the session's search_path. */
   stars: StarSite[];
+  /** SHOW of a session property, SHOW ALL and reads of pg_settings (setting-questions.ts): always. */
+  settings: ByteEdit[];
+  /** `COPY table TO` (copy-table.ts): always, as `COPY (SELECT …) TO`. */
+  copies: CopyTableSite[];
 }
 
 export function analyzeText(sql: string, gate: GateContext = {}): { analysis: TextAnalysis; statements: ParsedStatement[] } {
@@ -61,6 +67,8 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
       verdict.statements.map((statement) => statement.node),
       tokens,
     ),
+    settings: settingQuestionEdits(sql, verdict.statements, tokens),
+    copies: copyTableSites(verdict.statements, tokens),
   };
   return {
     analysis: { relations, properties: [...propertiesSetBy(verdict.statements)], prepared: preparedChanges(verdict.statements), rewrites },
@@ -70,7 +78,7 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
 
 /** The analysis of a string that may not run. */
 export function refusedAnalysis(refusal: NonNullable<TextAnalysis['refusal']>): TextAnalysis {
-  const rewrites = { catalogColumns: [], serverIdentity: [], stars: [] };
+  const rewrites = { catalogColumns: [], serverIdentity: [], stars: [], settings: [], copies: [] };
   return { refusal, relations: [], properties: [], prepared: preparedChanges([]), rewrites };
 }
 
@@ -99,11 +107,12 @@ export interface StarContext {
 
 /**
  * The client's SQL as the engine gets it: older clients' names of renamed catalog columns updated, questions
- * about the server pointed at kinesql, and every `*` over a table with hidden columns spelled out. `sql` is
+ * about the server pointed at kinesql, every `*` over a table with hidden columns spelled out, and `COPY
+ * table TO` turned into `COPY (SELECT …) TO`. `sql` is
  * the text `analysis` was made from; it is returned as is when nothing changes.
  */
 export function prepareText(sql: string, analysis: TextAnalysis, context: StarContext): string {
-  const { catalogColumns, serverIdentity, stars } = analysis.rewrites;
+  const { catalogColumns, serverIdentity, settings, stars, copies } = analysis.rewrites;
   const lookup = (relation: RelationName): ColumnVisibility | undefined => {
     const schemas = relation.schema === undefined ? context.searchPath : [relation.schema];
     for (const schema of schemas) {
@@ -117,8 +126,9 @@ export function prepareText(sql: string, analysis: TextAnalysis, context: StarCo
     const visibility = lookup(site.relation);
     if (visibility && visibility.visible.length > 0) edits.push({ start: site.start, end: site.end, text: spelledOutStar(site, visibility) });
   }
+  for (const site of copies) edits.push({ start: site.start, end: site.end, text: copyQuery(site, lookup(site.relation)) });
   const overlapsStar = (edit: ByteEdit): boolean => edits.some((star) => edit.start < star.end && star.start < edit.end);
   if (context.renameOldCatalogColumns) edits.push(...catalogColumns.filter((edit) => !overlapsStar(edit)));
-  edits.push(...serverIdentity.filter((edit) => !overlapsStar(edit)));
+  edits.push(...[...serverIdentity, ...settings].filter((edit) => !overlapsStar(edit)));
   return spliceUtf8(sql, edits);
 }

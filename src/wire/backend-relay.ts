@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { errorFields } from '../engine/backend-link.js';
+import { codecNamed, UTF8_CODEC, type TextCodec } from '../pg/client-encoding.js';
 
 /** A whole backend message kinesql reads itself (its own exchanges with the session's backend). */
 export interface BackendMessage {
@@ -10,6 +11,7 @@ export interface BackendMessage {
 const READY_FOR_QUERY = 0x5a;
 const ERROR_RESPONSE = 0x45;
 const COMMAND_COMPLETE = 0x43;
+const PARAMETER_STATUS = 0x53;
 
 /** What came back for the client messages up to one ReadyForQuery. */
 export interface TurnAnswer {
@@ -41,6 +43,8 @@ export class BackendRelay {
   errors = 0;
   /** Whether the backend sent a FATAL (or PANIC) error, as it does before ending a session it ends itself. */
   fatalSent = false;
+  /** The session's client encoding, as the engine last reported it: what the client's SQL is read and passed on in. */
+  codec: TextCodec;
   private outstanding = 0;
   private idleWaiters: (() => void)[] = [];
   /** Per ReadyForQuery still awaited, who wants to know it came and whether an error came before it. */
@@ -61,7 +65,9 @@ export class BackendRelay {
     private readonly client: Socket,
     leftover: Buffer,
     private readonly onClose: () => void,
+    clientEncoding = 'UTF8',
   ) {
+    this.codec = codecNamed(clientEncoding) ?? UTF8_CODEC;
     backend.on('data', (chunk: Buffer) => this.onData(chunk));
     backend.on('close', () => this.onBackendClosed());
     backend.on('error', () => undefined);
@@ -121,6 +127,14 @@ export class BackendRelay {
     }
   }
 
+  /** A ParameterStatus of the engine's: a SET client_encoding (or RESET) changes how the client's SQL is read. */
+  private noteParameter(body: Buffer): void {
+    const nameEnd = body.indexOf(0);
+    if (nameEnd < 0 || body.toString('latin1', 0, nameEnd) !== 'client_encoding') return;
+    const value = body.toString('latin1', nameEnd + 1, body.indexOf(0, nameEnd + 1));
+    this.codec = codecNamed(value) ?? this.codec;
+  }
+
   private onData(chunk: Buffer): void {
     let offset = 0;
     // Bytes of the client's replies are forwarded in runs; kinesql's own replies never reach the client.
@@ -135,7 +149,10 @@ export class BackendRelay {
         this.headerFill = 0;
         this.type = this.header[0]!;
         this.remaining = this.header.readInt32BE(1) - 4;
-        this.collected = this.own || this.type === READY_FOR_QUERY || this.type === ERROR_RESPONSE || this.type === COMMAND_COMPLETE ? [] : undefined;
+        this.collected =
+          this.own || this.type === READY_FOR_QUERY || this.type === ERROR_RESPONSE || this.type === COMMAND_COMPLETE || this.type === PARAMETER_STATUS
+            ? []
+            : undefined;
         if (this.type === ERROR_RESPONSE && !this.own) {
           this.errors += 1;
           this.errorsBeforeReady += 1;
@@ -163,6 +180,8 @@ export class BackendRelay {
         this.sqlstateBeforeReady ??= fields.get('C');
         const severity = fields.get('S');
         if (severity === 'FATAL' || severity === 'PANIC') this.fatalSent = true;
+      } else if (this.type === PARAMETER_STATUS) {
+        this.noteParameter(body);
       } else if (this.type === COMMAND_COMPLETE) {
         const rows = rowsOf(body);
         if (rows !== undefined) this.rowsBeforeReady = (this.rowsBeforeReady ?? 0) + rows;

@@ -3,6 +3,7 @@
  * Bind uses) or sends itself. Everything after the names (parameter types, formats, values) is copied
  * byte for byte.
  */
+import { UTF8_CODEC, type TextCodec } from '../pg/client-encoding.js';
 import { BodyReader, ProtocolViolation } from './frontend-reader.js';
 
 export function frontendMessage(type: string, ...parts: Buffer[]): Buffer {
@@ -18,7 +19,7 @@ export function frontendMessage(type: string, ...parts: Buffer[]): Buffer {
   return out;
 }
 
-const cstring = (value: string): Buffer => Buffer.from(`${value}\0`, 'utf8');
+const cstring = (value: string, codec: TextCodec = UTF8_CODEC): Buffer => Buffer.concat([codec.encode(value), Buffer.from([0])]);
 
 export interface ParseMessage {
   name: string;
@@ -27,17 +28,18 @@ export interface ParseMessage {
   rest: Buffer;
 }
 
-export function readParse(body: Buffer): ParseMessage {
+/** A Parse message; its query read in the session's client encoding. */
+export function readParse(body: Buffer, codec?: TextCodec): ParseMessage {
   const reader = new BodyReader(body);
   const name = reader.cstring();
-  const query = reader.cstring();
+  const query = reader.cstring(codec);
   const rest = reader.bytes(reader.remaining);
   if (rest.length < 2 || rest.length !== 2 + 4 * rest.readInt16BE(0)) throw new ProtocolViolation('invalid message format');
   return { name, query, rest };
 }
 
-export function buildParse(message: ParseMessage): Buffer {
-  return frontendMessage('P', cstring(message.name), cstring(message.query), message.rest);
+export function buildParse(message: ParseMessage, codec?: TextCodec): Buffer {
+  return frontendMessage('P', cstring(message.name), cstring(message.query, codec), message.rest);
 }
 
 export interface BindMessage {

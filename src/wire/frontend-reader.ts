@@ -1,3 +1,4 @@
+import type { TextCodec } from '../pg/client-encoding.js';
 import { CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from '../pg/protocol-constants.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
@@ -190,10 +191,11 @@ export class BodyReader {
   private offset = 0;
   constructor(private readonly body: Buffer) {}
 
-  cstring(): string {
+  /** A NUL-terminated string, read in the session's client encoding (UTF-8 unless given). */
+  cstring(codec?: TextCodec): string {
     const end = this.body.indexOf(0, this.offset);
     if (end < 0) throw new ProtocolViolation('invalid string in message');
-    const value = this.body.toString('utf8', this.offset, end);
+    const value = codec ? codec.decode(this.body.subarray(this.offset, end)) : this.body.toString('utf8', this.offset, end);
     this.offset = end + 1;
     return value;
   }

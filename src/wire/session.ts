@@ -345,7 +345,7 @@ export class Session {
         backend.readyForQuery(TransactionStatus.Idle),
       ]),
     );
-    this.relay = new BackendRelay(link.socket, this.stream, link.leftover, () => this.onBackendClosed());
+    this.relay = new BackendRelay(link.socket, this.stream, link.leftover, () => this.onBackendClosed(), link.parameters.get('client_encoding'));
     this.turns = new SessionTurns(
       this.relay,
       {

@@ -158,7 +158,8 @@ export class SessionTurns {
 
   private async onQuery(message: FrontendMessage): Promise<void> {
     this.turnStarted = performance.now();
-    const sql = new BodyReader(message.body).cstring();
+    const codec = this.relay.codec;
+    const sql = new BodyReader(message.body).cstring(codec);
     this.turnText = sql;
     let analyzed: AnalyzedSql;
     try {
@@ -171,7 +172,7 @@ export class SessionTurns {
     const { relations, properties, prepared } = analyzed;
     relations.push(...prepared.executes.flatMap((name) => this.sqlPrepared.get(name) ?? []));
     const build = async (context: SessionContext): Promise<Buffer> =>
-      frontendMessage('Q', Buffer.from(`${this.executor.prepareSql(analyzed, context)}\0`, 'utf8'));
+      frontendMessage('Q', codec.encode(this.executor.prepareSql(analyzed, context)), Buffer.from([0]));
     await this.forward(relations, build, 1, properties);
     for (const [name, statementRelations] of prepared.prepares) this.sqlPrepared.set(name, statementRelations);
     for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
@@ -191,11 +192,12 @@ export class SessionTurns {
     this.turnText = this.textOfBatch(batch);
     const endsWithSync = batch.at(-1)?.type === 'S';
     const relations: RelationName[] = [];
+    const codec = this.relay.codec;
     const parses = new Map<FrontendMessage, { parse: ParseMessage; analyzed: AnalyzedSql }>();
     try {
       for (const message of batch) {
         if (message.type === 'P') {
-          const parse = readParse(message.body);
+          const parse = readParse(message.body, codec);
           const analyzed = await this.executor.analyze(parse.query);
           // Parse and Describe read no rows: the catch-up comes with the Bind that runs the statement.
           this.statements.set(parse.name, analyzed.relations);
@@ -217,7 +219,7 @@ export class SessionTurns {
       for (const message of batch) {
         const parsed = parses.get(message);
         const query = parsed ? this.executor.prepareSql(parsed.analyzed, context) : undefined;
-        out.push(!parsed || query === parsed.parse.query ? message.raw : buildParse({ ...parsed.parse, query: query! }));
+        out.push(!parsed || query === parsed.parse.query ? message.raw : buildParse({ ...parsed.parse, query: query! }, codec));
       }
       return Buffer.concat(out);
     };
@@ -254,7 +256,7 @@ export class SessionTurns {
     for (const message of batch) {
       if (!isWellFormed(message)) continue;
       if (message.type === 'P') {
-        const parse = readParse(message.body);
+        const parse = readParse(message.body, this.relay.codec);
         this.statementTexts.set(parse.name, parse.query);
         texts.push(parse.query);
       } else if (message.type === 'B') {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import Cursor from 'pg-cursor';
+import { to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../support/harness.js';
 import { startTradesHarness, TRADE_COUNT } from './fixture.js';
@@ -70,6 +71,31 @@ describe('node-postgres', () => {
     } finally {
       await client.end();
       await other.end();
+    }
+  });
+
+  it('exports with COPY table TO STDOUT (pg-copy-streams) the rows the session selects, in its window', async () => {
+    const client = await harness.connect();
+    const exported = async (sql: string): Promise<string[]> => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of client.query(copyTo(sql))) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks)
+        .toString('utf8')
+        .split('\n')
+        .filter((line) => line !== '');
+    };
+    const selected = async (): Promise<string[]> =>
+      (await client.query({ text: 'select trade_id, symbol, price from market.trades', rowMode: 'array' })).rows.map((row: unknown[]) => row.join(','));
+    try {
+      const rows = await exported('COPY market.trades (trade_id, symbol, price) TO STDOUT WITH (FORMAT csv)');
+      expect(rows).toHaveLength(TRADE_COUNT);
+      expect(rows.sort()).toEqual((await selected()).sort());
+      // A window that starts after every record: the export is as empty as the select.
+      await client.query("set kinesis.iter_start_timestamp = '2100-01-01T00:00:00Z'");
+      expect(await selected()).toEqual([]);
+      expect(await exported('COPY market.trades TO STDOUT')).toEqual([]);
+    } finally {
+      await client.end();
     }
   });
 });

@@ -12,6 +12,14 @@ const run = promisify(execFile);
 describe('psqlODBC (Debian odbc-postgresql + unixodbc) with UseDeclareFetch=1', () => {
   let harness: Harness;
   let dir: string;
+  /** isql's output for lines of SQL (and isql commands), comma-separated. */
+  const isql = async (sql: string): Promise<string> => {
+    const { stdout } = await run('sh', ['-c', `printf '%s' "$SQL" | isql -b -d, kinesql`], {
+      env: { ...process.env, ODBCINI: join(dir, 'odbc.ini'), ODBCSYSINI: dir, SQL: sql },
+      timeout: 60_000,
+    });
+    return stdout;
+  };
   beforeAll(async () => {
     harness = await startTradesHarness();
     dir = await mkdtemp(join(tmpdir(), 'kinesql-odbc-'));
@@ -26,16 +34,25 @@ describe('psqlODBC (Debian odbc-postgresql + unixodbc) with UseDeclareFetch=1', 
   });
 
   it('reads a whole table through DECLARE/FETCH cursors and runs an aggregate', async () => {
-    const sql = 'select trade_id from market.trades order by trade_id\nselect count(*) from market.trades where buy\n';
-    const { stdout } = await run('sh', ['-c', `printf '%s' "$SQL" | isql -b -d, kinesql`], {
-      env: { ...process.env, ODBCINI: join(dir, 'odbc.ini'), ODBCSYSINI: dir, SQL: sql },
-      timeout: 60_000,
-    });
+    const stdout = await isql('select trade_id from market.trades order by trade_id\nselect count(*) from market.trades where buy\n');
     const lines = stdout
       .trim()
       .split('\n')
       .map((line) => line.trim());
     expect(lines.slice(0, TRADE_COUNT)).toEqual(Array.from({ length: TRADE_COUNT }, (_, i) => String(i + 1)));
     expect(lines[TRADE_COUNT]).toBe(String(TRADE_COUNT / 2));
+  });
+
+  it('lists through SQLTables (isql help) the stream table and the status tables, nothing internal', async () => {
+    // After a read, so the table's time partitions exist.
+    const stdout = await isql('select count(*) from market.trades\nhelp\n');
+    const tables = stdout
+      .split('\n')
+      .map((line) => line.split(','))
+      .filter((fields) => fields.length >= 4 && fields[3] === 'TABLE')
+      .map((fields) => `${fields[1]}.${fields[2]}`);
+    expect(tables).toContain('market.trades');
+    expect(tables).toEqual(expect.arrayContaining(['kinesql.streams', 'kinesql.shards']));
+    expect(tables.filter((name) => !name.startsWith('market.') && !name.startsWith('kinesql.'))).toEqual([]);
   });
 });

@@ -41,7 +41,9 @@ describe('psql', () => {
     // psql 15 (Debian 12) asks for pg_database.daticulocale, which PostgreSQL 17 renamed: kinesql translates it.
     const out = await psql('\\l\n\\dt market.*\n\\d market.trades\n\\d+ market.trades\n\\dn\n\\df market.*\n');
     expect(out).toMatch(/^postgres\|/m);
-    expect(out).toMatch(/^market\|trades\|partitioned table\|/m);
+    // A stream table is a table to its clients (its time partitions are kinesql's way of storing it).
+    expect(out).toMatch(/^market\|trades\|table\|/m);
+    expect(out).not.toMatch(/kinesql_partitions\.|Partition key:|Partitions:|Number of partitions/);
     expect(out).toContain('trade_id|bigint');
     expect(out).toContain('price|numeric(12,4)');
     expect(out).toMatch(/^market\|/m);
@@ -59,5 +61,24 @@ describe('psql', () => {
     expect(copied[1]).toBe('2\tCCC');
     const fetched = out.split('\n').filter((line) => /^\d+$/.test(line));
     expect(fetched.map(Number)).toEqual(Array.from({ length: TRADE_COUNT }, (_, i) => i + 1));
+  });
+
+  it('\\copy table to file exports the rows a select sees, all columns or those listed', async () => {
+    const out = await psql(
+      '\\copy market.trades to whole.csv csv header\n' +
+        '\\copy market.trades (trade_id, symbol) to listed.tsv\n' +
+        'copy market.trades (trade_id) to stdout;\n' +
+        '\\copy (select * from market.trades) to selected.csv csv header\n',
+    );
+    const whole = (await readFile(join(dir, 'whole.csv'), 'utf8')).trim().split('\n');
+    const selected = (await readFile(join(dir, 'selected.csv'), 'utf8')).trim().split('\n');
+    expect(whole[0]).toBe(selected[0]);
+    expect(whole[0]).toMatch(/^trade_id,symbol,price,executed,buy,meta,/);
+    expect(whole).toHaveLength(TRADE_COUNT + 1);
+    expect(whole.slice(1).sort()).toEqual(selected.slice(1).sort());
+    const listed = (await readFile(join(dir, 'listed.tsv'), 'utf8')).trim().split('\n');
+    expect(listed.sort()).toEqual(Array.from({ length: TRADE_COUNT }, (_, i) => `${i + 1}\t${['AAA', 'BBB', 'CCC'][(i + 1) % 3]}`).sort());
+    const ids = out.split('\n').filter((line) => /^\d+$/.test(line));
+    expect(ids.map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: TRADE_COUNT }, (_, i) => i + 1));
   });
 });

@@ -167,7 +167,7 @@ describe('a Kinesis stream queried over the PostgreSQL protocol', () => {
         env: { ...process.env, PGCONNECT_TIMEOUT: '10' },
       });
     const tables = await psql('\\dt');
-    expect(tables.stdout).toMatch(/^public\|orders\|partitioned table\|/m);
+    expect(tables.stdout).toMatch(/^public\|orders\|table\|/m);
     const describeOut = (await psql('\\d orders')).stdout;
     expect(describeOut).toContain('order_id|bigint');
     expect(describeOut).toContain('country|character varying(2)');

@@ -112,7 +112,7 @@ describe('table definitions change while the server runs', () => {
     });
     const psqlTables = async () =>
       (await run('psql', ['-X', '-A', '-t', '-h', harness.server.host, '-p', String(harness.server.port), '-U', 'x', '-c', '\\dt'])).stdout;
-    expect(await psqlTables()).toMatch(/^public\|pages\|partitioned table\|/m);
+    expect(await psqlTables()).toMatch(/^public\|pages\|table\|/m);
 
     await rename(join(harness.tablesDir, 'more.json'), join(harness.tablesDir, 'renamed.json'));
     await rm(join(harness.tablesDir, 'clicks.json'));
@@ -120,7 +120,7 @@ describe('table definitions change while the server runs', () => {
       async () => {
         const tables = await psqlTables();
         expect(tables).not.toMatch(/\|clicks\|/);
-        expect(tables).toMatch(/^public\|pages\|partitioned table\|/m);
+        expect(tables).toMatch(/^public\|pages\|table\|/m);
       },
       { timeout: 20_000, interval: 100 },
     );

@@ -68,11 +68,12 @@ describe("what one user keeps is that user's: checkpoints, and kinesql's own sta
       for (const table of ['kinesql_state.client_roles', 'kinesql_state.shard_positions', 'kinesql_state.stream_tables', 'kinesql_state.secret']) {
         expect((await bob.query(`select count(*)::int as n from ${table}`)).rows, table).toEqual([{ n: 0 }]);
       }
-      const partitions = await bob.query(
-        `select c.relname from pg_class c join pg_namespace s on s.oid = c.relnamespace where s.nspname = 'kinesql_partitions' and c.relkind = 'r'`,
-      );
+      const partitionsQuery = `select c.relname from pg_class c join pg_namespace s on s.oid = c.relnamespace where s.nspname in ('kinesql_partitions', 'kinesql_state')`;
+      const partitions = await harness.server.engine.query(`${partitionsQuery} and s.nspname = 'kinesql_partitions' and c.relkind = 'r'`);
       expect(partitions.rows.length).toBeGreaterThan(0);
-      await expect(bob.query(`select count(*) from kinesql_partitions.${partitions.rows[0].relname}`)).rejects.toMatchObject({ code: '42501' });
+      // The catalog a client reads lists neither the partitions nor kinesql's private tables.
+      expect((await bob.query(partitionsQuery)).rows).toEqual([]);
+      await expect(bob.query(`select count(*) from kinesql_partitions.${partitions.rows[0]?.['relname']}`)).rejects.toMatchObject({ code: '42501' });
       const definitions = await bob.query('select source, error from kinesql.definitions');
       expect(definitions.rows).toEqual([{ source: 'ticks.json', error: null }]);
       expect(JSON.stringify(definitions.rows)).not.toContain(harness.tablesDir);

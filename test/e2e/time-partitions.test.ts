@@ -156,7 +156,7 @@ describe('stream tables with kinesql.partition-by-time = false', () => {
     try {
       await harness.put('plain', [{ n: 1 }, { n: 2 }]);
       expect((await client.query('select count(*)::int as n from plain')).rows[0]?.n).toBe(2);
-      const kind = await client.query(`select relkind from pg_class where oid = 'public.plain'::regclass`);
+      const kind = await harness.server.engine.query(`select relkind from pg_class where oid = 'public.plain'::regclass`);
       expect(kind.rows[0]?.relkind).toBe('r');
       await sleep((WINDOW_SECONDS + 1) * 1000);
       await harness.put('plain', [{ n: 3 }]);

@@ -53,4 +53,14 @@ describe('hidden columns are left out of SELECT *', () => {
       expect(rewrite(sql)).toBe(sql);
     }
   });
+
+  it('turns COPY table TO into COPY (SELECT …) TO: the visible columns, or those listed', () => {
+    expect(rewrite('COPY clicks TO STDOUT WITH (FORMAT csv, HEADER)')).toBe(
+      'COPY (SELECT "user_id", "page", "Odd Name", "user" FROM "clicks") TO STDOUT WITH (FORMAT csv, HEADER)',
+    );
+    expect(rewrite('copy public . clicks ( page , "Odd Name" ) to stdout; copy other to stdout binary')).toBe(
+      'copy (SELECT "page", "Odd Name" FROM "public"."clicks") to stdout; copy (SELECT * FROM "other") to stdout binary',
+    );
+    for (const sql of ['copy (select page from clicks) to stdout', 'copy binary clicks to stdout']) expect(rewrite(sql)).toBe(sql);
+  });
 });

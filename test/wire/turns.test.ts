@@ -1,3 +1,4 @@
+import { UTF8_CODEC } from '../../src/pg/client-encoding.js';
 import pino from 'pino';
 import { serialize } from 'pg-protocol';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
@@ -17,6 +18,7 @@ class StubRelay {
   status: number = TransactionStatus.Idle;
   errors = 0;
   busy = false;
+  codec = UTF8_CODEC;
   /** Client traffic forwarded, with how many ReadyForQuery it will bring. */
   readonly sent: { bytes: Buffer; replies: number }[] = [];
   /** kinesql's own exchanges with the backend. */

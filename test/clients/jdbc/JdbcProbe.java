@@ -13,10 +13,14 @@ public class JdbcProbe {
     try (Connection c = DriverManager.getConnection(url, props)) {
       DatabaseMetaData md = c.getMetaData();
       List<String> tables = new ArrayList<>();
-      // The table types Metabase asks for; stream tables are partitioned, which pgjdbc reports as PARTITIONED TABLE.
+      // The table types Metabase asks for.
       String[] types = {"TABLE", "PARTITIONED TABLE", "VIEW", "FOREIGN TABLE", "MATERIALIZED VIEW"};
       try (ResultSet rs = md.getTables(null, "market", "%", types)) { while (rs.next()) tables.add(rs.getString("TABLE_SCHEM") + "." + rs.getString("TABLE_NAME") + ":" + rs.getString("TABLE_TYPE")); }
       out("tables", tables);
+      // Every table of every schema, as a generic SQL tool lists them.
+      List<String> allTables = new ArrayList<>();
+      try (ResultSet rs = md.getTables(null, null, "%", new String[] {"TABLE"})) { while (rs.next()) allTables.add(rs.getString("TABLE_SCHEM") + "." + rs.getString("TABLE_NAME")); }
+      out("allTables", allTables);
       List<String> columns = new ArrayList<>();
       try (ResultSet rs = md.getColumns(null, "market", "trades", "%")) { while (rs.next()) columns.add(rs.getString("COLUMN_NAME") + ":" + rs.getString("TYPE_NAME")); }
       out("columns", columns);

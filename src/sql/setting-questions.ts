@@ -1,0 +1,74 @@
+/**
+ * Questions about the session's settings and the catalog, answered as a client of kinesql should see them:
+ * the session properties' effective values (what the session set, else the operator's default) instead of
+ * the empty placeholders each backend starts with — `SHOW kinesis.x` (any of its spellings), `SHOW ALL`,
+ * reads of `pg_settings` — and the relations without kinesql's internal ones, reads of `pg_class`. They are
+ * pointed at the engine's kinesql.session_setting(), kinesql.pg_settings() and kinesql.pg_class() (engine/roles.ts).
+ */
+import { sessionPropertyNamed } from '../config/session-properties.js';
+import { quoteIdent, quoteLiteral } from '../pg/quoting.js';
+import type { ParsedStatement } from './parse.js';
+import type { ByteEdit } from './splice.js';
+import type { Token } from './tokens.js';
+
+const SETTINGS_VIEW = 'kinesql.pg_settings()';
+const SHOW_ALL = `SELECT name, setting, short_desc AS description FROM ${SETTINGS_VIEW} ORDER BY name`;
+/** Catalog relations clients read kinesql's version of: functions, whose default alias is their name. */
+const CATALOG_VIEWS: Record<string, string> = { pg_settings: SETTINGS_VIEW, pg_class: 'kinesql.pg_class()' };
+
+/** The edits that answer SHOW of a session property or SHOW ALL, and point reads of pg_settings and pg_class at kinesql's views. */
+export function settingQuestionEdits(sql: string, statements: readonly ParsedStatement[], scan: () => readonly Token[]): ByteEdit[] {
+  const edits: ByteEdit[] = [];
+  for (const statement of statements) {
+    const show = (statement.node as { VariableShowStmt?: { name?: string } }).VariableShowStmt;
+    const name = show?.name?.toLowerCase();
+    const answer = name === 'all' ? SHOW_ALL : name !== undefined && sessionPropertyNamed(name) ? showProperty(name) : undefined;
+    if (answer === undefined) continue;
+    const start = Buffer.byteLength(sql.slice(0, statement.textOffset), 'utf8');
+    edits.push({ start, end: start + Buffer.byteLength(statement.text, 'utf8'), text: answer });
+  }
+  if (/pg_settings|pg_class/i.test(sql)) edits.push(...catalogViewEdits(statements, scan()));
+  return edits;
+}
+
+function showProperty(name: string): string {
+  return `SELECT kinesql.session_setting(${quoteLiteral(name)}) AS ${quoteIdent(name)}`;
+}
+
+/** `pg_settings`, `pg_class` (or `pg_catalog.` either) where a statement reads them as a relation. */
+function catalogViewEdits(statements: readonly ParsedStatement[], tokens: readonly Token[]): ByteEdit[] {
+  const edits: ByteEdit[] = [];
+  for (const rangeVar of rangeVars(statements.map((statement) => statement.node))) {
+    const view = rangeVar.relname === undefined ? undefined : CATALOG_VIEWS[rangeVar.relname];
+    if (view === undefined || (rangeVar.schemaname !== undefined && rangeVar.schemaname !== 'pg_catalog')) continue;
+    const first = tokens.findIndex((token) => token.start === rangeVar.location);
+    const last = rangeVar.schemaname === undefined ? first : first + 2;
+    if (first < 0 || tokens[last]?.text.toLowerCase().replace(/"/g, '') !== rangeVar.relname) continue;
+    // A function in FROM is named after itself, as the catalog was, so columns qualified by it still resolve.
+    edits.push({ start: tokens[first]!.start, end: tokens[last]!.end, text: view });
+  }
+  return edits;
+}
+
+interface RangeVarFields {
+  relname?: string;
+  schemaname?: string;
+  location: number;
+}
+
+/** Every RangeVar of the trees, found without recursion. */
+function rangeVars(trees: readonly unknown[]): RangeVarFields[] {
+  const found: RangeVarFields[] = [];
+  const stack: unknown[] = [...trees];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (Array.isArray(node)) stack.push(...node);
+    else if (node !== null && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+        if (key === 'RangeVar') found.push(value as RangeVarFields);
+        stack.push(value);
+      }
+    }
+  }
+  return found;
+}

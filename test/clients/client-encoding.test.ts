@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/harness.js';
+
+const definition = {
+  tableName: 'cafes',
+  streamName: 'cafes',
+  message: { dataFormat: 'json', fields: [{ name: 'name', type: 'VARCHAR', mapping: 'name' }] },
+};
+
+/** psql reading its script from stdin as raw bytes, with the given environment; stdout as bytes. */
+function psql(harness: Harness, script: Buffer, env: Record<string, string>): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'psql',
+      ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', harness.server.host, '-p', String(harness.server.port), '-U', 'tester', '-d', 'kinesql'],
+      {
+        env: { PATH: process.env['PATH'] ?? '', ...env },
+      },
+    );
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(Buffer.concat(err).toString('latin1')))));
+    child.stdin.end(script);
+  });
+}
+
+describe('client encodings other than UTF8', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({ streams: [{ name: 'cafes', shards: 1 }], definitions: { 'cafes.json': definition } });
+    await harness.put('cafes', [{ name: 'café' }, { name: 'bar' }]);
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('reads and writes LATIN1 with PGCLIENTENCODING=LATIN1 and no LANG, and SQL in that encoding finds the row', async () => {
+    const script = Buffer.from(
+      "show client_encoding;\nselect name from cafes where name = 'café';\nselect count(*) from cafes where name like '%é';\n",
+      'latin1',
+    );
+    const out = await psql(harness, script, { PGCLIENTENCODING: 'LATIN1' });
+    expect(out).toEqual(Buffer.from('LATIN1\ncafé\n1\n', 'latin1'));
+  });
+
+  it('follows SET client_encoding (psql \\encoding) in the middle of a session, and SQL_ASCII as psqlODBC asks without LANG', async () => {
+    // In WIN1252 '€' is the byte 0x80 and 'é' 0xe9.
+    const win1252 = (text: string) => Buffer.from(Array.from(text, (char) => (char === '€' ? 0x80 : char.charCodeAt(0))));
+    const script = Buffer.concat([
+      win1252("\\encoding WIN1252\nselect name || ' €' from cafes where name = 'café';\n"),
+      Buffer.from("set client_encoding to 'SQL_ASCII';\nshow client_encoding;\nselect name from cafes where name = 'café';\n", 'utf8'),
+    ]);
+    const out = await psql(harness, script, {});
+    expect(out).toEqual(Buffer.concat([win1252('café €\n'), Buffer.from('SQL_ASCII\ncafé\n', 'utf8')]));
+  });
+
+  it('refuses a multi-byte encoding kinesql cannot read SQL in, naming what it can', async () => {
+    await expect(psql(harness, Buffer.from('select 1;\n'), { PGCLIENTENCODING: 'EUC_JP' })).rejects.toThrow(
+      /client_encoding" can only name UTF8, SQL_ASCII or a single-byte encoding/,
+    );
+  });
+});
