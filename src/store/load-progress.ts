@@ -5,7 +5,14 @@
  * `/` and the kinesql_*_load_progress_ratio gauges both read it from here, so they agree.
  */
 import type { ScanProgress } from './scan-request.js';
-import type { ShardStatus, StreamTable } from './stream-table.js';
+import type { ShardStatus } from './shard-loader.js';
+
+/** What progress is worked out from: a stream table (stream-table.ts), as far as progress needs one. */
+export interface ProgressSource {
+  readonly definition: { schemaName: string; tableName: string };
+  windowStart(now?: number): Date | undefined;
+  shardStatus(): ShardStatus[];
+}
 
 /** The percent a ratio shows as, one decimal (floored: 100.0% only once all is loaded); the page, /metrics tests and the notices use it. */
 export function percentText(ratio: number): string {
@@ -64,13 +71,13 @@ export function shardProgress(shard: ShardStatus, windowMs: number | undefined):
 }
 
 /** The span of a table's window in milliseconds, or undefined when it reaches back to the trim horizon. */
-export function windowMillis(table: StreamTable): number | undefined {
+export function windowMillis(table: ProgressSource): number | undefined {
   const now = Date.now();
   const start = table.windowStart(now);
   return start === undefined ? undefined : now - start.getTime();
 }
 
-export function tableProgress(table: StreamTable): TableProgress {
+export function tableProgress(table: ProgressSource): TableProgress {
   const windowMs = windowMillis(table);
   const shards = table.shardStatus().map((shard) => shardProgress(shard, windowMs));
   if (shards.length === 0) return { ratio: 0, remainingMs: windowMs ?? 0, shards };
@@ -110,7 +117,7 @@ export class LoadRate {
 }
 
 /** A table's progress as a statement waiting for its load is told it; `rate` keeps the samples of this wait. */
-export function loadProgressOf(table: StreamTable, rate: LoadRate, now: number): ScanProgress {
+export function loadProgressOf(table: ProgressSource, rate: LoadRate, now: number): ScanProgress {
   const name = `${table.definition.schemaName}.${table.definition.tableName}`;
   const progress = tableProgress(table);
   return { table: name, ratio: progress.ratio, windowMs: windowMillis(table), secondsLeft: rate.secondsLeft(name, progress.remainingMs, now) };
