@@ -1,6 +1,8 @@
+import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../../src/config/config.js';
+import { createKinesisClient } from '../../src/kinesis/client.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { FaultProxy } from './fault-proxy.js';
 
@@ -94,4 +96,93 @@ describe('a Kinesis outage', () => {
       await impatient.end();
     }
   });
+});
+
+/**
+ * The same with the defaults an operator runs (10 s shard listings, the default call timeouts) and an
+ * outage of 30 s while records keep arriving: every record put before, during and after it is shown once
+ * Kinesis is back.
+ */
+describe('a 30 s Kinesis outage with the default settings', () => {
+  const proxy = new FaultProxy();
+  let harness: Harness;
+  let direct: KinesisClient;
+
+  beforeAll(async () => {
+    await proxy.start();
+    harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 2 }],
+      definitions: { 'ticks.json': definition },
+      configure: (base: KinesqlConfig) => {
+        proxy.target = base.aws.kinesisEndpoint!;
+        return { ...base, aws: { ...base.aws, kinesisEndpoint: proxy.endpoint }, scan: { ...DEFAULT_SCAN_CONFIG } };
+      },
+    });
+    direct = createKinesisClient({ ...harness.config.aws, kinesisEndpoint: proxy.target });
+  });
+
+  afterAll(async () => {
+    direct?.destroy();
+    await harness?.close();
+    await proxy.close();
+  });
+
+  const put = (from: number, count: number) =>
+    direct.send(
+      new PutRecordsCommand({
+        StreamName: 'ticks',
+        Records: ticks(from, count).map((tick) => ({ Data: Buffer.from(JSON.stringify(tick)), PartitionKey: `k${tick.n}` })),
+      }),
+    );
+  const count = async (client: pg.Client): Promise<number> => (await client.query('select count(*)::int as n from ticks')).rows[0].n as number;
+
+  it('answers stale-tolerant sessions throughout, strict ones with HV00N, and shows every record once it is over', async () => {
+    const strict = await harness.connect();
+    const dashboard = await harness.connect();
+    try {
+      await dashboard.query(`SET kinesql.max_staleness = '1h'`);
+      await put(0, 20);
+      expect(await count(strict)).toBe(20);
+
+      proxy.decide = () => 'reset';
+      const outageStarted = Date.now();
+      let putTotal = 20;
+      const answers: number[] = [];
+      let strictRefused = 0;
+      for (let second = 0; Date.now() - outageStarted < 30_000; second += 1) {
+        await put(putTotal, 5);
+        putTotal += 5;
+        if (second % 5 === 0) {
+          answers.push(await count(dashboard));
+          strictRefused += await count(strict).then(
+            () => 0,
+            (error: { code?: string }) => (error.code === 'HV00N' ? 1 : 0),
+          );
+        }
+        await sleep(Math.max(0, outageStarted + (second + 1) * 1_000 - Date.now()));
+      }
+      proxy.decide = () => undefined;
+      const over = Date.now();
+      expect(answers.every((answer) => answer === 20)).toBe(true);
+      expect(strictRefused).toBe(answers.length);
+
+      // Once Kinesis answers again: every record, once, served within 10 s of the outage's end.
+      let shown = 0;
+      while (shown < putTotal && Date.now() - over < 10_000) {
+        shown = await count(strict).catch(() => 0);
+        if (shown < putTotal) await sleep(200);
+      }
+      const servedAfter = Date.now() - over;
+      const { rows } = await strict.query('select count(*)::int as n, count(distinct n)::int as distinct_n from ticks');
+      console.info(
+        `30 s outage: ${answers.length} stale answers during it, ${strictRefused} strict refusals; ${rows[0].n} of ${putTotal} records after it, served ${servedAfter} ms after it ended`,
+      );
+      expect(rows[0]).toEqual({ n: putTotal, distinct_n: putTotal });
+      expect(servedAfter).toBeLessThan(10_000);
+    } finally {
+      proxy.decide = () => undefined;
+      await strict.end();
+      await dashboard.end();
+    }
+  }, 90_000);
 });
