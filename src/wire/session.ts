@@ -1,6 +1,9 @@
 /**
  * One client connection: startup, TLS, authentication, the login to a backend of its own, and the end of the
- * connection. Once logged in, its traffic is handled turn by turn (turns.ts).
+ * connection. Once logged in, its traffic is handled turn by turn (turns.ts). About 490 lines because startup,
+ * the SSL/GSSENC negotiation (bytes behind the request refused), the authentication timeout, the connection
+ * slots and the backend login's error mapping all move one connection's state; the next split is one
+ * explicit protocol state (startup, negotiated, authenticating, ready, closed), taking negotiation and slots out.
  */
 import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
