@@ -8,6 +8,7 @@ import { access, stat, statfs } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { KinesqlConfig } from './config/config.js';
+import { errorCode } from './engine/embedded-files.js';
 import { type EngineEndpoint, endpointFromUrl } from './engine/engine.js';
 
 const ENGINE_CONNECT_TIMEOUT_MS = 3_000;
@@ -27,10 +28,6 @@ const PSEUDO_FILESYSTEMS = new Map<number, string>([
 
 export class PreflightError extends Error {}
 
-function code(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-}
-
 async function checkPortFree(host: string, port: number, what: string): Promise<void> {
   if (port === 0) return;
   const server = createServer();
@@ -40,7 +37,7 @@ async function checkPortFree(host: string, port: number, what: string): Promise<
       server.listen({ host, port, exclusive: true }, () => done());
     });
   } catch (error) {
-    const reason = code(error);
+    const reason = errorCode(error);
     if (reason === 'EADDRINUSE')
       throw new PreflightError(`${what} ${host}:${port} is already in use: stop what listens there, or choose another port with ${flagFor(what)}`);
     if (reason === 'EACCES')
@@ -67,9 +64,9 @@ async function checkTablesDirectory(location: string): Promise<void> {
     await access(dir, constants.R_OK | constants.X_OK);
   } catch (error) {
     if (error instanceof PreflightError) throw error;
-    if (code(error) === 'ENOENT') throw new PreflightError(`table definitions: ${dir} does not exist; ${hint}`);
+    if (errorCode(error) === 'ENOENT') throw new PreflightError(`table definitions: ${dir} does not exist; ${hint}`);
     throw new PreflightError(
-      `table definitions: ${dir} cannot be read (${code(error) ?? (error as Error).message}); make it readable by this user, or ${hint}`,
+      `table definitions: ${dir} cannot be read (${errorCode(error) ?? (error as Error).message}); make it readable by this user, or ${hint}`,
     );
   }
 }
@@ -81,7 +78,7 @@ async function nearestExisting(dir: string): Promise<string> {
       await stat(current);
       return current;
     } catch (error) {
-      if (code(error) !== 'ENOENT' || dirname(current) === current) throw error;
+      if (errorCode(error) !== 'ENOENT' || dirname(current) === current) throw error;
     }
   }
 }
@@ -148,7 +145,7 @@ async function checkEngineReachable(url: string, key: string, flag: string): Pro
     );
   } catch (error) {
     if (error instanceof PreflightError) throw error;
-    const reason = code(error);
+    const reason = errorCode(error);
     if (connected && (reason === 'ECONNRESET' || reason === 'EPIPE')) {
       throw new PreflightError(`${name} accepted a connection but is not a PostgreSQL server (it closed the connection): check the host and port`);
     }
