@@ -97,15 +97,14 @@ describe('the engine loses acknowledged commits in a crash', () => {
         }
       })().finally(() => writerClient.destroy());
 
-      try {
-        await sleep(2_000);
+      /** One fault: the stall (if any), the kill, and the wait until kinesql answers again. */
+      const inject = async (): Promise<{ changedDuringStall: boolean; lostWal: boolean; servedAfterMs: number }> => {
         const killer = await engineAdmin(harness);
         const { rows } = await killer.query(`select pid from pg_stat_activity where backend_type = 'walwriter'`);
         const walWriter = Number(rows[0]?.pid);
         expect(walWriter).toBeGreaterThan(0);
         const victims = await victimsOf(killer, victim);
 
-        const stalled = stall === 'after a 2 s stall of the WAL writer';
         let before = new Map<string, bigint>();
         let acknowledged = new Map<string, bigint>();
         let inserted = '';
@@ -125,17 +124,30 @@ describe('the engine loses acknowledged commits in a crash', () => {
         // Served again: a strict count through kinesql answers once the engine has recovered.
         const { ms: servedAfterMs } = await whenServedAgain(harness, 'select count(*) from orders');
         const check = await engineAdmin(harness);
-        let lostWal: boolean;
         try {
           // Whether the engine's crash recovery ended (its end-of-recovery checkpoint) before WAL it had acknowledged.
           const { rows: recovery } = await check.query('select checkpoint_lsn < $1::pg_lsn as lost from pg_control_checkpoint()', [inserted]);
-          lostWal = recovery[0]?.lost === true;
+          const changedDuringStall = [...acknowledged].some(([shard, last]) => last !== before.get(shard));
+          return { changedDuringStall, lostWal: recovery[0]?.lost === true, servedAfterMs };
         } finally {
           await check.end();
         }
+      };
+
+      const stalled = stall === 'after a 2 s stall of the WAL writer';
+      try {
+        await sleep(2_000);
+        // WAL may still reach the disk during a stall by another path (a backend flushing full WAL buffers): then
+        // the fault did not lose commits and is tried again, at most three times in all.
+        let fault = await inject();
+        for (let attempt = 2; stalled && !(fault.changedDuringStall && fault.lostWal) && attempt <= 3; attempt += 1) {
+          await sleep(1_000);
+          fault = await inject();
+        }
+        const { lostWal, servedAfterMs } = fault;
         if (stalled) {
           // The fault did what it is for: batches committed during the stall, and recovery lost their WAL.
-          expect([...acknowledged].some(([shard, last]) => last !== before.get(shard))).toBe(true);
+          expect(fault.changedDuringStall).toBe(true);
           expect(lostWal).toBe(true);
         }
 
