@@ -189,14 +189,14 @@ export class StatementExecutor {
         // Checkpoint mode needs exactly what its iteration saw up to its start.
         ...(maxStalenessMs > 0 && !mode ? { maxStalenessMs } : {}),
         onProgress: (progress) => {
-          reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message: progressMessage(progress) })).catch(() => undefined);
+          reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message: progressMessage(progress) })).catch(() => undefined);
         },
         onUnreadable: (table, since) => {
           const message =
             `Kinesis stream "${table.definition.streamName}" cannot be read since ${since.toISOString()}: ` +
             `table ${table.definition.schemaName}.${table.definition.tableName} answers from the records loaded before, within kinesql.max_staleness`;
           const detail = table.lastError === undefined ? {} : { detail: table.lastError };
-          reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message, ...detail })).catch(() => undefined);
+          reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message, ...detail })).catch(() => undefined);
         },
       })
       .catch((error: unknown) => {
@@ -227,7 +227,7 @@ export class StatementExecutor {
     }
     for (const table of tables) {
       const notice = table.streamNotice();
-      if (notice) reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message: notice })).catch(() => undefined);
+      if (notice) reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message: notice })).catch(() => undefined);
     }
     if (!mode) return {};
     const windowStart = scan.window

@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import { describeBytes, ReplicaError, type ReadReplica, type ReplayProgress } from '../engine/replica.js';
-import { backend, type ErrorFields } from '../pg/backend-messages.js';
+import { backend } from '../pg/backend-messages.js';
+import type { ErrorFields } from '../pg/pg-error.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
 import { StatementError } from '../sql/statement-executor.js';
@@ -148,10 +149,10 @@ export class SessionTurns {
     }
     if (IGNORED_MESSAGES.has(message.type)) return;
     if (message.type === 'F') {
-      await this.refuse({ code: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
+      await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
       return;
     }
-    await this.session.fatal({ code: SQLSTATE.protocolViolation, message: `invalid frontend message type ${message.raw[0]}` });
+    await this.session.fatal({ sqlstate: SQLSTATE.protocolViolation, message: `invalid frontend message type ${message.raw[0]}` });
   }
 
   // ---- simple query ------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ export class SessionTurns {
       }
     } catch (error) {
       if (!(error instanceof ProtocolViolation) && !(error instanceof StatementError)) throw error;
-      await this.refuse(error instanceof StatementError ? statementErrorFields(error) : { code: error.sqlstate, message: error.message }, endsWithSync);
+      await this.refuse(error instanceof StatementError ? statementErrorFields(error) : { sqlstate: error.sqlstate, message: error.message }, endsWithSync);
       return;
     }
     const build = async (context: SessionContext): Promise<Buffer> => {
@@ -338,7 +339,7 @@ export class SessionTurns {
   private reportReplay(progress: ReplayProgress): void {
     const behind = progress.behindBytes === undefined ? '' : `, ${describeBytes(progress.behindBytes)} behind the primary`;
     const message = `waiting for the read replica to replay the catch-up: ${(progress.waitedMs / 1000).toFixed(1)} s so far${behind}`;
-    this.send(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message })).catch(() => undefined);
+    this.send(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message })).catch(() => undefined);
   }
 
   /**
@@ -353,10 +354,10 @@ export class SessionTurns {
     await this.send(backend.error(fields));
     if (endsWithSync) {
       this.unsynced = false;
-      relay.send(SYNC, 1, this.answered(fields.code));
+      relay.send(SYNC, 1, this.answered(fields.sqlstate));
     } else {
       this.discardUntilSync = true;
-      this.refusedWith = fields.code;
+      this.refusedWith = fields.sqlstate;
     }
   }
 
@@ -382,7 +383,7 @@ export class SessionTurns {
 
 function statementErrorFields(error: StatementError): ErrorFields {
   return {
-    code: error.sqlstate,
+    sqlstate: error.sqlstate,
     message: error.message,
     ...(error.position ? { position: error.position } : {}),
     ...(error.hint ? { hint: error.hint } : {}),
