@@ -452,7 +452,7 @@ export class Session {
 
   /** The engine is away (restarting, failing over) or kinesql is shutting down: PostgreSQL's SQLSTATE for it. */
   private engineUnavailable(error: EngineUnavailable): Promise<void> {
-    return this.fatal({ sqlstate: error.code, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
+    return this.fatal({ sqlstate: error.sqlstate, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
   }
 
   private async fail(error: unknown): Promise<void> {
