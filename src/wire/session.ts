@@ -9,10 +9,10 @@ import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { EngineLoginError, type BackendLink } from '../engine/backend-link.js';
-import { EngineUnavailable, type Engine } from '../engine/engine.js';
-import { ReplicaError, type ReadReplica } from '../engine/replica.js';
-import { RoleRefused, type ClientRoles } from '../engine/roles.js';
+import type { BackendLink } from '../engine/backend-link.js';
+import type { Engine } from '../engine/engine.js';
+import type { ReadReplica } from '../engine/replica.js';
+import type { ClientRoles } from '../engine/roles.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { StatementExecutor } from '../sql/statement-executor.js';
 import type { AuthConfig } from './auth/credentials.js';
@@ -20,7 +20,7 @@ import { beginPasswordExchange } from './auth/password-exchange.js';
 import { BackendRelay } from './backend-relay.js';
 import { type SessionMetrics, SessionTurns, type StopReason } from './turns.js';
 import { backend } from '../pg/backend-messages.js';
-import type { ErrorFields } from '../pg/pg-error.js';
+import { PgError, type ErrorFields } from '../pg/pg-error.js';
 import { FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
 import type { Release, SessionClaim } from './connection-slots.js';
@@ -302,7 +302,7 @@ export class Session {
       );
     } catch (error) {
       if (!(error instanceof StartupSettingRefused)) throw error;
-      await this.fatal({ sqlstate: error.sqlstate, message: error.message });
+      await this.fatal(error);
       return;
     }
     // Only an authenticated login takes a session slot; until here the connection held a pending-login one.
@@ -322,15 +322,10 @@ export class Session {
       const password = await this.roles.passwordFor(this.user);
       link = await (this.replica ?? this.engine).openBackend(this.user, password, parameters);
     } catch (error) {
-      if (error instanceof RoleRefused || error instanceof EngineLoginError || error instanceof ReplicaError) {
-        await this.fatal({ sqlstate: error.sqlstate, message: error.message });
-        return;
-      }
-      if (error instanceof EngineUnavailable) {
-        await this.engineUnavailable(error);
-        return;
-      }
-      throw error;
+      // A reserved role name, the engine's refusal or absence, an unreachable read replica: the login's FATAL.
+      if (!(error instanceof PgError)) throw error;
+      await this.fatal(error);
+      return;
     }
     if (this.closed) {
       link.socket.destroy();
@@ -450,11 +445,6 @@ export class Session {
     this.stream.end();
   }
 
-  /** The engine is away (restarting, failing over) or kinesql is shutting down: PostgreSQL's SQLSTATE for it. */
-  private engineUnavailable(error: EngineUnavailable): Promise<void> {
-    return this.fatal({ sqlstate: error.sqlstate, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
-  }
-
   private async fail(error: unknown): Promise<void> {
     if (error instanceof ProtocolViolation) {
       this.logger.warn({ err: error, user: this.user }, 'protocol violation');
@@ -464,7 +454,7 @@ export class Session {
         this.stream.destroy();
         return;
       }
-      await this.fatal({ sqlstate: error.sqlstate, message: error.message }).catch(() => undefined);
+      await this.fatal(error).catch(() => undefined);
       return;
     }
     if (this.closed) {
@@ -472,8 +462,10 @@ export class Session {
       this.logger.info({ err: error, user: this.user }, 'session ended during a turn');
       return;
     }
-    if (error instanceof EngineUnavailable) {
-      await this.engineUnavailable(error).catch(() => undefined);
+    if (error instanceof PgError) {
+      // The engine away or kinesql shutting down (FATAL); a statement's own error here would be a turn that did not report it.
+      if (error.severity !== 'FATAL') this.logger.warn({ err: error, user: this.user }, 'session ended by the error of a statement');
+      await this.fatal(error).catch(() => undefined);
       return;
     }
     this.logger.error({ err: error, user: this.user }, 'session failed');

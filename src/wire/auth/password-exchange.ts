@@ -101,7 +101,7 @@ function scramExchange(context: PasswordExchangeContext, verifier: ScramVerifier
       } catch (error) {
         if (!(error instanceof ScramFailure)) throw error;
         if (error.sqlstate === SQLSTATE.invalidPassword) await refuse();
-        else await refuseLogin(context, { sqlstate: error.sqlstate, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
+        else await refuseLogin(context, error);
       }
     },
   };
