@@ -140,6 +140,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       engine,
       { ceilings, searchPath: [...new Set([config.catalog.defaultSchema, 'public'])] },
       replica ? () => replica.catchUpWithPrimary() : undefined,
+      logger.child({ component: 'engine' }),
     );
     const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount, ...(replica ? { replayWaiters: () => replica.waiting } : {}) });
     executor.metrics = metrics;

@@ -6,19 +6,17 @@
  */
 import { parsePgBoolean, parsePgDurationMs } from '../pg/setting-syntax.js';
 import { DEFAULT_SCAN_CONFIG, type KinesqlConfig } from './config.js';
+import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
-/** A session property set to a value it cannot take, reported to the client as an error naming it. */
-export class SessionSettingError extends Error {
-  /** invalid_parameter_value, or insufficient_privilege for a value past the operator's limit. */
-  readonly sqlstate: string = SQLSTATE.invalidParameterValue;
-
+/** A session property set to a value it cannot take (invalid_parameter_value), reported to the client as an error naming it. */
+export class SessionSettingError extends PgError {
   constructor(
     readonly setting: string,
     value: string,
     expected: string,
   ) {
-    super(`invalid value for ${setting}: "${value}"; expected ${expected}`);
+    super(`invalid value for ${setting}: "${value}"; expected ${expected}`, SQLSTATE.invalidParameterValue);
   }
 }
 

@@ -7,6 +7,9 @@ import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { promisify } from 'node:util';
+import { errorFields } from '../pg/error-response.js';
+import { cstring, typedMessage, untypedMessage } from '../pg/framing.js';
+import { PgError } from '../pg/pg-error.js';
 import { CANCEL_REQUEST_CODE, PROTOCOL_VERSION_3, SSL_REQUEST_CODE } from '../pg/protocol-constants.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
@@ -39,48 +42,20 @@ export interface BackendLink {
   leftover: Buffer;
 }
 
-/** An ErrorResponse the engine sent while logging in (too many connections, bad password, unknown setting …). */
-export class EngineLoginError extends Error {
+/**
+ * An ErrorResponse the engine sent while logging in (too many connections, bad password, unknown setting …),
+ * or a login kinesql could not complete: FATAL, with the engine's SQLSTATE and message; all the fields it
+ * sent are in `fields`.
+ */
+export class EngineLoginError extends PgError {
   constructor(
     message: string,
-    readonly sqlstate: string,
+    sqlstate: string,
     readonly fields: Map<string, string>,
   ) {
-    super(message);
+    super(message, sqlstate, { severity: 'FATAL' });
   }
 }
-
-/** The fields of an ErrorResponse or NoticeResponse body, by field code ('C' SQLSTATE, 'M' message, …). */
-export function errorFields(body: Buffer): Map<string, string> {
-  const fields = new Map<string, string>();
-  let offset = 0;
-  while (offset < body.length && body[offset] !== 0) {
-    const code = String.fromCharCode(body[offset]!);
-    const end = body.indexOf(0, offset + 1);
-    if (end < 0) break;
-    fields.set(code, body.subarray(offset + 1, end).toString('utf8'));
-    offset = end + 1;
-  }
-  return fields;
-}
-
-function typed(type: string, body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = type.charCodeAt(0);
-  out.writeInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-
-function untyped(code: number, body: Buffer = Buffer.alloc(0)): Buffer {
-  const out = Buffer.allocUnsafe(8 + body.length);
-  out.writeInt32BE(8 + body.length, 0);
-  out.writeInt32BE(code, 4);
-  body.copy(out, 8);
-  return out;
-}
-
-const cstring = (value: string): Buffer => Buffer.from(`${value}\0`, 'utf8');
 
 /** Reads whole typed messages from a socket, one at a time, while logging in. */
 class MessageQueue {
@@ -150,7 +125,7 @@ function openSocket(address: EngineAddress): Promise<Socket> {
 }
 
 async function startTls(socket: Socket, address: EngineAddress): Promise<Socket> {
-  socket.write(untyped(SSL_REQUEST_CODE));
+  socket.write(untypedMessage(SSL_REQUEST_CODE));
   const answer = await new Promise<Buffer>((resolve, reject) => {
     socket.once('data', resolve);
     socket.once('error', reject);
@@ -173,7 +148,7 @@ export async function openBackend(login: BackendLogin): Promise<BackendLink> {
     if (mode !== 'disable' && !login.address.host.startsWith('/')) socket = await startTls(socket, login.address);
     const parameters: (readonly [string, string])[] = [['user', login.user], ['database', login.address.database], ...(login.parameters ?? [])];
     const body = Buffer.concat([...parameters.flatMap(([name, value]) => [cstring(name), cstring(value)]), Buffer.from([0])]);
-    socket.write(untyped(PROTOCOL_VERSION_3, body));
+    socket.write(untypedMessage(PROTOCOL_VERSION_3, body));
     const queue = new MessageQueue(socket);
     const reported = new Map<string, string>();
     let processId = 0;
@@ -224,7 +199,7 @@ export async function cancelBackend(address: EngineAddress, processId: number, s
     body.writeInt32BE(secretKey, 4);
     await new Promise<void>((resolve) => {
       socket.once('close', () => resolve());
-      socket.end(untyped(CANCEL_REQUEST_CODE, body));
+      socket.end(untypedMessage(CANCEL_REQUEST_CODE, body));
     });
   } finally {
     socket.destroy();
@@ -242,7 +217,7 @@ async function authenticationReply(body: Buffer, login: BackendLogin, scram: Scr
     case 0:
       return {};
     case 3:
-      return { send: typed('p', cstring(login.password)) };
+      return { send: typedMessage('p', cstring(login.password)) };
     case 5: {
       const salt = body.subarray(4, 8);
       const inner = createHash('md5')
@@ -251,7 +226,7 @@ async function authenticationReply(body: Buffer, login: BackendLogin, scram: Scr
       const outer = createHash('md5')
         .update(Buffer.concat([Buffer.from(inner), salt]))
         .digest('hex');
-      return { send: typed('p', cstring(`md5${outer}`)) };
+      return { send: typedMessage('p', cstring(`md5${outer}`)) };
     }
     case 10: {
       const mechanisms = body
@@ -270,11 +245,11 @@ async function authenticationReply(body: Buffer, login: BackendLogin, scram: Scr
       const first = Buffer.from(client.first(), 'utf8');
       const length = Buffer.allocUnsafe(4);
       length.writeInt32BE(first.length);
-      return { send: typed('p', Buffer.concat([cstring('SCRAM-SHA-256'), length, first])), scram: client };
+      return { send: typedMessage('p', cstring('SCRAM-SHA-256'), length, first), scram: client };
     }
     case 11:
       if (!scram) throw new EngineLoginError('SASL continue without a SASL exchange', SQLSTATE.protocolViolation, new Map());
-      return { send: typed('p', Buffer.from(await scram.final(body.subarray(4).toString('utf8')), 'utf8')) };
+      return { send: typedMessage('p', Buffer.from(await scram.final(body.subarray(4).toString('utf8')), 'utf8')) };
     case 12:
       if (!scram?.verify(body.subarray(4).toString('utf8'))) {
         throw new EngineLoginError(

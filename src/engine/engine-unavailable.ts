@@ -2,30 +2,24 @@
  * kinesql's word for "the engine cannot be reached right now" (it restarts, crashed and recovers, fails over,
  * or kinesql is shutting down), and which errors of a connection to the engine mean exactly that.
  */
+import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
 /**
- * The engine is not reachable. Carries a SQLSTATE as `code` and a `severity`, like the engine's own errors,
- * so layers that report the engine's errors to clients report this one the same way. The message is for
- * clients: it never names the engine's address or socket path; `reason` (for logs) may.
+ * The engine is not reachable. A FATAL PgError: the session's backend is on the engine, so a session that
+ * meets it ends, as PostgreSQL's own sessions do when their server goes. The message is for clients: it
+ * never names the engine's address or socket path; `reason` (for logs) may.
  */
-export class EngineUnavailable extends Error {
-  readonly severity = 'ERROR';
-
+export class EngineUnavailable extends PgError {
   constructor(
     message: string,
-    readonly code: string,
+    sqlstate: string,
     /** What kinesql saw (the last connection error), for logs and /readyz. */
     readonly reason: string,
-    readonly detail?: string,
+    detail?: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
-    this.name = 'EngineUnavailable';
-  }
-
-  get sqlstate(): string {
-    return this.code;
+    super(message, sqlstate, { severity: 'FATAL', detail, cause: options?.cause });
   }
 }
 

@@ -5,20 +5,14 @@
  * standby then sees at least what the same statement on the primary would have seen.
  */
 import type { Logger } from 'pino';
+import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { EngineLoginError, type BackendLink } from './backend-link.js';
 import { Engine, EngineUnavailable, type EngineEndpoint } from './engine.js';
 import { formatLsn, parseLsn, PrimaryPosition } from './wal-position.js';
 
 /** The standby cannot serve what a session needs: unreachable, promoted, or too far behind. */
-export class ReplicaError extends Error {
-  constructor(
-    message: string,
-    readonly sqlstate: string,
-  ) {
-    super(message);
-  }
-}
+export class ReplicaError extends PgError {}
 
 export interface ReplayProgress {
   waitedMs: number;
@@ -122,7 +116,7 @@ export class ReadReplica {
     try {
       target = await this.primaryPosition.read();
     } catch (error) {
-      if (error instanceof EngineUnavailable) throw new ReplicaError(error.message, error.code);
+      if (error instanceof EngineUnavailable) throw new ReplicaError(error.message, error.sqlstate);
       throw new ReplicaError(`the engine's primary did not tell its WAL position: ${(error as Error).message}`, SQLSTATE.connectionFailure);
     }
     options.signal?.throwIfAborted();
@@ -193,7 +187,7 @@ export class ReadReplica {
             error instanceof ReplicaError
               ? error
               : error instanceof EngineUnavailable
-                ? new ReplicaError(error.message, error.code)
+                ? new ReplicaError(error.message, error.sqlstate)
                 : new ReplicaError(`the read replica (${this.where()}) cannot be reached: ${(error as Error).message}`, SQLSTATE.connectionFailure);
           this.logger.warn({ err: error }, 'read replica replay position not read');
           for (const waiter of [...this.waiters]) waiter.finish(failure);

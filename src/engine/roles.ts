@@ -13,6 +13,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { qualifiedName, quoteIdent, quoteLiteral, type TableName } from '../pg/quoting.js';
 import type { Engine } from './engine.js';
+import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { BOOLEAN_SPELLINGS } from '../pg/setting-syntax.js';
 import { ALL_SESSION_PROPERTIES, SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
@@ -306,12 +307,9 @@ export function tableKey(definition: TableName): string {
 }
 
 /** A login kinesql refuses before it reaches the engine (a reserved role name). */
-export class RoleRefused extends Error {
-  constructor(
-    message: string,
-    readonly sqlstate: string,
-  ) {
-    super(message);
+export class RoleRefused extends PgError {
+  constructor(message: string, sqlstate: string) {
+    super(message, sqlstate, { severity: 'FATAL' });
   }
 }
 
@@ -323,12 +321,15 @@ export class RoleRefused extends Error {
 export class ClientRoles {
   private readonly ready = new Map<string, Promise<string>>();
   private secret: Promise<string> | undefined;
+  /** Superuser-only limits the engine refused to set on a role: logged the first time only, not at every login. */
+  private readonly refusedLimits = new Set<string>();
 
   constructor(
     private readonly engine: Engine,
     private readonly limits: ClientLimits,
     /** Called once a role is created or updated, before it is used: with a read replica, waits until the standby has it. */
-    private readonly replicated: () => Promise<void> = async () => undefined,
+    private readonly replicated: (() => Promise<void>) | undefined,
+    private readonly logger: Logger,
   ) {}
 
   /** The operator's limits on what a client session may set. */
@@ -405,9 +406,16 @@ export class ClientRoles {
     });
     // Superuser-only limits: applied where the administrator may (an embedded engine, a superuser URL).
     for (const ceiling of engineCeilings(this.limits.ceilings).filter((c) => SUPERUSER_CEILINGS.has(c.setting))) {
-      await this.engine.exec(`ALTER ROLE ${role} SET ${ceiling.setting} = ${quoteLiteral(ceiling.shown)}`).catch(() => undefined);
+      await this.engine.exec(`ALTER ROLE ${role} SET ${ceiling.setting} = ${quoteLiteral(ceiling.shown)}`).catch((error: unknown) => {
+        if (this.refusedLimits.has(ceiling.setting)) return;
+        this.refusedLimits.add(ceiling.setting);
+        this.logger.warn(
+          { err: error, setting: ceiling.setting, value: ceiling.shown, role: name },
+          'client sessions run without this limit: the engine refused to set it on their roles (it takes a superuser)',
+        );
+      });
     }
-    await this.replicated();
+    await this.replicated?.();
     return password;
   }
 

@@ -5,8 +5,8 @@ import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/c
 import { loadProgressText } from '../store/load-progress.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
-import { checkSessionProperty, SESSION_PROPERTIES, SessionSettingError, sessionPropertyValue } from '../config/session-properties.js';
-import { sessionScan, type SessionScan } from '../store/session-scan.js';
+import { checkSessionProperty, SESSION_PROPERTIES, sessionPropertyValue } from '../config/session-properties.js';
+import { sessionScan } from '../store/session-scan.js';
 import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
@@ -17,6 +17,7 @@ import { StatementAnalyzer } from './off-thread.js';
 import { prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
 import type { StatementBounds } from './statement-bounds.js';
 import type { RelationName } from './stream-tables.js';
+import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** What the executor needs to know about the session a statement comes from. */
@@ -38,18 +39,6 @@ export interface AnalyzedSql {
   readonly properties: Map<string, string>;
   readonly prepared: PreparedChanges;
   readonly text: TextAnalysis;
-}
-
-/** A statement refused before it reaches the engine, reported to the client as an ErrorResponse. */
-export class StatementError extends Error {
-  constructor(
-    message: string,
-    readonly sqlstate: string,
-    readonly position?: number,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
 }
 
 export type ReplySink = (bytes: Uint8Array) => Promise<void>;
@@ -127,24 +116,17 @@ export class StatementExecutor {
   /**
    * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
    * returns what later steps need of it. A refused or unparsable string, or a session property set to a value
-   * it can never take, throws StatementError. SQL that could take more than a few milliseconds to parse is
+   * it can never take, throws a PgError (the client's ErrorResponse). SQL that could take more than a few milliseconds to parse is
    * analysed in a worker thread (off-thread.ts), which sends its statements' scan bounds back as data.
    */
   async analyze(sql: string): Promise<AnalyzedSql> {
     const { analysis, bounds } = await this.analyzer.analyze(sql);
     if (analysis.refusal) {
       const { message, sqlstate, position, hint } = analysis.refusal;
-      throw new StatementError(message, sqlstate, position, hint);
+      throw new PgError(message, sqlstate, { position, hint });
     }
     const properties = new Map(analysis.properties);
-    for (const [name, value] of properties) {
-      try {
-        checkSessionProperty(name, value);
-      } catch (error) {
-        if (error instanceof SessionSettingError) throw new StatementError(error.message, error.sqlstate);
-        throw error;
-      }
-    }
+    for (const [name, value] of properties) checkSessionProperty(name, value);
     const relations = analysis.relations.flatMap(({ relation, statement }) => {
       const source = bounds[statement];
       // A relation the statement reads no rows of needs no catch-up: the statement waits for nothing.
@@ -169,17 +151,10 @@ export class StatementExecutor {
     if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
     if (tables.length === 0) return {};
     const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
-    let scan: SessionScan;
-    let mode: CheckpointMode | undefined;
-    let maxStalenessMs: number;
-    try {
-      scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
-      mode = checkpointMode(session.settings, this.checkpointDefaults);
-      maxStalenessMs = sessionPropertyValue(session.settings, SESSION_PROPERTIES.maxStaleness) ?? this.store.defaultMaxStalenessMs();
-    } catch (error) {
-      if (error instanceof SessionSettingError) throw new StatementError(error.message, error.sqlstate);
-      throw error;
-    }
+    // A session property set to a value it cannot take fails the statement with its SessionSettingError.
+    const scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
+    const mode = checkpointMode(session.settings, this.checkpointDefaults);
+    const maxStalenessMs = sessionPropertyValue(session.settings, SESSION_PROPERTIES.maxStaleness) ?? this.store.defaultMaxStalenessMs();
     const catchingUp = this.store
       .catchUp(tables, {
         stopAt: statementStart,
@@ -189,20 +164,20 @@ export class StatementExecutor {
         // Checkpoint mode needs exactly what its iteration saw up to its start.
         ...(maxStalenessMs > 0 && !mode ? { maxStalenessMs } : {}),
         onProgress: (progress) => {
-          reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message: progressMessage(progress) })).catch(() => undefined);
+          reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message: progressMessage(progress) })).catch(() => undefined);
         },
         onUnreadable: (table, since) => {
           const message =
             `Kinesis stream "${table.definition.streamName}" cannot be read since ${since.toISOString()}: ` +
             `table ${table.definition.schemaName}.${table.definition.tableName} answers from the records loaded before, within kinesql.max_staleness`;
           const detail = table.lastError === undefined ? {} : { detail: table.lastError };
-          reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message, ...detail })).catch(() => undefined);
+          reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message, ...detail })).catch(() => undefined);
         },
       })
       .catch((error: unknown) => {
         const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
         this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
-        throw new StatementError(readError.message, readError.sqlstate);
+        throw readError;
       });
     const waitStarted = performance.now();
     void catchingUp.then(
@@ -227,7 +202,7 @@ export class StatementExecutor {
     }
     for (const table of tables) {
       const notice = table.streamNotice();
-      if (notice) reply?.(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message: notice })).catch(() => undefined);
+      if (notice) reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message: notice })).catch(() => undefined);
     }
     if (!mode) return {};
     const windowStart = scan.window

@@ -1,22 +1,30 @@
+import { EngineUnavailable } from '../engine/engine-unavailable.js';
+import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** A failure to read a stream, worded for the SQL client, with the SQLSTATE a foreign-data source would use. */
-export class StreamReadError extends Error {
+export class StreamReadError extends PgError {
   constructor(
     message: string,
-    readonly sqlstate: string,
+    sqlstate: string,
     readonly streamName: string,
   ) {
-    super(message);
+    super(message, sqlstate);
   }
 
   static from(error: unknown, streamName: string): StreamReadError {
     if (error instanceof StreamReadError) return error;
     const e = error as { name?: string; code?: string; message?: string; severity?: string };
     const reason = e.message ?? String(error);
-    if (e.severity !== undefined && e.code !== undefined && /^[0-9A-Z]{5}$/.test(e.code)) {
-      // The engine's own error while storing what was read: its SQLSTATE, not a Kinesis read failure.
-      return new StreamReadError(`could not store records of Kinesis stream "${streamName}" in the engine: ${reason}`, e.code, streamName);
+    // The engine's own error while storing what was read (node-postgres's, or the engine being away): its SQLSTATE, not a Kinesis read failure.
+    const engineSqlstate =
+      error instanceof EngineUnavailable
+        ? error.sqlstate
+        : e.severity !== undefined && e.code !== undefined && /^[0-9A-Z]{5}$/.test(e.code)
+          ? e.code
+          : undefined;
+    if (engineSqlstate !== undefined) {
+      return new StreamReadError(`could not store records of Kinesis stream "${streamName}" in the engine: ${reason}`, engineSqlstate, streamName);
     }
     if (e.name === 'ResourceNotFoundException') {
       return new StreamReadError(`Kinesis stream "${streamName}" does not exist or is not readable: ${reason}`, SQLSTATE.fdwTableNotFound, streamName);

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { errorFields } from '../engine/backend-link.js';
+import { errorFields } from '../pg/error-response.js';
 import { codecNamed, UTF8_CODEC, type TextCodec } from '../pg/client-encoding.js';
 
 /** A whole backend message kinesql reads itself (its own exchanges with the session's backend). */

@@ -3,23 +3,9 @@
  * Bind uses) or sends itself. Everything after the names (parameter types, formats, values) is copied
  * byte for byte.
  */
-import { UTF8_CODEC, type TextCodec } from '../pg/client-encoding.js';
+import type { TextCodec } from '../pg/client-encoding.js';
+import { cstring, int32, typedMessage } from '../pg/framing.js';
 import { BodyReader, ProtocolViolation } from './frontend-reader.js';
-
-export function frontendMessage(type: string, ...parts: Buffer[]): Buffer {
-  const length = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = Buffer.allocUnsafe(5 + length);
-  out[0] = type.charCodeAt(0);
-  out.writeInt32BE(4 + length, 1);
-  let offset = 5;
-  for (const part of parts) {
-    part.copy(out, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-const cstring = (value: string, codec: TextCodec = UTF8_CODEC): Buffer => Buffer.concat([codec.encode(value), Buffer.from([0])]);
 
 export interface ParseMessage {
   name: string;
@@ -39,7 +25,7 @@ export function readParse(body: Buffer, codec?: TextCodec): ParseMessage {
 }
 
 export function buildParse(message: ParseMessage, codec?: TextCodec): Buffer {
-  return frontendMessage('P', cstring(message.name), cstring(message.query, codec), message.rest);
+  return typedMessage('P', cstring(message.name), cstring(message.query, codec), message.rest);
 }
 
 export interface BindMessage {
@@ -56,7 +42,7 @@ export function readBind(body: Buffer): BindMessage {
 }
 
 export function buildBind(message: BindMessage): Buffer {
-  return frontendMessage('B', cstring(message.portal), cstring(message.statement), message.rest);
+  return typedMessage('B', cstring(message.portal), cstring(message.statement), message.rest);
 }
 
 /** Describe and Close: a kind byte ('S' statement, 'P' portal) and a name. */
@@ -74,7 +60,7 @@ export function readTarget(body: Buffer, what: string): TargetMessage {
 }
 
 export function buildTarget(type: 'D' | 'C', message: TargetMessage): Buffer {
-  return frontendMessage(type, Buffer.from(message.kind), cstring(message.name));
+  return typedMessage(type, Buffer.from(message.kind), cstring(message.name));
 }
 
 export interface ExecuteMessage {
@@ -89,9 +75,7 @@ export function readExecute(body: Buffer): ExecuteMessage {
 }
 
 export function buildExecute(message: ExecuteMessage): Buffer {
-  const rows = Buffer.allocUnsafe(4);
-  rows.writeInt32BE(message.maxRows);
-  return frontendMessage('E', cstring(message.portal), rows);
+  return typedMessage('E', cstring(message.portal), int32(message.maxRows));
 }
 
-export const SYNC = frontendMessage('S');
+export const SYNC = typedMessage('S');

@@ -1,5 +1,6 @@
 import type { TextCodec } from '../pg/client-encoding.js';
 import { CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from '../pg/protocol-constants.js';
+import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** A message before authentication: no type byte, just a length and a code. */
@@ -23,12 +24,10 @@ export interface FrontendMessage {
 /** Which messages are refused from their type and length alone (the reason), before their bodies arrive. */
 export type RefuseFromHeader = (type: string, bytes: number) => string | undefined;
 
-export class ProtocolViolation extends Error {
-  constructor(
-    message: string,
-    readonly sqlstate = SQLSTATE.protocolViolation,
-  ) {
-    super(message);
+/** A message that breaks the protocol (08P01): an ERROR in an extended-protocol batch, FATAL where the framing is lost. */
+export class ProtocolViolation extends PgError {
+  constructor(message: string) {
+    super(message, SQLSTATE.protocolViolation);
   }
 }
 

@@ -44,7 +44,7 @@ export class WireServer {
         ...(overCap
           ? {
               refusal: {
-                code: SQLSTATE.tooManyConnections,
+                sqlstate: SQLSTATE.tooManyConnections,
                 message: `too many connections from host "${address}" that have not logged in (kinesql.max-pending-logins-per-address)`,
               },
             }

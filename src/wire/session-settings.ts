@@ -8,6 +8,7 @@ import { SESSION_ROLE_SETTING } from '../store/checkpoints.js';
 import { parsePgDurationMs } from '../pg/setting-syntax.js';
 import { settingRefusal } from '../sql/session-settings.js';
 import { ceilingOf, ceilingRefusal, type SettingCeiling } from '../config/setting-ceilings.js';
+import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import type { BackendMessage } from './backend-relay.js';
 import { buildBind, buildExecute, buildParse, buildTarget, SYNC } from './extended-messages.js';
@@ -31,12 +32,10 @@ export function parseStartupOptions(options: string): [string, string][] {
   return found;
 }
 
-export class StartupSettingRefused extends Error {
-  constructor(
-    message: string,
-    readonly sqlstate: string,
-  ) {
-    super(message);
+/** A setting of the startup packet that a session may not have: the login's FATAL. */
+export class StartupSettingRefused extends PgError {
+  constructor(message: string, sqlstate: string) {
+    super(message, sqlstate, { severity: 'FATAL' });
   }
 }
 

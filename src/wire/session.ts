@@ -9,17 +9,18 @@ import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { EngineLoginError, type BackendLink } from '../engine/backend-link.js';
-import { EngineUnavailable, type Engine } from '../engine/engine.js';
-import { ReplicaError, type ReadReplica } from '../engine/replica.js';
-import { RoleRefused, type ClientRoles } from '../engine/roles.js';
+import type { BackendLink } from '../engine/backend-link.js';
+import type { Engine } from '../engine/engine.js';
+import type { ReadReplica } from '../engine/replica.js';
+import type { ClientRoles } from '../engine/roles.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { StatementExecutor } from '../sql/statement-executor.js';
 import type { AuthConfig } from './auth/credentials.js';
 import { beginPasswordExchange } from './auth/password-exchange.js';
 import { BackendRelay } from './backend-relay.js';
 import { type SessionMetrics, SessionTurns, type StopReason } from './turns.js';
-import { backend, type ErrorFields } from '../pg/backend-messages.js';
+import { backend } from '../pg/backend-messages.js';
+import { PgError, type ErrorFields } from '../pg/pg-error.js';
 import { FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
 import type { Release, SessionClaim } from './connection-slots.js';
@@ -170,7 +171,7 @@ export class Session {
           // Its body is not read (tens of megabytes would cost every session): reading stops, and the connection
           // ends once the client has had a moment to read why, as PostgreSQL ends one whose message it cannot take.
           this.stream.pause();
-          await this.fatal({ code: SQLSTATE.statementTooComplex, message: message.refused });
+          await this.fatal({ sqlstate: SQLSTATE.statementTooComplex, message: message.refused });
           setTimeout(() => this.stream.destroy(), 1_000).unref();
           return;
         }
@@ -208,7 +209,7 @@ export class Session {
    */
   private async refuseBytesBehind(request: string): Promise<void> {
     await this.fatal({
-      code: SQLSTATE.protocolViolation,
+      sqlstate: SQLSTATE.protocolViolation,
       message: `received unencrypted data after ${request}`,
       detail: 'This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.',
     });
@@ -228,12 +229,12 @@ export class Session {
     const major = protocolVersion >> 16;
     const minor = protocolVersion & 0xffff;
     if (major !== 3) {
-      await this.fatal({ code: SQLSTATE.featureNotSupported, message: `unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0` });
+      await this.fatal({ sqlstate: SQLSTATE.featureNotSupported, message: `unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0` });
       return;
     }
     const user = parameters.get('user');
     if (!user) {
-      await this.fatal({ code: SQLSTATE.invalidAuthorizationSpecification, message: 'no PostgreSQL user name specified in startup packet' });
+      await this.fatal({ sqlstate: SQLSTATE.invalidAuthorizationSpecification, message: 'no PostgreSQL user name specified in startup packet' });
       return;
     }
     if (this.hooks.refusal) {
@@ -241,7 +242,7 @@ export class Session {
       return;
     }
     if (!this.hooks.hasRoom()) {
-      await this.fatal({ code: SQLSTATE.tooManyConnections, message: 'sorry, too many clients already' });
+      await this.fatal({ sqlstate: SQLSTATE.tooManyConnections, message: 'sorry, too many clients already' });
       return;
     }
     this.user = user;
@@ -257,7 +258,7 @@ export class Session {
       // As a hostssl-only pg_hba.conf answers; libpq with sslmode=allow then retries with TLS.
       const database = this.startupParameters.get('database') ?? this.user;
       await this.fatal({
-        code: SQLSTATE.invalidAuthorizationSpecification,
+        sqlstate: SQLSTATE.invalidAuthorizationSpecification,
         message: `connection without TLS refused (kinesql.require-tls): host "${this.clientAddress}", user "${this.user}", database "${database}", no encryption`,
       });
       return;
@@ -301,13 +302,13 @@ export class Session {
       );
     } catch (error) {
       if (!(error instanceof StartupSettingRefused)) throw error;
-      await this.fatal({ code: error.sqlstate, message: error.message });
+      await this.fatal(error);
       return;
     }
     // Only an authenticated login takes a session slot; until here the connection held a pending-login one.
     const claim = this.hooks.claimSession(this.user);
     if (!claim.granted) {
-      await this.fatal({ code: SQLSTATE.tooManyConnections, message: claim.message });
+      await this.fatal({ sqlstate: SQLSTATE.tooManyConnections, message: claim.message });
       return;
     }
     this.releaseSessionSlot = claim.release;
@@ -321,15 +322,10 @@ export class Session {
       const password = await this.roles.passwordFor(this.user);
       link = await (this.replica ?? this.engine).openBackend(this.user, password, parameters);
     } catch (error) {
-      if (error instanceof RoleRefused || error instanceof EngineLoginError || error instanceof ReplicaError) {
-        await this.fatal({ code: error.sqlstate, message: error.message });
-        return;
-      }
-      if (error instanceof EngineUnavailable) {
-        await this.engineUnavailable(error);
-        return;
-      }
-      throw error;
+      // A reserved role name, the engine's refusal or absence, an unreachable read replica: the login's FATAL.
+      if (!(error instanceof PgError)) throw error;
+      await this.fatal(error);
+      return;
     }
     if (this.closed) {
       link.socket.destroy();
@@ -394,7 +390,7 @@ export class Session {
       return;
     }
     this.fatal({
-      code: SQLSTATE.connectionFailure,
+      sqlstate: SQLSTATE.connectionFailure,
       message: 'the connection to the database engine was lost: its backend ended without a reply (the engine restarted or crashed)',
     }).catch(() => undefined);
   }
@@ -402,7 +398,7 @@ export class Session {
   private async onMessage(message: FrontendMessage): Promise<void> {
     if (this.phase === 'auth') {
       if (message.type !== 'p' || !this.authenticate) {
-        await this.fatal({ code: SQLSTATE.protocolViolation, message: `expected password response, got message type ${message.raw[0]}` });
+        await this.fatal({ sqlstate: SQLSTATE.protocolViolation, message: `expected password response, got message type ${message.raw[0]}` });
         return;
       }
       await this.authenticate(message);
@@ -434,7 +430,7 @@ export class Session {
         this.stream.destroy();
         return;
       }
-      await this.fatal({ code: SQLSTATE.queryCanceled, message: 'canceling authentication due to timeout' });
+      await this.fatal({ sqlstate: SQLSTATE.queryCanceled, message: 'canceling authentication due to timeout' });
     }
     // Once what was said last is written, the connection goes, whether or not the client closes its end.
     const stream = this.stream;
@@ -445,13 +441,8 @@ export class Session {
   private async fatal(fields: Omit<ErrorFields, 'severity'>): Promise<void> {
     // Closed first: nothing more the client sent is read, even while the error waits to be written.
     this.closed = true;
-    await this.send(backend.error({ ...fields, severity: 'FATAL' }));
+    await this.send(backend.error(fields, 'FATAL'));
     this.stream.end();
-  }
-
-  /** The engine is away (restarting, failing over) or kinesql is shutting down: PostgreSQL's SQLSTATE for it. */
-  private engineUnavailable(error: EngineUnavailable): Promise<void> {
-    return this.fatal({ code: error.code, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
   }
 
   private async fail(error: unknown): Promise<void> {
@@ -463,7 +454,7 @@ export class Session {
         this.stream.destroy();
         return;
       }
-      await this.fatal({ code: error.sqlstate, message: error.message }).catch(() => undefined);
+      await this.fatal(error).catch(() => undefined);
       return;
     }
     if (this.closed) {
@@ -471,18 +462,20 @@ export class Session {
       this.logger.info({ err: error, user: this.user }, 'session ended during a turn');
       return;
     }
-    if (error instanceof EngineUnavailable) {
-      await this.engineUnavailable(error).catch(() => undefined);
+    if (error instanceof PgError) {
+      // The engine away or kinesql shutting down (FATAL); a statement's own error here would be a turn that did not report it.
+      if (error.severity !== 'FATAL') this.logger.warn({ err: error, user: this.user }, 'session ended by the error of a statement');
+      await this.fatal(error).catch(() => undefined);
       return;
     }
     this.logger.error({ err: error, user: this.user }, 'session failed');
-    await this.fatal({ code: SQLSTATE.internalError, message: `internal error: ${(error as Error).message}` }).catch(() => undefined);
+    await this.fatal({ sqlstate: SQLSTATE.internalError, message: `internal error: ${(error as Error).message}` }).catch(() => undefined);
   }
 
   /** Ends the connection as a server shutdown does (57P01). */
   async terminate(): Promise<void> {
     if (this.closed) return;
-    await this.fatal({ code: SQLSTATE.adminShutdown, message: 'terminating connection due to administrator command' }).catch(() => undefined);
+    await this.fatal({ sqlstate: SQLSTATE.adminShutdown, message: 'terminating connection due to administrator command' }).catch(() => undefined);
     this.relay?.close();
   }
 }

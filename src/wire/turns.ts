@@ -6,17 +6,18 @@
  */
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
-import { describeBytes, ReplicaError, type ReadReplica, type ReplayProgress } from '../engine/replica.js';
-import { backend, type ErrorFields } from '../pg/backend-messages.js';
+import { describeBytes, type ReadReplica, type ReplayProgress } from '../engine/replica.js';
+import { backend } from '../pg/backend-messages.js';
+import { PgError, type ErrorFields } from '../pg/pg-error.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
-import { StatementError } from '../sql/statement-executor.js';
 import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
-import { buildParse, frontendMessage, readBind, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
-import { BodyReader, ProtocolViolation, type FrontendMessage } from './frontend-reader.js';
+import { buildParse, readBind, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
+import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
+import { typedMessage } from '../pg/framing.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** Messages of the extended protocol, collected until Sync or Flush and then forwarded together. */
@@ -31,8 +32,8 @@ const FAIL_BLOCK = Buffer.concat([
     query: `DO $$ BEGIN RAISE EXCEPTION 'kinesql refused a statement of this transaction' USING ERRCODE = '25006'; END $$`,
     rest: Buffer.from([0, 0]),
   }),
-  frontendMessage('B', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0])),
-  frontendMessage('E', Buffer.from([0, 0, 0, 0, 0])),
+  typedMessage('B', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0])),
+  typedMessage('E', Buffer.from([0, 0, 0, 0, 0])),
   SYNC,
 ]);
 
@@ -148,10 +149,10 @@ export class SessionTurns {
     }
     if (IGNORED_MESSAGES.has(message.type)) return;
     if (message.type === 'F') {
-      await this.refuse({ code: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
+      await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
       return;
     }
-    await this.session.fatal({ code: SQLSTATE.protocolViolation, message: `invalid frontend message type ${message.raw[0]}` });
+    await this.session.fatal({ sqlstate: SQLSTATE.protocolViolation, message: `invalid frontend message type ${message.raw[0]}` });
   }
 
   // ---- simple query ------------------------------------------------------------------------------
@@ -165,14 +166,14 @@ export class SessionTurns {
     try {
       analyzed = await this.executor.analyze(sql);
     } catch (error) {
-      if (!(error instanceof StatementError)) throw error;
-      await this.refuse(statementErrorFields(error), true);
+      if (!failsStatement(error)) throw error;
+      await this.refuse(error, true);
       return;
     }
     const { relations, properties, prepared } = analyzed;
     relations.push(...prepared.executes.flatMap((name) => this.sqlPrepared.get(name) ?? []));
     const build = async (context: SessionContext): Promise<Buffer> =>
-      frontendMessage('Q', codec.encode(this.executor.prepareSql(analyzed, context)), Buffer.from([0]));
+      typedMessage('Q', codec.encode(this.executor.prepareSql(analyzed, context)), Buffer.from([0]));
     await this.forward(relations, build, 1, properties);
     for (const [name, statementRelations] of prepared.prepares) this.sqlPrepared.set(name, statementRelations);
     for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
@@ -210,8 +211,8 @@ export class SessionTurns {
         }
       }
     } catch (error) {
-      if (!(error instanceof ProtocolViolation) && !(error instanceof StatementError)) throw error;
-      await this.refuse(error instanceof StatementError ? statementErrorFields(error) : { code: error.sqlstate, message: error.message }, endsWithSync);
+      if (!failsStatement(error)) throw error;
+      await this.refuse(error, endsWithSync);
       return;
     }
     const build = async (context: SessionContext): Promise<Buffer> => {
@@ -294,8 +295,8 @@ export class SessionTurns {
         try {
           caughtUp = await this.catchUp(relations, timeoutMs(this.context.settings?.get('statement_timeout')));
         } catch (error) {
-          if (!(error instanceof StatementError)) throw error;
-          await this.refuse(statementErrorFields(error), replies > 0);
+          if (!failsStatement(error)) throw error;
+          await this.refuse(error, replies > 0);
           return;
         }
       }
@@ -315,7 +316,7 @@ export class SessionTurns {
     this.catchingUp = controller;
     const timer =
       statementTimeoutMs > 0
-        ? setTimeout(() => controller.abort(new StatementError('canceling statement due to statement timeout', SQLSTATE.queryCanceled)), statementTimeoutMs)
+        ? setTimeout(() => controller.abort(new PgError('canceling statement due to statement timeout', SQLSTATE.queryCanceled)), statementTimeoutMs)
         : undefined;
     try {
       const caughtUp = await this.executor.catchUp(relations, this.context, controller.signal, this.send);
@@ -325,9 +326,6 @@ export class SessionTurns {
         this.metrics?.replayWaitFinished((performance.now() - waitStarted) / 1000);
       }
       return caughtUp;
-    } catch (error) {
-      if (error instanceof ReplicaError) throw new StatementError(error.message, error.sqlstate);
-      throw error;
     } finally {
       if (timer) clearTimeout(timer);
       this.catchingUp = undefined;
@@ -338,7 +336,7 @@ export class SessionTurns {
   private reportReplay(progress: ReplayProgress): void {
     const behind = progress.behindBytes === undefined ? '' : `, ${describeBytes(progress.behindBytes)} behind the primary`;
     const message = `waiting for the read replica to replay the catch-up: ${(progress.waitedMs / 1000).toFixed(1)} s so far${behind}`;
-    this.send(backend.notice({ severity: 'NOTICE', code: SQLSTATE.successfulCompletion, message })).catch(() => undefined);
+    this.send(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message })).catch(() => undefined);
   }
 
   /**
@@ -349,14 +347,19 @@ export class SessionTurns {
   private async refuse(fields: ErrorFields, endsWithSync: boolean): Promise<void> {
     const relay = this.relay;
     await relay.whenIdle();
-    if (relay.status === TransactionStatus.InTransaction && !this.unsynced) await relay.exchange(FAIL_BLOCK).catch(() => undefined);
+    if (relay.status === TransactionStatus.InTransaction && !this.unsynced) {
+      await relay.exchange(FAIL_BLOCK).catch((error: unknown) => {
+        // The block stays open on the backend: a later COMMIT there would not say it failed.
+        this.logger.warn({ err: error, user: this.user, sqlstate: fields.sqlstate }, "a refused statement's transaction block was not failed on the backend");
+      });
+    }
     await this.send(backend.error(fields));
     if (endsWithSync) {
       this.unsynced = false;
-      relay.send(SYNC, 1, this.answered(fields.code));
+      relay.send(SYNC, 1, this.answered(fields.sqlstate));
     } else {
       this.discardUntilSync = true;
-      this.refusedWith = fields.code;
+      this.refusedWith = fields.sqlstate;
     }
   }
 
@@ -364,7 +367,7 @@ export class SessionTurns {
   cancel(reason: StopReason): void {
     if (this.catchingUp) {
       const message = reason === 'timeout' ? 'canceling statement due to statement timeout' : 'canceling statement due to user request';
-      this.catchingUp.abort(new StatementError(message, SQLSTATE.queryCanceled));
+      this.catchingUp.abort(new PgError(message, SQLSTATE.queryCanceled));
       return;
     }
     if (!this.relay?.busy) return;
@@ -376,15 +379,15 @@ export class SessionTurns {
 
   /** The connection closed: a catch-up it waits for is abandoned. */
   abandon(): void {
-    this.catchingUp?.abort(new StatementError('connection closed', SQLSTATE.connectionFailure));
+    this.catchingUp?.abort(new PgError('connection closed', SQLSTATE.connectionFailure));
   }
 }
 
-function statementErrorFields(error: StatementError): ErrorFields {
-  return {
-    code: error.sqlstate,
-    message: error.message,
-    ...(error.position ? { position: error.position } : {}),
-    ...(error.hint ? { hint: error.hint } : {}),
-  };
+/**
+ * A statement's error (ERROR): kinesql's refusal, an unparsable message of a batch, a session property it
+ * cannot take, a catch-up that failed or was cancelled, a read replica that could not follow. A FATAL one
+ * (the engine away) ends the session instead.
+ */
+function failsStatement(error: unknown): error is PgError {
+  return error instanceof PgError && error.severity === 'ERROR';
 }

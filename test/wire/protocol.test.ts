@@ -1,5 +1,6 @@
 import { serialize } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorResponse } from '../../src/pg/error-response.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { dataRow, errorFields, RawClient, types, type BackendMessage } from '../support/raw-client.js';
 
@@ -346,6 +347,44 @@ describe('the wire protocol, on a backend of its own per session', () => {
     expect(errorOf(await query(a, 'select 1'))?.['C']).toBe('25P02');
     expect(readyStatus(await query(a, 'rollback'))).toBe('I');
     expect(rowsOf(await query(a, 'show statement_timeout'))).toEqual([['300ms']]);
+  });
+
+  it("lays out kinesql's own ErrorResponse byte for byte as the engine lays out its own, field for field", async () => {
+    const client = await session();
+    const written = 'SVCMDHP';
+    const engineSent: string[] = [];
+    for (const sql of ['select now(1)', "select '{'::jsonb"]) {
+      client.write(serialize.query(sql));
+      const error = (await client.readUntilReady()).find((m) => m.type === 'E')!;
+      // The engine's fields that kinesql writes too, as the engine sent them; the others (context, file, line, routine) left out.
+      const kept: Buffer[] = [];
+      const codes: string[] = [];
+      for (let offset = 0; error.body[offset] !== 0; ) {
+        const end = error.body.indexOf(0, offset) + 1;
+        const code = String.fromCharCode(error.body[offset]!);
+        if (written.includes(code)) {
+          kept.push(error.body.subarray(offset, end));
+          codes.push(code);
+        }
+        offset = end;
+      }
+      engineSent.push(codes.join(''));
+      const body = Buffer.concat([...kept, Buffer.from([0])]);
+      const length = Buffer.alloc(4);
+      length.writeInt32BE(4 + body.length);
+      const fields = errorFields(error.body);
+      const ours = errorResponse({
+        severity: fields['S'] as 'ERROR',
+        sqlstate: fields['C']!,
+        message: fields['M']!,
+        detail: fields['D'],
+        hint: fields['H'],
+        position: fields['P'] === undefined ? undefined : Number(fields['P']),
+      });
+      expect(ours).toEqual(Buffer.concat([Buffer.from('E'), length, body]));
+    }
+    // A hint in one, a detail in the other, a position in both: every optional field was compared.
+    expect(engineSent).toEqual(['SVCMHP', 'SVCMDP']);
   });
 });
 

@@ -166,7 +166,7 @@ describe('a logged-in session, turn by turn, without a server', () => {
       { bytes: SYNC, replies: 1 },
     ]);
     await feed(message('z'));
-    expect(session.fatal).toHaveBeenCalledWith({ code: '08P01', message: 'invalid frontend message type 122' });
+    expect(session.fatal).toHaveBeenCalledWith({ sqlstate: '08P01', message: 'invalid frontend message type 122' });
   });
 
   it('passes Terminate on and ends the session', async () => {

@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { backend, type ErrorFields } from '../../pg/backend-messages.js';
+import { backend } from '../../pg/backend-messages.js';
+import type { ErrorFields } from '../../pg/pg-error.js';
 import { SQLSTATE } from '../../pg/sqlstate.js';
 import { BodyReader, type FrontendMessage } from '../frontend-reader.js';
 import { cleartextMatches, md5ResponseMatches, standInSecret, type AuthConfig } from './credentials.js';
@@ -46,7 +47,8 @@ export function beginPasswordExchange(context: PasswordExchangeContext): Passwor
   const { auth, user } = context;
   const known = auth.users.has(user);
   const secret = auth.users.get(user) ?? standInSecret(auth, user);
-  const refuse = (): Promise<void> => refuseLogin(context, { code: SQLSTATE.invalidPassword, message: `password authentication failed for user "${user}"` });
+  const refuse = (): Promise<void> =>
+    refuseLogin(context, { sqlstate: SQLSTATE.invalidPassword, message: `password authentication failed for user "${user}"` });
   if (auth.method === 'password') {
     return {
       request: backend.authenticationCleartextPassword(),
@@ -83,7 +85,7 @@ function scramExchange(context: PasswordExchangeContext, verifier: ScramVerifier
         if (step === 'first') {
           const mechanism = body.cstring();
           if (!mechanisms.includes(mechanism)) {
-            await refuseLogin(context, { code: SQLSTATE.protocolViolation, message: 'client selected an invalid SASL authentication mechanism' });
+            await refuseLogin(context, { sqlstate: SQLSTATE.protocolViolation, message: 'client selected an invalid SASL authentication mechanism' });
             return;
           }
           const length = body.int32();
@@ -99,7 +101,7 @@ function scramExchange(context: PasswordExchangeContext, verifier: ScramVerifier
       } catch (error) {
         if (!(error instanceof ScramFailure)) throw error;
         if (error.sqlstate === SQLSTATE.invalidPassword) await refuse();
-        else await refuseLogin(context, { code: error.sqlstate, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
+        else await refuseLogin(context, error);
       }
     },
   };
@@ -112,7 +114,7 @@ function scramExchange(context: PasswordExchangeContext, verifier: ScramVerifier
 async function refuseLogin(context: PasswordExchangeContext, fields: Omit<ErrorFields, 'severity'>): Promise<void> {
   const { auth, clientAddress, user } = context;
   const { failures, delayMs } = auth.throttle.failed(clientAddress, user);
-  context.logger.warn({ address: clientAddress, user, failures, delayMs, code: fields.code, reason: fields.message }, 'failed login');
+  context.logger.warn({ address: clientAddress, user, failures, delayMs, code: fields.sqlstate, reason: fields.message }, 'failed login');
   if (delayMs > 0) {
     const wait = sleep(delayMs);
     context.holdLogin(wait);

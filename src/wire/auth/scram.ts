@@ -3,6 +3,7 @@
  * `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (base64), never the password itself.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { PgError } from '../../pg/pg-error.js';
 import { SQLSTATE } from '../../pg/sqlstate.js';
 
 export interface ScramVerifier {
@@ -49,13 +50,9 @@ export function passwordMatchesVerifier(password: string, verifier: ScramVerifie
 }
 
 /** A refused exchange: PostgreSQL's SQLSTATE for it (08P01 protocol, 28000 authorization, 28P01 password). */
-export class ScramFailure extends Error {
-  constructor(
-    readonly sqlstate: (typeof SQLSTATE)['protocolViolation' | 'invalidAuthorizationSpecification' | 'invalidPassword'],
-    message: string,
-    readonly detail?: string,
-  ) {
-    super(message);
+export class ScramFailure extends PgError {
+  constructor(sqlstate: (typeof SQLSTATE)['protocolViolation' | 'invalidAuthorizationSpecification' | 'invalidPassword'], message: string, detail?: string) {
+    super(message, sqlstate, { severity: 'FATAL', detail });
   }
 }
 
