@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ParsePool } from '../../src/sql/parse-pool.js';
 
+// Worker threads, each loading the SQL grammar, against a time budget of wall-clock time: with test:e2e, not
+// in the unit loop, whose tests hold no wall-clock threshold.
 describe('the pool of SQL analysis workers', () => {
   // A budget far below what analysing 10 MB of SQL takes anywhere (seconds), far above what a short statement takes.
   const pool = new ParsePool(1_000, undefined, 2);
