@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import { listenTcp } from '../wire/listen.js';
+import { listenTcp } from './listen.js';
 import type { KinesqlMetrics } from './metrics.js';
 import { renderStatusPage } from './status-page.js';
 import type { StatusReport } from './status-model.js';

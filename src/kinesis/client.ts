@@ -1,8 +1,11 @@
-import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
-import { fromIni, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { awsCredentials } from '../aws/credentials.js';
 import type { KinesqlConfig } from '../config/config.js';
 import { SubscriptionHttp2Handler } from './subscription-http2-handler.js';
+
+/** The SDK's client, for the layers above that hold one without calling Kinesis themselves. */
+export type { KinesisClient };
 
 export interface KinesisClientOptions {
   /** Socket-level limit for one HTTP exchange (ms); the reader also aborts calls on its own deadline. */
@@ -10,37 +13,11 @@ export interface KinesisClientOptions {
 }
 
 /**
- * Where Kinesis credentials come from: static keys, else a named profile, else the SDK's default chain
- * (environment, shared files, SSO, container and instance metadata); an assumed role, when configured,
- * is taken on top of whichever of those applies.
- */
-type Credentials = NonNullable<KinesisClientConfig['credentials']>;
-
-export function kinesisCredentials(aws: KinesqlConfig['aws']): Credentials | undefined {
-  const base: Credentials | undefined =
-    aws.accessKeyId && aws.secretAccessKey
-      ? { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey }
-      : aws.profile
-        ? fromIni({ profile: aws.profile })
-        : undefined;
-  if (!aws.roleArn) return base;
-  return fromTemporaryCredentials({
-    params: {
-      RoleArn: aws.roleArn,
-      RoleSessionName: aws.roleSessionName ?? 'kinesql',
-      ...(aws.externalId ? { ExternalId: aws.externalId } : {}),
-    },
-    ...(base ? { masterCredentials: base } : {}),
-    clientConfig: { region: aws.region },
-  });
-}
-
-/**
  * The Kinesis client every reader shares. HTTP/1.1 (NodeHttpHandler): the SDK's HTTP/2 default fails
  * against the local stand-ins. Retries are ours (kinesis/retry), not the SDK's.
  */
 export function createKinesisClient(aws: KinesqlConfig['aws'], options: KinesisClientOptions = {}): KinesisClient {
-  const credentials = kinesisCredentials(aws);
+  const credentials = awsCredentials(aws);
   return new KinesisClient({
     region: aws.region,
     ...(aws.kinesisEndpoint ? { endpoint: aws.kinesisEndpoint } : {}),
@@ -52,7 +29,7 @@ export function createKinesisClient(aws: KinesqlConfig['aws'], options: KinesisC
 
 /** The client SubscribeToShard (enhanced fan-out) goes through: HTTP/2, one session per subscription. */
 export function createSubscriptionClient(aws: KinesqlConfig['aws']): KinesisClient {
-  const credentials = kinesisCredentials(aws);
+  const credentials = awsCredentials(aws);
   return new KinesisClient({
     region: aws.region,
     ...(aws.kinesisEndpoint ? { endpoint: aws.kinesisEndpoint } : {}),

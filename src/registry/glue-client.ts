@@ -4,8 +4,8 @@
  */
 import { GetSchemaVersionCommand, GlueClient, type GetSchemaVersionCommandInput } from '@aws-sdk/client-glue';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { awsCredentials } from '../aws/credentials.js';
 import type { KinesqlConfig } from '../config/config.js';
-import { kinesisCredentials } from '../kinesis/client.js';
 import type { RegistrySchema, SchemaFormat, SchemaRef } from './schema-ref.js';
 
 const FORMATS: Record<string, SchemaFormat> = { AVRO: 'avro', PROTOBUF: 'protobuf', JSON: 'json' };
@@ -22,7 +22,7 @@ export interface GlueClientOptions {
 
 /** A Glue client with the credentials Kinesis reads use; no SDK retries (a failed lookup is retried later). */
 export function createGlueClient(aws: KinesqlConfig['aws'], options: GlueClientOptions): GlueClient {
-  const credentials = kinesisCredentials(aws);
+  const credentials = awsCredentials(aws);
   return new GlueClient({
     region: options.region ?? aws.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),

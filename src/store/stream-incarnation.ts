@@ -4,7 +4,7 @@
  * old one's rows and positions are dropped and the new one is read from the table's start; while the stream
  * is gone, what was loaded stays readable and the table says since when the stream is missing.
  */
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '../kinesis/client.js';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import type { RetryPolicy } from '../kinesis/retry.js';

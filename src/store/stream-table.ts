@@ -7,7 +7,7 @@
  * keeps a read begun before it from marking its shard fresh), the freshness bound and the stream incarnation.
  * Split next along that state: freshness (freshFor, readToTipFor, failingSince) could move to a module of its own.
  */
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '../kinesis/client.js';
 import type { Logger } from 'pino';
 import { indexStatements } from '../catalog/ddl.js';
 import { qualifiedName } from '../pg/quoting.js';

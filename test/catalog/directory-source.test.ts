@@ -97,8 +97,10 @@ describe('DirectorySource', () => {
     // a real file afterwards: once it is seen, the others would have been seen too
     writeFileSync(join(dir, 't.json'), definition('t'));
     await vi.waitFor(() => expect(changedNames(batches)).toContain('t.json'), PATIENCE);
-    await pause(300);
-    expect(changedNames(batches)).toEqual(['t.json']);
+    // and a file written after that is seen: anything else would have been seen before it
+    writeFileSync(join(dir, 'sentinel.json'), definition('s'));
+    await vi.waitFor(() => expect(changedNames(batches)).toContain('sentinel.json'), PATIENCE);
+    expect(changedNames(batches)).toEqual(['t.json', 'sentinel.json']);
   });
 
   it('waits for a half-written file to become complete JSON', async () => {
@@ -127,8 +129,10 @@ describe('DirectorySource', () => {
     writeFileSync(join(dir, 't.json'), definition('t'));
     writeFileSync(join(dir, 'sentinel.json'), definition('s'));
     await vi.waitFor(() => expect(changedNames(batches)).toContain('sentinel.json'), PATIENCE);
-    await pause(300);
-    expect(changedNames(batches)).toEqual(['t.json', 'sentinel.json']);
+    // a second file, written once the first was seen: a late batch for t.json would have come before it
+    writeFileSync(join(dir, 'sentinel-2.json'), definition('s2'));
+    await vi.waitFor(() => expect(changedNames(batches)).toContain('sentinel-2.json'), PATIENCE);
+    expect(changedNames(batches)).toEqual(['t.json', 'sentinel.json', 'sentinel-2.json']);
   });
 
   it('finds changes the watcher missed on its periodic re-scan', async () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { ConfigError, loadConfig } from '../../src/config/load-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kinesql-consumer-mode-'));
@@ -14,9 +15,10 @@ const load = (text: string) => {
 
 describe('kinesis.consumer-mode, kinesis.consumer-name, kinesis.consumer-deregister-on-exit', () => {
   it('polls by default and keeps consumers at exit', () => {
-    const config = load('');
-    expect(config.scan?.consumerMode ?? 'polling').toBe('polling');
-    expect(config.scan?.consumerDeregisterOnExit ?? false).toBe(false);
+    // The server reads with the configured scan settings over DEFAULT_SCAN_CONFIG; a file with other scan keys keeps the defaults too.
+    for (const text of ['', 'kinesis.read-budget-share=0.5\n']) {
+      expect({ ...DEFAULT_SCAN_CONFIG, ...load(text).scan }, text).toMatchObject({ consumerMode: 'polling', consumerDeregisterOnExit: false });
+    }
   });
 
   it('reads enhanced fan-out with its consumer name', () => {

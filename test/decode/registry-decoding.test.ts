@@ -28,7 +28,8 @@ describe('records framed for schema registries', () => {
       {
         ...DEFAULT_CONFIG,
         aws: { region: 'us-east-1', accessKeyId: 'test', secretAccessKey: 'test' },
-        schemaRegistry: standIns.settings({ timeoutMs: 1_000, retryIntervalMs: 60_000 }),
+        // A deadline no lookup from the stand-ins comes near on a loaded machine (deadlines: schema-registries.test.ts).
+        schemaRegistry: standIns.settings({ timeoutMs: 30_000, retryIntervalMs: 60_000 }),
       },
       testLogger,
     );

@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type pg from 'pg';
 import { startHarness, type Harness } from '../support/harness.js';
 
 const definition = { tableName: 'ticks', streamName: 'ticks', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } };
+/** Bounds waiting for the follower's background rounds (one every 400 ms); not a speed assertion. */
+const PATIENCE = { timeout: 20_000, interval: 100 };
 const ticks = (from: number, count: number) => Array.from({ length: count }, (_, i) => ({ n: from + i }));
 
 describe('kinesql.max_staleness', () => {
@@ -68,14 +70,18 @@ describe('the follower (kinesis.read-budget-share)', () => {
     try {
       const loaded = async () => (await client.query(`select sum(records)::int as n from kinesql.streams where table_name = 'ticks'`)).rows[0].n as number;
       // Nobody has queried the table: the follower loads it.
-      for (let attempt = 0; attempt < 100 && (await loaded()) < 12; attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(await loaded()).toBe(12);
+      await vi.waitFor(async () => expect(await loaded()).toBe(12), PATIENCE);
       await client.query(`SET kinesql.max_staleness = '5s'`);
       const readsBefore = (await client.query('select sum(get_records_calls)::int as calls from kinesql.shards')).rows[0].calls as number;
       await harness.put('ticks', ticks(12, 3));
-      for (let attempt = 0; attempt < 100 && (await loaded()) < 15; attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+      await vi.waitFor(async () => expect(await loaded()).toBe(15), PATIENCE);
+      // Which reads of the table come from a statement (the follower's are background reads).
+      const [table] = harness.server.store.list();
+      const reads = vi.spyOn(table!, 'catchUp');
       expect((await client.query('select count(*)::int as n from ticks')).rows).toEqual([{ n: 15 }]);
-      // Every read was the follower's: GetRecords calls went on in the background, about two per shard per second.
+      // Every read was the follower's: the statement read nothing itself, while GetRecords calls went on in the background.
+      expect(reads.mock.calls.filter(([request]) => !request.background)).toEqual([]);
+      reads.mockRestore();
       const readsAfter = (await client.query('select sum(get_records_calls)::int as calls from kinesql.shards')).rows[0].calls as number;
       expect(readsAfter).toBeGreaterThan(readsBefore);
     } finally {

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import type { EngineRestart } from '../../src/engine/engine.js';
-import { fromServer, keySeqDefinition, startFaultLoad } from '../support/fault-load.js';
+import { fromServer, keySeqDefinition, startFaultLoad, UNDER_WAY } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { errorFields, RawClient } from '../support/raw-client.js';
 
@@ -55,7 +55,7 @@ describe('the embedded engine killed with kill -9 under load', () => {
     const logins: { at: number; code?: string; message?: string }[] = [];
     let killedAt = 0;
     try {
-      await sleep(1_500);
+      await vi.waitFor(() => expect(load.underWay()).toBe(true), UNDER_WAY);
       const postmaster = await postmasterPid(harness);
       killedAt = load.now();
       process.kill(postmaster, 'SIGKILL');
@@ -192,6 +192,8 @@ describe('kinesql shut down under load', () => {
     const harness = await startWithLogs(logs);
     const { load, stop } = startFaultLoad(harness, 'events', 4);
     try {
+      // A fixed warm-up: the close must meet queries in flight, and right after the load got under way
+      // (FaultLoad.underWay) it met none in a run here.
       await sleep(1_500);
       await harness.close();
       await sleep(500);

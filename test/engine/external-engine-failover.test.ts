@@ -4,7 +4,7 @@ import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import type { EngineRestart } from '../../src/engine/engine.js';
 import { TcpCutter } from '../scan/tcp-cutter.js';
 import { externalPostgresBinaries, startExternalPostgres, type ExternalPostgres } from '../support/external-postgres.js';
-import { exactness, fromServer, keySeqDefinition, startFaultLoad } from '../support/fault-load.js';
+import { exactness, fromServer, keySeqDefinition, startFaultLoad, UNDER_WAY } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { startStandby, type StandbyPostgres } from '../support/standby-postgres.js';
 
@@ -56,7 +56,7 @@ describe.skipIf(!installed && !process.env['CI'])('a failover of the external en
     const { load, stop } = startFaultLoad(harness, 'events', 6);
     let promotedAt = Number.POSITIVE_INFINITY;
     try {
-      await sleep(2_000);
+      await vi.waitFor(() => expect(load.underWay()).toBe(true), UNDER_WAY);
       await primary.crash();
       address.retarget(standby.port);
       // kinesql's next attempts reach the standby, still in recovery: not ready, and why.

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import type { EngineRestart } from '../../src/engine/engine.js';
 import { externalPostgresBinaries, startExternalPostgres, type ExternalPostgres } from '../support/external-postgres.js';
-import { exactness, fromServer, keySeqDefinition, startFaultLoad } from '../support/fault-load.js';
+import { exactness, fromServer, keySeqDefinition, startFaultLoad, UNDER_WAY } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 /**
@@ -72,7 +72,7 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
     const restartsBefore = restarts.length;
     let backAt = Number.POSITIVE_INFINITY;
     try {
-      await sleep(2_000);
+      await vi.waitFor(() => expect(load.underWay()).toBe(true), UNDER_WAY);
       await fault();
       if (away) {
         await sleep(DOWN_MS);

@@ -28,7 +28,8 @@ describe('schema registry lookups', () => {
   const registries = (options: Partial<SchemaRegistriesOptions> = {}) =>
     new SchemaRegistries({
       confluent: new ConfluentRegistryClient({ url: confluent.url }),
-      timeoutMs: 1_000,
+      // A deadline no answering stand-in comes near on a loaded machine; the deadline test sets its own.
+      timeoutMs: 30_000,
       retryIntervalMs: 30_000,
       now: () => clock,
       logger: testLogger,
@@ -129,7 +130,7 @@ describe('schema registry lookups', () => {
     const config = {
       ...DEFAULT_CONFIG,
       aws: { region: 'eu-west-1', accessKeyId: 'test', secretAccessKey: 'test' },
-      schemaRegistry: { glue: true, glueEndpoint: glue.url, timeoutMs: 2_000, retryIntervalMs: 10_000 },
+      schemaRegistry: { glue: true, glueEndpoint: glue.url, timeoutMs: 30_000, retryIntervalMs: 10_000 },
     };
     const { registries: lookups, close } = createSchemaRegistries(config, testLogger);
     try {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { KinesqlConfig } from '../../src/config/config.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { startKinesisMock, type KinesisMock } from './kinesis-mock.js';
@@ -69,12 +69,7 @@ describe('kinesql.max_staleness with enhanced fan-out', () => {
 
       // New records reach the bounded session too, within its bound.
       await harness.put('ticks', ticks(10, 5));
-      let seen = await count(dashboard);
-      for (let attempt = 0; attempt < 100 && seen < 15; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        seen = await count(dashboard);
-      }
-      expect(seen).toBe(15);
+      await vi.waitFor(async () => expect(await count(dashboard)).toBe(15), { timeout: 20_000, interval: 100 });
       expect(harness.server.store.list()[0]!.shardStatus()[0]!.reader.calls).toBe(0);
     } finally {
       await strict.end();

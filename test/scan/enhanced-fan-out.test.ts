@@ -1,5 +1,5 @@
 import { SplitShardCommand } from '@aws-sdk/client-kinesis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { KinesqlConfig } from '../../src/config/config.js';
 import { listShards } from '../../src/kinesis/shard-listing.js';
 import { startHarness, type Harness } from '../support/harness.js';
@@ -114,8 +114,7 @@ describe('enhanced fan-out (kinesis.consumer-mode = efo) on kinesis-mock', () =>
     await efo.put('events', records(5));
     const loaded = async () =>
       (await query<{ n: number }>(efo, `select coalesce(sum(records), 0)::int as n from kinesql.streams where table_name = 'events'`))[0]!.n;
-    for (let attempt = 0; attempt < 100 && (await loaded()) < 70; attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await loaded()).toBe(70);
+    await vi.waitFor(async () => expect(await loaded()).toBe(70), { timeout: 20_000, interval: 100 });
     expect(await getRecordsCalls('events')).toBe(0);
   }, 120_000);
 

@@ -1,6 +1,6 @@
 import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../../src/config/config.js';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { startHarness, type Harness } from '../support/harness.js';
@@ -68,8 +68,7 @@ describe('a Kinesis outage', () => {
       proxy.decide = () => 'reset';
       const outageStarted = Date.now();
       // The follower finds Kinesis gone; then the shard listing and the 1 s bound grow old.
-      for (let attempt = 0; attempt < 100 && table.failingSince === undefined; attempt++) await sleep(100);
-      expect(table.failingSince).toBeDefined();
+      await vi.waitFor(() => expect(table.failingSince).toBeDefined(), { timeout: 20_000, interval: 50 });
       await sleep(Math.max(0, outageStarted + 2_500 - Date.now()));
 
       for (let round = 0; round < 3; round++) expect(await count(dashboard)).toBe(10);

@@ -53,6 +53,9 @@ export function keySeqDefinition(name: string) {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Bounds waiting for a load to be under way (FaultLoad.underWay) on a busy machine; not a speed assertion. */
+export const UNDER_WAY = { timeout: 60_000, interval: 50 };
+
 export class FaultLoad {
   readonly answers: Answer[] = [];
   /** Records the writer put (and Kinesis accepted). */
@@ -77,6 +80,11 @@ export class FaultLoad {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.work);
+  }
+
+  /** Whether the writer has put records and every client has had an answer: a fault now happens under load. */
+  underWay(): boolean {
+    return this.put > 0 && this.servedAgainAfter(0).every(Number.isFinite);
   }
 
   /** Per client, how long after `at` its first query that started after `at` succeeded (Infinity: none did). */

@@ -1,6 +1,7 @@
 import { serialize } from 'pg-protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { errorResponse } from '../../src/pg/error-response.js';
+import { quoteLiteral } from '../../src/pg/quoting.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { dataRow, errorFields, RawClient, types, type BackendMessage } from '../support/raw-client.js';
 
@@ -51,6 +52,15 @@ describe('the wire protocol, on a backend of its own per session', () => {
     client.write(serialize.query(sql));
     return client.readUntilReady();
   };
+  /** Until the engine shows SLOW_QUERY running, as another session of the same user sees it. */
+  const runningInEngine = (observer: RawClient): Promise<void> =>
+    vi.waitFor(
+      async () => {
+        const sql = `select count(*) from pg_stat_activity where state = 'active' and query = ${quoteLiteral(SLOW_QUERY)}`;
+        expect(rowsOf(await query(observer, sql))).toEqual([['1']]);
+      },
+      { timeout: 20_000, interval: 20 },
+    );
   /** The engine's own TimeZone, as a fresh session has it. */
   const defaultTimeZone = async (): Promise<(string | null)[][]> => rowsOf(await query(await session(), 'show timezone'));
 
@@ -293,7 +303,7 @@ describe('the wire protocol, on a backend of its own per session', () => {
     await b.readUntilReady();
     const key = await keyOf(port);
     a.write(serialize.query(SLOW_QUERY));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await runningInEngine(b);
     await key.cancel(a);
     const reply = await a.readUntilReady();
     expect(errorOf(reply)).toMatchObject({ C: '57014', M: 'canceling statement due to user request' });
@@ -330,7 +340,7 @@ describe('the wire protocol, on a backend of its own per session', () => {
     await query(b, 'DEALLOCATE gone');
     const key = await keyOf(port);
     a.write(serialize.query(SLOW_QUERY));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await runningInEngine(b);
     await key.cancel(a);
     expect(errorOf(await a.readUntilReady())).toMatchObject({ C: '57014' });
     expect(rowsOf(await query(b, 'EXECUTE answer (41)'))).toEqual([['42']]);

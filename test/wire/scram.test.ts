@@ -1,17 +1,9 @@
-import { execFile } from 'node:child_process';
-import { createHash, createHmac, pbkdf2Sync, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CERTIFICATE_KINDS, type CertificateKind, makeCertificate } from '../support/certificates.js';
-import { certificateSignatureHash, tlsServerEndPoint, tlsServerEndPointOfPem } from '../../src/wire/auth/channel-binding.js';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { createAuthConfig, md5Secret, parseUserList, standInSecret } from '../../src/wire/auth/credentials.js';
 import { decayedFailures, failureDelayMs, LoginThrottle, throttleKey } from '../../src/wire/auth/login-throttle.js';
 import { makeScramVerifier, parseScramVerifier, ScramExchange, ScramFailure, scramMechanisms, type ScramVerifier } from '../../src/wire/auth/scram.js';
 
-const _run = promisify(execFile);
 const hmac = (key: Buffer, data: string): Buffer => createHmac('sha256', key).update(data).digest();
 const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest();
 
@@ -185,45 +177,6 @@ describe('unknown users', () => {
     // md5 and password authentication take both kinds, as PostgreSQL's md5 does.
     expect(createAuthConfig('md5', mixed, key).users.size).toBe(2);
     expect(createAuthConfig('password', mixed, key).users.size).toBe(2);
-  });
-});
-
-describe('tls-server-end-point binding data', () => {
-  let dir: string;
-  const certificates: Record<string, Buffer> = {};
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kinesql-cb-'));
-    await Promise.all(
-      (Object.keys(CERTIFICATE_KINDS) as CertificateKind[]).map(async (name) => {
-        await makeCertificate(dir, name, name);
-        certificates[name] = await readFile(join(dir, `${name}.crt`));
-      }),
-    );
-  });
-
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it("hashes the certificate's DER with its signature's hash, SHA-256 in place of SHA-1 and MD5", () => {
-    const expected: Record<string, string | undefined> = {
-      'rsa-sha256': 'sha256',
-      'ec-sha384': 'sha384',
-      'pss-sha512': 'sha512',
-      'rsa-sha1': 'sha256',
-      ed25519: undefined,
-    };
-    for (const [name, hash] of Object.entries(expected)) {
-      const der = new X509Certificate(certificates[name]!).raw;
-      expect(tlsServerEndPoint(der), name).toEqual(hash === undefined ? undefined : createHash(hash).update(der).digest());
-    }
-    expect(certificateSignatureHash(new X509Certificate(certificates['rsa-sha1']!).raw)).toBe('sha1');
-  });
-
-  it('takes the first certificate of a chain', () => {
-    const chain = Buffer.concat([certificates['ec-sha384']!, certificates['rsa-sha256']!]);
-    expect(tlsServerEndPointOfPem(chain)).toEqual(tlsServerEndPointOfPem(certificates['ec-sha384']!));
   });
 });
 

@@ -5,18 +5,26 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Engine } from '../../src/engine/engine.js';
 import { TransactionStatus } from '../../src/pg/protocol-constants.js';
 import { initParser } from '../../src/sql/parse.js';
-import { StatementExecutor } from '../../src/sql/statement-executor.js';
+import { type CaughtUp, StatementError, StatementExecutor } from '../../src/sql/statement-executor.js';
 import type { StreamStore } from '../../src/store/stream-store.js';
 import type { BackendMessage, BackendRelay } from '../../src/wire/backend-relay.js';
 import { FrontendReader } from '../../src/wire/frontend-reader.js';
+import { READ_BACK, READ_SETTINGS_EXCHANGE } from '../../src/wire/session-settings.js';
 import { SessionTurns } from '../../src/wire/turns.js';
 import { errorFields, types } from '../support/raw-client.js';
 import { message } from './memory-socket.js';
 
 /** The session's engine backend as the turns see it: what they send it is recorded; it is always idle. */
 class StubRelay {
+  /** What the backend answers kinesql's SHOWs with, by setting name. */
+  readonly settings = new Map<string, string>();
+  /** Everything the turns did with the backend, in order. */
+  readonly steps: string[] = [];
   status: number = TransactionStatus.Idle;
   errors = 0;
+  /** Whether the statements forwarded fail in the backend: its ErrorResponse is counted while the turns wait for it. */
+  failing = false;
+  private answerPending = false;
   busy = false;
   codec = UTF8_CODEC;
   /** Client traffic forwarded, with how many ReadyForQuery it will bring. */
@@ -25,17 +33,35 @@ class StubRelay {
   readonly exchanges: Buffer[] = [];
 
   send(bytes: Buffer, replies: number): void {
+    this.steps.push(`send ${String.fromCharCode(bytes[0]!)}`);
     this.sent.push({ bytes, replies });
+    this.answerPending = true;
   }
 
   whenIdle(): Promise<void> {
+    this.steps.push('idle');
+    if (this.answerPending && this.failing) this.errors += 1;
+    this.answerPending = false;
     return Promise.resolve();
   }
 
   exchange(bytes: Buffer): Promise<BackendMessage[]> {
     this.exchanges.push(bytes);
-    return Promise.resolve([{ type: 'Z', body: Buffer.from('E') }]);
+    const showing = bytes.equals(READ_SETTINGS_EXCHANGE);
+    this.steps.push(showing ? 'show settings' : 'exchange');
+    const rows = showing ? READ_BACK.map((name) => dataRow(this.settings.get(name) ?? '')) : [];
+    return Promise.resolve([...rows, { type: 'Z', body: Buffer.from(this.status === TransactionStatus.InTransaction ? 'T' : 'I') }]);
   }
+}
+
+/** A DataRow of one text column. */
+function dataRow(value: string): BackendMessage {
+  const text = Buffer.from(value);
+  const body = Buffer.alloc(6 + text.length);
+  body.writeInt16BE(1, 0);
+  body.writeInt32BE(text.length, 2);
+  text.copy(body, 6);
+  return { type: 'D', body };
 }
 
 /** Splits bytes into frontend messages, as the session's reader does. */
@@ -61,7 +87,8 @@ function turns() {
   const relay = new StubRelay();
   const written: Uint8Array[] = [];
   const engine = { serverVersionNum: 180000, cancel: vi.fn(async () => undefined) } as unknown as Engine;
-  const store = { list: () => [] } as unknown as StreamStore;
+  // One stream table, `clicks`: statements naming it may read stream rows.
+  const store = { list: () => [{ definition: { schemaName: 'public', tableName: 'clicks', message: { fields: [] } } }] } as unknown as StreamStore;
   const logger = pino({ level: 'silent' });
   const session = {
     executor: new StatementExecutor(engine, store, logger, undefined),
@@ -78,7 +105,7 @@ function turns() {
   const feed = async (...chunks: Buffer[]): Promise<void> => {
     for (const next of frontendMessages(Buffer.concat(chunks))) await handler.onMessage(next);
   };
-  return { relay, session, feed, toClient: () => backendMessages(written.splice(0)) };
+  return { relay, session, handler, feed, toClient: () => backendMessages(written.splice(0)) };
 }
 
 const SYNC = serialize.sync();
@@ -174,5 +201,118 @@ describe('a logged-in session, turn by turn, without a server', () => {
     await feed(serialize.end());
     expect(relay.sent).toEqual([{ bytes: serialize.end(), replies: 0 }]);
     expect(session.end).toHaveBeenCalled();
+  });
+});
+
+describe('the catch-up before a turn that may read a stream table', () => {
+  beforeAll(async () => {
+    await initParser();
+  });
+
+  /** Turns whose executor's catch-up is recorded as a step of the relay and answered by `run`. */
+  function catchingUp(run: (signal: AbortSignal | undefined) => Promise<CaughtUp> = async () => ({})) {
+    const setup = turns();
+    const catchUp = vi.spyOn(setup.session.executor, 'catchUp').mockImplementation(async (_relations, _context, signal) => {
+      setup.relay.steps.push('catch up');
+      return run(signal);
+    });
+    return { ...setup, catchUp };
+  }
+
+  /** A catch-up that ends only when the turn stops it. */
+  const untilStopped = (signal: AbortSignal | undefined) =>
+    new Promise<CaughtUp>((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error)));
+
+  const queryText = (sent: { bytes: Buffer }) => sent.bytes.toString('utf8', 5, sent.bytes.length - 1);
+
+  it("reads the session's settings from its backend, catches the table up under them, then forwards the statement", async () => {
+    const { relay, feed, toClient, catchUp } = catchingUp();
+    relay.settings.set('search_path', '"$user", analytics, public');
+    await feed(serialize.query('select count(*) from clicks'));
+    expect(relay.steps).toEqual(['idle', 'show settings', 'catch up', 'send Q']);
+    expect(catchUp).toHaveBeenCalledTimes(1);
+    const [relations, context] = catchUp.mock.calls[0]!;
+    expect(relations.map((relation) => relation.name)).toEqual(['clicks']);
+    expect(context.searchPath).toEqual(['alice', 'analytics', 'public']);
+    expect(context.settings?.get('search_path')).toBe('"$user", analytics, public');
+    expect(queryText(relay.sent[0]!)).toBe('select count(*) from clicks');
+    expect(toClient()).toEqual([]);
+  });
+
+  it('neither reads settings nor catches up for a statement that names no stream table', async () => {
+    const { relay, feed, catchUp } = catchingUp();
+    await feed(serialize.query('select count(*) from pg_class'));
+    expect(relay.steps).toEqual(['send Q']);
+    expect(catchUp).not.toHaveBeenCalled();
+  });
+
+  it("reports a failed catch-up as the statement's error: the backend gets only the Sync for its ReadyForQuery", async () => {
+    const { relay, feed, toClient } = catchingUp(async () => {
+      throw new StatementError('could not read stream "clicks": the stream was deleted', '55000');
+    });
+    await feed(serialize.query('select * from clicks'));
+    const replies = toClient();
+    expect(types(replies)).toBe('E');
+    expect(errorFields(replies[0]!.body)).toMatchObject({ S: 'ERROR', C: '55000', M: 'could not read stream "clicks": the stream was deleted' });
+    expect(relay.sent).toEqual([{ bytes: SYNC, replies: 1 }]);
+  });
+
+  it('stops a catch-up on a cancel request with 57014, without asking the engine to cancel anything', async () => {
+    const { relay, session, handler, feed, toClient, catchUp } = catchingUp(untilStopped);
+    const turn = feed(serialize.query('select * from clicks'));
+    await vi.waitFor(() => expect(catchUp).toHaveBeenCalled());
+    handler.cancel('user');
+    await turn;
+    expect(errorFields(toClient()[0]!.body)).toMatchObject({ C: '57014', M: 'canceling statement due to user request' });
+    expect(session.engine.cancel).not.toHaveBeenCalled();
+    expect(relay.sent).toEqual([{ bytes: SYNC, replies: 1 }]);
+  });
+
+  it("stops a catch-up at the statement_timeout the session's backend reports", async () => {
+    const { relay, feed, toClient } = catchingUp(untilStopped);
+    relay.settings.set('statement_timeout', '20ms');
+    await feed(serialize.query('select * from clicks'));
+    expect(errorFields(toClient()[0]!.body)).toMatchObject({ C: '57014', M: 'canceling statement due to statement timeout' });
+    expect(relay.sent).toEqual([{ bytes: SYNC, replies: 1 }]);
+  });
+
+  it('in a failed transaction block, forwards the statement for the backend to refuse, with no settings read and no catch-up', async () => {
+    const { relay, feed, catchUp } = catchingUp();
+    relay.status = TransactionStatus.Failed;
+    await feed(serialize.query('select * from clicks'));
+    expect(relay.steps).toEqual(['idle', 'send Q']);
+    expect(catchUp).not.toHaveBeenCalled();
+  });
+
+  it('catches up at the Bind that runs a prepared statement, not at its Parse; between Flush and Sync the settings read last stand', async () => {
+    const { relay, feed, catchUp } = catchingUp();
+    relay.settings.set('search_path', 'analytics');
+    await feed(serialize.parse({ name: 's1', text: 'select * from clicks' }), serialize.describe({ type: 'S', name: 's1' }), serialize.flush());
+    expect(catchUp).not.toHaveBeenCalled();
+    expect(relay.steps).toEqual(['send P']);
+
+    // asyncpg's order: Parse, Describe, Flush, then Bind, Execute, Sync. The backend cannot be asked in between.
+    await feed(serialize.bind({ statement: 's1' }), serialize.execute(), SYNC);
+    expect(catchUp).toHaveBeenCalledTimes(1);
+    expect(catchUp.mock.calls[0]![1].searchPath).toEqual(['public', 'public']);
+    expect(relay.steps.slice(1)).toEqual(['idle', 'catch up', 'send B']);
+
+    relay.steps.length = 0;
+    await feed(serialize.bind({ statement: 's1' }), serialize.execute(), SYNC);
+    expect(relay.steps).toEqual(['idle', 'show settings', 'catch up', 'send B']);
+    expect(catchUp.mock.calls[1]![1].searchPath).toEqual(['analytics']);
+  });
+
+  it('saves the checkpoint a catch-up brings once the backend answered the statement, and not when it failed', async () => {
+    const checkpoint: CaughtUp = { checkpoint: { mode: { role: 'alice', logicalName: 'daily', iteration: 2 }, visibleFrom: undefined, tables: [] } };
+    const { relay, session, feed } = catchingUp(async () => checkpoint);
+    const afterStatement = vi.spyOn(session.executor, 'afterStatement').mockResolvedValue(undefined);
+    await feed(serialize.query('select * from clicks'));
+    expect(afterStatement).toHaveBeenCalledExactlyOnceWith(checkpoint);
+    expect(relay.steps).toEqual(['idle', 'show settings', 'catch up', 'send Q', 'idle']);
+
+    relay.failing = true;
+    await feed(serialize.query('select * from clicks'));
+    expect(afterStatement).toHaveBeenCalledTimes(1);
   });
 });

@@ -9,7 +9,7 @@ import { parseColumnType } from '../../src/catalog/column-type.js';
 import { createDecoder } from '../../src/decode/index.js';
 import { startEmbeddedEngine, type EmbeddedEngine } from '../../src/engine/embedded-engine.js';
 import { testLogger } from '../support/harness.js';
-import { bytes, COLUMN_TYPES, messageDefinition, type FieldSpec } from './helpers.js';
+import { bytes, COLUMN_TYPES, messageDefinition, type FieldSpec } from '../decode/helpers.js';
 
 const TYPES = ['tinyint', ...COLUMN_TYPES];
 
