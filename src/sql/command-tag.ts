@@ -2,11 +2,10 @@
  * PostgreSQL's name for a statement (the command tag of utility.c's CreateCommandTag), computed from the
  * raw parse tree. Used in messages such as "cannot execute CREATE TABLE in a read-only transaction".
  */
-import type { Node } from 'libpg-query';
+import type { LockClauseStrength, ObjectType, TransactionStmtKind } from 'libpg-query';
+import { entryOf, fieldsOf, type Node, type NodeKind } from './parse-tree.js';
 
-type Fields = Record<string, unknown>;
-
-const FIXED: Record<string, string> = {
+const FIXED: { readonly [K in NodeKind]?: string } = {
   InsertStmt: 'INSERT',
   UpdateStmt: 'UPDATE',
   DeleteStmt: 'DELETE',
@@ -81,7 +80,7 @@ const FIXED: Record<string, string> = {
   AlterDefaultPrivilegesStmt: 'ALTER DEFAULT PRIVILEGES',
 };
 
-const OBJECT_NAMES: Record<string, string> = {
+const OBJECT_NAMES: { readonly [T in ObjectType]?: string } = {
   OBJECT_MATVIEW: 'MATERIALIZED VIEW',
   OBJECT_FDW: 'FOREIGN DATA WRAPPER',
   OBJECT_FOREIGN_SERVER: 'SERVER',
@@ -98,12 +97,12 @@ const OBJECT_NAMES: Record<string, string> = {
 };
 
 /** `OBJECT_TABLE` → `TABLE`, `OBJECT_MATVIEW` → `MATERIALIZED VIEW`. */
-function objectName(objectType: unknown): string {
-  if (typeof objectType !== 'string') return '';
+function objectName(objectType: ObjectType | undefined): string {
+  if (objectType === undefined) return '';
   return OBJECT_NAMES[objectType] ?? objectType.replace(/^OBJECT_/, '').replace(/_/g, ' ');
 }
 
-const TRANSACTION_TAGS: Record<string, string> = {
+const TRANSACTION_TAGS: Record<TransactionStmtKind, string> = {
   TRANS_STMT_BEGIN: 'BEGIN',
   TRANS_STMT_START: 'START TRANSACTION',
   TRANS_STMT_COMMIT: 'COMMIT',
@@ -116,22 +115,12 @@ const TRANSACTION_TAGS: Record<string, string> = {
   TRANS_STMT_ROLLBACK_PREPARED: 'ROLLBACK PREPARED',
 };
 
-const LOCK_TAGS: Record<string, string> = {
+const LOCK_TAGS: { readonly [S in LockClauseStrength]?: string } = {
   LCS_FORUPDATE: 'SELECT FOR UPDATE',
   LCS_FORNOKEYUPDATE: 'SELECT FOR NO KEY UPDATE',
   LCS_FORSHARE: 'SELECT FOR SHARE',
   LCS_FORKEYSHARE: 'SELECT FOR KEY SHARE',
 };
-
-/** The only key of a node wrapper and its fields: `{ SelectStmt: {...} }` → `['SelectStmt', {...}]`. */
-export function unwrap(node: unknown): [string, Fields] | undefined {
-  if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
-  const entries = Object.entries(node as Fields);
-  if (entries.length !== 1) return undefined;
-  const [type, fields] = entries[0]!;
-  if (fields === null || typeof fields !== 'object') return [type, {}];
-  return [type, fields as Fields];
-}
 
 /** `CreateEnumStmt` → `CREATE ENUM`: the fallback for statement kinds without an entry above. */
 function fromNodeName(type: string): string {
@@ -142,22 +131,20 @@ function fromNodeName(type: string): string {
 }
 
 export function commandTagOf(node: Node): string {
-  const unwrapped = unwrap(node);
-  if (!unwrapped) return 'UNKNOWN';
-  const [type, f] = unwrapped;
-  switch (type) {
+  const { kind, fields: f } = entryOf(node);
+  switch (kind) {
     case 'SelectStmt': {
       if (f.intoClause) return 'SELECT INTO';
-      const locking = Array.isArray(f.lockingClause) ? unwrap(f.lockingClause[0]) : undefined;
-      if (locking) return LOCK_TAGS[String(locking[1].strength)] ?? 'SELECT FOR UPDATE';
+      const locking = fieldsOf(f.lockingClause?.[0], 'LockingClause');
+      if (locking) return (locking.strength && LOCK_TAGS[locking.strength]) ?? 'SELECT FOR UPDATE';
       return 'SELECT';
     }
     case 'TransactionStmt':
-      return TRANSACTION_TAGS[String(f.kind)] ?? 'BEGIN';
+      return (f.kind && TRANSACTION_TAGS[f.kind]) ?? 'BEGIN';
     case 'VariableSetStmt':
       return f.kind === 'VAR_RESET' || f.kind === 'VAR_RESET_ALL' ? 'RESET' : 'SET';
     case 'DiscardStmt':
-      return `DISCARD ${String(f.target ?? 'DISCARD_ALL').replace(/^DISCARD_/, '')}`;
+      return `DISCARD ${(f.target ?? 'DISCARD_ALL').replace(/^DISCARD_/, '')}`;
     case 'FetchStmt':
       return f.ismove ? 'MOVE' : 'FETCH';
     case 'ClosePortalStmt':
@@ -189,6 +176,6 @@ export function commandTagOf(node: Node): string {
     case 'AlterFunctionStmt':
       return `ALTER ${objectName(f.objtype)}`;
     default:
-      return FIXED[type] ?? fromNodeName(type);
+      return FIXED[kind] ?? fromNodeName(kind);
   }
 }

@@ -7,6 +7,7 @@
 import { quoteIdent } from '../pg/quoting.js';
 import type { ColumnVisibility } from './hidden-columns.js';
 import type { ParsedStatement } from './parse.js';
+import { fieldsOf, stringsOf } from './parse-tree.js';
 import type { RelationName } from './stream-tables.js';
 import type { Token } from './tokens.js';
 
@@ -19,31 +20,24 @@ export interface CopyTableSite {
   columns: readonly string[];
 }
 
-interface CopyFields {
-  relation?: { schemaname?: string; relname: string; location: number };
-  attlist?: { String?: { sval?: string } }[];
-  is_from?: boolean;
-  query?: unknown;
-}
-
 /** Every `COPY table [(columns)] TO …` of the statements, with the span from the table's name to before TO. */
 export function copyTableSites(statements: readonly ParsedStatement[], tokens: () => readonly Token[]): CopyTableSite[] {
   const sites: CopyTableSite[] = [];
   for (const statement of statements) {
-    if (statement.nodeType !== 'CopyStmt') continue;
-    const copy = (statement.node as unknown as { CopyStmt: CopyFields }).CopyStmt;
-    const relation = copy.relation;
-    if (copy.is_from || copy.query !== undefined || relation === undefined) continue;
+    const copy = fieldsOf(statement.node, 'CopyStmt');
+    const relation = copy?.relation;
+    if (!copy || copy.is_from || copy.query !== undefined || relation?.relname === undefined || relation.location === undefined) continue;
+    const { relname, schemaname, location } = relation;
     // The old `COPY BINARY table` spelling has no `COPY BINARY (query)` form: it is left as written.
     const before = tokens()
-      .filter((token) => token.end <= relation.location)
+      .filter((token) => token.end <= location)
       .at(-1);
     if (before?.text.toLowerCase() === 'binary') continue;
-    const end = endOfTarget(tokens(), relation.location);
+    const end = endOfTarget(tokens(), location);
     if (end === undefined) continue;
-    const columns = (copy.attlist ?? []).map((column) => column.String?.sval ?? '');
-    const name: RelationName = relation.schemaname === undefined ? { name: relation.relname } : { schema: relation.schemaname, name: relation.relname };
-    sites.push({ start: relation.location, end, relation: name, columns });
+    const columns = stringsOf(copy.attlist).map((column) => column ?? '');
+    const name: RelationName = schemaname === undefined ? { name: relname } : { schema: schemaname, name: relname };
+    sites.push({ start: location, end, relation: name, columns });
   }
   return sites;
 }

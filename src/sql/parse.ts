@@ -117,8 +117,7 @@ function toParseFailure(err: unknown): ParseFailure {
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   if (typeof err === 'object' && err !== null) {
-    const message = (err as { message?: unknown }).message;
-    if (typeof message === 'string') return message;
+    if ('message' in err && typeof err.message === 'string') return err.message;
     try {
       return JSON.stringify(err);
     } catch {

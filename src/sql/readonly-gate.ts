@@ -13,10 +13,11 @@
  *   AUTHORIZATION, SET SESSION AUTHORIZATION DEFAULT) is allowed: the engine backend is logged in as the
  *   client's own role, so these leave it where it is.
  */
-import { commandTagOf, unwrap } from './command-tag.js';
+import { commandTagOf } from './command-tag.js';
 import { isDeniedFunction } from './denied-functions.js';
 import { isParseFailure, parseStatements } from './parse.js';
-import type { Node, ParsedStatement } from './parse.js';
+import type { ParsedStatement } from './parse.js';
+import { entryOf, fieldsOf, stringsOf, walk, type Node, type NodeFields, type Visitor } from './parse-tree.js';
 import { resetRefusal, settingRefusal } from './session-settings.js';
 import type { SettingValue } from './session-settings.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
@@ -40,8 +41,6 @@ export interface Refusal {
 export type Verdict = { readonly allowed: true } | Refusal;
 
 const ALLOWED: Verdict = { allowed: true };
-
-type Fields = Record<string, unknown>;
 
 function readOnly(what: string, why?: string): Refusal {
   const message = `cannot execute ${what}: kinesql is read-only${why ? ` (${why})` : ''}`;
@@ -84,21 +83,20 @@ export function checkStatements(sql: string, ctx: GateContext = {}): StatementsV
   return { allowed: true, statements: parsed };
 }
 
-function checkNode(node: unknown, ctx: GateContext): Verdict {
-  const unwrapped = unwrap(node);
-  if (!unwrapped) return readOnly('an unrecognised statement');
-  const [type, f] = unwrapped;
-  switch (type) {
+/**
+ * A statement is allowed only by a `case` below: a kind of statement the gate does not know (one a newer
+ * parser makes) is refused as a write.
+ */
+function checkNode(node: Node | undefined, ctx: GateContext): Verdict {
+  if (node === undefined) return readOnly('an unrecognised statement');
+  const { kind, fields: f } = entryOf(node);
+  switch (kind) {
     case 'SelectStmt':
       return checkQuery(node, ctx);
 
     case 'ExplainStmt':
-      // EXPLAIN of a write is refused even without ANALYZE: it is a statement about a write.
-      return checkNode(f.query, ctx);
-
+    // EXPLAIN of a write is refused even without ANALYZE: it is a statement about a write.
     case 'DeclareCursorStmt':
-      return checkNode(f.query, ctx);
-
     case 'PrepareStmt':
       return checkNode(f.query, ctx);
 
@@ -113,7 +111,7 @@ function checkNode(node: unknown, ctx: GateContext): Verdict {
       return checkSet(f, ctx);
 
     case 'TransactionStmt':
-      return checkTransaction(f, commandTagOf(node as Node));
+      return checkTransaction(f, commandTagOf(node));
 
     case 'VariableShowStmt':
     case 'FetchStmt':
@@ -130,11 +128,11 @@ function checkNode(node: unknown, ctx: GateContext): Verdict {
       return f.mode === ACCESS_SHARE_LOCK ? ALLOWED : readOnly('LOCK TABLE', 'only IN ACCESS SHARE MODE');
 
     default:
-      return readOnly(commandTagOf(node as Node));
+      return readOnly(commandTagOf(node));
   }
 }
 
-function checkCopy(f: Fields, ctx: GateContext): Verdict {
+function checkCopy(f: NodeFields<'CopyStmt'>, ctx: GateContext): Verdict {
   if (f.is_from) return readOnly('COPY FROM');
   if (f.is_program) return readOnly('COPY TO PROGRAM');
   if (typeof f.filename === 'string') return readOnly('COPY TO a server file');
@@ -143,7 +141,7 @@ function checkCopy(f: Fields, ctx: GateContext): Verdict {
   return ALLOWED;
 }
 
-function checkTransaction(f: Fields, tag: string): Verdict {
+function checkTransaction(f: NodeFields<'TransactionStmt'>, tag: string): Verdict {
   switch (f.kind) {
     case 'TRANS_STMT_BEGIN':
     case 'TRANS_STMT_START':
@@ -158,11 +156,10 @@ function checkTransaction(f: Fields, tag: string): Verdict {
 }
 
 /** BEGIN / START TRANSACTION / SET TRANSACTION modes: everything but READ WRITE. */
-function checkTransactionModes(options: unknown, tag: string): Verdict {
-  for (const option of asArray(options)) {
-    const def = unwrap(option);
-    if (def?.[0] !== 'DefElem') continue;
-    if (def[1].defname === 'transaction_read_only' && constantValue(def[1].arg) !== 1) {
+function checkTransactionModes(options: readonly Node[] | undefined, tag: string): Verdict {
+  for (const option of options ?? []) {
+    const def = fieldsOf(option, 'DefElem');
+    if (def?.defname === 'transaction_read_only' && constantValue(def.arg) !== 1) {
       return readOnly(`${tag} READ WRITE`);
     }
   }
@@ -178,9 +175,9 @@ const ACCESS_SHARE_LOCK = 1;
  */
 const ROW_SECURITY_HINT = 'kinesql serves its tables through row policies: run pg_dump with --enable-row-security';
 
-function checkSet(f: Fields, ctx: GateContext): Verdict {
+function checkSet(f: NodeFields<'VariableSetStmt'>, ctx: GateContext): Verdict {
   const extra = ctx.allowedSettings ?? [];
-  const name = typeof f.name === 'string' ? f.name : '';
+  const name = f.name ?? '';
   const lowerName = name.toLowerCase();
   if (lowerName === 'role' || lowerName === 'session_authorization') return checkIdentityChange(f, lowerName);
   const setting = (reason: string | undefined, verb: string): Verdict => (reason === undefined ? ALLOWED : readOnly(`${verb} ${name}`, reason));
@@ -199,7 +196,7 @@ function checkSet(f: Fields, ctx: GateContext): Verdict {
       if (name === 'TRANSACTION' || name === 'SESSION CHARACTERISTICS') return checkTransactionModes(f.args, `SET ${name}`);
       return readOnly(`SET ${name}`);
     case 'VAR_SET_VALUE': {
-      const args = asArray(f.args);
+      const args = f.args ?? [];
       if (name.toLowerCase() === 'row_security' && String(constantValue(args[0])).toLowerCase() === 'off') {
         return { ...readOnly('SET row_security', 'parameter "row_security" can only be set to on'), hint: ROW_SECURITY_HINT };
       }
@@ -216,8 +213,8 @@ function checkSet(f: Fields, ctx: GateContext): Verdict {
  * other role is refused as PostgreSQL refuses a role that may not take it (42501), since a kinesql session
  * keeps the role it logged in as.
  */
-function checkIdentityChange(f: Fields, name: 'role' | 'session_authorization'): Verdict {
-  const args = asArray(f.args);
+function checkIdentityChange(f: NodeFields<'VariableSetStmt'>, name: 'role' | 'session_authorization'): Verdict {
+  const args = f.args ?? [];
   if (f.kind === 'VAR_RESET' || f.kind === 'VAR_SET_DEFAULT') return ALLOWED;
   if (name === 'role' && f.kind === 'VAR_SET_VALUE' && args.length === 1 && constantValue(args[0]) === 'none') return ALLOWED;
   const target = f.kind === 'VAR_SET_VALUE' && args.length === 1 ? constantValue(args[0]) : undefined;
@@ -239,59 +236,34 @@ function withinCeiling(verdict: Verdict, name: string, value: SettingValue, ctx:
 /**
  * Walks an expression or query tree: refuses DML anywhere (data-modifying CTEs), SELECT INTO, row
  * locking (FOR UPDATE/SHARE, which PostgreSQL refuses in read-only transactions too), and calls of
- * denied functions. Returns the first refusal in tree order.
+ * denied functions, inside nodes of every kind (known here or not). Returns the first refusal in tree order.
  */
-function checkQuery(tree: unknown, ctx: GateContext): Verdict {
-  const stack: unknown[] = [tree];
-  while (stack.length > 0) {
-    const value = stack.pop();
-    if (value === null || typeof value !== 'object') continue;
-    if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push(value[i]);
-      continue;
-    }
-    const fields = value as Fields;
-    const entries = Object.entries(fields);
-    if (entries.length === 1) {
-      const [type, inner] = entries[0]!;
-      const verdict = checkQueryNode(type, inner as Fields, ctx);
-      if (!verdict.allowed) return verdict;
-    }
-    for (let i = entries.length - 1; i >= 0; i--) stack.push(entries[i]![1]);
-  }
-  return ALLOWED;
+function checkQuery(tree: Node | readonly Node[] | undefined, ctx: GateContext): Verdict {
+  return walk(tree, undefined, queryChecks(ctx)) ?? ALLOWED;
 }
 
-function checkQueryNode(type: string, f: Fields, ctx: GateContext): Verdict {
-  if (f === null || typeof f !== 'object') return ALLOWED;
-  switch (type) {
-    case 'InsertStmt':
-    case 'UpdateStmt':
-    case 'DeleteStmt':
-    case 'MergeStmt':
-      return readOnly(commandTagOf({ [type]: f } as unknown as Node));
-    case 'SelectStmt': {
-      if (f.intoClause || asArray(f.lockingClause).length > 0) {
-        return readOnly(commandTagOf({ SelectStmt: f } as unknown as Node));
-      }
+function queryChecks(ctx: GateContext): Visitor<undefined, Refusal> {
+  const refuse = (verdict: Verdict): { stop: Refusal } | undefined => (verdict.allowed ? undefined : { stop: verdict });
+  return {
+    InsertStmt: (f) => refuse(readOnly(commandTagOf({ InsertStmt: f }))),
+    UpdateStmt: (f) => refuse(readOnly(commandTagOf({ UpdateStmt: f }))),
+    DeleteStmt: (f) => refuse(readOnly(commandTagOf({ DeleteStmt: f }))),
+    MergeStmt: (f) => refuse(readOnly(commandTagOf({ MergeStmt: f }))),
+    // Also the arms of UNION / INTERSECT / EXCEPT, which hold their SELECTs bare.
+    SelectStmt: (f) => {
+      if (f.intoClause || (f.lockingClause?.length ?? 0) > 0) return refuse(readOnly(commandTagOf({ SelectStmt: f })));
       const byName = setConfigOfPgSettingsRow(f);
       if (byName) settingNamedByWhere.set(byName.call, byName.name);
-      return ALLOWED;
-    }
-    case 'FuncCall':
-      return checkFunctionCall(f, ctx);
-    default:
-      return ALLOWED;
-  }
+      return undefined;
+    },
+    FuncCall: (f) => refuse(checkFunctionCall(f, ctx)),
+  };
 }
 
-function checkFunctionCall(f: Fields, ctx: GateContext): Verdict {
-  const nameParts = asArray(f.funcname).map((part) => {
-    const s = unwrap(part);
-    return s && typeof s[1].sval === 'string' ? s[1].sval : '';
-  });
+function checkFunctionCall(f: NodeFields<'FuncCall'>, ctx: GateContext): Verdict {
+  const nameParts = stringsOf(f.funcname).map((part) => part ?? '');
   const name = nameParts[nameParts.length - 1] ?? '';
-  const args = asArray(f.args);
+  const args = f.args ?? [];
   if (isDeniedFunction(name, args.length)) return deniedFunction(nameParts.join('.'));
   if (name.toLowerCase() === 'set_config') return checkSetConfig(args, ctx, nameParts.join('.'), settingNamedByWhere.get(f));
   return ALLOWED;
@@ -301,45 +273,40 @@ function checkFunctionCall(f: Fields, ctx: GateContext): Verdict {
  * set_config calls whose setting name is the `name` column of the one pg_settings row the query's WHERE
  * picks by a constant: pg_dump sets settings this way (so older servers without the setting are skipped).
  */
-const settingNamedByWhere = new WeakMap<Fields, string>();
+const settingNamedByWhere = new WeakMap<NodeFields<'FuncCall'>, string>();
 
 /** `SELECT set_config(name, …) FROM [pg_catalog.]pg_settings WHERE name = '<constant>'`: the call and the constant. */
-function setConfigOfPgSettingsRow(select: Fields): { call: Fields; name: string } | undefined {
-  const targets = asArray(select.targetList);
-  const from = asArray(select.fromClause);
+function setConfigOfPgSettingsRow(select: NodeFields<'SelectStmt'>): { call: NodeFields<'FuncCall'>; name: string } | undefined {
+  const targets = select.targetList ?? [];
+  const from = select.fromClause ?? [];
   if (targets.length !== 1 || from.length !== 1) return undefined;
-  const target = unwrap(targets[0]);
-  const call = target?.[0] === 'ResTarget' ? unwrap(target[1].val) : undefined;
-  if (call?.[0] !== 'FuncCall') return undefined;
-  const funcName = asArray(call[1].funcname).map((part) => unwrap(part)?.[1].sval);
-  if (String(funcName.at(-1)).toLowerCase() !== 'set_config' || !isNameColumn(asArray(call[1].args)[0])) return undefined;
-  const relation = unwrap(from[0]);
-  if (relation?.[0] !== 'RangeVar' || relation[1].relname !== 'pg_settings') return undefined;
-  if (relation[1].schemaname !== undefined && relation[1].schemaname !== 'pg_catalog') return undefined;
-  const where = unwrap(select.whereClause);
-  if (where?.[0] !== 'A_Expr' || where[1].kind !== 'AEXPR_OP') return undefined;
-  const operator = asArray(where[1].name).map((part) => unwrap(part)?.[1].sval);
-  if (operator.length !== 1 || operator[0] !== '=' || !isNameColumn(where[1].lexpr)) return undefined;
-  const name = constantValue(where[1].rexpr);
-  return typeof name === 'string' ? { call: call[1], name } : undefined;
+  const call = fieldsOf(fieldsOf(targets[0], 'ResTarget')?.val, 'FuncCall');
+  if (!call) return undefined;
+  if (String(stringsOf(call.funcname).at(-1)).toLowerCase() !== 'set_config' || !isNameColumn(call.args?.[0])) return undefined;
+  const relation = fieldsOf(from[0], 'RangeVar');
+  if (relation?.relname !== 'pg_settings') return undefined;
+  if (relation.schemaname !== undefined && relation.schemaname !== 'pg_catalog') return undefined;
+  const where = fieldsOf(select.whereClause, 'A_Expr');
+  if (where?.kind !== 'AEXPR_OP') return undefined;
+  const operator = stringsOf(where.name);
+  if (operator.length !== 1 || operator[0] !== '=' || !isNameColumn(where.lexpr)) return undefined;
+  const name = constantValue(where.rexpr);
+  return typeof name === 'string' ? { call, name } : undefined;
 }
 
-function isNameColumn(node: unknown): boolean {
-  const column = unwrap(node);
-  if (column?.[0] !== 'ColumnRef') return false;
-  const fields = asArray(column[1].fields).map((part) => unwrap(part)?.[1].sval);
+function isNameColumn(node: Node | undefined): boolean {
+  const fields = stringsOf(fieldsOf(node, 'ColumnRef')?.fields);
   return fields.length === 1 && fields[0] === 'name';
 }
 
 /** set_config(setting_name, new_value, is_local): allowed only for a constant name of an allowed setting. */
-function checkSetConfig(args: unknown[], ctx: GateContext, displayName: string, namedByWhere?: string): Verdict {
-  let settingArg: unknown = args[0];
-  let valueArg: unknown = args[1];
+function checkSetConfig(args: readonly Node[], ctx: GateContext, displayName: string, namedByWhere?: string): Verdict {
+  let settingArg = args[0];
+  let valueArg = args[1];
   for (const arg of args) {
-    const named = unwrap(arg);
-    if (named?.[0] !== 'NamedArgExpr') continue;
-    if (named[1].name === 'setting_name') settingArg = named[1].arg;
-    if (named[1].name === 'new_value') valueArg = named[1].arg;
+    const named = fieldsOf(arg, 'NamedArgExpr');
+    if (named?.name === 'setting_name') settingArg = named.arg;
+    if (named?.name === 'new_value') valueArg = named.arg;
   }
   const setting = namedByWhere ?? constantValue(settingArg);
   if (typeof setting !== 'string') {
@@ -353,21 +320,15 @@ function checkSetConfig(args: unknown[], ctx: GateContext, displayName: string, 
  * The value of a constant as PostgreSQL's parser left it: `'on'` → 'on', `1` → 1, `true` → true.
  * A typed literal (`INTERVAL '1h'`) gives its string. Anything else (column, expression) → undefined.
  */
-function constantValue(node: unknown): SettingValue {
-  const unwrapped = unwrap(node);
-  if (!unwrapped) return undefined;
-  const [type, f] = unwrapped;
-  if (type === 'TypeCast') return constantValue(f.arg);
-  if (type !== 'A_Const') return undefined;
-  if (f.isnull) return undefined;
+function constantValue(node: Node | undefined): SettingValue {
+  const cast = fieldsOf(node, 'TypeCast');
+  if (cast) return constantValue(cast.arg);
+  const f = fieldsOf(node, 'A_Const');
+  if (!f || f.isnull) return undefined;
   // Zero and false are omitted from the JSON tree: `{ ival: {} }`, `{ boolval: {} }`.
-  if (f.sval !== undefined) return (f.sval as Fields).sval as string;
-  if (f.ival !== undefined) return ((f.ival as Fields).ival as number | undefined) ?? 0;
-  if (f.boolval !== undefined) return ((f.boolval as Fields).boolval as boolean | undefined) ?? false;
-  if (f.fval !== undefined) return (f.fval as Fields).fval as string;
+  if (f.sval !== undefined) return f.sval.sval;
+  if (f.ival !== undefined) return f.ival.ival ?? 0;
+  if (f.boolval !== undefined) return f.boolval.boolval ?? false;
+  if (f.fval !== undefined) return f.fval.fval;
   return undefined;
-}
-
-function asArray(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
 }

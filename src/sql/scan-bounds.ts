@@ -9,10 +9,11 @@
  * outside a SELECT's FROM, means no bound. What cannot be evaluated here (parameters, functions of
  * columns, time zones) gives no bound, never a wrong one: a bound may only load more than needed.
  */
-import type { Node } from 'libpg-query';
+import { fieldsOf, stringsOf, walk, type Node, type NodeFields } from './parse-tree.js';
 import type { ScanBounds } from '../store/scan-request.js';
 
-type Fields = Record<string, unknown>;
+type RangeVar = NodeFields<'RangeVar'>;
+type Expr = NodeFields<'A_Expr'>;
 
 export interface TableRef {
   /** Absent: the name as a statement wrote it without a schema, matching the name in any schema. */
@@ -28,7 +29,7 @@ interface Occurrence {
   qualifiers: Set<string>;
   /** Unqualified column names may mean this table (it is the only relation of its FROM). */
   soleRelation: boolean;
-  where: unknown;
+  where: Node | undefined;
   /** Its SELECT returns no row whatever the table holds (WHERE constant false or NULL, LIMIT 0). */
   empty: boolean;
 }
@@ -47,29 +48,28 @@ export function scanBoundsFor(statement: Node, table: TableRef, statementStart: 
  * column probes, `… WHERE 1 <> 1 LIMIT 0`). Anything it cannot be sure of counts as a read.
  */
 export function readsNoRows(statement: Node, table: TableRef): boolean {
-  const fields = statement as Fields;
-  if (fields.PrepareStmt) return true;
-  const explain = fields.ExplainStmt as Fields | undefined;
-  if (explain) return !asArray(explain.options).some(analyzes);
-  const top = fields.SelectStmt as Fields | undefined;
+  if (fieldsOf(statement, 'PrepareStmt')) return true;
+  const explain = fieldsOf(statement, 'ExplainStmt');
+  if (explain) return !(explain.options ?? []).some(analyzes);
+  const top = fieldsOf(statement, 'SelectStmt');
   if (top && isZero(top.limitCount)) return true;
   const occurrences = occurrencesOf(statement, table);
   return occurrences?.every((occurrence) => occurrence.empty) ?? false;
 }
 
-function analyzes(option: unknown): boolean {
-  const element = (option as Fields).DefElem as Fields | undefined;
+function analyzes(option: Node): boolean {
+  const element = fieldsOf(option, 'DefElem');
   if (element?.defname !== 'analyze') return false;
-  const value = ((element.arg as Fields | undefined)?.String as Fields | undefined)?.sval;
+  const value = fieldsOf(element.arg, 'String')?.sval;
   const off = typeof value === 'string' && ['false', 'off', '0', 'no'].includes(value.toLowerCase());
-  const falseConstant = (element.arg as Fields | undefined)?.Boolean !== undefined && ((element.arg as Fields).Boolean as Fields).boolval !== true;
+  const constant = fieldsOf(element.arg, 'Boolean');
+  const falseConstant = constant !== undefined && constant.boolval !== true;
   return !off && !falseConstant;
 }
 
 /** `LIMIT 0` / `FETCH FIRST 0 ROWS ONLY` (the parser leaves a zero ival empty). */
-function isZero(limit: unknown): boolean {
-  const constant = (limit as Fields | undefined)?.A_Const as Fields | undefined;
-  const ival = constant?.ival as Fields | undefined;
+function isZero(limit: Node | undefined): boolean {
+  const ival = fieldsOf(limit, 'A_Const')?.ival;
   return ival !== undefined && (ival.ival === undefined || ival.ival === 0);
 }
 
@@ -77,21 +77,31 @@ function isZero(limit: unknown): boolean {
 function occurrencesOf(statement: Node, table: TableRef): Occurrence[] | undefined {
   let seen = 0;
   const occurrences: Occurrence[] = [];
-  countRangeVars(statement, table, () => (seen += 1));
-  collectSelects(statement, (select) => {
-    const items: Fields[] = [];
-    for (const item of asArray(select.fromClause)) fromItems(item, items);
-    const relationCount = items.length;
-    for (const rangeVar of items) {
-      if (!matches(rangeVar, table)) continue;
-      const alias = ((rangeVar.alias as Fields | undefined)?.aliasname as string | undefined) ?? undefined;
-      occurrences.push({
-        qualifiers: new Set(alias ? [alias] : [String(rangeVar.relname)]),
-        soleRelation: relationCount === 1,
-        where: select.whereClause,
-        empty: isZero(select.limitCount) || [false, null].includes(constantTruth(select.whereClause) as boolean | null),
-      });
-    }
+  walk(statement, undefined, {
+    // Every place the table is named: FROM items, and the bare target relations of DML, COPY and DDL.
+    RangeVar: (rangeVar) => {
+      if (matches(rangeVar, table)) seen += 1;
+      return { skip: true };
+    },
+    // Every SELECT with a FROM, set operations' bare arms too.
+    SelectStmt: (select) => {
+      if (select.fromClause === undefined) return undefined;
+      const items: RangeVar[] = [];
+      for (const item of select.fromClause) fromItems(item, items);
+      const relationCount = items.length;
+      const truth = constantTruth(select.whereClause);
+      for (const rangeVar of items) {
+        if (!matches(rangeVar, table)) continue;
+        const alias = rangeVar.alias?.aliasname;
+        occurrences.push({
+          qualifiers: new Set(alias ? [alias] : [String(rangeVar.relname)]),
+          soleRelation: relationCount === 1,
+          where: select.whereClause,
+          empty: isZero(select.limitCount) || truth === false || truth === null,
+        });
+      }
+      return undefined;
+    },
   });
   return seen === 0 || occurrences.length !== seen ? undefined : occurrences;
 }
@@ -99,13 +109,13 @@ function occurrencesOf(statement: Node, table: TableRef): Occurrence[] | undefin
 type Constant = string | number | boolean | null;
 
 /** The value of a constant (A_Const); undefined when the node is not one. */
-function constantValue(node: unknown): Constant | undefined {
-  const constant = (node as Fields | undefined)?.A_Const as Fields | undefined;
+function constantValue(node: Node | undefined): Constant | undefined {
+  const constant = fieldsOf(node, 'A_Const');
   if (!constant) return undefined;
   if (constant.isnull === true) return null;
-  if (constant.boolval) return ((constant.boolval as Fields).boolval as boolean | undefined) ?? false;
-  if (constant.ival) return ((constant.ival as Fields).ival as number | undefined) ?? 0;
-  if (constant.sval) return ((constant.sval as Fields).sval as string | undefined) ?? '';
+  if (constant.boolval) return constant.boolval.boolval ?? false;
+  if (constant.ival) return constant.ival.ival ?? 0;
+  if (constant.sval) return constant.sval.sval ?? '';
   return undefined;
 }
 
@@ -124,14 +134,13 @@ const COMPARISONS: Record<string, (a: number | string, b: number | string) => bo
  * undefined when it depends on anything else. Integers compare with integers; strings only for equality
  * (their order depends on the collation).
  */
-function constantTruth(node: unknown): boolean | null | undefined {
+function constantTruth(node: Node | undefined): boolean | null | undefined {
   if (node === undefined) return undefined;
   const value = constantValue(node);
   if (value !== undefined) return value === null || typeof value === 'boolean' ? value : undefined;
-  const fields = node as Fields;
-  const bool = fields.BoolExpr as Fields | undefined;
+  const bool = fieldsOf(node, 'BoolExpr');
   if (bool) {
-    const args = asArray(bool.args).map(constantTruth);
+    const args = (bool.args ?? []).map(constantTruth);
     if (bool.boolop === 'NOT_EXPR') return args[0] === undefined || args[0] === null ? args[0] : !args[0];
     if (bool.boolop === 'AND_EXPR') {
       if (args.includes(false)) return false;
@@ -143,99 +152,70 @@ function constantTruth(node: unknown): boolean | null | undefined {
     }
     return undefined;
   }
-  const expr = fields.A_Expr as Fields | undefined;
+  const expr = fieldsOf(node, 'A_Expr');
   if (expr?.kind !== 'AEXPR_OP') return undefined;
-  const compare = COMPARISONS[operatorName(expr) ?? ''];
+  const op = operatorName(expr) ?? '';
+  const compare = COMPARISONS[op];
   const left = constantValue(expr.lexpr);
   const right = constantValue(expr.rexpr);
   if (!compare || left === undefined || right === undefined) return undefined;
   if (left === null || right === null) return null;
-  if (typeof left !== typeof right || typeof left === 'boolean') return undefined;
-  if (typeof left === 'string' && !['=', '<>', '!='].includes(operatorName(expr)!)) return undefined;
-  return compare(left as number | string, right as number | string);
+  if (typeof left === 'boolean' || typeof right === 'boolean') return undefined;
+  if (typeof left === 'number' && typeof right === 'number') return compare(left, right);
+  if (typeof left === 'string' && typeof right === 'string' && ['=', '<>', '!='].includes(op)) return compare(left, right);
+  return undefined;
 }
 
-function asArray(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-function matches(rangeVar: Fields, table: TableRef): boolean {
+function matches(rangeVar: RangeVar, table: TableRef): boolean {
   if (rangeVar.relname !== table.name) return false;
   return rangeVar.schemaname === undefined || table.schema === undefined || rangeVar.schemaname === table.schema;
 }
 
-function countRangeVars(value: unknown, table: TableRef, found: () => void): void {
-  if (value === null || typeof value !== 'object') return;
-  if (Array.isArray(value)) {
-    for (const item of value) countRangeVars(item, table, found);
-    return;
-  }
-  for (const [key, child] of Object.entries(value as Fields)) {
-    if (child !== null && typeof child === 'object' && !Array.isArray(child) && typeof (child as Fields).relname === 'string') {
-      if ((key === 'RangeVar' || key === 'relation' || key === 'rel') && matches(child as Fields, table)) found();
-    }
-    countRangeVars(child, table, found);
-  }
-}
-
-/** Calls visit for every SelectStmt with a FROM clause, at any depth. */
-function collectSelects(value: unknown, visit: (select: Fields) => void): void {
-  if (value === null || typeof value !== 'object') return;
-  if (Array.isArray(value)) {
-    for (const item of value) collectSelects(item, visit);
-    return;
-  }
-  for (const [key, child] of Object.entries(value as Fields)) {
-    // Set operations hold their arms as bare SelectStmt bodies in larg / rarg.
-    const isSelect = key === 'SelectStmt' || key === 'larg' || key === 'rarg';
-    if (isSelect && child && typeof child === 'object' && Array.isArray((child as Fields).fromClause)) visit(child as Fields);
-    collectSelects(child, visit);
-  }
-}
-
 /** The RangeVars of one FROM item, through joins (not into subqueries, which are SELECTs of their own). */
-function fromItems(item: unknown, out: Fields[]): void {
-  const fields = item as Fields;
-  if (fields.RangeVar) out.push(fields.RangeVar as Fields);
-  else if (fields.JoinExpr) {
-    const join = fields.JoinExpr as Fields;
+function fromItems(item: Node | undefined, out: RangeVar[]): void {
+  const rangeVar = fieldsOf(item, 'RangeVar');
+  const join = fieldsOf(item, 'JoinExpr');
+  if (rangeVar) out.push(rangeVar);
+  else if (join) {
     fromItems(join.larg, out);
     fromItems(join.rarg, out);
-  } else if (fields.RangeSubselect || fields.RangeFunction) {
+  } else if (fieldsOf(item, 'RangeSubselect') || fieldsOf(item, 'RangeFunction')) {
     // Counted as a relation, so unqualified columns are not assumed to be the stream table's.
     out.push({ relname: '\u0000subquery' });
   }
 }
 
-function conjuncts(where: unknown): unknown[] {
-  const fields = where as Fields | undefined;
-  if (!fields) return [];
-  const bool = fields.BoolExpr as Fields | undefined;
-  if (bool) return bool.boolop === 'AND_EXPR' ? asArray(bool.args).flatMap(conjuncts) : [];
+function conjuncts(where: Node | undefined): Node[] {
+  if (!where) return [];
+  const bool = fieldsOf(where, 'BoolExpr');
+  if (bool) return bool.boolop === 'AND_EXPR' ? (bool.args ?? []).flatMap(conjuncts) : [];
   return [where];
 }
 
 /** The internal column a ColumnRef names for this occurrence, if it names one of this table. */
-function columnOf(node: unknown, occurrence: Occurrence): string | undefined {
-  const ref = (node as Fields | undefined)?.ColumnRef as Fields | undefined;
+function columnOf(node: Node | undefined, occurrence: Occurrence): string | undefined {
+  const ref = fieldsOf(node, 'ColumnRef');
   if (!ref) return undefined;
-  const names = asArray(ref.fields).map((f) => ((f as Fields).String as Fields | undefined)?.sval);
-  if (names.some((n) => typeof n !== 'string')) return undefined;
-  if (names.length === 1) return occurrence.soleRelation ? (names[0] as string) : undefined;
-  if (names.length === 2 && occurrence.qualifiers.has(names[0] as string)) return names[1] as string;
+  const names = stringsOf(ref.fields);
+  if (!names.every((n): n is string => n !== undefined)) return undefined;
+  const [first, second] = names;
+  if (names.length === 1) return occurrence.soleRelation ? first : undefined;
+  if (names.length === 2 && first !== undefined && occurrence.qualifiers.has(first)) return second;
   return undefined;
 }
 
-function stringConstant(node: unknown): string | undefined {
-  const fields = node as Fields | undefined;
-  const constant = fields?.A_Const as Fields | undefined;
-  const sval = (constant?.sval as Fields | undefined)?.sval;
-  return typeof sval === 'string' ? sval : undefined;
+function stringConstant(node: Node | undefined): string | undefined {
+  return fieldsOf(node, 'A_Const')?.sval?.sval;
 }
 
-function operatorName(expr: Fields): string | undefined {
-  const names = asArray(expr.name).map((n) => ((n as Fields).String as Fields | undefined)?.sval);
-  return names.length === 1 && typeof names[0] === 'string' ? names[0] : undefined;
+function operatorName(expr: Expr): string | undefined {
+  const names = stringsOf(expr.name);
+  return names.length === 1 ? names[0] : undefined;
+}
+
+/** The last part of a possibly qualified name (`pg_catalog.now` → `now`). */
+function lastName(list: readonly Node[] | undefined): string | undefined {
+  return stringsOf(list).at(-1);
 }
 
 interface Partial {
@@ -253,7 +233,7 @@ function intersect(current: Set<string> | undefined, values: string[]): Set<stri
 function boundsOf(occurrence: Occurrence, statementStart: Date): Partial {
   const result: Partial = {};
   for (const term of conjuncts(occurrence.where)) {
-    const expr = (term as Fields).A_Expr as Fields | undefined;
+    const expr = fieldsOf(term, 'A_Expr');
     if (!expr) continue;
     const kind = expr.kind;
     let column = columnOf(expr.lexpr, occurrence);
@@ -269,8 +249,7 @@ function boundsOf(occurrence: Occurrence, statementStart: Date): Partial {
     if (column === '_message_timestamp') {
       let at: Date | undefined;
       if (kind === 'AEXPR_OP' && (op === '>=' || op === '>' || op === '=')) at = timeValue(operand, statementStart);
-      if (kind === 'AEXPR_BETWEEN')
-        at = timeValue(asArray((operand as Fields | undefined)?.List && ((operand as Fields).List as Fields).items)[0], statementStart);
+      if (kind === 'AEXPR_BETWEEN') at = timeValue(fieldsOf(operand, 'List')?.items?.[0], statementStart);
       if (at && (!result.fromTime || at > result.fromTime)) result.fromTime = at;
     } else if (column === '_shard_id' || column === '_partition_key') {
       let values: string[] | undefined;
@@ -278,7 +257,7 @@ function boundsOf(occurrence: Occurrence, statementStart: Date): Partial {
         const value = stringConstant(operand);
         values = value === undefined ? undefined : [value];
       } else if (kind === 'AEXPR_IN' && operatorName(expr) === '=') {
-        const items = asArray(((operand as Fields | undefined)?.List as Fields | undefined)?.items).map(stringConstant);
+        const items = (fieldsOf(operand, 'List')?.items ?? []).map(stringConstant);
         values = items.every((v): v is string => v !== undefined) ? items : undefined;
       }
       if (values) {
@@ -316,34 +295,27 @@ const NOW_SQL_VALUES = new Set(['SVFOP_CURRENT_TIMESTAMP', 'SVFOP_CURRENT_TIMEST
 const TIME_TYPES = new Set(['timestamptz', 'timestamp', 'date', 'text', 'varchar']);
 
 /** The earliest instant an expression can denote, or undefined when it cannot be worked out here. */
-function timeValue(node: unknown, statementStart: Date): Date | undefined {
-  const fields = node as Fields | undefined;
-  if (!fields) return undefined;
+function timeValue(node: Node | undefined, statementStart: Date): Date | undefined {
   const text = stringConstant(node);
   if (text !== undefined) return timestampLiteral(text);
-  if (fields.TypeCast) {
-    const cast = fields.TypeCast as Fields;
-    const typeNames = asArray((cast.typeName as Fields | undefined)?.names).map((n) => ((n as Fields).String as Fields | undefined)?.sval);
-    const typeName = typeNames.at(-1);
-    if (typeof typeName !== 'string' || !TIME_TYPES.has(typeName)) return undefined;
+  const cast = fieldsOf(node, 'TypeCast');
+  if (cast) {
+    const typeName = lastName(cast.typeName?.names);
+    if (typeName === undefined || !TIME_TYPES.has(typeName)) return undefined;
     return timeValue(cast.arg, statementStart);
   }
-  if (fields.FuncCall) {
-    const call = fields.FuncCall as Fields;
-    const name = asArray(call.funcname)
-      .map((n) => ((n as Fields).String as Fields | undefined)?.sval)
-      .at(-1);
+  const call = fieldsOf(node, 'FuncCall');
+  if (call) {
+    const name = lastName(call.funcname);
     // now() is the transaction's start: the statement's start outside an explicit transaction (the
     // executor passes the transaction's start when it knows one).
-    if (typeof name === 'string' && NOW_FUNCTIONS.has(name) && asArray(call.args).length === 0) return statementStart;
+    if (name !== undefined && NOW_FUNCTIONS.has(name) && (call.args ?? []).length === 0) return statementStart;
     return undefined;
   }
-  if (fields.SQLValueFunction) {
-    const op = (fields.SQLValueFunction as Fields).op;
-    return typeof op === 'string' && NOW_SQL_VALUES.has(op) ? statementStart : undefined;
-  }
-  if (fields.A_Expr) {
-    const expr = fields.A_Expr as Fields;
+  const sqlValue = fieldsOf(node, 'SQLValueFunction');
+  if (sqlValue) return sqlValue.op !== undefined && NOW_SQL_VALUES.has(sqlValue.op) ? statementStart : undefined;
+  const expr = fieldsOf(node, 'A_Expr');
+  if (expr) {
     const op = operatorName(expr);
     if (expr.kind !== 'AEXPR_OP' || (op !== '-' && op !== '+')) return undefined;
     const base = timeValue(expr.lexpr, statementStart);
@@ -384,13 +356,10 @@ const UNIT_MS: Record<string, number> = {
 };
 
 /** An interval literal of fixed-length units (`'5 minutes'`, `'1 hour 30 min'`, `'00:05:00'`) in ms. */
-function intervalValue(node: unknown): number | undefined {
-  const cast = (node as Fields | undefined)?.TypeCast as Fields | undefined;
+function intervalValue(node: Node | undefined): number | undefined {
+  const cast = fieldsOf(node, 'TypeCast');
   if (!cast) return undefined;
-  const typeName = asArray((cast.typeName as Fields | undefined)?.names)
-    .map((n) => ((n as Fields).String as Fields | undefined)?.sval)
-    .at(-1);
-  if (typeName !== 'interval' || (cast.typeName as Fields).typmods !== undefined) return undefined;
+  if (lastName(cast.typeName?.names) !== 'interval' || cast.typeName?.typmods !== undefined) return undefined;
   const text = stringConstant(cast.arg)?.trim().toLowerCase();
   if (text === undefined || text === '') return undefined;
   const clock = /^(\d+):(\d{2})(?::(\d{2}(?:\.\d+)?))?$/.exec(text);

@@ -6,6 +6,7 @@
  * tree whatever comments or quotes it is written with, is replaced whole.
  */
 import type { ParsedStatement } from './parse.js';
+import { fieldsOf } from './parse-tree.js';
 import type { ByteEdit } from './splice.js';
 import type { Token } from './tokens.js';
 
@@ -41,8 +42,7 @@ const SHOW_PORT = `SELECT current_setting('kinesql.server_port') AS port`;
 /** The edits that turn each `SHOW port` statement into a question about kinesql's port. */
 export function showPortEdits(sql: string, statements: readonly ParsedStatement[]): ByteEdit[] {
   return statements.flatMap((statement) => {
-    const show = (statement.node as { VariableShowStmt?: { name?: string } }).VariableShowStmt;
-    if (show?.name?.toLowerCase() !== 'port') return [];
+    if (fieldsOf(statement.node, 'VariableShowStmt')?.name?.toLowerCase() !== 'port') return [];
     const start = Buffer.byteLength(sql.slice(0, statement.textOffset), 'utf8');
     return [{ start, end: start + Buffer.byteLength(statement.text, 'utf8'), text: SHOW_PORT }];
   });

@@ -5,12 +5,13 @@
  */
 import { sessionPropertyNamed } from '../config/session-properties.js';
 import type { ParsedStatement } from './parse.js';
+import { fieldsOf, type Node } from './parse-tree.js';
 
 export function propertiesSetBy(statements: readonly ParsedStatement[]): Map<string, string> {
   const set = new Map<string, string>();
   for (const statement of statements) {
-    if (statement.nodeType === 'VariableSetStmt') {
-      const fields = (statement.node as unknown as { VariableSetStmt: { kind?: string; name?: string; args?: unknown[] } }).VariableSetStmt;
+    const fields = fieldsOf(statement.node, 'VariableSetStmt');
+    if (fields) {
       const name = fields.name?.toLowerCase();
       if (name === undefined || !sessionPropertyNamed(name)) continue;
       if (fields.kind === 'VAR_RESET' || fields.kind === 'VAR_SET_DEFAULT') set.set(name, '');
@@ -23,16 +24,12 @@ export function propertiesSetBy(statements: readonly ParsedStatement[]): Map<str
   return set;
 }
 
-function constantText(node: unknown): string | undefined {
-  const constant = (node as { A_Const?: Record<string, Record<string, unknown> | boolean> }).A_Const;
+function constantText(node: Node | undefined): string | undefined {
+  const constant = fieldsOf(node, 'A_Const');
   if (!constant) return undefined;
-  const value =
-    constant['sval']?.['sval' as never] ??
-    constant['ival']?.['ival' as never] ??
-    constant['fval']?.['fval' as never] ??
-    constant['boolval']?.['boolval' as never];
+  const value = constant.sval?.sval ?? constant.ival?.ival ?? constant.fval?.fval ?? constant.boolval?.boolval;
   // The parse tree leaves out zero and false.
-  if (constant['ival'] !== undefined && value === undefined) return '0';
-  if (constant['boolval'] !== undefined && value === undefined) return 'false';
+  if (constant.ival !== undefined && value === undefined) return '0';
+  if (constant.boolval !== undefined && value === undefined) return 'false';
   return value === undefined ? undefined : String(value);
 }

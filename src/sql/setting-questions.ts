@@ -8,6 +8,7 @@
 import { sessionPropertyNamed } from '../config/session-properties.js';
 import { quoteIdent, quoteLiteral } from '../pg/quoting.js';
 import type { ParsedStatement } from './parse.js';
+import { fieldsOf, walk, type NodeFields } from './parse-tree.js';
 import type { ByteEdit } from './splice.js';
 import type { Token } from './tokens.js';
 
@@ -20,8 +21,7 @@ const CATALOG_VIEWS: Record<string, string> = { pg_settings: SETTINGS_VIEW, pg_c
 export function settingQuestionEdits(sql: string, statements: readonly ParsedStatement[], scan: () => readonly Token[]): ByteEdit[] {
   const edits: ByteEdit[] = [];
   for (const statement of statements) {
-    const show = (statement.node as { VariableShowStmt?: { name?: string } }).VariableShowStmt;
-    const name = show?.name?.toLowerCase();
+    const name = fieldsOf(statement.node, 'VariableShowStmt')?.name?.toLowerCase();
     const answer = name === 'all' ? SHOW_ALL : name !== undefined && sessionPropertyNamed(name) ? showProperty(name) : undefined;
     if (answer === undefined) continue;
     const start = Buffer.byteLength(sql.slice(0, statement.textOffset), 'utf8');
@@ -41,6 +41,7 @@ function catalogViewEdits(statements: readonly ParsedStatement[], tokens: readon
   for (const rangeVar of rangeVars(statements.map((statement) => statement.node))) {
     const view = rangeVar.relname === undefined ? undefined : CATALOG_VIEWS[rangeVar.relname];
     if (view === undefined || (rangeVar.schemaname !== undefined && rangeVar.schemaname !== 'pg_catalog')) continue;
+    if (rangeVar.location === undefined) continue;
     const first = tokens.findIndex((token) => token.start === rangeVar.location);
     const last = rangeVar.schemaname === undefined ? first : first + 2;
     if (first < 0 || tokens[last]?.text.toLowerCase().replace(/"/g, '') !== rangeVar.relname) continue;
@@ -50,25 +51,14 @@ function catalogViewEdits(statements: readonly ParsedStatement[], tokens: readon
   return edits;
 }
 
-interface RangeVarFields {
-  relname?: string;
-  schemaname?: string;
-  location: number;
-}
-
-/** Every RangeVar of the trees, found without recursion. */
-function rangeVars(trees: readonly unknown[]): RangeVarFields[] {
-  const found: RangeVarFields[] = [];
-  const stack: unknown[] = [...trees];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (Array.isArray(node)) stack.push(...node);
-    else if (node !== null && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
-        if (key === 'RangeVar') found.push(value as RangeVarFields);
-        stack.push(value);
-      }
-    }
-  }
+/** Every RangeVar of the trees where any relation may stand (not the bare targets of COPY, DML and DDL). */
+function rangeVars(trees: readonly ParsedStatement['node'][]): NodeFields<'RangeVar'>[] {
+  const found: NodeFields<'RangeVar'>[] = [];
+  walk(trees, undefined, {
+    RangeVar: (rangeVar, _context, bare) => {
+      if (!bare) found.push(rangeVar);
+      return { skip: true };
+    },
+  });
   return found;
 }

@@ -3,7 +3,7 @@
  * the main thread parsed it, or, when a worker did (the tree stays there: copying it back would cost the
  * main thread as much as parsing), bounds the worker worked out for every table the statement may mean.
  */
-import type { Node } from 'libpg-query';
+import type { Node } from './parse-tree.js';
 import type { ScanBounds } from '../store/scan-request.js';
 import { readsNoRows, scanBoundsFor, type TableRef } from './scan-bounds.js';
 import type { RelationName } from './stream-tables.js';

@@ -9,6 +9,7 @@ import { oldCatalogColumnEdits } from './client-compat.js';
 import { copyQuery, copyTableSites, type CopyTableSite } from './copy-table.js';
 import { spelledOutStar, starSites, type ColumnVisibility, type StarSite } from './hidden-columns.js';
 import type { ParsedStatement } from './parse.js';
+import { entryOf } from './parse-tree.js';
 import { checkStatements, type GateContext } from './readonly-gate.js';
 import { serverIdentityEdits, showPortEdits } from './server-identity.js';
 import { settingQuestionEdits } from './setting-questions.js';
@@ -85,14 +86,22 @@ export function refusedAnalysis(refusal: NonNullable<TextAnalysis['refusal']>): 
 function preparedChanges(statements: readonly ParsedStatement[]): PreparedChanges {
   const changes: PreparedChanges = { prepares: [], executes: [], deallocates: [], deallocateAll: false, discardAll: false };
   for (const statement of statements) {
-    const fields = (statement.node as unknown as Record<string, Record<string, unknown>>)[statement.nodeType] ?? {};
-    const name = fields['name'];
-    if (statement.nodeType === 'DeallocateStmt' && fields['isall'] === true) changes.deallocateAll = true;
-    if (statement.nodeType === 'DiscardStmt' && (fields['target'] === undefined || fields['target'] === 'DISCARD_ALL')) changes.discardAll = true;
-    if (typeof name !== 'string') continue;
-    if (statement.nodeType === 'PrepareStmt') changes.prepares.push([name, referencedRelations(statement.node)]);
-    else if (statement.nodeType === 'ExecuteStmt') changes.executes.push(name);
-    else if (statement.nodeType === 'DeallocateStmt') changes.deallocates.push(name);
+    const { kind, fields } = entryOf(statement.node);
+    switch (kind) {
+      case 'PrepareStmt':
+        if (fields.name !== undefined) changes.prepares.push([fields.name, referencedRelations(statement.node)]);
+        break;
+      case 'ExecuteStmt':
+        if (fields.name !== undefined) changes.executes.push(fields.name);
+        break;
+      case 'DeallocateStmt':
+        if (fields.isall === true) changes.deallocateAll = true;
+        if (fields.name !== undefined) changes.deallocates.push(fields.name);
+        break;
+      case 'DiscardStmt':
+        if (fields.target === undefined || fields.target === 'DISCARD_ALL') changes.discardAll = true;
+        break;
+    }
   }
   return changes;
 }
