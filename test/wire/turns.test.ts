@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Engine } from '../../src/engine/engine.js';
 import { TransactionStatus } from '../../src/pg/protocol-constants.js';
 import { initParser } from '../../src/sql/parse.js';
-import { type CaughtUp, StatementError, StatementExecutor } from '../../src/sql/statement-executor.js';
+import { PgError } from '../../src/pg/pg-error.js';
+import { type CaughtUp, StatementExecutor } from '../../src/sql/statement-executor.js';
 import type { StreamStore } from '../../src/store/stream-store.js';
 import type { BackendMessage, BackendRelay } from '../../src/wire/backend-relay.js';
 import { FrontendReader } from '../../src/wire/frontend-reader.js';
@@ -248,7 +249,7 @@ describe('the catch-up before a turn that may read a stream table', () => {
 
   it("reports a failed catch-up as the statement's error: the backend gets only the Sync for its ReadyForQuery", async () => {
     const { relay, feed, toClient } = catchingUp(async () => {
-      throw new StatementError('could not read stream "clicks": the stream was deleted', '55000');
+      throw new PgError('could not read stream "clicks": the stream was deleted', '55000');
     });
     await feed(serialize.query('select * from clicks'));
     const replies = toClient();
