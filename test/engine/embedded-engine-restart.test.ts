@@ -208,7 +208,7 @@ describe('kinesql shut down under load', () => {
     expect(told.filter((error) => fromServer(error) && error.code !== '57P01')).toEqual([]);
     // Work of kinesql's that still reaches for the engine after it was closed (a catch-up finishing in the
     // background, a timer) is told that kinesql is shutting down.
-    const late = { code: '57P01', message: 'terminating connection because kinesql is shutting down' };
+    const late = { sqlstate: '57P01', message: 'terminating connection because kinesql is shutting down' };
     await expect(harness.server.engine.query('SELECT 1')).rejects.toMatchObject(late);
     await expect(harness.server.engine.transaction((tx) => tx.query('SELECT 1'))).rejects.toMatchObject(late);
     expect(logged.filter((line) => /Cannot use a pool|internal error/.test(line))).toEqual([]);
