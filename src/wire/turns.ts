@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import { describeBytes, ReplicaError, type ReadReplica, type ReplayProgress } from '../engine/replica.js';
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
+import { inClientEncoding } from '../pg/message-encoding.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
 import { StatementError } from '../sql/statement-executor.js';
@@ -118,7 +119,8 @@ export class SessionTurns {
     this.replica = session.replica;
     this.metrics = session.metrics;
     this.logger = session.logger;
-    this.send = session.send;
+    // kinesql's own errors and notices, in the session's client encoding as the engine's are.
+    this.send = (bytes) => session.send(inClientEncoding(bytes, relay.codec));
     this.context = { searchPath: [defaultSchema, 'public'] };
   }
 
