@@ -19,6 +19,8 @@ const WINDOW_SECONDS = 6;
 const IDLE_TIMEOUT_MS = 8_000;
 /** Partitions of one second: the window spans six, plus the one being filled and one just expired. */
 const PARTITION_BOUND = WINDOW_SECONDS + 2;
+/** How far back a session may widen its window (kinesql.max-window). */
+const WIDEST_WINDOW_SECONDS = 120;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -63,17 +65,37 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
 }
 
 /** The harness for table ticks: a 6 s window in partitions of one second. */
-function startTicks(evictionIntervalMs: number, wire: WireConfig): Promise<Harness> {
+function startTicks(evictionIntervalMs: number, wire: WireConfig, maxWindowSeconds?: number): Promise<Harness> {
   return startHarness({
     streams: [{ name: 'ticks', shards: 2 }],
     definitions: { 'ticks.json': ticksDefinition },
     configure: (config) => ({
       ...config,
+      engine: { ...config.engine, ...(maxWindowSeconds === undefined ? {} : { maxWindowSeconds }) },
       read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: WINDOW_SECONDS },
       scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs, partitionIntervalMs: 1000 },
       wire: { ...config.wire, ...wire },
     }),
   });
+}
+
+/** Puts one record into ticks every 200 ms, its n counting up from `from`, until stopped. */
+function steadyWriter(harness: Harness, from: number): { running: boolean; stop(): Promise<void> } {
+  let next = from;
+  const writer = {
+    running: true,
+    stop: async (): Promise<void> => {
+      writer.running = false;
+      await done;
+    },
+  };
+  const done = (async () => {
+    while (writer.running) {
+      await harness.put('ticks', [{ n: next++ }]);
+      await sleep(200);
+    }
+  })();
+  return writer;
 }
 
 function adminClient(harness: Harness): pg.Client {
@@ -86,7 +108,7 @@ describe('eviction while a session holds the stream table', () => {
   let admin: pg.Client;
 
   beforeAll(async () => {
-    harness = await startTicks(0, { idleInTransactionTimeoutMs: IDLE_TIMEOUT_MS });
+    harness = await startTicks(0, { idleInTransactionTimeoutMs: IDLE_TIMEOUT_MS }, WIDEST_WINDOW_SECONDS);
     admin = adminClient(harness);
     await admin.connect();
   });
@@ -97,14 +119,7 @@ describe('eviction while a session holds the stream table', () => {
   });
 
   it('drops partitions past the window once the holder ends, and never queues another session behind eviction', async () => {
-    let writing = true;
-    let next = 0;
-    const writer = (async () => {
-      while (writing) {
-        await harness.put('ticks', [{ n: next++ }]);
-        await sleep(200);
-      }
-    })();
+    const writer = steadyWriter(harness, 0);
     const reader = await harness.connect();
     const holder = await harness.connect();
     const holderEnded = new Promise<void>((resolve) => {
@@ -124,7 +139,7 @@ describe('eviction while a session holds the stream table', () => {
     const latencies = { control: [] as number[], held: [] as number[] };
 
     const sampling = (async () => {
-      while (writing) {
+      while (writer.running) {
         const { rows } = await admin.query(
           `SELECT a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.usename = 'tester'`,
         );
@@ -168,8 +183,7 @@ describe('eviction while a session holds the stream table', () => {
       const state = await partitionState(admin);
       expect(state.oldestEnd!.getTime()).toBeGreaterThan(Date.now() - (WINDOW_SECONDS + 2) * 1000);
     } finally {
-      writing = false;
-      await writer;
+      await writer.stop();
       await sampling;
       await reader.end();
       await holder.end().catch(() => undefined);
@@ -195,6 +209,40 @@ describe('eviction while a session holds the stream table', () => {
       expect(shards.rows[0]?.n).toBe(held.rows[0]?.['n']);
     } finally {
       await client.end();
+    }
+  });
+
+  it('answers a session that widens its window into a partition whose detach is pending with 55P03, and serves it once the holder ends', async () => {
+    const writer = steadyWriter(harness, 10_000);
+    const reader = await harness.connect();
+    const holder = await harness.connect();
+    const wide = await harness.connect();
+    try {
+      await reader.query('select count(*) from ticks');
+      await holder.query('begin');
+      await holder.query('select count(*) from ticks');
+      await until('a partition waits to be detached', async () => {
+        await reader.query('select count(*) from ticks');
+        return (await partitionState(admin)).pending > 0;
+      });
+      await wide.query(`set kinesis.iter_offset_seconds = ${WIDEST_WINDOW_SECONDS}`);
+      await expect(wide.query('select count(*) from ticks')).rejects.toMatchObject({ code: '55P03', message: expect.stringMatching(/are being evicted/) });
+      await holder.query('commit');
+      let widened = 0;
+      await until('the widened session is served', () =>
+        wide.query('select count(*)::int as n from ticks').then(
+          (result) => {
+            widened = result.rows[0]?.n as number;
+            return true;
+          },
+          () => false,
+        ),
+      );
+      const narrow = (await reader.query('select count(*)::int as n from ticks')).rows[0]?.n as number;
+      expect(widened).toBeGreaterThan(narrow);
+    } finally {
+      await writer.stop();
+      await Promise.all([reader.end(), holder.end().catch(() => undefined), wide.end()]);
     }
   });
 });
