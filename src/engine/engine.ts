@@ -27,6 +27,12 @@ export interface EngineTransaction {
   copyFrom(sql: string, data: Buffer): Promise<number>;
 }
 
+/** A connection checked out of the pool: whether it must be closed instead of returned, and why it was lost. */
+interface HeldConnection extends EngineTransaction {
+  broken: boolean;
+  lost: unknown;
+}
+
 /** PostgreSQL 14 is the oldest engine kinesql supports. */
 const OLDEST_ENGINE = 140000;
 
@@ -156,6 +162,40 @@ export class Engine {
    * COMMIT, whose outcome is then unknown) fails it with EngineUnavailable.
    */
   async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options: { lockTimeoutMs?: number; asynchronousCommit?: boolean } = {}): Promise<T> {
+    return this.withConnection(async (client, connection) => {
+      let committing = false;
+      try {
+        await client.query('BEGIN');
+        if (options.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = '${Math.round(options.lockTimeoutMs)}ms'`);
+        if (options.asynchronousCommit) await client.query('SET LOCAL synchronous_commit = off');
+        const result = await fn(connection);
+        committing = true;
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {
+          connection.broken = true;
+        });
+        if (committing || connection.lost !== undefined) this.reportRestart(committing ? 'a commit failed' : 'an engine connection was lost in a transaction');
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Runs fn on one connection of its own outside any transaction block, for the statements PostgreSQL refuses
+   * inside one (`DETACH PARTITION … CONCURRENTLY`). Whatever fn sets on the session (settings, advisory locks)
+   * goes with the connection, which is closed afterwards rather than returned to the pool.
+   */
+  async outsideTransaction<T>(fn: (connection: EngineTransaction) => Promise<T>): Promise<T> {
+    return this.withConnection(async (_client, connection) => {
+      connection.broken = true;
+      return fn(connection);
+    });
+  }
+
+  /** Checks a connection out of the pool for fn; a connection lost on the way fails it with EngineUnavailable. */
+  private async withConnection<T>(fn: (client: pg.PoolClient, connection: HeldConnection) => Promise<T>): Promise<T> {
     const pool = await this.usablePool();
     let client: pg.PoolClient;
     try {
@@ -163,43 +203,33 @@ export class Engine {
     } catch (error) {
       throw this.failure(error, pool);
     }
+    const connection: HeldConnection = {
+      broken: false,
+      lost: undefined,
+      query: async (sql, params = []) => {
+        const answer = await client.query(sql, params);
+        return { rows: answer.rows as Record<string, unknown>[], affectedRows: answer.rowCount ?? 0 };
+      },
+      copyFrom: async (sql, data) => {
+        const stream = client.query(copyFromStdin(sql));
+        stream.end(data);
+        await once(stream, 'finish');
+        return stream.rowCount;
+      },
+    };
     // A checked-out connection has no error listener of the pool's: one the engine ends would take the process down.
-    let lostWhileHeld: unknown;
     const onError = (error: Error): void => {
-      if (lostWhileHeld === undefined) this.logger.warn({ err: error }, 'engine connection lost in a transaction');
-      lostWhileHeld ??= error;
+      if (connection.lost === undefined) this.logger.warn({ err: error }, 'engine connection lost while kinesql held it');
+      connection.lost ??= error;
     };
     client.on('error', onError);
-    let broken = false;
-    let committing = false;
     try {
-      await client.query('BEGIN');
-      if (options.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = '${Math.round(options.lockTimeoutMs)}ms'`);
-      if (options.asynchronousCommit) await client.query('SET LOCAL synchronous_commit = off');
-      const result = await fn({
-        query: async (sql, params = []) => {
-          const answer = await client.query(sql, params);
-          return { rows: answer.rows as Record<string, unknown>[], affectedRows: answer.rowCount ?? 0 };
-        },
-        copyFrom: async (sql, data) => {
-          const stream = client.query(copyFromStdin(sql));
-          stream.end(data);
-          await once(stream, 'finish');
-          return stream.rowCount;
-        },
-      });
-      committing = true;
-      await client.query('COMMIT');
-      return result;
+      return await fn(client, connection);
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      if (committing || lostWhileHeld !== undefined) this.reportRestart(committing ? 'a commit failed' : 'an engine connection was lost in a transaction');
-      throw this.failure(lostWhileHeld ?? error, pool);
+      throw this.failure(connection.lost ?? error, pool);
     } finally {
       client.off('error', onError);
-      client.release(broken || lostWhileHeld !== undefined);
+      client.release(connection.broken || connection.lost !== undefined);
     }
   }
 

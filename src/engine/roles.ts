@@ -193,6 +193,10 @@ export async function installEngineRoles(
 export const SESSION_SETTING_FUNCTION = `${PUBLIC_SCHEMA}.session_setting`;
 const SETTINGS_FUNCTION = `${PUBLIC_SCHEMA}.pg_settings`;
 const CLASS_FUNCTION = `${PUBLIC_SCHEMA}.pg_class`;
+const NAMESPACE_FUNCTION = `${PUBLIC_SCHEMA}.pg_namespace`;
+const TABLES_FUNCTION = `${PUBLIC_SCHEMA}.pg_tables`;
+/** information_schema.tables; named after it, so that columns qualified by `tables.` still resolve. */
+const INFORMATION_TABLES_FUNCTION = `${PUBLIC_SCHEMA}.tables`;
 
 /** A property's configured default as a setting's text (durations in ms, as the properties take them); '' for none. */
 function defaultText(property: SessionProperty<unknown>, config: KinesqlConfig): string {
@@ -254,23 +258,48 @@ export async function installSettingViews(engine: Engine, config: KinesqlConfig)
  * stream tables' time partitions), and each stream table as a plain table (relkind 'r'), which is what it is
  * to a client; its partitioning is how kinesql stores and evicts it. Drivers list tables from pg_class
  * (pgjdbc's getTables, psqlODBC's SQLTables, psql's \dt, pg_dump), so they list the stream tables and the
- * status tables and nothing internal. pg_dump also reads the system column tableoid, returned after the others.
+ * status tables and nothing internal. The schemas (pg_namespace: psql's \dn, pgjdbc's getSchemas, psqlODBC,
+ * pg_dump), `pg_tables` and `information_schema.tables` leave the same schemas out. pg_dump also reads the
+ * system column tableoid, returned after the others.
  */
 export async function installCatalogViews(engine: Engine, hiddenSchemas: readonly string[]): Promise<void> {
-  const { rows } = await engine.query(
-    `SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = 'pg_catalog.pg_class'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-  );
-  const columns = rows.map((row) => {
-    const name = String(row['attname']);
-    return name === 'relkind' ? `CASE c.relkind WHEN 'p' THEN 'r'::"char" ELSE c.relkind END` : `c.${quoteIdent(name)}`;
-  });
+  const hidden = `(${hiddenSchemas.map(quoteLiteral).join(', ')})`;
+  const columnsOf = async (catalog: string, alias: string): Promise<string[]> => {
+    const { rows } = await engine.query(
+      'SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum',
+      [catalog],
+    );
+    return rows.map((row) => {
+      const name = String(row['attname']);
+      return alias === 'c' && name === 'relkind' ? `CASE c.relkind WHEN 'p' THEN 'r'::"char" ELSE c.relkind END` : `${alias}.${quoteIdent(name)}`;
+    });
+  };
   await replaceCatalogFunction(
     engine,
     CLASS_FUNCTION,
     'pg_catalog.pg_class',
-    `SELECT ${columns.join(', ')}, c.tableoid FROM pg_catalog.pg_class c
-      WHERE c.relnamespace NOT IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname IN (${hiddenSchemas.map(quoteLiteral).join(', ')}))`,
+    `SELECT ${(await columnsOf('pg_catalog.pg_class', 'c')).join(', ')}, c.tableoid FROM pg_catalog.pg_class c
+      WHERE c.relnamespace NOT IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname IN ${hidden})`,
     ['tableoid oid'],
+  );
+  await replaceCatalogFunction(
+    engine,
+    NAMESPACE_FUNCTION,
+    'pg_catalog.pg_namespace',
+    `SELECT ${(await columnsOf('pg_catalog.pg_namespace', 'n')).join(', ')}, n.tableoid FROM pg_catalog.pg_namespace n WHERE n.nspname NOT IN ${hidden}`,
+    ['tableoid oid'],
+  );
+  await replaceCatalogFunction(
+    engine,
+    TABLES_FUNCTION,
+    'pg_catalog.pg_tables',
+    `SELECT ${(await columnsOf('pg_catalog.pg_tables', 't')).join(', ')} FROM pg_catalog.pg_tables t WHERE t.schemaname NOT IN ${hidden}`,
+  );
+  await replaceCatalogFunction(
+    engine,
+    INFORMATION_TABLES_FUNCTION,
+    'information_schema.tables',
+    `SELECT ${(await columnsOf('information_schema.tables', 't')).join(', ')} FROM information_schema.tables t WHERE t.table_schema NOT IN ${hidden}`,
   );
 }
 

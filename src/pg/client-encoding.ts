@@ -25,7 +25,7 @@ const SQL_ASCII_CODEC: TextCodec = { ...UTF8_CODEC, name: 'SQL_ASCII' };
 const LATIN1_CODEC: TextCodec = {
   name: 'LATIN1',
   decode: (bytes) => bytes.toString('latin1'),
-  encode: (text) => Buffer.from(text, 'latin1'),
+  encode: (text) => Buffer.from(text.replace(/[\u{100}-\u{10ffff}]/gu, '?'), 'latin1'),
 };
 
 /** PostgreSQL's single-byte encodings (by normalised name) and the WHATWG label of the same character set. */

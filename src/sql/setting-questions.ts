@@ -2,8 +2,9 @@
  * Questions about the session's settings and the catalog, answered as a client of kinesql should see them:
  * the session properties' effective values (what the session set, else the operator's default) instead of
  * the empty placeholders each backend starts with — `SHOW kinesis.x` (any of its spellings), `SHOW ALL`,
- * reads of `pg_settings` — and the relations without kinesql's internal ones, reads of `pg_class`. They are
- * pointed at the engine's kinesql.session_setting(), kinesql.pg_settings() and kinesql.pg_class() (engine/roles.ts).
+ * reads of `pg_settings` — and the catalog without kinesql's internal schemas and relations, reads of
+ * `pg_class`, `pg_namespace`, `pg_tables` and `information_schema.tables`. They are pointed at the engine's
+ * kinesql.session_setting(), kinesql.pg_settings() and kinesql's catalog functions (engine/roles.ts).
  */
 import { sessionPropertyNamed } from '../config/session-properties.js';
 import { quoteIdent, quoteLiteral } from '../pg/quoting.js';
@@ -14,8 +15,15 @@ import type { Token } from './tokens.js';
 
 const SETTINGS_VIEW = 'kinesql.pg_settings()';
 const SHOW_ALL = `SELECT name, setting, short_desc AS description FROM ${SETTINGS_VIEW} ORDER BY name`;
-/** Catalog relations clients read kinesql's version of: functions, whose default alias is their name. */
-const CATALOG_VIEWS: Record<string, string> = { pg_settings: SETTINGS_VIEW, pg_class: 'kinesql.pg_class()' };
+/**
+ * Catalog relations clients read kinesql's version of (functions, whose default alias is their name), by
+ * schema and name; a pg_catalog relation also when its name is not qualified.
+ */
+const CATALOG_VIEWS: Record<string, Record<string, string>> = {
+  pg_catalog: { pg_settings: SETTINGS_VIEW, pg_class: 'kinesql.pg_class()', pg_namespace: 'kinesql.pg_namespace()', pg_tables: 'kinesql.pg_tables()' },
+  information_schema: { tables: 'kinesql.tables()' },
+};
+const MENTIONS_CATALOG_VIEW = /pg_settings|pg_class|pg_namespace|pg_tables|information_schema/i;
 
 /** The edits that answer SHOW of a session property or SHOW ALL, and point reads of pg_settings and pg_class at kinesql's views. */
 export function settingQuestionEdits(sql: string, statements: readonly ParsedStatement[], scan: () => readonly Token[]): ByteEdit[] {
@@ -27,7 +35,7 @@ export function settingQuestionEdits(sql: string, statements: readonly ParsedSta
     const start = Buffer.byteLength(sql.slice(0, statement.textOffset), 'utf8');
     edits.push({ start, end: start + Buffer.byteLength(statement.text, 'utf8'), text: answer });
   }
-  if (/pg_settings|pg_class/i.test(sql)) edits.push(...catalogViewEdits(statements, scan()));
+  if (MENTIONS_CATALOG_VIEW.test(sql)) edits.push(...catalogViewEdits(statements, scan()));
   return edits;
 }
 
@@ -35,13 +43,12 @@ function showProperty(name: string): string {
   return `SELECT kinesql.session_setting(${quoteLiteral(name)}) AS ${quoteIdent(name)}`;
 }
 
-/** `pg_settings`, `pg_class` (or `pg_catalog.` either) where a statement reads them as a relation. */
+/** The relations of CATALOG_VIEWS where a statement reads them as a relation. */
 function catalogViewEdits(statements: readonly ParsedStatement[], tokens: readonly Token[]): ByteEdit[] {
   const edits: ByteEdit[] = [];
   for (const rangeVar of rangeVars(statements.map((statement) => statement.node))) {
-    const view = rangeVar.relname === undefined ? undefined : CATALOG_VIEWS[rangeVar.relname];
-    if (view === undefined || (rangeVar.schemaname !== undefined && rangeVar.schemaname !== 'pg_catalog')) continue;
-    if (rangeVar.location === undefined) continue;
+    const view = rangeVar.relname === undefined ? undefined : CATALOG_VIEWS[rangeVar.schemaname ?? 'pg_catalog']?.[rangeVar.relname];
+    if (view === undefined || rangeVar.location === undefined) continue;
     const first = tokens.findIndex((token) => token.start === rangeVar.location);
     const last = rangeVar.schemaname === undefined ? first : first + 2;
     if (first < 0 || tokens[last]?.text.toLowerCase().replace(/"/g, '') !== rangeVar.relname) continue;

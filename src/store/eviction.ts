@@ -6,8 +6,8 @@ import type { ShardState } from './shard-loader.js';
 import { listPartitions, lockPartitions, type TimePartitions } from './time-partitions.js';
 
 /**
- * Dropping a partition (or deleting rows) locks the whole table for an instant: when a session's statement or open transaction
- * holds it, eviction gives up after this long (readers queue behind the wait) and tries again later.
+ * Deleting rows (a table not partitioned) conflicts with no reader; what may hold it up is another kinesql
+ * server's eviction of the same table. Eviction gives up after this long and tries again later.
  */
 const EVICTION_LOCK_TIMEOUT_MS = 200;
 
@@ -15,15 +15,17 @@ const EVICTION_LOCK_TIMEOUT_MS = 200;
 interface Evicted {
   held: Date;
   lastEvicted: Map<string, string>;
-  /** Removes it (in the eviction's transaction). */
+  /** Removes it (in the eviction's transaction), or gives it up to be removed after the commit. */
   remove(): Promise<void>;
 }
 
 /**
- * Removes a table's rows from before its window: whole partitions that end at or before windowStart, or
- * (a table not partitioned) the rows themselves. Then moves each shard's loaded range and counts to what is
- * still held, its position saved in the same transaction. Returns the start of what is held when anything
- * was removed; undefined when nothing was (or the table was busy: see above).
+ * Evicts a table's rows from before its window: moves each shard's loaded range and counts to what is still
+ * held, its position saved in one transaction, together with the removal of the rows themselves (a table
+ * not partitioned). Whole partitions that end at or before windowStart are given up instead: no statement
+ * sees them (the row policy shows each its window), and they are detached and dropped after the commit
+ * without waiting for the readers that hold the table (partition-detach.ts). Returns the start of what is
+ * held when anything was evicted; undefined when nothing was (or the table was busy: see above).
  */
 export async function evictBefore(
   engine: Engine,
@@ -40,8 +42,6 @@ export async function evictBefore(
         const evicted = partitions ? await dropPartitionsBefore(tx, table, windowStart, partitions) : await deleteRowsBefore(tx, table, windowStart);
         if (!evicted) return undefined;
         const { held, lastEvicted } = evicted;
-        // Counted before the removal: dropping a partition holds the whole table until the commit, and
-        // counting what is held is a scan of the table that readers need not wait for.
         const remainingRows = await tx.query(
           `SELECT _shard_id AS shard, min(_shard_sequence_id::numeric)::text AS first, min(_message_timestamp) AS first_arrival,
                   count(*)::int AS rows, (count(*) FILTER (WHERE NOT _message_valid))::int AS invalid, coalesce(sum(_message_length), 0)::float8 AS bytes
@@ -96,7 +96,6 @@ async function dropPartitionsBefore(tx: EngineTransaction, table: TableName, win
   const held = new Date(Math.max(...expired.map((partition) => partition.to.getTime())));
   const lastEvicted = await lastSequencesBefore(tx, qualifiedName(table), held);
   const remove = async (): Promise<void> => {
-    for (const partition of expired) await tx.query(`DROP TABLE ${qualifiedName(partition.table)}`);
     partitions.dropped(expired);
   };
   return { held, lastEvicted, remove };

@@ -18,7 +18,8 @@ import {
   storedFingerprint,
 } from './shard-positions.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
-import { canRebuildFromLoadedMessages, DDL_LOCK_TIMEOUT_MS, rebuildFromLoadedMessages } from './table-rebuild.js';
+import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
+import { DDL_LOCK_TIMEOUT_MS, lockTablesWithoutQueueing } from './ddl-locks.js';
 
 /** A relation as a statement names it: schema as written (case-folded unless quoted), absent when unqualified. */
 export interface RelationName {
@@ -148,6 +149,7 @@ export class StreamStore {
   private async dropEngineTable(definition: Pick<TableDefinition, 'schemaName' | 'tableName'>): Promise<void> {
     await this.engine.transaction(
       async (tx) => {
+        await lockTablesWithoutQueueing(tx, [definition]);
         await tx.query(dropTableStatement(definition));
         await forgetTable(tx, tableKey(definition));
       },
@@ -193,6 +195,7 @@ export class StreamStore {
           for (const statement of tableGrantStatements(definition)) await tx.query(statement);
           return true;
         }
+        await lockTablesWithoutQueueing(tx, replacing ? [replacing, definition] : [definition]);
         for (const statement of statements) await tx.query(statement);
         if (replacing && tableKey(replacing) !== key) await forgetTable(tx, tableKey(replacing));
         await registerTable(tx, key, definition, this.fingerprint(definition));

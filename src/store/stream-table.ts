@@ -32,6 +32,7 @@ import { describeShard, PositionLostError, ShardLoader, type ShardState, type Sh
 
 export type { ShardStatus };
 import { evictBefore } from './eviction.js';
+import { detachExpiredPartitions } from './partition-detach.js';
 import { StreamReadError } from './stream-read-error.js';
 import { type IncarnationCheck, isStreamMissing, StreamIncarnations } from './stream-incarnation.js';
 import { partitionSeconds, TimePartitions } from './time-partitions.js';
@@ -79,6 +80,9 @@ export class StreamTable {
   private readonly shards = new Map<string, ShardState>();
   private listedAt = 0;
   private evictedAt = Date.now();
+  /** Partitions given up by eviction may wait to be detached or dropped (at start: left so by an earlier run). */
+  private detachOwed = true;
+  private detaching: Promise<void> | undefined;
   private catchingUp: Promise<void> = Promise.resolve();
   /** Catch-ups queued behind the running one, by what they ask for; a new statement asking the same joins one. */
   private readonly waiting = new Map<string, WaitingCatchUp>();
@@ -534,6 +538,34 @@ export class StreamTable {
     this.evictedAt = Date.now();
     const save = (tx: EngineTransaction, shard: ShardState): Promise<void> => this.loader.save(tx, shard);
     const held = await evictBefore(this.options.engine, this.definition, windowStart, this.shards, save, this.partitions);
-    if (held) this.options.logger.info({ table: this.tableName, before: held.toISOString() }, 'dropped the partitions older than the window');
+    if (held) this.options.logger.info({ table: this.tableName, before: held.toISOString() }, 'evicted the rows older than the window');
+    if (this.partitions && (held || this.detachOwed)) this.detachInBackground(held);
+  }
+
+  /** Detaches and drops the partitions eviction gave up, without the catch-up waiting for it (partition-detach.ts). */
+  private detachInBackground(before: Date | undefined): void {
+    if (this.detaching) return;
+    this.detachOwed = false;
+    this.detaching = detachExpiredPartitions(this.options.engine, this.definition, before)
+      .then((outcome) => {
+        if (outcome.unfinished) this.detachOwed = true;
+        if (outcome.dropped.length > 0)
+          this.options.logger.info({ table: this.tableName, partitions: outcome.dropped }, 'dropped the partitions older than the window');
+        if (outcome.pending)
+          this.options.logger.info(
+            { table: this.tableName, partition: outcome.pending },
+            'a partition waits to be detached until the transactions that held the table before end',
+          );
+      })
+      .catch((error: unknown) => {
+        this.detachOwed = true;
+        this.options.logger.warn(
+          { err: error, table: this.tableName },
+          'could not detach the partitions older than the window; trying again at the next eviction',
+        );
+      })
+      .finally(() => {
+        this.detaching = undefined;
+      });
   }
 }

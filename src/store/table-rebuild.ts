@@ -6,6 +6,7 @@ import { type MappingVerdict, MappingSample } from '../decode/mapping-sample.js'
 import type { Engine } from '../engine/engine.js';
 import { tableAccessStatements } from '../engine/roles.js';
 import { copyLine } from './copy-text.js';
+import { DDL_LOCK_TIMEOUT_MS, lockTablesWithoutQueueing, refuseWhileHeldByIdleTransaction } from './ddl-locks.js';
 import { listPartitions, partitionSeconds, partitionSecondsOf, renamePartitions, TimePartitions } from './time-partitions.js';
 
 /** Formats whose decoded payload is text, so the `_message` column holds everything needed to decode again. */
@@ -26,8 +27,6 @@ export function canRebuildFromLoadedMessages(old: TableDefinition, next: TableDe
 }
 
 const REBUILD_BATCH_ROWS = 10_000;
-/** How long a definition change waits for a table that a session's transaction holds before it is tried later. */
-export const DDL_LOCK_TIMEOUT_MS = 2_000;
 const encoder = new TextEncoder();
 
 /**
@@ -55,6 +54,7 @@ export async function rebuildFromLoadedMessages(
       const sample = new MappingSample(next.message.fields, (verdict) => {
         mappings = verdict;
       });
+      await refuseWhileHeldByIdleTransaction(tx, [old, next]);
       await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(staging)}`);
       for (const statement of [...createTableStatements(staging, { partitionedByTime }), ...tableAccessStatements(staging, next)]) await tx.query(statement);
       const oldPartitions = partitionedByTime ? await listPartitions(tx, old) : undefined;
@@ -86,6 +86,7 @@ export async function rebuildFromLoadedMessages(
         }
       }
       for (const statement of indexStatements(staging)) await tx.query(statement);
+      await lockTablesWithoutQueueing(tx, [old, next]);
       await tx.query(`DROP TABLE ${qualifiedName(old)}`);
       if (old.schemaName !== next.schemaName || old.tableName !== next.tableName) {
         await tx.query(`DROP TABLE IF EXISTS ${qualifiedName(next)}`);

@@ -6,12 +6,14 @@
  *
  * New partitions are attached (SHARE UPDATE EXCLUSIVE on the parent, which no reader's lock conflicts
  * with) rather than created with PARTITION OF (ACCESS EXCLUSIVE): a session's open transaction never holds up
- * a load.
+ * a load. Expired ones are detached concurrently for the same reason (partition-detach.ts); one whose detach
+ * is pending is no longer listed here.
  */
 import { createHash } from 'node:crypto';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
 import { READER_ROLE } from '../engine/roles.js';
 import { qualifiedName, quoteIdent, quoteLiteral, type TableName } from '../pg/quoting.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 export const PARTITION_SCHEMA = 'kinesql_partitions';
 
@@ -56,15 +58,15 @@ export function partitionSchemaStatements(): string[] {
   return [`CREATE SCHEMA IF NOT EXISTS ${PARTITION_SCHEMA}`, `GRANT USAGE ON SCHEMA ${PARTITION_SCHEMA} TO ${READER_ROLE}`];
 }
 
-/** The partitions of a table, oldest first. */
-export async function listPartitions(engine: Queries, parent: TableName): Promise<TimePartition[]> {
+/** The partitions of a table, oldest first: those attached, or (detachPending) the one whose detach is pending. */
+export async function listPartitions(engine: Queries, parent: TableName, detachPending = false): Promise<TimePartition[]> {
   const { rows } = await engine.query(
     `SELECT n.nspname AS schema, c.relname AS name, b[1]::timestamptz AS from_time, b[2]::timestamptz AS to_time
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
        CROSS JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)''\\) TO \\(''([^'']+)''\\)') b
-      WHERE i.inhparent = to_regclass($1)
+      WHERE i.inhparent = to_regclass($1) AND i.inhdetachpending = $2
       ORDER BY 3`,
-    [qualifiedName(parent)],
+    [qualifiedName(parent), detachPending],
   );
   return rows.map((row) => ({
     table: { schemaName: String(row['schema']), tableName: String(row['name']) },
@@ -80,9 +82,14 @@ export async function lockPartitions(tx: EngineTransaction, parent: TableName): 
 
 /** A partition's name: the table's name and a tag of its schema-qualified name, then the partition's start. */
 export function partitionName(parent: TableName, from: Date): string {
-  const tag = createHash('sha256').update(qualifiedName(parent)).digest('hex').slice(0, 6);
   const start = from.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '_');
-  return `${parent.tableName.slice(0, 30)}_${tag}_${start}`;
+  return `${partitionNamePrefix(parent)}${start}`;
+}
+
+/** What the names of one table's partitions start with (and of no other table's). */
+export function partitionNamePrefix(parent: TableName): string {
+  const tag = createHash('sha256').update(qualifiedName(parent)).digest('hex').slice(0, 6);
+  return `${parent.tableName.slice(0, 30)}_${tag}_`;
 }
 
 /** The partitions one table has, as far as this server knows, and adding those a batch needs. */
@@ -131,7 +138,19 @@ export class TimePartitions {
     this.known.clear();
     for (const partition of existing) this.known.add(partition.from.getTime());
     this.widthMs = (partitionSecondsOf(existing) ?? this.configuredSeconds) * 1000;
-    for (const start of this.missing(timestamps)) {
+    const missing = this.missing(timestamps);
+    const [detaching] = await listPartitions(tx, this.parent, true);
+    if (detaching && missing.some((start) => start >= detaching.from.getTime() && start < detaching.to.getTime())) {
+      // Its range cannot hold a new partition until the detach is finished (partition-detach.ts), which waits for the transactions that held the table before it.
+      throw Object.assign(
+        new Error(
+          `rows of ${qualifiedName(this.parent)} from ${detaching.from.toISOString()} to ${detaching.to.toISOString()} are being evicted, ` +
+            "and another session's open transaction holds the table: try again once it ends",
+        ),
+        { code: SQLSTATE.lockNotAvailable, severity: 'ERROR' },
+      );
+    }
+    for (const start of missing) {
       const from = new Date(start);
       const to = new Date(start + this.widthMs);
       const partition: TableName = { schemaName: PARTITION_SCHEMA, tableName: partitionName(this.parent, from) };

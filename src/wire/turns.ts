@@ -9,6 +9,7 @@ import type { Engine } from '../engine/engine.js';
 import { describeBytes, type ReadReplica, type ReplayProgress } from '../engine/replica.js';
 import { backend } from '../pg/backend-messages.js';
 import { PgError, type ErrorFields } from '../pg/pg-error.js';
+import { inClientEncoding } from '../pg/message-encoding.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
 import type { RelationName } from '../sql/stream-tables.js';
@@ -119,7 +120,8 @@ export class SessionTurns {
     this.replica = session.replica;
     this.metrics = session.metrics;
     this.logger = session.logger;
-    this.send = session.send;
+    // kinesql's own errors and notices, in the session's client encoding as the engine's are.
+    this.send = (bytes) => session.send(inClientEncoding(bytes, relay.codec));
     this.context = { searchPath: [defaultSchema, 'public'] };
   }
 

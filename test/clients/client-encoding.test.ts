@@ -58,6 +58,25 @@ describe('client encodings other than UTF8', () => {
     expect(out).toEqual(Buffer.concat([win1252('café €\n'), Buffer.from('SQL_ASCII\ncafé\n', 'utf8')]));
   });
 
+  it("sends kinesql's own errors in the session's encoding, as PostgreSQL sends its own", async () => {
+    // psql prints a message's bytes as they came: in LATIN1 'ô' is the byte 0xf4, in WIN1252 '€' is 0x80.
+    const refusal = async (script: Buffer, env: Record<string, string>): Promise<Buffer> => {
+      const error = await psql(harness, script, env).then(
+        () => undefined,
+        (failure: Error) => failure,
+      );
+      expect(error).toBeDefined();
+      return Buffer.from(error!.message, 'latin1');
+    };
+    const latin1 = await refusal(Buffer.from('set role "rôle";\n', 'latin1'), { PGCLIENTENCODING: 'LATIN1' });
+    expect(latin1.includes(Buffer.from('permission denied to set role "rôle": kinesql is read-only', 'latin1'))).toBe(true);
+    const win1252 = await refusal(Buffer.from([...Buffer.from('set role "'), 0x80, ...Buffer.from('uro";\n')]), { PGCLIENTENCODING: 'WIN1252' });
+    expect(win1252.includes(Buffer.from([...Buffer.from('set role "'), 0x80, ...Buffer.from('uro"')]))).toBe(true);
+    // The same session in UTF8 gets UTF-8.
+    const utf8 = await refusal(Buffer.from('set role "rôle";\n', 'utf8'), { PGCLIENTENCODING: 'UTF8' });
+    expect(utf8.includes(Buffer.from('set role "rôle"', 'utf8'))).toBe(true);
+  });
+
   it('refuses a multi-byte encoding kinesql cannot read SQL in, naming what it can', async () => {
     await expect(psql(harness, Buffer.from('select 1;\n'), { PGCLIENTENCODING: 'EUC_JP' })).rejects.toThrow(
       /client_encoding" can only name UTF8, SQL_ASCII or a single-byte encoding/,

@@ -116,7 +116,12 @@ describe('stream tables partitioned by arrival time', () => {
       );
       const after = await client.query('select count(*)::int as n, min(n)::int as lo from ticks');
       expect(after.rows[0]).toEqual({ n: 3, lo: 200 });
-      const held = await partitions();
+      // Detached and dropped in the background, right after the eviction that gave them up.
+      let held = await partitions();
+      for (let attempt = 0; attempt < 50 && firstGeneration.some((old) => held.some((partition) => partition.name === old.name)); attempt++) {
+        await sleep(100);
+        held = await partitions();
+      }
       const gone = firstGeneration.filter((old) => !held.some((partition) => partition.name === old.name));
       expect(gone.length).toBe(firstGeneration.length);
       const windowStart = Date.now() - WINDOW_SECONDS * 1000;

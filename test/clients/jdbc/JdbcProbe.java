@@ -27,6 +27,7 @@ public class JdbcProbe {
       List<String> schemas = new ArrayList<>();
       try (ResultSet rs = md.getSchemas()) { while (rs.next()) schemas.add(rs.getString("TABLE_SCHEM")); }
       out("schemas", schemas.contains("market") && schemas.contains("public"));
+      out("schemaList", schemas);
       int keys = 0;
       try (ResultSet rs = md.getPrimaryKeys(null, "market", "trades")) { while (rs.next()) keys++; }
       out("primaryKeys", keys);
