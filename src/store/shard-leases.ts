@@ -151,7 +151,8 @@ export class ShardLeases {
   private async round(): Promise<void> {
     const startedAt = Date.now();
     try {
-      const { owned, holders } = await this.engine.transaction((tx) => this.renewAndBalance(tx));
+      // A round lost in an engine crash is made again at the next one: it need not wait for the disk.
+      const { owned, holders } = await this.engine.transaction((tx) => this.renewAndBalance(tx), { asynchronousCommit: true });
       this.owned = owned;
       this.holders = holders;
       this.validUntil = startedAt + this.options.durationMs;

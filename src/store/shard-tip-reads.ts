@@ -19,10 +19,15 @@ export class TipReads {
 
   /** Records that the shard was read to its tip for statements started until `at` (never moving it back). */
   async publish(key: string, shardId: string, at: Date): Promise<void> {
-    await this.engine.query(
-      `INSERT INTO ${TIP_READS} AS t VALUES ($1, $2, $3) ON CONFLICT (table_key, shard_id)
-       DO UPDATE SET read_to_tip_for = greatest(t.read_to_tip_for, excluded.read_to_tip_for)`,
-      [key, shardId, at.toISOString()],
+    // Like the loads it follows, it does not wait for the disk: a crash that loses it loses them too.
+    await this.engine.transaction(
+      (tx) =>
+        tx.query(
+          `INSERT INTO ${TIP_READS} AS t VALUES ($1, $2, $3) ON CONFLICT (table_key, shard_id)
+           DO UPDATE SET read_to_tip_for = greatest(t.read_to_tip_for, excluded.read_to_tip_for)`,
+          [key, shardId, at.toISOString()],
+        ),
+      { asynchronousCommit: true },
     );
   }
 

@@ -33,16 +33,22 @@ export class EngineReadBudget implements SharedCallBudget {
   ) {}
 
   async take(stream: string, shardId: string): Promise<number> {
-    // The bucket as of now, in one statement under the row's lock: a call is booked only when a token is there.
-    const { rows } = await this.engine.query(
-      `WITH clock AS (SELECT clock_timestamp() AS now)
+    // The bucket as of now, in one statement under the row's lock: a call is booked only when a token is
+    // there. It does not wait for the disk (nor flush the loads' asynchronous commits before it): an engine
+    // crash gives back at most the tokens booked in its last moments.
+    const { rows } = await this.engine.transaction(
+      (tx) =>
+        tx.query(
+          `WITH clock AS (SELECT clock_timestamp() AS now)
        INSERT INTO ${BUDGET} AS b (stream, shard_id, tokens, refilled_at) SELECT $1, $2, $4::float8 - 1, now FROM clock
        ON CONFLICT (stream, shard_id) DO UPDATE
          SET tokens = least($4::float8, b.tokens + extract(epoch FROM (SELECT now FROM clock) - b.refilled_at) * $3::float8) - 1,
              refilled_at = (SELECT now FROM clock)
          WHERE least($4::float8, b.tokens + extract(epoch FROM (SELECT now FROM clock) - b.refilled_at) * $3::float8) >= 1
        RETURNING tokens`,
-      [stream, shardId, this.callsPerSecond, this.burst],
+          [stream, shardId, this.callsPerSecond, this.burst],
+        ),
+      { asynchronousCommit: true },
     );
     if (rows.length > 0) {
       this.fullAtLastLook.set(keyOf(stream, shardId), false);
