@@ -40,7 +40,7 @@ export class OwnerReads {
     while (pending.length > 0) {
       const tips = await this.look(key);
       const read = pending.filter((shardId) => (tips.get(shardId)?.getTime() ?? 0) >= since);
-      for (const shardId of read) await table.adoptTipRead(shardId, tips.get(shardId)!);
+      if (read.length > 0) await table.adoptTipReads(new Map(read.map((shardId) => [shardId, tips.get(shardId)!])));
       pending = pending.filter((shardId) => !read.includes(shardId) && this.leases.ownedElsewhere(table, shardId));
       if (pending.length === 0 || Date.now() >= deadline) return;
       await sleep(this.options.pollMs);

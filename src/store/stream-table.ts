@@ -179,15 +179,24 @@ export class StreamTable {
   }
 
   /**
-   * Another kinesql server read the shard to its tip for statements started until `at` (shard-tip-reads.ts):
-   * its loads are in the engine, so the shard's position is taken from there and counts as read to then.
+   * Other kinesql servers read these shards to their tips for statements started until the given times
+   * (shard-tip-reads.ts): their loads are in the engine, so each shard's position is taken from there and it
+   * counts as read to then. In the table's catch-up chain: a read of this server's own in flight keeps the
+   * position it started from.
    */
-  async adoptTipRead(shardId: string, at: Date): Promise<void> {
-    const shard = this.shards.get(shardId);
-    if (!shard) return;
-    const generation = this.generation;
-    await this.loader.reloadPosition(shard);
-    if (generation === this.generation && (shard.readToTipFor === undefined || shard.readToTipFor < at)) shard.readToTipFor = at;
+  adoptTipReads(reads: Map<string, Date>): Promise<void> {
+    const adopt = this.catchingUp.then(async () => {
+      if (this.retired) return;
+      const generation = this.generation;
+      for (const [shardId, at] of reads) {
+        const shard = this.shards.get(shardId);
+        if (!shard) continue;
+        await this.loader.reloadPosition(shard);
+        if (generation === this.generation && (shard.readToTipFor === undefined || shard.readToTipFor < at)) shard.readToTipFor = at;
+      }
+    });
+    this.catchingUp = adopt.catch(() => undefined);
+    return adopt;
   }
 
   /** Per shard, the last record loaded (what a statement that caught up now can see at most). */
