@@ -75,17 +75,23 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
     await proxy.close();
   });
 
-  it('divides the shards: every shard has a lease, every server holds its fair share of the 4', async () => {
+  /** Leases held per server pid, once every shard's lease is held by one of the three servers running now (or after 20 s). */
+  const balancedLeases = async (): Promise<Map<number, number>> => {
     const pids = new Set([process.pid, ...children.map((child) => child.process.pid)]);
-    let held: Map<number, number> = new Map();
+    let held = new Map<number, number>();
     for (let attempt = 0; attempt < 100; attempt++) {
       const rows = await leases();
       held = new Map();
       for (const row of rows) if (row.pid !== null) held.set(row.pid, (held.get(row.pid) ?? 0) + 1);
-      if (rows.length === SHARDS && [...held.values()].reduce((a, b) => a + b, 0) === SHARDS && held.size === 3) break;
+      if (rows.length === SHARDS && rows.every((row) => row.pid !== null && pids.has(row.pid)) && held.size === 3) break;
       await sleep(200);
     }
-    expect(new Set(held.keys())).toEqual(pids);
+    return held;
+  };
+
+  it('divides the shards: every shard has a lease, every server holds its fair share of the 4', async () => {
+    const held = await balancedLeases();
+    expect(new Set(held.keys())).toEqual(new Set([process.pid, ...children.map((child) => child.process.pid)]));
     expect([...held.values()].sort()).toEqual([1, 1, 2]);
   }, 30_000);
 
@@ -194,12 +200,17 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
       expect(busiest, shardId).toBeLessThanOrEqual(SHARE * 5 * (BUDGET_WINDOW_MS / 1000) + READ_BURST);
     }
     // The shards' records were fetched about once, by their lease holders, not once per server (3 × put): what is
-    // fetched twice is what a server read while the owner it waited for was gone or late.
+    // fetched twice is what a server read while the owner it waited for was gone or late (1.02-1.36 × put here).
     const fetched = Object.values(perShard).reduce((sum, shard) => sum + shard.records, 0);
     const runMs = performance.now() - begun;
     console.log(JSON.stringify({ runMs: Math.round(runMs), put, fetched, takenOverAfterMs: Math.round(takenOverAfterMs!), answers: answers.length, perShard }));
     expect(fetched).toBeGreaterThanOrEqual(put);
-    expect(fetched).toBeLessThan(1.5 * put);
+    expect(fetched).toBeLessThan(2 * put);
+
+    // The restarted server took its share back from the two that had taken over.
+    const held = await balancedLeases();
+    expect(held.get(children[victim - 1]!.process.pid!)).toBeGreaterThanOrEqual(1);
+    expect([...held.values()].sort()).toEqual([1, 1, 2]);
 
     // Each statement counts at least what every statement that finished before it started counted.
     const byEnd = [...answers].sort((a, b) => a.end - b.end);
