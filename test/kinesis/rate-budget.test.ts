@@ -88,6 +88,42 @@ describe('the per-shard read budget', () => {
     await vi.advanceTimersByTimeAsync(2);
     expect(same).toBe(true);
   });
+
+  it('with a budget shared by several servers, a call starts only when the shared bucket has one, and is spare only when it is full', async () => {
+    /** Another server's calls: the shared bucket (1 call a second, burst 2) holds what both have left. */
+    let tokens = 2;
+    let at = Date.now();
+    let full = true;
+    const shared = {
+      take: async () => {
+        tokens = Math.min(2, tokens + (Date.now() - at) / 1000);
+        at = Date.now();
+        if (tokens < 1) return (1 - tokens) * 1000;
+        tokens -= 1;
+        return 0;
+      },
+      full: () => full,
+      look: async () => undefined,
+    };
+    const budget = new ShardRateBudget(1, undefined, 0, undefined, shared);
+    tokens = 0.5; // the other server took a call and a half
+    let granted = 0;
+    for (let i = 0; i < 2; i++) void budget.acquire('s', 'shard-0').then(() => (granted += 1));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(granted).toBe(0);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(granted).toBe(1);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(granted).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(granted).toBe(2);
+    // This server's own bucket is full again after a quiet spell, but spare follows the shared one.
+    await vi.advanceTimersByTimeAsync(5_000);
+    full = false;
+    expect(budget.spare('s', 'shard-0')).toBe(false);
+    full = true;
+    expect(budget.spare('s', 'shard-0')).toBe(true);
+  });
 });
 
 describe('retries', () => {
