@@ -17,6 +17,7 @@ import { StatementAnalyzer } from './sql/off-thread.js';
 import { maxWindowSeconds, settingCeilings } from './config/setting-ceilings.js';
 import { createPositionTables } from './store/shard-positions.js';
 import { DefinitionChanges } from './store/definition-changes.js';
+import { divideReading } from './store/divided-reading.js';
 import { Follower } from './store/follower.js';
 import { StreamStore } from './store/stream-store.js';
 import { createSchemaRegistries } from './registry/from-config.js';
@@ -80,8 +81,9 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       logger: storeLogger,
     };
     const maxWindow = maxWindowSeconds(config);
-    const reads = planReads(config.aws, scan, client, retry, storeLogger.child({ part: 'fan-out' }));
-    const store = new StreamStore(
+    const divided = divideReading(engine, scan, () => store.list(), storeLogger);
+    const reads = planReads(config.aws, scan, client, retry, storeLogger.child({ part: 'fan-out' }), divided?.budget);
+    const store: StreamStore = new StreamStore(
       engine,
       {
         client,
@@ -91,6 +93,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         budget: reads.budget,
         ...(reads.subscriptions ? { subscriptions: reads.subscriptions } : {}),
         followed: reads.followed,
+        ...(divided ? { tipReads: divided.tipReads, ownerReads: divided.ownerReads } : {}),
         batchSize: config.read.batchSize,
         maxBatches: config.read.maxBatches,
         logBatches: config.read.logBatches,
@@ -119,6 +122,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     await installSettingViews(engine, config);
     await installCatalogViews(engine, [STATE_SCHEMA, PARTITION_SCHEMA]);
     await createPositionTables(engine);
+    await divided?.createTables();
     await hideStateTables(engine);
     await createDefinitionsTable(engine);
     await createStatusTables(engine);
@@ -168,10 +172,16 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const follower = reads.followed
       ? new Follower(
           store,
-          { share: scan.readBudgetShare, budget: reads.budget, ...(reads.subscriptions ? { subscriptions: reads.subscriptions } : {}) },
+          {
+            share: scan.readBudgetShare,
+            budget: reads.budget,
+            ...(reads.subscriptions ? { subscriptions: reads.subscriptions } : {}),
+            ...(divided ? { leases: divided.leases } : {}),
+          },
           storeLogger.child({ part: 'follower' }),
         )
       : undefined;
+    await divided?.leases.start();
     follower?.start();
     let http: HttpServer | undefined;
     let httpAddress: { port: number; host: string } | undefined;
@@ -197,6 +207,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
           const followerStopped = follower?.stop();
           await reads.close();
           await followerStopped;
+          await divided?.leases.stop();
           await executor.close();
           await catalog.stop();
           await server.close();

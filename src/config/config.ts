@@ -204,6 +204,8 @@ export interface ScanConfig {
   maxStalenessMs: number;
   /** Share of each shard's GetRecords budget the background follower may use; 0 = no follower. */
   readBudgetShare: number;
+  /** kinesql.lease-duration: a shard lease not renewed for this long (ms) is taken over by another server on the engine. */
+  leaseDurationMs: number;
   /** kinesis.consumer-mode: read shards with GetRecords (polling) or by enhanced fan-out subscriptions (efo). */
   consumerMode: 'polling' | 'efo';
   /** kinesis.consumer-name: the stream consumer registered for enhanced fan-out (needed with efo). */
@@ -224,6 +226,7 @@ export const DEFAULT_SCAN_CONFIG: ScanConfig = {
   progressIntervalMs: 3_000,
   maxStalenessMs: 0,
   readBudgetShare: 0.2,
+  leaseDurationMs: 10_000,
   consumerMode: 'polling',
   consumerDeregisterOnExit: false,
 };

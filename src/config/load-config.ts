@@ -122,6 +122,7 @@ const SCAN_SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.progress-interval'], parser: duration(0), apply: (c, v) => (scan(c).progressIntervalMs = v) }),
   setting({ keys: ['kinesql.max-staleness'], parser: duration(0), apply: (c, v) => (scan(c).maxStalenessMs = v) }),
   setting({ keys: ['kinesis.read-budget-share'], parser: fraction, apply: (c, v) => (scan(c).readBudgetShare = v) }),
+  setting({ keys: ['kinesql.lease-duration'], parser: duration(300), apply: (c, v) => (scan(c).leaseDurationMs = v) }),
   setting({ keys: ['kinesis.consumer-mode'], parser: consumerMode, apply: (c, v) => (scan(c).consumerMode = v) }),
   setting({ keys: ['kinesis.consumer-name'], parser: consumerName, apply: (c, v) => (scan(c).consumerName = v) }),
   setting({ keys: ['kinesis.consumer-deregister-on-exit'], parser: boolean, apply: (c, v) => (scan(c).consumerDeregisterOnExit = v) }),

@@ -10,6 +10,24 @@ export const BYTES_PER_SECOND = 2 * 1024 * 1024;
  */
 export const READ_BURST = 2;
 
+/**
+ * A budget of calls per shard that several kinesql servers share (kept in their engine): the rate every
+ * server's calls together keep to. A server's own bucket then only spaces its calls within Kinesis's limits.
+ */
+export interface SharedCallBudget {
+  /** Books one call of the shard when the shared bucket has one now (0); otherwise the ms until it will have. */
+  take(stream: string, shardId: string): Promise<number>;
+  /** Whether the shard's shared bucket was full when last looked at (see look). */
+  full(stream: string, shardId: string): boolean;
+  /** Looks at every shared bucket once (a background reader asks `spare` right after). */
+  look(): Promise<void>;
+}
+
+/** The burst of a bucket refilled at callsPerSecond: READ_BURST, or the rate itself up to Kinesis's 5. */
+export function burstFor(callsPerSecond: number): number {
+  return Math.max(READ_BURST, Math.floor(Math.min(callsPerSecond, CALLS_PER_SECOND)));
+}
+
 interface ShardBudget {
   /** Calls the shard may start now, as of refilledAt (a token bucket: it refills at the budget's rate up to its burst). */
   tokens: number;
@@ -42,9 +60,11 @@ export class ShardRateBudget {
     /** Extra pause between calls of one shard (the seed's kinesis.sleep-time). */
     private readonly minIntervalMs = 0,
     burst?: number,
+    /** Servers on one engine: the rate and burst are kept there, for all of them together. */
+    private readonly shared?: SharedCallBudget,
   ) {
     if (!(callsPerSecond > 0)) throw new RangeError(`a read budget needs a positive call rate, not ${callsPerSecond}`);
-    this.burst = Math.max(1, burst ?? Math.max(READ_BURST, Math.floor(Math.min(callsPerSecond, CALLS_PER_SECOND))));
+    this.burst = Math.max(1, burst ?? burstFor(callsPerSecond));
   }
 
   /** Waits until the shard may be called again and books the call. */
@@ -60,11 +80,16 @@ export class ShardRateBudget {
         const byKinesis = budget.recentCalls.length >= CALLS_PER_SECOND ? budget.recentCalls[0]! + 1000 : now;
         const last = budget.recentCalls.at(-1);
         const byInterval = last === undefined ? now : last + this.minIntervalMs;
-        const readyAt = Math.max(byTokens, byKinesis, byInterval, budget.bytesPaidAt);
+        const readyAt = Math.max(this.shared ? now : byTokens, byKinesis, byInterval, budget.bytesPaidAt);
         if (readyAt <= now) {
-          budget.tokens -= 1;
-          budget.recentCalls.push(now);
-          return;
+          const sharedWaitMs = this.shared ? await this.shared.take(stream, shardId) : 0;
+          if (sharedWaitMs <= 0) {
+            budget.tokens -= 1;
+            budget.recentCalls.push(Date.now());
+            return;
+          }
+          await sleep(Math.max(1, Math.ceil(sharedWaitMs)));
+          continue;
         }
         await sleep(Math.max(1, Math.ceil(readyAt - now)));
       }
@@ -82,7 +107,13 @@ export class ShardRateBudget {
     const budget = this.budgetOf(stream, shardId);
     const now = Date.now();
     this.refill(budget, now);
-    return budget.waiting === 0 && budget.tokens >= this.burst && budget.bytesPaidAt <= now;
+    const full = this.shared ? this.shared.full(stream, shardId) : budget.tokens >= this.burst;
+    return budget.waiting === 0 && full && budget.bytesPaidAt <= now;
+  }
+
+  /** Looks at the shared buckets, when there are any, so that `spare` answers for every server on the engine. */
+  async lookAtShared(): Promise<void> {
+    await this.shared?.look();
   }
 
   /** Books the bytes a call returned; the shard's next call waits until they are paid off. */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { EnhancedFanOut } from '../kinesis/enhanced-fan-out.js';
 import type { ShardRateBudget } from '../kinesis/rate-budget.js';
+import type { ShardLeases } from './shard-leases.js';
 import type { StreamStore } from './stream-store.js';
 import type { StreamTable } from './stream-table.js';
 
@@ -25,6 +26,8 @@ export interface FollowerOptions {
    * shards has a call to spare, so a strict statement's read of the tip starts at once.
    */
   budget?: ShardRateBudget;
+  /** Servers on one engine dividing the shards: this one follows only the shards whose leases it holds. */
+  leases?: ShardLeases;
 }
 
 /**
@@ -67,24 +70,34 @@ export class Follower {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.round();
-      this.schedule();
+      void this.round().finally(() => this.schedule());
     }, this.intervalMs);
     this.timer.unref();
   }
 
-  /** Starts a catch-up of every table that has none of the follower's running and a call to spare on each shard. */
-  private round(): void {
-    for (const table of this.store.list()) if (this.hasSpareCalls(table)) this.follow(table);
+  /** Starts a catch-up of every table that has none of the follower's running and a call to spare on each shard it follows. */
+  private async round(): Promise<void> {
+    const leases = this.options.leases;
+    if (leases && this.store.list().some((table) => !this.running.has(table))) await this.options.budget?.lookAtShared();
+    for (const table of this.store.list()) {
+      if (!leases) {
+        if (this.hasSpareCalls(table, undefined)) this.follow(table, undefined);
+        continue;
+      }
+      // A table not listed yet is listed (no GetRecords) so that its shards get leases.
+      const owned = table.shardStatus().length === 0 ? [] : leases.ownedShards(table);
+      if (table.shardStatus().length > 0 && owned.length === 0) continue;
+      if (this.hasSpareCalls(table, new Set(owned))) this.follow(table, owned);
+    }
   }
 
-  private hasSpareCalls(table: StreamTable): boolean {
+  private hasSpareCalls(table: StreamTable, followed: Set<string> | undefined): boolean {
     const budget = this.options.budget;
     if (!budget || this.options.subscriptions) return true;
     const stream = table.definition.streamName;
     return table
       .shardStatus()
-      .filter((shard) => shard.state !== 'closed, read to its end')
+      .filter((shard) => shard.state !== 'closed, read to its end' && (followed === undefined || followed.has(shard.shardId)))
       .every((shard) => budget.spare(stream, shard.shardId));
   }
 
@@ -93,14 +106,16 @@ export class Follower {
     for (const table of this.store.list()) {
       if (table.definition.streamName !== stream) continue;
       if (this.running.has(table)) this.again.add(table);
-      else this.follow(table);
+      else this.follow(table, undefined);
     }
   }
 
-  private follow(table: StreamTable): void {
+  /** Catches the table up in the background: only `shardIds` when given (the shards whose leases this server holds). */
+  private follow(table: StreamTable, shardIds: string[] | undefined): void {
     if (this.stopped || this.running.has(table)) return;
+    const bounds = shardIds === undefined ? {} : { boundsFor: () => ({ shardIds }) };
     const catchingUp = this.store
-      .catchUp([table], { stopAt: new Date(), background: true })
+      .catchUp([table], { stopAt: new Date(), background: true, ...bounds })
       .then(
         () => {
           if (this.failing.delete(table)) this.logger.info({ stream: table.definition.streamName }, 'follower reads the stream again');
@@ -114,7 +129,7 @@ export class Follower {
       )
       .finally(() => {
         this.running.delete(table);
-        if (this.again.delete(table)) this.follow(table);
+        if (this.again.delete(table)) this.follow(table, undefined);
       });
     this.running.set(table, catchingUp);
   }

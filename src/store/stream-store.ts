@@ -17,6 +17,7 @@ import {
   renameTable,
   storedFingerprint,
 } from './shard-positions.js';
+import type { OwnerReads } from './owner-reads.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 import { DDL_LOCK_TIMEOUT_MS, lockTablesWithoutQueueing } from './ddl-locks.js';
@@ -47,6 +48,8 @@ export type StoreOptions = StreamTableOptions & {
    * and otherwise waits for the read under way before it reads (its reads share the follower's budget).
    */
   followed?: boolean;
+  /** Servers on one engine dividing the shards: a strict statement waits for the owners' reads of the shards it does not follow. */
+  ownerReads?: OwnerReads;
 };
 
 /** What a statement asks of the store: its start, and per table the bounds its WHERE puts on the scan. */
@@ -276,6 +279,10 @@ export class StreamStore {
     }
     await table.whenIdle();
     if (table.freshFor(scan, maxStalenessMs)) return;
+    if (this.options.ownerReads && !scan.background) {
+      await this.options.ownerReads.wait(table, scan, maxStalenessMs);
+      if (table.freshFor(scan, maxStalenessMs)) return;
+    }
     // An answer as of the tips at (start − bound) is within the bound: with enhanced fan-out the read need
     // not wait for an event made after the statement started, the next one at the tip will do.
     await table.catchUp(maxStalenessMs > 0 ? { ...scan, tipSince: new Date(scan.stopAt.getTime() - maxStalenessMs) } : scan);

@@ -2,7 +2,7 @@
  * One stream table: its shards, what of each is loaded, and reading what a statement needs: catch-up sharing,
  * shard listing and reshard order, fills of older ranges, freshness. Loading batches (shard-loader.ts),
  * eviction (eviction.ts), filling older ranges (older-range-fill.ts) and the catch-up queue (catch-up-queue.ts)
- * live in their own modules. What is left (about 540 lines) stays together because every part reads and moves
+ * live in their own modules. What is left (about 560 lines) stays together because every part reads and moves
  * the same per-shard state: the catch-up chain, the position reload after an engine doubt (a generation that
  * keeps a read begun before it from marking its shard fresh), the freshness bound and the stream incarnation.
  * Split next along that state: freshness (freshFor, readToTipFor, failingSince) could move to a module of its own.
@@ -28,6 +28,7 @@ import { fillOlderRange } from './older-range-fill.js';
 import { FirstLoad } from './first-load.js';
 import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
 import type { StoredPosition } from './shard-positions.js';
+import type { TipReads } from './shard-tip-reads.js';
 import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
 
 export type { ShardStatus };
@@ -66,6 +67,8 @@ export interface StreamTableOptions {
   schemaRegistries?: SchemaRegistries;
   /** kinesis.consumer-mode = efo: shards' new records come by subscription. */
   subscriptions?: ShardSubscriptions;
+  /** Servers sharing the engine: reads to the tip are recorded there for the others (shard-tip-reads.ts). */
+  tipReads?: TipReads;
 }
 
 /** Reads of one shard per catch-up when the engine keeps losing commits under it. */
@@ -161,17 +164,43 @@ export class StreamTable {
     // end (and the table listed again) before any read of it to a later tip. Kinesis unreachable, the
     // listing grows old with the reads, and answers within the bound go on.
     if (this.listedAt === 0 || (Date.now() - this.listedAt > this.options.shardListTtlMs && this.listedAt < oldest)) return false;
+    return this.unreadShards(request, maxStalenessMs).length === 0;
+  }
+
+  /** The listed shards a statement needs that do not hold its range, or were not read to their tips recently enough for it. */
+  unreadShards(request: ScanRequest, maxStalenessMs: number): string[] {
+    const oldest = request.stopAt.getTime() - maxStalenessMs;
     const windowStart = request.window ? request.window.start : this.windowStart(request.stopAt.getTime());
     const all = [...this.shards.values()].map((shard) => shard.description);
-    for (const shardId of shardsForBounds(all, request.bounds)) {
+    return [...shardsForBounds(all, request.bounds)].filter((shardId) => {
       const shard = this.shards.get(shardId)!;
       const needed = neededBound(shard.description, windowStart, request);
-      if (needed === 'nothing') continue;
-      if (!shard.range || !covers(shard.range, needed)) return false;
-      if (shard.closedAndRead) continue;
-      if (shard.readToTipFor === undefined || shard.readToTipFor.getTime() < oldest) return false;
-    }
-    return true;
+      if (needed === 'nothing') return false;
+      if (!shard.range || !covers(shard.range, needed)) return true;
+      if (shard.closedAndRead) return false;
+      return shard.readToTipFor === undefined || shard.readToTipFor.getTime() < oldest;
+    });
+  }
+
+  /**
+   * Other kinesql servers read these shards to their tips for statements started until the given times
+   * (shard-tip-reads.ts): their loads are in the engine, so each shard's position is taken from there and it
+   * counts as read to then. In the table's catch-up chain: a read of this server's own in flight keeps the
+   * position it started from.
+   */
+  adoptTipReads(reads: Map<string, Date>): Promise<void> {
+    const adopt = this.catchingUp.then(async () => {
+      if (this.retired) return;
+      const generation = this.generation;
+      for (const [shardId, at] of reads) {
+        const shard = this.shards.get(shardId);
+        if (!shard) continue;
+        await this.loader.reloadPosition(shard);
+        if (generation === this.generation && (shard.readToTipFor === undefined || shard.readToTipFor < at)) shard.readToTipFor = at;
+      }
+    });
+    this.catchingUp = adopt.catch(() => undefined);
+    return adopt;
   }
 
   /** Per shard, the last record loaded (what a statement that caught up now can see at most). */
@@ -519,7 +548,13 @@ export class StreamTable {
     const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince) ? result.tipAt : request.stopAt;
     // Not when the engine may have lost commits meanwhile: until a read reloads the position, nothing is fresh.
     const trusted = generation === this.generation;
-    if (trusted && result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) shard.readToTipFor = tipFor;
+    if (trusted && result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) {
+      shard.readToTipFor = tipFor;
+      // Others then wait a little longer, or read themselves: this statement need not fail for it.
+      await this.options.tipReads
+        ?.publish(tableKey(this.definition), shard.description.shardId, tipFor)
+        .catch((error: unknown) => this.options.logger.warn({ err: error, table: this.tableName }, 'could not record a read to the tip in the engine'));
+    }
     if (result.closed) {
       shard.closedAndRead = true;
       await this.options.engine.transaction((tx) => this.loader.save(tx, shard));

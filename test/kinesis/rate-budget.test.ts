@@ -2,20 +2,25 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { READ_BURST, ShardRateBudget } from '../../src/kinesis/rate-budget.js';
 import { withRetries, KinesisTimeoutError } from '../../src/kinesis/retry.js';
 
+/** Asks the budget for `calls` calls of one shard at once; the function returned moves the fake clock on and says how many started. */
+function askFor(budget: ShardRateBudget, calls: number): (advanceMs: number) => Promise<number> {
+  let granted = 0;
+  for (let i = 0; i < calls; i++) void budget.acquire('s', 'shard-0').then(() => (granted += 1));
+  return async (advanceMs) => {
+    await vi.advanceTimersByTimeAsync(advanceMs);
+    return granted;
+  };
+}
+
 describe('the per-shard read budget', () => {
   beforeEach(() => vi.useFakeTimers({ now: new Date('2026-03-01T00:00:00Z') }));
   afterEach(() => vi.useRealTimers());
 
   it('lets at most 5 calls a second through for one shard, whoever asks', async () => {
-    const budget = new ShardRateBudget();
-    let granted = 0;
-    for (let i = 0; i < 12; i++) void budget.acquire('s', 'shard-0').then(() => (granted += 1));
-    await vi.advanceTimersByTimeAsync(0);
-    expect(granted).toBe(5);
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(granted).toBe(10);
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(granted).toBe(12);
+    const grantedAfter = askFor(new ShardRateBudget(), 12);
+    expect(await grantedAfter(0)).toBe(5);
+    expect(await grantedAfter(1_000)).toBe(10);
+    expect(await grantedAfter(1_000)).toBe(12);
   });
 
   it('at a share of the rate, lets a burst of 2 calls start at once, then one per 1/rate seconds (0.2 of 5 is 1 a second, 0.1 one per 2 s)', async () => {
@@ -87,6 +92,37 @@ describe('the per-shard read budget', () => {
     expect(same).toBe(false);
     await vi.advanceTimersByTimeAsync(2);
     expect(same).toBe(true);
+  });
+
+  it('with a budget shared by several servers, a call starts only when the shared bucket has one, and is spare only when it is full', async () => {
+    /** Another server's calls: the shared bucket (1 call a second, burst 2) holds what both have left. */
+    let tokens = 2;
+    let at = Date.now();
+    let full = true;
+    const shared = {
+      take: async () => {
+        tokens = Math.min(2, tokens + (Date.now() - at) / 1000);
+        at = Date.now();
+        if (tokens < 1) return (1 - tokens) * 1000;
+        tokens -= 1;
+        return 0;
+      },
+      full: () => full,
+      look: async () => undefined,
+    };
+    const budget = new ShardRateBudget(1, undefined, 0, undefined, shared);
+    tokens = 0.5; // the other server took a call and a half
+    const grantedAfter = askFor(budget, 2);
+    expect(await grantedAfter(0)).toBe(0);
+    expect(await grantedAfter(500)).toBe(1);
+    expect(await grantedAfter(999)).toBe(1);
+    expect(await grantedAfter(1)).toBe(2);
+    // This server's own bucket is full again after a quiet spell, but spare follows the shared one.
+    await vi.advanceTimersByTimeAsync(5_000);
+    full = false;
+    expect(budget.spare('s', 'shard-0')).toBe(false);
+    full = true;
+    expect(budget.spare('s', 'shard-0')).toBe(true);
   });
 });
 
