@@ -11,13 +11,16 @@ import type { Node } from 'libpg-query';
 
 export type { Node } from 'libpg-query';
 
-type KeysOf<U> = U extends unknown ? keyof U : never;
+type Intersection<U> = (U extends unknown ? (item: U) => void : never) extends (all: infer I) => void ? I : never;
+
+/** Every kind's fields, under its name: one object type, so that looking a kind up is cheap for the compiler. */
+type NodeMap = Intersection<Node>;
 
 /** Every kind of node the grammar makes: `SelectStmt`, `A_Const`, `RangeVar`, … */
-export type NodeKind = KeysOf<Node>;
+export type NodeKind = keyof NodeMap;
 
 /** The fields of a node of one kind: `NodeFields<'RangeVar'>` has `schemaname`, `relname`, `alias`, `location`, … */
-export type NodeFields<K extends NodeKind> = Extract<Node, Record<K, unknown>>[K];
+export type NodeFields<K extends NodeKind> = NodeMap[K];
 
 /** A node's kind and fields as a pair, so that a `switch` on `kind` narrows `fields`. */
 export type NodeEntry = { [K in NodeKind]: { readonly kind: K; readonly fields: NodeFields<K> } }[NodeKind];

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initParser, isParseFailure, parseStatements } from '../../src/sql/parse.js';
 import type { ParsedStatement } from '../../src/sql/parse.js';
+import { fieldsOf, type Node } from '../../src/sql/parse-tree.js';
 import { checkStatement, checkStatements } from '../../src/sql/readonly-gate.js';
 import { loadAllowedCorpus, loadRefusedCorpus } from './readonly-corpus.js';
 
@@ -89,5 +90,44 @@ describe('checkStatements', () => {
 
   it('treats an empty string as nothing to run', () => {
     expect(checkStatements('  ')).toEqual({ allowed: true, statements: [] });
+  });
+});
+
+describe('node kinds the gate does not know (what a newer libpg-query than its types could make)', () => {
+  /** A statement whose tree is built here: kinds the types do not have can only be written by hand. */
+  function statement(tree: object): ParsedStatement {
+    return { node: tree as Node, nodeType: Object.keys(tree)[0]!, commandTag: '', text: '', textOffset: 0 };
+  }
+
+  it('refuses a statement of an unknown kind as a write, whatever it holds', () => {
+    expect(checkStatement(statement({ FutureStmt: {} }))).toEqual({
+      allowed: false,
+      sqlstate: '25006',
+      message: 'cannot execute FUTURE: kinesql is read-only',
+    });
+    expect(checkStatement(statement({ FutureStmt: { query: one('select 1').node } })).allowed).toBe(false);
+  });
+
+  it('finds a denied call inside an expression of an unknown kind, wrapped or bare', () => {
+    const call = fieldsOf(fieldsOf(one("select pg_read_file('x')").node, 'SelectStmt')?.targetList?.[0], 'ResTarget')?.val;
+    expect(call).toHaveProperty('FuncCall');
+    const select = (val: object): ParsedStatement => statement({ SelectStmt: { targetList: [{ ResTarget: { val } }], op: 'SETOP_NONE' } });
+    expect(checkStatement(select({ A_Const: { ival: { ival: 1 } } }))).toEqual({ allowed: true });
+    expect(checkStatement(select({ FutureExpr: { arg: call } }))).toMatchObject({
+      allowed: false,
+      sqlstate: '42501',
+      message: expect.stringContaining('pg_read_file'),
+    });
+    expect(checkStatement(select({ FutureExpr: { spec: { kind: 'X', args: [call] } } }))).toMatchObject({ allowed: false, sqlstate: '42501' });
+  });
+
+  it('finds a write inside an unknown expression kind and in a field of a known kind it does not know', () => {
+    const write = one('delete from t returning *').node;
+    expect(checkStatement(statement({ SelectStmt: { targetList: [{ ResTarget: { val: { FutureExpr: { args: [write] } } } }] } }))).toMatchObject({
+      allowed: false,
+      message: 'cannot execute DELETE: kinesql is read-only',
+    });
+    expect(checkStatement(statement({ SelectStmt: { futureClause: write, op: 'SETOP_NONE' } }))).toMatchObject({ allowed: false, sqlstate: '25006' });
+    expect(checkStatement(statement({ ExplainStmt: { query: { FutureStmt: {} } } }))).toMatchObject({ allowed: false, sqlstate: '25006' });
   });
 });
