@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { aggregate } from '../../src/decode/kpl-aggregate.js';
 import { createRecordDecoder, type RecordDecoder } from '../../src/decode/record-decoder.js';
 import { createSchemaRegistries, type ConfiguredRegistries } from '../../src/registry/from-config.js';
-import { testLogger } from '../support/harness.js';
+import { testLogger } from '../support/test-logger.js';
 import { AVRO_V1, AVRO_V2, avroOrder, ORDER_FIELDS, PROTO_V1, PROTO_V2, protobufOrder } from '../support/registry-fixtures.js';
 import { confluentFramed, glueFramed, startRegistryStandIns, type ConfluentStandIn, type GlueStandIn } from '../support/schema-registry-standins.js';
 import { messageDefinition } from './helpers.js';

@@ -3,7 +3,7 @@ import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { ConfluentRegistryClient } from '../../src/registry/confluent-client.js';
 import { createSchemaRegistries } from '../../src/registry/from-config.js';
 import { SchemaRegistries, type SchemaRegistriesOptions } from '../../src/registry/schema-registries.js';
-import { testLogger } from '../support/harness.js';
+import { testLogger } from '../support/test-logger.js';
 import { startConfluentStandIn, startGlueStandIn, type ConfluentStandIn, type GlueStandIn } from '../support/schema-registry-standins.js';
 
 const USER_PROTO = 'syntax = "proto3"; package shop; message User { string name = 1; }';

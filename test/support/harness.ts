@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../../src/config/config.js';
 import { ensureStream, startKinesisStandIn, type KinesisStandIn } from '../../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { startKinesql, type RunningKinesql } from '../../src/kinesql.js';
 import { startExternalPostgres, type ExternalPostgres } from './external-postgres.js';
+import { testLogger } from './test-logger.js';
 
 /**
  * KINESQL_TEST_ENGINE=external runs a harness's kinesql on an external engine: Debian's PostgreSQL 15,
@@ -37,7 +38,7 @@ export interface HarnessOptions {
   logger?: Logger;
 }
 
-export const testLogger = pino({ level: process.env['KINESQL_TEST_LOG'] ?? 'silent' });
+export { testLogger };
 
 /** A Kinesis stand-in and a kinesql server on free loopback ports, with definitions in a temporary directory. */
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
