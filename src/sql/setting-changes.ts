@@ -7,6 +7,7 @@
  */
 import { unwrap } from './command-tag.js';
 import type { ParsedStatement } from './parse.js';
+import { nodesOfKind } from './tree-search.js';
 
 export type SettingChange =
   /** SET name = value (`local`: SET LOCAL, or set_config(…, true)); value as SHOW would print it, spelling aside. */
@@ -103,24 +104,10 @@ function changesOfTransaction(f: Fields): SettingChange[] {
 function setConfigCalls(node: unknown): SettingChange[] {
   const exact = exactSetConfig(node);
   if (exact) return [exact];
-  const changes: SettingChange[] = [];
-  const stack: unknown[] = [node];
-  while (stack.length > 0) {
-    const value = stack.pop();
-    if (value === null || typeof value !== 'object') continue;
-    if (Array.isArray(value)) {
-      stack.push(...value);
-      continue;
-    }
-    const call = (value as Fields)['FuncCall'] as Fields | undefined;
-    if (call && isSetConfig(call)) {
-      const name = constantText(asArray(call['args'])[0]);
-      // A name that is no constant (pg_dump's `set_config(name, …) FROM pg_settings WHERE name = …`): any setting.
-      changes.push({ kind: 'unknown', name: name?.toLowerCase() ?? '*' });
-    }
-    stack.push(...Object.values(value as Fields));
-  }
-  return changes;
+  // A name that is no constant (pg_dump's `set_config(name, …) FROM pg_settings WHERE name = …`): any setting.
+  return nodesOfKind(node, 'FuncCall')
+    .filter(isSetConfig)
+    .map((call) => ({ kind: 'unknown', name: constantText(asArray(call['args'])[0])?.toLowerCase() ?? '*' }));
 }
 
 function exactSetConfig(node: unknown): SettingChange | undefined {
