@@ -2,7 +2,8 @@
  * A session's settings live in its own engine backend. kinesql passes the client's startup settings on (after
  * the read-only gate's allow-list) and keeps the few it needs to plan a stream statement's read itself
  * (tracked-settings.ts): the session properties (config/session-properties.ts), search_path, statement_timeout
- * and the login role. It reads them back with SHOW at login, and again only where it cannot know them.
+ * and the login role. It reads them back with SHOW at the session's first statement that may read a stream, and
+ * again only where it cannot know them.
  */
 import { SESSION_PROPERTY_NAMES } from '../config/session-properties.js';
 import { SESSION_ROLE_SETTING } from '../store/checkpoints.js';

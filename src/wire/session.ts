@@ -23,7 +23,7 @@ import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
 import type { Release, SessionClaim } from './connection-slots.js';
-import { engineStartupParameters, READ_BACK, READ_SETTINGS_EXCHANGE, readSettingsReply, StartupSettingRefused } from './session-settings.js';
+import { engineStartupParameters, READ_BACK, StartupSettingRefused } from './session-settings.js';
 import { TrackedSettings } from './tracked-settings.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
@@ -350,9 +350,6 @@ export class Session {
       ]),
     );
     this.relay = new BackendRelay(link.socket, this.stream, link.leftover, () => this.onBackendClosed(), link.parameters.get('client_encoding'));
-    // The settings a catch-up plans with, as the session starts (and as RESET brings them back); kept by kinesql from here on.
-    const atLogin = readSettingsReply(await this.relay.exchange(READ_SETTINGS_EXCHANGE).catch(() => []));
-    if (this.closed) return;
     this.turns = new SessionTurns(
       this.relay,
       {
@@ -371,7 +368,7 @@ export class Session {
       this.user,
       this.settings.defaultSchema,
       { processId: link.processId, secretKey: link.secretKey },
-      new TrackedSettings(new Set(READ_BACK), atLogin),
+      new TrackedSettings(new Set(READ_BACK)),
     );
     this.hooks.opened(this);
     this.logger.info(

@@ -1,8 +1,9 @@
 /**
  * The settings a stream statement's catch-up plans with (search_path, statement_timeout, the session
  * properties, the login role), kept by kinesql from what passes through the session instead of asked of its
- * backend before every statement. They start as the backend showed them at login (the startup packet's values
- * included, which are also what RESET goes back to); each turn's SET, SET LOCAL, RESET, RESET ALL, DISCARD ALL
+ * backend before every statement. The session's first stream statement reads them with SHOW; read before
+ * anything changed them, they are the session's start values (the startup packet's included), which RESET goes
+ * back to. From then on each turn's SET, SET LOCAL, RESET, RESET ALL, DISCARD ALL
  * and set_config() are replayed once its ReadyForQuery says how it went, with PostgreSQL's transaction rules:
  * a ROLLBACK (or ROLLBACK TO a savepoint) undoes what was set after the transaction (savepoint) began, SET LOCAL
  * lasts until the transaction ends, a statement string that fails outside a block leaves nothing set. The
@@ -51,14 +52,19 @@ export class TrackedSettings {
   private state: State;
   /** Changes of messages forwarded without a Sync yet: they count with the next ReadyForQuery. */
   private unsynced: SettingChange[] = [];
+  /** The values the session started with, which RESET goes back to; undefined until read. */
+  private resetValues: Values;
+  /** Whether nothing has changed a kept setting yet: values read now are the start values. */
+  private untouched = true;
 
   constructor(
     /** The settings kept (lower-case names). */
     private readonly tracked: ReadonlySet<string>,
-    /** The values at login, which RESET goes back to; undefined when they could not be read. */
-    private readonly resetValues: Values,
+    /** The start values, when known at once. */
+    startValues?: ReadonlyMap<string, string>,
   ) {
-    this.state = { current: resetValues, session: resetValues, atBegin: resetValues, atTurnStart: resetValues, inBlock: false, failed: false, savepoints: [] };
+    this.resetValues = startValues;
+    this.state = { current: startValues, session: startValues, atBegin: startValues, atTurnStart: startValues, inBlock: false, failed: false, savepoints: [] };
   }
 
   /** The values statements see now, with `changes` (about to be sent) applied; undefined when they are not known. */
@@ -91,6 +97,7 @@ export class TrackedSettings {
   learned(values: ReadonlyMap<string, string>, status: number): void {
     const state = this.state;
     state.current = values;
+    if (this.untouched && this.resetValues === undefined) this.resetValues = values;
     if (status === TransactionStatus.Idle) {
       state.session = values;
       state.atBegin = values;
@@ -100,6 +107,7 @@ export class TrackedSettings {
   }
 
   private answered(changes: readonly SettingChange[], outcome: TurnOutcome): void {
+    if (changes.some((change) => !TRANSACTION_KINDS.has(change.kind))) this.untouched = false;
     const state = this.state;
     if (outcome.failed) {
       // What ran before the error is undone with the implicit transaction, or with the failed block later; a
