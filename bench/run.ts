@@ -6,6 +6,7 @@
 import { runDecodeBench } from './decode.js';
 import { runEngineBench } from './engine.js';
 import { runFreshnessBench } from './freshness.js';
+import { runLimitBench } from './limit.js';
 import { runWireBench } from './wire.js';
 import { runReloadBench } from './reload.js';
 import { runReplicaBench } from './replica.js';
@@ -19,6 +20,7 @@ const benches: Record<string, () => Promise<void>> = {
   decode: runDecodeBench,
   engine: runEngineBench,
   freshness: runFreshnessBench,
+  limit: runLimitBench,
   reload: runReloadBench,
   replica: runReplicaBench,
   scale: runScaleBench,

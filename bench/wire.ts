@@ -1,14 +1,19 @@
 /**
  * Load test of the wire layer: 50 concurrent node-postgres clients × 200 queries through kinesql over TCP,
- * first `select 1` (what kinesql adds to a round trip), then the mixed load of the wire tests (counts, a
- * GROUP BY, parameterised queries on a named statement; every answer is checked) over a 300-record table.
+ * first `select 1` (what kinesql adds to a round trip), then a stream statement (`count(*)` of the table)
+ * in sessions with `kinesql.max_staleness` (what kinesql adds to a statement that may read a stream: the
+ * catch-up's check, no Kinesis read), then the mixed load of the wire tests (counts, a GROUP BY,
+ * parameterised queries on a named statement; every answer is checked) over a 300-record table. For each,
+ * the engine transactions per statement (pg_stat_database: every Sync or simple Query is one; kinesql's own
+ * exchanges with a session's backend count too).
  * Baseline, same run: the same clients and SQL sent straight to the engine (its unix socket), logged in as
  * the same client role, so row policies and role settings apply there too. Prints q/s, p50/p99 and the ratio.
  * Sizes: WIRE_BENCH_CLIENTS, WIRE_BENCH_QUERIES.
  */
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { startTradesHarness } from '../test/clients/fixture.js';
+import type { Engine } from '../src/engine/engine.js';
+import { startTradesHarness, TRADE_COUNT } from '../test/clients/fixture.js';
 import { runMixedLoad } from '../test/support/mixed-load.js';
 import { percentile } from './events-stream.js';
 
@@ -21,20 +26,40 @@ interface Load {
   latencies: number[];
   failures: number;
   errors: string[];
+  /** Engine transactions committed per statement over the run. */
+  transactions: number;
 }
 
-async function measured(run: () => Promise<{ latencies: number[]; failures: number; errors: string[] }>): Promise<Load> {
+/** Transactions the engine's database committed so far (a backend's counts arrive when it ends or goes idle a while). */
+async function committedTransactions(engine: Engine): Promise<number> {
+  const { rows } = await engine.query('select xact_commit::bigint as n from pg_stat_database where datname = current_database()');
+  return Number(rows[0]?.n ?? 0);
+}
+
+async function measured(engine: Engine, run: () => Promise<{ latencies: number[]; failures: number; errors: string[] }>): Promise<Load> {
+  const before = await committedTransactions(engine);
   const started = performance.now();
   const { latencies, failures, errors } = await run();
   const seconds = (performance.now() - started) / 1000;
-  return { seconds, latencies: [...latencies].sort((a, b) => a - b), failures, errors };
+  // The clients' backends have ended: their counts are in.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const transactions = ((await committedTransactions(engine)) - before) / Math.max(1, latencies.length);
+  return { seconds, latencies: [...latencies].sort((a, b) => a - b), failures, errors, transactions };
 }
 
-/** `clients` concurrent clients, each sending `select 1` `queries` times one after another. */
-async function runSelectOne(
+/** A statement every client sends again and again, with the session's setup first and a check of each answer. */
+interface Repeated {
+  setup?: string;
+  sql: string;
+  expected: unknown;
+}
+
+/** `clients` concurrent clients, each sending the statement `queries` times one after another. */
+async function runRepeated(
   connection: pg.ClientConfig,
   clients: number,
   queries: number,
+  statement: Repeated,
 ): Promise<{ latencies: number[]; failures: number; errors: string[] }> {
   const latencies: number[] = [];
   const errors: string[] = [];
@@ -43,14 +68,15 @@ async function runSelectOne(
       const client = new pg.Client(connection);
       await client.connect();
       try {
+        if (statement.setup) await client.query(statement.setup);
         for (let q = 0; q < queries; q += 1) {
           const t0 = performance.now();
           try {
-            const { rows } = await client.query('select 1 as one');
+            const { rows } = await client.query(statement.sql);
             latencies.push(performance.now() - t0);
-            if (rows[0]?.['one'] !== 1) errors.push(`wrong answer to select 1: ${JSON.stringify(rows)}`);
+            if (rows[0]?.['answer'] !== statement.expected) errors.push(`wrong answer to ${statement.sql}: ${JSON.stringify(rows)}`);
           } catch (error) {
-            errors.push(`select 1: ${(error as Error).message}`);
+            errors.push(`${statement.sql}: ${(error as Error).message}`);
           }
         }
       } finally {
@@ -60,6 +86,14 @@ async function runSelectOne(
   );
   return { latencies, failures: errors.length, errors };
 }
+
+const SELECT_ONE: Repeated = { sql: 'select 1 as answer', expected: 1 };
+/** Loaded once before: with max_staleness, each statement checks the shards were read recently and reads nothing. */
+const STREAM_STATEMENT: Repeated = {
+  setup: `SET kinesql.max_staleness = '1h'`,
+  sql: 'select count(*)::int as answer from market.trades',
+  expected: TRADE_COUNT,
+};
 
 export async function runWireBench(): Promise<void> {
   const harness = await startTradesHarness();
@@ -82,7 +116,7 @@ export async function runWireBench(): Promise<void> {
     const total = CLIENTS * QUERIES_PER_CLIENT;
     const out = (line: string): void => void process.stdout.write(`${line}\n`);
     const line = (label: string, load: Load): string =>
-      `${label.padEnd(40)} ${(load.latencies.length / load.seconds).toFixed(0).padStart(7)} q/s   p50 ${percentile(load.latencies, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(load.latencies, 99).toFixed(2).padStart(7)} ms`;
+      `${label.padEnd(40)} ${(load.latencies.length / load.seconds).toFixed(0).padStart(7)} q/s   p50 ${percentile(load.latencies, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(load.latencies, 99).toFixed(2).padStart(7)} ms   ${load.transactions.toFixed(2)} engine transactions/statement`;
     const qps = (load: Load): number => load.latencies.length / load.seconds;
     let failures = 0;
     const report = (what: string, kinesql: Load, engine: Load): void => {
@@ -94,11 +128,15 @@ export async function runWireBench(): Promise<void> {
       failures += kinesql.failures + engine.failures;
     };
 
-    const selectKinesql = await measured(() => runSelectOne(viaKinesql, CLIENTS, QUERIES_PER_CLIENT));
-    const selectEngine = await measured(() => runSelectOne(direct, CLIENTS, QUERIES_PER_CLIENT));
-    report('`select 1`', selectKinesql, selectEngine);
-    const mixedKinesql = await measured(() => runMixedLoad(viaKinesql, CLIENTS, QUERIES_PER_CLIENT));
-    const mixedEngine = await measured(() => runMixedLoad(direct, CLIENTS, QUERIES_PER_CLIENT));
+    const engine = harness.server.engine;
+    const compare = async (what: string, run: (connection: pg.ClientConfig) => Promise<{ latencies: number[]; failures: number; errors: string[] }>) => {
+      const kinesql = await measured(engine, () => run(viaKinesql));
+      report(what, kinesql, await measured(engine, () => run(direct)));
+    };
+    await compare('`select 1`', (connection) => runRepeated(connection, CLIENTS, QUERIES_PER_CLIENT, SELECT_ONE));
+    await compare('stream `count(*)` with max_staleness', (connection) => runRepeated(connection, CLIENTS, QUERIES_PER_CLIENT, STREAM_STATEMENT));
+    const mixedKinesql = await measured(engine, () => runMixedLoad(viaKinesql, CLIENTS, QUERIES_PER_CLIENT));
+    const mixedEngine = await measured(engine, () => runMixedLoad(direct, CLIENTS, QUERIES_PER_CLIENT));
     report('mixed queries (checked)', mixedKinesql, mixedEngine);
     if (failures > 0) process.exitCode = 1;
   } finally {

@@ -5,6 +5,7 @@
  */
 import type { Node } from './parse-tree.js';
 import type { ScanBounds } from '../store/scan-request.js';
+import { rowsEnough } from './limit-rows.js';
 import { readsNoRows, scanBoundsFor, type TableRef } from './scan-bounds.js';
 import type { RelationName } from './stream-tables.js';
 
@@ -13,10 +14,16 @@ export interface StatementBounds {
   boundsFor(table: TableRef, start: Date): ScanBounds | undefined;
   /** Whether the statement reads no rows of `table` (EXPLAIN, LIMIT 0, a constant-false WHERE): no catch-up. */
   readsNoRows(table: TableRef): boolean;
+  /** n when the statement's answer is any n rows of `table` (`SELECT … FROM t LIMIT n`, limit-rows.ts). */
+  rowsEnough(table: TableRef): number | undefined;
 }
 
 export function boundsOfTree(node: Node): StatementBounds {
-  return { boundsFor: (table, start) => scanBoundsFor(node, table, start), readsNoRows: (table) => readsNoRows(node, table) };
+  return {
+    boundsFor: (table, start) => scanBoundsFor(node, table, start),
+    readsNoRows: (table) => readsNoRows(node, table),
+    rowsEnough: (table) => rowsEnough(node, table),
+  };
 }
 
 /**
@@ -32,6 +39,8 @@ export interface PrecomputedTable {
   late?: ScanBounds | undefined;
   /** The statement reads no rows of the table. */
   noRows: boolean;
+  /** Its answer is any this many rows of the table. */
+  enough?: number;
 }
 
 export interface PrecomputedBounds {
@@ -53,7 +62,9 @@ export function precomputeBounds(node: Node, relations: readonly RelationName[],
       const ref = { schema, name };
       const early = scanBoundsFor(node, ref, new Date(at));
       // Only a time bound can depend on the start.
-      tables.push({ schema, name, early, late: early?.fromTime ? scanBoundsFor(node, ref, new Date(at + FAR_MS)) : early, noRows: readsNoRows(node, ref) });
+      const late = early?.fromTime ? scanBoundsFor(node, ref, new Date(at + FAR_MS)) : early;
+      const enough = rowsEnough(node, ref);
+      tables.push({ schema, name, early, late, noRows: readsNoRows(node, ref), ...(enough === undefined ? {} : { enough }) });
     }
   }
   return { at, tables };
@@ -72,6 +83,7 @@ export function boundsOfPrecomputed(precomputed: PrecomputedBounds): StatementBo
     precomputed.tables.find((t) => t.name === table.name && t.schema === OTHER_SCHEMA);
   return {
     readsNoRows: (table) => entryFor(table)?.noRows ?? false,
+    rowsEnough: (table) => entryFor(table)?.enough,
     boundsFor(table, start) {
       const entry = entryFor(table);
       const { early, late } = entry ?? {};

@@ -4,9 +4,10 @@ import type { CheckpointDefaults } from '../engine/roles.js';
 import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/checkpoints.js';
 import { loadProgressText } from '../store/load-progress.js';
 import type { StreamStore } from '../store/stream-store.js';
-import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
-import { checkSessionProperty, SESSION_PROPERTIES, sessionPropertyValue } from '../config/session-properties.js';
-import { sessionScan } from '../store/session-scan.js';
+import type { ScanBounds, ScanProgress, ScanWindow } from '../store/scan-request.js';
+import { qualifiedName } from '../pg/quoting.js';
+import { checkSessionProperty, SESSION_PROPERTIES, SessionSettingError, sessionPropertyValue } from '../config/session-properties.js';
+import { sessionScan, type SessionScan } from '../store/session-scan.js';
 import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
@@ -184,8 +185,12 @@ export class StatementExecutor {
       () => this.metrics?.catchUpFinished((performance.now() - waitStarted) / 1000),
       () => undefined,
     );
+    // `SELECT … FROM t LIMIT n` is answered by any n rows of its snapshot: once n are loaded and visible, the
+    // rest of the load goes on in the background (checkpoint mode needs the positions the whole read reaches).
+    const enough = mode ? undefined : this.rowsEnough(tables, relations);
+    const answerable = enough === undefined ? catchingUp : this.untilRowsVisible(tables[0]!, enough, scan.window, catchingUp);
     if (signal) {
-      catchingUp.catch(() => undefined);
+      answerable.catch(() => undefined);
       signal.throwIfAborted();
       let onAbort!: () => void;
       const aborted = new Promise<never>((_, reject) => {
@@ -193,12 +198,12 @@ export class StatementExecutor {
         signal.addEventListener('abort', onAbort, { once: true });
       });
       try {
-        await Promise.race([catchingUp, aborted]);
+        await Promise.race([answerable, aborted]);
       } finally {
         signal.removeEventListener('abort', onAbort);
       }
     } else {
-      await catchingUp;
+      await answerable;
     }
     for (const table of tables) {
       const notice = table.streamNotice();
@@ -211,6 +216,41 @@ export class StatementExecutor {
         ? new Date(statementStart.getTime() - this.store.windowDefaults().iterOffsetSeconds * 1000)
         : undefined;
     return { checkpoint: { mode, visibleFrom: windowStart, tables: tables.map((table) => ({ table, reached: table.reachedPositions() })) } };
+  }
+
+  /** n when the statements are one `SELECT … FROM t LIMIT n` of the one stream table they read (limit-rows.ts). */
+  private rowsEnough(tables: StreamTable[], relations: RelationName[]): number | undefined {
+    if (tables.length !== 1 || relations.length !== 1) return undefined;
+    const table = tables[0]!.definition;
+    return this.statementOf.get(relations[0]!)?.rowsEnough({ schema: table.schemaName, name: table.tableName });
+  }
+
+  /**
+   * Resolves when `catchingUp` does, or sooner, once `rows` rows of the table's window are loaded: the engine is
+   * asked (as the row policy counts them, with the window as it will stand a minute on) only once the table's
+   * own count says there could be enough.
+   */
+  private async untilRowsVisible(table: StreamTable, rows: number, window: ScanWindow | undefined, catchingUp: Promise<void>): Promise<void> {
+    let finished = false;
+    const settled = catchingUp.finally(() => {
+      finished = true;
+    });
+    const visible = async (): Promise<void> => {
+      while (!finished) {
+        if (table.rowsLoaded >= rows) {
+          const start = window ? window.start : table.windowStart(Date.now() + 60_000);
+          const where = start ? `WHERE _message_timestamp >= $1` : '';
+          const { rows: counted } = await this.engine.query(
+            `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${qualifiedName(table.definition)} ${where} LIMIT ${rows}) AS loaded`,
+            start ? [start] : [],
+          );
+          if ((counted[0]?.n as number | undefined) === rows) return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, ROWS_POLL_MS));
+      }
+    };
+    // The engine out of reach while asked: the statement waits for the whole load, as any other does.
+    await Promise.race([settled, visible().catch(() => settled)]);
   }
 
   /** After a statement ran without error: checkpoint mode's bookkeeping. */
@@ -233,6 +273,9 @@ export class StatementExecutor {
     return result;
   }
 }
+
+/** How often a `LIMIT n` statement looks whether n rows are loaded yet. */
+const ROWS_POLL_MS = 100;
 
 function progressMessage(progress: ScanProgress[]): string {
   return progress.map(loadProgressText).join('; ');

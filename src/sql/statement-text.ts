@@ -14,6 +14,7 @@ import { checkStatements, type GateContext } from './readonly-gate.js';
 import { serverIdentityEdits, showPortEdits } from './server-identity.js';
 import { settingQuestionEdits } from './setting-questions.js';
 import { propertiesSetBy } from './session-properties.js';
+import { settingChangesOf, type SettingChange } from './setting-changes.js';
 import { spliceUtf8, type ByteEdit } from './splice.js';
 import { referencedRelations, type RelationName } from './stream-tables.js';
 import { lazyTokens } from './tokens.js';
@@ -35,6 +36,8 @@ export interface TextAnalysis {
   /** The seed's session properties (and kinesql.max_staleness) the string SETs to constants. */
   properties: [string, string][];
   prepared: PreparedChanges;
+  /** What it does to the session's settings and transaction state, in order (setting-changes.ts). */
+  settingChanges: SettingChange[];
   /** How the engine's copy of the text may differ from the client's, in UTF-8 byte offsets of the client's. */
   rewrites: Rewrites;
 }
@@ -72,7 +75,13 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
     copies: copyTableSites(verdict.statements, tokens),
   };
   return {
-    analysis: { relations, properties: [...propertiesSetBy(verdict.statements)], prepared: preparedChanges(verdict.statements), rewrites },
+    analysis: {
+      relations,
+      properties: [...propertiesSetBy(verdict.statements)],
+      prepared: preparedChanges(verdict.statements),
+      settingChanges: settingChangesOf(verdict.statements),
+      rewrites,
+    },
     statements: verdict.statements,
   };
 }
@@ -80,7 +89,7 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
 /** The analysis of a string that may not run. */
 export function refusedAnalysis(refusal: NonNullable<TextAnalysis['refusal']>): TextAnalysis {
   const rewrites = { catalogColumns: [], serverIdentity: [], stars: [], settings: [], copies: [] };
-  return { refusal, relations: [], properties: [], prepared: preparedChanges([]), rewrites };
+  return { refusal, relations: [], properties: [], prepared: preparedChanges([]), settingChanges: [], rewrites };
 }
 
 function preparedChanges(statements: readonly ParsedStatement[]): PreparedChanges {

@@ -20,7 +20,13 @@ export interface TurnAnswer {
   sqlstate?: string;
   /** Rows the commands reported (the number ending their CommandComplete tags), if any did. */
   rows?: number;
+  /** The transaction status the ReadyForQuery gave. */
+  status: number;
+  /** The settings the backend reported with ParameterStatus on the way, by name. */
+  reported: ReadonlyMap<string, string>;
 }
+
+const NONE_REPORTED: ReadonlyMap<string, string> = new Map();
 
 /** The row count of a CommandComplete tag (`SELECT 5`, `FETCH 10`, `COPY 3`); undefined for tags without one. */
 function rowsOf(body: Buffer): number | undefined {
@@ -52,6 +58,7 @@ export class BackendRelay {
   private errorsBeforeReady = 0;
   private sqlstateBeforeReady: string | undefined;
   private rowsBeforeReady: number | undefined;
+  private reportedBeforeReady: Map<string, string> | undefined;
   private own: { messages: BackendMessage[]; done: (messages: BackendMessage[]) => void; failed: (error: Error) => void } | undefined;
   private closed = false;
   private readonly header = Buffer.alloc(5);
@@ -127,12 +134,18 @@ export class BackendRelay {
     }
   }
 
-  /** A ParameterStatus of the engine's: a SET client_encoding (or RESET) changes how the client's SQL is read. */
+  /**
+   * A ParameterStatus of the engine's: kept for the turn's answer; a SET client_encoding (or RESET) changes how
+   * the client's SQL is read.
+   */
   private noteParameter(body: Buffer): void {
     const nameEnd = body.indexOf(0);
-    if (nameEnd < 0 || body.toString('latin1', 0, nameEnd) !== 'client_encoding') return;
-    const value = body.toString('latin1', nameEnd + 1, body.indexOf(0, nameEnd + 1));
-    this.codec = codecNamed(value) ?? this.codec;
+    if (nameEnd < 0) return;
+    const name = body.toString('utf8', 0, nameEnd);
+    const value = body.toString('utf8', nameEnd + 1, body.indexOf(0, nameEnd + 1));
+    this.reportedBeforeReady ??= new Map();
+    this.reportedBeforeReady.set(name, value);
+    if (name === 'client_encoding') this.codec = codecNamed(value) ?? this.codec;
   }
 
   private onData(chunk: Buffer): void {
@@ -190,6 +203,8 @@ export class BackendRelay {
         this.outstanding = Math.max(0, this.outstanding - 1);
         const answer: TurnAnswer = {
           failed: this.errorsBeforeReady > 0,
+          status: this.status,
+          reported: this.reportedBeforeReady ?? NONE_REPORTED,
           ...(this.sqlstateBeforeReady !== undefined ? { sqlstate: this.sqlstateBeforeReady } : {}),
           ...(this.rowsBeforeReady !== undefined ? { rows: this.rowsBeforeReady } : {}),
         };
@@ -197,6 +212,7 @@ export class BackendRelay {
         this.errorsBeforeReady = 0;
         this.sqlstateBeforeReady = undefined;
         this.rowsBeforeReady = undefined;
+        this.reportedBeforeReady = undefined;
         if (this.outstanding === 0) {
           if (runStart >= 0 && offset > runStart) this.forward(chunk.subarray(runStart, offset));
           runStart = offset;

@@ -1,7 +1,9 @@
 /**
  * A session's settings live in its own engine backend. kinesql passes the client's startup settings on (after
- * the read-only gate's allow-list) and, before a statement that reads stream tables, reads back the few it
- * needs to plan the read: the session properties (config/session-properties.ts), search_path and statement_timeout.
+ * the read-only gate's allow-list) and keeps the few it needs to plan a stream statement's read itself
+ * (tracked-settings.ts): the session properties (config/session-properties.ts), search_path, statement_timeout
+ * and the login role. It reads them back with SHOW at the session's first statement that may read a stream, and
+ * again only where it cannot know them.
  */
 import { SESSION_PROPERTY_NAMES } from '../config/session-properties.js';
 import { SESSION_ROLE_SETTING } from '../store/checkpoints.js';
@@ -62,7 +64,7 @@ export function engineStartupParameters(client: ReadonlyMap<string, string>, cei
   return asked;
 }
 
-/** What kinesql reads back from a session's backend before a stream statement (the login role: whose checkpoints). */
+/** What kinesql keeps of a session's settings (the login role: whose checkpoints). */
 export const READ_BACK: readonly string[] = ['search_path', 'statement_timeout', SESSION_ROLE_SETTING, ...SESSION_PROPERTY_NAMES];
 
 const OWN_STATEMENT = 'kinesql_read_setting';

@@ -24,7 +24,8 @@ import { PgError, type ErrorFields } from '../pg/pg-error.js';
 import { FrontendReader, ProtocolViolation, type FrontendMessage, type StartupPacket } from './frontend-reader.js';
 import { socketSink, type MessageSink } from './message-sink.js';
 import type { Release, SessionClaim } from './connection-slots.js';
-import { engineStartupParameters, StartupSettingRefused } from './session-settings.js';
+import { engineStartupParameters, READ_BACK, StartupSettingRefused } from './session-settings.js';
+import { TrackedSettings } from './tracked-settings.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
 export interface SessionSettings {
@@ -363,6 +364,7 @@ export class Session {
       this.user,
       this.settings.defaultSchema,
       { processId: link.processId, secretKey: link.secretKey },
+      new TrackedSettings(new Set(READ_BACK)),
     );
     this.hooks.opened(this);
     this.logger.info(

@@ -2,7 +2,8 @@
  * A logged-in session's traffic, turn by turn. A simple Query, or an extended-protocol batch up to its Sync or
  * Flush, is one turn: its SQL passes the read-only gate, the stream tables it reads are caught up, and it
  * goes to the session's own engine backend, whose replies the relay passes back untouched. Transactions,
- * cursors, prepared statements and settings are the backend's own.
+ * cursors, prepared statements and settings are the backend's own; kinesql keeps track of the few settings a
+ * catch-up plans with (tracked-settings.ts) and of what each prepared statement reads.
  */
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
@@ -11,13 +12,16 @@ import { backend } from '../pg/backend-messages.js';
 import { PgError, type ErrorFields } from '../pg/pg-error.js';
 import { inClientEncoding } from '../pg/message-encoding.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
+import type { SettingChange } from '../sql/setting-changes.js';
+import type { PreparedChanges } from '../sql/statement-text.js';
 import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
 import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
-import { buildParse, readBind, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
+import { buildParse, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
+import type { TrackedSettings } from './tracked-settings.js';
 import { typedMessage } from '../pg/framing.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
@@ -95,10 +99,16 @@ export class SessionTurns {
   private discardUntilSync = false;
   /** Forwarded extended-protocol messages not yet followed by a Sync. */
   private unsynced = false;
-  /** The stream tables each prepared statement reads: protocol-level by name, and SQL-level PREPAREs. */
-  private readonly statements = new Map<string, RelationName[]>();
-  private readonly sqlPrepared = new Map<string, RelationName[]>();
+  /**
+   * What each prepared statement reads and sets, by name: one namespace for protocol Parse and SQL PREPARE, as in
+   * PostgreSQL (a Bind may run a statement PREPAREd in SQL, an EXECUTE one made by a Parse).
+   */
+  private readonly prepared = new Map<string, PreparedStatement>();
+  /** The prepared statement each portal was bound to. */
+  private readonly portals = new Map<string, string>();
   private context: SessionContext;
+  /** The values `context` was made from. */
+  private contextValues: ReadonlyMap<string, string> | undefined;
   private catchingUp: AbortController | undefined;
   private readonly executor: StatementExecutor;
   private readonly engine: Engine;
@@ -114,6 +124,8 @@ export class SessionTurns {
     defaultSchema: string,
     /** The engine backend's key, for forwarding cancel requests. */
     private readonly backendKey: { processId: number; secretKey: number },
+    /** The settings a catch-up plans with, as kinesql keeps them. */
+    private readonly settings: TrackedSettings,
   ) {
     this.executor = session.executor;
     this.engine = session.engine;
@@ -123,6 +135,7 @@ export class SessionTurns {
     // kinesql's own errors and notices, in the session's client encoding as the engine's are.
     this.send = (bytes) => session.send(inClientEncoding(bytes, relay.codec));
     this.context = { searchPath: [defaultSchema, 'public'] };
+    this.useSettings(settings.preview([]));
   }
 
   async onMessage(message: FrontendMessage): Promise<void> {
@@ -172,18 +185,24 @@ export class SessionTurns {
       await this.refuse(error, true);
       return;
     }
-    const { relations, properties, prepared } = analyzed;
-    relations.push(...prepared.executes.flatMap((name) => this.sqlPrepared.get(name) ?? []));
+    const relations = [...analyzed.relations, ...this.executedRelations(analyzed.prepared.executes)];
     const build = async (context: SessionContext): Promise<Buffer> =>
       typedMessage('Q', codec.encode(this.executor.prepareSql(analyzed, context)), Buffer.from([0]));
-    await this.forward(relations, build, 1, properties);
-    for (const [name, statementRelations] of prepared.prepares) this.sqlPrepared.set(name, statementRelations);
-    for (const name of prepared.deallocates) this.sqlPrepared.delete(name);
-    if (prepared.deallocateAll) this.sqlPrepared.clear();
-    if (prepared.discardAll) {
-      this.sqlPrepared.clear();
-      this.statements.clear();
-    }
+    await this.forward(relations, build, 1, analyzed.text.settingChanges);
+    this.notePrepared(analyzed.prepared);
+  }
+
+  /** The stream tables the prepared statements an EXECUTE names read. */
+  private executedRelations(names: readonly string[]): RelationName[] {
+    return names.flatMap((name) => this.prepared.get(name)?.relations ?? []);
+  }
+
+  /** SQL PREPARE, DEALLOCATE and DISCARD ALL change the namespace protocol Parse uses too. */
+  private notePrepared(changes: PreparedChanges): void {
+    for (const [name, relations] of changes.prepares) this.prepared.set(name, { relations, changes: [], executes: [], prepared: NO_PREPARED_CHANGES });
+    for (const name of changes.deallocates) this.prepared.delete(name);
+    if (changes.deallocateAll || changes.discardAll) this.prepared.clear();
+    if (changes.discardAll) this.portals.clear();
   }
 
   // ---- extended protocol -------------------------------------------------------------------------
@@ -195,6 +214,7 @@ export class SessionTurns {
     this.turnText = this.textOfBatch(batch);
     const endsWithSync = batch.at(-1)?.type === 'S';
     const relations: RelationName[] = [];
+    const changes: SettingChange[] = [];
     const codec = this.relay.codec;
     const parses = new Map<FrontendMessage, { parse: ParseMessage; analyzed: AnalyzedSql }>();
     try {
@@ -203,13 +223,23 @@ export class SessionTurns {
           const parse = readParse(message.body, codec);
           const analyzed = await this.executor.analyze(parse.query);
           // Parse and Describe read no rows: the catch-up comes with the Bind that runs the statement.
-          this.statements.set(parse.name, analyzed.relations);
+          const { relations: own, prepared } = analyzed;
+          this.prepared.set(parse.name, { relations: own, changes: analyzed.text.settingChanges, executes: prepared.executes, prepared });
           parses.set(message, { parse, analyzed });
         } else if (message.type === 'B') {
-          relations.push(...(this.statements.get(readBind(message.body).statement) ?? []));
+          const bind = readBind(message.body);
+          const statement = this.prepared.get(bind.statement);
+          this.portals.set(bind.portal, bind.statement);
+          relations.push(...(statement?.relations ?? []), ...this.executedRelations(statement?.executes ?? []));
+        } else if (message.type === 'E') {
+          const bound = this.portals.get(readExecute(message.body).portal);
+          const statement = bound === undefined ? undefined : this.prepared.get(bound);
+          changes.push(...(statement?.changes ?? []));
+          if (statement) this.notePrepared(statement.prepared);
         } else if (message.type === 'C') {
           const target = readTarget(message.body, 'Close');
-          if (target.kind === 'S') this.statements.delete(target.name);
+          if (target.kind === 'S') this.prepared.delete(target.name);
+          else this.portals.delete(target.name);
         }
       }
     } catch (error) {
@@ -226,7 +256,7 @@ export class SessionTurns {
       }
       return Buffer.concat(out);
     };
-    await this.forward(relations, build, endsWithSync ? 1 : 0);
+    await this.forward(relations, build, endsWithSync ? 1 : 0, changes);
     this.unsynced = !endsWithSync;
   }
 
@@ -236,12 +266,14 @@ export class SessionTurns {
    * Counts (and logs) a turn once its ReadyForQuery has come: refused by kinesql (with the SQLSTATE it
    * sent), failed in the engine, or answered.
    */
-  private answered(refusedWith?: string): ((answer: TurnAnswer) => void) | undefined {
+  private answered(refusedWith?: string, changes: readonly SettingChange[] = []): (answer: TurnAnswer) => void {
+    const track = this.settings.sent(changes, true);
     const metrics = this.metrics;
-    if (!metrics) return undefined;
     const started = this.turnStarted;
     const text = this.turnText;
     return (answer) => {
+      track?.(answer);
+      if (!metrics) return;
       const outcome = refusedWith !== undefined ? 'refused' : answer.failed ? 'error' : 'ok';
       const sqlstate = refusedWith ?? answer.sqlstate;
       metrics.statementFinished(outcome, (performance.now() - started) / 1000, {
@@ -273,14 +305,16 @@ export class SessionTurns {
 
   /**
    * Sends a turn's messages to the backend. When they may read stream tables, kinesql first waits for the
-   * backend to answer everything before them, reads the session's settings from it, and catches the
-   * tables up; a catch-up that fails (or is cancelled) is reported instead of running the statement.
+   * backend to answer everything before them (so that what they set is known) and catches the tables up with
+   * the session's settings as kept by kinesql (with the turn's own SETs); only when those are not known does
+   * it read them from the backend first. A catch-up that fails (or is cancelled) is reported instead of running
+   * the statement.
    */
   private async forward(
     relations: RelationName[],
     build: (context: SessionContext) => Promise<Buffer>,
     replies: number,
-    alsoSet: ReadonlyMap<string, string> = new Map(),
+    changes: readonly SettingChange[],
   ): Promise<void> {
     const relay = this.relay;
     let caughtUp: CaughtUp = {};
@@ -288,12 +322,12 @@ export class SessionTurns {
       await relay.whenIdle();
       if (relay.status !== TransactionStatus.Failed) {
         // Between a Flush and its Sync the backend cannot be asked (asyncpg's Parse, Describe, Flush, then Bind,
-        // Execute, Sync): the settings read last stand, and the catch-up comes all the same.
-        if (!this.unsynced) {
-          const settings = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
-          for (const [name, value] of alsoSet) settings?.set(name, value);
-          if (settings) this.context = { searchPath: searchPathSchemas(settings.get('search_path') ?? '', this.user), settings };
+        // Execute, Sync): the settings known last stand, and the catch-up comes all the same.
+        if (this.settings.unknown && !this.unsynced) {
+          const read = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
+          if (read) this.settings.learned(read, relay.status);
         }
+        this.useSettings(this.settings.preview(changes));
         try {
           caughtUp = await this.catchUp(relations, timeoutMs(this.context.settings?.get('statement_timeout')));
         } catch (error) {
@@ -303,7 +337,12 @@ export class SessionTurns {
         }
       }
     }
-    relay.send(await build(this.context), replies, this.answered());
+    const bytes = await build(this.context);
+    if (replies > 0) relay.send(bytes, replies, this.answered(undefined, changes));
+    else {
+      this.settings.sent(changes, false);
+      relay.send(bytes, 0);
+    }
     if (caughtUp.checkpoint) {
       const errorsBefore = relay.errors;
       await relay.whenIdle();
@@ -311,6 +350,13 @@ export class SessionTurns {
         await this.executor.afterStatement(caughtUp).catch((error: unknown) => this.logger.warn({ err: error }, 'checkpoint not saved'));
       }
     }
+  }
+
+  /** The context catch-ups and the engine's text are made with, from the settings' values when they are known. */
+  private useSettings(values: ReadonlyMap<string, string> | undefined): void {
+    if (values === undefined || values === this.contextValues) return;
+    this.contextValues = values;
+    this.context = { searchPath: searchPathSchemas(values.get('search_path') ?? '', this.user), settings: values };
   }
 
   private async catchUp(relations: RelationName[], statementTimeoutMs: number): Promise<CaughtUp> {
@@ -384,6 +430,16 @@ export class SessionTurns {
     this.catchingUp?.abort(new PgError('connection closed', SQLSTATE.connectionFailure));
   }
 }
+
+/** A prepared statement (protocol Parse or SQL PREPARE): the stream tables it reads, what it sets, the prepared statements it runs or changes. */
+interface PreparedStatement {
+  relations: RelationName[];
+  changes: readonly SettingChange[];
+  executes: readonly string[];
+  prepared: PreparedChanges;
+}
+
+const NO_PREPARED_CHANGES: PreparedChanges = { prepares: [], executes: [], deallocates: [], deallocateAll: false, discardAll: false };
 
 /**
  * A statement's error (ERROR): kinesql's refusal, an unparsable message of a batch, a session property it

@@ -11,6 +11,7 @@ import type { StreamStore } from '../../src/store/stream-store.js';
 import type { BackendMessage, BackendRelay } from '../../src/wire/backend-relay.js';
 import { FrontendReader } from '../../src/wire/frontend-reader.js';
 import { READ_BACK, READ_SETTINGS_EXCHANGE } from '../../src/wire/session-settings.js';
+import { TrackedSettings } from '../../src/wire/tracked-settings.js';
 import { SessionTurns } from '../../src/wire/turns.js';
 import { errorFields, types } from '../support/raw-client.js';
 import { message } from './memory-socket.js';
@@ -101,7 +102,14 @@ function turns() {
     fatal: vi.fn(async () => undefined),
     end: vi.fn(),
   };
-  const handler = new SessionTurns(relay as unknown as BackendRelay, session, 'alice', 'public', { processId: 7, secretKey: 8 });
+  const handler = new SessionTurns(
+    relay as unknown as BackendRelay,
+    session,
+    'alice',
+    'public',
+    { processId: 7, secretKey: 8 },
+    new TrackedSettings(new Set(READ_BACK), new Map()),
+  );
   /** Feeds the handler the client's bytes, message by message, as the session does. */
   const feed = async (...chunks: Buffer[]): Promise<void> => {
     for (const next of frontendMessages(Buffer.concat(chunks))) await handler.onMessage(next);
