@@ -85,7 +85,8 @@ function backendMessages(chunks: Uint8Array[]): BackendMessage[] {
   return messages;
 }
 
-function turns() {
+/** `startValues`: the settings the session starts with as kinesql knows them; null: read at the first stream statement. */
+function turns(startValues: ReadonlyMap<string, string> | null = new Map()) {
   const relay = new StubRelay();
   const written: Uint8Array[] = [];
   const engine = { serverVersionNum: 180000, cancel: vi.fn(async () => undefined) } as unknown as Engine;
@@ -108,7 +109,7 @@ function turns() {
     'alice',
     'public',
     { processId: 7, secretKey: 8 },
-    new TrackedSettings(new Set(READ_BACK), new Map()),
+    new TrackedSettings(new Set(READ_BACK), startValues ?? undefined),
   );
   /** Feeds the handler the client's bytes, message by message, as the session does. */
   const feed = async (...chunks: Buffer[]): Promise<void> => {
@@ -219,8 +220,11 @@ describe('the catch-up before a turn that may read a stream table', () => {
   });
 
   /** Turns whose executor's catch-up is recorded as a step of the relay and answered by `run`. */
-  function catchingUp(run: (signal: AbortSignal | undefined) => Promise<CaughtUp> = async () => ({})) {
-    const setup = turns();
+  function catchingUp(
+    run: (signal: AbortSignal | undefined) => Promise<CaughtUp> = async () => ({}),
+    startValues: ReadonlyMap<string, string> | null = new Map(),
+  ) {
+    const setup = turns(startValues);
     const catchUp = vi.spyOn(setup.session.executor, 'catchUp').mockImplementation(async (_relations, _context, signal) => {
       setup.relay.steps.push('catch up');
       return run(signal);
@@ -234,8 +238,8 @@ describe('the catch-up before a turn that may read a stream table', () => {
 
   const queryText = (sent: { bytes: Buffer }) => sent.bytes.toString('utf8', 5, sent.bytes.length - 1);
 
-  it("reads the session's settings from its backend, catches the table up under them, then forwards the statement", async () => {
-    const { relay, feed, toClient, catchUp } = catchingUp();
+  it("reads the session's settings from its backend once, catches the table up under them, then forwards the statement", async () => {
+    const { relay, feed, toClient, catchUp } = catchingUp(undefined, null);
     relay.settings.set('search_path', '"$user", analytics, public');
     await feed(serialize.query('select count(*) from clicks'));
     expect(relay.steps).toEqual(['idle', 'show settings', 'catch up', 'send Q']);
@@ -246,6 +250,12 @@ describe('the catch-up before a turn that may read a stream table', () => {
     expect(context.settings?.get('search_path')).toBe('"$user", analytics, public');
     expect(queryText(relay.sent[0]!)).toBe('select count(*) from clicks');
     expect(toClient()).toEqual([]);
+
+    // Known from then on: the next stream statement asks the backend nothing.
+    relay.steps.length = 0;
+    await feed(serialize.query('select count(*) from clicks'));
+    expect(relay.steps).toEqual(['idle', 'catch up', 'send Q']);
+    expect(catchUp.mock.calls[1]![1].searchPath).toEqual(['alice', 'analytics', 'public']);
   });
 
   it('neither reads settings nor catches up for a statement that names no stream table', async () => {
@@ -278,7 +288,7 @@ describe('the catch-up before a turn that may read a stream table', () => {
   });
 
   it("stops a catch-up at the statement_timeout the session's backend reports", async () => {
-    const { relay, feed, toClient } = catchingUp(untilStopped);
+    const { relay, feed, toClient } = catchingUp(untilStopped, null);
     relay.settings.set('statement_timeout', '20ms');
     await feed(serialize.query('select * from clicks'));
     expect(errorFields(toClient()[0]!.body)).toMatchObject({ C: '57014', M: 'canceling statement due to statement timeout' });
@@ -293,9 +303,8 @@ describe('the catch-up before a turn that may read a stream table', () => {
     expect(catchUp).not.toHaveBeenCalled();
   });
 
-  it('catches up at the Bind that runs a prepared statement, not at its Parse; between Flush and Sync the settings read last stand', async () => {
-    const { relay, feed, catchUp } = catchingUp();
-    relay.settings.set('search_path', 'analytics');
+  it('catches up at the Bind that runs a prepared statement, not at its Parse, under the settings kinesql keeps', async () => {
+    const { relay, feed, catchUp } = catchingUp(undefined, new Map([['search_path', 'analytics']]));
     await feed(serialize.parse({ name: 's1', text: 'select * from clicks' }), serialize.describe({ type: 'S', name: 's1' }), serialize.flush());
     expect(catchUp).not.toHaveBeenCalled();
     expect(relay.steps).toEqual(['send P']);
@@ -303,12 +312,12 @@ describe('the catch-up before a turn that may read a stream table', () => {
     // asyncpg's order: Parse, Describe, Flush, then Bind, Execute, Sync. The backend cannot be asked in between.
     await feed(serialize.bind({ statement: 's1' }), serialize.execute(), SYNC);
     expect(catchUp).toHaveBeenCalledTimes(1);
-    expect(catchUp.mock.calls[0]![1].searchPath).toEqual(['public', 'public']);
+    expect(catchUp.mock.calls[0]![1].searchPath).toEqual(['analytics']);
     expect(relay.steps.slice(1)).toEqual(['idle', 'catch up', 'send B']);
 
     relay.steps.length = 0;
     await feed(serialize.bind({ statement: 's1' }), serialize.execute(), SYNC);
-    expect(relay.steps).toEqual(['idle', 'show settings', 'catch up', 'send B']);
+    expect(relay.steps).toEqual(['idle', 'catch up', 'send B']);
     expect(catchUp.mock.calls[1]![1].searchPath).toEqual(['analytics']);
   });
 
@@ -318,7 +327,7 @@ describe('the catch-up before a turn that may read a stream table', () => {
     const afterStatement = vi.spyOn(session.executor, 'afterStatement').mockResolvedValue(undefined);
     await feed(serialize.query('select * from clicks'));
     expect(afterStatement).toHaveBeenCalledExactlyOnceWith(checkpoint);
-    expect(relay.steps).toEqual(['idle', 'show settings', 'catch up', 'send Q', 'idle']);
+    expect(relay.steps).toEqual(['idle', 'catch up', 'send Q', 'idle']);
 
     relay.failing = true;
     await feed(serialize.query('select * from clicks'));
