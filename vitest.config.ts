@@ -33,7 +33,14 @@ export default defineConfig({
         ? [
             {
               // The same again on a Citus coordinator and two workers, stream tables distributed, plus the Citus-only tests.
-              test: { ...shared, name: 'citus-engine', include: onCitus, env: { ...shared.env, KINESQL_TEST_ENGINE: 'citus' } },
+              // Not client encodings other than UTF8: rows computed on the workers reach such a client in UTF8 (docs/scaling.md).
+              test: {
+                ...shared,
+                name: 'citus-engine',
+                include: onCitus,
+                exclude: [...configDefaults.exclude, 'test/clients/client-encoding.test.ts'],
+                env: { ...shared.env, KINESQL_TEST_ENGINE: 'citus' },
+              },
             },
           ]
         : []),

@@ -18,12 +18,15 @@ import { prepareText, type PreparedChanges, type StarContext, type TextAnalysis 
 import type { StatementBounds } from './statement-bounds.js';
 import type { RelationName } from './stream-tables.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
+import { publishSessionSettings, type SessionBackend } from '../engine/citus.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
   searchPath: string[];
   /** The session's settings as its backend has them (lower-case names, e.g. `kinesis.iter_offset_seconds`). */
   settings?: ReadonlyMap<string, string>;
+  /** The session's engine backend, whose settings are published to the workers of a distributed engine. */
+  backend?: SessionBackend;
 }
 
 /** A client's SQL string, parsed once: what every later step (catch-up, the engine's text, prepared statements) needs of it. */
@@ -168,6 +171,7 @@ export class StatementExecutor {
     const tables = this.store.resolve(relations, session.searchPath);
     if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
     if (tables.length === 0) return {};
+    if (this.store.distributed && session.backend) await this.publish(session.backend, session.settings);
     const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
     let scan: SessionScan;
     let mode: CheckpointMode | undefined;
@@ -236,6 +240,19 @@ export class StatementExecutor {
         ? new Date(statementStart.getTime() - this.store.windowDefaults().iterOffsetSeconds * 1000)
         : undefined;
     return { checkpoint: { mode, visibleFrom: windowStart, tables: tables.map((table) => ({ table, reached: table.reachedPositions() })) } };
+  }
+
+  /** The session's settings where the workers' shard policies read them (engine/citus.ts). */
+  private async publish(backend: SessionBackend, settings: ReadonlyMap<string, string> | undefined): Promise<void> {
+    try {
+      await publishSessionSettings(this.engine, backend, settings);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      throw new StatementError(
+        `the session's settings could not be given to the engine's workers: ${(error as Error).message}`,
+        typeof code === 'string' ? code : SQLSTATE.connectionFailure,
+      );
+    }
   }
 
   /** After a statement ran without error: checkpoint mode's bookkeeping. */

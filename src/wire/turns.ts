@@ -10,6 +10,7 @@ import { describeBytes, ReplicaError, type ReadReplica, type ReplayProgress } fr
 import { backend, type ErrorFields } from '../pg/backend-messages.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
+import type { SessionBackend } from '../engine/citus.js';
 import { StatementError } from '../sql/statement-executor.js';
 import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
@@ -97,6 +98,8 @@ export class SessionTurns {
   private readonly statements = new Map<string, RelationName[]>();
   private readonly sqlPrepared = new Map<string, RelationName[]>();
   private context: SessionContext;
+  /** The engine backend, and the settings last published for it (a distributed engine). */
+  private readonly backend: SessionBackend;
   private catchingUp: AbortController | undefined;
   private readonly executor: StatementExecutor;
   private readonly engine: Engine;
@@ -119,7 +122,8 @@ export class SessionTurns {
     this.metrics = session.metrics;
     this.logger = session.logger;
     this.send = session.send;
-    this.context = { searchPath: [defaultSchema, 'public'] };
+    this.backend = { processId: backendKey.processId };
+    this.context = { searchPath: [defaultSchema, 'public'], backend: this.backend };
   }
 
   async onMessage(message: FrontendMessage): Promise<void> {
@@ -289,7 +293,7 @@ export class SessionTurns {
         if (!this.unsynced) {
           const settings = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
           for (const [name, value] of alsoSet) settings?.set(name, value);
-          if (settings) this.context = { searchPath: searchPathSchemas(settings.get('search_path') ?? '', this.user), settings };
+          if (settings) this.context = { searchPath: searchPathSchemas(settings.get('search_path') ?? '', this.user), settings, backend: this.backend };
         }
         try {
           caughtUp = await this.catchUp(relations, timeoutMs(this.context.settings?.get('statement_timeout')));

@@ -49,7 +49,13 @@ export async function startCitusCluster(workerCount = 2): Promise<CitusCluster> 
       ),
     );
     const [coordinator, ...workers] = nodes as [ExternalPostgres, ...ExternalPostgres[]];
-    for (const node of nodes) await asSuperuser(node, (client) => client.query('CREATE EXTENSION citus'));
+    for (const node of nodes) {
+      await asSuperuser(node, async (client) => {
+        await client.query('CREATE EXTENSION citus');
+        // Name lookups in columnar storage's schema (its tables stay unreadable): BI tools ask privileges of every table pg_tables lists.
+        await client.query('GRANT USAGE ON SCHEMA columnar_internal TO PUBLIC');
+      });
+    }
     await asSuperuser(coordinator, async (client) => {
       await client.query('SELECT citus_set_coordinator_host($1, $2)', ['127.0.0.1', coordinator.port]);
       for (const worker of workers) await client.query('SELECT citus_add_node($1, $2)', ['127.0.0.1', worker.port]);
