@@ -40,3 +40,5 @@ fi
 if [ "$need_server" = true ] && [ -d /etc/postgresql/15/main ]; then
   $SUDO pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
 fi
+# Citus for the citus-engine project: built from the vendored source into PostgreSQL 15 when missing.
+bash "$(dirname "$0")/ensure-citus.sh"

@@ -11,7 +11,8 @@ import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
 import { PARTITION_SCHEMA } from './store/time-partitions.js';
-import { ClientRoles, hideStateTables, installCatalogViews, installEngineRoles, installSettingViews, STATE_SCHEMA } from './engine/roles.js';
+import { CHECKPOINTS_TABLE, ClientRoles, hideStateTables, installCatalogViews, installEngineRoles, installSettingViews, STATE_SCHEMA } from './engine/roles.js';
+import { DISTRIBUTION_COLUMN, installDistributedCheckpoints, installPublishedSettings, resolveDistribution } from './engine/citus.js';
 import { isAllowedSetting } from './sql/session-settings.js';
 import { StatementAnalyzer } from './sql/off-thread.js';
 import { maxWindowSeconds, settingCeilings } from './config/setting-ceilings.js';
@@ -81,6 +82,9 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       logger: storeLogger,
     };
     const maxWindow = maxWindowSeconds(config);
+    const distributed = (await resolveDistribution(engine, engineConfig.distribution ?? 'auto')) === 'citus';
+    if (distributed)
+      logger.info({ distributionColumn: DISTRIBUTION_COLUMN }, 'the engine is a Citus coordinator: stream tables are distributed over its workers');
     const divided = divideReading(engine, scan, () => store.list(), storeLogger);
     const reads = planReads(config.aws, scan, client, retry, storeLogger.child({ part: 'fan-out' }), divided?.budget);
     const store: StreamStore = new StreamStore(
@@ -101,6 +105,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         shardListTtlMs: scan.shardListIntervalMs,
         evictionIntervalMs: scan.evictionIntervalMs,
         partitionByTime: scan.partitionByTime,
+        distributed,
         ...(scan.partitionIntervalMs !== undefined ? { partitionSeconds: Math.round(scan.partitionIntervalMs / 1000) } : {}),
         maxRows: scan.maxRowsPerTable,
         maxBytes: scan.maxBytesPerTable,
@@ -118,9 +123,12 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const changes = new DefinitionChanges(store, () => writeDefinitionsTable(engine, catalog.status(), config.catalog.tablesLocation), catalogLogger);
     catalog.on('changes', (batch) => changes.enqueue(batch));
     const windowDefaults = store.windowDefaults();
-    await installEngineRoles(engine, windowDefaults, config.checkpoint, isAllowedSetting, logger.child({ component: 'engine' }));
+    if (distributed) await installPublishedSettings(engine);
+    await installEngineRoles(engine, windowDefaults, config.checkpoint, isAllowedSetting, logger.child({ component: 'engine' }), distributed);
+    if (distributed) await installDistributedCheckpoints(engine, CHECKPOINTS_TABLE);
     await installSettingViews(engine, config);
-    await installCatalogViews(engine, [STATE_SCHEMA, PARTITION_SCHEMA]);
+    // Citus's columnar storage keeps its metadata in a schema no client may read.
+    await installCatalogViews(engine, [STATE_SCHEMA, PARTITION_SCHEMA, ...(distributed ? ['columnar_internal'] : [])], distributed);
     await createPositionTables(engine);
     await divided?.createTables();
     await hideStateTables(engine);

@@ -111,7 +111,14 @@ export interface EngineConfig {
   maxWindowSeconds?: number;
   /** The longest kinesql's analysis of one client statement may take, in ms (kinesql.parse-timeout). */
   parseTimeoutMs: number;
+  /**
+   * How stream tables are laid out over the engine (kinesql.engine-distribution): citus distributes them over
+   * a Citus cluster's workers, none keeps them on one server, auto is citus when the engine has the extension.
+   */
+  distribution: EngineDistribution;
 }
+
+export type EngineDistribution = 'auto' | 'none' | 'citus';
 
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   maxConnections: 100,
@@ -123,6 +130,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   hashMemMultiplier: 2,
   maxParallelWorkersPerGather: 2,
   parseTimeoutMs: 10_000,
+  distribution: 'auto',
 };
 
 export const DEFAULT_CONFIG: KinesqlConfig = {

@@ -144,6 +144,11 @@ export const consumerMode: Parser<'polling' | 'efo'> = {
   parse: (raw) => (['polling', 'efo'] as const).find((mode) => mode === raw.trim().toLowerCase()),
 };
 
+export const engineDistribution: Parser<'auto' | 'none' | 'citus'> = {
+  expected: 'auto, none or citus',
+  parse: (raw) => (['auto', 'none', 'citus'] as const).find((mode) => mode === raw.trim().toLowerCase()),
+};
+
 /** Kinesis consumer names: 1 to 128 of letters, digits, `_`, `.` and `-`. */
 export const consumerName: Parser<string> = {
   expected: 'a consumer name of 1 to 128 letters, digits, _ . or -',

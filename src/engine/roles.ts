@@ -19,6 +19,7 @@ import { BOOLEAN_SPELLINGS } from '../pg/setting-syntax.js';
 import { ALL_SESSION_PROPERTIES, SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
 import type { KinesqlConfig } from '../config/config.js';
 import { engineCeilings, SUPERUSER_CEILINGS, type SettingCeiling } from '../config/setting-ceilings.js';
+import { CHECKPOINT_SEQUENCE_FUNCTION, publishedSetting } from './citus.js';
 
 export const READER_ROLE = 'kinesql_reader';
 /** kinesql's private bookkeeping (shard positions, client roles, its secret): no client may read it. */
@@ -49,19 +50,24 @@ export interface ClientLimits {
 /** PostgreSQL's true spellings, as an SQL list: what kinesql itself reads as true in a boolean session property. */
 const TRUE_WORDS = `(${BOOLEAN_SPELLINGS.true.map(quoteLiteral).join(', ')})`;
 
-/** A session property's value in the session reading it: its first spelling set to something, or NULL. */
-function setting(property: SessionProperty<unknown>): string {
+/**
+ * A session property's value in the session reading it: its first spelling set to something, or NULL. On a
+ * distributed engine a worker's backend has none of the session's settings: there the values the session
+ * published count (engine/citus.ts).
+ */
+function setting(property: SessionProperty<unknown>, distributed = false): string {
   const names = [property.name, ...property.aliases];
-  return `coalesce(${names.map((name) => `nullif(trim(current_setting('${name}', true)), '')`).join(', ')})`;
+  const local = names.map((name) => `nullif(trim(current_setting('${name}', true)), '')`);
+  return `coalesce(${[...local, ...(distributed ? names.map(publishedSetting) : [])].join(', ')})`;
 }
 
-function windowFunction(defaults: WindowDefaults): string {
+function windowFunction(defaults: WindowDefaults, distributed: boolean): string {
   const defaultStart = defaults.iterFromTimestamp ? `statement_timestamp() - make_interval(secs => ${defaults.iterOffsetSeconds})` : `'-infinity'::timestamptz`;
   return `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.window_start() RETURNS timestamptz LANGUAGE plpgsql STABLE AS $f$
 DECLARE
-  from_timestamp text := ${setting(SESSION_PROPERTIES.iterFromTimestamp)};
-  offset_seconds text := ${setting(SESSION_PROPERTIES.iterOffsetSeconds)};
-  start_timestamp text := ${setting(SESSION_PROPERTIES.iterStartTimestamp)};
+  from_timestamp text := ${setting(SESSION_PROPERTIES.iterFromTimestamp, distributed)};
+  offset_seconds text := ${setting(SESSION_PROPERTIES.iterOffsetSeconds, distributed)};
+  start_timestamp text := ${setting(SESSION_PROPERTIES.iterStartTimestamp, distributed)};
 BEGIN
   IF from_timestamp IS NULL AND offset_seconds IS NULL AND start_timestamp IS NULL THEN RETURN ${defaultStart}; END IF;
   IF NOT coalesce(lower(from_timestamp) IN ${TRUE_WORDS}, ${defaults.iterFromTimestamp}) THEN RETURN '-infinity'; END IF;
@@ -75,10 +81,10 @@ END $f$`;
 }
 
 /** The checkpoint iteration a statement reads after (NULL when checkpoint mode is off or this is iteration 0). */
-function checkpointFunctions(defaults: CheckpointDefaults | undefined): string[] {
-  const enabled = `coalesce(lower(${setting(SESSION_PROPERTIES.checkpointEnabled)}) IN ${TRUE_WORDS}, ${defaults?.enabled ?? false})`;
-  const iteration = `coalesce(${setting(SESSION_PROPERTIES.iterationNumber)}::int, ${defaults?.iterationNumber ?? 0})`;
-  const name = `coalesce(${setting(SESSION_PROPERTIES.checkpointLogicalName)}, ${quoteLiteral(defaults?.logicalName ?? 'process1')})`;
+function checkpointFunctions(defaults: CheckpointDefaults | undefined, distributed: boolean): string[] {
+  const enabled = `coalesce(lower(${setting(SESSION_PROPERTIES.checkpointEnabled, distributed)}) IN ${TRUE_WORDS}, ${defaults?.enabled ?? false})`;
+  const iteration = `coalesce(${setting(SESSION_PROPERTIES.iterationNumber, distributed)}::int, ${defaults?.iterationNumber ?? 0})`;
+  const name = `coalesce(${setting(SESSION_PROPERTIES.checkpointLogicalName, distributed)}, ${quoteLiteral(defaults?.logicalName ?? 'process1')})`;
   return [
     `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.checkpoint_name() RETURNS text LANGUAGE sql STABLE AS $f$
        SELECT CASE WHEN ${enabled} AND ${iteration} > 0 THEN ${name} END $f$`,
@@ -136,6 +142,8 @@ export async function installEngineRoles(
   checkpoints: CheckpointDefaults | undefined,
   clientMaySet: (setting: string) => boolean,
   logger: Logger,
+  /** Stream tables are distributed (engine/citus.ts): the functions also read the settings sessions publish. */
+  distributed = false,
 ): Promise<void> {
   await engine.exec(
     `DO $$ BEGIN CREATE ROLE ${READER_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
@@ -159,7 +167,7 @@ export async function installEngineRoles(
        PRIMARY KEY (role_name, logical_name, iteration, table_key, shard_id))`,
     ...ownCheckpointsStatements(),
     `COMMENT ON TABLE ${CHECKPOINTS_TABLE} IS 'Your checkpoint iterations (the seed''s): per logical name, iteration, table and shard, the last record the iteration saw'`,
-    windowFunction(window),
+    windowFunction(window, distributed),
     // What a client asks about its server, answered about kinesql (sql/server-identity.ts points the calls here).
     `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.version() RETURNS text LANGUAGE sql STABLE AS $f$
        SELECT pg_catalog.version() || ', served by kinesql ' || coalesce(nullif(current_setting('kinesql.server_version', true), ''), '(unknown version)') $f$`,
@@ -167,7 +175,7 @@ export async function installEngineRoles(
        SELECT nullif(current_setting('kinesql.server_port', true), '')::integer $f$`,
     `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.server_addr() RETURNS inet LANGUAGE sql STABLE AS $f$
        SELECT nullif(current_setting('kinesql.server_addr', true), '')::inet $f$`,
-    ...checkpointFunctions(checkpoints),
+    ...checkpointFunctions(checkpoints, distributed),
     `GRANT SELECT ON ALL TABLES IN SCHEMA ${PUBLIC_SCHEMA} TO ${READER_ROLE}`,
     `GRANT SELECT ON ALL TABLES IN SCHEMA ${STATE_SCHEMA} TO ${READER_ROLE}`,
     `ALTER DEFAULT PRIVILEGES IN SCHEMA ${PUBLIC_SCHEMA} GRANT SELECT ON TABLES TO ${READER_ROLE}`,
@@ -262,7 +270,7 @@ export async function installSettingViews(engine: Engine, config: KinesqlConfig)
  * pg_dump), `pg_tables` and `information_schema.tables` leave the same schemas out. pg_dump also reads the
  * system column tableoid, returned after the others.
  */
-export async function installCatalogViews(engine: Engine, hiddenSchemas: readonly string[]): Promise<void> {
+export async function installCatalogViews(engine: Engine, hiddenSchemas: readonly string[], distributed = false): Promise<void> {
   const hidden = `(${hiddenSchemas.map(quoteLiteral).join(', ')})`;
   const columnsOf = async (catalog: string, alias: string): Promise<string[]> => {
     const { rows } = await engine.query(
@@ -279,7 +287,10 @@ export async function installCatalogViews(engine: Engine, hiddenSchemas: readonl
     CLASS_FUNCTION,
     'pg_catalog.pg_class',
     `SELECT ${(await columnsOf('pg_catalog.pg_class', 'c')).join(', ')}, c.tableoid FROM pg_catalog.pg_class c
-      WHERE c.relnamespace NOT IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname IN ${hidden})`,
+      WHERE c.relnamespace NOT IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname IN ${hidden})${
+        // The coordinator's copies of reference tables are shards, which Citus lets no client lock (pg_dump does).
+        distributed ? ' AND NOT pg_catalog.relation_is_a_known_shard(c.oid)' : ''
+      }`,
     ['tableoid oid'],
   );
   await replaceCatalogFunction(
@@ -307,21 +318,37 @@ export async function installCatalogViews(engine: Engine, hiddenSchemas: readonl
  * Makes a stream table readable by the reader role, through its row policy only. `servedAs` is the name the
  * table will be served under when it is built under a staging name first (its checkpoints use that name).
  */
-export function tableAccessStatements(definition: TableName, servedAs: TableName = definition): string[] {
-  const table = qualifiedName(definition);
+export const VISIBLE_ROWS_POLICY = 'kinesql_visible';
+
+/**
+ * Which rows of a stream table a statement sees. `layout`: one server's table; a distributed table itself,
+ * whose policy Citus allows no subquery in (nor an IS NULL test of a call, which its check of the policy
+ * leaves unusable); or each shard of it, where the policy of the table is replaced by this one
+ * (engine/citus.ts) and the checkpoint table, a reference table there, is read through a function.
+ */
+export function visibleRows(servedAs: TableName, layout: 'single' | 'distributed' | 'shard'): string {
   const key = quoteLiteral(tableKey(servedAs));
+  if (layout === 'distributed') {
+    return `_message_timestamp >= ${PUBLIC_SCHEMA}.window_start() AND ${CHECKPOINT_SEQUENCE_FUNCTION}(${key}, _shard_id) < _shard_sequence_id::numeric`;
+  }
+  // The functions are called in scalar subqueries: PostgreSQL evaluates those once per statement
+  // (InitPlans), not once per row, so a count over a million rows costs what it costs without the policy.
+  const name = `(SELECT ${PUBLIC_SCHEMA}.checkpoint_name())`;
+  const checkpointed =
+    layout === 'single'
+      ? `coalesce((SELECT c.sequence_number FROM ${CHECKPOINTS_TABLE} c
+                 WHERE c.role_name = session_user AND c.logical_name = ${name}
+                   AND c.iteration = (SELECT ${PUBLIC_SCHEMA}.checkpoint_previous_iteration()) AND c.table_key = ${key} AND c.shard_id = _shard_id), -1)`
+      : `${CHECKPOINT_SEQUENCE_FUNCTION}(${key}, _shard_id)`;
+  return `_message_timestamp >= (SELECT ${PUBLIC_SCHEMA}.window_start()) AND (${name} IS NULL OR _shard_sequence_id::numeric > ${checkpointed})`;
+}
+
+export function tableAccessStatements(definition: TableName, servedAs: TableName = definition, distributed = false): string[] {
+  const table = qualifiedName(definition);
   return [
     ...tableGrantStatements(definition),
     `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`,
-    // The functions are called in scalar subqueries: PostgreSQL evaluates those once per statement
-    // (InitPlans), not once per row, so a count over a million rows costs what it costs without the policy.
-    `CREATE POLICY kinesql_visible ON ${table} FOR SELECT TO ${READER_ROLE} USING (
-       _message_timestamp >= (SELECT ${PUBLIC_SCHEMA}.window_start())
-       AND ((SELECT ${PUBLIC_SCHEMA}.checkpoint_name()) IS NULL
-            OR _shard_sequence_id::numeric > coalesce((SELECT c.sequence_number FROM ${CHECKPOINTS_TABLE} c
-                 WHERE c.role_name = session_user AND c.logical_name = (SELECT ${PUBLIC_SCHEMA}.checkpoint_name())
-                   AND c.iteration = (SELECT ${PUBLIC_SCHEMA}.checkpoint_previous_iteration())
-                   AND c.table_key = ${key} AND c.shard_id = _shard_id), -1)))`,
+    `CREATE POLICY ${VISIBLE_ROWS_POLICY} ON ${table} FOR SELECT TO ${READER_ROLE} USING (${visibleRows(servedAs, distributed ? 'distributed' : 'single')})`,
   ];
 }
 

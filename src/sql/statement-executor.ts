@@ -20,12 +20,15 @@ import type { StatementBounds } from './statement-bounds.js';
 import type { RelationName } from './stream-tables.js';
 import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
+import { publishSessionSettings, type SessionBackend } from '../engine/citus.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
   searchPath: string[];
   /** The session's settings as its backend has them (lower-case names, e.g. `kinesis.iter_offset_seconds`). */
   settings?: ReadonlyMap<string, string>;
+  /** The session's engine backend, whose settings are published to the workers of a distributed engine. */
+  backend?: SessionBackend;
 }
 
 /** A client's SQL string, parsed once: what every later step (catch-up, the engine's text, prepared statements) needs of it. */
@@ -151,6 +154,7 @@ export class StatementExecutor {
     const tables = this.store.resolve(relations, session.searchPath);
     if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
     if (tables.length === 0) return {};
+    if (this.store.distributed && session.backend) await this.publish(session.backend, session.settings);
     const bounds = this.boundsByTable(tables, relations, session.searchPath, statementStart);
     // A session property set to a value it cannot take fails the statement with its SessionSettingError.
     const scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
@@ -251,6 +255,19 @@ export class StatementExecutor {
     };
     // The engine out of reach while asked: the statement waits for the whole load, as any other does.
     await Promise.race([settled, visible().catch(() => settled)]);
+  }
+
+  /** The session's settings where the workers' shard policies read them (engine/citus.ts). */
+  private async publish(backend: SessionBackend, settings: ReadonlyMap<string, string> | undefined): Promise<void> {
+    try {
+      await publishSessionSettings(this.engine, backend, settings);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      throw new PgError(
+        `the session's settings could not be given to the engine's workers: ${(error as Error).message}`,
+        typeof code === 'string' ? code : SQLSTATE.connectionFailure,
+      );
+    }
   }
 
   /** After a statement ran without error: checkpoint mode's bookkeeping. */

@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
-import { createTableStatements, dropTableStatement } from '../catalog/ddl.js';
+import { dropTableStatement } from '../catalog/ddl.js';
 import { qualifiedName } from '../pg/quoting.js';
 import type { TableDefinition } from '../catalog/definition.js';
 import type { Engine } from '../engine/engine.js';
 import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
 import { LoadRate, loadProgressOf } from './load-progress.js';
 import { writeStatusTables } from './status-tables.js';
-import { READER_ROLE, tableAccessStatements, tableGrantStatements, tableKey } from '../engine/roles.js';
+import { READER_ROLE, tableGrantStatements, tableKey } from '../engine/roles.js';
+import { createStreamTable, setShardPolicies } from './table-distribution.js';
+import { DISTRIBUTION_COLUMN } from '../engine/citus.js';
 import {
   definitionFingerprint,
   forgetTable,
@@ -50,6 +52,8 @@ export type StoreOptions = StreamTableOptions & {
   followed?: boolean;
   /** Servers on one engine dividing the shards: a strict statement waits for the owners' reads of the shards it does not follow. */
   ownerReads?: OwnerReads;
+  /** Stream tables are distributed over a Citus cluster (kinesql.engine-distribution). */
+  distributed?: boolean;
 };
 
 /** What a statement asks of the store: its start, and per table the bounds its WHERE puts on the scan. */
@@ -118,7 +122,8 @@ export class StreamStore {
     const previous = this.tables.get(keyOf(old.schemaName, old.tableName));
     if (!previous) return this.add(next);
     const successor = await previous.retire(async () => {
-      if (!canRebuildFromLoadedMessages(old, next)) return this.create(next, old);
+      // A distributed table is read again: its rows cannot be paged through by row id, which each shard has its own of.
+      if (this.options.distributed || !canRebuildFromLoadedMessages(old, next)) return this.create(next, old);
       // Another kinesql server on the same engine may have rebuilt it already.
       if ((await storedFingerprint(this.engine, tableKey(next), qualifiedName(next))) === this.fingerprint(next)) return this.create(next, old);
       const { rows, mappings } = await rebuildFromLoadedMessages(this.engine, old, next, this.options.partitionByTime);
@@ -182,12 +187,8 @@ export class StreamStore {
   private async create(definition: TableDefinition, replacing?: TableDefinition): Promise<StreamTable> {
     const key = tableKey(definition);
     const name = `${definition.schemaName}.${definition.tableName}`;
-    const statements = [
-      ...(replacing && tableKey(replacing) !== key ? [dropTableStatement(replacing)] : []),
-      dropTableStatement(definition),
-      ...createTableStatements(definition, { partitionedByTime: this.options.partitionByTime }),
-      ...tableAccessStatements(definition),
-    ];
+    const statements = [...(replacing && tableKey(replacing) !== key ? [dropTableStatement(replacing)] : []), dropTableStatement(definition)];
+    const layout = { partitionedByTime: this.options.partitionByTime, distributed: this.options.distributed === true };
     // One kinesql server at a time decides, under the definition's lock: an engine table built from this very
     // definition (by an earlier run, or by another server on the same engine just now) is kept.
     const resumed = await this.engine.transaction(
@@ -200,12 +201,14 @@ export class StreamStore {
         }
         await lockTablesWithoutQueueing(tx, replacing ? [replacing, definition] : [definition]);
         for (const statement of statements) await tx.query(statement);
+        await createStreamTable(tx, definition, layout);
         if (replacing && tableKey(replacing) !== key) await forgetTable(tx, tableKey(replacing));
         await registerTable(tx, key, definition, this.fingerprint(definition));
         return false;
       },
       { lockTimeoutMs: DDL_LOCK_TIMEOUT_MS },
     );
+    if (layout.distributed) await setShardPolicies(this.engine, definition);
     const table = this.track(definition);
     if (resumed) {
       const positions = await loadPositions(this.engine, key);
@@ -219,13 +222,19 @@ export class StreamStore {
   }
 
   private fingerprint(definition: TableDefinition): string {
-    return definitionFingerprint(definition, this.options.partitionByTime);
+    const fingerprint = definitionFingerprint(definition, this.options.partitionByTime);
+    return this.options.distributed ? `${fingerprint}; distributed by ${DISTRIBUTION_COLUMN}` : fingerprint;
   }
 
   private track(definition: TableDefinition): StreamTable {
     const table = new StreamTable(definition, this.options);
     this.tables.set(keyOf(definition.schemaName, definition.tableName), table);
     return table;
+  }
+
+  /** Whether stream tables are distributed over a Citus cluster's workers. */
+  get distributed(): boolean {
+    return this.options.distributed === true;
   }
 
   /** The stream tables a statement names; unqualified names are looked up along searchPath. */

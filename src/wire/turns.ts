@@ -15,6 +15,7 @@ import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { SettingChange } from '../sql/setting-changes.js';
 import type { PreparedChanges } from '../sql/statement-text.js';
 import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
+import type { SessionBackend } from '../engine/citus.js';
 import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
 import { buildParse, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
@@ -109,6 +110,8 @@ export class SessionTurns {
   private context: SessionContext;
   /** The values `context` was made from. */
   private contextValues: ReadonlyMap<string, string> | undefined;
+  /** The engine backend, and the settings last published for it (a distributed engine). */
+  private readonly backend: SessionBackend;
   private catchingUp: AbortController | undefined;
   private readonly executor: StatementExecutor;
   private readonly engine: Engine;
@@ -134,7 +137,8 @@ export class SessionTurns {
     this.logger = session.logger;
     // kinesql's own errors and notices, in the session's client encoding as the engine's are.
     this.send = (bytes) => session.send(inClientEncoding(bytes, relay.codec));
-    this.context = { searchPath: [defaultSchema, 'public'] };
+    this.backend = { processId: backendKey.processId };
+    this.context = { searchPath: [defaultSchema, 'public'], backend: this.backend };
     this.useSettings(settings.preview([]));
   }
 
@@ -356,7 +360,7 @@ export class SessionTurns {
   private useSettings(values: ReadonlyMap<string, string> | undefined): void {
     if (values === undefined || values === this.contextValues) return;
     this.contextValues = values;
-    this.context = { searchPath: searchPathSchemas(values.get('search_path') ?? '', this.user), settings: values };
+    this.context = { searchPath: searchPathSchemas(values.get('search_path') ?? '', this.user), settings: values, backend: this.backend };
   }
 
   private async catchUp(relations: RelationName[], statementTimeoutMs: number): Promise<CaughtUp> {

@@ -66,7 +66,9 @@ describe('postgres.js', () => {
     expect(await sql`select 1 as one`).toEqual([{ one: 1 }]);
   });
 
-  it('spreads concurrent queries over a pool of up to five connections', async () => {
+  // pg_backend_pid() tells the pool's connections apart; on Citus it is computed on the workers, whose backends it
+  // names instead (docs/scaling.md, a distributed engine).
+  it.skipIf(process.env['KINESQL_TEST_ENGINE'] === 'citus')('spreads concurrent queries over a pool of up to five connections', async () => {
     const answers = await Promise.all(
       Array.from({ length: 25 }, (_, i) => sql`select pg_backend_pid() as pid, symbol from market.trades where trade_id = ${i + 1}`),
     );

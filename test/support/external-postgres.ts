@@ -140,11 +140,18 @@ function logTail(logFile: string): string {
   }
 }
 
+export interface ExternalPostgresOptions {
+  /** Further `-c name=value` server settings, kept across restarts. */
+  settings?: readonly string[];
+  /** Lets every role log in from 127.0.0.1 without a password (a Citus worker, reached by its coordinator as each role). */
+  trustLoopback?: boolean;
+}
+
 /**
  * A throwaway PostgreSQL 15 cluster from Debian's server binaries, listening on a free port on 127.0.0.1, with a
  * database `kinesql` owned by a non-superuser role `kinesql_owner` that may create roles.
  */
-export async function startExternalPostgres(): Promise<ExternalPostgres> {
+export async function startExternalPostgres(options: ExternalPostgresOptions = {}): Promise<ExternalPostgres> {
   const binaries = externalPostgresBinaries();
   if (!binaries) throw new Error(`PostgreSQL 15 server binaries are not installed in ${DEBIAN_BIN_DIR} (Debian package postgresql-15)`);
   const owner = await runAsUser();
@@ -185,7 +192,11 @@ export async function startExternalPostgres(): Promise<ExternalPostgres> {
       await rm(pwfile, { force: true });
     }
 
-    ({ postmaster, port } = await launchPostgres({ binaries, dataDir, socketDir, owner, adminPassword }));
+    if (options.trustLoopback) {
+      const hba = join(dataDir, 'pg_hba.conf');
+      await writeFile(hba, `host all all 127.0.0.1/32 trust\n${await readFile(hba, 'utf8')}`);
+    }
+    ({ postmaster, port } = await launchPostgres({ binaries, dataDir, socketDir, owner, adminPassword, settings: options.settings }));
     process.once('exit', onProcessExit);
 
     const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: adminPassword, database: 'postgres' });
@@ -204,7 +215,7 @@ export async function startExternalPostgres(): Promise<ExternalPostgres> {
   }
 
   let stopping: Promise<void> | undefined;
-  const launched = { binaries, dataDir, socketDir, owner, adminPassword, port };
+  const launched = { binaries, dataDir, socketDir, owner, adminPassword, port, settings: options.settings };
   return {
     url: `postgresql://kinesql_owner:${encodeURIComponent(ownerPassword)}@127.0.0.1:${port}/kinesql`,
     adminUrl: `postgresql://postgres:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}/kinesql`,

@@ -8,14 +8,24 @@ import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../../s
 import { ensureStream, startKinesisStandIn, type KinesisStandIn } from '../../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { startKinesql, type RunningKinesql } from '../../src/kinesql.js';
+import { startCitusCluster } from './citus-cluster.js';
 import { startExternalPostgres, type ExternalPostgres } from './external-postgres.js';
 import { testLogger } from './test-logger.js';
 
 /**
  * KINESQL_TEST_ENGINE=external runs a harness's kinesql on an external engine: Debian's PostgreSQL 15,
  * started for the harness on a free loopback port (the vitest project "external-engine" sets it).
+ * KINESQL_TEST_ENGINE=citus runs it on a Citus coordinator with two workers, stream tables distributed
+ * (the vitest project "citus-engine").
  */
-const externalEngine = process.env['KINESQL_TEST_ENGINE'] === 'external';
+const testEngine = process.env['KINESQL_TEST_ENGINE'];
+
+/** The external engine a harness's kinesql runs on, started for it; undefined for the embedded engine. */
+async function startTestEngine(): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+  if (testEngine === 'external') return startExternalPostgres();
+  if (testEngine === 'citus') return startCitusCluster();
+  return undefined;
+}
 
 export interface Harness {
   standIn: KinesisStandIn;
@@ -55,11 +65,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     // Tests count reads and pace them statement by statement: no background follower unless a test asks.
     scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0 },
   };
-  let external: ExternalPostgres | undefined;
-  if (externalEngine) {
-    external = await startExternalPostgres();
-    base.engine = { ...base.engine, url: external.url };
-  }
+  const external = await startTestEngine();
+  if (external) base.engine = { ...base.engine, url: external.url };
   const config = options.configure ? options.configure(base) : base;
   const kinesis = createKinesisClient(config.aws);
   for (const stream of options.streams) await ensureStream(kinesis, stream.name, stream.shards);

@@ -1,0 +1,132 @@
+/**
+ * A Citus cluster as the engine (kinesql.engine-distribution): kinesql connects to the coordinator, and stream
+ * tables are distributed over the workers.
+ *
+ * What a statement sees is decided by each stream table's row policy, from the session's `kinesis.*` settings.
+ * On Citus the coordinator sends each worker the statement without the policy; the worker applies the policy of
+ * its shard, in a backend of its own where the session's settings are not set. So kinesql publishes each
+ * session's settings, before a statement of it reads a stream table, in a reference table (a copy on every node)
+ * keyed by the coordinator backend's process id, which Citus passes on to the workers' backends (the global pid);
+ * the window and checkpoint functions fall back to it where the setting is not set locally.
+ */
+import type { Engine, EngineTransaction } from './engine.js';
+import { qualifiedName, quoteLiteral, type TableName } from '../pg/quoting.js';
+import type { EngineDistribution } from '../config/config.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
+
+/** The settings each session published, by its coordinator backend's process id (kinesql's private schema). */
+const PUBLISHED_TABLE = 'kinesql_state.session_settings';
+/** The published value of a setting for the session whose statement runs (on the coordinator or a worker). */
+export const PUBLISHED_SETTING_FUNCTION = 'kinesql.published_setting';
+/** The sequence number (table, shard) was checkpointed at in the session's previous iteration, or -1. */
+export const CHECKPOINT_SEQUENCE_FUNCTION = 'kinesql.checkpoint_sequence';
+/** The stream tables' distribution column: a key's records stay together, and many keys spread over every worker. */
+export const DISTRIBUTION_COLUMN = '_partition_key';
+/** Citus shards per worker for each stream table (and each of its time partitions). */
+const SHARDS_PER_WORKER = 2;
+
+export class DistributionError extends Error {
+  readonly sqlstate = SQLSTATE.featureNotSupported;
+}
+
+/** Whether stream tables are distributed: as configured, or (auto) when the engine's database has the citus extension. */
+export async function resolveDistribution(engine: Engine, configured: EngineDistribution): Promise<'none' | 'citus'> {
+  if (configured === 'none') return 'none';
+  const { rows } = await engine.query(`SELECT extversion FROM pg_extension WHERE extname = 'citus'`);
+  if (rows.length > 0) return 'citus';
+  if (configured === 'citus') {
+    throw new DistributionError(
+      'kinesql.engine-distribution = citus, but the engine database has no citus extension: run CREATE EXTENSION citus on the coordinator and every worker, then add the workers (citus_add_node)',
+    );
+  }
+  return 'none';
+}
+
+/**
+ * What must exist before the window and checkpoint functions: the table sessions publish their settings in
+ * (a reference table) and the function reading it. Nested execution is allowed in it: on a worker the table
+ * is read from the worker's own copy, inside the query of a shard.
+ */
+export async function installPublishedSettings(engine: Engine): Promise<void> {
+  for (const schema of ['kinesql_state', 'kinesql']) await engine.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  await engine.exec(`CREATE TABLE IF NOT EXISTS ${PUBLISHED_TABLE} (coordinator_pid int PRIMARY KEY, settings jsonb NOT NULL)`);
+  await makeReferenceTable(engine, PUBLISHED_TABLE);
+  await engine.exec(`CREATE OR REPLACE FUNCTION ${PUBLISHED_SETTING_FUNCTION}(setting_name text) RETURNS text LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog SET citus.allow_nested_distributed_execution = on AS $f$
+    SELECT p.settings ->> lower(setting_name) FROM ${PUBLISHED_TABLE} p WHERE p.coordinator_pid = citus_pid_for_gpid(citus_backend_gpid()) $f$`);
+}
+
+/**
+ * The checkpoint table becomes a reference table (the row policies read it on the workers) and the function
+ * the policies read it through. Run once the table exists.
+ */
+export async function installDistributedCheckpoints(engine: Engine, checkpointsTable: string): Promise<void> {
+  await makeReferenceTable(engine, checkpointsTable);
+  // -1 when checkpoint mode is off or the previous iteration left nothing for the shard: every row is after it.
+  await engine.exec(`CREATE OR REPLACE FUNCTION ${CHECKPOINT_SEQUENCE_FUNCTION}(table_key text, shard_id text)
+    RETURNS numeric LANGUAGE sql STABLE SET citus.allow_nested_distributed_execution = on AS $f$
+    SELECT coalesce((SELECT c.sequence_number FROM ${checkpointsTable} c
+       WHERE c.role_name = session_user AND c.logical_name = kinesql.checkpoint_name()
+         AND c.iteration = kinesql.checkpoint_previous_iteration() AND c.table_key = $1 AND c.shard_id = $2), -1) $f$`);
+}
+
+async function makeReferenceTable(engine: Engine, table: string): Promise<void> {
+  await engine.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kinesql reference table ${table}`]);
+    const { rows } = await tx.query(`SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass`, [table]);
+    if (rows.length === 0) await tx.query('SELECT create_reference_table($1)', [table]);
+  });
+}
+
+/**
+ * Distributes a new stream table (in the transaction that created it): by DISTRIBUTION_COLUMN, in
+ * SHARDS_PER_WORKER shards per worker. Its time partitions, attached later, are distributed alongside.
+ */
+export async function distributeTable(tx: EngineTransaction, table: TableName): Promise<void> {
+  const { rows } = await tx.query(`SELECT count(*)::int AS workers FROM pg_dist_node WHERE groupid <> 0 AND noderole = 'primary' AND isactive`);
+  const shards = Math.max(2, Number(rows[0]?.['workers'] ?? 1) * SHARDS_PER_WORKER);
+  await tx.query(`SELECT create_distributed_table($1, $2, shard_count => ${shards})`, [qualifiedName(table), DISTRIBUTION_COLUMN]);
+}
+
+/**
+ * Gives every shard of a distributed stream table the policy `using` (which may have subqueries, evaluated
+ * once per shard query). Citus refuses subqueries in a distributed table's policy, so the table itself carries
+ * a policy without them, and this replaces it on each shard. Run again after shards were moved or split.
+ */
+export async function replaceShardPolicies(engine: Engine, table: TableName, policy: string, readerRole: string, using: string): Promise<void> {
+  const command = `DROP POLICY IF EXISTS ${policy} ON %1$s; CREATE POLICY ${policy} ON %1$s FOR SELECT TO ${readerRole} USING (${using})`;
+  const { rows } = await engine.query(`SELECT nodename, nodeport, result FROM run_command_on_placements($1::regclass, $2) WHERE NOT success`, [
+    qualifiedName(table),
+    command,
+  ]);
+  const failed = rows[0];
+  if (failed) throw new Error(`the row policy of ${qualifiedName(table)} could not be set on ${failed['nodename']}:${failed['nodeport']}: ${failed['result']}`);
+}
+
+/** One session's coordinator backend: what it published last (so an unchanged session publishes nothing). */
+export interface SessionBackend {
+  processId: number;
+  published?: string;
+}
+
+/**
+ * Publishes the session's `kinesis.*` settings for its statements' shard queries on the workers, when they
+ * differ from what it published last. A new session always publishes once (its backend's process id may be an
+ * earlier session's).
+ */
+export async function publishSessionSettings(engine: Engine, backend: SessionBackend, settings: ReadonlyMap<string, string> | undefined): Promise<void> {
+  const kinesis = Object.fromEntries([...(settings ?? [])].filter(([name, value]) => name.startsWith('kinesis.') && value.trim() !== '').sort());
+  const text = JSON.stringify(kinesis);
+  if (backend.published === text) return;
+  await engine.query(
+    `INSERT INTO ${PUBLISHED_TABLE} (coordinator_pid, settings) VALUES ($1, $2::jsonb)
+       ON CONFLICT (coordinator_pid) DO UPDATE SET settings = excluded.settings`,
+    [backend.processId, text],
+  );
+  backend.published = text;
+}
+
+/** The fallback for a setting not set in the backend evaluating it: the session's published value. */
+export function publishedSetting(name: string): string {
+  return `${PUBLISHED_SETTING_FUNCTION}(${quoteLiteral(name)})`;
+}
