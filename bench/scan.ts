@@ -19,6 +19,8 @@ import pg from 'pg';
 import { ShardRateBudget } from '../src/kinesis/rate-budget.js';
 import { pino } from 'pino';
 import { startKinesql } from '../src/kinesql.js';
+import type { Engine } from '../src/engine/engine.js';
+import { quoteIdent } from '../src/pg/quoting.js';
 import { bareGetRecordsLoop, benchConfig, startEventsStream, event, median, seconds, timed, writeEventsDefinition } from './events-stream.js';
 import { plainConsumer } from './plain-consumer.js';
 
@@ -56,28 +58,45 @@ async function scanShards(shards: number, withWarmQueries: boolean, out: (line: 
     const cold: number[] = [];
     let peak = 0;
     for (let run = 1; run <= RUNS; run++) {
-      // Within the per-shard read limits Kinesis enforces (5 calls/s, 2 MB/s), which kinesql honours and any
-      // correct consumer must: the baseline the cold load is held to.
-      const paced = await bareGetRecordsLoop(kinesis, 'events', new ShardRateBudget());
-      bare.push(paced.ms);
       const server = await startKinesql(config, pino({ level: 'silent' }));
       const client = new pg.Client({ host: server.host, port: server.port, user: 'bench', database: 'kinesql' });
       try {
-        const consumer = await plainConsumer(kinesis, 'events', server.engine.endpoint);
-        plain.push(consumer.ms);
         await client.connect();
-        resetPeakRss();
-        const cpuBefore = process.cpuUsage();
-        const load = await timed(async () => (await client.query('select count(*) from events')).rows);
-        const cpu = process.cpuUsage(cpuBefore);
+        // Within the per-shard read limits Kinesis enforces (5 calls/s, 2 MB/s), which kinesql honours and any
+        // correct consumer must: the baseline the cold load is held to.
+        const bareLoad = () => bareGetRecordsLoop(kinesis, 'events', new ShardRateBudget());
+        const plainLoad = () => plainConsumer(kinesis, 'events', server.engine.endpoint);
+        const coldLoad = async () => {
+          resetPeakRss();
+          const cpuBefore = process.cpuUsage();
+          const load = await timed(async () => (await client.query('select count(*) from events')).rows);
+          return { ...load, cpu: process.cpuUsage(cpuBefore), rss: peakRss() };
+        };
+        // Every other run the other way round: what runs first or last (a cold cache of the stand-in) counts alike.
+        let paced: Awaited<ReturnType<typeof bareLoad>>;
+        let consumer: Awaited<ReturnType<typeof plainLoad>>;
+        let load: Awaited<ReturnType<typeof coldLoad>>;
+        if (run % 2 === 1) {
+          paced = await bareLoad();
+          consumer = await plainLoad();
+          load = await coldLoad();
+        } else {
+          load = await coldLoad();
+          consumer = await plainLoad();
+          paced = await bareLoad();
+        }
+        bare.push(paced.ms);
+        plain.push(consumer.ms);
         cold.push(load.ms);
-        peak = Math.max(peak, peakRss());
+        peak = Math.max(peak, load.rss);
         const count = Number(load.value[0]?.['count']);
+        const { cpu } = load;
         out(
           `${shards} shards, run ${run}: paced bare loop ${seconds(paced.ms)}, plain consumer ${seconds(consumer.ms)} (${consumer.value} records), ` +
             `kinesql cold count(*) = ${count}: ${seconds(load.ms)} (${(load.ms / paced.ms).toFixed(2)} × the bare loop, ${(load.ms / consumer.ms).toFixed(2)} × the plain consumer); ` +
-            `CPU ${((cpu.user + cpu.system) / count).toFixed(1)} µs per record (user ${(cpu.user / count).toFixed(1)}, system ${(cpu.system / count).toFixed(1)}), peak RSS ${mb(peakRss())}`,
+            `CPU ${((cpu.user + cpu.system) / count).toFixed(1)} µs per record (user ${(cpu.user / count).toFixed(1)}, system ${(cpu.system / count).toFixed(1)}), peak RSS ${mb(load.rss)}`,
         );
+        if (run === 1) await messageShare(server.engine, out);
         if (withWarmQueries && run === 1) await warmQueries(client, kinesis, peakRss, out);
       } finally {
         await client.end().catch(() => undefined);
@@ -93,6 +112,33 @@ async function scanShards(shards: number, withWarmQueries: boolean, out: (line: 
   } finally {
     await close();
   }
+}
+
+/** How much of the loaded table's disk the _message column (the record's text, kept for rebuilds and clients) takes. */
+async function messageShare(engine: Engine, out: (line: string) => void): Promise<void> {
+  const { rows: found } = await engine.query(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relname = 'events' AND c.relkind IN ('r', 'p') AND n.nspname NOT LIKE 'kinesql%'`,
+  );
+  const table = String(found[0]?.['name']);
+  const { rows: columns } = await engine.query(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [table]);
+  const names = columns.map((column) => String(column['attname']));
+  const sums = names.map((name, i) => `sum(pg_column_size(e.${quoteIdent(name)}))::float8 AS c${i}`).join(', ');
+  const { rows } = await engine.query(
+    `SELECT ${sums}, sum(pg_column_size(e.*))::float8 AS row, (SELECT sum(pg_table_size(relid))::float8 FROM pg_partition_tree($1::regclass)) AS heap FROM ${table} e`,
+    [table],
+  );
+  const sizes = rows[0] as Record<string, number>;
+  const row = sizes['row']!;
+  const byColumn = names.map((name, i) => ({ name, bytes: sizes[`c${i}`]! })).sort((a, b) => b.bytes - a.bytes);
+  const message = byColumn.find((column) => column.name === '_message')!.bytes;
+  out(
+    `_message: ${mb(message)} of ${mb(row)} row bytes (${((100 * message) / row).toFixed(0)}%); the table's heap ${mb(sizes['heap']!)} on disk (indexes not counted; they are built after the load); ` +
+      `largest columns: ${byColumn
+        .slice(0, 5)
+        .map((column) => `${column.name} ${((100 * column.bytes) / row).toFixed(0)}%`)
+        .join(', ')}`,
+  );
 }
 
 async function warmQueries(
