@@ -146,7 +146,8 @@ export async function startEventsStream(records: number, shards: number, out: (l
   // Real Kinesis does not use the client's CPU: kinesalite runs in a process of its own.
   const standIn = await startKinesaliteProcess();
   const aws = { region: 'us-east-1', kinesisEndpoint: standIn.endpoint, accessKeyId: 'bench', secretAccessKey: 'bench' };
-  const kinesis = createKinesisClient(aws);
+  // Within the bench's long call timeout too: kinesalite on a busy machine can take seconds to answer.
+  const kinesis = createKinesisClient(aws, { requestTimeoutMs: 60_000 });
   const tablesDir = await mkdtemp(join(tmpdir(), 'kinesql-bench-tables-'));
   const close = async (): Promise<void> => {
     clearInterval(sampler);
