@@ -1,9 +1,14 @@
 /**
- * Stream scans on kinesalite (DESIGN.md §6): 1,000,000 JSON records in 4 shards, measured in one run —
- * a bare SDK GetRecords loop (the baseline), kinesql's first count(*) (cold, reads every shard), the same
- * again (warm), a GROUP BY and a time-window filter on warm data, a query after 1,000 new records, the
- * peak memory of the process, and where Debian's PostgreSQL can be started, the warm queries on it.
- * Sizes can be lowered for a quick look: BENCH_RECORDS=100000 npm run bench -- scan
+ * Stream scans on kinesalite (DESIGN.md §6): 1,000,000 JSON records, measured in one run — a bare SDK
+ * GetRecords loop within Kinesis's read limits (the baseline), a plain consumer (that loop copying each batch
+ * into the same engine), kinesql's first count(*) (cold, reads every shard) with the CPU it spent per record
+ * and its peak memory, then on the first configuration the same again (warm), a GROUP BY and a time-window
+ * filter on warm data, a query after 1,000 new records, and where Debian's PostgreSQL can be started, the warm
+ * queries on it.
+ * Knobs: BENCH_RECORDS (1,000,000), BENCH_SHARDS (shard counts, each a stream of its own: "4" or "4,32"),
+ * BENCH_RUNS (cold loads per shard count, each on a fresh engine, alternating with the two yardsticks;
+ * medians are reported), BENCH_WARM=0 (no warm queries;
+ * only the cold loads). A quick look: BENCH_RECORDS=100000 npm run bench -- scan
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
@@ -14,64 +19,155 @@ import pg from 'pg';
 import { ShardRateBudget } from '../src/kinesis/rate-budget.js';
 import { pino } from 'pino';
 import { startKinesql } from '../src/kinesql.js';
-import { bareGetRecordsLoop, benchConfig, startEventsStream, event, seconds, timed, writeEventsDefinition } from './events-stream.js';
+import type { Engine } from '../src/engine/engine.js';
+import { quoteIdent } from '../src/pg/quoting.js';
+import { bareGetRecordsLoop, benchConfig, startEventsStream, event, median, seconds, timed, writeEventsDefinition } from './events-stream.js';
+import { plainConsumer } from './plain-consumer.js';
 
 const RECORDS = Number(process.env['BENCH_RECORDS'] ?? 1_000_000);
-const SHARDS = 4;
+const SHARD_COUNTS = (process.env['BENCH_SHARDS'] ?? '4').split(',').map(Number);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 1);
+const WARM_QUERIES = process.env['BENCH_WARM'] !== '0';
+
+const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
 export async function runScanBench(): Promise<void> {
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
-  const { aws, kinesis, tablesDir, peakRss, close } = await startEventsStream(RECORDS, SHARDS, out);
-  try {
-    // The bare loop twice: as fast as the stand-in answers (kinesalite enforces no limits), and within the
-    // per-shard read limits Kinesis enforces (5 calls/s, 2 MB/s), which kinesql honours and any correct
-    // consumer must. The second is the baseline the cold load is held to.
-    const bareLoop = (budget?: ShardRateBudget) => bareGetRecordsLoop(kinesis, 'events', budget);
-    const unpaced = await bareLoop();
-    out(`bare SDK GetRecords loop, unpaced (faster than Kinesis allows) over ${unpaced.value} records: ${seconds(unpaced.ms)}`);
-    const bare = await bareLoop(new ShardRateBudget());
-    out(`baseline: bare SDK GetRecords loop within Kinesis read limits over ${bare.value} records: ${seconds(bare.ms)}`);
+  const peaks: Record<number, number> = {};
+  for (const [index, shards] of SHARD_COUNTS.entries()) {
+    peaks[shards] = await scanShards(shards, WARM_QUERIES && index === 0, out);
+  }
+  if (SHARD_COUNTS.length > 1) {
+    const [first, ...rest] = SHARD_COUNTS;
+    for (const shards of rest)
+      out(`peak RSS of kinesql during the cold load, ${shards} shards / ${first} shards: ${(peaks[shards]! / peaks[first!]!).toFixed(2)}`);
+  }
+}
 
+/** The cold-load comparison on a stream of `shards` shards; the warm queries too when `warmQueries`. Returns kinesql's peak RSS. */
+async function scanShards(shards: number, withWarmQueries: boolean, out: (line: string) => void): Promise<number> {
+  const { aws, kinesis, tablesDir, peakRss, resetPeakRss, close } = await startEventsStream(RECORDS, shards, out);
+  try {
+    // kinesalite enforces no limits: the loop as fast as it answers, once, to show the pacing's share.
+    const unpaced = await bareGetRecordsLoop(kinesis, 'events');
+    out(`bare SDK GetRecords loop, unpaced (faster than Kinesis allows) over ${unpaced.value} records: ${seconds(unpaced.ms)}`);
     await writeEventsDefinition(tablesDir);
     const config = benchConfig(tablesDir, aws);
-    const server = await startKinesql(config, pino({ level: 'silent' }));
-    const client = new pg.Client({ host: server.host, port: server.port, user: 'bench', database: 'kinesql' });
-    await client.connect();
-    const q = async (sql: string) => timed(async () => (await client.query(sql)).rows);
-    const groupBy = 'select country, kind, count(*), sum(amount) from events group by 1, 2 order by 1, 2';
-    const window = `select count(*) from events where _message_timestamp >= now() - interval '10 minutes' and country = 'DE'`;
-    const warmQueries: Record<string, string> = { 'count(*)': 'select count(*) from events', 'GROUP BY': groupBy, 'time-window filter': window };
-    try {
-      const cold = await q('select count(*) from events');
-      out(
-        `kinesql cold count(*) = ${String(cold.value[0]?.count)}: ${seconds(cold.ms)} (${(cold.ms / bare.ms).toFixed(2)} × the baseline, ${(cold.ms / unpaced.ms).toFixed(2)} × the unpaced loop)`,
-      );
-      const warm: Record<string, number> = {};
-      for (const [name, sql] of Object.entries(warmQueries)) {
-        const result = await q(sql);
-        warm[name] = result.ms;
-        out(`kinesql warm ${name}: ${seconds(result.ms)}`);
+    const bare: number[] = [];
+    const plain: number[] = [];
+    const cold: number[] = [];
+    let peak = 0;
+    for (let run = 1; run <= RUNS; run++) {
+      const server = await startKinesql(config, pino({ level: 'silent' }));
+      const client = new pg.Client({ host: server.host, port: server.port, user: 'bench', database: 'kinesql' });
+      try {
+        await client.connect();
+        // Within the per-shard read limits Kinesis enforces (5 calls/s, 2 MB/s), which kinesql honours and any
+        // correct consumer must: the baseline the cold load is held to.
+        const bareLoad = () => bareGetRecordsLoop(kinesis, 'events', new ShardRateBudget());
+        const plainLoad = () => plainConsumer(kinesis, 'events', server.engine.endpoint);
+        const coldLoad = async () => {
+          resetPeakRss();
+          const cpuBefore = process.cpuUsage();
+          const load = await timed(async () => (await client.query('select count(*) from events')).rows);
+          return { ...load, cpu: process.cpuUsage(cpuBefore), rss: peakRss() };
+        };
+        // Every other run the other way round: what runs first or last (a cold cache of the stand-in) counts alike.
+        let paced: Awaited<ReturnType<typeof bareLoad>>;
+        let consumer: Awaited<ReturnType<typeof plainLoad>>;
+        let load: Awaited<ReturnType<typeof coldLoad>>;
+        if (run % 2 === 1) {
+          paced = await bareLoad();
+          consumer = await plainLoad();
+          load = await coldLoad();
+        } else {
+          load = await coldLoad();
+          consumer = await plainLoad();
+          paced = await bareLoad();
+        }
+        bare.push(paced.ms);
+        plain.push(consumer.ms);
+        cold.push(load.ms);
+        peak = Math.max(peak, load.rss);
+        const count = Number(load.value[0]?.['count']);
+        const { cpu } = load;
+        out(
+          `${shards} shards, run ${run}: paced bare loop ${seconds(paced.ms)}, plain consumer ${seconds(consumer.ms)} (${consumer.value} records), ` +
+            `kinesql cold count(*) = ${count}: ${seconds(load.ms)} (${(load.ms / paced.ms).toFixed(2)} × the bare loop, ${(load.ms / consumer.ms).toFixed(2)} × the plain consumer); ` +
+            `CPU ${((cpu.user + cpu.system) / count).toFixed(1)} µs per record (user ${(cpu.user / count).toFixed(1)}, system ${(cpu.system / count).toFixed(1)}), peak RSS ${mb(load.rss)}`,
+        );
+        if (run === 1) await messageShare(server.engine, out);
+        if (withWarmQueries && run === 1) await warmQueries(client, kinesis, peakRss, out);
+      } finally {
+        await client.end().catch(() => undefined);
+        await server.close();
       }
-      const more = await timed(async () => {
-        const records = Array.from({ length: 1000 }, (_, j) => ({ Data: Buffer.from(JSON.stringify(event(RECORDS + j))), PartitionKey: `new-${j}` }));
-        await kinesis.send(new PutRecordsCommand({ StreamName: 'events', Records: records.slice(0, 500) }));
-        await kinesis.send(new PutRecordsCommand({ StreamName: 'events', Records: records.slice(500) }));
-      });
-      const after = await q('select count(*) from events');
-      out(
-        `kinesql count(*) after 1,000 new records (put took ${seconds(more.ms)}) = ${String(after.value[0]?.count)}: ${seconds(after.ms)} (warm count(*) ${seconds(warm['count(*)']!)})`,
-      );
-      out(
-        `peak memory (RSS of the kinesql process: server and store; the engine is a separate process, not included, nor is kinesalite): ${(peakRss() / 1024 / 1024).toFixed(0)} MB`,
-      );
-      await nativePostgres(warmQueries, out);
-    } finally {
-      await client.end();
-      await server.close();
     }
+    out(
+      `${shards} shards, median of ${RUNS}: kinesql cold load ${seconds(median(cold))} = ${(median(cold) / median(bare)).toFixed(2)} × the paced bare loop (${seconds(median(bare))}), ` +
+        `${(median(cold) / median(plain)).toFixed(2)} × the plain consumer (${seconds(median(plain))}); kinesql peak RSS ${mb(peak)} ` +
+        `(the process: server and store; the engine and kinesalite are processes of their own)`,
+    );
+    return peak;
   } finally {
     await close();
   }
+}
+
+/** How much of the loaded table's disk the _message column (the record's text, kept for rebuilds and clients) takes. */
+async function messageShare(engine: Engine, out: (line: string) => void): Promise<void> {
+  const { rows: found } = await engine.query(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relname = 'events' AND c.relkind IN ('r', 'p') AND n.nspname NOT LIKE 'kinesql%'`,
+  );
+  const table = String(found[0]?.['name']);
+  const { rows: columns } = await engine.query(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [table]);
+  const names = columns.map((column) => String(column['attname']));
+  const sums = names.map((name, i) => `sum(pg_column_size(e.${quoteIdent(name)}))::float8 AS c${i}`).join(', ');
+  const { rows } = await engine.query(
+    `SELECT ${sums}, sum(pg_column_size(e.*))::float8 AS row, (SELECT sum(pg_table_size(relid))::float8 FROM pg_partition_tree($1::regclass)) AS heap FROM ${table} e`,
+    [table],
+  );
+  const sizes = rows[0] as Record<string, number>;
+  const row = sizes['row']!;
+  const byColumn = names.map((name, i) => ({ name, bytes: sizes[`c${i}`]! })).sort((a, b) => b.bytes - a.bytes);
+  const message = byColumn.find((column) => column.name === '_message')!.bytes;
+  out(
+    `_message: ${mb(message)} of ${mb(row)} row bytes (${((100 * message) / row).toFixed(0)}%); the table's heap ${mb(sizes['heap']!)} on disk (indexes not counted; they are built after the load); ` +
+      `largest columns: ${byColumn
+        .slice(0, 5)
+        .map((column) => `${column.name} ${((100 * column.bytes) / row).toFixed(0)}%`)
+        .join(', ')}`,
+  );
+}
+
+async function warmQueries(
+  client: pg.Client,
+  kinesis: Awaited<ReturnType<typeof startEventsStream>>['kinesis'],
+  peakRss: () => number,
+  out: (line: string) => void,
+): Promise<void> {
+  const q = async (sql: string) => timed(async () => (await client.query(sql)).rows);
+  const groupBy = 'select country, kind, count(*), sum(amount) from events group by 1, 2 order by 1, 2';
+  const window = `select count(*) from events where _message_timestamp >= now() - interval '10 minutes' and country = 'DE'`;
+  const queries: Record<string, string> = { 'count(*)': 'select count(*) from events', 'GROUP BY': groupBy, 'time-window filter': window };
+  const warm: Record<string, number> = {};
+  for (const [name, sql] of Object.entries(queries)) {
+    const result = await q(sql);
+    warm[name] = result.ms;
+    out(`kinesql warm ${name}: ${seconds(result.ms)}`);
+  }
+  const more = await timed(async () => {
+    const records = Array.from({ length: 1000 }, (_, j) => ({ Data: Buffer.from(JSON.stringify(event(RECORDS + j))), PartitionKey: `new-${j}` }));
+    await kinesis.send(new PutRecordsCommand({ StreamName: 'events', Records: records.slice(0, 500) }));
+    await kinesis.send(new PutRecordsCommand({ StreamName: 'events', Records: records.slice(500) }));
+  });
+  const after = await q('select count(*) from events');
+  out(
+    `kinesql count(*) after 1,000 new records (put took ${seconds(more.ms)}) = ${String(after.value[0]?.['count'])}: ${seconds(after.ms)} (warm count(*) ${seconds(warm['count(*)']!)})`,
+  );
+  out(`peak memory (RSS of the kinesql process: server and store; the engine is a separate process, not included, nor is kinesalite): ${mb(peakRss())}`);
+  await nativePostgres(queries, out);
 }
 
 /** The same rows and warm queries on a PostgreSQL 15 started from Debian's binaries, when possible. */

@@ -21,6 +21,7 @@ import { DefinitionChanges } from './store/definition-changes.js';
 import { divideReading } from './store/divided-reading.js';
 import { Follower } from './store/follower.js';
 import { StreamStore } from './store/stream-store.js';
+import { LoadBudget } from './store/load-budget.js';
 import { createSchemaRegistries } from './registry/from-config.js';
 import { unauthenticatedExposure } from './wire/exposure.js';
 import { WireServer } from './wire/server.js';
@@ -109,6 +110,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         ...(scan.partitionIntervalMs !== undefined ? { partitionSeconds: Math.round(scan.partitionIntervalMs / 1000) } : {}),
         maxRows: scan.maxRowsPerTable,
         maxBytes: scan.maxBytesPerTable,
+        loadBudget: new LoadBudget(scan.loadBufferBytes),
         schemaRegistries: schemaRegistries.registries,
         progressIntervalMs: scan.progressIntervalMs,
         maxStalenessMs: scan.maxStalenessMs,

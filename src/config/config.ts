@@ -206,6 +206,8 @@ export interface ScanConfig {
   maxRowsPerTable: number;
   /** Most message bytes one table may hold; 0 = no cap. */
   maxBytesPerTable: number;
+  /** What batches read but not yet committed may hold in memory, over all shards and tables (bytes; see load-budget.ts). */
+  loadBufferBytes: number;
   /** A long catch-up sends a NOTICE with its progress this often (ms); 0 = never. */
   progressIntervalMs: number;
   /** Default of the session setting kinesql.max_staleness (ms): 0 = every statement reads to the tips. */
@@ -231,6 +233,7 @@ export const DEFAULT_SCAN_CONFIG: ScanConfig = {
   partitionByTime: true,
   maxRowsPerTable: 0,
   maxBytesPerTable: 0,
+  loadBufferBytes: 64 * 1024 * 1024,
   progressIntervalMs: 3_000,
   maxStalenessMs: 0,
   readBudgetShare: 0.2,

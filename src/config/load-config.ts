@@ -120,6 +120,7 @@ const SCAN_SETTINGS: readonly Setting<unknown>[] = [
   setting({ keys: ['kinesql.partition-interval'], parser: duration(1000), apply: (c, v) => (scan(c).partitionIntervalMs = v) }),
   setting({ keys: ['kinesql.max-rows-per-table'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).maxRowsPerTable = v) }),
   setting({ keys: ['kinesql.max-bytes-per-table'], parser: integer(0, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).maxBytesPerTable = v) }),
+  setting({ keys: ['kinesql.load-buffer-bytes'], parser: integer(1024 * 1024, Number.MAX_SAFE_INTEGER), apply: (c, v) => (scan(c).loadBufferBytes = v) }),
   setting({ keys: ['kinesql.progress-interval'], parser: duration(0), apply: (c, v) => (scan(c).progressIntervalMs = v) }),
   setting({ keys: ['kinesql.max-staleness'], parser: duration(0), apply: (c, v) => (scan(c).maxStalenessMs = v) }),
   setting({ keys: ['kinesis.read-budget-share'], parser: fraction, apply: (c, v) => (scan(c).readBudgetShare = v) }),

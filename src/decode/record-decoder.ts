@@ -1,13 +1,14 @@
 /**
  * What the store runs on each Kinesis record: KPL de-aggregation, then per user record decompression
  * (the definition's codec, then a Glue-compressed datum), then decoding. Never throws: anything that fails
- * becomes an invalid row. Tables whose writer schemas come from a schema registry fetch them per batch
- * first (fetchSchemas), so decoding itself stays synchronous.
+ * becomes an invalid row. A batch is unwrapped (de-aggregated and decompressed) once, by `unwrap`: its
+ * payloads tell which registry schemas to fetch first (fetchSchemas), so decoding them (decodeUnwrapped)
+ * stays synchronous and does not unwrap them again.
  */
 import type { MessageDefinition } from '../catalog/definition.js';
 import type { SchemaRegistries } from '../registry/schema-registries.js';
 import { refKey, type SchemaRef } from '../registry/schema-ref.js';
-import { decompress, type DecompressResult } from './compression.js';
+import { decompress } from './compression.js';
 import type { DecodedRow, MessageDecoder } from './decoder.js';
 import { createDecoder } from './index.js';
 import { deaggregate } from './kpl.js';
@@ -23,13 +24,27 @@ export interface DecodedMessage {
   row: DecodedRow;
 }
 
+/** One user record of a Kinesis record, de-aggregated and decompressed, not decoded yet. */
+export interface UnwrappedMessage {
+  partitionKey: string;
+  subSequenceNumber: number | null;
+  /** The bytes it came as (what _message holds when they could not be unwrapped). */
+  raw: Uint8Array;
+  /** The payload to decode; undefined when the record could not be de-aggregated or decompressed. */
+  payload: Uint8Array | undefined;
+}
+
 export interface RecordDecoder {
+  /** unwrap and decodeUnwrapped of one record, for a record that needs no registry schema (or has it). */
   (data: Uint8Array, partitionKey: string): DecodedMessage[];
+  /** De-aggregates and decompresses one Kinesis record into its user records. */
+  unwrap(data: Uint8Array, partitionKey: string): UnwrappedMessage[];
+  decodeUnwrapped(message: UnwrappedMessage): DecodedMessage;
   /**
-   * Looks up the registry schemas these records need that are not known yet. A promise to wait for before
-   * decoding them, or undefined when there is nothing to wait for (always, for tables without a registry).
+   * Looks up the registry schemas these unwrapped messages need that are not known yet. A promise to wait for
+   * before decoding them, or undefined when there is nothing to wait for (always, for tables without a registry).
    */
-  fetchSchemas(records: readonly { data: Uint8Array }[]): Promise<void> | undefined;
+  fetchSchemas(messages: Iterable<UnwrappedMessage>): Promise<void> | undefined;
   /** Why the latest records that needed a registry schema could not have it (kinesql.streams), if they could not. */
   registryError(): string | undefined;
   /** Fields whose mapping matched nothing in the table's first messages (kinesql.streams); undefined until judged. */
@@ -59,52 +74,49 @@ export function createRecordDecoder(message: MessageDefinition, options: RecordD
   const isJson = message.dataFormat === 'json';
   const sample = new MappingSample(message.fields, options.onMappingVerdict ?? (() => undefined));
 
-  const unwrap = (data: Uint8Array): DecompressResult => {
-    const payload = decompress(data, message.compressionCodec, options.maxMessageBytes);
-    return payload.ok && framed ? inflateGlueDatum(payload.data, options.maxMessageBytes) : payload;
-  };
-
-  const decodeOne = (data: Uint8Array, partitionKey: string, subSequenceNumber: number | null): DecodedMessage => {
-    const payload = unwrap(data);
-    if (!payload.ok) return { partitionKey, subSequenceNumber, message: data, row: invalidRow() };
+  const decodeUnwrapped = ({ partitionKey, subSequenceNumber, raw, payload }: UnwrappedMessage): DecodedMessage => {
+    if (payload === undefined) return { partitionKey, subSequenceNumber, message: raw, row: invalidRow() };
     let row: DecodedRow;
     const matches = sample.matches;
     try {
-      row = decoder.decode(payload.data, matches);
+      row = decoder.decode(payload, matches);
     } catch {
       row = invalidRow(); // decoders do not throw by contract; this keeps one bad record from stopping ingest
     }
     if (matches) sample.counted();
     // A JSON record's registry header is binary (its zero bytes cannot be stored as text): _message keeps the
     // JSON itself, which is what the table can be decoded from again after a definition change.
-    return { partitionKey, subSequenceNumber, message: isJson ? jsonDatum(payload.data) : payload.data, row };
+    return { partitionKey, subSequenceNumber, message: isJson ? jsonDatum(payload) : payload, row };
   };
 
-  const decodeRecord = (data: Uint8Array, partitionKey: string): DecodedMessage[] => {
+  const unwrapOne = (raw: Uint8Array, partitionKey: string, subSequenceNumber: number | null): UnwrappedMessage => {
+    const payload = decompress(raw, message.compressionCodec, options.maxMessageBytes);
+    const datum = payload.ok && framed ? inflateGlueDatum(payload.data, options.maxMessageBytes) : payload;
+    return { partitionKey, subSequenceNumber, raw, payload: datum.ok ? datum.data : undefined };
+  };
+
+  const unwrap = (data: Uint8Array, partitionKey: string): UnwrappedMessage[] => {
     const split = deaggregate(data);
     switch (split.kind) {
       case 'plain':
-        return [decodeOne(data, partitionKey, null)];
+        return [unwrapOne(data, partitionKey, null)];
       case 'corrupt':
-        return [{ partitionKey, subSequenceNumber: null, message: data, row: invalidRow() }];
+        return [{ partitionKey, subSequenceNumber: null, raw: data, payload: undefined }];
       case 'aggregated':
-        return split.records.map((record, index) => decodeOne(record.data, record.partitionKey, index));
+        return split.records.map((record, index) => unwrapOne(record.data, record.partitionKey, index));
     }
   };
 
+  const decodeRecord = (data: Uint8Array, partitionKey: string): DecodedMessage[] => unwrap(data, partitionKey).map(decodeUnwrapped);
+
   let problem: string | undefined;
   const schemaNeeded = decoder.schemaNeeded?.bind(decoder);
-  const fetchSchemas = (records: readonly { data: Uint8Array }[]): Promise<void> | undefined => {
+  const fetchSchemas = (messages: Iterable<UnwrappedMessage>): Promise<void> | undefined => {
     if (schemaNeeded === undefined) return undefined;
     const refs = new Map<string, SchemaRef>();
-    for (const record of records) {
-      const split = deaggregate(record.data);
-      const datas = split.kind === 'plain' ? [record.data] : split.kind === 'aggregated' ? split.records.map((user) => user.data) : [];
-      for (const data of datas) {
-        const payload = unwrap(data);
-        const ref = payload.ok ? schemaNeeded(payload.data) : undefined;
-        if (ref !== undefined) refs.set(refKey(ref), ref);
-      }
+    for (const { payload } of messages) {
+      const ref = payload === undefined ? undefined : schemaNeeded(payload);
+      if (ref !== undefined) refs.set(refKey(ref), ref);
     }
     if (refs.size === 0) return undefined;
     const judge = (): void => {
@@ -123,6 +135,8 @@ export function createRecordDecoder(message: MessageDefinition, options: RecordD
   };
 
   return Object.assign(decodeRecord, {
+    unwrap,
+    decodeUnwrapped,
     fetchSchemas,
     registryError: () => problem,
     unmatchedFields: () => sample.verdict?.unmatched,

@@ -1,4 +1,5 @@
-import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
 import type { Logger } from 'pino';
@@ -23,8 +24,15 @@ export interface QueryResult {
 /** One connection of kinesql's own, inside a transaction (Engine.transaction). */
 export interface EngineTransaction {
   query(sql: string, params?: unknown[]): Promise<QueryResult>;
-  /** Runs `COPY … FROM STDIN` with data as the input; returns the number of rows copied. */
-  copyFrom(sql: string, data: Buffer): Promise<number>;
+  /**
+   * Several statements (no parameters) in one round trip, the transaction's BEGIN with them when it has not
+   * been sent yet; one result per statement. The first that fails stops the rest and fails the transaction.
+   */
+  queries(sql: string): Promise<QueryResult[]>;
+  /** Runs `COPY … FROM STDIN` with data (one buffer, or chunks written in turn) as the input; returns the number of rows copied. */
+  copyFrom(sql: string, data: Buffer | readonly Buffer[]): Promise<number>;
+  /** Runs sql (no parameters) in the round trip of the COMMIT, after fn returned: if it fails, nothing commits. */
+  atCommit(sql: string): void;
 }
 
 /** A connection checked out of the pool: whether it must be closed instead of returned, and why it was lost. */
@@ -164,13 +172,36 @@ export class Engine {
   async transaction<T>(fn: (tx: EngineTransaction) => Promise<T>, options: { lockTimeoutMs?: number; asynchronousCommit?: boolean } = {}): Promise<T> {
     return this.withConnection(async (client, connection) => {
       let committing = false;
+      // BEGIN and the SET LOCALs go with the transaction's first statements when those can go in one round trip.
+      const opening = ['BEGIN'];
+      if (options.lockTimeoutMs !== undefined) opening.push(`SET LOCAL lock_timeout = '${Math.round(options.lockTimeoutMs)}ms'`);
+      if (options.asynchronousCommit) opening.push('SET LOCAL synchronous_commit = off');
+      let begun = false;
+      const begin = async (): Promise<void> => {
+        if (begun) return;
+        begun = true;
+        await connection.queries(opening.join('; '));
+      };
+      const atCommit: string[] = [];
       try {
-        await client.query('BEGIN');
-        if (options.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = '${Math.round(options.lockTimeoutMs)}ms'`);
-        if (options.asynchronousCommit) await client.query('SET LOCAL synchronous_commit = off');
-        const result = await fn(connection);
+        const result = await fn({
+          query: async (sql, params) => {
+            await begin();
+            return connection.query(sql, params);
+          },
+          queries: async (sql) => {
+            if (begun) return connection.queries(sql);
+            begun = true;
+            return (await connection.queries([...opening, sql].join('; '))).slice(opening.length);
+          },
+          copyFrom: async (sql, data) => {
+            await begin();
+            return connection.copyFrom(sql, data);
+          },
+          atCommit: (sql) => void atCommit.push(sql),
+        });
         committing = true;
-        await client.query('COMMIT');
+        if (begun || atCommit.length > 0) await connection.queries([...(begun ? [] : opening), ...atCommit, 'COMMIT'].join('; '));
         return result;
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {
@@ -210,11 +241,17 @@ export class Engine {
         const answer = await client.query(sql, params);
         return { rows: answer.rows as Record<string, unknown>[], affectedRows: answer.rowCount ?? 0 };
       },
+      queries: async (sql) => {
+        const answer: pg.QueryResult | pg.QueryResult[] = await client.query(sql);
+        return (Array.isArray(answer) ? answer : [answer]).map((one) => ({ rows: one.rows as Record<string, unknown>[], affectedRows: one.rowCount ?? 0 }));
+      },
       copyFrom: async (sql, data) => {
         const stream = client.query(copyFromStdin(sql));
-        stream.end(data);
-        await once(stream, 'finish');
+        await pipeline(Readable.from(Buffer.isBuffer(data) ? [data] : data), stream);
         return stream.rowCount;
+      },
+      atCommit: () => {
+        throw new Error('atCommit outside a transaction: there is no COMMIT to run it with');
       },
     };
     // A checked-out connection has no error listener of the pool's: one the engine ends would take the process down.

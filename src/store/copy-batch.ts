@@ -4,10 +4,10 @@
  * unreadable: when a batch's COPY fails with a data exception, the batch is split until the records that
  * cause it are found, and those are loaded as invalid messages (data columns NULL, _message_valid false).
  */
-import type { DecodedMessage } from '../decode/record-decoder.js';
+import type { DecodedMessage, UnwrappedMessage } from '../decode/record-decoder.js';
 import type { EngineTransaction } from '../engine/engine.js';
 import type { StreamRecord } from '../kinesis/records.js';
-import { copyLine } from './copy-text.js';
+import { CopyChunks, copyLine } from './copy-text.js';
 
 export interface BatchRow {
   /** The data columns, then the internal columns, as COPY text values. */
@@ -21,10 +21,10 @@ export interface RowShape {
   validColumn: number;
 }
 
-export function batchText(rows: readonly BatchRow[]): Buffer {
-  let text = '';
-  for (const row of rows) text += copyLine(row.values);
-  return Buffer.from(text, 'utf8');
+function rowsText(rows: readonly BatchRow[]): Buffer[] {
+  const text = new CopyChunks();
+  for (const row of rows) text.add(copyLine(row.values));
+  return text.done();
 }
 
 /** SQLSTATE class 22 (data exception): the engine refused a value, not the statement. */
@@ -50,7 +50,7 @@ export async function copyIsolatingBadRows(tx: EngineTransaction, copySql: strin
     const name = `kinesql_rows_${savepoints++}`;
     await tx.query(`SAVEPOINT ${name}`);
     try {
-      await tx.copyFrom(copySql, batchText(rows.slice(from, to)));
+      await tx.copyFrom(copySql, rowsText(rows.slice(from, to)));
       await tx.query(`RELEASE SAVEPOINT ${name}`);
       return;
     } catch (error) {
@@ -59,7 +59,7 @@ export async function copyIsolatingBadRows(tx: EngineTransaction, copySql: strin
       if (!isDataException(error)) throw error;
     }
     if (to - from === 1) {
-      await tx.copyFrom(copySql, batchText([asInvalid(rows[from]!, shape)]));
+      await tx.copyFrom(copySql, rowsText([asInvalid(rows[from]!, shape)]));
       madeInvalid.push(from);
       return;
     }
@@ -79,29 +79,50 @@ function messageText(payload: Uint8Array): string {
   return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
 }
 
+/** A Kinesis record with its user records unwrapped (RecordDecoder.unwrap), ready to decode. */
+export interface UnwrappedRecord {
+  record: StreamRecord;
+  messages: UnwrappedMessage[];
+}
+
+type Decode = (message: UnwrappedMessage) => DecodedMessage;
+
+/** A batch as COPY text in chunks, with what its rows add to the shard's counts. */
+export interface EncodedBatch {
+  chunks: Buffer[];
+  /** Bytes of COPY text in the chunks. */
+  textBytes: number;
+  rows: number;
+  invalidRows: number;
+  /** Message bytes (after decompression) of the rows. */
+  bytes: number;
+  /** The shard's running record count after the batch. */
+  segmentCount: number;
+}
+
 /**
- * A batch of records as COPY rows: the decoded columns, then the internal columns in table order (see
- * INTERNAL_COLUMNS). `segment` is the shard's running record count before the batch.
+ * Decodes each message of a batch and hands its row to `row`: the decoded columns, then the internal
+ * columns in table order (see INTERNAL_COLUMNS). `segment` is the shard's running record count before the
+ * batch. Returns the count after it.
  */
-export function encodeBatch(
-  records: StreamRecord[],
-  decode: (data: Uint8Array, partitionKey: string) => Iterable<DecodedMessage>,
+function eachRow(
+  records: readonly UnwrappedRecord[],
+  decode: Decode,
   shardId: string,
   segment: number,
-): { batch: BatchRow[]; segmentCount: number; rows: number; bytes: number } {
-  const batch: BatchRow[] = [];
-  if (records.length === 0) return { batch, segmentCount: segment, rows: 0, bytes: 0 };
-  const first = records[0]!.sequenceNumber;
-  const last = records[records.length - 1]!.sequenceNumber;
+  row: (values: (string | null)[], messageBytes: number) => void,
+): number {
+  if (records.length === 0) return segment;
+  const first = records[0]!.record.sequenceNumber;
+  const last = records[records.length - 1]!.record.sequenceNumber;
   let segmentCount = segment;
-  let bytes = 0;
-  for (const record of records) {
+  for (const { record, messages } of records) {
     segmentCount += 1;
     const arrival = record.arrivalTimestamp.toISOString();
-    for (const message of decode(record.data, record.partitionKey)) {
-      bytes += message.message.byteLength;
-      batch.push({
-        values: [
+    for (const unwrapped of messages) {
+      const message = decode(unwrapped);
+      row(
+        [
           ...message.row.values,
           shardId,
           record.sequenceNumber,
@@ -115,8 +136,32 @@ export function encodeBatch(
           message.partitionKey,
           message.subSequenceNumber === null ? null : String(message.subSequenceNumber),
         ],
-      });
+        message.message.byteLength,
+      );
     }
   }
-  return { batch, segmentCount, rows: batch.length, bytes };
+  return segmentCount;
+}
+
+/** A batch as COPY text, written row by row into chunks (never one string for the batch). */
+export function encodeBatch(records: readonly UnwrappedRecord[], decode: Decode, shardId: string, segment: number, shape: RowShape): EncodedBatch {
+  const text = new CopyChunks();
+  let rows = 0;
+  let invalidRows = 0;
+  let bytes = 0;
+  const segmentCount = eachRow(records, decode, shardId, segment, (values, messageBytes) => {
+    text.add(copyLine(values));
+    rows += 1;
+    if (values[shape.validColumn] === 'f') invalidRows += 1;
+    bytes += messageBytes;
+  });
+  const chunks = text.done();
+  return { chunks, textBytes: text.bytes, rows, invalidRows, bytes, segmentCount };
+}
+
+/** A batch as rows of values, for a COPY that must find the rows the engine refuses (copyIsolatingBadRows). */
+export function batchRows(records: readonly UnwrappedRecord[], decode: Decode, shardId: string, segment: number): BatchRow[] {
+  const rows: BatchRow[] = [];
+  eachRow(records, decode, shardId, segment, (values) => rows.push({ values }));
+  return rows;
 }

@@ -13,9 +13,10 @@ import { compareSequenceNumbers } from '../kinesis/sequence-number.js';
 import type { ShardReader, ShardReaderStats } from '../kinesis/shard-reader.js';
 import { qualifiedName, quoteIdent } from '../pg/quoting.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
-import { batchText, copyIsolatingBadRows, encodeBatch, isDataException, type RowShape } from './copy-batch.js';
+import { batchRows, copyIsolatingBadRows, encodeBatch, isDataException, type EncodedBatch, type RowShape, type UnwrappedRecord } from './copy-batch.js';
+import type { LoadBudget } from './load-budget.js';
 import type { LoadedRange, LowerBound } from './loaded-range.js';
-import { loadPositions, lockShard, savePosition, type StoredPosition } from './shard-positions.js';
+import { loadPositions, lockAndLoadPosition, savePosition, savePositionSql, type StoredPosition } from './shard-positions.js';
 import { StreamReadError } from './stream-read-error.js';
 import type { TimePartitions } from './time-partitions.js';
 import type { Logger } from 'pino';
@@ -48,6 +49,18 @@ export interface ShardLoaderOptions {
   /** Caps on what one table holds; 0 = none. */
   maxRows: number;
   maxBytes: number;
+  /** What batches on their way into the engine may hold, shared by every table (kinesql.load-buffer-bytes). */
+  loadBudget: LoadBudget;
+}
+
+/**
+ * What a batch holds in memory, counted against the load budget: its records' bytes and what they become
+ * (the decoded values, the COPY text with _message, the SDK's objects) take about three times as much.
+ */
+function batchFootprint(records: readonly StreamRecord[]): number {
+  let bytes = 0;
+  for (const record of records) bytes += record.data.byteLength + record.sequenceNumber.length + record.partitionKey.length;
+  return 3 * bytes;
 }
 
 export class ShardLoader {
@@ -109,18 +122,27 @@ export class ShardLoader {
   }
 
   /**
-   * Decodes a batch at once (on this thread) and queues its COPY behind the shard's earlier ones, so the
-   * engine loads batch n while batch n+1 is decoded and n+2 is fetched. The rows and the shard's new
-   * position (a tail read moves its end; a fill moves its start only once it is complete) commit together.
+   * Queues a batch's COPY behind the shard's earlier ones. The batch is decoded as soon as the load budget
+   * has room for it (on this thread), so the engine loads batch n while batch n+1 is decoded and n+2 is
+   * fetched. The rows and the shard's new position (a tail read moves its end; a fill moves its start only
+   * once it is complete) commit together.
    */
   load(shard: ShardState, records: StreamRecord[], kind: 'tail' | 'fill'): Promise<void> {
     const shardId = shard.description.shardId;
     const segment = shard.preparedSegments;
-    const encode = (): ReturnType<typeof encodeBatch> => encodeBatch(records, this.decodeRecord, shardId, segment);
-    // Registry schemas the batch needs and nobody has looked up yet come first; its COPY keeps its place.
-    const fetching = this.decodeRecord.fetchSchemas(records);
-    const encoding = fetching === undefined ? encode() : fetching.then(encode);
     shard.preparedSegments = segment + records.length;
+    const footprint = batchFootprint(records);
+    const budget = this.options.loadBudget;
+    const admitted = budget.acquire(footprint);
+    const encoding = admitted.then(() => {
+      const unwrapped = this.unwrap(records);
+      const encode = (): EncodedBatch => encodeBatch(unwrapped, this.decodeRecord.decodeUnwrapped, shardId, segment, this.rowShape);
+      // Registry schemas the batch needs and nobody has looked up yet come first; its COPY keeps its place.
+      const fetching = this.decodeRecord.fetchSchemas(unwrapped.flatMap((record) => record.messages));
+      return fetching === undefined ? encode() : fetching.then(encode);
+    });
+    // Failed with the COPY that waits for it; a batch behind a failed one is never copied.
+    encoding.catch(() => undefined);
     const copy = shard.loads.then(async () => {
       const encoded = await encoding;
       // Checked and reserved at once, so shards loading in parallel cannot all pass the cap.
@@ -158,20 +180,30 @@ export class ShardLoader {
       shard.messageBytes = saved.messageBytes;
       if (kind === 'tail') Object.assign(shard.range!, saved.range);
     });
+    // The budget is given back once the batch is committed or failed (after it was let in, if it waits still).
+    void copy.then(
+      () => admitted.then(() => budget.release(footprint)),
+      () => admitted.then(() => budget.release(footprint)),
+    );
     shard.loads = copy;
     return copy;
+  }
+
+  private unwrap(records: readonly StreamRecord[]): UnwrappedRecord[] {
+    return records.map((record) => ({ record, messages: this.decodeRecord.unwrap(record.data, record.partitionKey) }));
   }
 
   /**
    * Copies a batch and records the shard's new position in one transaction, holding the shard's lock: when
    * another kinesql server on the same engine has loaded past where this one stood, only the records after
-   * its position are loaded (never a record twice), counted from its position.
+   * its position are loaded (never a record twice), counted from its position. Three round trips: BEGIN with
+   * the lock and the position read, the COPY, the position write with the COMMIT.
    */
   private async commitBatch(
     tx: EngineTransaction,
     shard: ShardState,
     records: StreamRecord[],
-    encoded: ReturnType<typeof encodeBatch>,
+    encoded: EncodedBatch,
     kind: 'tail' | 'fill',
     isolateBadRows: boolean,
   ): Promise<StoredPosition> {
@@ -184,11 +216,10 @@ export class ShardLoader {
       invalidRows: shard.invalidRows,
       messageBytes: shard.messageBytes,
     };
-    let batch = encoded;
     let loading = records;
+    let segment = shard.segmentCount;
     if (kind === 'tail') {
-      await lockShard(tx, this.key, shardId);
-      const stored = (await loadPositions(tx, this.key, shardId)).get(shardId);
+      const stored = await lockAndLoadPosition(tx, this.key, shardId);
       const storedLast = stored?.range.lastSequence;
       const believed = base.range.lastSequence;
       if (believed !== undefined && (storedLast === undefined || compareSequenceNumbers(storedLast, believed) < 0)) {
@@ -198,19 +229,24 @@ export class ShardLoader {
       }
       if (stored && storedLast !== undefined && storedLast !== believed) {
         base = stored;
+        segment = stored.segmentCount;
         loading = records.filter((record) => compareSequenceNumbers(record.sequenceNumber, storedLast) > 0);
-        batch = encodeBatch(loading, this.decodeRecord, shardId, stored.segmentCount);
       }
     }
-    let invalid = batch.batch.filter((row) => row.values[this.rowShape.validColumn] === 'f').length;
-    if (batch.batch.length > 0 && !isolateBadRows) await tx.copyFrom(this.copySql, batchText(batch.batch));
-    if (batch.batch.length > 0 && isolateBadRows) {
-      const refused = await copyIsolatingBadRows(tx, this.copySql, batch.batch, this.rowShape);
-      invalid += refused.filter((index) => batch.batch[index]!.values[this.rowShape.validColumn] === 't').length;
+    const decode = this.decodeRecord.decodeUnwrapped;
+    // Part of the batch only when another server loaded the rest.
+    const batch = loading === records ? encoded : encodeBatch(this.unwrap(loading), decode, shardId, segment, this.rowShape);
+    let invalidRows = batch.invalidRows;
+    if (batch.rows > 0 && isolateBadRows) {
+      const rows = batchRows(this.unwrap(loading), decode, shardId, segment);
+      const refused = await copyIsolatingBadRows(tx, this.copySql, rows, this.rowShape);
+      invalidRows += refused.filter((index) => rows[index]!.values[this.rowShape.validColumn] === 't').length;
       this.options.logger.warn(
         { table: this.tableName, shard: shardId, records: refused.length },
         'records the engine refused were loaded as invalid messages',
       );
+    } else if (batch.rows > 0) {
+      await tx.copyFrom(this.copySql, batch.chunks);
     }
     const range: LoadedRange =
       kind === 'fill' || loading.length === 0
@@ -226,10 +262,10 @@ export class ShardLoader {
       closedAndRead: base.closedAndRead,
       segmentCount: batch.segmentCount,
       rows: base.rows + batch.rows,
-      invalidRows: base.invalidRows + invalid,
+      invalidRows: base.invalidRows + invalidRows,
       messageBytes: base.messageBytes + batch.bytes,
     };
-    await savePosition(tx, this.key, shardId, position);
+    tx.atCommit(savePositionSql(this.key, shardId, position));
     return position;
   }
 
@@ -248,8 +284,7 @@ export class ShardLoader {
     if (stop === undefined) return;
     const shardId = shard.description.shardId;
     await this.options.engine.transaction(async (tx) => {
-      await lockShard(tx, this.key, shardId);
-      const stored = (await loadPositions(tx, this.key, shardId)).get(shardId);
+      const stored = await lockAndLoadPosition(tx, this.key, shardId);
       // Only while the stored range still starts where the failed fill was to stop (no fill has completed since).
       if (stored?.range.firstSequence !== stop) return;
       const { rows } = await tx.query(

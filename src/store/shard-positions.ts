@@ -10,6 +10,7 @@ import type { StreamIncarnation } from '../kinesis/shard-listing.js';
 import { STATE_SCHEMA } from '../engine/roles.js';
 import type { LoadedRange, LowerBound } from './loaded-range.js';
 import { partitionSchemaStatements } from './time-partitions.js';
+import { quoteLiteral } from '../pg/quoting.js';
 
 const TABLES = `${STATE_SCHEMA}.stream_tables`;
 const POSITIONS = `${STATE_SCHEMA}.shard_positions`;
@@ -85,14 +86,6 @@ export async function lockDefinition(tx: EngineTransaction, key: string): Promis
   await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kinesql.definition ${key}`]);
 }
 
-/**
- * Takes the lock that orders every load of one shard of one table, across all kinesql servers on the engine,
- * until the transaction ends.
- */
-export async function lockShard(tx: EngineTransaction, key: string, shardId: string): Promise<void> {
-  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kinesql.shard ${key} ${shardId}`]);
-}
-
 /** Every engine table registered by any run, with its qualified name (as regclass text). */
 export async function registeredTables(engine: Engine): Promise<{ key: string; table: string }[]> {
   const { rows } = await engine.query(
@@ -138,45 +131,63 @@ export async function loadPositions(engine: Queries, key: string, shardId?: stri
     shardId === undefined
       ? await engine.query(`SELECT * FROM ${POSITIONS} WHERE table_key = $1`, [key])
       : await engine.query(`SELECT * FROM ${POSITIONS} WHERE table_key = $1 AND shard_id = $2`, [key, shardId]);
-  const positions = new Map<string, StoredPosition>();
-  for (const row of rows) {
-    const range: LoadedRange = { lower: boundFromJson(row['lower_bound'] as StoredBound) };
-    if (row['first_sequence'] !== null) range.firstSequence = String(row['first_sequence']);
-    if (row['first_arrival'] !== null) range.firstArrival = new Date(row['first_arrival'] as string | Date);
-    if (row['last_sequence'] !== null) range.lastSequence = String(row['last_sequence']);
-    positions.set(String(row['shard_id']), {
-      range,
-      closedAndRead: row['closed_and_read'] === true,
-      segmentCount: Number(row['segment_count']),
-      rows: Number(row['rows']),
-      invalidRows: Number(row['invalid_rows']),
-      messageBytes: Number(row['message_bytes']),
-    });
-  }
-  return positions;
+  return new Map(rows.map((row) => [String(row['shard_id']), positionFromRow(row)]));
+}
+
+/**
+ * Takes the lock that orders every load of one shard of one table, across all kinesql servers on the engine,
+ * until the transaction ends; then reads the shard's stored position. One round trip with the transaction's
+ * BEGIN: the read is a statement of its own after the lock is granted, so it sees every load committed before.
+ */
+export async function lockAndLoadPosition(tx: EngineTransaction, key: string, shardId: string): Promise<StoredPosition | undefined> {
+  const [, read] = await tx.queries(
+    `SELECT pg_advisory_xact_lock(hashtext(${quoteLiteral(`kinesql.shard ${key} ${shardId}`)}));
+     SELECT * FROM ${POSITIONS} WHERE table_key = ${quoteLiteral(key)} AND shard_id = ${quoteLiteral(shardId)}`,
+  );
+  const row = read?.rows[0];
+  return row === undefined ? undefined : positionFromRow(row);
+}
+
+function positionFromRow(row: Record<string, unknown>): StoredPosition {
+  const range: LoadedRange = { lower: boundFromJson(row['lower_bound'] as StoredBound) };
+  if (row['first_sequence'] !== null) range.firstSequence = String(row['first_sequence']);
+  if (row['first_arrival'] !== null) range.firstArrival = new Date(row['first_arrival'] as string | Date);
+  if (row['last_sequence'] !== null) range.lastSequence = String(row['last_sequence']);
+  return {
+    range,
+    closedAndRead: row['closed_and_read'] === true,
+    segmentCount: Number(row['segment_count']),
+    rows: Number(row['rows']),
+    invalidRows: Number(row['invalid_rows']),
+    messageBytes: Number(row['message_bytes']),
+  };
 }
 
 export async function savePosition(tx: EngineTransaction, key: string, shardId: string, position: StoredPosition): Promise<void> {
+  await tx.query(savePositionSql(key, shardId, position));
+}
+
+/** The statement that stores a shard's position (values written out: it can go with the COMMIT, EngineTransaction.atCommit). */
+export function savePositionSql(key: string, shardId: string, position: StoredPosition): string {
   const { range } = position;
-  await tx.query(
-    `INSERT INTO ${POSITIONS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+  const text = (value: string | undefined): string => (value === undefined ? 'NULL' : quoteLiteral(value));
+  const values = [
+    quoteLiteral(key),
+    quoteLiteral(shardId),
+    quoteLiteral(JSON.stringify(boundToJson(range.lower))),
+    text(range.firstSequence),
+    text(range.firstArrival?.toISOString()),
+    text(range.lastSequence),
+    String(position.closedAndRead),
+    String(position.segmentCount),
+    String(position.rows),
+    String(position.invalidRows),
+    String(position.messageBytes),
+  ];
+  return `INSERT INTO ${POSITIONS} VALUES (${values.join(', ')})
      ON CONFLICT (table_key, shard_id) DO UPDATE SET lower_bound = excluded.lower_bound, first_sequence = excluded.first_sequence,
        first_arrival = excluded.first_arrival, last_sequence = excluded.last_sequence, closed_and_read = excluded.closed_and_read,
-       segment_count = excluded.segment_count, rows = excluded.rows, invalid_rows = excluded.invalid_rows, message_bytes = excluded.message_bytes`,
-    [
-      key,
-      shardId,
-      JSON.stringify(boundToJson(range.lower)),
-      range.firstSequence ?? null,
-      range.firstArrival?.toISOString() ?? null,
-      range.lastSequence ?? null,
-      position.closedAndRead,
-      position.segmentCount,
-      position.rows,
-      position.invalidRows,
-      position.messageBytes,
-    ],
-  );
+       segment_count = excluded.segment_count, rows = excluded.rows, invalid_rows = excluded.invalid_rows, message_bytes = excluded.message_bytes`;
 }
 
 type StoredBound = { kind: 'horizon' } | { kind: 'time'; at: string } | { kind: 'sequence'; sequenceNumber: string; inclusive: boolean };

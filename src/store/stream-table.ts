@@ -33,6 +33,7 @@ import { describeShard, PositionLostError, ShardLoader, type ShardState, type Sh
 
 export type { ShardStatus };
 import { evictBefore } from './eviction.js';
+import type { LoadBudget } from './load-budget.js';
 import { detachExpiredPartitions } from './partition-detach.js';
 import { StreamReadError } from './stream-read-error.js';
 import { type IncarnationCheck, isStreamMissing, StreamIncarnations } from './stream-incarnation.js';
@@ -63,6 +64,8 @@ export interface StreamTableOptions {
   /** Caps on what one table holds; 0 = none. */
   maxRows: number;
   maxBytes: number;
+  /** What batches on their way into the engine may hold, shared by every table (kinesql.load-buffer-bytes). */
+  loadBudget: LoadBudget;
   /** Where avro and protobuf writer schemas are looked up. */
   schemaRegistries?: SchemaRegistries;
   /** kinesis.consumer-mode = efo: shards' new records come by subscription. */

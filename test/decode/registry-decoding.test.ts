@@ -1,6 +1,6 @@
 /**
  * Decoding records whose writer schemas come from schema registries (stand-ins on loopback ports), the way
- * the store runs it: fetchSchemas for a batch, then the synchronous decode.
+ * the store runs it: each record unwrapped once, fetchSchemas for the batch's payloads, then the synchronous decode.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageDefinition } from '../../src/catalog/definition.js';
@@ -44,8 +44,9 @@ describe('records framed for schema registries', () => {
     createRecordDecoder(message, { maxMessageBytes: 1 << 20, registries: configured.registries });
 
   async function decodeAll(decoder: RecordDecoder, records: Uint8Array[]) {
-    await decoder.fetchSchemas(records.map((data) => ({ data })));
-    return records.flatMap((data) => decoder(data, 'pk')).map((message) => ({ valid: message.row.valid, values: message.row.values }));
+    const unwrapped = records.flatMap((data) => decoder.unwrap(data, 'pk'));
+    await decoder.fetchSchemas(unwrapped);
+    return unwrapped.map(decoder.decodeUnwrapped).map((message) => ({ valid: message.row.valid, values: message.row.values }));
   }
 
   it('decode avro records of two schema versions and both registries into one table', async () => {
@@ -117,7 +118,7 @@ describe('records framed for schema registries', () => {
   it('decode JSON Schema records without a lookup', async () => {
     const decoder = decoderFor(messageDefinition('json', orderFields));
     const json = Buffer.from('{"id": 1234567890123456789, "customer": "eve", "total": 1}');
-    expect(decoder.fetchSchemas([{ data: json }])).toBeUndefined();
+    expect(decoder.fetchSchemas(decoder.unwrap(json, 'pk'))).toBeUndefined();
     const rows = await decodeAll(decoder, [confluentFramed(77, json), glueFramed('5b1f2c3d-0000-4000-8000-000000000001', json, { zlib: true })]);
     expect(rows).toEqual([
       { valid: true, values: ['1234567890123456789', 'eve', '1'] },
@@ -149,7 +150,7 @@ describe('records framed for schema registries', () => {
       expect(await decodeAll(decoder, [record])).toEqual([{ valid: false, values: [null, null, null] }]);
       expect(decoder.registryError()).toMatch(new RegExp(`^confluent schema id ${id}: fetch failed`));
       // Remembered: the next batch does not wait for the registry again.
-      expect(decoder.fetchSchemas([{ data: record }])).toBeUndefined();
+      expect(decoder.fetchSchemas(decoder.unwrap(record, 'pk'))).toBeUndefined();
     } finally {
       await confluent.start();
     }
