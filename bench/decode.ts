@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { parseColumnType } from '../src/catalog/column-type.js';
 import type { DataFormat, MessageDefinition } from '../src/catalog/definition.js';
 import { createDecoder } from '../src/decode/index.js';
-import { aggregate } from '../src/decode/kpl-aggregate.js';
+import { aggregate } from '../test/support/kpl-aggregate.js';
 import { createRecordDecoder } from '../src/decode/record-decoder.js';
 import protobuf from 'protobufjs';
 

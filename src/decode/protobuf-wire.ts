@@ -1,5 +1,6 @@
 /**
- * The few protobuf wire-format pieces the KPL record format needs: a bounds-checked reader and a writer.
+ * The few protobuf wire-format pieces the KPL record format needs: a bounds-checked reader (the writer that
+ * builds aggregated records for tests and benches is test/support/kpl-aggregate.ts).
  * (The `protobuf` data format decodes messages with protobufjs instead: protobuf-decoder.ts.)
  */
 
@@ -78,50 +79,5 @@ export class ProtobufReader {
   private advance(count: number): void {
     if (count > this.bytes.length - this.position) throw new ProtobufError('fixed-width field runs past the end');
     this.position += count;
-  }
-}
-
-export class ProtobufWriter {
-  private readonly chunks: Uint8Array[] = [];
-  private length = 0;
-
-  private push(chunk: Uint8Array): void {
-    this.chunks.push(chunk);
-    this.length += chunk.length;
-  }
-
-  varint(value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`varint must be a non-negative safe integer, got ${value}`);
-    const out: number[] = [];
-    let rest = value;
-    while (rest >= 0x80) {
-      out.push((rest % 128) | 0x80);
-      rest = Math.floor(rest / 128);
-    }
-    out.push(rest);
-    this.push(Uint8Array.from(out));
-    return this;
-  }
-
-  tag(field: number, wireType: number): this {
-    return this.varint(field * 8 + wireType);
-  }
-
-  bytesField(field: number, value: Uint8Array): this {
-    this.tag(field, WIRE_LENGTH_DELIMITED).varint(value.length);
-    this.push(value);
-    return this;
-  }
-
-  stringField(field: number, value: string): this {
-    return this.bytesField(field, Buffer.from(value, 'utf8'));
-  }
-
-  varintField(field: number, value: number): this {
-    return this.tag(field, WIRE_VARINT).varint(value);
-  }
-
-  finish(): Uint8Array {
-    return Buffer.concat(this.chunks, this.length);
   }
 }

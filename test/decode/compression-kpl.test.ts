@@ -2,8 +2,7 @@ import { deflateSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decompress } from '../../src/decode/compression.js';
 import { deaggregate } from '../../src/decode/kpl.js';
-import { aggregate } from '../../src/decode/kpl-aggregate.js';
-import { ProtobufWriter } from '../../src/decode/protobuf-wire.js';
+import { aggregate, ProtobufWriter } from '../support/kpl-aggregate.js';
 import { createHash } from 'node:crypto';
 import { bytes } from './helpers.js';
 

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { aggregate } from '../../src/decode/kpl-aggregate.js';
+import { aggregate } from '../support/kpl-aggregate.js';
 import { createRecordDecoder } from '../../src/decode/record-decoder.js';
 import { bytes, messageDefinition } from './helpers.js';
 

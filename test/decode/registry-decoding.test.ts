@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageDefinition } from '../../src/catalog/definition.js';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
-import { aggregate } from '../../src/decode/kpl-aggregate.js';
+import { aggregate } from '../support/kpl-aggregate.js';
 import { createRecordDecoder, type RecordDecoder } from '../../src/decode/record-decoder.js';
 import { createSchemaRegistries, type ConfiguredRegistries } from '../../src/registry/from-config.js';
 import { testLogger } from '../support/test-logger.js';

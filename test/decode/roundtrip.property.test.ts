@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { CompressionCodec, DataFormat } from '../../src/catalog/definition.js';
 import { createDecoder } from '../../src/decode/index.js';
 import { deaggregate } from '../../src/decode/kpl.js';
-import { aggregate } from '../../src/decode/kpl-aggregate.js';
+import { aggregate } from '../support/kpl-aggregate.js';
 import { createRecordDecoder } from '../../src/decode/record-decoder.js';
 import { avro } from './avro-encode.js';
 import { bytes, COLUMN_TYPES, messageDefinition, type FieldSpec } from './helpers.js';

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aggregate } from '../../src/decode/kpl-aggregate.js';
+import { aggregate } from '../support/kpl-aggregate.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 const sensorsDefinition = {

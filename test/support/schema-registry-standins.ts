@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { deflateSync } from 'node:zlib';
 import type { SchemaRegistryConfig } from '../../src/config/config.js';
-import { ProtobufWriter } from '../../src/decode/protobuf-wire.js';
+import { ProtobufWriter } from './kpl-aggregate.js';
 
 const varint = (value: number): number[] => [...new ProtobufWriter().varint(value).finish()];
 
