@@ -34,7 +34,7 @@ const USAGE = `Usage:
                             messages: columns, mappings and types) to review and save in --tables
 
 Options:
-  --config FILE            properties file (kinesql keys and the seed's kinesis.* keys)
+  --config FILE            properties file (kinesql keys and the Trino connector's kinesis.* keys)
   --host HOST              address to listen on (default 127.0.0.1)
   --port PORT              port to listen on (default 5433)
   --tables DIR|s3://B/P    table definitions (default config/tables)

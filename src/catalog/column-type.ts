@@ -1,5 +1,5 @@
 /**
- * Column types of a table definition. Definitions use Presto/Trino type names (as the seed connector did)
+ * Column types of a table definition. Definitions use Presto/Trino type names (as the Trino connector did)
  * or PostgreSQL names; both resolve to one PostgreSQL type, which is what the engine's table gets and what
  * decoders must produce text input for.
  */

@@ -1,8 +1,8 @@
 /**
- * The shape of a table definition file, as one valibot schema: the seed connector's format and kinesql's
+ * The shape of a table definition file, as one valibot schema: the Trino connector's format and kinesql's
  * additions. Its output type (`DefinitionFile`) is the parsed file, names folded, aliases spelled one way
  * and defaults filled in; parse-definition.ts adds what needs more than the shape (unique column names,
- * writer schemas that load, protobuf mappings that resolve). Keys it does not name are ignored, as the seed
+ * writer schemas that load, protobuf mappings that resolve). Keys it does not name are ignored, as the Trino connector
  * ignored them.
  */
 import * as v from 'valibot';
@@ -235,7 +235,7 @@ const messageSchema = v.pipe(
   }),
 );
 
-/** The seed's `default` (and a blank name) stands for the configured default schema: no schemaName. */
+/** The Trino connector's `default` (and a blank name) stands for the configured default schema: no schemaName. */
 const schemaName = v.pipe(
   text,
   v.trim(),

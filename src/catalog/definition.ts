@@ -47,7 +47,7 @@ export type { SchemaRegistryReference } from './definition-schema.js';
 
 /** A validated table definition: one stream presented as one table. */
 export interface TableDefinition {
-  /** Schema in the engine; the seed's `default` and a missing schemaName become the configured default schema. */
+  /** Schema in the engine; the Trino connector's `default` and a missing schemaName become the configured default schema. */
   schemaName: string;
   tableName: string;
   streamName: string;
@@ -59,7 +59,7 @@ export interface TableDefinition {
   version: string;
 }
 
-/** The internal columns every stream table has, in order (the seed connector's, all filled). */
+/** The internal columns every stream table has, in order (the Trino connector's, all filled). */
 export const INTERNAL_COLUMNS = [
   { name: '_shard_id', sql: 'text', comment: 'Kinesis shard the record was read from' },
   { name: '_shard_sequence_id', sql: 'text', comment: 'Sequence number of the record in its shard' },

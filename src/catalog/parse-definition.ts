@@ -21,14 +21,14 @@ export class DefinitionError extends Error {
 }
 
 export interface ParseDefinitionOptions extends SchemaFileReaders {
-  /** Schema for definitions without schemaName or with the seed's `default`. */
+  /** Schema for definitions without schemaName or with the Trino connector's `default`. */
   defaultSchema: string;
 }
 
 const INTERNAL_NAMES = new Set<string>(INTERNAL_COLUMNS.map((column) => column.name));
 
 /**
- * Parses and validates one table definition in the seed connector's format. `source` names the file or S3
+ * Parses and validates one table definition in the Trino connector's format. `source` names the file or S3
  * object in error messages and in the result; `version` is its mtime or ETag. Throws DefinitionError.
  */
 export function parseDefinition(text: string, source: string, version: string, options: ParseDefinitionOptions): TableDefinition {

@@ -54,7 +54,7 @@ export interface S3SourceOptions {
 }
 
 /**
- * Table definitions from the `*.json` objects under an S3 prefix (sub-prefixes included, as the seed
+ * Table definitions from the `*.json` objects under an S3 prefix (sub-prefixes included, as the Trino connector
  * read them). Polls ListObjectsV2 (all pages) and fetches only objects whose ETag changed.
  *
  * An object is removed only when a complete listing succeeds without it. While listing fails the source

@@ -1,7 +1,7 @@
 /**
  * Valibot building blocks for the values of a table definition file, with messages in one style: what was
  * expected and what was found (`expected a string, found number 42`), or `missing; expected …`. A JSON `null`
- * reads as an absent key everywhere, as the seed connector's files rely on.
+ * reads as an absent key everywhere, as the Trino connector's files rely on.
  */
 import * as v from 'valibot';
 import { describe, isObject } from './definition-values.js';
@@ -62,7 +62,7 @@ export const identifier = v.pipe(
   v.toLowerCase(),
 );
 
-/** true or false, or the strings "true"/"false" in any case (the seed's files quote them). */
+/** true or false, or the strings "true"/"false" in any case (the Trino connector's files quote them). */
 export const flag = v.union(
   [
     v.boolean(),

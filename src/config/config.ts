@@ -16,7 +16,7 @@ export interface KinesqlConfig {
   catalog: {
     /** A directory path or an s3://bucket/prefix URI. */
     tablesLocation: string;
-    /** Schema for definitions without schemaName or with the seed's `default`. */
+    /** Schema for definitions without schemaName or with the Trino connector's `default`. */
     defaultSchema: string;
     /** How often S3 is polled (and the directory re-scanned as a safety net), in ms. */
     refreshIntervalMs: number;
@@ -36,25 +36,25 @@ export interface KinesqlConfig {
     roleSessionName?: string;
   };
   read: {
-    /** Records per GetRecords call (Kinesis allows 1..10000). Seed: kinesis.batch-size. */
+    /** Records per GetRecords call (Kinesis allows 1..10000). Trino connector: kinesis.batch-size. */
     batchSize: number;
-    /** GetRecords calls per shard per statement catch-up, 0 = until the tip. Seed: kinesis.max-batches. */
+    /** GetRecords calls per shard per statement catch-up, 0 = until the tip. Trino connector: kinesis.max-batches. */
     maxBatches: number;
-    /** Attempts per GetRecords call before the statement fails. Seed: kinesis.fetch-attempts. */
+    /** Attempts per GetRecords call before the statement fails. Trino connector: kinesis.fetch-attempts. */
     fetchAttempts: number;
-    /** Base delay between retries in ms. Seed: kinesis.sleep-time. */
+    /** Base delay between retries in ms. Trino connector: kinesis.sleep-time. */
     sleepTimeMs: number;
-    /** Start each table's window at now − iterOffsetSeconds (AT_TIMESTAMP); false = TRIM_HORIZON. Seed: kinesis.iter-from-timestamp. */
+    /** Start each table's window at now − iterOffsetSeconds (AT_TIMESTAMP); false = TRIM_HORIZON. Trino connector: kinesis.iter-from-timestamp. */
     iterFromTimestamp: boolean;
-    /** Size of the window. Seed: kinesis.iter-offset-seconds (default 86400). */
+    /** Size of the window. Trino connector: kinesis.iter-offset-seconds (default 86400). */
     iterOffsetSeconds: number;
-    /** Log every GetRecords batch. Seed: kinesis.log-batches. */
+    /** Log every GetRecords batch. Trino connector: kinesis.log-batches. */
     logBatches: boolean;
     /** Largest decompressed message accepted, in bytes; larger ones become invalid rows. */
     maxMessageBytes: number;
   };
   /**
-   * The seed's checkpoint keys (kinesis.checkpoint-*, kinesis.iteration-number). Kept so seed
+   * The Trino connector's checkpoint keys (kinesis.checkpoint-*, kinesis.iteration-number). Kept so the Trino connector's
    * configurations load unchanged; kinesql does not checkpoint through DynamoDB.
    */
   checkpoint?: {

@@ -50,7 +50,7 @@ export interface CliFlags {
 }
 
 export interface LoadConfigOptions {
-  /** A .properties file (seed kinesis.properties or kinesql's own); flags.configFile wins over it. */
+  /** A .properties file (the Trino connector's kinesis.properties or kinesql's own); flags.configFile wins over it. */
   file?: string;
   env?: NodeJS.ProcessEnv;
   flags?: Partial<CliFlags>;

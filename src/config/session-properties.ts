@@ -1,5 +1,5 @@
 /**
- * The session properties clients SET (`SET kinesis.max_batches = 3`, the seed connector's names, and kinesql's
+ * The session properties clients SET (`SET kinesis.max_batches = 3`, the Trino connector's names, and kinesql's
  * own `kinesql.max_staleness`): one definition each — its names, type, parser, the configuration key whose
  * value a session starts with, and the text of its documentation. Every place that reads, checks, lists or
  * documents them takes them from here.
@@ -47,7 +47,7 @@ const integerType = (max: number): ValueType<number> => ({
   read: (text) => (/^\d+$/.test(text) && Number(text) <= max ? Number(text) : undefined),
 });
 
-/** The seed wrote `yyyy-MM-dd HH:mm:ss.SSS` (UTC unless a zone follows); ISO 8601 and epoch milliseconds work too. */
+/** The Trino connector wrote `yyyy-MM-dd HH:mm:ss.SSS` (UTC unless a zone follows); ISO 8601 and epoch milliseconds work too. */
 const timestampType: ValueType<Date> = {
   name: 'timestamp',
   expected: 'a timestamp such as 2026-03-01 12:00:00.000',
@@ -67,7 +67,7 @@ const textType: ValueType<string> = { name: 'text', expected: 'a name', read: (t
 export interface SessionProperty<T> {
   /** The name, lower case (PostgreSQL matches setting names case-insensitively). */
   readonly name: string;
-  /** The seed's other spellings of it; when a session sets several, the name first, then the aliases in order, wins. */
+  /** The Trino connector's other spellings of it; when a session sets several, the name first, then the aliases in order, wins. */
   readonly aliases: readonly string[];
   readonly type: ValueType<T>;
   /** The configuration key whose value a session that did not set the property gets, if any. */

@@ -36,7 +36,7 @@ export const boolean: Parser<boolean> = {
   },
 };
 
-/** Airlift-style durations as the seed wrote them (`10s`, `5m`, `500ms`, `1.5h`), or plain milliseconds. */
+/** Airlift-style durations as the Trino connector wrote them (`10s`, `5m`, `500ms`, `1.5h`), or plain milliseconds. */
 export const duration = (minMs: number): Parser<number> => ({
   expected: `a duration such as 500ms, 10s, 5m or 1h (or plain milliseconds)${minMs > 0 ? ` of at least ${minMs}ms` : ''}`,
   parse(raw) {
@@ -90,7 +90,7 @@ export const s3Location: Parser<string> = {
   parse: (raw) => (/^s3:\/\/[^/\s]+(\/.*)?$/i.test(raw.trim()) ? raw.trim() : undefined),
 };
 
-/** The seed's own default schema was called `default`; in kinesql that is the configured default, `public`. */
+/** The Trino connector's own default schema was called `default`; in kinesql that is the configured default, `public`. */
 export const schemaName: Parser<string> = {
   expected: 'a schema name of at most 63 bytes',
   parse(raw) {

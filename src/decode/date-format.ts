@@ -1,5 +1,5 @@
 /**
- * The seed connector's date/time field formats (field `dataFormat`): each turns a message value into an
+ * The Trino connector's date/time field formats (field `dataFormat`): each turns a message value into an
  * Instant (UTC), or undefined when the value does not match.
  */
 import { makeInstant, daysFromCivil, daysInMonth, type Instant } from './civil-time.js';
@@ -90,7 +90,7 @@ export function createDateParser(fieldName: string, dataFormat: string | undefin
     case 'iso8601':
       return fromText(parseIso8601);
     case 'rfc2822': {
-      // The seed's "rfc2822" is Twitter's created_at form; the RFC's own form is accepted as well.
+      // The Trino connector's "rfc2822" is Twitter's created_at form; the RFC's own form is accepted as well.
       const seedForm = compileJodaPattern('EEE MMM dd HH:mm:ss Z yyyy');
       const rfcForm = compileJodaPattern('EEE, d MMM yyyy HH:mm:ss Z');
       const rfcNoWeekday = compileJodaPattern('d MMM yyyy HH:mm:ss Z');

@@ -1,7 +1,7 @@
 /**
- * Parses date/time text with a Joda-Time pattern (the `custom-date-time` format of the seed connector,
+ * Parses date/time text with a Joda-Time pattern (the `custom-date-time` format of the Trino connector,
  * whose `formatHint` is a Joda DateTimeFormat pattern). Supported letters: G y Y u M d D H h k K m s S a E Z z
- * and quoted literals. Text without a zone is taken as UTC, as in the seed.
+ * and quoted literals. Text without a zone is taken as UTC, as in the Trino connector.
  */
 import { daysFromCivil, daysInMonth, isLeapYear, makeInstant, type Instant } from './civil-time.js';
 

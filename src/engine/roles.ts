@@ -5,7 +5,7 @@
  * is no superuser, cannot create anything, may only SELECT the stream tables (through their row policies)
  * and kinesql's status tables, and whose transactions are read-only by default.
  *
- * What a statement sees of a stream table (its session's window, the seed's checkpoint iterations) is
+ * What a statement sees of a stream table (its session's window, the Trino connector's checkpoint iterations) is
  * decided in the engine by the table's row policy, from the session's own `kinesis.*` settings and the
  * configured defaults baked into the functions below: nothing is injected into a session's backend.
  */
@@ -166,7 +166,7 @@ export async function installEngineRoles(
        table_key text NOT NULL, shard_id text NOT NULL, sequence_number numeric NOT NULL,
        PRIMARY KEY (role_name, logical_name, iteration, table_key, shard_id))`,
     ...ownCheckpointsStatements(),
-    `COMMENT ON TABLE ${CHECKPOINTS_TABLE} IS 'Your checkpoint iterations (the seed''s): per logical name, iteration, table and shard, the last record the iteration saw'`,
+    `COMMENT ON TABLE ${CHECKPOINTS_TABLE} IS 'Your checkpoint iterations (the Trino connector''s): per logical name, iteration, table and shard, the last record the iteration saw'`,
     windowFunction(window, distributed),
     // What a client asks about its server, answered about kinesql (sql/server-identity.ts points the calls here).
     `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.version() RETURNS text LANGUAGE sql STABLE AS $f$

@@ -57,7 +57,7 @@ export class ShardRateBudget {
   constructor(
     readonly callsPerSecond = CALLS_PER_SECOND,
     private readonly bytesPerSecond = BYTES_PER_SECOND,
-    /** Extra pause between calls of one shard (the seed's kinesis.sleep-time). */
+    /** Extra pause between calls of one shard (the Trino connector's kinesis.sleep-time). */
     private readonly minIntervalMs = 0,
     burst?: number,
     /** Servers on one engine: the rate and burst are kept there, for all of them together. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 export interface RetryPolicy {
-  /** Attempts in all for errors other than throttling, the first included (seed: kinesis.fetch-attempts). */
+  /** Attempts in all for errors other than throttling, the first included (Trino connector: kinesis.fetch-attempts). */
   attempts: number;
   /** Base delay in ms; retry n waits a random time up to base × 2^n (full jitter), capped at maxDelayMs. */
   baseDelayMs: number;

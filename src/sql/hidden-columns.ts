@@ -1,5 +1,5 @@
 /**
- * Hidden columns, as the seed connector had them: a column marked `hidden` (and every internal column
+ * Hidden columns, as the Trino connector had them: a column marked `hidden` (and every internal column
  * under `kinesis.hide-internal-columns`) is left out of `SELECT *` but can still be named. PostgreSQL has
  * no such thing, so kinesql rewrites the star of a select list that reads such a table into the list of
  * its visible columns before the statement reaches the engine. The stars are found when the statement is

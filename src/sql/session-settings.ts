@@ -63,7 +63,7 @@ const ALLOWED_SETTINGS = new Set([
 ]);
 
 /**
- * Prefixes: the enable_* planner switches and the seed's session properties (`SET SESSION kinesis.max_batches = …`).
+ * Prefixes: the enable_* planner switches and the Trino connector's session properties (`SET SESSION kinesis.max_batches = …`).
  */
 const ALLOWED_PREFIXES = ['enable_', 'kinesis.'];
 

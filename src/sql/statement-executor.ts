@@ -77,7 +77,7 @@ export class StatementExecutor {
     return this.analyzer.close();
   }
 
-  /** The columns `*` stands for in a table with hidden columns (the seed's `hidden`, hide-internal-columns). */
+  /** The columns `*` stands for in a table with hidden columns (the Trino connector's `hidden`, hide-internal-columns). */
   private visibleColumns(table: StreamTable): ColumnVisibility | undefined {
     const fields = table.definition.message.fields;
     if (!this.hideInternalColumns && !fields.some((field) => field.hidden)) return undefined;

@@ -33,7 +33,7 @@ export interface TextAnalysis {
   refusal?: { message: string; sqlstate: string; position?: number; hint?: string };
   /** Each relation the statements name, with the index of the statement naming it. */
   relations: { relation: RelationName; statement: number }[];
-  /** The seed's session properties (and kinesql.max_staleness) the string SETs to constants. */
+  /** The Trino connector's session properties (and kinesql.max_staleness) the string SETs to constants. */
   properties: [string, string][];
   prepared: PreparedChanges;
   /** What it does to the session's settings and transaction state, in order (setting-changes.ts). */

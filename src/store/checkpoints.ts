@@ -1,7 +1,7 @@
 /**
- * The seed's incremental mode: with `kinesis.checkpoint_enabled`, a statement of iteration N under a logical
+ * The Trino connector's incremental mode: with `kinesis.checkpoint_enabled`, a statement of iteration N under a logical
  * name sees only records after the checkpoint that iteration N − 1 left (the tables' row policies read
- * kinesql.checkpoints), and leaves its own for iteration N + 1. The seed kept checkpoints in DynamoDB;
+ * kinesql.checkpoints), and leaves its own for iteration N + 1. The Trino connector kept checkpoints in DynamoDB;
  * kinesql keeps them in the engine.
  */
 import { qualifiedName } from '../pg/quoting.js';
@@ -21,7 +21,7 @@ export interface CheckpointMode {
 export const SESSION_ROLE_SETTING = 'session_authorization';
 
 /**
- * The seed's incremental mode as a session has it: its SET kinesis.* values over the configured ones, under
+ * The Trino connector's incremental mode as a session has it: its SET kinesis.* values over the configured ones, under
  * the session's login role (none known: no checkpoints are read or moved). Throws SessionSettingError.
  */
 export function checkpointMode(settings: ReadonlyMap<string, string> | undefined, defaults: CheckpointDefaults | undefined): CheckpointMode | undefined {

@@ -32,7 +32,7 @@ export interface ScanProgress {
   secondsLeft: number | undefined;
 }
 
-/** Per-session overrides of the seed's read settings (SET kinesis.max_batches, batch_size). */
+/** Per-session overrides of the Trino connector's read settings (SET kinesis.max_batches, batch_size). */
 export interface ReadOverrides {
   maxBatches?: number;
   batchSize?: number;

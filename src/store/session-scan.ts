@@ -4,7 +4,7 @@ import type { WindowDefaults } from './stream-store.js';
 
 export { SessionSettingError } from '../config/session-properties.js';
 
-/** The seed's session properties (SET SESSION kinesis.x) that change how a session's statements read. */
+/** The Trino connector's session properties (SET SESSION kinesis.x) that change how a session's statements read. */
 export interface SessionScan {
   window?: ScanWindow;
   read?: ReadOverrides;

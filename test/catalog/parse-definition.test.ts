@@ -15,7 +15,7 @@ function errorOf(document: unknown, options?: Parameters<typeof parseDefinition>
   throw new Error('expected a DefinitionError');
 }
 
-/** Modeled on the seed connector's sample definition files. */
+/** Modeled on the Trino connector's sample definition files. */
 const SEED_SAMPLE = {
   tableName: 'SampleTable',
   schemaName: 'Prod',
@@ -33,8 +33,8 @@ const SEED_SAMPLE = {
   },
 };
 
-describe('parseDefinition: seed-format files', () => {
-  it('parses the seed sample with folded identifiers, string booleans and Presto types', () => {
+describe('parseDefinition: files in the Trino connector format', () => {
+  it("parses the Trino connector's sample with folded identifiers, string booleans and Presto types", () => {
     const table = parse(SEED_SAMPLE);
     expect(table.tableName).toBe('sampletable');
     expect(table.schemaName).toBe('prod');
@@ -51,7 +51,7 @@ describe('parseDefinition: seed-format files', () => {
     expect(table.message.fields[4]).toMatchObject({ dataFormat: 'custom-date-time', formatHint: 'yyyy-MM-dd HH:mm:ss' });
   });
 
-  it('puts a missing schemaName and the seed `default` schema into the configured default schema', () => {
+  it("puts a missing schemaName and the Trino connector's `default` schema into the configured default schema", () => {
     const { schemaName, ...withoutSchema } = SEED_SAMPLE;
     expect(schemaName).toBe('Prod');
     expect(parse(withoutSchema, { defaultSchema: 'streams' }).schemaName).toBe('streams');
@@ -259,7 +259,7 @@ describe('parseDefinition: the schema of a definition file', () => {
     });
   });
 
-  it('ignores keys it does not know, at the top and inside message, fields and schemaRegistry, as the seed did', () => {
+  it('ignores keys it does not know, at the top and inside message, fields and schemaRegistry, as the Trino connector did', () => {
     const table = parse({
       tableName: 't',
       streamName: 's',

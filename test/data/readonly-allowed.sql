@@ -289,9 +289,9 @@ SET DateStyle=ISO; SET client_min_messages=notice; SELECT set_config('bytea_outp
 SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=n.oid AND d.objsubid=0 AND d.classoid='pg_namespace'::regclass ORDER BY nspname
 -- ---- DBeaver settings
 SET application_name = 'DBeaver 24.0.0 - Main <postgres>'; select * from pg_catalog.pg_settings where name='standard_conforming_strings'; SELECT current_schema(),session_user
--- ---- seed session properties
+-- ---- the Trino connector's session properties
 SET SESSION kinesis.max_batches = 1000; SET kinesis.iter_from_timestamp = true; SET SESSION kinesis.iter_offset_seconds = 3600
--- ---- seed session properties reset and set through set_config
+-- ---- the Trino connector's session properties reset and set through set_config
 RESET kinesis.max_batches; SELECT set_config('kinesis.iter_offset_seconds', '3600', true); SET standard_conforming_strings = on
 -- ---- time zone forms
 SET TIME ZONE 'UTC'; SET TIME ZONE LOCAL; SET timezone = 'Europe/Berlin'; SET "TimeZone" TO DEFAULT; SET TIME ZONE INTERVAL '+02:00' HOUR TO MINUTE

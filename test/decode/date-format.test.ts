@@ -20,7 +20,7 @@ describe('date formats', () => {
     expect(one({ type: 'date', dataFormat: 'iso8601' }, '2024-03-01T23:00:00-02:00')).toBe('2024-03-02');
   });
 
-  it('rfc2822: the seed form (EEE MMM dd HH:mm:ss Z yyyy) and the RFC form', () => {
+  it("rfc2822: the Trino connector's form (EEE MMM dd HH:mm:ss Z yyyy) and the RFC form", () => {
     const f = { type: 'timestamp with time zone', dataFormat: 'rfc2822' };
     expect(one(f, 'Wed Aug 27 13:08:45 +0000 2008')).toBe('2008-08-27 13:08:45.000000+00');
     expect(one(f, 'Tue, 15 Nov 1994 08:12:31 -0230')).toBe('1994-11-15 10:42:31.000000+00');

@@ -14,7 +14,7 @@ const definition = {
   },
 };
 
-describe("hidden columns (the seed's `hidden` and kinesis.hide-internal-columns)", () => {
+describe("hidden columns (the Trino connector's `hidden` and kinesis.hide-internal-columns)", () => {
   let harness: Harness;
 
   beforeAll(async () => {

@@ -31,7 +31,7 @@ describe("what one user keeps is that user's: checkpoints, and kinesql's own sta
     return client;
   };
 
-  /** One iteration of the seed's incremental mode under logical name `nightly`: how many records it sees. */
+  /** One iteration of the Trino connector's incremental mode under logical name `nightly`: how many records it sees. */
   const iteration = async (client: pg.Client, n: number) => {
     await client.query(`SET kinesis.checkpoint_enabled = true; SET kinesis.checkpoint_logical_name = 'nightly'; SET kinesis.iteration_number = ${n}`);
     return (await client.query('select count(*)::int as n from ticks')).rows[0].n as number;

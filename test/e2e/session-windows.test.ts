@@ -32,7 +32,7 @@ describe('what a session sees: its own window, checkpoint iterations, the engine
       const [a, b] = await Promise.all([count(narrow), count(wide)]);
       expect(a).toEqual({ n: 5, first: 10 });
       expect(b).toEqual({ n: 15, first: 0 });
-      // Offsets in seconds (the seed's other spelling) narrow the window too; RESET gives the table's window back.
+      // Offsets in seconds (the Trino connector's other spelling) narrow the window too; RESET gives the table's window back.
       await wide.query(`SET kinesis.starting_offset_seconds = 3600`);
       expect(await count(wide)).toEqual({ n: 15, first: 0 });
       await narrow.query('RESET kinesis.iter_start_timestamp');
@@ -65,7 +65,7 @@ describe('what a session sees: its own window, checkpoint iterations, the engine
     }
   });
 
-  it("follows the seed's checkpoint iterations", async () => {
+  it("follows the Trino connector's checkpoint iterations", async () => {
     const client = await harness.connect();
     try {
       await client.query(`SET kinesis.checkpoint_enabled = true; SET kinesis.checkpoint_logical_name = 'nightly'`);
