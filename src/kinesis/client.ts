@@ -27,7 +27,12 @@ export function createKinesisClient(aws: KinesqlConfig['aws'], options: KinesisC
   });
 }
 
-/** The client SubscribeToShard (enhanced fan-out) goes through: HTTP/2, one session per subscription. */
+/**
+ * The client SubscribeToShard (enhanced fan-out) goes through: HTTP/2, one session per subscription. Real
+ * Kinesis would take the SDK's own NodeHttp2Handler too; kinesql uses this one for every endpoint so that the
+ * transport its tests run against the stand-in is the one production runs, and so that one subscription's
+ * connection ending (a GOAWAY, a reset) ends only that subscription and not every shard's on a shared session.
+ */
 export function createSubscriptionClient(aws: KinesqlConfig['aws']): KinesisClient {
   const credentials = awsCredentials(aws);
   return new KinesisClient({
