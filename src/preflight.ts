@@ -8,7 +8,7 @@ import { access, stat, statfs } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { KinesqlConfig } from './config/config.js';
-import { errorCode } from './engine/embedded-files.js';
+import { errorCode } from './engine/file-probes.js';
 import { type EngineEndpoint, endpointFromUrl } from './engine/engine.js';
 
 const ENGINE_CONNECT_TIMEOUT_MS = 3_000;

@@ -20,14 +20,13 @@ import {
   checkReachable,
   chownTree,
   copyTemplate,
-  errorCode,
-  exists,
   isTrustedTemplate,
   makePrivate,
   readPassword,
   serverUser,
   templateDir,
 } from './embedded-files.js';
+import { errorCode, exists } from './file-probes.js';
 import { type PostgresBinaries, reachableBinaries } from './postgres-binaries.js';
 import { type ServerProcess, claimDataDir, runInitdb, startServer, watchOverServer } from './postgres-process.js';
 
@@ -286,7 +285,7 @@ export async function startEmbeddedEngine(options: EmbeddedEngineOptions): Promi
   const { logger, maxConnections } = options;
   if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new Error(`maxConnections must be a positive integer, not ${maxConnections}`);
   const started = performance.now();
-  const user = await serverUser();
+  const user = await serverUser(logger);
   const binaries = await reachableBinaries(user, logger);
   const sink = logSink(logger);
   const temporary = options.dataDir === undefined;

@@ -8,26 +8,15 @@ import { chmod, chown, copyFile, lchown, lstat, mkdir, readFile, readdir } from 
 import { platform, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import { createPostgresAccount } from './first-run.js';
+import { exists } from './file-probes.js';
 
 export const PASSWORD_FILE = 'kinesql-admin-password';
 /** Holds the template's entry count: age-based /tmp cleaners can delete part of a template that sat unused. */
 export const TEMPLATE_MANIFEST = 'kinesql-template-entries';
 
 const run = promisify(execFile);
-
-export function errorCode(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-}
-
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return false;
-    throw error;
-  }
-}
 
 /** The account the server runs as. */
 export interface ServerUser {
@@ -43,7 +32,7 @@ async function lookUpPostgresUser(): Promise<ServerUser> {
   return { name: 'postgres', uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10), switched: true };
 }
 
-export async function serverUser(): Promise<ServerUser> {
+export async function serverUser(logger?: Logger): Promise<ServerUser> {
   const uid = process.getuid?.();
   const gid = process.getgid?.();
   if (uid === undefined || gid === undefined) throw new Error(`the embedded PostgreSQL engine is not supported on ${platform()}`);
@@ -51,12 +40,7 @@ export async function serverUser(): Promise<ServerUser> {
   try {
     return await lookUpPostgresUser();
   } catch {
-    try {
-      await run('groupadd', ['--force', '--system', 'postgres']);
-      await run('useradd', ['--system', '--gid', 'postgres', '--no-create-home', 'postgres']);
-    } catch {
-      // Another process may have created it meanwhile; the lookup below decides.
-    }
+    await createPostgresAccount(logger);
     try {
       return await lookUpPostgresUser();
     } catch (error) {

@@ -6,13 +6,14 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, cp, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, platform, tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import { errorCode, exists, type ServerUser } from './embedded-files.js';
+import type { ServerUser } from './embedded-files.js';
+import { createMissingLibraryLinks } from './first-run.js';
 
 const run = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -54,50 +55,13 @@ export function binariesAt(root: string, version: string): PostgresBinaries {
   return { root, postgres: join(root, 'bin', 'postgres'), initdb: join(root, 'bin', 'initdb'), version, major };
 }
 
-interface LinkEntry {
-  source: string;
-  target: string;
-}
-
-/** Recreates the shared-library symlinks that the binaries package's postinstall would have made (npm 11 skips it). */
-async function createMissingLibraryLinks(root: string): Promise<void> {
-  let entries: LinkEntry[];
-  try {
-    entries = JSON.parse(await readFile(join(root, 'native', 'pg-symlinks.json'), 'utf8')) as LinkEntry[];
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  const missing: LinkEntry[] = [];
-  for (const entry of entries) {
-    if (!(await exists(join(root, entry.target)))) missing.push(entry);
-  }
-  for (const entry of missing) {
-    const link = join(root, entry.target);
-    try {
-      await symlink(relative(dirname(link), join(root, entry.source)), link);
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === 'EEXIST') continue;
-      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-        throw new Error(
-          `${binariesPackage} (${root}) lacks ${missing.length} shared-library symlinks listed in native/pg-symlinks.json and its directory is not writable ` +
-            `(${code}); run "node scripts/hydrate-symlinks.js" in that directory as its owner`,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-  }
-}
-
 let packaged: Promise<PostgresBinaries> | undefined;
 
-/** The binaries inside the npm package, with their library links complete. */
-export function packagedBinaries(): Promise<PostgresBinaries> {
+/** The binaries inside the npm package, with their library links complete (the first run makes them). */
+export function packagedBinaries(logger?: Logger): Promise<PostgresBinaries> {
   packaged ??= (async () => {
     const root = packageRoot();
-    await createMissingLibraryLinks(root);
+    await createMissingLibraryLinks(root, binariesPackage, logger);
     return binariesAt(join(root, 'native'), binariesVersion());
   })().catch((error: unknown) => {
     packaged = undefined;
@@ -182,7 +146,7 @@ async function copyIntoCache(source: PostgresBinaries, parent: string, logger: L
  * from a checkout the server user cannot enter) a copy in root's cache.
  */
 export async function reachableBinaries(user: ServerUser, logger: Logger): Promise<PostgresBinaries> {
-  return binariesReachableBy(await packagedBinaries(), user, logger, cacheParents());
+  return binariesReachableBy(await packagedBinaries(logger), user, logger, cacheParents());
 }
 
 /** `binaries` when `user` can run them, else a copy under the first of `parents` where that works. */

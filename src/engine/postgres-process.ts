@@ -7,7 +7,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errorCode, type ServerUser } from './embedded-files.js';
+import type { ServerUser } from './embedded-files.js';
+import { errorCode } from './file-probes.js';
 import type { PostgresBinaries } from './postgres-binaries.js';
 
 const READY_LINE = 'database system is ready to accept connections';

@@ -9,7 +9,7 @@ import { ensureStream, startKinesisStandIn, type KinesisStandIn } from '../../sr
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { startKinesql, type RunningKinesql } from '../../src/kinesql.js';
 import { startCitusCluster } from './citus-cluster.js';
-import { startExternalPostgres, type ExternalPostgres } from './external-postgres.js';
+import { startExternalPostgres } from './external-postgres.js';
 import { testLogger } from './test-logger.js';
 
 /**
