@@ -150,7 +150,9 @@ async function startPgbouncer(engine: Target): Promise<{ target: Target; stop: (
   }
   const child: ChildProcess = spawn(PGBOUNCER, [config], { ...asOwner, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   const target: Target = { host: '127.0.0.1', port, database: engine.database, user: engine.user, password: engine.password ?? '' };
   for (let attempt = 0; ; attempt += 1) {
     const client = new pg.Client({ ...target, connectionTimeoutMillis: 1_000 });
