@@ -7,6 +7,7 @@ import { runDecodeBench } from './decode.js';
 import { runEngineBench } from './engine.js';
 import { runFreshnessBench } from './freshness.js';
 import { runLimitBench } from './limit.js';
+import { runPgbenchBench } from './pgbench.js';
 import { runWireBench } from './wire.js';
 import { runReloadBench } from './reload.js';
 import { runReplicaBench } from './replica.js';
@@ -21,6 +22,7 @@ const benches: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
   freshness: runFreshnessBench,
   limit: runLimitBench,
+  pgbench: runPgbenchBench,
   reload: runReloadBench,
   replica: runReplicaBench,
   scale: runScaleBench,
