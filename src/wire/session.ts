@@ -17,6 +17,7 @@ import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { StatementExecutor } from '../sql/statement-executor.js';
 import type { AuthConfig } from './auth/credentials.js';
 import { beginPasswordExchange } from './auth/password-exchange.js';
+import { inClientEncoding } from '../pg/message-encoding.js';
 import { BackendRelay } from './backend-relay.js';
 import { type SessionMetrics, SessionTurns, type StopReason } from './turns.js';
 import { backend } from '../pg/backend-messages.js';
@@ -443,7 +444,9 @@ export class Session {
   private async fatal(fields: Omit<ErrorFields, 'severity'>): Promise<void> {
     // Closed first: nothing more the client sent is read, even while the error waits to be written.
     this.closed = true;
-    await this.send(backend.error(fields, 'FATAL'));
+    const message = backend.error(fields, 'FATAL');
+    // Once logged in, in the session's client encoding, as the engine's own messages are.
+    await this.send(this.relay ? inClientEncoding(message, this.relay.codec) : message);
     this.stream.end();
   }
 
