@@ -63,7 +63,7 @@ export async function resolveClosedPartitionStorage(
  * partition is closed when it ends before every open shard's last loaded arrival and starts after every
  * shard's lower end (each with the skew). A shard with no position yet may load anything: nothing is closed.
  */
-export function closedRange(shards: Iterable<ShardState>): { from: Date; to: Date } | undefined {
+export function closedRange(shards: Iterable<ShardState>): ClosedRange | undefined {
   let from = Number.NEGATIVE_INFINITY;
   let to = Number.POSITIVE_INFINITY;
   let any = false;
@@ -80,7 +80,13 @@ export function closedRange(shards: Iterable<ShardState>): { from: Date; to: Dat
     to = Math.min(to, range.lastArrival.getTime() - ARRIVAL_SKEW_MS);
   }
   if (!any || to === Number.POSITIVE_INFINITY || from >= to) return undefined;
-  return { from: new Date(from), to: new Date(to) };
+  return from === Number.NEGATIVE_INFINITY ? { to: new Date(to) } : { from: new Date(from), to: new Date(to) };
+}
+
+/** Partitions from `from` (from the oldest when absent) up to `to` receive no more records. */
+export interface ClosedRange {
+  from?: Date;
+  to: Date;
 }
 
 /** Records a read of older ones could still load arrived before this (ms); -Infinity when there are none. */
@@ -94,7 +100,7 @@ function olderRecordsBefore(range: LoadedRange): number | undefined {
  * Converts the oldest heap partition of parent that lies within `closed` to columnar. Returns the partition's
  * name when it was converted, undefined when there was none or its locks stayed held (tried again later).
  */
-export async function convertClosedPartition(engine: Engine, parent: TableName, closed: { from: Date; to: Date }): Promise<string | undefined> {
+export async function convertClosedPartition(engine: Engine, parent: TableName, closed: ClosedRange): Promise<string | undefined> {
   const candidate = await oldestHeapPartitionWithin(engine, parent, closed);
   if (!candidate) return undefined;
   try {
@@ -105,10 +111,10 @@ export async function convertClosedPartition(engine: Engine, parent: TableName, 
   }
 }
 
-async function oldestHeapPartitionWithin(engine: Engine, parent: TableName, closed: { from: Date; to: Date }): Promise<TimePartition | undefined> {
+async function oldestHeapPartitionWithin(engine: Engine, parent: TableName, closed: ClosedRange): Promise<TimePartition | undefined> {
   if ((await listPartitions(engine, parent, true)).length > 0) return undefined;
   for (const partition of await listPartitions(engine, parent)) {
-    if (partition.from < closed.from || partition.to > closed.to) continue;
+    if ((closed.from && partition.from < closed.from) || partition.to > closed.to) continue;
     if (!(await isColumnar(engine, partition.table))) return partition;
   }
   return undefined;
