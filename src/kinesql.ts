@@ -12,6 +12,7 @@ import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
 import { PARTITION_SCHEMA } from './store/time-partitions.js';
 import { CHECKPOINTS_TABLE, ClientRoles, hideStateTables, installCatalogViews, installEngineRoles, installSettingViews, STATE_SCHEMA } from './engine/roles.js';
+import { resolveClosedPartitionStorage } from './store/columnar-partitions.js';
 import { DISTRIBUTION_COLUMN, installDistributedCheckpoints, installPublishedSettings, resolveDistribution } from './engine/citus.js';
 import { isAllowedSetting } from './sql/session-settings.js';
 import { StatementAnalyzer } from './sql/off-thread.js';
@@ -86,6 +87,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const distributed = (await resolveDistribution(engine, engineConfig.distribution ?? 'auto')) === 'citus';
     if (distributed)
       logger.info({ distributionColumn: DISTRIBUTION_COLUMN }, 'the engine is a Citus coordinator: stream tables are distributed over its workers');
+    const closedPartitionStorage = await resolveClosedPartitionStorage(engine, scan.closedPartitionStorage, distributed, storeLogger);
     const divided = divideReading(engine, scan, () => store.list(), storeLogger);
     const reads = planReads(config.aws, scan, client, retry, storeLogger.child({ part: 'fan-out' }), divided?.budget);
     const store: StreamStore = new StreamStore(
@@ -105,6 +107,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         maxMessageBytes: config.read.maxMessageBytes,
         shardListTtlMs: scan.shardListIntervalMs,
         evictionIntervalMs: scan.evictionIntervalMs,
+        closedPartitionStorage,
         partitionByTime: scan.partitionByTime,
         distributed,
         ...(scan.partitionIntervalMs !== undefined ? { partitionSeconds: Math.round(scan.partitionIntervalMs / 1000) } : {}),

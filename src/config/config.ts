@@ -120,6 +120,8 @@ export interface EngineConfig {
 
 export type EngineDistribution = 'auto' | 'none' | 'citus';
 
+export type ClosedPartitionStorage = 'heap' | 'columnar';
+
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   maxConnections: 100,
   statementTimeoutMs: 0,
@@ -194,6 +196,8 @@ export interface ScanConfig {
   shardListIntervalMs: number;
   /** Rows older than the table's window are dropped at most this often (ms). */
   evictionIntervalMs: number;
+  /** How time partitions that can receive no more records are stored (kinesql.closed-partition-storage). */
+  closedPartitionStorage: ClosedPartitionStorage;
   /**
    * Stream tables are partitioned by _message_timestamp (window queries read only their partitions, eviction
    * drops whole partitions). Off: plain tables, for clients that list only relkind 'r' as tables (pgjdbc's
@@ -230,6 +234,7 @@ export const DEFAULT_SCAN_CONFIG: ScanConfig = {
   maxBackoffMs: 5_000,
   shardListIntervalMs: 10_000,
   evictionIntervalMs: 60_000,
+  closedPartitionStorage: 'heap',
   partitionByTime: true,
   maxRowsPerTable: 0,
   maxBytesPerTable: 0,

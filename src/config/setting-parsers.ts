@@ -149,6 +149,11 @@ export const engineDistribution: Parser<'auto' | 'none' | 'citus'> = {
   parse: (raw) => (['auto', 'none', 'citus'] as const).find((mode) => mode === raw.trim().toLowerCase()),
 };
 
+export const closedPartitionStorage: Parser<'heap' | 'columnar'> = {
+  expected: 'heap or columnar',
+  parse: (raw) => (['heap', 'columnar'] as const).find((storage) => storage === raw.trim().toLowerCase()),
+};
+
 /** Kinesis consumer names: 1 to 128 of letters, digits, `_`, `.` and `-`. */
 export const consumerName: Parser<string> = {
   expected: 'a consumer name of 1 to 128 letters, digits, _ . or -',

@@ -18,6 +18,8 @@ export interface LoadedRange {
   firstArrival?: Date;
   /** The last record loaded; the tail is read after it. Kept when eviction removes every row. */
   lastSequence?: string;
+  /** The arrival of the last record loaded by this process (not stored: unknown after a restart until the next load). */
+  lastArrival?: Date;
 }
 
 /** Does the range hold every record (up to its tail) that a read from `needed` would load? */

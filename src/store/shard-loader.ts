@@ -256,6 +256,7 @@ export class ShardLoader {
             firstSequence: base.range.firstSequence ?? loading[0]!.sequenceNumber,
             firstArrival: base.range.firstArrival ?? loading[0]!.arrivalTimestamp,
             lastSequence: loading[loading.length - 1]!.sequenceNumber,
+            lastArrival: loading[loading.length - 1]!.arrivalTimestamp,
           };
     const position: StoredPosition = {
       range,

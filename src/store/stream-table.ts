@@ -17,6 +17,7 @@ import type { MappingVerdict } from '../decode/mapping-sample.js';
 import { createRecordDecoder, type RecordDecoder } from '../decode/record-decoder.js';
 import type { SchemaRegistries } from '../registry/schema-registries.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
+import type { ClosedPartitionStorage } from '../config/config.js';
 import type { ShardRateBudget } from '../kinesis/rate-budget.js';
 import type { ShardDescription } from '../kinesis/records.js';
 import type { RetryPolicy } from '../kinesis/retry.js';
@@ -32,6 +33,7 @@ import type { TipReads } from './shard-tip-reads.js';
 import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
 
 export type { ShardStatus };
+import { closedRange, convertClosedPartition } from './columnar-partitions.js';
 import { evictBefore } from './eviction.js';
 import type { LoadBudget } from './load-budget.js';
 import { detachExpiredPartitions } from './partition-detach.js';
@@ -57,6 +59,8 @@ export interface StreamTableOptions {
   shardListTtlMs: number;
   /** Rows older than the window are dropped at most this often (ms). */
   evictionIntervalMs: number;
+  /** What partitions that can receive no more records become (columnar-partitions.ts); heap when absent. */
+  closedPartitionStorage?: ClosedPartitionStorage;
   /** Whether engine tables are partitioned by _message_timestamp (see time-partitions.ts). */
   partitionByTime: boolean;
   /** Width of new partitions (seconds); derived from the window when absent. */
@@ -89,6 +93,8 @@ export class StreamTable {
   /** Partitions given up by eviction may wait to be detached or dropped (at start: left so by an earlier run). */
   private detachOwed = true;
   private detaching: Promise<void> | undefined;
+  /** A closed partition being converted to columnar, when one is. */
+  private converting: Promise<void> | undefined;
   private catchingUp: Promise<void> = Promise.resolve();
   /** Catch-ups queued behind the running one, by what they ask for; a new statement asking the same joins one. */
   private readonly waiting = new Map<string, WaitingCatchUp>();
@@ -568,16 +574,35 @@ export class StreamTable {
 
   /**
    * Drops the partitions older than the table's window (looked at every evictionIntervalMs at most) so disk
-   * stays bounded, and moves each shard's loaded range up to what is still held.
+   * stays bounded, and moves each shard's loaded range up to what is still held. At the same pace, converts a
+   * closed partition to columnar when that is asked for.
    */
   private async evictOldRows(): Promise<void> {
-    const windowStart = this.windowStart();
-    if (windowStart === undefined || Date.now() - this.evictedAt < this.options.evictionIntervalMs) return;
+    if (Date.now() - this.evictedAt < this.options.evictionIntervalMs) return;
     this.evictedAt = Date.now();
+    if (this.partitions && this.options.closedPartitionStorage === 'columnar') this.convertInBackground();
+    const windowStart = this.windowStart();
+    if (windowStart === undefined) return;
     const save = (tx: EngineTransaction, shard: ShardState): Promise<void> => this.loader.save(tx, shard);
     const held = await evictBefore(this.options.engine, this.definition, windowStart, this.shards, save, this.partitions);
     if (held) this.options.logger.info({ table: this.tableName, before: held.toISOString() }, 'evicted the rows older than the window');
     if (this.partitions && (held || this.detachOwed)) this.detachInBackground(held);
+  }
+
+  /** Converts a closed partition to columnar, without the catch-up waiting for it (columnar-partitions.ts). */
+  private convertInBackground(): void {
+    const closed = closedRange(this.shards.values());
+    if (this.converting || !closed) return;
+    this.converting = convertClosedPartition(this.options.engine, this.definition, closed)
+      .then((converted) => {
+        if (converted) this.options.logger.info({ table: this.tableName, partition: converted }, 'a closed partition is now stored columnar');
+      })
+      .catch((error: unknown) => {
+        this.options.logger.warn({ err: error, table: this.tableName }, 'could not convert a closed partition to columnar; trying again at the next eviction');
+      })
+      .finally(() => {
+        this.converting = undefined;
+      });
   }
 
   /** Detaches and drops the partitions eviction gave up, without the catch-up waiting for it (partition-detach.ts). */

@@ -203,6 +203,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, flags: { configFile: propertiesFile('kinesql.partition-interval=500ms\n') } })).toThrow(ConfigError);
   });
 
+  it('reads how closed partitions are stored', () => {
+    const config = loadConfig({ env: {}, flags: { configFile: propertiesFile('kinesql.closed-partition-storage=Columnar\n') } });
+    expect(config.scan?.closedPartitionStorage).toBe('columnar');
+  });
+
   it('warns about unknown and repeated keys, naming them', () => {
     const file = propertiesFile('kinesis.batch-size=10\nkinesis.batchsize=20\nkinesis.batch-size=30\n');
     const config = loadConfig({ file, env: {} });
@@ -227,6 +232,7 @@ describe('loadConfig', () => {
     ['kinesql.port=70000', 'kinesql.port', /between 0 and 65535/],
     ['kinesql.kinesis-endpoint=localhost:4567', 'kinesql.kinesis-endpoint', /expected an http:\/\/ or https:\/\/ URL/],
     ['kinesql.log-level=loud', 'kinesql.log-level', /expected one of fatal, error/],
+    ['kinesql.closed-partition-storage=parquet', 'kinesql.closed-partition-storage', /expected heap or columnar/],
     ['kinesis.access-key=AKID', 'kinesis.secret-key', /must be set together/],
   ])('rejects %s naming %s', (line, key, problem) => {
     const file = propertiesFile(`# a comment\n${line}\n`);

@@ -1,0 +1,158 @@
+import { existsSync } from 'node:fs';
+import { pino } from 'pino';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
+import { externalPostgresBinaries, startExternalPostgres, type ExternalPostgres } from '../support/external-postgres.js';
+import { startHarness, type Harness } from '../support/harness.js';
+
+/** Partitions of one second, so the first records' partitions close (ARRIVAL_SKEW_MS after) and expire within the test. */
+const WINDOW_SECONDS = 16;
+const COLUMNAR_LIBRARY = '/usr/lib/postgresql/15/lib/citus_columnar.so';
+const hasColumnar = externalPostgresBinaries() !== undefined && existsSync(COLUMNAR_LIBRARY);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const definitions = {
+  'ticks.json': {
+    tableName: 'ticks',
+    streamName: 'ticks',
+    message: {
+      dataFormat: 'json',
+      fields: [
+        { name: 'n', type: 'INTEGER', mapping: 'n' },
+        { name: 'word', type: 'VARCHAR', mapping: 'word' },
+      ],
+    },
+  },
+};
+
+interface Stored {
+  name: string;
+  storage: string;
+}
+
+async function storedPartitions(admin: pg.Client): Promise<Stored[]> {
+  const { rows } = await admin.query(
+    `SELECT c.oid::regclass::text AS name, a.amname AS storage
+       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_am a ON a.oid = c.relam
+      WHERE i.inhparent = 'public.ticks'::regclass ORDER BY c.relname`,
+  );
+  return rows as Stored[];
+}
+
+describe.skipIf(!hasColumnar)('kinesql.closed-partition-storage = columnar on PostgreSQL 15 with citus_columnar', () => {
+  let engine: ExternalPostgres;
+  let harness: Harness;
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    engine = await startExternalPostgres();
+    // Installed by an administrator (it takes a superuser); kinesql uses it when it is there.
+    const installer = new pg.Client({ connectionString: engine.adminUrl, database: new URL(engine.url).pathname.slice(1) });
+    await installer.connect();
+    await installer.query('CREATE EXTENSION citus_columnar');
+    await installer.end();
+    harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 2 }],
+      definitions,
+      configure: (config) => ({
+        ...config,
+        engine: { ...config.engine, url: engine.url },
+        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: WINDOW_SECONDS },
+        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs: 0, partitionIntervalMs: 1000, closedPartitionStorage: 'columnar' },
+      }),
+    });
+    admin = new pg.Client({ connectionString: engine.adminUrl, database: new URL(engine.url).pathname.slice(1) });
+    await admin.connect();
+  }, 120_000);
+
+  afterAll(async () => {
+    await admin?.end();
+    await harness?.close();
+    await engine?.stop();
+  });
+
+  it('converts closed partitions to columnar with their rows unchanged, keeps the open one heap, and evicts them', async () => {
+    const client = await harness.connect();
+    const contents = 'select n, word, _shard_id, _shard_sequence_id, _message_timestamp from ticks where n < 1000 order by _shard_sequence_id, _shard_id';
+    try {
+      await harness.put(
+        'ticks',
+        Array.from({ length: 300 }, (_, n) => ({ n, word: `w${n % 7}` })),
+      );
+      const before = (await client.query(contents)).rows;
+      expect(before).toHaveLength(300);
+      const first = await storedPartitions(admin);
+      expect(first.every((partition) => partition.storage === 'heap')).toBe(true);
+
+      // The first records' partitions close once every shard has loaded records from ARRIVAL_SKEW_MS after them.
+      await sleep(6_500);
+      await harness.put('ticks', [
+        { n: 1000, word: 'late' },
+        { n: 1001, word: 'late' },
+        { n: 1002, word: 'late' },
+        { n: 1003, word: 'late' },
+      ]);
+      let stored = await storedPartitions(admin);
+      for (let attempt = 0; attempt < 100 && first.some((old) => stored.find((partition) => partition.name === old.name)?.storage !== 'columnar'); attempt++) {
+        await client.query('select count(*) from ticks');
+        await sleep(100);
+        stored = await storedPartitions(admin);
+      }
+      for (const old of first) expect(stored.find((partition) => partition.name === old.name)?.storage).toBe('columnar');
+      // The newest partition (the records just put) can still receive records: heap.
+      expect(stored.at(-1)?.storage).toBe('heap');
+      expect(first.some((old) => old.name === stored.at(-1)?.name)).toBe(false);
+
+      expect((await client.query(contents)).rows).toEqual(before);
+      const grouped = await client.query('select word, count(*)::int as n from ticks where n < 1000 group by word order by word');
+      const expected = new Map<string, number>();
+      for (const row of before) expected.set(row.word, (expected.get(row.word) ?? 0) + 1);
+      expect(grouped.rows).toEqual([...expected].sort(([a], [b]) => a.localeCompare(b)).map(([word, n]) => ({ word, n })));
+
+      // Past the window, the columnar partitions are evicted like any other.
+      await sleep(WINDOW_SECONDS * 1000);
+      await harness.put('ticks', [{ n: 2000, word: 'new' }]);
+      expect((await client.query('select count(*)::int as n from ticks where n < 1000')).rows[0]?.n).toBe(0);
+      let held = await storedPartitions(admin);
+      for (let attempt = 0; attempt < 50 && first.some((old) => held.some((partition) => partition.name === old.name)); attempt++) {
+        await client.query('select count(*) from ticks');
+        await sleep(100);
+        held = await storedPartitions(admin);
+      }
+      expect(held.filter((partition) => first.some((old) => old.name === partition.name))).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  }, 90_000);
+});
+
+describe('kinesql.closed-partition-storage = columnar on an engine without citus_columnar', () => {
+  it('says so at start, naming the setting, and keeps heap storage', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 1 }],
+      definitions,
+      logger,
+      configure: (config) => ({ ...config, scan: { ...DEFAULT_SCAN_CONFIG, ...config.scan, closedPartitionStorage: 'columnar' } }),
+    });
+    try {
+      const available = await harness.server.engine.query(`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'citus_columnar'`);
+      if (Number(available.rows[0]?.['n']) > 0) return;
+      expect(
+        lines.some((line) => String(line['msg']).includes('kinesql.closed-partition-storage = columnar') && String(line['msg']).includes('stay heap')),
+      ).toBe(true);
+      await harness.put('ticks', [{ n: 1, word: 'a' }]);
+      const client = await harness.connect();
+      try {
+        expect((await client.query('select count(*)::int as n from ticks')).rows[0]?.n).toBe(1);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await harness.close();
+    }
+  }, 60_000);
+});
