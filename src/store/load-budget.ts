@@ -25,14 +25,6 @@ export class LoadBudget {
     return new Promise((admit) => this.waiting.push({ bytes, admit }));
   }
 
-  /**
-   * Takes `bytes` now, room or not: what a batch fetched with room taken for an estimate of its size adds to
-   * that estimate. Later acquirers wait until the budget is below its limit again.
-   */
-  take(bytes: number): void {
-    this.held += bytes;
-  }
-
   release(bytes: number): void {
     this.held -= bytes;
     while (this.waiting.length > 0 && this.fits(this.waiting[0]!.bytes)) {

@@ -145,10 +145,11 @@ export class ShardLoader {
     const budget = this.options.loadBudget;
     const room = shard.readRoom ?? 0;
     shard.readRoom = undefined;
-    // Room taken before the call (roomForNextBatch) becomes the batch's: a larger batch takes the rest at once.
-    if (room > 0 && footprint > room) budget.take(footprint - room);
+    // Room taken before the call (roomForNextBatch) becomes the batch's; a batch larger than its room gives the
+    // room back and waits for its whole footprint, holding nothing of the budget while it waits.
     if (room > footprint) budget.release(room - footprint);
-    const admitted = room > 0 ? Promise.resolve() : budget.acquire(footprint);
+    if (room > 0 && room < footprint) budget.release(room);
+    const admitted = room >= footprint ? Promise.resolve() : budget.acquire(footprint);
     const encoding = admitted.then(() => {
       const unwrapped = this.unwrap(records);
       const encode = (): EncodedBatch => encodeBatch(unwrapped, this.decodeRecord.decodeUnwrapped, shardId, segment, this.rowShape);

@@ -54,18 +54,4 @@ describe('the memory budget of batches on their way into the engine', () => {
     expect(admitted).toEqual(['small', 'huge', 'after']);
     expect(budget.heldBytes).toBe(10);
   });
-
-  it('takes what a batch fetched beyond the room taken for it at once, and holds the next until below the limit', async () => {
-    const { budget, admitted, ask } = watched(100);
-    ask('room', 40);
-    await settle();
-    budget.take(90);
-    ask('next', 10);
-    await settle();
-    expect(admitted).toEqual(['room']);
-    expect(budget.heldBytes).toBe(130);
-    budget.release(40);
-    await settle();
-    expect(admitted).toEqual(['room', 'next']);
-  });
 });
