@@ -41,6 +41,11 @@ export interface ShardReadRequest {
    * order; the next GetRecords call runs while the returned promise is pending.
    */
   onBatch: (records: StreamRecord[], millisBehindLatest: number | undefined) => Promise<void>;
+  /**
+   * Waited for before each GetRecords call (polling only), so that a batch is fetched once the caller has
+   * room to take it in, rather than fetched and then held, as the SDK returned it, until there is room.
+   */
+  beforeCall?: () => Promise<void>;
   /** GetRecords calls before the read stops, 0 = no limit; the reader's maxBatches when absent. */
   maxBatches?: number;
   /** Records per GetRecords call; the reader's batchSize when absent. */
@@ -186,6 +191,8 @@ export class ShardReader {
         if (loadFailed) throw loadFailed.error;
         let answer: GetRecordsCommandOutput;
         let sentAt: number;
+        await request.beforeCall?.();
+        if (loadFailed) throw (loadFailed as { error: unknown }).error;
         try {
           ({ answer, sentAt } = await this.getRecords(iterator, request.batchSize ?? this.options.batchSize));
         } catch (error) {

@@ -1,7 +1,8 @@
 /**
- * The memory that batches on their way into the engine may hold, across every shard of every table: a batch
- * read from Kinesis waits here, before it is decoded, until the bytes of the batches being decoded and copied
- * leave room for its own (kinesql.load-buffer-bytes). Waiters are let in first come, first served, so a
+ * The memory that batches on their way into the engine may hold, across every shard of every table
+ * (kinesql.load-buffer-bytes): a shard reader waits here before each GetRecords call until the batches being
+ * fetched, decoded and copied leave room for the one it will fetch (a batch read some other way waits before
+ * it is decoded). Waiters are let in first come, first served, so a
  * shard's batches go in in the order they were read; a batch larger than the whole budget goes in alone.
  */
 export class LoadBudget {

@@ -27,18 +27,21 @@ export async function fillOlderRange(
   const before = { rows: shard.rows, invalidRows: shard.invalidRows, messageBytes: shard.messageBytes, segmentCount: shard.segmentCount };
   loader.startLoads(shard);
   try {
-    await shard.reader.read({
-      from: positionOf(needed),
-      stopAt: request.stopAt,
-      stopBeforeSequence: stop,
-      maxBatches: 0,
-      onBatch: async (records) => {
-        handedOver = true;
-        await loader.load(shard, records, 'fill');
-        first ??= records[0];
-        progress.recordsRead += records.length;
-      },
-    });
+    await shard.reader
+      .read({
+        from: positionOf(needed),
+        stopAt: request.stopAt,
+        stopBeforeSequence: stop,
+        maxBatches: 0,
+        beforeCall: () => loader.roomForNextBatch(shard),
+        onBatch: async (records) => {
+          handedOver = true;
+          await loader.load(shard, records, 'fill');
+          first ??= records[0];
+          progress.recordsRead += records.length;
+        },
+      })
+      .finally(() => loader.releaseReadRoom(shard));
   } catch (error) {
     // A batch whose commit failed with the connection may have committed all the same: any handed over counts.
     if (first !== undefined || handedOver) {

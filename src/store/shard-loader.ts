@@ -41,6 +41,10 @@ export interface ShardState {
   expired: boolean;
   /** A fill that failed and could not remove what it had loaded: the rows before this sequence number go first. */
   unfinishedFill?: string;
+  /** Load budget taken before the shard's GetRecords call under way, for the batch it fetches (bytes). */
+  readRoom?: number;
+  /** The footprint of the shard's last batch: the room taken for its next one. */
+  lastFootprint?: number;
 }
 
 export interface ShardLoaderOptions {
@@ -63,6 +67,9 @@ function batchFootprint(records: readonly StreamRecord[]): number {
   return 3 * bytes;
 }
 
+/** The room taken for a table's first GetRecords call, before any batch of it has been seen. */
+const FIRST_CALL_ROOM = 1024 * 1024;
+
 export class ShardLoader {
   private readonly copySql: string;
   private readonly tableName: string;
@@ -71,6 +78,8 @@ export class ShardLoader {
   /** Rows and bytes of batches being copied now, counted against the caps before they commit. */
   private reservedRows = 0;
   private reservedBytes = 0;
+  /** The footprint of the table's last batch, from any shard: the room taken for a shard's first call. */
+  private lastFootprint: number | undefined;
 
   constructor(
     private readonly definition: TableDefinition,
@@ -132,8 +141,15 @@ export class ShardLoader {
     const segment = shard.preparedSegments;
     shard.preparedSegments = segment + records.length;
     const footprint = batchFootprint(records);
+    shard.lastFootprint = this.lastFootprint = footprint;
     const budget = this.options.loadBudget;
-    const admitted = budget.acquire(footprint);
+    const room = shard.readRoom ?? 0;
+    shard.readRoom = undefined;
+    // Room taken before the call (roomForNextBatch) becomes the batch's; a batch larger than its room gives the
+    // room back and waits for its whole footprint, holding nothing of the budget while it waits.
+    if (room > footprint) budget.release(room - footprint);
+    if (room > 0 && room < footprint) budget.release(room);
+    const admitted = room >= footprint ? Promise.resolve() : budget.acquire(footprint);
     const encoding = admitted.then(() => {
       const unwrapped = this.unwrap(records);
       const encode = (): EncodedBatch => encodeBatch(unwrapped, this.decodeRecord.decodeUnwrapped, shardId, segment, this.rowShape);
@@ -271,6 +287,25 @@ export class ShardLoader {
   }
 
   /** Starts a read of a shard: no load of an earlier (failed) read stands in its way. */
+  /**
+   * Waits, before the shard's next GetRecords call, for room in the load budget for the batch it will fetch
+   * (as much as the shard's last batch took), so batches wait for the budget before they are read, not after.
+   * The room goes to that batch in load(), or back to the budget with releaseReadRoom().
+   */
+  async roomForNextBatch(shard: ShardState): Promise<void> {
+    if (shard.readRoom !== undefined) return;
+    const bytes = shard.lastFootprint ?? this.lastFootprint ?? FIRST_CALL_ROOM;
+    await this.options.loadBudget.acquire(bytes);
+    shard.readRoom = bytes;
+  }
+
+  /** Gives back room taken for a call that fetched nothing to load (the read is over). */
+  releaseReadRoom(shard: ShardState): void {
+    if (shard.readRoom === undefined) return;
+    this.options.loadBudget.release(shard.readRoom);
+    shard.readRoom = undefined;
+  }
+
   startLoads(shard: ShardState): void {
     shard.loads = Promise.resolve();
     shard.preparedSegments = shard.segmentCount;

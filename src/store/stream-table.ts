@@ -540,19 +540,22 @@ export class StreamTable {
     const range = shard.range;
     this.loader.startLoads(shard);
     const from = range.lastSequence ? ({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: range.lastSequence } as const) : positionOf(range.lower);
-    const result = await shard.reader.read({
-      from,
-      stopAt: request.stopAt,
-      ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
-      ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
-      ...(request.background ? { waitForTip: false } : {}),
-      ...(request.tipSince ? { tipSince: request.tipSince } : {}),
-      onBatch: async (records) => {
-        this.options.shutdown?.throwIfAborted();
-        await this.loader.load(shard, records, 'tail');
-        progress.recordsRead += records.length;
-      },
-    });
+    const result = await shard.reader
+      .read({
+        from,
+        stopAt: request.stopAt,
+        ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
+        ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
+        ...(request.background ? { waitForTip: false } : {}),
+        ...(request.tipSince ? { tipSince: request.tipSince } : {}),
+        beforeCall: () => this.loader.roomForNextBatch(shard),
+        onBatch: async (records) => {
+          this.options.shutdown?.throwIfAborted();
+          await this.loader.load(shard, records, 'tail');
+          progress.recordsRead += records.length;
+        },
+      })
+      .finally(() => this.loader.releaseReadRoom(shard));
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
     const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince) ? result.tipAt : request.stopAt;
     // Not when the engine may have lost commits meanwhile: until a read reloads the position, nothing is fresh.
