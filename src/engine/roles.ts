@@ -201,7 +201,6 @@ export async function installEngineRoles(
 export const SESSION_SETTING_FUNCTION = `${PUBLIC_SCHEMA}.session_setting`;
 const SETTINGS_FUNCTION = `${PUBLIC_SCHEMA}.pg_settings`;
 const CLASS_FUNCTION = `${PUBLIC_SCHEMA}.pg_class`;
-const NAMESPACE_FUNCTION = `${PUBLIC_SCHEMA}.pg_namespace`;
 const TABLES_FUNCTION = `${PUBLIC_SCHEMA}.pg_tables`;
 /** information_schema.tables; named after it, so that columns qualified by `tables.` still resolve. */
 const INFORMATION_TABLES_FUNCTION = `${PUBLIC_SCHEMA}.tables`;
@@ -266,8 +265,9 @@ export async function installSettingViews(engine: Engine, config: KinesqlConfig)
  * stream tables' time partitions), and each stream table as a plain table (relkind 'r'), which is what it is
  * to a client; its partitioning is how kinesql stores and evicts it. Drivers list tables from pg_class
  * (pgjdbc's getTables, psqlODBC's SQLTables, psql's \dt, pg_dump), so they list the stream tables and the
- * status tables and nothing internal. The schemas (pg_namespace: psql's \dn, pgjdbc's getSchemas, psqlODBC,
- * pg_dump), `pg_tables` and `information_schema.tables` leave the same schemas out. pg_dump also reads the
+ * status tables and nothing internal. `pg_tables` and `information_schema.tables` leave the same schemas out;
+ * pg_namespace keeps them (psql's \dn lists them, empty), because pg_dump looks up the schema of every type,
+ * the hidden tables' row types included, and stops when one is missing. pg_dump also reads the
  * system column tableoid, returned after the others.
  */
 export async function installCatalogViews(engine: Engine, hiddenSchemas: readonly string[], distributed = false): Promise<void> {
@@ -291,13 +291,6 @@ export async function installCatalogViews(engine: Engine, hiddenSchemas: readonl
         // The coordinator's copies of reference tables are shards, which Citus lets no client lock (pg_dump does).
         distributed ? ' AND NOT pg_catalog.relation_is_a_known_shard(c.oid)' : ''
       }`,
-    ['tableoid oid'],
-  );
-  await replaceCatalogFunction(
-    engine,
-    NAMESPACE_FUNCTION,
-    'pg_catalog.pg_namespace',
-    `SELECT ${(await columnsOf('pg_catalog.pg_namespace', 'n')).join(', ')}, n.tableoid FROM pg_catalog.pg_namespace n WHERE n.nspname NOT IN ${hidden}`,
     ['tableoid oid'],
   );
   await replaceCatalogFunction(

@@ -3,7 +3,8 @@
  * the session properties' effective values (what the session set, else the operator's default) instead of
  * the empty placeholders each backend starts with — `SHOW kinesis.x` (any of its spellings), `SHOW ALL`,
  * reads of `pg_settings` — and the catalog without kinesql's internal schemas and relations, reads of
- * `pg_class`, `pg_namespace`, `pg_tables` and `information_schema.tables`. They are pointed at the engine's
+ * `pg_class`, `pg_tables` and `information_schema.tables` (not `pg_namespace`: pg_dump needs the schema of
+ * every type it reads, the hidden tables' row types included). They are pointed at the engine's
  * kinesql.session_setting(), kinesql.pg_settings() and kinesql's catalog functions (engine/roles.ts).
  */
 import { sessionPropertyNamed } from '../config/session-properties.js';
@@ -20,10 +21,10 @@ const SHOW_ALL = `SELECT name, setting, short_desc AS description FROM ${SETTING
  * schema and name; a pg_catalog relation also when its name is not qualified.
  */
 const CATALOG_VIEWS: Record<string, Record<string, string>> = {
-  pg_catalog: { pg_settings: SETTINGS_VIEW, pg_class: 'kinesql.pg_class()', pg_namespace: 'kinesql.pg_namespace()', pg_tables: 'kinesql.pg_tables()' },
+  pg_catalog: { pg_settings: SETTINGS_VIEW, pg_class: 'kinesql.pg_class()', pg_tables: 'kinesql.pg_tables()' },
   information_schema: { tables: 'kinesql.tables()' },
 };
-const MENTIONS_CATALOG_VIEW = /pg_settings|pg_class|pg_namespace|pg_tables|information_schema/i;
+const MENTIONS_CATALOG_VIEW = /pg_settings|pg_class|pg_tables|information_schema/i;
 
 /** The edits that answer SHOW of a session property or SHOW ALL, and point reads of pg_settings and pg_class at kinesql's views. */
 export function settingQuestionEdits(sql: string, statements: readonly ParsedStatement[], scan: () => readonly Token[]): ByteEdit[] {

