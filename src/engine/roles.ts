@@ -8,6 +8,11 @@
  * What a statement sees of a stream table (its session's window, the Trino connector's checkpoint iterations) is
  * decided in the engine by the table's row policy, from the session's own `kinesis.*` settings and the
  * configured defaults baked into the functions below: nothing is injected into a session's backend.
+ *
+ * About 480 lines because the roles, the row policies (single server, distributed table, Citus shard), the
+ * window and checkpoint functions they call and the catalog functions clients are pointed at are one set of
+ * SQL installed together at start, each part naming the others. Split next: the catalog functions
+ * (installCatalogViews and its helpers) into a module of their own.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
