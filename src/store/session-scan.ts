@@ -2,8 +2,6 @@ import { SESSION_PROPERTIES, SessionLimitError, sessionPropertyValue } from '../
 import type { ReadOverrides, ScanWindow } from './scan-request.js';
 import type { WindowDefaults } from './stream-store.js';
 
-export { SessionSettingError } from '../config/session-properties.js';
-
 /** The Trino connector's session properties (SET SESSION kinesis.x) that change how a session's statements read. */
 export interface SessionScan {
   window?: ScanWindow;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { sessionScan, SessionSettingError } from '../../src/store/session-scan.js';
+import { SessionSettingError } from '../../src/config/session-properties.js';
+import { sessionScan } from '../../src/store/session-scan.js';
 
 const now = new Date('2026-03-01T12:00:00.000Z');
 const defaults = { iterFromTimestamp: true, iterOffsetSeconds: 86_400 };
