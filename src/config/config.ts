@@ -122,6 +122,11 @@ export type EngineDistribution = 'auto' | 'none' | 'citus';
 
 export type ClosedPartitionStorage = 'heap' | 'columnar';
 
+/** Seconds of history a table shows under these settings; undefined = everything from TRIM_HORIZON. */
+export function windowSecondsOf(read: { iterFromTimestamp: boolean; iterOffsetSeconds: number }): number | undefined {
+  return read.iterFromTimestamp ? read.iterOffsetSeconds : undefined;
+}
+
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   maxConnections: 100,
   statementTimeoutMs: 0,

@@ -5,7 +5,7 @@
  * open) is taken from everyone.
  */
 import { parsePgDurationMs, parsePgMemoryKb } from '../pg/setting-syntax.js';
-import { DEFAULT_ENGINE_CONFIG, type KinesqlConfig } from './config.js';
+import { DEFAULT_ENGINE_CONFIG, type KinesqlConfig, windowSecondsOf } from './config.js';
 import { SESSION_PROPERTIES, type SessionProperty } from './session-properties.js';
 
 /**
@@ -113,7 +113,7 @@ function make(setting: string, kind: CeilingKind, shown: string, configKey: stri
 
 /** How far back a session's window may reach (seconds): kinesql.max-window, else the configured window; undefined = no cap. */
 export function maxWindowSeconds(config: KinesqlConfig): number | undefined {
-  return config.engine.maxWindowSeconds ?? (config.read.iterFromTimestamp ? config.read.iterOffsetSeconds : undefined);
+  return config.engine.maxWindowSeconds ?? windowSecondsOf(config.read);
 }
 
 /** The caps on the session window's properties (each of their spellings), when its reach is capped. */

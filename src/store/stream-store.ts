@@ -260,9 +260,8 @@ export class StreamStore {
 
   /** The configured window, which a session's kinesis.* settings start from. */
   windowDefaults(): WindowDefaults {
-    const seconds = this.options.windowSeconds;
-    const max = this.options.maxWindowSeconds;
-    return { iterFromTimestamp: seconds !== undefined, iterOffsetSeconds: seconds ?? 86_400, ...(max !== undefined ? { maxWindowSeconds: max } : {}) };
+    const { iterFromTimestamp, iterOffsetSeconds, maxWindowSeconds } = this.options;
+    return { iterFromTimestamp, iterOffsetSeconds, ...(maxWindowSeconds !== undefined ? { maxWindowSeconds } : {}) };
   }
 
   /** Rewrites kinesql.streams and kinesql.shards from the tables' current state. */

@@ -18,7 +18,7 @@ import type { MappingVerdict } from '../decode/mapping-sample.js';
 import { createRecordDecoder, type RecordDecoder } from '../decode/record-decoder.js';
 import type { SchemaRegistries } from '../registry/schema-registries.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
-import type { ClosedPartitionStorage } from '../config/config.js';
+import { type ClosedPartitionStorage, windowSecondsOf } from '../config/config.js';
 import type { ShardRateBudget } from '../kinesis/rate-budget.js';
 import type { ShardDescription } from '../kinesis/records.js';
 import type { RetryPolicy } from '../kinesis/retry.js';
@@ -54,8 +54,10 @@ export interface StreamTableOptions {
   maxBatches: number;
   logBatches: boolean;
   maxMessageBytes: number;
-  /** Seconds of history the table shows; undefined = everything from TRIM_HORIZON. */
-  windowSeconds: number | undefined;
+  /** kinesis.iter-from-timestamp: the table shows the last iterOffsetSeconds; false = everything from TRIM_HORIZON. */
+  iterFromTimestamp: boolean;
+  /** kinesis.iter-offset-seconds: seconds of history the table shows when iterFromTimestamp. */
+  iterOffsetSeconds: number;
   /** How long a shard listing is trusted before the next catch-up lists again (reshards are found this way). */
   shardListTtlMs: number;
   /** Rows older than the window are dropped at most this often (ms). */
@@ -140,7 +142,9 @@ export class StreamTable {
       },
     });
     this.decodeRecord = decodeRecord;
-    this.partitions = options.partitionByTime ? new TimePartitions(definition, options.partitionSeconds ?? partitionSeconds(options.windowSeconds)) : undefined;
+    this.partitions = options.partitionByTime
+      ? new TimePartitions(definition, options.partitionSeconds ?? partitionSeconds(windowSecondsOf(options)))
+      : undefined;
     this.incarnations = new StreamIncarnations(tableKey(definition), this.tableName, definition.streamName, options.engine, options.logger);
     this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
   }
@@ -155,7 +159,8 @@ export class StreamTable {
 
   /** Where the table's configured window starts now; undefined = TRIM_HORIZON. */
   windowStart(now = Date.now()): Date | undefined {
-    return this.options.windowSeconds === undefined ? undefined : new Date(now - this.options.windowSeconds * 1000);
+    const seconds = windowSecondsOf(this.options);
+    return seconds === undefined ? undefined : new Date(now - seconds * 1000);
   }
 
   /** Is a catch-up of the table running now? */

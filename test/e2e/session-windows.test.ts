@@ -136,3 +136,34 @@ describe('what a session sees: its own window, checkpoint iterations, the engine
     }
   });
 });
+
+describe('a session turning the window on where the operator keeps everything', () => {
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 2 }],
+      definitions: { 'ticks.json': definition },
+      configure: (base) => ({ ...base, read: { ...base.read, iterFromTimestamp: false, iterOffsetSeconds: 2 } }),
+    });
+    await harness.put('ticks', ticks(0, 10));
+    await sleep(3_000);
+    await harness.put('ticks', ticks(10, 5));
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it("gets the operator's kinesis.iter-offset-seconds, not a built-in day", async () => {
+    const client = await harness.connect();
+    try {
+      const count = async () => (await client.query('select count(*)::int as n from ticks')).rows[0].n as number;
+      expect(await count()).toBe(15);
+      await client.query(`SET kinesis.iter_from_timestamp = 'true'`);
+      expect(await count()).toBe(5);
+    } finally {
+      await client.end();
+    }
+  });
+});

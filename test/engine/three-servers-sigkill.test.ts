@@ -8,6 +8,7 @@ import { READ_BURST } from '../../src/kinesis/rate-budget.js';
 import { renewIntervalMs } from '../../src/store/shard-leases.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildServer, engineUrlOf, freePort, startChildServer } from '../support/child-server.js';
+import { checkExactness } from '../support/exactness.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { KEY_COUNTER_GAPS_SQL, KEYED_ORDERS_DEFINITION, keyedRecords } from '../support/keyed-orders.js';
 import { FaultProxy } from '../scan/fault-proxy.js';
@@ -102,6 +103,7 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
     let writing = true;
     let killedAt = Number.POSITIVE_INFINITY;
     let back = false;
+    let backAt = Number.POSITIVE_INFINITY;
     /** Shards whose lease the killed server held, and how long after the kill the others held them all. */
     let victimShards: string[] = [];
     let takenOverAfterMs: number | undefined;
@@ -142,6 +144,7 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
           void startChild(killed.port).then(
             (restarted) => {
               children[victim - 1] = restarted;
+              backAt = performance.now() - begun;
               back = true;
             },
             (error: unknown) => failures.push(`restart: ${String(error)}`),
@@ -183,10 +186,11 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
     await Promise.all([writer, ...Array.from({ length: CLIENTS }, (_, i) => client(i))]);
     expect(failures).toEqual([]);
 
-    // The killed server's shards had new lease holders within the lease duration and one renew interval of the kill.
+    // The killed server's shards had new lease holders within the lease duration and one renew interval of the kill
+    // (and the polling of this test: 3 s of slack, as timers run late on a loaded machine — 5.2 s was seen at load 20).
     expect(victimShards.length).toBeGreaterThan(0);
     expect(takenOverAfterMs).toBeDefined();
-    expect(takenOverAfterMs!).toBeLessThanOrEqual(LEASE_MS + renewIntervalMs(LEASE_MS) + 1_000);
+    expect(takenOverAfterMs!).toBeLessThanOrEqual(LEASE_MS + renewIntervalMs(LEASE_MS) + 3_000);
 
     // Over any 10 s, the three servers together made at most share × 5 GetRecords calls a second per shard (+ the burst).
     const shardIds = new Set(proxy.calls.flatMap((call) => (call.operation === 'GetRecords' && call.shardId ? [call.shardId] : [])));
@@ -203,7 +207,22 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
     // fetched twice is what a server read while the owner it waited for was gone or late (1.02-1.36 × put here).
     const fetched = Object.values(perShard).reduce((sum, shard) => sum + shard.records, 0);
     const runMs = performance.now() - begun;
-    console.log(JSON.stringify({ runMs: Math.round(runMs), put, fetched, takenOverAfterMs: Math.round(takenOverAfterMs!), answers: answers.length, perShard }));
+    // The killed server's clients were answered again soon after it was back (its restart is the fault's end).
+    const firstAnswerBack = Math.min(...answers.filter((answer) => answer.port === ports[victim] && answer.start > killedAt).map((answer) => answer.end));
+    const servedAgainAfterMs = Math.max(0, firstAnswerBack - backAt);
+    console.log(
+      JSON.stringify({
+        runMs: Math.round(runMs),
+        put,
+        fetched,
+        takenOverAfterMs: Math.round(takenOverAfterMs!),
+        restartedAfterKillMs: Math.round(backAt - killedAt),
+        servedAgainAfterKillMs: Math.round(firstAnswerBack - killedAt),
+        answers: answers.length,
+        perShard,
+      }),
+    );
+    expect(servedAgainAfterMs).toBeLessThan(10_000);
     expect(fetched).toBeGreaterThanOrEqual(put);
     expect(fetched).toBeLessThan(2 * put);
 
@@ -236,6 +255,16 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
         expect(totals.rows[0]).toEqual({ n: put, records: put, messages: put });
         const outOfOrder = await check.query(KEY_COUNTER_GAPS_SQL);
         expect(outOfOrder.rows).toEqual([]);
+        // The stream itself, read from TRIM_HORIZON, against what this server shows.
+        const exact = await checkExactness(harness.kinesis, 'orders', check, 'orders');
+        expect({ records: exact.records, rows: exact.rows, lost: exact.lost, duplicated: exact.duplicated, unknown: exact.unknown }).toEqual({
+          records: put,
+          rows: put,
+          lost: [],
+          duplicated: [],
+          unknown: [],
+        });
+        expect({ shards: exact.outOfOrderShards, keys: exact.outOfOrderKeys }).toEqual({ shards: [], keys: [] });
       } finally {
         await check.end();
       }
