@@ -5,7 +5,7 @@
  * reads of `pg_settings` — and the catalog without kinesql's internal schemas and relations, reads of
  * `pg_class`, `pg_tables` and `information_schema.tables` (not `pg_namespace`: pg_dump needs the schema of
  * every type it reads, the hidden tables' row types included). They are pointed at the engine's
- * kinesql.session_setting(), kinesql.pg_settings() and kinesql's catalog functions (engine/roles.ts).
+ * kinesql.session_setting(), kinesql.pg_settings() and kinesql's catalog functions (engine/catalog-functions.ts).
  */
 import { sessionPropertyNamed } from '../config/session-properties.js';
 import { quoteIdent, quoteLiteral } from '../pg/quoting.js';
