@@ -2,13 +2,13 @@
  * The catalog as a client of kinesql sees it: functions in kinesql's client-visible schema that clients read in
  * place of catalog relations (sql/setting-questions.ts points their SQL at them). pg_settings shows the session
  * properties' effective values; pg_class, pg_tables and information_schema.tables leave kinesql's internal
- * schemas out.
+ * schemas out; pg_roles, pg_user, pg_group and pg_auth_members leave other users' login roles out.
  */
 import { quoteIdent, quoteLiteral } from '../pg/quoting.js';
 import { ALL_SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
 import type { KinesqlConfig } from '../config/config.js';
 import type { Engine } from './engine.js';
-import { PUBLIC_SCHEMA, setting } from './roles.js';
+import { PUBLIC_SCHEMA, READER_ROLE, setting } from './roles.js';
 
 /** What SHOW and pg_settings answer for the session properties: kinesql.session_setting(name) and kinesql.pg_settings(). */
 export const SESSION_SETTING_FUNCTION = `${PUBLIC_SCHEMA}.session_setting`;
@@ -17,6 +17,10 @@ const CLASS_FUNCTION = `${PUBLIC_SCHEMA}.pg_class`;
 const TABLES_FUNCTION = `${PUBLIC_SCHEMA}.pg_tables`;
 /** information_schema.tables; named after it, so that columns qualified by `tables.` still resolve. */
 const INFORMATION_TABLES_FUNCTION = `${PUBLIC_SCHEMA}.tables`;
+const ROLES_FUNCTION = `${PUBLIC_SCHEMA}.pg_roles`;
+const USERS_FUNCTION = `${PUBLIC_SCHEMA}.pg_user`;
+const GROUPS_FUNCTION = `${PUBLIC_SCHEMA}.pg_group`;
+const MEMBERSHIPS_FUNCTION = `${PUBLIC_SCHEMA}.pg_auth_members`;
 
 /** A property's configured default as a setting's text (durations in ms, as the properties take them); '' for none. */
 function defaultText(property: SessionProperty<unknown>, config: KinesqlConfig): string {
@@ -73,6 +77,18 @@ export async function installSettingViews(engine: Engine, config: KinesqlConfig)
   );
 }
 
+/** A catalog relation's columns as select-list items of `alias`, or as the expression `replaced` gives for a column. */
+async function columnsOf(engine: Engine, catalog: string, alias: string, replaced: Record<string, string> = {}): Promise<string[]> {
+  const { rows } = await engine.query(
+    'SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum',
+    [catalog],
+  );
+  return rows.map((row) => {
+    const name = String(row['attname']);
+    return replaced[name] ?? `${alias}.${quoteIdent(name)}`;
+  });
+}
+
 /**
  * The relations clients see: every relation but those in `hiddenSchemas` (kinesql's private state, the
  * stream tables' time partitions), and each stream table as a plain table (relkind 'r'), which is what it is
@@ -85,21 +101,11 @@ export async function installSettingViews(engine: Engine, config: KinesqlConfig)
  */
 export async function installCatalogViews(engine: Engine, hiddenSchemas: readonly string[], distributed = false): Promise<void> {
   const hidden = `(${hiddenSchemas.map(quoteLiteral).join(', ')})`;
-  const columnsOf = async (catalog: string, alias: string): Promise<string[]> => {
-    const { rows } = await engine.query(
-      'SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum',
-      [catalog],
-    );
-    return rows.map((row) => {
-      const name = String(row['attname']);
-      return alias === 'c' && name === 'relkind' ? `CASE c.relkind WHEN 'p' THEN 'r'::"char" ELSE c.relkind END` : `${alias}.${quoteIdent(name)}`;
-    });
-  };
   await replaceCatalogFunction(
     engine,
     CLASS_FUNCTION,
     'pg_catalog.pg_class',
-    `SELECT ${(await columnsOf('pg_catalog.pg_class', 'c')).join(', ')}, c.tableoid FROM pg_catalog.pg_class c
+    `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_class', 'c', { relkind: `CASE c.relkind WHEN 'p' THEN 'r'::"char" ELSE c.relkind END` })).join(', ')}, c.tableoid FROM pg_catalog.pg_class c
       WHERE c.relnamespace NOT IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname IN ${hidden})${
         // The coordinator's copies of reference tables are shards, which Citus lets no client lock (pg_dump does).
         distributed ? ' AND NOT pg_catalog.relation_is_a_known_shard(c.oid)' : ''
@@ -110,12 +116,58 @@ export async function installCatalogViews(engine: Engine, hiddenSchemas: readonl
     engine,
     TABLES_FUNCTION,
     'pg_catalog.pg_tables',
-    `SELECT ${(await columnsOf('pg_catalog.pg_tables', 't')).join(', ')} FROM pg_catalog.pg_tables t WHERE t.schemaname NOT IN ${hidden}`,
+    `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_tables', 't')).join(', ')} FROM pg_catalog.pg_tables t WHERE t.schemaname NOT IN ${hidden}`,
   );
   await replaceCatalogFunction(
     engine,
     INFORMATION_TABLES_FUNCTION,
     'information_schema.tables',
-    `SELECT ${(await columnsOf('information_schema.tables', 't')).join(', ')} FROM information_schema.tables t WHERE t.table_schema NOT IN ${hidden}`,
+    `SELECT ${(await columnsOf(engine, 'information_schema.tables', 't')).join(', ')} FROM information_schema.tables t WHERE t.table_schema NOT IN ${hidden}`,
+  );
+}
+
+/**
+ * Whether the role `oid` is one a client may see listed: every role but the login roles of the other users
+ * of kinesql (the direct members of the reader role). A list of what to show instead would miss what pg_dump
+ * needs: it reads the owner of every object it dumps from pg_roles and stops at one it cannot find, and on an
+ * external engine objects may belong to any of its roles. A client's login role owns nothing.
+ */
+function visibleRole(oid: string): string {
+  return `${oid} NOT IN (SELECT client.member FROM pg_catalog.pg_auth_members client
+    WHERE client.roleid = ${quoteLiteral(READER_ROLE)}::pg_catalog.regrole
+      AND client.member <> (SELECT own.oid FROM pg_catalog.pg_roles own WHERE own.rolname = session_user))`;
+}
+
+/**
+ * The roles clients see (pg_roles: psql's \du, BI tools' user lists; pg_user; pg_group; pg_auth_members:
+ * who is a member of what): those of visibleRole, so that no client learns the names of the others who log
+ * in to kinesql. pg_authid and pg_shadow are the superuser's only.
+ */
+export async function installRoleViews(engine: Engine): Promise<void> {
+  await replaceCatalogFunction(
+    engine,
+    ROLES_FUNCTION,
+    'pg_catalog.pg_roles',
+    `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_roles', 'r')).join(', ')} FROM pg_catalog.pg_roles r WHERE ${visibleRole('r.oid')}`,
+  );
+  await replaceCatalogFunction(
+    engine,
+    USERS_FUNCTION,
+    'pg_catalog.pg_user',
+    `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_user', 'u')).join(', ')} FROM pg_catalog.pg_user u WHERE ${visibleRole('u.usesysid')}`,
+  );
+  const members = `CASE WHEN g.grolist IS NOT NULL THEN ARRAY(SELECT m FROM pg_catalog.unnest(g.grolist) AS m WHERE ${visibleRole('m')}) END`;
+  await replaceCatalogFunction(
+    engine,
+    GROUPS_FUNCTION,
+    'pg_catalog.pg_group',
+    `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_group', 'g', { grolist: members })).join(', ')} FROM pg_catalog.pg_group g WHERE ${visibleRole('g.grosysid')}`,
+  );
+  await replaceCatalogFunction(
+    engine,
+    MEMBERSHIPS_FUNCTION,
+    'pg_catalog.pg_auth_members',
+    `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_auth_members', 'm')).join(', ')} FROM pg_catalog.pg_auth_members m
+      WHERE ${visibleRole('m.roleid')} AND ${visibleRole('m.member')}`,
   );
 }

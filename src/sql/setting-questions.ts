@@ -4,7 +4,8 @@
  * the empty placeholders each backend starts with — `SHOW kinesis.x` (any of its spellings), `SHOW ALL`,
  * reads of `pg_settings` — and the catalog without kinesql's internal schemas and relations, reads of
  * `pg_class`, `pg_tables` and `information_schema.tables` (not `pg_namespace`: pg_dump needs the schema of
- * every type it reads, the hidden tables' row types included). They are pointed at the engine's
+ * every type it reads, the hidden tables' row types included), and the roles without other users' logins,
+ * reads of `pg_roles`, `pg_user`, `pg_group` and `pg_auth_members`. They are pointed at the engine's
  * kinesql.session_setting(), kinesql.pg_settings() and kinesql's catalog functions (engine/catalog-functions.ts).
  */
 import { sessionPropertyNamed } from '../config/session-properties.js';
@@ -21,10 +22,18 @@ const SHOW_ALL = `SELECT name, setting, short_desc AS description FROM ${SETTING
  * schema and name; a pg_catalog relation also when its name is not qualified.
  */
 const CATALOG_VIEWS: Record<string, Record<string, string>> = {
-  pg_catalog: { pg_settings: SETTINGS_VIEW, pg_class: 'kinesql.pg_class()', pg_tables: 'kinesql.pg_tables()' },
+  pg_catalog: {
+    pg_settings: SETTINGS_VIEW,
+    pg_class: 'kinesql.pg_class()',
+    pg_tables: 'kinesql.pg_tables()',
+    pg_roles: 'kinesql.pg_roles()',
+    pg_user: 'kinesql.pg_user()',
+    pg_group: 'kinesql.pg_group()',
+    pg_auth_members: 'kinesql.pg_auth_members()',
+  },
   information_schema: { tables: 'kinesql.tables()' },
 };
-const MENTIONS_CATALOG_VIEW = /pg_settings|pg_class|pg_tables|information_schema/i;
+const MENTIONS_CATALOG_VIEW = /pg_settings|pg_class|pg_tables|pg_roles|pg_user|pg_group|pg_auth_members|information_schema/i;
 
 /** The edits that answer SHOW of a session property or SHOW ALL, and point reads of pg_settings and pg_class at kinesql's views. */
 export function settingQuestionEdits(sql: string, statements: readonly ParsedStatement[], scan: () => readonly Token[]): ByteEdit[] {

@@ -12,14 +12,14 @@ const run = promisify(execFile);
 describe('psql', () => {
   let harness: Harness;
   let dir: string;
-  const psql = async (input: string): Promise<string> => {
+  const psql = async (input: string, user = 'tester'): Promise<string> => {
     const { stdout } = await run('sh', ['-c', 'printf "%s" "$INPUT" | psql -X -A -q -v ON_ERROR_STOP=1'], {
       env: {
         ...process.env,
         INPUT: input,
         PGHOST: harness.server.host,
         PGPORT: String(harness.server.port),
-        PGUSER: 'tester',
+        PGUSER: user,
         PGDATABASE: 'kinesql',
         PGCONNECT_TIMEOUT: '10',
       },
@@ -76,6 +76,39 @@ describe('psql', () => {
       expect(names).toContain('market.trades');
       expect(names).toEqual(expect.arrayContaining(['kinesql.streams', 'kinesql.shards', 'kinesql.checkpoints']));
       expect(names.filter((name) => !name.startsWith('market.') && !name.startsWith('kinesql.') && !extensionViews.test(name))).toEqual([]);
+    }
+  });
+
+  it("lists the user's own role and kinesql's reader role, never another user's login: \\du, pg_roles, pg_user, pg_group, pg_auth_members", async () => {
+    const roles =
+      '\\du\n' +
+      "select 'roles:' || rolname from pg_roles order by 1;\n" +
+      "select 'users:' || usename from pg_catalog.pg_user order by 1;\n" +
+      "select 'group:' || groname || ':' || array_length(grolist, 1) from pg_group where groname = 'kinesql_reader';\n" +
+      "select 'member:' || pg_get_userbyid(member) || ':' || pg_get_userbyid(roleid) from pg_auth_members order by 1;\n";
+    const asAlice = await psql(roles, 'alice');
+    const asBob = await psql(roles, 'bob');
+    // Both logins are roles of the engine, members of the reader role.
+    const engineRoles = await harness.server.engine.query(
+      "select rolname from pg_roles where pg_has_role(oid, 'kinesql_reader', 'member') and rolname in ('alice', 'bob') order by 1",
+    );
+    expect(engineRoles.rows.map((row) => row['rolname'])).toEqual(['alice', 'bob']);
+    for (const [own, other, out] of [
+      ['alice', 'bob', asAlice],
+      ['bob', 'alice', asBob],
+    ] as const) {
+      expect(out).toMatch(new RegExp(`^${own}\\|`, 'm'));
+      expect(out).toMatch(/^kinesql_reader\|/m);
+      expect(out).toContain(`roles:${own}\n`);
+      expect(out).toContain('roles:kinesql_reader\n');
+      expect(out).toContain('roles:pg_read_all_data\n');
+      expect(out).toContain(`users:${own}\n`);
+      expect(out).toContain('group:kinesql_reader:1\n');
+      expect(out).toContain(`member:${own}:kinesql_reader\n`);
+      expect(out).not.toMatch(new RegExp(`\\b${other}\\b|\\btester\\b`));
+    }
+    for (const catalog of ['pg_authid', 'pg_shadow']) {
+      await expect(psql(`select count(*) from ${catalog};\n`, 'alice')).rejects.toMatchObject({ stderr: expect.stringContaining('permission denied') });
     }
   });
 
