@@ -1,8 +1,9 @@
 /**
  * The catalog as a client of kinesql sees it: functions in kinesql's client-visible schema that clients read in
  * place of catalog relations (sql/setting-questions.ts points their SQL at them). pg_settings shows the session
- * properties' effective values; pg_class, pg_tables and information_schema.tables leave kinesql's internal
- * schemas out; pg_roles, pg_user, pg_group and pg_auth_members leave other users' login roles out.
+ * properties' effective values; pg_class, pg_namespace, pg_tables, information_schema.tables and the catalogs
+ * whose rows name a schema leave kinesql's internal schemas out; pg_roles, pg_user, pg_group and
+ * pg_auth_members leave other users' login roles out.
  */
 import { quoteIdent, quoteLiteral } from '../pg/quoting.js';
 import { ALL_SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
@@ -10,17 +11,45 @@ import type { KinesqlConfig } from '../config/config.js';
 import type { Engine } from './engine.js';
 import { PUBLIC_SCHEMA, READER_ROLE, setting } from './roles.js';
 
-/** What SHOW and pg_settings answer for the session properties: kinesql.session_setting(name) and kinesql.pg_settings(). */
+/** What SHOW answers for a session property: kinesql.session_setting(name). */
 export const SESSION_SETTING_FUNCTION = `${PUBLIC_SCHEMA}.session_setting`;
-const SETTINGS_FUNCTION = `${PUBLIC_SCHEMA}.pg_settings`;
-const CLASS_FUNCTION = `${PUBLIC_SCHEMA}.pg_class`;
-const TABLES_FUNCTION = `${PUBLIC_SCHEMA}.pg_tables`;
-/** information_schema.tables; named after it, so that columns qualified by `tables.` still resolve. */
-const INFORMATION_TABLES_FUNCTION = `${PUBLIC_SCHEMA}.tables`;
-const ROLES_FUNCTION = `${PUBLIC_SCHEMA}.pg_roles`;
-const USERS_FUNCTION = `${PUBLIC_SCHEMA}.pg_user`;
-const GROUPS_FUNCTION = `${PUBLIC_SCHEMA}.pg_group`;
-const MEMBERSHIPS_FUNCTION = `${PUBLIC_SCHEMA}.pg_auth_members`;
+
+/**
+ * Catalogs whose rows each name a schema, by the column that does. pg_dump looks up the schema of every row
+ * it reads of these among those pg_namespace lists, and stops at one it cannot find ("schema with OID …
+ * does not exist"): where pg_namespace leaves a schema out, these leave out its rows.
+ */
+const NAMESPACED_CATALOGS: Readonly<Record<string, string>> = {
+  pg_type: 'typnamespace',
+  pg_proc: 'pronamespace',
+  pg_constraint: 'connamespace',
+  pg_default_acl: 'defaclnamespace',
+  pg_operator: 'oprnamespace',
+  pg_opclass: 'opcnamespace',
+  pg_opfamily: 'opfnamespace',
+  pg_collation: 'collnamespace',
+  pg_conversion: 'connamespace',
+  pg_statistic_ext: 'stxnamespace',
+  pg_extension: 'extnamespace',
+  pg_ts_parser: 'prsnamespace',
+  pg_ts_dict: 'dictnamespace',
+  pg_ts_template: 'tmplnamespace',
+  pg_ts_config: 'cfgnamespace',
+};
+
+const ROLE_CATALOGS = ['pg_roles', 'pg_user', 'pg_group', 'pg_auth_members'] as const;
+
+/**
+ * The catalog relations clients read kinesql's version of, by schema: each is the function kinesql.<name>(),
+ * named after the relation, so that columns qualified by its name still resolve.
+ */
+export const CLIENT_CATALOG: Readonly<Record<string, readonly string[]>> = {
+  pg_catalog: ['pg_settings', 'pg_class', 'pg_tables', 'pg_namespace', ...Object.keys(NAMESPACED_CATALOGS), ...ROLE_CATALOGS],
+  information_schema: ['tables'],
+};
+
+/** The function clients read in place of catalog relation `name`. */
+const functionFor = (name: string): string => `${PUBLIC_SCHEMA}.${name}`;
 
 /** A property's configured default as a setting's text (durations in ms, as the properties take them); '' for none. */
 function defaultText(property: SessionProperty<unknown>, config: KinesqlConfig): string {
@@ -66,7 +95,7 @@ export async function installSettingViews(engine: Engine, config: KinesqlConfig)
     SELECT CASE lower(setting_name) ${cases.join(' ')} ELSE current_setting(setting_name) END $f$`);
   await replaceCatalogFunction(
     engine,
-    SETTINGS_FUNCTION,
+    functionFor('pg_settings'),
     'pg_catalog.pg_settings',
     `SELECT * FROM pg_catalog.pg_settings WHERE name NOT IN (${names.map(({ name }) => quoteLiteral(name)).join(', ')})
      UNION ALL
@@ -94,16 +123,16 @@ async function columnsOf(engine: Engine, catalog: string, alias: string, replace
  * stream tables' time partitions), and each stream table as a plain table (relkind 'r'), which is what it is
  * to a client; its partitioning is how kinesql stores and evicts it. Drivers list tables from pg_class
  * (pgjdbc's getTables, psqlODBC's SQLTables, psql's \dt, pg_dump), so they list the stream tables and the
- * status tables and nothing internal. `pg_tables` and `information_schema.tables` leave the same schemas out;
- * pg_namespace keeps them (psql's \dn lists them, empty), because pg_dump looks up the schema of every type,
- * the hidden tables' row types included, and stops when one is missing. pg_dump also reads the
- * system column tableoid, returned after the others.
+ * status tables and nothing internal. `pg_tables` and `information_schema.tables` leave the same schemas out,
+ * and so do pg_namespace (psql's \dn, pgjdbc's getSchemas) and, for pg_dump, every catalog whose rows name a
+ * schema (the hidden tables' row types, the default privileges of kinesql's private schema, …). pg_dump also
+ * reads the system column tableoid, returned after the others.
  */
 export async function installCatalogViews(engine: Engine, hiddenSchemas: readonly string[], distributed = false): Promise<void> {
   const hidden = `(${hiddenSchemas.map(quoteLiteral).join(', ')})`;
   await replaceCatalogFunction(
     engine,
-    CLASS_FUNCTION,
+    functionFor('pg_class'),
     'pg_catalog.pg_class',
     `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_class', 'c', { relkind: `CASE c.relkind WHEN 'p' THEN 'r'::"char" ELSE c.relkind END` })).join(', ')}, c.tableoid FROM pg_catalog.pg_class c
       WHERE c.relnamespace NOT IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname IN ${hidden})${
@@ -114,13 +143,30 @@ export async function installCatalogViews(engine: Engine, hiddenSchemas: readonl
   );
   await replaceCatalogFunction(
     engine,
-    TABLES_FUNCTION,
+    functionFor('pg_namespace'),
+    'pg_catalog.pg_namespace',
+    `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_namespace', 'n')).join(', ')}, n.tableoid FROM pg_catalog.pg_namespace n WHERE n.nspname NOT IN ${hidden}`,
+    ['tableoid oid'],
+  );
+  for (const [catalog, namespace] of Object.entries(NAMESPACED_CATALOGS)) {
+    await replaceCatalogFunction(
+      engine,
+      functionFor(catalog),
+      `pg_catalog.${catalog}`,
+      `SELECT ${(await columnsOf(engine, `pg_catalog.${catalog}`, 'o')).join(', ')}, o.tableoid FROM pg_catalog.${catalog} o
+        WHERE o.${namespace} NOT IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname IN ${hidden})`,
+      ['tableoid oid'],
+    );
+  }
+  await replaceCatalogFunction(
+    engine,
+    functionFor('pg_tables'),
     'pg_catalog.pg_tables',
     `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_tables', 't')).join(', ')} FROM pg_catalog.pg_tables t WHERE t.schemaname NOT IN ${hidden}`,
   );
   await replaceCatalogFunction(
     engine,
-    INFORMATION_TABLES_FUNCTION,
+    functionFor('tables'),
     'information_schema.tables',
     `SELECT ${(await columnsOf(engine, 'information_schema.tables', 't')).join(', ')} FROM information_schema.tables t WHERE t.table_schema NOT IN ${hidden}`,
   );
@@ -146,26 +192,26 @@ function visibleRole(oid: string): string {
 export async function installRoleViews(engine: Engine): Promise<void> {
   await replaceCatalogFunction(
     engine,
-    ROLES_FUNCTION,
+    functionFor('pg_roles'),
     'pg_catalog.pg_roles',
     `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_roles', 'r')).join(', ')} FROM pg_catalog.pg_roles r WHERE ${visibleRole('r.oid')}`,
   );
   await replaceCatalogFunction(
     engine,
-    USERS_FUNCTION,
+    functionFor('pg_user'),
     'pg_catalog.pg_user',
     `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_user', 'u')).join(', ')} FROM pg_catalog.pg_user u WHERE ${visibleRole('u.usesysid')}`,
   );
   const members = `CASE WHEN g.grolist IS NOT NULL THEN ARRAY(SELECT m FROM pg_catalog.unnest(g.grolist) AS m WHERE ${visibleRole('m')}) END`;
   await replaceCatalogFunction(
     engine,
-    GROUPS_FUNCTION,
+    functionFor('pg_group'),
     'pg_catalog.pg_group',
     `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_group', 'g', { grolist: members })).join(', ')} FROM pg_catalog.pg_group g WHERE ${visibleRole('g.grosysid')}`,
   );
   await replaceCatalogFunction(
     engine,
-    MEMBERSHIPS_FUNCTION,
+    functionFor('pg_auth_members'),
     'pg_catalog.pg_auth_members',
     `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_auth_members', 'm')).join(', ')} FROM pg_catalog.pg_auth_members m
       WHERE ${visibleRole('m.roleid')} AND ${visibleRole('m.member')}`,
