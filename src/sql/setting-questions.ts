@@ -4,8 +4,8 @@
  * the empty placeholders each backend starts with — `SHOW kinesis.x` (any of its spellings), `SHOW ALL`,
  * reads of `pg_settings` — and the catalog without kinesql's internal schemas and relations (reads of
  * `pg_class`, `pg_namespace`, `pg_tables`, `information_schema.tables` and the catalogs whose rows name a
- * schema) and the roles without other users' logins (reads of `pg_roles`, `pg_user`, `pg_group` and
- * `pg_auth_members`). They are pointed at the engine's kinesql.session_setting(), kinesql.pg_settings() and
+ * schema) and the roles without other users' logins (reads of `pg_roles`, `pg_user`, `pg_group`,
+ * `pg_auth_members` and `pg_stat_activity`). They are pointed at the engine's kinesql.session_setting(), kinesql.pg_settings() and
  * kinesql's catalog functions (engine/catalog-functions.ts).
  */
 import { sessionPropertyNamed } from '../config/session-properties.js';

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../support/harness.js';
 import { startTradesHarness, TRADE_COUNT } from './fixture.js';
@@ -89,15 +90,26 @@ describe('psql', () => {
     }
   });
 
-  it("lists the user's own role and kinesql's reader role, never another user's login: \\du, pg_roles, pg_user, pg_group, pg_auth_members", async () => {
+  it("lists the user's own role and kinesql's reader role, never another user's login: \\du, pg_roles, pg_user, pg_group, pg_auth_members, pg_stat_activity", async () => {
     const roles =
       '\\du\n' +
       "select 'roles:' || rolname from pg_roles order by 1;\n" +
       "select 'users:' || usename from pg_catalog.pg_user order by 1;\n" +
       "select 'group:' || groname || ':' || array_length(grolist, 1) from pg_group where groname = 'kinesql_reader';\n" +
       "select 'member:' || pg_get_userbyid(member) || ':' || pg_get_userbyid(roleid) from pg_auth_members order by 1;\n";
-    const asAlice = await psql(roles, 'alice');
-    const asBob = await psql(roles, 'bob');
+    // Each lists the sessions while the other holds one open.
+    const sessions = "select 'session:' || usename from pg_stat_activity where usename is not null order by 1;\n";
+    const hold = async (user: string) => {
+      const client = new pg.Client({ ...harness.connection, user });
+      await client.connect();
+      return client;
+    };
+    const bob = await hold('bob');
+    const engineSessions = await harness.server.engine.query("select count(*)::int as n from pg_stat_activity where usename = 'bob'");
+    expect(engineSessions.rows[0]?.['n']).toBeGreaterThan(0);
+    const asAlice = await psql(roles + sessions, 'alice').finally(() => bob.end());
+    const alice = await hold('alice');
+    const asBob = await psql(roles + sessions, 'bob').finally(() => alice.end());
     // Both logins are roles of the engine, members of the reader role.
     const engineRoles = await harness.server.engine.query(
       "select rolname from pg_roles where pg_has_role(oid, 'kinesql_reader', 'member') and rolname in ('alice', 'bob') order by 1",
@@ -115,6 +127,7 @@ describe('psql', () => {
       expect(out).toContain(`users:${own}\n`);
       expect(out).toContain('group:kinesql_reader:1\n');
       expect(out).toContain(`member:${own}:kinesql_reader\n`);
+      expect(out).toContain(`session:${own}\n`);
       expect(out).not.toMatch(new RegExp(`\\b${other}\\b|\\btester\\b`));
     }
     for (const catalog of ['pg_authid', 'pg_shadow']) {
