@@ -11,7 +11,8 @@ import { initParser } from './sql/parse.js';
 import { StatementExecutor } from './sql/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
 import { PARTITION_SCHEMA } from './store/time-partitions.js';
-import { CHECKPOINTS_TABLE, ClientRoles, hideStateTables, installCatalogViews, installEngineRoles, installSettingViews, STATE_SCHEMA } from './engine/roles.js';
+import { CHECKPOINTS_TABLE, ClientRoles, hideStateTables, installEngineRoles, STATE_SCHEMA } from './engine/roles.js';
+import { installCatalogViews, installRoleViews, installSettingViews } from './engine/catalog-functions.js';
 import { resolveClosedPartitionStorage } from './store/columnar-partitions.js';
 import { DISTRIBUTION_COLUMN, installDistributedCheckpoints, installPublishedSettings, resolveDistribution } from './engine/citus.js';
 import { isAllowedSetting } from './sql/session-settings.js';
@@ -135,6 +136,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     await installSettingViews(engine, config);
     // Citus's columnar storage keeps its metadata in a schema no client may read.
     await installCatalogViews(engine, [STATE_SCHEMA, PARTITION_SCHEMA, ...(distributed ? ['columnar_internal'] : [])], distributed);
+    await installRoleViews(engine);
     await createPositionTables(engine);
     await divided?.createTables();
     await hideStateTables(engine);

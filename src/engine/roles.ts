@@ -8,11 +8,6 @@
  * What a statement sees of a stream table (its session's window, the Trino connector's checkpoint iterations) is
  * decided in the engine by the table's row policy, from the session's own `kinesis.*` settings and the
  * configured defaults baked into the functions below: nothing is injected into a session's backend.
- *
- * About 480 lines because the roles, the row policies (single server, distributed table, Citus shard), the
- * window and checkpoint functions they call and the catalog functions clients are pointed at are one set of
- * SQL installed together at start, each part naming the others. Split next: the catalog functions
- * (installCatalogViews and its helpers) into a module of their own.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -21,8 +16,7 @@ import type { Engine } from './engine.js';
 import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { BOOLEAN_SPELLINGS } from '../pg/setting-syntax.js';
-import { ALL_SESSION_PROPERTIES, SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
-import type { KinesqlConfig } from '../config/config.js';
+import { SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
 import { engineCeilings, SUPERUSER_CEILINGS, type SettingCeiling } from '../config/setting-ceilings.js';
 import { CHECKPOINT_SEQUENCE_FUNCTION, publishedSetting } from './citus.js';
 
@@ -60,7 +54,7 @@ const TRUE_WORDS = `(${BOOLEAN_SPELLINGS.true.map(quoteLiteral).join(', ')})`;
  * distributed engine a worker's backend has none of the session's settings: there the values the session
  * published count (engine/citus.ts).
  */
-function setting(property: SessionProperty<unknown>, distributed = false): string {
+export function setting(property: SessionProperty<unknown>, distributed = false): string {
   const names = [property.name, ...property.aliases];
   const local = names.map((name) => `nullif(trim(current_setting('${name}', true)), '')`);
   return `coalesce(${[...local, ...(distributed ? names.map(publishedSetting) : [])].join(', ')})`;
@@ -200,116 +194,6 @@ export async function installEngineRoles(
   for (const statement of optional) {
     await engine.exec(statement).catch((error: unknown) => logger.warn({ err: error, statement }, 'engine privilege not changed'));
   }
-}
-
-/** What SHOW and pg_settings answer for the session properties: kinesql.session_setting(name) and kinesql.pg_settings(). */
-export const SESSION_SETTING_FUNCTION = `${PUBLIC_SCHEMA}.session_setting`;
-const SETTINGS_FUNCTION = `${PUBLIC_SCHEMA}.pg_settings`;
-const CLASS_FUNCTION = `${PUBLIC_SCHEMA}.pg_class`;
-const TABLES_FUNCTION = `${PUBLIC_SCHEMA}.pg_tables`;
-/** information_schema.tables; named after it, so that columns qualified by `tables.` still resolve. */
-const INFORMATION_TABLES_FUNCTION = `${PUBLIC_SCHEMA}.tables`;
-
-/** A property's configured default as a setting's text (durations in ms, as the properties take them); '' for none. */
-function defaultText(property: SessionProperty<unknown>, config: KinesqlConfig): string {
-  const value = property.default(config);
-  if (value === undefined) return '';
-  return property.type.name === 'duration' ? `${String(value)}ms` : String(value);
-}
-
-/**
- * A function clients read in place of a catalog relation (sql/setting-questions.ts points their SQL at it):
- * it returns the catalog's columns, with the types the engine's catalog gives them, and `extra` columns
- * after them. A set-returning SQL function rather than a view: pg_dump refuses to read views outside the
- * system catalogs (restrict_nonsystem_relation_kind), and PostgreSQL inlines such a function into the query.
- */
-async function replaceCatalogFunction(engine: Engine, name: string, catalog: string, body: string, extra: readonly string[] = []): Promise<void> {
-  const { rows } = await engine.query(
-    `SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_catalog.pg_attribute
-      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-    [catalog],
-  );
-  const returns = [...rows.map((row) => `${quoteIdent(String(row['attname']))} ${String(row['type'])}`), ...extra].join(', ');
-  await engine.transaction(async (tx) => {
-    // One kinesql server at a time replaces it (several may start on one engine together).
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kinesql catalog function ${name}`]);
-    await tx.query(`DROP VIEW IF EXISTS ${name}`);
-    await tx.query(`DROP FUNCTION IF EXISTS ${name}()`);
-    await tx.query(`CREATE FUNCTION ${name}() RETURNS TABLE (${returns}) LANGUAGE sql STABLE AS $f$ ${body} $f$`);
-  });
-}
-
-/**
- * SHOW and pg_settings give each session property's effective value: what the session set it to (under any of
- * its spellings), else the operator's default. Every backend starts with the properties as empty placeholders,
- * which is all PostgreSQL itself would show.
- */
-export async function installSettingViews(engine: Engine, config: KinesqlConfig): Promise<void> {
-  const names = ALL_SESSION_PROPERTIES.flatMap((property) => [property.name, ...property.aliases].map((name) => ({ name, property })));
-  const cases = names.map(
-    ({ name, property }) => `WHEN ${quoteLiteral(name)} THEN coalesce(${setting(property)}, ${quoteLiteral(defaultText(property, config))})`,
-  );
-  const rows = names.map(({ name, property }) => `(${quoteLiteral(name)}, ${quoteLiteral(property.doc)}, ${quoteLiteral(defaultText(property, config))})`);
-  await engine.exec(`CREATE OR REPLACE FUNCTION ${SESSION_SETTING_FUNCTION}(setting_name text) RETURNS text LANGUAGE sql STABLE AS $f$
-    SELECT CASE lower(setting_name) ${cases.join(' ')} ELSE current_setting(setting_name) END $f$`);
-  await replaceCatalogFunction(
-    engine,
-    SETTINGS_FUNCTION,
-    'pg_catalog.pg_settings',
-    `SELECT * FROM pg_catalog.pg_settings WHERE name NOT IN (${names.map(({ name }) => quoteLiteral(name)).join(', ')})
-     UNION ALL
-     SELECT p.name, ${SESSION_SETTING_FUNCTION}(p.name), NULL::text, 'Customized Options'::text, p.doc, NULL::text, 'user'::text, 'string'::text,
-            CASE WHEN nullif(trim(current_setting(p.name, true)), '') IS NULL THEN 'default' ELSE 'session' END, NULL::text, NULL::text, NULL::text[],
-            p.boot, p.boot, NULL::text, NULL::integer, false
-       FROM (VALUES ${rows.join(', ')}) AS p(name, doc, boot)`,
-  );
-}
-
-/**
- * The relations clients see: every relation but those in `hiddenSchemas` (kinesql's private state, the
- * stream tables' time partitions), and each stream table as a plain table (relkind 'r'), which is what it is
- * to a client; its partitioning is how kinesql stores and evicts it. Drivers list tables from pg_class
- * (pgjdbc's getTables, psqlODBC's SQLTables, psql's \dt, pg_dump), so they list the stream tables and the
- * status tables and nothing internal. `pg_tables` and `information_schema.tables` leave the same schemas out;
- * pg_namespace keeps them (psql's \dn lists them, empty), because pg_dump looks up the schema of every type,
- * the hidden tables' row types included, and stops when one is missing. pg_dump also reads the
- * system column tableoid, returned after the others.
- */
-export async function installCatalogViews(engine: Engine, hiddenSchemas: readonly string[], distributed = false): Promise<void> {
-  const hidden = `(${hiddenSchemas.map(quoteLiteral).join(', ')})`;
-  const columnsOf = async (catalog: string, alias: string): Promise<string[]> => {
-    const { rows } = await engine.query(
-      'SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum',
-      [catalog],
-    );
-    return rows.map((row) => {
-      const name = String(row['attname']);
-      return alias === 'c' && name === 'relkind' ? `CASE c.relkind WHEN 'p' THEN 'r'::"char" ELSE c.relkind END` : `${alias}.${quoteIdent(name)}`;
-    });
-  };
-  await replaceCatalogFunction(
-    engine,
-    CLASS_FUNCTION,
-    'pg_catalog.pg_class',
-    `SELECT ${(await columnsOf('pg_catalog.pg_class', 'c')).join(', ')}, c.tableoid FROM pg_catalog.pg_class c
-      WHERE c.relnamespace NOT IN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname IN ${hidden})${
-        // The coordinator's copies of reference tables are shards, which Citus lets no client lock (pg_dump does).
-        distributed ? ' AND NOT pg_catalog.relation_is_a_known_shard(c.oid)' : ''
-      }`,
-    ['tableoid oid'],
-  );
-  await replaceCatalogFunction(
-    engine,
-    TABLES_FUNCTION,
-    'pg_catalog.pg_tables',
-    `SELECT ${(await columnsOf('pg_catalog.pg_tables', 't')).join(', ')} FROM pg_catalog.pg_tables t WHERE t.schemaname NOT IN ${hidden}`,
-  );
-  await replaceCatalogFunction(
-    engine,
-    INFORMATION_TABLES_FUNCTION,
-    'information_schema.tables',
-    `SELECT ${(await columnsOf('information_schema.tables', 't')).join(', ')} FROM information_schema.tables t WHERE t.table_schema NOT IN ${hidden}`,
-  );
 }
 
 /**

@@ -2,12 +2,14 @@
  * Questions about the session's settings and the catalog, answered as a client of kinesql should see them:
  * the session properties' effective values (what the session set, else the operator's default) instead of
  * the empty placeholders each backend starts with — `SHOW kinesis.x` (any of its spellings), `SHOW ALL`,
- * reads of `pg_settings` — and the catalog without kinesql's internal schemas and relations, reads of
- * `pg_class`, `pg_tables` and `information_schema.tables` (not `pg_namespace`: pg_dump needs the schema of
- * every type it reads, the hidden tables' row types included). They are pointed at the engine's
- * kinesql.session_setting(), kinesql.pg_settings() and kinesql's catalog functions (engine/roles.ts).
+ * reads of `pg_settings` — and the catalog without kinesql's internal schemas and relations (reads of
+ * `pg_class`, `pg_namespace`, `pg_tables`, `information_schema.tables` and the catalogs whose rows name a
+ * schema) and the roles without other users' logins (reads of `pg_roles`, `pg_user`, `pg_group`,
+ * `pg_auth_members` and `pg_stat_activity`). They are pointed at the engine's kinesql.session_setting(), kinesql.pg_settings() and
+ * kinesql's catalog functions (engine/catalog-functions.ts).
  */
 import { sessionPropertyNamed } from '../config/session-properties.js';
+import { CLIENT_CATALOG } from '../engine/catalog-functions.js';
 import { quoteIdent, quoteLiteral } from '../pg/quoting.js';
 import type { ParsedStatement } from './parse.js';
 import { fieldsOf, walk, type NodeFields } from './parse-tree.js';
@@ -20,11 +22,13 @@ const SHOW_ALL = `SELECT name, setting, short_desc AS description FROM ${SETTING
  * Catalog relations clients read kinesql's version of (functions, whose default alias is their name), by
  * schema and name; a pg_catalog relation also when its name is not qualified.
  */
-const CATALOG_VIEWS: Record<string, Record<string, string>> = {
-  pg_catalog: { pg_settings: SETTINGS_VIEW, pg_class: 'kinesql.pg_class()', pg_tables: 'kinesql.pg_tables()' },
-  information_schema: { tables: 'kinesql.tables()' },
-};
-const MENTIONS_CATALOG_VIEW = /pg_settings|pg_class|pg_tables|information_schema/i;
+const CATALOG_VIEWS: Record<string, Record<string, string>> = Object.fromEntries(
+  Object.entries(CLIENT_CATALOG).map(([schema, names]) => [schema, Object.fromEntries(names.map((name) => [name, `kinesql.${name}()`]))]),
+);
+const MENTIONS_CATALOG_VIEW = new RegExp(
+  [...CLIENT_CATALOG['pg_catalog']!, ...Object.keys(CLIENT_CATALOG).filter((schema) => schema !== 'pg_catalog')].join('|'),
+  'i',
+);
 
 /** The edits that answer SHOW of a session property or SHOW ALL, and point reads of pg_settings and pg_class at kinesql's views. */
 export function settingQuestionEdits(sql: string, statements: readonly ParsedStatement[], scan: () => readonly Token[]): ByteEdit[] {

@@ -42,6 +42,9 @@ describe("Debian's pg_dump 15", () => {
     expect(schema.stdout).toContain('CREATE POLICY kinesql_visible ON market.trades');
     expect(schema.stdout).not.toContain(String(partitions.rows[0]!['relname']));
     expect(schema.stdout).not.toMatch(/CREATE TABLE kinesql_state\./);
+    // Nor kinesql's internal schemas, nor their default privileges.
+    expect(schema.stdout).toContain('CREATE SCHEMA market;');
+    expect(schema.stdout).not.toMatch(/CREATE SCHEMA kinesql_|IN SCHEMA kinesql_/);
     // Its rows: pg_dump copies the table, which kinesql runs as a copy of what the session's SELECT sees.
     const rows = await dump('--data-only', '--enable-row-security', '--table=market.trades');
     const copied = rows.stdout.slice(rows.stdout.indexOf('COPY market.trades'), rows.stdout.indexOf('\\.\n'));

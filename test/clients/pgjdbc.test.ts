@@ -48,6 +48,8 @@ describe('pgjdbc (Debian libpostgresql-jdbc-java)', () => {
     expect(all.filter((name) => !name.startsWith('market.') && !name.startsWith('kinesql.'))).toEqual([]);
     expect(output['columns']).toMatch(/^\[trade_id:int8, symbol:text, price:numeric, executed:timestamptz, buy:bool, meta:jsonb, _shard_id:text/);
     expect(output['schemas']).toBe('true');
+    // kinesql's internal schemas (its state, the time partitions) are no client's.
+    expect(output['schemaList']).not.toMatch(/kinesql_/);
     expect(output['schemaList']).toContain('kinesql');
     expect(output['primaryKeys']).toBe('0');
     expect(output['typeInfo']).toBe('true');

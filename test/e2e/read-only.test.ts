@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { loadAllowedCorpus, loadRefusedCorpus } from '../sql/readonly-corpus.js';
+import { corpusConfig, loadAllowedCorpus, loadRefusedCorpus } from '../sql/readonly-corpus.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 const definition = {
@@ -34,7 +34,7 @@ describe('every write and escape attempt is refused over the wire, and nothing c
   };
 
   beforeAll(async () => {
-    harness = await startHarness({ streams: [{ name: 'events', shards: 1 }], definitions: { 't.json': definition } });
+    harness = await startHarness({ streams: [{ name: 'events', shards: 1 }], definitions: { 't.json': definition }, configure: corpusConfig });
     await harness.put(
       'events',
       Array.from({ length: 10 }, (_, i) => ({ id: i + 1, name: `n${i + 1}` })),

@@ -1,6 +1,25 @@
-/** Loads the read-only gate's corpora from test/data. */
+/** Loads the read-only gate's corpora from test/data, and the operator configuration they are checked under. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_CONFIG, type KinesqlConfig } from '../../src/config/config.js';
+import { settingCeilings, type SettingCeiling } from '../../src/config/setting-ceilings.js';
+
+/**
+ * The operator the corpora are written for: every limit set (the timeouts too, which are off by default), so
+ * that turning one off or raising it is refused, and lowering it allowed.
+ */
+export function corpusConfig(config: KinesqlConfig): KinesqlConfig {
+  return {
+    ...config,
+    engine: { ...config.engine, statementTimeoutMs: 60_000, lockTimeoutMs: 10_000 },
+    wire: { ...config.wire, idleInTransactionTimeoutMs: 300_000 },
+  };
+}
+
+/** The gate's ceilings under corpusConfig. */
+export function corpusCeilings(): SettingCeiling[] {
+  return settingCeilings(corpusConfig(DEFAULT_CONFIG));
+}
 
 export interface RefusedCase {
   readonly sqlstate: string;
