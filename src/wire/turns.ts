@@ -22,6 +22,7 @@ import { buildParse, readBind, readExecute, readParse, readTarget, SYNC, type Pa
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { engineQueryMessage } from './query-message.js';
+import { joinedBytes } from './joined-bytes.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
 import type { TrackedSettings } from './tracked-settings.js';
 import { typedMessage } from '../pg/framing.js';
@@ -259,7 +260,7 @@ export class SessionTurns {
         const query = parsed ? this.executor.prepareSql(parsed.analyzed, context) : undefined;
         out.push(!parsed || query === parsed.parse.query ? message.raw : buildParse({ ...parsed.parse, query: query! }, codec));
       }
-      return Buffer.concat(out);
+      return joinedBytes(out);
     };
     await this.forward(relations, build, endsWithSync ? 1 : 0, changes);
     this.unsynced = !endsWithSync;
