@@ -36,6 +36,12 @@ describe('engineQueryMessage', () => {
     expect(engineReads(sent).toString('utf8')).toBe("select 'a\ufffd\ufffd'");
   });
 
+  it('sends a replacement character the client wrote itself as the same bytes', () => {
+    const message = received(Buffer.from("select '\ufffd'\0", 'utf8'));
+    const sql = new BodyReader(message.body).cstring(UTF8_CODEC);
+    expect(engineQueryMessage(message, sql, sql, UTF8_CODEC)).toEqual(message.raw);
+  });
+
   it('leaves out bytes after the terminating NUL', () => {
     const message = received(Buffer.from('select 1\0junk', 'utf8'));
     const sql = new BodyReader(message.body).cstring(UTF8_CODEC);
