@@ -6,14 +6,15 @@
  * option, so kinesql checks the shards were read within the hour and reads nothing from Kinesis), each with the
  * simple and the extended query protocol. Prints tps and mean latency as pgbench reports them, and the ratios
  * against the engine directly.
- * The engine listens on its unix socket only, so the direct runs use it; PgBouncer and kinesql listen on
- * loopback TCP and reach the engine over that same socket. Installs Debian's pgbouncer with apt-get if missing.
+ * The engine listens on its unix socket only, so the direct runs use it; PgBouncer, a bare Node.js relay (the
+ * runtime's own cost of passing bytes along) and kinesql listen on loopback TCP and reach the engine over that
+ * same socket. Installs Debian's pgbouncer with apt-get if missing.
  * Sizes: PGBENCH_CLIENTS, PGBENCH_TRANSACTIONS.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -110,6 +111,30 @@ async function pgbench(
   const result = parsePgbench(stdout);
   if (Number.isNaN(result.tps)) throw new Error(`unreadable pgbench output:\n${stdout}`);
   return result;
+}
+
+/**
+ * A bare Node.js relay on a free loopback port: each client connection piped both ways to the engine's unix
+ * socket, nothing read or checked. What the runtime's own socket handling costs a round trip on this machine,
+ * the floor under anything kinesql does per statement.
+ */
+async function startBareRelay(engine: Target): Promise<{ target: Target; stop: () => Promise<void> }> {
+  const socketPath = engine.host.startsWith('/') ? join(engine.host, `.s.PGSQL.${engine.port}`) : undefined;
+  const relay = createServer((client) => {
+    client.setNoDelay(true);
+    const backend = socketPath ? createConnection(socketPath) : createConnection(engine.port, engine.host);
+    client.pipe(backend);
+    backend.pipe(client);
+    client.on('error', () => backend.destroy());
+    backend.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const address = relay.address();
+  if (address === null || typeof address === 'string') throw new Error('no loopback port');
+  return {
+    target: { ...engine, host: '127.0.0.1', port: address.port },
+    stop: () => new Promise((resolve) => relay.close(() => resolve())),
+  };
 }
 
 /**
@@ -239,12 +264,20 @@ export async function runPgbenchBench(): Promise<void> {
           await bouncer.stop();
         }
         out(line('PgBouncer (session, TCP)', pooled));
+        const relay = await startBareRelay(direct);
+        let relayed: Result;
+        try {
+          relayed = await pgbench(binary, relay.target, round.script, protocol, round.options);
+        } finally {
+          await relay.stop();
+        }
+        out(line('bare Node.js relay (TCP)', relayed));
         const kinesql = await pgbench(binary, viaKinesql, round.script, protocol, round.options);
         out(line('kinesql (TCP)', kinesql));
         out(
-          `  ratio vs engine directly: kinesql ${(kinesql.tps / engine.tps).toFixed(2)}× (goal ≥ ${round.goal}×), PgBouncer ${(pooled.tps / engine.tps).toFixed(2)}×`,
+          `  ratio vs engine directly: kinesql ${(kinesql.tps / engine.tps).toFixed(2)}× (goal ≥ ${round.goal}×), PgBouncer ${(pooled.tps / engine.tps).toFixed(2)}×, bare Node.js relay ${(relayed.tps / engine.tps).toFixed(2)}×`,
         );
-        failures += engine.failed + pooled.failed + kinesql.failed;
+        failures += engine.failed + pooled.failed + relayed.failed + kinesql.failed;
       }
     }
     out(`load average after: ${loadAverage()}`);

@@ -73,8 +73,27 @@ function isZero(limit: Node | undefined): boolean {
   return ival !== undefined && (ival.ival === undefined || ival.ival === 0);
 }
 
+/**
+ * Occurrences by statement tree and table: a statement's analysis is cached by its text, and every run of it
+ * asks again (whether it reads rows, its bounds), so each tree is walked once per table.
+ */
+const occurrencesByTree = new WeakMap<Node, Map<string, readonly Occurrence[] | undefined>>();
+
 /** The SELECTs whose FROM names the table, or undefined when it is also named where no bound can be read. */
-function occurrencesOf(statement: Node, table: TableRef): Occurrence[] | undefined {
+function occurrencesOf(statement: Node, table: TableRef): readonly Occurrence[] | undefined {
+  let known = occurrencesByTree.get(statement);
+  if (!known) {
+    known = new Map();
+    occurrencesByTree.set(statement, known);
+  }
+  const key = `${table.schema === undefined ? '-' : `+${table.schema}`}\0${table.name}`;
+  if (known.has(key)) return known.get(key);
+  const occurrences = walkOccurrences(statement, table);
+  known.set(key, occurrences);
+  return occurrences;
+}
+
+function walkOccurrences(statement: Node, table: TableRef): Occurrence[] | undefined {
   let seen = 0;
   const occurrences: Occurrence[] = [];
   walk(statement, undefined, {

@@ -15,7 +15,7 @@ import { backend } from '../pg/backend-messages.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import type { ColumnVisibility } from './hidden-columns.js';
 import { StatementAnalyzer } from './off-thread.js';
-import { prepareText, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
+import { prepareText, rewritesNothing, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
 import type { StatementBounds } from './statement-bounds.js';
 import type { RelationName } from './stream-tables.js';
 import { PgError } from '../pg/pg-error.js';
@@ -98,6 +98,8 @@ export class StatementExecutor {
 
   /** The client's SQL as the engine gets it (statement-text.ts), spliced together from its analysis. */
   prepareSql(analyzed: AnalyzedSql, session: SessionContext): string {
+    // Most statements need no rewrite: the session's tables and search_path are not even looked at.
+    if (rewritesNothing(analyzed.text)) return analyzed.sql;
     return prepareText(analyzed.sql, analyzed.text, this.starContext(session));
   }
 
@@ -112,9 +114,10 @@ export class StatementExecutor {
    */
   mayReadStreams(relations: RelationName[]): boolean {
     if (relations.length === 0) return false;
-    const names = new Set<string>(STATUS_TABLES);
-    for (const table of this.store.list()) names.add(table.definition.tableName);
-    return relations.some((relation) => names.has(relation.name));
+    const tables = this.store.list();
+    return relations.some(
+      (relation) => (STATUS_TABLES as readonly string[]).includes(relation.name) || tables.some((table) => table.definition.tableName === relation.name),
+    );
   }
 
   /**

@@ -123,6 +123,12 @@ export interface StarContext {
   renameOldCatalogColumns: boolean;
 }
 
+/** Whether the engine gets the client's text as is, whatever the session: the analysis found nothing to rewrite. */
+export function rewritesNothing(analysis: TextAnalysis): boolean {
+  const { catalogColumns, serverIdentity, settings, stars, copies } = analysis.rewrites;
+  return catalogColumns.length === 0 && serverIdentity.length === 0 && settings.length === 0 && stars.length === 0 && copies.length === 0;
+}
+
 /**
  * The client's SQL as the engine gets it: older clients' names of renamed catalog columns updated, questions
  * about the server pointed at kinesql, every `*` over a table with hidden columns spelled out, and `COPY

@@ -27,11 +27,21 @@ export interface TurnAnswer {
 }
 
 const NONE_REPORTED: ReadonlyMap<string, string> = new Map();
+const EMPTY = Buffer.alloc(0);
 
 /** The row count of a CommandComplete tag (`SELECT 5`, `FETCH 10`, `COPY 3`); undefined for tags without one. */
 function rowsOf(body: Buffer): number | undefined {
-  const match = /\s(\d+)\0?$/.exec(body.toString('latin1'));
-  return match ? Number(match[1]) : undefined;
+  let end = body.length;
+  if (body[end - 1] === 0) end -= 1;
+  let start = end;
+  while (start > 0 && body[start - 1]! >= 0x30 && body[start - 1]! <= 0x39) start -= 1;
+  if (start === end || start === 0 || !isSpace(body[start - 1]!)) return undefined;
+  return Number(body.toString('latin1', start, end));
+}
+
+/** What the regular expression \s matches in one byte (latin1). */
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d) || byte === 0xa0;
 }
 
 /**
@@ -177,7 +187,7 @@ export class BackendRelay {
       this.remaining -= take;
       if (this.remaining > 0) break;
       this.remaining = -1;
-      const body = this.collected ? Buffer.concat(this.collected) : Buffer.alloc(0);
+      const body = this.collected ? (this.collected.length === 1 ? this.collected[0]! : Buffer.concat(this.collected)) : EMPTY;
       this.collected = undefined;
       if (this.own) {
         this.own.messages.push({ type: String.fromCharCode(this.type), body });

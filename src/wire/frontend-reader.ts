@@ -91,6 +91,12 @@ export class FrontendReader {
   /** Takes the first `count` buffered bytes. */
   private take(count: number): Buffer {
     const whole = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    if (count === whole.length) {
+      // The usual case: a chunk holding just one message.
+      this.chunks = [];
+      this.bufferedBytes -= count;
+      return whole;
+    }
     const taken = whole.subarray(0, count);
     const rest = whole.subarray(count);
     this.chunks = rest.length > 0 ? [rest] : [];
@@ -143,7 +149,8 @@ export class FrontendReader {
     if (this.stopped) return undefined;
     if (this.assembling) return this.assembled();
     if (this.bufferedBytes < 5) return undefined;
-    const length = this.peek(5).readInt32BE(1);
+    const head = this.chunks[0]!;
+    const length = (head.length >= 5 ? head : this.peek(5)).readInt32BE(1);
     if (length < 4) throw new ProtocolViolation(`invalid message length ${length}`);
     if (length + 1 > this.maxMessageBytes) {
       throw new ProtocolViolation(`invalid message length: ${length + 1} bytes exceed the limit of ${this.maxMessageBytes} bytes`);

@@ -21,6 +21,8 @@ import type { BackendRelay, TurnAnswer } from './backend-relay.js';
 import { buildParse, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
+import { engineQueryMessage } from './query-message.js';
+import { joinedBytes } from './joined-bytes.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
 import type { TrackedSettings } from './tracked-settings.js';
 import { typedMessage } from '../pg/framing.js';
@@ -113,6 +115,7 @@ export class SessionTurns {
   /** The engine backend, and the settings last published for it (a distributed engine). */
   private readonly backend: SessionBackend;
   private catchingUp: AbortController | undefined;
+  private unusedController: AbortController | undefined;
   private readonly executor: StatementExecutor;
   private readonly engine: Engine;
   private readonly replica: ReadReplica | undefined;
@@ -190,8 +193,7 @@ export class SessionTurns {
       return;
     }
     const relations = [...analyzed.relations, ...this.executedRelations(analyzed.prepared.executes)];
-    const build = async (context: SessionContext): Promise<Buffer> =>
-      typedMessage('Q', codec.encode(this.executor.prepareSql(analyzed, context)), Buffer.from([0]));
+    const build = async (context: SessionContext): Promise<Buffer> => engineQueryMessage(message, sql, this.executor.prepareSql(analyzed, context), codec);
     await this.forward(relations, build, 1, analyzed.text.settingChanges);
     this.notePrepared(analyzed.prepared);
   }
@@ -258,7 +260,7 @@ export class SessionTurns {
         const query = parsed ? this.executor.prepareSql(parsed.analyzed, context) : undefined;
         out.push(!parsed || query === parsed.parse.query ? message.raw : buildParse({ ...parsed.parse, query: query! }, codec));
       }
-      return Buffer.concat(out);
+      return joinedBytes(out);
     };
     await this.forward(relations, build, endsWithSync ? 1 : 0, changes);
     this.unsynced = !endsWithSync;
@@ -364,7 +366,9 @@ export class SessionTurns {
   }
 
   private async catchUp(relations: RelationName[], statementTimeoutMs: number): Promise<CaughtUp> {
-    const controller = new AbortController();
+    // A controller that was never aborted is used again (making one per statement costs more than the check).
+    const controller = this.unusedController ?? new AbortController();
+    this.unusedController = undefined;
     this.catchingUp = controller;
     const timer =
       statementTimeoutMs > 0
@@ -381,6 +385,7 @@ export class SessionTurns {
     } finally {
       if (timer) clearTimeout(timer);
       this.catchingUp = undefined;
+      if (!controller.signal.aborted) this.unusedController = controller;
     }
   }
 
