@@ -18,6 +18,7 @@ import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '.
 import type { SessionBackend } from '../engine/citus.js';
 import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
+import { messageVerdict, type ConnectionState, type ExtendedPlace } from './connection-state.js';
 import { buildParse, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
@@ -28,8 +29,6 @@ import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** Messages of the extended protocol, collected until Sync or Flush and then forwarded together. */
 const EXTENDED_MESSAGES = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'S']);
-/** Messages PostgreSQL ignores outside COPY IN. */
-const IGNORED_MESSAGES = new Set(['d', 'c', 'f']);
 
 /** Fails the backend's open transaction block where kinesql refused a statement, as PostgreSQL's own refusal would. */
 const FAIL_BLOCK = Buffer.concat([
@@ -74,6 +73,8 @@ export interface TurnServices {
   fatal(fields: Omit<ErrorFields, 'severity'>): Promise<void>;
   /** The client said Terminate. */
   end(): void;
+  /** Where the connection is in the protocol: the turns move it between ready, extended and discarding. */
+  state: ConnectionState;
 }
 
 /** Whether a Parse or Bind message can be read; a malformed one is refused where the batch is checked. */
@@ -92,14 +93,8 @@ export class SessionTurns {
   private turnStarted = 0;
   /** The SQL of the turn being handled, for the statement log. */
   private turnText = '';
-  /** The SQLSTATE kinesql refused a statement with, while the rest of its batch is discarded until Sync. */
-  private refusedWith: string | undefined;
   /** The SQL of each prepared statement by name, for the statement log of a later Execute. */
   private readonly statementTexts = new Map<string, string>();
-  private extendedBatch: FrontendMessage[] = [];
-  private discardUntilSync = false;
-  /** Forwarded extended-protocol messages not yet followed by a Sync. */
-  private unsynced = false;
   /**
    * What each prepared statement reads and sets, by name: one namespace for protocol Parse and SQL PREPARE, as in
    * PostgreSQL (a Bind may run a statement PREPAREd in SQL, an EXECUTE one made by a Parse).
@@ -119,6 +114,7 @@ export class SessionTurns {
   private readonly metrics: TurnServices['metrics'];
   private readonly logger: Logger;
   private readonly send: MessageSink;
+  private readonly state: ConnectionState;
 
   constructor(
     private readonly relay: BackendRelay,
@@ -135,6 +131,7 @@ export class SessionTurns {
     this.replica = session.replica;
     this.metrics = session.metrics;
     this.logger = session.logger;
+    this.state = session.state;
     // kinesql's own errors and notices, in the session's client encoding as the engine's are.
     this.send = (bytes) => session.send(inClientEncoding(bytes, relay.codec));
     this.backend = { processId: backendKey.processId };
@@ -144,34 +141,35 @@ export class SessionTurns {
 
   async onMessage(message: FrontendMessage): Promise<void> {
     const relay = this.relay;
+    const place = this.state.now;
+    const verdict = messageVerdict(place, message.type);
+    if (verdict === 'ignore') return;
+    if (verdict !== 'take') {
+      // After the replies to everything before it, as PostgreSQL reaches it only then.
+      await relay.whenIdle();
+      await this.session.fatal({ sqlstate: SQLSTATE.protocolViolation, message: verdict.violation });
+      return;
+    }
     if (message.type === 'X') {
       relay.send(message.raw, 0);
       this.session.end();
       return;
     }
+    if (place.phase === 'discarding') {
+      // The Sync that ends the batch kinesql refused: its ReadyForQuery comes from the backend.
+      this.state.move({ phase: 'ready' });
+      relay.send(SYNC, 1, this.answered(place.refusedWith));
+      return;
+    }
     if (EXTENDED_MESSAGES.has(message.type)) {
-      if (this.discardUntilSync) {
-        if (message.type === 'S') {
-          this.discardUntilSync = false;
-          this.unsynced = false;
-          relay.send(SYNC, 1, this.answered(this.refusedWith ?? SQLSTATE.protocolViolation));
-        }
-        return;
-      }
-      this.extendedBatch.push(message);
-      if (message.type === 'S' || message.type === 'H') await this.onExtendedBatch();
+      const batch: ExtendedPlace = place.phase === 'extended' ? place : { phase: 'extended', pending: [], flushed: false };
+      if (batch !== place) this.state.move(batch);
+      batch.pending.push(message);
+      if (message.type === 'S' || message.type === 'H') await this.onExtendedBatch(batch);
       return;
     }
-    if (message.type === 'Q') {
-      await this.onQuery(message);
-      return;
-    }
-    if (IGNORED_MESSAGES.has(message.type)) return;
-    if (message.type === 'F') {
-      await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
-      return;
-    }
-    await this.session.fatal({ sqlstate: SQLSTATE.protocolViolation, message: `invalid frontend message type ${message.raw[0]}` });
+    if (message.type === 'Q') await this.onQuery(message);
+    else await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
   }
 
   // ---- simple query ------------------------------------------------------------------------------
@@ -211,10 +209,9 @@ export class SessionTurns {
 
   // ---- extended protocol -------------------------------------------------------------------------
 
-  private async onExtendedBatch(): Promise<void> {
+  private async onExtendedBatch(place: ExtendedPlace): Promise<void> {
     this.turnStarted = performance.now();
-    const batch = this.extendedBatch;
-    this.extendedBatch = [];
+    const batch = place.pending.splice(0);
     this.turnText = this.textOfBatch(batch);
     const endsWithSync = batch.at(-1)?.type === 'S';
     const relations: RelationName[] = [];
@@ -261,7 +258,8 @@ export class SessionTurns {
       return Buffer.concat(out);
     };
     await this.forward(relations, build, endsWithSync ? 1 : 0, changes);
-    this.unsynced = !endsWithSync;
+    // Unless the forward was refused (and moved the connection itself).
+    if (this.state.phase === 'extended') this.state.move(endsWithSync ? { phase: 'ready' } : { phase: 'extended', pending: [], flushed: true });
   }
 
   // ---- forwarding --------------------------------------------------------------------------------
@@ -327,7 +325,7 @@ export class SessionTurns {
       if (relay.status !== TransactionStatus.Failed) {
         // Between a Flush and its Sync the backend cannot be asked (asyncpg's Parse, Describe, Flush, then Bind,
         // Execute, Sync): the settings known last stand, and the catch-up comes all the same.
-        if (this.settings.unknown && !this.unsynced) {
+        if (this.settings.unknown && !this.state.awaitingSync) {
           const read = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
           if (read) this.settings.learned(read, relay.status);
         }
@@ -399,7 +397,7 @@ export class SessionTurns {
   private async refuse(fields: ErrorFields, endsWithSync: boolean): Promise<void> {
     const relay = this.relay;
     await relay.whenIdle();
-    if (relay.status === TransactionStatus.InTransaction && !this.unsynced) {
+    if (relay.status === TransactionStatus.InTransaction && !this.state.awaitingSync) {
       await relay.exchange(FAIL_BLOCK).catch((error: unknown) => {
         // The block stays open on the backend: a later COMMIT there would not say it failed.
         this.logger.warn({ err: error, user: this.user, sqlstate: fields.sqlstate }, "a refused statement's transaction block was not failed on the backend");
@@ -407,11 +405,10 @@ export class SessionTurns {
     }
     await this.send(backend.error(fields));
     if (endsWithSync) {
-      this.unsynced = false;
+      if (this.state.phase === 'extended') this.state.move({ phase: 'ready' });
       relay.send(SYNC, 1, this.answered(fields.sqlstate));
     } else {
-      this.discardUntilSync = true;
-      this.refusedWith = fields.sqlstate;
+      this.state.move({ phase: 'discarding', refusedWith: fields.sqlstate });
     }
   }
 

@@ -12,6 +12,7 @@ import type { BackendMessage, BackendRelay } from '../../src/wire/backend-relay.
 import { FrontendReader } from '../../src/wire/frontend-reader.js';
 import { READ_BACK, READ_SETTINGS_EXCHANGE } from '../../src/wire/session-settings.js';
 import { TrackedSettings } from '../../src/wire/tracked-settings.js';
+import { ConnectionState } from '../../src/wire/connection-state.js';
 import { SessionTurns } from '../../src/wire/turns.js';
 import { errorFields, types } from '../support/raw-client.js';
 import { message } from './memory-socket.js';
@@ -66,10 +67,17 @@ function dataRow(value: string): BackendMessage {
   return { type: 'D', body };
 }
 
+/** A connection as the turns get it: logged in, between turns. */
+function loggedIn(): ConnectionState {
+  const state = new ConnectionState();
+  state.move({ phase: 'authenticating', exchange: undefined });
+  state.move({ phase: 'ready' });
+  return state;
+}
+
 /** Splits bytes into frontend messages, as the session's reader does. */
 function frontendMessages(bytes: Buffer) {
   const reader = new FrontendReader(1 << 20);
-  reader.expectTypedMessages();
   reader.push(bytes);
   const messages = [];
   for (let next = reader.nextMessage(); next; next = reader.nextMessage()) messages.push(next);
@@ -102,6 +110,7 @@ function turns(startValues: ReadonlyMap<string, string> | null = new Map()) {
     },
     fatal: vi.fn(async () => undefined),
     end: vi.fn(),
+    state: loggedIn(),
   };
   const handler = new SessionTurns(
     relay as unknown as BackendRelay,
