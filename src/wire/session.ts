@@ -301,8 +301,8 @@ export class Session {
     }
     this.state.move({ phase: 'ready' });
     this.reader.setLimit(this.settings.maxMessageBytes);
-    // A query too large to analyse within its time budget is refused from its header: its body is never read.
-    this.reader.setRefuseFromHeader((type, bytes) => (type === 'Q' ? this.executor.sqlSizeRefusal(bytes) : undefined));
+    // A Query or Parse too large to analyse within its time budget is refused from its header: its body is never read.
+    this.reader.setRefuseFromHeader((type, bytes) => (type === 'Q' || type === 'P' ? this.executor.sqlSizeRefusal(bytes) : undefined));
     this.processId = link.processId;
     await this.send(
       Buffer.concat([

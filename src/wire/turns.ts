@@ -77,14 +77,12 @@ export interface TurnServices {
   state: ConnectionState;
 }
 
-/** Whether a Parse or Bind message can be read; a malformed one is refused where the batch is checked. */
-function isWellFormed(message: FrontendMessage): boolean {
+/** A Parse or Bind message as read, or undefined when it is malformed: it is refused where the batch is checked. */
+function wellFormed<T>(read: () => T): T | undefined {
   try {
-    if (message.type === 'P') readParse(message.body);
-    else if (message.type === 'B') readBind(message.body);
-    return true;
+    return read();
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -212,7 +210,9 @@ export class SessionTurns {
   private async onExtendedBatch(place: ExtendedPlace): Promise<void> {
     this.turnStarted = performance.now();
     const batch = place.pending.splice(0);
-    this.turnText = this.textOfBatch(batch);
+    // Each Parse is read once: its text may be megabytes, which only the workers analyse (off-thread.ts).
+    const decoded = new Map<FrontendMessage, ParseMessage>();
+    this.turnText = this.textOfBatch(batch, decoded);
     const endsWithSync = batch.at(-1)?.type === 'S';
     const relations: RelationName[] = [];
     const changes: SettingChange[] = [];
@@ -221,7 +221,7 @@ export class SessionTurns {
     try {
       for (const message of batch) {
         if (message.type === 'P') {
-          const parse = readParse(message.body, codec);
+          const parse = decoded.get(message) ?? readParse(message.body, codec);
           const analyzed = await this.executor.analyze(parse.query);
           // Parse and Describe read no rows: the catch-up comes with the Bind that runs the statement.
           const { relations: own, prepared } = analyzed;
@@ -287,17 +287,22 @@ export class SessionTurns {
     };
   }
 
-  /** The SQL a batch runs: its Parse texts, or the texts of the statements its Binds run (malformed messages are the batch's own error to report). */
-  private textOfBatch(batch: FrontendMessage[]): string {
+  /**
+   * The SQL a batch runs: its Parse texts (each Parse read into `decoded`), or the texts of the statements its
+   * Binds run (malformed messages are the batch's own error to report).
+   */
+  private textOfBatch(batch: FrontendMessage[], decoded: Map<FrontendMessage, ParseMessage>): string {
     const texts: string[] = [];
     for (const message of batch) {
-      if (!isWellFormed(message)) continue;
       if (message.type === 'P') {
-        const parse = readParse(message.body, this.relay.codec);
+        const parse = wellFormed(() => readParse(message.body, this.relay.codec));
+        if (!parse) continue;
+        decoded.set(message, parse);
         this.statementTexts.set(parse.name, parse.query);
         texts.push(parse.query);
       } else if (message.type === 'B') {
-        const name = readBind(message.body).statement;
+        const name = wellFormed(() => readBind(message.body))?.statement;
+        if (name === undefined) continue;
         const known = this.statementTexts.get(name);
         if (!texts.includes(known ?? '')) texts.push(known ?? `EXECUTE ${name === '' ? '(unnamed statement)' : name}`);
       }

@@ -168,6 +168,17 @@ describe('a logged-in session, turn by turn, without a server', () => {
     expect(relay.sent).toEqual([{ bytes: SYNC, replies: 1 }]);
   });
 
+  it('reads the SQL of each Parse once: a large text is not decoded again on the shared thread', async () => {
+    const { relay, feed } = turns();
+    const decode = vi.fn(UTF8_CODEC.decode);
+    relay.codec = { ...UTF8_CODEC, decode };
+    const text = `select ${'1 + '.repeat(2000)}1`;
+    await feed(serialize.parse({ text }), serialize.bind(), serialize.execute(), SYNC);
+    expect(decode.mock.calls.filter(([bytes]) => bytes.length >= text.length)).toHaveLength(1);
+    expect(relay.sent).toHaveLength(1);
+    expect(relay.sent[0]!.replies).toBe(1);
+  });
+
   it('after an error in a flushed batch, discards messages until Sync, then goes on', async () => {
     const { relay, feed, toClient } = turns();
     await feed(serialize.parse({ text: 'select pg_sleep(1); vacuum' }), serialize.flush());
