@@ -3,7 +3,9 @@
  * Flush, is one turn: its SQL passes the read-only gate, the stream tables it reads are caught up, and it
  * goes to the session's own engine backend, whose replies the relay passes back untouched. Transactions,
  * cursors, prepared statements and settings are the backend's own; kinesql keeps track of the few settings a
- * catch-up plans with (tracked-settings.ts) and of what each prepared statement reads.
+ * catch-up plans with (tracked-settings.ts) and of what each prepared statement reads. Where the connection is
+ * in the protocol (ready, in an extended batch, discarding until Sync) is the connection's state
+ * (connection-state.ts). About 460 lines: the next split is the prepared statements and portals kept by name.
  */
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
@@ -410,7 +412,9 @@ export class SessionTurns {
     }
     await this.send(backend.error(fields));
     if (endsWithSync) {
-      if (this.state.phase === 'extended') this.state.move({ phase: 'ready' });
+      // That Sync ends what went to the backend; extended messages the client has not ended yet stay pending.
+      const place = this.state.now;
+      if (place.phase === 'extended') this.state.move(place.pending.length > 0 ? { ...place, flushed: false } : { phase: 'ready' });
       relay.send(SYNC, 1, this.answered(fields.sqlstate));
     } else {
       this.state.move({ phase: 'discarding', refusedWith: fields.sqlstate });

@@ -226,6 +226,17 @@ describe('a logged-in session, turn by turn, without a server', () => {
     expect(session.fatal).toHaveBeenCalledWith({ sqlstate: '08P01', message: 'invalid frontend message type 122' });
   });
 
+  it('keeps extended messages sent before a refused fastpath call for the Sync that ends them', async () => {
+    const { relay, feed, toClient } = turns();
+    const batch = [serialize.parse({ text: 'select 1' }), serialize.bind(), serialize.execute()];
+    await feed(batch[0]!, message('F', Buffer.alloc(8)), batch[1]!, batch[2]!, SYNC);
+    expect(errorFields(toClient()[0]!.body)).toMatchObject({ C: '0A000' });
+    expect(relay.sent).toEqual([
+      { bytes: SYNC, replies: 1 },
+      { bytes: Buffer.concat([...batch, SYNC]), replies: 1 },
+    ]);
+  });
+
   it('passes Terminate on and ends the session', async () => {
     const { relay, session, feed } = turns();
     await feed(serialize.end());
