@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { errorFields } from '../pg/error-response.js';
 import { codecNamed, UTF8_CODEC, type TextCodec } from '../pg/client-encoding.js';
+import type { ConnectionState } from './connection-state.js';
 
 /** A whole backend message kinesql reads itself (its own exchanges with the session's backend). */
 export interface BackendMessage {
@@ -47,7 +48,8 @@ function isSpace(byte: number): boolean {
 /**
  * Passes a session's backend bytes to its client as they arrive, untouched, and keeps track of just enough
  * of the message stream: how many ReadyForQuery the client's messages still await, the transaction status
- * of the last one, and how many errors came. A client that does not read pauses its own backend only.
+ * of the last one, and how many errors came. A client that does not read pauses its own backend only. Once
+ * the connection is closed (kinesql's FATAL, Terminate), nothing more reaches the client.
  *
  * kinesql may run short exchanges of its own on the backend (reading the session's settings) when no
  * client message awaits an answer: their replies, up to their ReadyForQuery, go to kinesql, not the client.
@@ -80,6 +82,7 @@ export class BackendRelay {
   constructor(
     private readonly backend: Socket,
     private readonly client: Socket,
+    private readonly connection: ConnectionState,
     leftover: Buffer,
     private readonly onClose: () => void,
     clientEncoding = 'UTF8',
@@ -137,7 +140,7 @@ export class BackendRelay {
   }
 
   private forward(bytes: Buffer): void {
-    if (this.client.destroyed) return;
+    if (this.client.destroyed || this.connection.closed) return;
     if (!this.client.write(bytes)) {
       this.backend.pause();
       this.client.once('drain', () => this.backend.resume());

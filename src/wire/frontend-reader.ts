@@ -35,14 +35,13 @@ export class ProtocolViolation extends PgError {
 const ASSEMBLE_BYTES = 1024 * 1024;
 
 /**
- * Splits the byte stream from a client into messages. The first packet has no type byte; every later one
- * does. Limits each message's size so a hostile length cannot make the server allocate gigabytes.
+ * Splits the byte stream from a client into messages: startup packets (no type byte) until the startup
+ * message, typed messages after it; the connection's state says which to read. Limits each message's size so a hostile length cannot make the server allocate gigabytes.
  */
 export class FrontendReader {
   /** Received bytes not yet taken, as they arrived: joined only once a whole message is there. */
   private chunks: Buffer[] = [];
   private bufferedBytes = 0;
-  private startupDone = false;
   /** A message of ASSEMBLE_BYTES or more, copied into place chunk by chunk as it arrives (never joined in one go). */
   private assembling: { buffer: Buffer; filled: number } | undefined;
   /** Set once a message was refused from its header: nothing after it can be read (the connection ends). */
@@ -102,15 +101,6 @@ export class FrontendReader {
     this.chunks = rest.length > 0 ? [rest] : [];
     this.bufferedBytes -= count;
     return taken;
-  }
-
-  /** After SSLRequest/GSSENCRequest the client sends another startup packet; after StartupMessage, typed messages. */
-  expectTypedMessages(): void {
-    this.startupDone = true;
-  }
-
-  get isInStartup(): boolean {
-    return !this.startupDone;
   }
 
   /** Whether bytes that are not yet a whole message are buffered (after an SSLRequest there must be none). */

@@ -1,9 +1,7 @@
 /**
  * One client connection: startup, TLS, authentication, the login to a backend of its own, and the end of the
- * connection. Once logged in, its traffic is handled turn by turn (turns.ts). About 490 lines because startup,
- * the SSL/GSSENC negotiation (bytes behind the request refused), the authentication timeout, the connection
- * slots and the backend login's error mapping all move one connection's state; the next split is one
- * explicit protocol state (startup, negotiated, authenticating, ready, closed), taking negotiation and slots out.
+ * connection. Once logged in, its traffic is handled turn by turn (turns.ts). Where the connection is in the
+ * protocol is one value (connection-state.ts).
  */
 import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -13,12 +11,13 @@ import type { BackendLink } from '../engine/backend-link.js';
 import type { Engine } from '../engine/engine.js';
 import type { ReadReplica } from '../engine/replica.js';
 import type { ClientRoles } from '../engine/roles.js';
-import { TransactionStatus } from '../pg/protocol-constants.js';
+import { GSSENC_REQUEST_CODE, SSL_REQUEST_CODE, TransactionStatus } from '../pg/protocol-constants.js';
 import type { StatementExecutor } from '../sql/statement-executor.js';
 import type { AuthConfig } from './auth/credentials.js';
 import { beginPasswordExchange } from './auth/password-exchange.js';
 import { inClientEncoding } from '../pg/message-encoding.js';
 import { BackendRelay } from './backend-relay.js';
+import { ConnectionState, messageVerdict } from './connection-state.js';
 import { type SessionMetrics, SessionTurns, type StopReason } from './turns.js';
 import { backend } from '../pg/backend-messages.js';
 import { PgError, type ErrorFields } from '../pg/pg-error.js';
@@ -27,6 +26,7 @@ import { socketSink, type MessageSink } from './message-sink.js';
 import type { Release, SessionClaim } from './connection-slots.js';
 import { engineStartupParameters, READ_BACK, StartupSettingRefused } from './session-settings.js';
 import { TrackedSettings } from './tracked-settings.js';
+import { protocolNegotiation, startupRefusal, unencryptedDataAfter, type Admission } from './startup-answers.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 
 export interface SessionSettings {
@@ -46,13 +46,10 @@ export interface SessionSettings {
   authenticationTimeoutMs?: number;
 }
 
-export interface SessionHooks {
+/** `refusal`: this connection may not log in at all (its address has too many logins in progress); `hasRoom`: asked at the startup message. */
+export interface SessionHooks extends Admission {
   /** A CancelRequest arrived on this connection for (processId, secretKey). */
   cancel(processId: number, secretKey: number): void;
-  /** Whether a session could log in now (kinesql.max-connections), asked at the startup message. */
-  hasRoom(): boolean;
-  /** When this connection may not log in at all (its address has too many logins in progress): the FATAL its startup message gets. */
-  refusal?: Omit<ErrorFields, 'severity'>;
   /** A session slot for the authenticated user (kinesql.max-connections, kinesql.max-sessions-per-user). */
   claimSession(user: string): SessionClaim;
   /** The connection no longer counts as a login in progress: it logged in, or it closed and its failed login's delay is over. */
@@ -98,20 +95,19 @@ export class Session {
   private relay: BackendRelay | undefined;
   /** The logged-in session's traffic, once there is a backend. */
   private turns: SessionTurns | undefined;
-  private phase: 'startup' | 'auth' | 'ready' = 'startup';
-  private authenticate: ((message: FrontendMessage) => Promise<void>) | undefined;
+  private readonly state = new ConnectionState();
   private startupParameters = new Map<string, string>();
   private processing: Promise<void> = Promise.resolve();
   private user = '';
   /** The client's IP address, which failed logins are counted against. */
   private readonly clientAddress: string;
-  private closed = false;
   /** Gives back the session slot the authenticated login took. */
   private releaseSessionSlot: Release | undefined;
-  /** Until when the connection counts as a login in progress after it closes (a failed login's delay). */
-  private loginHeld: Promise<void> = Promise.resolve();
-  /** A refused login waits for its answer: the authentication timeout must not answer it sooner. */
-  private refusalDue = false;
+  /**
+   * Until when the connection counts as a login in progress after it closes: a refused login's delay, which the
+   * authentication timeout must not cut short either.
+   */
+  private loginHeld: Promise<void> | undefined;
 
   constructor(
     socket: Socket,
@@ -135,10 +131,10 @@ export class Session {
     const startupTimer = setTimeout(() => void this.authenticationTimedOut(), settings.authenticationTimeoutMs ?? DEFAULT_AUTHENTICATION_TIMEOUT_MS);
     startupTimer.unref();
     socket.on('close', () => {
-      this.closed = true;
+      this.state.close();
       clearTimeout(startupTimer);
       this.releaseSessionSlot?.();
-      void this.loginHeld.then(() => this.hooks.loginEnded());
+      void (this.loginHeld ?? Promise.resolve()).then(() => this.hooks.loginEnded());
       this.turns?.abandon();
       this.relay?.close();
       this.hooks.closed(this);
@@ -161,8 +157,8 @@ export class Session {
   }
 
   private async drain(): Promise<void> {
-    while (!this.closed) {
-      if (this.reader.isInStartup) {
+    while (!this.state.closed) {
+      if (this.state.beforeStartupMessage) {
         const packet = this.reader.nextStartupPacket();
         if (!packet) return;
         await this.onStartupPacket(packet);
@@ -185,36 +181,26 @@ export class Session {
   private async onStartupPacket(packet: StartupPacket): Promise<void> {
     switch (packet.kind) {
       case 'ssl-request':
-        if (this.settings.tls && !(this.stream instanceof TLSSocket)) await this.startTls(this.settings.tls);
+      case 'gssenc-request': {
+        const request = packet.kind === 'ssl-request' ? 'ssl' : 'gss';
+        // Asked again, as PostgreSQL it is read as a startup message of a protocol it does not know.
+        if (!this.state.mayNegotiate(request)) return this.onStartup(request === 'ssl' ? SSL_REQUEST_CODE : GSSENC_REQUEST_CODE, new Map());
+        const accepted = request === 'ssl' && this.settings.tls !== undefined;
+        if (accepted) await this.startTls(this.settings.tls!);
         else await this.send(Buffer.from('N'));
-        if (this.reader.hasBufferedBytes) await this.refuseBytesBehind('SSL request');
+        this.state.negotiated(request, accepted);
+        if (this.reader.hasBufferedBytes) await this.fatal(unencryptedDataAfter(request));
         return;
-      case 'gssenc-request':
-        await this.send(Buffer.from('N'));
-        if (this.reader.hasBufferedBytes) await this.refuseBytesBehind('GSSAPI encryption request');
-        return;
+      }
       case 'cancel-request':
         this.hooks.cancel(packet.processId, packet.secretKey);
-        this.closed = true;
+        this.state.close();
         this.stream.end();
         return;
       case 'startup':
         await this.onStartup(packet.protocolVersion, packet.parameters);
         return;
     }
-  }
-
-  /**
-   * Bytes that came in the same packet as an SSLRequest (or GSSENCRequest) were sent before the answer could
-   * be read: not encrypted, and possibly injected by a man in the middle (CVE-2021-23214). As PostgreSQL
-   * does, they are refused, never read; after 'S' the FATAL goes over the TLS connection once it is up.
-   */
-  private async refuseBytesBehind(request: string): Promise<void> {
-    await this.fatal({
-      sqlstate: SQLSTATE.protocolViolation,
-      message: `received unencrypted data after ${request}`,
-      detail: 'This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.',
-    });
   }
 
   private async startTls(secureContext: SecureContext): Promise<void> {
@@ -228,30 +214,13 @@ export class Session {
   }
 
   private async onStartup(protocolVersion: number, parameters: Map<string, string>): Promise<void> {
-    const major = protocolVersion >> 16;
-    const minor = protocolVersion & 0xffff;
-    if (major !== 3) {
-      await this.fatal({ sqlstate: SQLSTATE.featureNotSupported, message: `unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.0` });
-      return;
-    }
-    const user = parameters.get('user');
-    if (!user) {
-      await this.fatal({ sqlstate: SQLSTATE.invalidAuthorizationSpecification, message: 'no PostgreSQL user name specified in startup packet' });
-      return;
-    }
-    if (this.hooks.refusal) {
-      await this.fatal(this.hooks.refusal);
-      return;
-    }
-    if (!this.hooks.hasRoom()) {
-      await this.fatal({ sqlstate: SQLSTATE.tooManyConnections, message: 'sorry, too many clients already' });
-      return;
-    }
-    this.user = user;
+    const refusal = startupRefusal(protocolVersion, parameters, this.hooks);
+    if (refusal) return this.fatal(refusal);
+    this.user = parameters.get('user')!;
     this.startupParameters = parameters;
-    this.reader.expectTypedMessages();
-    const unsupportedOptions = [...parameters.keys()].filter((name) => name.startsWith('_pq_.'));
-    if (minor > 0 || unsupportedOptions.length > 0) await this.send(backend.negotiateProtocolVersion(0, unsupportedOptions));
+    this.state.move({ phase: 'authenticating', exchange: undefined });
+    const negotiation = protocolNegotiation(protocolVersion, parameters);
+    if (negotiation) await this.send(negotiation);
     await this.beginAuthentication();
   }
 
@@ -270,7 +239,6 @@ export class Session {
       await this.completeStartup();
       return;
     }
-    this.phase = 'auth';
     const exchange = beginPasswordExchange({
       auth,
       user: this.user,
@@ -278,21 +246,19 @@ export class Session {
       channelBinding: this.stream instanceof TLSSocket ? this.settings.tlsChannelBinding : undefined,
       send: (message) => this.send(message),
       logger: this.logger,
-      isClosed: () => this.closed,
+      isClosed: () => this.state.closed,
       holdLogin: (wait) => {
         this.loginHeld = wait;
-        this.refusalDue = true;
       },
       succeed: () => this.completeStartup(),
       fatal: (fields) => this.fatal(fields),
     });
-    this.authenticate = (message) => exchange.answer(message);
+    this.state.move({ phase: 'authenticating', exchange });
     await this.send(exchange.request);
   }
 
   /** Logs the client in to a backend of its own as its engine role, then AuthenticationOk, ParameterStatus, BackendKeyData, ReadyForQuery. */
   private async completeStartup(): Promise<void> {
-    this.authenticate = undefined;
     let parameters: [string, string][];
     try {
       parameters = engineStartupParameters(this.startupParameters, this.roles.ceilings);
@@ -315,7 +281,7 @@ export class Session {
     }
     this.releaseSessionSlot = claim.release;
     this.hooks.loginEnded();
-    if (this.closed) {
+    if (this.state.closed) {
       claim.release();
       return;
     }
@@ -329,14 +295,14 @@ export class Session {
       await this.fatal(error);
       return;
     }
-    if (this.closed) {
+    if (this.state.closed) {
       link.socket.destroy();
       return;
     }
-    this.phase = 'ready';
+    this.state.move({ phase: 'ready' });
     this.reader.setLimit(this.settings.maxMessageBytes);
-    // A query too large to analyse within its time budget is refused from its header: its body is never read.
-    this.reader.setRefuseFromHeader((type, bytes) => (type === 'Q' ? this.executor.sqlSizeRefusal(bytes) : undefined));
+    // A Query or Parse too large to analyse within its time budget is refused from its header: its body is never read.
+    this.reader.setRefuseFromHeader((type, bytes) => (type === 'Q' || type === 'P' ? this.executor.sqlSizeRefusal(bytes) : undefined));
     this.processId = link.processId;
     await this.send(
       Buffer.concat([
@@ -346,7 +312,7 @@ export class Session {
         backend.readyForQuery(TransactionStatus.Idle),
       ]),
     );
-    this.relay = new BackendRelay(link.socket, this.stream, link.leftover, () => this.onBackendClosed(), link.parameters.get('client_encoding'));
+    this.relay = new BackendRelay(link.socket, this.stream, this.state, link.leftover, () => this.onBackendClosed(), link.parameters.get('client_encoding'));
     this.turns = new SessionTurns(
       this.relay,
       {
@@ -358,9 +324,10 @@ export class Session {
         send: this.send,
         fatal: (fields) => this.fatal(fields),
         end: () => {
-          this.closed = true;
+          this.state.close();
           this.stream.end();
         },
+        state: this.state,
       },
       this.user,
       this.settings.defaultSchema,
@@ -385,10 +352,10 @@ export class Session {
    * FATAL 08006 of kinesql's, where PostgreSQL's own clients would report the connection lost.
    */
   private onBackendClosed(): void {
-    if (this.closed) return;
+    if (this.state.closed) return;
     this.logger.info({ user: this.user, backend: this.processId }, 'engine backend closed; closing the session');
     if (this.relay?.fatalSent) {
-      this.closed = true;
+      this.state.close();
       this.stream.end();
       return;
     }
@@ -399,15 +366,11 @@ export class Session {
   }
 
   private async onMessage(message: FrontendMessage): Promise<void> {
-    if (this.phase === 'auth') {
-      if (message.type !== 'p' || !this.authenticate) {
-        await this.fatal({ sqlstate: SQLSTATE.protocolViolation, message: `expected password response, got message type ${message.raw[0]}` });
-        return;
-      }
-      await this.authenticate(message);
-      return;
-    }
-    await this.turns!.onMessage(message);
+    const place = this.state.now;
+    if (place.phase !== 'authenticating') return this.turns!.onMessage(message);
+    const verdict = messageVerdict(place, message.type);
+    if (verdict === 'take') await place.exchange!.answer(message);
+    else if (verdict !== 'ignore') await this.fatal({ sqlstate: SQLSTATE.protocolViolation, message: verdict.violation });
   }
 
   /** CancelRequest: a catch-up is stopped here, a statement in the engine by the engine. */
@@ -423,13 +386,13 @@ export class Session {
    * connection already refused is closed too, if its client has not closed its end.
    */
   private async authenticationTimedOut(): Promise<void> {
-    if (this.phase === 'ready') return;
+    if (this.state.loggedIn) return;
     // A refusal waiting out its delay is the answer: closing earlier would tell a guesser sooner that it was wrong.
-    if (this.refusalDue) await this.loginHeld;
-    if (!this.closed) {
-      this.logger.info({ user: this.user, phase: this.phase }, 'canceling authentication due to timeout');
-      if (this.reader.isInStartup) {
-        this.closed = true;
+    await this.loginHeld;
+    if (!this.state.closed) {
+      this.logger.info({ user: this.user, phase: this.state.phase }, 'canceling authentication due to timeout');
+      if (this.state.beforeStartupMessage) {
+        this.state.close();
         this.stream.destroy();
         return;
       }
@@ -443,7 +406,7 @@ export class Session {
 
   private async fatal(fields: Omit<ErrorFields, 'severity'>): Promise<void> {
     // Closed first: nothing more the client sent is read, even while the error waits to be written.
-    this.closed = true;
+    this.state.close();
     const message = backend.error(fields, 'FATAL');
     // Once logged in, in the session's client encoding, as the engine's own messages are.
     await this.send(this.relay ? inClientEncoding(message, this.relay.codec) : message);
@@ -453,16 +416,16 @@ export class Session {
   private async fail(error: unknown): Promise<void> {
     if (error instanceof ProtocolViolation) {
       this.logger.warn({ err: error, user: this.user }, 'protocol violation');
-      if (this.phase === 'startup') {
+      if (this.state.beforeStartupMessage) {
         // Before startup the peer may not speak the protocol at all: PostgreSQL just closes the connection.
-        this.closed = true;
+        this.state.close();
         this.stream.destroy();
         return;
       }
       await this.fatal(error).catch(() => undefined);
       return;
     }
-    if (this.closed) {
+    if (this.state.closed) {
       // The backend or the client ended the connection while kinesql worked for it: nobody is left to tell.
       this.logger.info({ err: error, user: this.user }, 'session ended during a turn');
       return;
@@ -479,7 +442,7 @@ export class Session {
 
   /** Ends the connection as a server shutdown does (57P01). */
   async terminate(): Promise<void> {
-    if (this.closed) return;
+    if (this.state.closed) return;
     await this.fatal({ sqlstate: SQLSTATE.adminShutdown, message: 'terminating connection due to administrator command' }).catch(() => undefined);
     this.relay?.close();
   }

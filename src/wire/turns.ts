@@ -3,7 +3,9 @@
  * Flush, is one turn: its SQL passes the read-only gate, the stream tables it reads are caught up, and it
  * goes to the session's own engine backend, whose replies the relay passes back untouched. Transactions,
  * cursors, prepared statements and settings are the backend's own; kinesql keeps track of the few settings a
- * catch-up plans with (tracked-settings.ts) and of what each prepared statement reads.
+ * catch-up plans with (tracked-settings.ts) and of what each prepared statement reads. Where the connection is
+ * in the protocol (ready, in an extended batch, discarding until Sync) is the connection's state
+ * (connection-state.ts). About 460 lines: the next split is the prepared statements and portals kept by name.
  */
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
@@ -18,6 +20,7 @@ import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '.
 import type { SessionBackend } from '../engine/citus.js';
 import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
+import { messageVerdict, type ConnectionState, type ExtendedPlace } from './connection-state.js';
 import { buildParse, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
@@ -30,8 +33,6 @@ import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** Messages of the extended protocol, collected until Sync or Flush and then forwarded together. */
 const EXTENDED_MESSAGES = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'S']);
-/** Messages PostgreSQL ignores outside COPY IN. */
-const IGNORED_MESSAGES = new Set(['d', 'c', 'f']);
 
 /** Fails the backend's open transaction block where kinesql refused a statement, as PostgreSQL's own refusal would. */
 const FAIL_BLOCK = Buffer.concat([
@@ -76,16 +77,16 @@ export interface TurnServices {
   fatal(fields: Omit<ErrorFields, 'severity'>): Promise<void>;
   /** The client said Terminate. */
   end(): void;
+  /** Where the connection is in the protocol: the turns move it between ready, extended and discarding. */
+  state: ConnectionState;
 }
 
-/** Whether a Parse or Bind message can be read; a malformed one is refused where the batch is checked. */
-function isWellFormed(message: FrontendMessage): boolean {
+/** A Parse or Bind message as read, or undefined when it is malformed: it is refused where the batch is checked. */
+function wellFormed<T>(read: () => T): T | undefined {
   try {
-    if (message.type === 'P') readParse(message.body);
-    else if (message.type === 'B') readBind(message.body);
-    return true;
+    return read();
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -94,14 +95,8 @@ export class SessionTurns {
   private turnStarted = 0;
   /** The SQL of the turn being handled, for the statement log. */
   private turnText = '';
-  /** The SQLSTATE kinesql refused a statement with, while the rest of its batch is discarded until Sync. */
-  private refusedWith: string | undefined;
   /** The SQL of each prepared statement by name, for the statement log of a later Execute. */
   private readonly statementTexts = new Map<string, string>();
-  private extendedBatch: FrontendMessage[] = [];
-  private discardUntilSync = false;
-  /** Forwarded extended-protocol messages not yet followed by a Sync. */
-  private unsynced = false;
   /**
    * What each prepared statement reads and sets, by name: one namespace for protocol Parse and SQL PREPARE, as in
    * PostgreSQL (a Bind may run a statement PREPAREd in SQL, an EXECUTE one made by a Parse).
@@ -122,6 +117,7 @@ export class SessionTurns {
   private readonly metrics: TurnServices['metrics'];
   private readonly logger: Logger;
   private readonly send: MessageSink;
+  private readonly state: ConnectionState;
 
   constructor(
     private readonly relay: BackendRelay,
@@ -138,6 +134,7 @@ export class SessionTurns {
     this.replica = session.replica;
     this.metrics = session.metrics;
     this.logger = session.logger;
+    this.state = session.state;
     // kinesql's own errors and notices, in the session's client encoding as the engine's are.
     this.send = (bytes) => session.send(inClientEncoding(bytes, relay.codec));
     this.backend = { processId: backendKey.processId };
@@ -147,34 +144,35 @@ export class SessionTurns {
 
   async onMessage(message: FrontendMessage): Promise<void> {
     const relay = this.relay;
+    const place = this.state.now;
+    const verdict = messageVerdict(place, message.type);
+    if (verdict === 'ignore') return;
+    if (verdict !== 'take') {
+      // After the replies to everything before it, as PostgreSQL reaches it only then.
+      await relay.whenIdle();
+      await this.session.fatal({ sqlstate: SQLSTATE.protocolViolation, message: verdict.violation });
+      return;
+    }
     if (message.type === 'X') {
       relay.send(message.raw, 0);
       this.session.end();
       return;
     }
+    if (place.phase === 'discarding') {
+      // The Sync that ends the batch kinesql refused: its ReadyForQuery comes from the backend.
+      this.state.move({ phase: 'ready' });
+      relay.send(SYNC, 1, this.answered(place.refusedWith));
+      return;
+    }
     if (EXTENDED_MESSAGES.has(message.type)) {
-      if (this.discardUntilSync) {
-        if (message.type === 'S') {
-          this.discardUntilSync = false;
-          this.unsynced = false;
-          relay.send(SYNC, 1, this.answered(this.refusedWith ?? SQLSTATE.protocolViolation));
-        }
-        return;
-      }
-      this.extendedBatch.push(message);
-      if (message.type === 'S' || message.type === 'H') await this.onExtendedBatch();
+      const batch: ExtendedPlace = place.phase === 'extended' ? place : { phase: 'extended', pending: [], flushed: false };
+      if (batch !== place) this.state.move(batch);
+      batch.pending.push(message);
+      if (message.type === 'S' || message.type === 'H') await this.onExtendedBatch(batch);
       return;
     }
-    if (message.type === 'Q') {
-      await this.onQuery(message);
-      return;
-    }
-    if (IGNORED_MESSAGES.has(message.type)) return;
-    if (message.type === 'F') {
-      await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
-      return;
-    }
-    await this.session.fatal({ sqlstate: SQLSTATE.protocolViolation, message: `invalid frontend message type ${message.raw[0]}` });
+    if (message.type === 'Q') await this.onQuery(message);
+    else await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
   }
 
   // ---- simple query ------------------------------------------------------------------------------
@@ -213,11 +211,12 @@ export class SessionTurns {
 
   // ---- extended protocol -------------------------------------------------------------------------
 
-  private async onExtendedBatch(): Promise<void> {
+  private async onExtendedBatch(place: ExtendedPlace): Promise<void> {
     this.turnStarted = performance.now();
-    const batch = this.extendedBatch;
-    this.extendedBatch = [];
-    this.turnText = this.textOfBatch(batch);
+    const batch = place.pending.splice(0);
+    // Each Parse is read once: its text may be megabytes, which only the workers analyse (off-thread.ts).
+    const decoded = new Map<FrontendMessage, ParseMessage>();
+    this.turnText = this.textOfBatch(batch, decoded);
     const endsWithSync = batch.at(-1)?.type === 'S';
     const relations: RelationName[] = [];
     const changes: SettingChange[] = [];
@@ -226,7 +225,7 @@ export class SessionTurns {
     try {
       for (const message of batch) {
         if (message.type === 'P') {
-          const parse = readParse(message.body, codec);
+          const parse = decoded.get(message) ?? readParse(message.body, codec);
           const analyzed = await this.executor.analyze(parse.query);
           // Parse and Describe read no rows: the catch-up comes with the Bind that runs the statement.
           const { relations: own, prepared } = analyzed;
@@ -263,7 +262,8 @@ export class SessionTurns {
       return joinedBytes(out);
     };
     await this.forward(relations, build, endsWithSync ? 1 : 0, changes);
-    this.unsynced = !endsWithSync;
+    // Unless the forward was refused (and moved the connection itself).
+    if (this.state.phase === 'extended') this.state.move(endsWithSync ? { phase: 'ready' } : { phase: 'extended', pending: [], flushed: true });
   }
 
   // ---- forwarding --------------------------------------------------------------------------------
@@ -291,17 +291,22 @@ export class SessionTurns {
     };
   }
 
-  /** The SQL a batch runs: its Parse texts, or the texts of the statements its Binds run (malformed messages are the batch's own error to report). */
-  private textOfBatch(batch: FrontendMessage[]): string {
+  /**
+   * The SQL a batch runs: its Parse texts (each Parse read into `decoded`), or the texts of the statements its
+   * Binds run (malformed messages are the batch's own error to report).
+   */
+  private textOfBatch(batch: FrontendMessage[], decoded: Map<FrontendMessage, ParseMessage>): string {
     const texts: string[] = [];
     for (const message of batch) {
-      if (!isWellFormed(message)) continue;
       if (message.type === 'P') {
-        const parse = readParse(message.body, this.relay.codec);
+        const parse = wellFormed(() => readParse(message.body, this.relay.codec));
+        if (!parse) continue;
+        decoded.set(message, parse);
         this.statementTexts.set(parse.name, parse.query);
         texts.push(parse.query);
       } else if (message.type === 'B') {
-        const name = readBind(message.body).statement;
+        const name = wellFormed(() => readBind(message.body))?.statement;
+        if (name === undefined) continue;
         const known = this.statementTexts.get(name);
         if (!texts.includes(known ?? '')) texts.push(known ?? `EXECUTE ${name === '' ? '(unnamed statement)' : name}`);
       }
@@ -329,7 +334,7 @@ export class SessionTurns {
       if (relay.status !== TransactionStatus.Failed) {
         // Between a Flush and its Sync the backend cannot be asked (asyncpg's Parse, Describe, Flush, then Bind,
         // Execute, Sync): the settings known last stand, and the catch-up comes all the same.
-        if (this.settings.unknown && !this.unsynced) {
+        if (this.settings.unknown && !this.state.awaitingSync) {
           const read = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
           if (read) this.settings.learned(read, relay.status);
         }
@@ -404,7 +409,7 @@ export class SessionTurns {
   private async refuse(fields: ErrorFields, endsWithSync: boolean): Promise<void> {
     const relay = this.relay;
     await relay.whenIdle();
-    if (relay.status === TransactionStatus.InTransaction && !this.unsynced) {
+    if (relay.status === TransactionStatus.InTransaction && !this.state.awaitingSync) {
       await relay.exchange(FAIL_BLOCK).catch((error: unknown) => {
         // The block stays open on the backend: a later COMMIT there would not say it failed.
         this.logger.warn({ err: error, user: this.user, sqlstate: fields.sqlstate }, "a refused statement's transaction block was not failed on the backend");
@@ -412,11 +417,12 @@ export class SessionTurns {
     }
     await this.send(backend.error(fields));
     if (endsWithSync) {
-      this.unsynced = false;
+      // That Sync ends what went to the backend; extended messages the client has not ended yet stay pending.
+      const place = this.state.now;
+      if (place.phase === 'extended') this.state.move(place.pending.length > 0 ? { ...place, flushed: false } : { phase: 'ready' });
       relay.send(SYNC, 1, this.answered(fields.sqlstate));
     } else {
-      this.discardUntilSync = true;
-      this.refusedWith = fields.sqlstate;
+      this.state.move({ phase: 'discarding', refusedWith: fields.sqlstate });
     }
   }
 

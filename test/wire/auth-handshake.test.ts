@@ -207,6 +207,23 @@ describe('authentication handshake (no engine)', () => {
     });
   });
 
+  it('reads a GSSENCRequest or another SSLRequest after TLS was taken up as the startup of a protocol it does not know (0A000), as PostgreSQL does', async () => {
+    const port = await start({ ...scramUsers, ...cert('rsa-sha256') });
+    const gss = Buffer.alloc(8);
+    gss.writeInt32BE(8, 0);
+    gss.writeInt32BE(GSSENC_REQUEST_CODE, 4);
+    for (const [request, version] of [
+      [gss, '1234.5680'],
+      [serialize.requestSsl(), '1234.5679'],
+    ] as const) {
+      const client = await openHandClient(port, true, '127.0.0.24');
+      client.write(request);
+      const error = errorFields(await client.next());
+      expect([error['S'], error['C'], error['M']]).toEqual(['FATAL', '0A000', `unsupported frontend protocol ${version}: server supports 3.0 to 3.0`]);
+      expect(await client.next()).toBeUndefined();
+    }
+  });
+
   it('gives an unknown user the challenge a known user gets: the same mechanisms, a stable salt, the same iteration count', async () => {
     const port = await start({ ...scramUsers, ...cert('rsa-sha256') });
     const challenge = async (user: string, tls: boolean): Promise<{ mechanisms: string[]; salt: string; iterations: string }> => {

@@ -26,7 +26,6 @@ describe('FrontendReader', () => {
     const reader = new FrontendReader(64 * 1024 * 1024);
     reader.push(startup());
     expect(reader.nextStartupPacket()).toMatchObject({ kind: 'startup' });
-    reader.expectTypedMessages();
     const concat = vi.spyOn(Buffer, 'concat');
     const piece = 16 * 1024;
     for (let offset = 0; offset < message.length; offset += piece) {
@@ -47,7 +46,6 @@ describe('FrontendReader', () => {
     const reader = new FrontendReader(64 * 1024 * 1024);
     reader.push(startup());
     expect(reader.nextStartupPacket()).toMatchObject({ kind: 'startup' });
-    reader.expectTypedMessages();
     const concat = vi.spyOn(Buffer, 'concat');
     const read = [];
     const piece = 60_000;
@@ -65,7 +63,6 @@ describe('FrontendReader', () => {
     const reader = new FrontendReader(10_000);
     reader.push(startup());
     reader.nextStartupPacket();
-    reader.expectTypedMessages();
     const header = Buffer.alloc(5);
     header[0] = 0x70;
     header.writeInt32BE(60 * 1024 * 1024, 1);
@@ -77,7 +74,6 @@ describe('FrontendReader', () => {
     const reader = new FrontendReader(1024);
     reader.push(startup());
     reader.nextStartupPacket();
-    reader.expectTypedMessages();
     const messages = Array.from({ length: 1000 }, (_, i) => query(`select ${i}`));
     reader.push(Buffer.concat(messages));
     const concat = vi.spyOn(Buffer, 'concat');

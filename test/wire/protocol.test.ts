@@ -296,6 +296,48 @@ describe('the wire protocol, on a backend of its own per session', () => {
     expect(readyStatus(reply)).toBe('I');
   });
 
+  it('reads a repeated SSLRequest or GSSENCRequest as PostgreSQL does: the startup message of a protocol it does not know', async () => {
+    const gss = Buffer.alloc(8);
+    gss.writeInt32BE(8);
+    gss.writeInt32BE(80877104, 4);
+    for (const [request, version] of [
+      [serialize.requestSsl(), '1234.5679'],
+      [gss, '1234.5680'],
+    ] as const) {
+      const raw = await RawClient.open(port);
+      open.push(raw);
+      raw.write(request);
+      expect(await raw.byte()).toBe('N');
+      raw.write(request);
+      expect(errorOf(await raw.readUntilReady())).toMatchObject({
+        S: 'FATAL',
+        C: '0A000',
+        M: `unsupported frontend protocol ${version}: server supports 3.0 to 3.0`,
+      });
+      expect(await raw.waitClosed()).toBe(true);
+    }
+  });
+
+  it('ignores a Query and a fastpath call behind an extended message kinesql refused, until the Sync, as PostgreSQL does', async () => {
+    const a = await session();
+    a.write(Buffer.concat([serialize.parse({ text: 'create table kept_out (a int)' }), serialize.flush()]));
+    expect(errorOf(await a.read(1))).toMatchObject({ S: 'ERROR', C: '25006' });
+    const fastpath = Buffer.from([0x46, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0]);
+    a.write(Buffer.concat([serialize.query('select 1'), fastpath, serialize.sync()]));
+    expect(types(await a.readUntilReady())).toBe('Z');
+    expect(rowsOf(await query(a, 'select 3'))).toEqual([['3']]);
+  });
+
+  it('ends the connection at a message type the protocol has not defined only once everything before it is answered', async () => {
+    const a = await session();
+    a.write(Buffer.concat([serialize.query('select pg_sleep(0.3), 7'), Buffer.from([0x7a, 0, 0, 0, 4])]));
+    const answer = await a.readUntilReady();
+    expect(types(answer)).toBe('TDCZ');
+    expect(rowsOf(answer)).toEqual([['', '7']]);
+    expect(errorOf(await a.readUntilReady())).toMatchObject({ S: 'FATAL', C: '08P01', M: 'invalid frontend message type 122' });
+    expect(await a.waitClosed()).toBe(true);
+  });
+
   it('cancels a running query with CancelRequest; the session and other sessions’ statements keep working', async () => {
     const a = await session();
     const b = await session();

@@ -282,6 +282,15 @@ describe('session startup and authentication, without a server', () => {
       expect(logins).toHaveLength(0);
     });
 
+    it('refuses anything but a SASL response while it waits for one, as PostgreSQL words it', async () => {
+      const { client } = startSession({ auth: auth('scram-sha-256', users) });
+      client.feed(startup({ user: 'alice' }));
+      await client.next();
+      client.feed(serialize.query('select 1'));
+      const [error] = await client.readThrough('E');
+      expect(errorFields(error!.body)).toMatchObject({ S: 'FATAL', C: '08P01', M: 'expected SASL response, got message type 81' });
+    });
+
     it('refuses a mechanism it did not offer', async () => {
       const { client } = startSession({ auth: auth('scram-sha-256', users) });
       client.feed(startup({ user: 'alice' }));

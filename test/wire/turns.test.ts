@@ -12,6 +12,7 @@ import type { BackendMessage, BackendRelay } from '../../src/wire/backend-relay.
 import { FrontendReader } from '../../src/wire/frontend-reader.js';
 import { READ_BACK, READ_SETTINGS_EXCHANGE } from '../../src/wire/session-settings.js';
 import { TrackedSettings } from '../../src/wire/tracked-settings.js';
+import { ConnectionState } from '../../src/wire/connection-state.js';
 import { SessionTurns } from '../../src/wire/turns.js';
 import { errorFields, types } from '../support/raw-client.js';
 import { message } from './memory-socket.js';
@@ -66,10 +67,17 @@ function dataRow(value: string): BackendMessage {
   return { type: 'D', body };
 }
 
+/** A connection as the turns get it: logged in, between turns. */
+function loggedIn(): ConnectionState {
+  const state = new ConnectionState();
+  state.move({ phase: 'authenticating', exchange: undefined });
+  state.move({ phase: 'ready' });
+  return state;
+}
+
 /** Splits bytes into frontend messages, as the session's reader does. */
 function frontendMessages(bytes: Buffer) {
   const reader = new FrontendReader(1 << 20);
-  reader.expectTypedMessages();
   reader.push(bytes);
   const messages = [];
   for (let next = reader.nextMessage(); next; next = reader.nextMessage()) messages.push(next);
@@ -102,6 +110,7 @@ function turns(startValues: ReadonlyMap<string, string> | null = new Map()) {
     },
     fatal: vi.fn(async () => undefined),
     end: vi.fn(),
+    state: loggedIn(),
   };
   const handler = new SessionTurns(
     relay as unknown as BackendRelay,
@@ -159,6 +168,17 @@ describe('a logged-in session, turn by turn, without a server', () => {
     expect(relay.sent).toEqual([{ bytes: SYNC, replies: 1 }]);
   });
 
+  it('reads the SQL of each Parse once: a large text is not decoded again on the shared thread', async () => {
+    const { relay, feed } = turns();
+    const decode = vi.fn(UTF8_CODEC.decode);
+    relay.codec = { ...UTF8_CODEC, decode };
+    const text = `select ${'1 + '.repeat(2000)}1`;
+    await feed(serialize.parse({ text }), serialize.bind(), serialize.execute(), SYNC);
+    expect(decode.mock.calls.filter(([bytes]) => bytes.length >= text.length)).toHaveLength(1);
+    expect(relay.sent).toHaveLength(1);
+    expect(relay.sent[0]!.replies).toBe(1);
+  });
+
   it('after an error in a flushed batch, discards messages until Sync, then goes on', async () => {
     const { relay, feed, toClient } = turns();
     await feed(serialize.parse({ text: 'select pg_sleep(1); vacuum' }), serialize.flush());
@@ -204,6 +224,17 @@ describe('a logged-in session, turn by turn, without a server', () => {
     ]);
     await feed(message('z'));
     expect(session.fatal).toHaveBeenCalledWith({ sqlstate: '08P01', message: 'invalid frontend message type 122' });
+  });
+
+  it('keeps extended messages sent before a refused fastpath call for the Sync that ends them', async () => {
+    const { relay, feed, toClient } = turns();
+    const batch = [serialize.parse({ text: 'select 1' }), serialize.bind(), serialize.execute()];
+    await feed(batch[0]!, message('F', Buffer.alloc(8)), batch[1]!, batch[2]!, SYNC);
+    expect(errorFields(toClient()[0]!.body)).toMatchObject({ C: '0A000' });
+    expect(relay.sent).toEqual([
+      { bytes: SYNC, replies: 1 },
+      { bytes: Buffer.concat([...batch, SYNC]), replies: 1 },
+    ]);
   });
 
   it('passes Terminate on and ends the session', async () => {

@@ -35,6 +35,8 @@ export interface PasswordExchangeContext {
 export interface PasswordExchange {
   /** What the server sends first: AuthenticationCleartextPassword, AuthenticationMD5Password or AuthenticationSASL. */
   request: Buffer;
+  /** What PostgreSQL calls the response it waits for, in its refusal of another message. */
+  expects: 'password' | 'SASL';
   /** Handles each of the client's authentication messages until the login succeeds or is refused. */
   answer(message: FrontendMessage): Promise<void>;
 }
@@ -52,6 +54,7 @@ export function beginPasswordExchange(context: PasswordExchangeContext): Passwor
   if (auth.method === 'password') {
     return {
       request: backend.authenticationCleartextPassword(),
+      expects: 'password',
       async answer(message) {
         const password = passwordOf(message);
         if (cleartextMatches(secret, user, password) && known) await context.succeed();
@@ -63,6 +66,7 @@ export function beginPasswordExchange(context: PasswordExchangeContext): Passwor
     const salt = randomBytes(4);
     return {
       request: backend.authenticationMd5Password(salt),
+      expects: 'password',
       async answer(message) {
         const response = passwordOf(message);
         if (md5ResponseMatches(secret, salt, response) && known) await context.succeed();
@@ -79,6 +83,7 @@ function scramExchange(context: PasswordExchangeContext, verifier: ScramVerifier
   let step: 'first' | 'final' = 'first';
   return {
     request: backend.authenticationSasl(mechanisms),
+    expects: 'SASL',
     async answer(message) {
       try {
         const body = new BodyReader(message.body);
