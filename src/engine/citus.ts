@@ -130,3 +130,25 @@ export async function publishSessionSettings(engine: Engine, backend: SessionBac
 export function publishedSetting(name: string): string {
   return `${PUBLISHED_SETTING_FUNCTION}(${quoteLiteral(name)})`;
 }
+
+/** Citus's error when a connection of a distributed transaction failed (a worker gone mid-write or mid-commit): no SQLSTATE of its own, so XX000. */
+const ESSENTIAL_CONNECTION_FAILED = /^failure on connection marked as essential: (\S+)$/;
+
+/**
+ * A Citus coordinator's error about a worker it cannot reach, as a client should be told it: 08006 with the
+ * node's address (Citus's own words when a statement's shard query cannot connect; its XX000 when a write's
+ * connection fails is put in those terms). Undefined for any other error.
+ */
+export function unreachableWorker(error: unknown): { sqlstate: string; message: string } | undefined {
+  const { code, message, severity } = (error ?? {}) as { code?: unknown; message?: unknown; severity?: unknown };
+  if (typeof message !== 'string' || severity === undefined) return undefined;
+  const essential = ESSENTIAL_CONNECTION_FAILED.exec(message);
+  if (code === SQLSTATE.internalError && essential) {
+    return {
+      sqlstate: SQLSTATE.connectionFailure,
+      message: `the engine's worker node ${essential[1]} cannot be reached (it failed during a distributed transaction)`,
+    };
+  }
+  if (code === SQLSTATE.connectionFailure && message.startsWith('connection to the remote node ')) return { sqlstate: SQLSTATE.connectionFailure, message };
+  return undefined;
+}

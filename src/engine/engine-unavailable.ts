@@ -53,12 +53,16 @@ const LOST_CONNECTION_MESSAGES = [
  * Whether an error of a connection to the engine means the connection (and likely the server) is gone:
  * connection exceptions (class 08), the server shutting down, crashing or starting up (57P01–57P03), a
  * socket that is refused, reset or missing, or node-postgres's own report of a connection that ended.
+ * An error the server answered with severity ERROR is none of these, whatever its SQLSTATE: a server ending
+ * a connection says FATAL. A Citus coordinator answers so about a worker it cannot reach (08006, or the worker's
+ * own 57P01 when the worker's server died under a query): the engine is there, and the statement merely failed.
  */
 export function isConnectionLoss(error: unknown): boolean {
   if (error instanceof EngineUnavailable) return true;
   if (typeof error !== 'object' || error === null) return false;
-  const { code, message } = error as { code?: unknown; message?: unknown };
+  const { code, message, severity } = error as { code?: unknown; message?: unknown; severity?: unknown };
   if (typeof code === 'string') {
+    if (severity === 'ERROR') return false;
     if (code.startsWith('08') && code !== SQLSTATE.protocolViolation) return true;
     if (code === SQLSTATE.adminShutdown || code === SQLSTATE.crashShutdown || code === SQLSTATE.cannotConnectNow) return true;
     if (SOCKET_CODES.has(code)) return true;

@@ -20,7 +20,7 @@ import type { StatementBounds } from './statement-bounds.js';
 import type { RelationName } from './stream-tables.js';
 import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
-import { publishSessionSettings, type SessionBackend } from '../engine/citus.js';
+import { publishSessionSettings, type SessionBackend, unreachableWorker } from '../engine/citus.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
@@ -266,9 +266,10 @@ export class StatementExecutor {
       await publishSessionSettings(this.engine, backend, settings);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
+      const worker = unreachableWorker(error);
       throw new PgError(
-        `the session's settings could not be given to the engine's workers: ${(error as Error).message}`,
-        typeof code === 'string' ? code : SQLSTATE.connectionFailure,
+        `the session's settings could not be given to the engine's workers: ${worker?.message ?? (error as Error).message}`,
+        worker?.sqlstate ?? (typeof code === 'string' ? code : SQLSTATE.connectionFailure),
       );
     }
   }

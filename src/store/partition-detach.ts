@@ -36,7 +36,7 @@ export interface DetachOutcome {
  */
 export function detachExpiredPartitions(engine: Engine, parent: TableName, before: Date | undefined): Promise<DetachOutcome> {
   return engine.outsideTransaction(async (connection) => {
-    const { rows } = await connection.query('SELECT pg_try_advisory_lock(hashtext($1)) AS mine', [`kinesql.partition-detach ${qualifiedName(parent)}`]);
+    const { rows } = await connection.query('SELECT pg_try_advisory_lock(hashtext($1)) AS mine', [detachLockKey(parent)]);
     if (rows[0]?.['mine'] !== true) return { dropped: [], unfinished: true };
     const parentName = qualifiedName(parent);
     await setLockTimeout(connection, BRIEF_LOCK_TIMEOUT_MS);
@@ -62,6 +62,11 @@ export function detachExpiredPartitions(engine: Engine, parent: TableName, befor
     const unfinished = pending !== undefined || dropped.length < detached.length;
     return pending ? { dropped, pending: qualifiedName(pending.table), unfinished } : { dropped, unfinished };
   });
+}
+
+/** The engine advisory lock that one kinesql server at a time holds while it removes a table's expired partitions. */
+export function detachLockKey(parent: TableName): string {
+  return `kinesql.partition-detach ${qualifiedName(parent)}`;
 }
 
 async function setLockTimeout(connection: EngineTransaction, ms: number): Promise<void> {

@@ -1,3 +1,4 @@
+import { unreachableWorker } from '../engine/citus.js';
 import { EngineUnavailable } from '../engine/engine-unavailable.js';
 import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
@@ -15,6 +16,9 @@ export class StreamReadError extends PgError {
   static from(error: unknown, streamName: string): StreamReadError {
     if (error instanceof StreamReadError) return error;
     const e = error as { name?: string; code?: string; message?: string; severity?: string };
+    const worker = unreachableWorker(error);
+    if (worker)
+      return new StreamReadError(`could not store records of Kinesis stream "${streamName}" in the engine: ${worker.message}`, worker.sqlstate, streamName);
     const reason = e.message ?? String(error);
     // The engine's own error while storing what was read (node-postgres's, or the engine being away): its SQLSTATE, not a Kinesis read failure.
     const engineSqlstate =

@@ -52,8 +52,6 @@ export type StoreOptions = StreamTableOptions & {
   followed?: boolean;
   /** Servers on one engine dividing the shards: a strict statement waits for the owners' reads of the shards it does not follow. */
   ownerReads?: OwnerReads;
-  /** Stream tables are distributed over a Citus cluster (kinesql.engine-distribution). */
-  distributed?: boolean;
 };
 
 /** What a statement asks of the store: its start, and per table the bounds its WHERE puts on the scan. */

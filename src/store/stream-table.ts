@@ -38,6 +38,7 @@ import { closedRange, convertClosedPartition } from './columnar-partitions.js';
 import { evictBefore } from './eviction.js';
 import type { LoadBudget } from './load-budget.js';
 import { detachExpiredPartitions } from './partition-detach.js';
+import { dropExpiredDistributedPartitions } from './distributed-partition-drop.js';
 import { StreamReadError } from './stream-read-error.js';
 import { type IncarnationCheck, isStreamMissing, StreamIncarnations } from './stream-incarnation.js';
 import { partitionSeconds, TimePartitions } from './time-partitions.js';
@@ -79,6 +80,8 @@ export interface StreamTableOptions {
   subscriptions?: ShardSubscriptions;
   /** Servers sharing the engine: reads to the tip are recorded there for the others (shard-tip-reads.ts). */
   tipReads?: TipReads;
+  /** Stream tables are distributed over a Citus cluster (kinesql.engine-distribution): expired partitions are dropped, not detached. */
+  distributed?: boolean;
 }
 
 /** Reads of one shard per catch-up when the engine keeps losing commits under it. */
@@ -614,11 +617,15 @@ export class StreamTable {
       });
   }
 
-  /** Detaches and drops the partitions eviction gave up, without the catch-up waiting for it (partition-detach.ts). */
+  /**
+   * Detaches and drops the partitions eviction gave up, without the catch-up waiting for it (partition-detach.ts;
+   * on Citus distributed-partition-drop.ts).
+   */
   private detachInBackground(before: Date | undefined): void {
     if (this.detaching) return;
     this.detachOwed = false;
-    this.detaching = detachExpiredPartitions(this.options.engine, this.definition, before)
+    const removeExpired = this.options.distributed ? dropExpiredDistributedPartitions : detachExpiredPartitions;
+    this.detaching = removeExpired(this.options.engine, this.definition, before)
       .then((outcome) => {
         if (outcome.unfinished) this.detachOwed = true;
         if (outcome.dropped.length > 0)

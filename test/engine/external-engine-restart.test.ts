@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import type { EngineRestart } from '../../src/engine/engine.js';
 import { externalPostgresBinaries, startExternalPostgres, type ExternalPostgres } from '../support/external-postgres.js';
-import { exactness, fromServer, keySeqDefinition, startFaultLoad, UNDER_WAY } from '../support/fault-load.js';
+import { exactness, fromServer, keySeqDefinition, startFaultLoad, UNDER_WAY, untilServedAgain } from '../support/fault-load.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 /**
@@ -87,8 +87,7 @@ describe.skipIf(!installed && !process.env['CI'])('an external engine that resta
       await back();
       backAt = load.now();
       await vi.waitFor(() => expect(restarts.length).toBe(restartsBefore + 1), { timeout: SERVED_AGAIN_MS, interval: 50 });
-      await vi.waitFor(() => expect(load.servedAgainAfter(backAt).every(Number.isFinite)).toBe(true), { timeout: SERVED_AGAIN_MS * 2, interval: 100 });
-      await sleep(1_000);
+      await untilServedAgain(load, backAt, SERVED_AGAIN_MS * 2);
     } finally {
       await stop();
     }

@@ -53,6 +53,19 @@ export function keySeqDefinition(name: string) {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Waits until every client of `load` had a query that started at or after `at` answered (within timeoutMs, else
+ * throws), then lets the load run one more second, so that what was loaded meanwhile is checked too.
+ */
+export async function untilServedAgain(load: FaultLoad, at: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!load.servedAgainAfter(at).every(Number.isFinite)) {
+    if (performance.now() > deadline) throw new Error(`not every client was served again within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+  await sleep(1_000);
+}
+
 /** Bounds waiting for a load to be under way (FaultLoad.underWay) on a busy machine; not a speed assertion. */
 export const UNDER_WAY = { timeout: 60_000, interval: 50 };
 

@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG, DEFAULT_SCAN_CONFIG, type KinesqlConfig } from '../../s
 import { ensureStream, startKinesisStandIn, type KinesisStandIn } from '../../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../../src/kinesis/client.js';
 import { startKinesql, type RunningKinesql } from '../../src/kinesql.js';
-import { startCitusCluster } from './citus-cluster.js';
+import { startCitusCluster, type CitusCluster } from './citus-cluster.js';
 import { startExternalPostgres } from './external-postgres.js';
 import { testLogger } from './test-logger.js';
 
@@ -21,9 +21,12 @@ import { testLogger } from './test-logger.js';
 const testEngine = process.env['KINESQL_TEST_ENGINE'];
 
 /** The external engine a harness's kinesql runs on, started for it; undefined for the embedded engine. */
-async function startTestEngine(): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+async function startTestEngine(): Promise<{ url: string; stop(): Promise<void>; citus?: CitusCluster } | undefined> {
   if (testEngine === 'external') return startExternalPostgres();
-  if (testEngine === 'citus') return startCitusCluster();
+  if (testEngine === 'citus') {
+    const cluster = await startCitusCluster();
+    return { url: cluster.url, stop: () => cluster.stop(), citus: cluster };
+  }
   return undefined;
 }
 
@@ -34,6 +37,8 @@ export interface Harness {
   tablesDir: string;
   config: KinesqlConfig;
   connection: pg.ClientConfig;
+  /** The Citus cluster kinesql runs on (KINESQL_TEST_ENGINE=citus): its nodes, for faults. */
+  citus?: CitusCluster;
   connect(): Promise<pg.Client>;
   /** Puts records (objects are sent as JSON, strings and buffers as they are) and waits for the answer. */
   put(stream: string, records: (unknown | { data: Buffer | string; partitionKey?: string })[]): Promise<void>;
@@ -80,6 +85,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     tablesDir,
     config,
     connection,
+    ...(external?.citus ? { citus: external.citus } : {}),
     async connect() {
       const client = new pg.Client(connection);
       await client.connect();
