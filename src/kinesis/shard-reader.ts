@@ -51,8 +51,8 @@ export interface ShardReadRequest {
   /** Records per GetRecords call; the reader's batchSize when absent. */
   batchSize?: number;
   /**
-   * Records the read's first GetRecords call asks for, each later call asking for GROWTH times as many as the
-   * one before, up to the batch size (see firstLoadBatchSize); every call asks for the batch size when absent.
+   * Records the read's first GetRecords call asks for, each later call asking for BATCH_GROWTH (4) times as many
+   * as the one before, up to the batch size (see firstLoadBatchSize); every call asks for the batch size when absent.
    */
   firstBatchSize?: number;
   /**
@@ -129,6 +129,7 @@ const FIRST_LOAD_BATCH = 500;
 export function firstLoadBatchSize(batchSize: number, maxBatches: number): number | undefined {
   return maxBatches > 0 || batchSize <= FIRST_LOAD_BATCH ? undefined : FIRST_LOAD_BATCH;
 }
+
 /** Iterators expire after 5 minutes; one older than this is not reused. */
 const ITERATOR_REUSE_MS = 4 * 60 * 1000;
 
