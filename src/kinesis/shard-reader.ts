@@ -51,6 +51,11 @@ export interface ShardReadRequest {
   /** Records per GetRecords call; the reader's batchSize when absent. */
   batchSize?: number;
   /**
+   * Records the read's first GetRecords call asks for, each later call asking for BATCH_GROWTH (4) times as many
+   * as the one before, up to the batch size (see firstLoadBatchSize); every call asks for the batch size when absent.
+   */
+  firstBatchSize?: number;
+  /**
    * false: a subscription's read hands over what it has and returns, without waiting for an event at the tip
    * made after stopAt (the follower's reads; a poll reads to the tip anyway).
    */
@@ -111,6 +116,20 @@ export function unreadShardStats(): ShardReaderStats {
 }
 
 const MAX_LOADS_IN_FLIGHT = 2;
+/** How much larger each call of a read that began with a small first batch asks for than the one before. */
+const BATCH_GROWTH = 4;
+/** Records the first GetRecords call of a shard's first load asks for: a first commit comes after a few hundred records, not 10,000. */
+const FIRST_LOAD_BATCH = 500;
+
+/**
+ * The first call's size for a read of a shard nothing of which is loaded yet: small, so its first rows are in
+ * the engine (and a `LIMIT n` can answer) while the bulk of the load is still ahead. Undefined when the read
+ * is bounded to maxBatches calls (kinesis.max-batches): those calls ask for the whole batch size each.
+ */
+export function firstLoadBatchSize(batchSize: number, maxBatches: number): number | undefined {
+  return maxBatches > 0 || batchSize <= FIRST_LOAD_BATCH ? undefined : FIRST_LOAD_BATCH;
+}
+
 /** Iterators expire after 5 minutes; one older than this is not reused. */
 const ITERATOR_REUSE_MS = 4 * 60 * 1000;
 
@@ -172,6 +191,8 @@ export class ShardReader {
 
   private async poll(request: ShardReadRequest): Promise<ShardReadResult> {
     let position = request.from;
+    const batchSize = request.batchSize ?? this.options.batchSize;
+    let limit = Math.min(request.firstBatchSize ?? batchSize, batchSize);
     let iterator = await this.iteratorFor(position);
     let calls = 0;
     let records = 0;
@@ -194,7 +215,7 @@ export class ShardReader {
         await request.beforeCall?.();
         if (loadFailed) throw (loadFailed as { error: unknown }).error;
         try {
-          ({ answer, sentAt } = await this.getRecords(iterator, request.batchSize ?? this.options.batchSize));
+          ({ answer, sentAt } = await this.getRecords(iterator, limit));
         } catch (error) {
           if (!isExpiredIterator(error)) throw error;
           this.stats.expiredIterators += 1;
@@ -209,7 +230,8 @@ export class ShardReader {
           data: record.Data ?? new Uint8Array(0),
           arrivalTimestamp: record.ApproximateArrivalTimestamp ?? new Date(0),
         }));
-        const fullBatch = batch.length >= (request.batchSize ?? this.options.batchSize);
+        const fullBatch = batch.length >= limit;
+        limit = Math.min(batchSize, limit * BATCH_GROWTH);
         let reachedLoaded = false;
         if (request.stopBeforeSequence !== undefined) {
           const stop = request.stopBeforeSequence;

@@ -22,7 +22,7 @@ import { type ClosedPartitionStorage, windowSecondsOf } from '../config/config.j
 import type { ShardRateBudget } from '../kinesis/rate-budget.js';
 import type { ShardDescription } from '../kinesis/records.js';
 import type { RetryPolicy } from '../kinesis/retry.js';
-import { ShardReader, type ShardSubscriptions } from '../kinesis/shard-reader.js';
+import { firstLoadBatchSize, ShardReader, type ShardSubscriptions } from '../kinesis/shard-reader.js';
 import { listShards, parentsFirst } from '../kinesis/shard-listing.js';
 import { covers, positionOf, type LowerBound } from './loaded-range.js';
 import { neededBound, shardsForBounds, type ScanRequest } from './scan-request.js';
@@ -549,12 +549,17 @@ export class StreamTable {
     const range = shard.range;
     this.loader.startLoads(shard);
     const from = range.lastSequence ? ({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: range.lastSequence } as const) : positionOf(range.lower);
+    // Nothing of the shard loaded yet: its first batches start small, so its first rows are in the engine soon.
+    const firstBatchSize = range.lastSequence
+      ? undefined
+      : firstLoadBatchSize(request.read?.batchSize ?? this.options.batchSize, request.read?.maxBatches ?? this.options.maxBatches);
     const result = await shard.reader
       .read({
         from,
         stopAt: request.stopAt,
         ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
         ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
+        ...(firstBatchSize !== undefined ? { firstBatchSize } : {}),
         ...(request.background ? { waitForTip: false } : {}),
         ...(request.tipSince ? { tipSince: request.tipSince } : {}),
         beforeCall: () => this.loader.roomForNextBatch(shard),
