@@ -121,16 +121,18 @@ export function sameAnswer(a: string, b: string): boolean {
 /** Median milliseconds of each warm query (by its name), through kinesql and straight on the engine, and kinesql's last answer. */
 export type WarmMedians = Record<string, { kinesql: number; engine: number; answer: string }>;
 
+/** The warm queries, by name. */
+export const WARM_QUERIES: Readonly<Record<string, string>> = {
+  'count(*)': 'select count(*) from events',
+  'GROUP BY': 'select country, kind, count(*), sum(amount) from events group by 1, 2 order by 1, 2',
+  'time window (5 minutes)': `select count(*) from events where _message_timestamp > now() - interval '5 minutes'`,
+};
+
 /** (a) The warm queries through kinesql and straight on the engine, alternately; medians and their ratio. */
 export async function warmQueries(kinesql: pg.Client, engine: pg.Client, out: (line: string) => void): Promise<WarmMedians> {
-  const queries: Record<string, string> = {
-    'count(*)': 'select count(*) from events',
-    'GROUP BY': 'select country, kind, count(*), sum(amount) from events group by 1, 2 order by 1, 2',
-    'time window (5 minutes)': `select count(*) from events where _message_timestamp > now() - interval '5 minutes'`,
-  };
   out(`warm queries, median of ${REPETITIONS}: kinesql vs the same SQL on the engine directly as the same client role`);
   const medians: WarmMedians = {};
-  for (const [name, sql] of Object.entries(queries)) {
+  for (const [name, sql] of Object.entries(WARM_QUERIES)) {
     await kinesql.query(sql);
     await engine.query(sql);
     const times: { kinesql: number[]; engine: number[] } = { kinesql: [], engine: [] };

@@ -20,19 +20,22 @@ import { pino } from 'pino';
 import { type ClosedPartitionStorage, DEFAULT_SCAN_CONFIG } from '../src/config/config.js';
 import { ensureStream } from '../src/demo/kinesis-standin.js';
 import { createKinesisClient } from '../src/kinesis/client.js';
-import { startKinesql } from '../src/kinesql.js';
+import { type RunningKinesql, startKinesql } from '../src/kinesql.js';
 import { ARRIVAL_SKEW_MS } from '../src/store/columnar-partitions.js';
 import { asSuperuser, citusMissing, startCitusCluster } from '../test/support/citus-cluster.js';
 import { startExternalPostgres, type ExternalPostgres } from '../test/support/external-postgres.js';
-import { sameAnswer, warmQueriesOnSettled, type WarmMedians } from './engine.js';
+import { sameAnswer, WARM_QUERIES, warmQueriesOnSettled, type WarmMedians } from './engine.js';
+import { serverCpuSeconds } from './server-cpu.js';
 import { benchConfig, putEvents, seconds, startKinesaliteProcess, timed, writeEventsDefinition, type BenchAws } from './events-stream.js';
 
 const RECORDS = Number(process.env['SCALE_BENCH_CITUS_RECORDS'] ?? 2_000_000);
 const SHARDS = Number(process.env['SCALE_BENCH_CITUS_SHARDS'] ?? 4);
 const PARTITION_MS = Number(process.env['SCALE_BENCH_CITUS_PARTITION_SECONDS'] ?? 60) * 1000;
-/** How long the columnar run drives conversions of the closed partitions before it reports what it got. */
-const CONVERSION_LIMIT_MS = 15 * 60_000;
+/** How long the columnar run drives conversions of the closed partitions without one finishing before it reports what it got. */
+const STALL_LIMIT_MS = 2 * 60_000;
 const ROLE = 'bench';
+/** Runs of each query whose engine CPU time is averaged. */
+const CPU_RUNS = 3;
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
@@ -47,7 +50,11 @@ interface BenchEngine {
 interface EngineFigures {
   label: string;
   loadMs: number;
+  /** CPU seconds each node used during the load, and this process (kinesql) did. */
+  loadCpu: { nodes: number[]; kinesql: number };
   warm: WarmMedians;
+  /** CPU seconds the engine's nodes together used per run of the count(*) and the GROUP BY, straight on the engine. */
+  queryCpu: Record<string, number>;
   /** Database size of every node after the load, and what the load added to them. */
   databaseBytes: number;
   grownBytes: number;
@@ -129,12 +136,19 @@ async function measure(
     await kinesql.connect();
     try {
       const before = await databaseBytes(engine);
+      const cpuBefore = { nodes: nodesCpu(engine), kinesql: process.cpuUsage() };
       const load = await timed(() => kinesql.query('select count(*)::bigint as n from events'));
+      const kinesqlCpu = process.cpuUsage(cpuBefore.kinesql);
+      const loadCpu = { nodes: nodesCpu(engine).map((cpu, i) => cpu - cpuBefore.nodes[i]!), kinesql: (kinesqlCpu.user + kinesqlCpu.system) / 1e6 };
       const count = Number(load.value.rows[0]?.['n']);
-      out(`  loaded ${count} records in ${seconds(load.ms)} (${Math.round((count / load.ms) * 1000)} records/s)`);
+      out(
+        `  loaded ${count} records in ${seconds(load.ms)} (${Math.round((count / load.ms) * 1000)} records/s); CPU during the load: ` +
+          `${cpuLine(loadCpu.nodes)}, this process (kinesql) ${loadCpu.kinesql.toFixed(1)} s`,
+      );
       if (count !== RECORDS) throw new Error(`${engine.label}: the load counted ${count} records, not ${RECORDS}`);
       if (storage === 'columnar') await convertClosedPartitions(engine.nodes[0]!, kinesql, out);
       const warm = await warmQueriesOnSettled(server, kinesql, ROLE, out);
+      const queryCpu = await cpuPerQuery(engine, server, out);
       const after = await databaseBytes(engine);
       const partitions = await partitionSizes(engine);
       const tableBytes = [...partitions.values()].reduce((sum, partition) => sum + partition.bytes, 0);
@@ -144,7 +158,7 @@ async function measure(
         `  disk: databases ${mb(after.total)}${perNode}, ${mb(after.total - before.total)} added by the load; ` +
           `events table ${mb(tableBytes)} in ${partitions.size} partitions`,
       );
-      return { label: engine.label, loadMs: load.ms, warm, databaseBytes: after.total, grownBytes: after.total - before.total, partitions };
+      return { label: engine.label, loadMs: load.ms, loadCpu, warm, queryCpu, databaseBytes: after.total, grownBytes: after.total - before.total, partitions };
     } finally {
       await kinesql.end();
       await server.close();
@@ -152,6 +166,42 @@ async function measure(
   } finally {
     await engine.stop();
   }
+}
+
+/** CPU seconds used so far by each node's server. */
+function nodesCpu(engine: BenchEngine): number[] {
+  return engine.nodes.map((node) => serverCpuSeconds(node.dataDir) ?? Number.NaN);
+}
+
+function cpuLine(perNode: number[]): string {
+  const [coordinator, ...workers] = perNode.map((cpu) => `${cpu.toFixed(2)} s`);
+  return workers.length > 0 ? `coordinator ${coordinator}, workers ${workers.join(' and ')}` : `engine ${coordinator}`;
+}
+
+/** The CPU seconds the engine's nodes use for one count(*) and one GROUP BY as the client role, run straight on the engine. */
+async function cpuPerQuery(engine: BenchEngine, server: RunningKinesql, out: (line: string) => void): Promise<Record<string, number>> {
+  const { endpoint } = server.engine;
+  const direct = new pg.Client({
+    host: endpoint.host,
+    port: endpoint.port,
+    database: endpoint.database,
+    user: ROLE,
+    password: await server.roles.passwordFor(ROLE),
+  });
+  await direct.connect();
+  const perQuery: Record<string, number> = {};
+  try {
+    for (const name of ['count(*)', 'GROUP BY']) {
+      const started = nodesCpu(engine);
+      for (let run = 0; run < CPU_RUNS; run++) await direct.query(WARM_QUERIES[name]!);
+      const used = nodesCpu(engine).map((cpu, i) => (cpu - started[i]!) / CPU_RUNS);
+      perQuery[name] = used.reduce((a, b) => a + b, 0);
+      out(`  engine CPU per ${name}, straight on the engine (mean of ${CPU_RUNS}): ${perQuery[name].toFixed(2)} s (${cpuLine(used)})`);
+    }
+  } finally {
+    await direct.end();
+  }
+  return perQuery;
 }
 
 /** pg_database_size of kinesql's database on every node of the engine, and their total. */
@@ -220,10 +270,14 @@ async function convertClosedPartitions(node: ExternalPostgres, kinesql: pg.Clien
   };
   const started = performance.now();
   let now = await state();
-  while (now.columnar < now.closed && performance.now() - started < CONVERSION_LIMIT_MS) {
+  let progressAt = started;
+  while (now.columnar < now.closed && performance.now() - progressAt < STALL_LIMIT_MS) {
     await kinesql.query('select count(*) from events where _partition_key = $1', ['no such key']);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    now = await state();
+    // Pauses longer than a swap's wait for the table's locks (0.5 s): statements hold them too.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const next = await state();
+    if (next.columnar > now.columnar) progressAt = performance.now();
+    now = next;
   }
   out(`  ${now.columnar} of ${now.closed} closed partitions (of ${now.all}) converted to columnar in ${seconds(performance.now() - started)} after the load`);
 }
@@ -231,6 +285,16 @@ async function convertClosedPartitions(node: ExternalPostgres, kinesql: pg.Clien
 function compare(single: EngineFigures, others: EngineFigures[], out: (line: string) => void): void {
   out(`against ${single.label}, measured in the same run:`);
   for (const other of others) {
+    const cpuRatio = (name: string): string => {
+      const mine = other.queryCpu[name];
+      const baseline = single.queryCpu[name];
+      return mine === undefined || baseline === undefined ? '' : `, engine CPU ${mine.toFixed(2)} s ${(mine / baseline).toFixed(2)}×`;
+    };
+    const total = (cpu: number[]): number => cpu.reduce((a, b) => a + b, 0);
+    out(
+      `  ${other.label}: load CPU of the engine ${total(other.loadCpu.nodes).toFixed(1)} s ${(total(other.loadCpu.nodes) / total(single.loadCpu.nodes)).toFixed(2)}×, ` +
+        `of kinesql ${other.loadCpu.kinesql.toFixed(1)} s ${(other.loadCpu.kinesql / single.loadCpu.kinesql).toFixed(2)}×`,
+    );
     const warm = Object.entries(other.warm).map(([name, medians]) => {
       const baseline = single.warm[name];
       if (!baseline) return `${name} ${medians.kinesql.toFixed(0)} ms`;
@@ -238,7 +302,7 @@ function compare(single: EngineFigures, others: EngineFigures[], out: (line: str
       const differs = name.startsWith('time window') || sameAnswer(baseline.answer, medians.answer) ? '' : ' (ANSWER DIFFERS)';
       return (
         `${name} ${medians.kinesql.toFixed(0)} ms ${(medians.kinesql / baseline.kinesql).toFixed(2)}×${differs} ` +
-        `(engine directly ${medians.engine.toFixed(0)} ms ${(medians.engine / baseline.engine).toFixed(2)}×)`
+        `(engine directly ${medians.engine.toFixed(0)} ms ${(medians.engine / baseline.engine).toFixed(2)}×${cpuRatio(name)})`
       );
     });
     out(
