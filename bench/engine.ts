@@ -89,18 +89,24 @@ export async function settle(engine: Engine): Promise<void> {
   await engine.exec('vacuum analyze public.events');
 }
 
-/** Settles the engine, then the warm queries through kinesql and straight on the engine as the client role `role`. */
-export async function warmQueriesOnSettled(server: RunningKinesql, kinesql: pg.Client, role: string, out: (line: string) => void): Promise<WarmMedians> {
-  await settle(server.engine);
+/** A session straight on kinesql's engine as the client role `role` (its row policy applies there too). */
+export async function connectStraight(server: RunningKinesql, role: string): Promise<pg.Client> {
   const { endpoint } = server.engine;
-  const direct = new pg.Client({
+  const client = new pg.Client({
     host: endpoint.host,
     port: endpoint.port,
     database: endpoint.database,
     user: role,
     password: await server.roles.passwordFor(role),
   });
-  await direct.connect();
+  await client.connect();
+  return client;
+}
+
+/** Settles the engine, then the warm queries through kinesql and straight on the engine as the client role `role`. */
+export async function warmQueriesOnSettled(server: RunningKinesql, kinesql: pg.Client, role: string, out: (line: string) => void): Promise<WarmMedians> {
+  await settle(server.engine);
+  const direct = await connectStraight(server, role);
   try {
     return await warmQueries(kinesql, direct, out);
   } finally {

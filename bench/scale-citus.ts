@@ -24,7 +24,7 @@ import { type RunningKinesql, startKinesql } from '../src/kinesql.js';
 import { ARRIVAL_SKEW_MS } from '../src/store/columnar-partitions.js';
 import { asSuperuser, citusMissing, startCitusCluster } from '../test/support/citus-cluster.js';
 import { startExternalPostgres, type ExternalPostgres } from '../test/support/external-postgres.js';
-import { sameAnswer, WARM_QUERIES, warmQueriesOnSettled, type WarmMedians } from './engine.js';
+import { connectStraight, sameAnswer, WARM_QUERIES, warmQueriesOnSettled, type WarmMedians } from './engine.js';
 import { serverCpuSeconds } from './server-cpu.js';
 import { benchConfig, putEvents, seconds, startKinesaliteProcess, timed, writeEventsDefinition, type BenchAws } from './events-stream.js';
 
@@ -180,15 +180,7 @@ function cpuLine(perNode: number[]): string {
 
 /** The CPU seconds the engine's nodes use for one count(*) and one GROUP BY as the client role, run straight on the engine. */
 async function cpuPerQuery(engine: BenchEngine, server: RunningKinesql, out: (line: string) => void): Promise<Record<string, number>> {
-  const { endpoint } = server.engine;
-  const direct = new pg.Client({
-    host: endpoint.host,
-    port: endpoint.port,
-    database: endpoint.database,
-    user: ROLE,
-    password: await server.roles.passwordFor(ROLE),
-  });
-  await direct.connect();
+  const direct = await connectStraight(server, ROLE);
   const perQuery: Record<string, number> = {};
   try {
     for (const name of ['count(*)', 'GROUP BY']) {
