@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { Engine } from '../src/engine/engine.js';
-import { startKinesql } from '../src/kinesql.js';
+import { type RunningKinesql, startKinesql } from '../src/kinesql.js';
 import { benchConfig, startEventsStream, median, partitionKey, percentile, seconds, timed, writeEventsDefinition } from './events-stream.js';
 
 const RECORDS = Number(process.env['ENGINE_BENCH_RECORDS'] ?? 1_000_000);
@@ -89,15 +89,56 @@ export async function settle(engine: Engine): Promise<void> {
   await engine.exec('vacuum analyze public.events');
 }
 
+/** A session straight on kinesql's engine as the client role `role` (its row policy applies there too). */
+export async function connectStraight(server: RunningKinesql, role: string): Promise<pg.Client> {
+  const { endpoint } = server.engine;
+  const client = new pg.Client({
+    host: endpoint.host,
+    port: endpoint.port,
+    database: endpoint.database,
+    user: role,
+    password: await server.roles.passwordFor(role),
+  });
+  await client.connect();
+  return client;
+}
+
+/** Settles the engine, then the warm queries through kinesql and straight on the engine as the client role `role`. */
+export async function warmQueriesOnSettled(server: RunningKinesql, kinesql: pg.Client, role: string, out: (line: string) => void): Promise<WarmMedians> {
+  await settle(server.engine);
+  const direct = await connectStraight(server, role);
+  try {
+    return await warmQueries(kinesql, direct, out);
+  } finally {
+    await direct.end();
+  }
+}
+
+/**
+ * Whether two answers (rows as JSON) are the same, floating-point sums to 12 significant digits: engines that
+ * add in a different order (parallel workers, Citus shards) differ in the last digits.
+ */
+export function sameAnswer(a: string, b: string): boolean {
+  const rounded = (answer: string): string =>
+    JSON.stringify(JSON.parse(answer, (_key, value: unknown) => (typeof value === 'number' ? Number(value.toPrecision(12)) : value)));
+  return rounded(a) === rounded(b);
+}
+
+/** Median milliseconds of each warm query (by its name), through kinesql and straight on the engine, and kinesql's last answer. */
+export type WarmMedians = Record<string, { kinesql: number; engine: number; answer: string }>;
+
+/** The warm queries, by name. */
+export const WARM_QUERIES: Readonly<Record<string, string>> = {
+  'count(*)': 'select count(*) from events',
+  'GROUP BY': 'select country, kind, count(*), sum(amount) from events group by 1, 2 order by 1, 2',
+  'time window (5 minutes)': `select count(*) from events where _message_timestamp > now() - interval '5 minutes'`,
+};
+
 /** (a) The warm queries through kinesql and straight on the engine, alternately; medians and their ratio. */
-export async function warmQueries(kinesql: pg.Client, engine: pg.Client, out: (line: string) => void): Promise<void> {
-  const queries: Record<string, string> = {
-    'count(*)': 'select count(*) from events',
-    'GROUP BY': 'select country, kind, count(*), sum(amount) from events group by 1, 2 order by 1, 2',
-    'time window (5 minutes)': `select count(*) from events where _message_timestamp > now() - interval '5 minutes'`,
-  };
+export async function warmQueries(kinesql: pg.Client, engine: pg.Client, out: (line: string) => void): Promise<WarmMedians> {
   out(`warm queries, median of ${REPETITIONS}: kinesql vs the same SQL on the engine directly as the same client role`);
-  for (const [name, sql] of Object.entries(queries)) {
+  const medians: WarmMedians = {};
+  for (const [name, sql] of Object.entries(WARM_QUERIES)) {
     await kinesql.query(sql);
     await engine.query(sql);
     const times: { kinesql: number[]; engine: number[] } = { kinesql: [], engine: [] };
@@ -111,14 +152,17 @@ export async function warmQueries(kinesql: pg.Client, engine: pg.Client, out: (l
     }
     const viaKinesql = median(times.kinesql);
     const directly = median(times.engine);
-    const differ =
-      answers.kinesql === answers.engine ? '' : `   answers differ: kinesql ${answers.kinesql.slice(0, 80)}, engine ${answers.engine.slice(0, 80)}`;
+    medians[name] = { kinesql: viaKinesql, engine: directly, answer: answers.kinesql };
+    const differ = sameAnswer(answers.kinesql, answers.engine)
+      ? ''
+      : `   answers differ: kinesql ${answers.kinesql.slice(0, 80)}, engine ${answers.engine.slice(0, 80)}`;
     const fastest = (values: number[]): string => `(fastest ${Math.min(...values).toFixed(1)})`;
     out(
       `  ${name.padEnd(24)} kinesql ${ms(viaKinesql)} ${fastest(times.kinesql)}   engine directly ${ms(directly)} ${fastest(times.engine)}   ` +
         `ratio ${(viaKinesql / directly).toFixed(2)}× (goal ≤ 1.3×)${differ}`,
     );
   }
+  return medians;
 }
 
 /**

@@ -7,7 +7,9 @@
  *   - warm count(*), GROUP BY and 5-minute window through kinesql against the same SQL on the engine directly;
  *   - with the first shard count: 1, 2 and 3 kinesql servers on the one engine (the others are `kinesql serve`
  *     processes), 60 clients spread over them running a short indexed stream statement for
- *     SCALE_BENCH_SECONDS each: q/s and p99.
+ *     SCALE_BENCH_SECONDS each: q/s and p99;
+ *   - then the Citus column (scale-citus.ts): one node against a coordinator and two workers. SCALE_BENCH_CITUS=0
+ *     leaves it out, SCALE_BENCH_CITUS=only runs it alone.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,7 +22,8 @@ import { createKinesisClient } from '../src/kinesis/client.js';
 import { ShardRateBudget } from '../src/kinesis/rate-budget.js';
 import { startKinesql, type RunningKinesql } from '../src/kinesql.js';
 import { type ChildServer, engineUrlOf, startChildServer } from '../test/support/child-server.js';
-import { memoryLine, settle, warmQueries } from './engine.js';
+import { memoryLine, warmQueriesOnSettled } from './engine.js';
+import { runCitusColumn } from './scale-citus.js';
 import {
   bareGetRecordsLoop,
   benchConfig,
@@ -36,12 +39,18 @@ import {
 const RECORDS = Number(process.env['SCALE_BENCH_RECORDS'] ?? 10_000_000);
 const SHARD_COUNTS = (process.env['SCALE_BENCH_SHARDS'] ?? '4,32').split(',').map(Number);
 const SECONDS = Number(process.env['SCALE_BENCH_SECONDS'] ?? 15);
+const CITUS = process.env['SCALE_BENCH_CITUS'] ?? '1';
 const CLIENTS = 60;
 const ROLE = 'bench';
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
 export async function runScaleBench(): Promise<void> {
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  if (CITUS !== 'only') await embeddedEngine(out);
+  if (CITUS !== '0') await runCitusColumn(out);
+}
+
+async function embeddedEngine(out: (line: string) => void): Promise<void> {
   for (const [index, shards] of SHARD_COUNTS.entries()) {
     out(`-- ${RECORDS} records in ${shards} shards`);
     const standIn = await startKinesaliteProcess();
@@ -79,21 +88,7 @@ export async function runScaleBench(): Promise<void> {
           `  load through kinesql ${seconds(loadMs)} against the bare GetRecords loop within Kinesis read limits over ${bare.value} records ` +
             `${seconds(bare.ms)}: ${(loadMs / bare.ms).toFixed(2)}×`,
         );
-        await settle(server.engine);
-        const { endpoint } = server.engine;
-        const direct = new pg.Client({
-          host: endpoint.host,
-          port: endpoint.port,
-          database: endpoint.database,
-          user: ROLE,
-          password: await server.roles.passwordFor(ROLE),
-        });
-        await direct.connect();
-        try {
-          await warmQueries(kinesql, direct, out);
-        } finally {
-          await direct.end();
-        }
+        await warmQueriesOnSettled(server, kinesql, ROLE, out);
         out(`  memory: ${await memoryLine(server.engine)}`);
         if (index === 0) await serversOnOneEngine(server, tablesDir, aws.kinesisEndpoint, out);
       } finally {
