@@ -96,17 +96,21 @@ function olderRecordsBefore(range: LoadedRange): number | undefined {
   return range.firstArrival?.getTime();
 }
 
+/** What one conversion attempt did: converted a partition, found none to convert, or put one off (and why). */
+export type Conversion = { converted: string } | { postponed: string; reason: string } | undefined;
+
 /**
- * Converts the oldest heap partition of parent that lies within `closed` to columnar. Returns the partition's
- * name when it was converted, undefined when there was none or its locks stayed held (tried again later).
+ * Converts the oldest heap partition of parent that lies within `closed` to columnar. The swap needs the table
+ * to itself for a moment, asked for without queueing: while statements keep it held the partition is put off
+ * until the next eviction.
  */
-export async function convertClosedPartition(engine: Engine, parent: TableName, closed: ClosedRange): Promise<string | undefined> {
+export async function convertClosedPartition(engine: Engine, parent: TableName, closed: ClosedRange): Promise<Conversion> {
   const candidate = await oldestHeapPartitionWithin(engine, parent, closed);
   if (!candidate) return undefined;
   try {
-    return await engine.transaction(async (tx) => swapInColumnarCopy(tx, parent, candidate));
+    return { converted: await engine.transaction(async (tx) => swapInColumnarCopy(tx, parent, candidate)) };
   } catch (error) {
-    if ((error as { code?: string }).code === SQLSTATE.lockNotAvailable) return undefined;
+    if ((error as { code?: string }).code === SQLSTATE.lockNotAvailable) return { postponed: qualifiedName(candidate.table), reason: (error as Error).message };
     throw error;
   }
 }
@@ -128,7 +132,7 @@ async function isColumnar(engine: Pick<EngineTransaction, 'query'>, table: Table
   return rows[0]?.['columnar'] === true;
 }
 
-async function swapInColumnarCopy(tx: EngineTransaction, parent: TableName, partition: TimePartition): Promise<string | undefined> {
+async function swapInColumnarCopy(tx: EngineTransaction, parent: TableName, partition: TimePartition): Promise<string> {
   const parentName = qualifiedName(parent);
   const oldName = qualifiedName(partition.table);
   const copy: TableName = { schemaName: partition.table.schemaName, tableName: `${partition.table.tableName.slice(0, 50)}_columnar` };

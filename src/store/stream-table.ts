@@ -611,8 +611,15 @@ export class StreamTable {
     const closed = closedRange(this.shards.values());
     if (this.converting || !closed) return;
     this.converting = convertClosedPartition(this.options.engine, this.definition, closed)
-      .then((converted) => {
-        if (converted) this.options.logger.info({ table: this.tableName, partition: converted }, 'a closed partition is now stored columnar');
+      .then((conversion) => {
+        if (conversion && 'converted' in conversion) {
+          this.options.logger.info({ table: this.tableName, partition: conversion.converted }, 'a closed partition is now stored columnar');
+        } else if (conversion) {
+          this.options.logger.info(
+            { table: this.tableName, partition: conversion.postponed, reason: conversion.reason },
+            'a closed partition stays heap until the next eviction: statements held the table',
+          );
+        }
       })
       .catch((error: unknown) => {
         this.options.logger.warn({ err: error, table: this.tableName }, 'could not convert a closed partition to columnar; trying again at the next eviction');
