@@ -31,6 +31,11 @@ export async function startKinesisMock(): Promise<KinesisMock> {
     },
     stdio: 'ignore',
   });
+  // A hook that times out while the mock starts leaves no handle to close it with; the worker's exit still ends it.
+  const endWithWorker = (): void => {
+    child.kill();
+  };
+  process.once('exit', endWithWorker);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = createKinesisClient({ region: 'us-east-1', kinesisEndpoint: endpoint, accessKeyId: 'test', secretAccessKey: 'test' });
   try {
@@ -39,7 +44,10 @@ export async function startKinesisMock(): Promise<KinesisMock> {
         await client.send(new ListStreamsCommand({}));
         break;
       } catch (error) {
-        if (attempt > 150 || child.exitCode !== null) throw error;
+        if (attempt > 150 || child.exitCode !== null) {
+          child.kill();
+          throw error;
+        }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
@@ -49,6 +57,7 @@ export async function startKinesisMock(): Promise<KinesisMock> {
   return {
     endpoint,
     close: async () => {
+      process.off('exit', endWithWorker);
       child.kill();
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
     },
