@@ -32,8 +32,9 @@ export async function startKinesisMock(): Promise<KinesisMock> {
     stdio: 'ignore',
   });
   // A hook that times out while the mock starts leaves no handle to close it with; the worker's exit still ends it.
+  // SIGKILL: an orphaned kinesis-mock was seen to catch SIGTERM and keep running.
   const endWithWorker = (): void => {
-    child.kill();
+    child.kill('SIGKILL');
   };
   process.once('exit', endWithWorker);
   const endpoint = `http://127.0.0.1:${port}`;
@@ -45,7 +46,8 @@ export async function startKinesisMock(): Promise<KinesisMock> {
         break;
       } catch (error) {
         if (attempt > 150 || child.exitCode !== null) {
-          child.kill();
+          endWithWorker();
+          process.off('exit', endWithWorker);
           throw error;
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
