@@ -34,7 +34,14 @@ if [ "$actual_sha" != "$expected_sha" ]; then
 fi
 
 SUDO=''
-if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    # An ordinary user without sudo can neither add the build packages nor install into PostgreSQL's directories.
+    echo "citus: not installed in PostgreSQL 15; run npm test once as root (it builds Citus from $source_tarball), or the citus-engine tests will skip" >&2
+    exit 0
+  fi
+  SUDO=sudo
+fi
 export DEBIAN_FRONTEND=noninteractive
 build_packages=(postgresql-server-dev-15 gcc make flex bison liblz4-dev libzstd-dev libkrb5-dev libssl-dev
   libselinux1-dev libxslt1-dev libpam0g-dev libreadline-dev)

@@ -6,8 +6,9 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 SUDO=''
+can_install=true
 if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else can_install=false; fi
 fi
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
@@ -27,6 +28,12 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # PostgreSQL 15 server binaries: tests start their own throwaway servers from them (test/support/external-postgres.ts).
 need_server=false
 [ -x /usr/lib/postgresql/15/bin/postgres ] || { need_apt+=(postgresql-15); need_server=true; }
+if [ ${#need_apt[@]} -gt 0 ] && [ "$can_install" = false ]; then
+  # An ordinary user without sudo cannot install; say what a root user has to.
+  echo "the tests need Debian packages that are not installed: ${need_apt[*]}" >&2
+  echo "as root: apt-get update && apt-get install -y --no-install-recommends ${need_apt[*]}; then run npm test again" >&2
+  exit 1
+fi
 if [ "$need_server" = true ]; then
   # Keep the package from creating (and starting, where services may start) the default cluster on port 5432.
   $SUDO mkdir -p /etc/postgresql-common/createcluster.d

@@ -31,6 +31,12 @@ export async function startKinesisMock(): Promise<KinesisMock> {
     },
     stdio: 'ignore',
   });
+  // A hook that times out while the mock starts leaves no handle to close it with; the worker's exit still ends it.
+  // SIGKILL: an orphaned kinesis-mock was seen to catch SIGTERM and keep running.
+  const endWithWorker = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', endWithWorker);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = createKinesisClient({ region: 'us-east-1', kinesisEndpoint: endpoint, accessKeyId: 'test', secretAccessKey: 'test' });
   try {
@@ -39,7 +45,11 @@ export async function startKinesisMock(): Promise<KinesisMock> {
         await client.send(new ListStreamsCommand({}));
         break;
       } catch (error) {
-        if (attempt > 150 || child.exitCode !== null) throw error;
+        if (attempt > 150 || child.exitCode !== null) {
+          endWithWorker();
+          process.off('exit', endWithWorker);
+          throw error;
+        }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
@@ -49,6 +59,7 @@ export async function startKinesisMock(): Promise<KinesisMock> {
   return {
     endpoint,
     close: async () => {
+      process.off('exit', endWithWorker);
       child.kill();
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
     },
