@@ -1,3 +1,5 @@
+// In a folder of its own: it replaces libpg-query with vi.mock, which needs a module graph of its own, so test:unit runs
+// it apart from the other unit tests (those share one graph: --no-isolate).
 import * as libpgQuery from 'libpg-query';
 import pino from 'pino';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
