@@ -14,8 +14,6 @@ import { lockTablesWithoutQueueing } from './ddl-locks.js';
 import { detachLockKey, type DetachOutcome } from './partition-detach.js';
 import { listPartitions, lockPartitions } from './time-partitions.js';
 
-/** How long the drop asks for the table before the next eviction tries again. */
-const DROP_LOCK_BUDGET_MS = 500;
 /** Waits for kinesql's own locks (another server adding a partition) are short: a moment only. */
 const BRIEF_LOCK_TIMEOUT_MS = 1_000;
 
@@ -30,7 +28,7 @@ export async function dropExpiredDistributedPartitions(engine: Engine, parent: T
         await lockPartitions(tx, parent);
         const expired = (await listPartitions(tx, parent)).filter((partition) => partition.to <= before);
         if (expired.length === 0) return { dropped: [], unfinished: false };
-        await lockTablesWithoutQueueing(tx, [parent], DROP_LOCK_BUDGET_MS);
+        await lockTablesWithoutQueueing(tx, [parent]);
         const dropped: string[] = [];
         for (const partition of expired) {
           const name = qualifiedName(partition.table);

@@ -2,7 +2,7 @@
  * One stream table: its shards, what of each is loaded, and reading what a statement needs: catch-up sharing,
  * shard listing and reshard order, fills of older ranges, freshness. Loading batches (shard-loader.ts),
  * eviction (eviction.ts), filling older ranges (older-range-fill.ts) and the catch-up queue (catch-up-queue.ts)
- * live in their own modules. What is left (about 640 lines) stays together because every part reads and moves
+ * live in their own modules. What is left (about 660 lines) stays together because every part reads and moves
  * the same per-shard state: the catch-up chain, the position reload after an engine doubt (a generation that
  * keeps a read begun before it from marking its shard fresh), the freshness bound, the stream incarnation, the
  * other servers' tip reads it adopts (shard leases) and the load budget's room per read. Split next along that
