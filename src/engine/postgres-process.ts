@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerUser } from './embedded-files.js';
 import { errorCode } from './file-probes.js';
+import { isRunning } from './process-liveness.js';
 import type { PostgresBinaries } from './postgres-binaries.js';
 
 const READY_LINE = 'database system is ready to accept connections';
@@ -148,11 +149,13 @@ export async function startServer(binaries: PostgresBinaries, dataDir: string, f
 export function watchOverServer(serverPid: number, removeAfter: string[]): () => void {
   const script = [
     'parent=$1; server=$2; shift 2',
-    'while kill -0 "$parent" 2>/dev/null; do sleep 1; done',
+    // A zombie (exited, not yet reaped by pid 1) answers kill -0 but is gone, as in process-liveness.ts.
+    'running() { kill -0 "$1" 2>/dev/null && ! grep -q "^[0-9]* (.*) Z " "/proc/$1/stat" 2>/dev/null; }',
+    'while running "$parent"; do sleep 1; done',
     'kill -INT "$server" 2>/dev/null',
-    'i=0; while kill -0 "$server" 2>/dev/null && [ $i -lt 40 ]; do sleep 0.1; i=$((i+1)); done',
+    'i=0; while running "$server" && [ $i -lt 40 ]; do sleep 0.1; i=$((i+1)); done',
     'kill -QUIT "$server" 2>/dev/null',
-    'i=0; while kill -0 "$server" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
+    'i=0; while running "$server" && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
     'for dir in "$@"; do rm -rf -- "$dir"; done',
   ].join('\n');
   const watchdog = spawn('/bin/sh', ['-c', script, 'kinesql-engine-watchdog', String(process.pid), String(serverPid), ...removeAfter], {
@@ -166,18 +169,9 @@ export function watchOverServer(serverPid: number, removeAfter: string[]): () =>
   };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errorCode(error) === 'EPERM';
-  }
-}
-
 async function waitUntilGone(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (isAlive(pid)) {
+  while (isRunning(pid)) {
     if (Date.now() > deadline) return false;
     await new Promise((done) => setTimeout(done, 100));
   }
@@ -236,7 +230,7 @@ export async function claimDataDir(dataDir: string, user: ServerUser, onLeftover
     throw new Error(`data directory ${dataDir} is in use by another kinesql (pid ${owner.pid}); stop it, or give this one another --data-dir`);
   }
   const server = await readPid(join(dataDir, 'postmaster.pid'));
-  if (server !== undefined && isAlive(server) && (await isPostgresOver(server, dataDir))) {
+  if (server !== undefined && isRunning(server) && (await isPostgresOver(server, dataDir))) {
     onLeftover(server);
     process.kill(server, 'SIGINT');
     if (!(await waitUntilGone(server, LEFTOVER_WAIT_MS))) {

@@ -269,25 +269,29 @@ export class SessionTurns {
   // ---- forwarding --------------------------------------------------------------------------------
 
   /**
-   * Counts (and logs) a turn once its ReadyForQuery has come: refused by kinesql (with the SQLSTATE it
-   * sent), failed in the engine, or answered.
+   * Counts (and logs) a turn: one kinesql refused (with the SQLSTATE it sent) at once, as its client may
+   * hang up before the backend's ReadyForQuery comes back; one the engine ran, failed or answered, at that
+   * ReadyForQuery.
    */
   private answered(refusedWith?: string, changes: readonly SettingChange[] = []): (answer: TurnAnswer) => void {
     const track = this.settings.sent(changes, true);
     const metrics = this.metrics;
     const started = this.turnStarted;
     const text = this.turnText;
-    return (answer) => {
-      track?.(answer);
-      if (!metrics) return;
-      const outcome = refusedWith !== undefined ? 'refused' : answer.failed ? 'error' : 'ok';
-      const sqlstate = refusedWith ?? answer.sqlstate;
-      metrics.statementFinished(outcome, (performance.now() - started) / 1000, {
+    const finish = (outcome: 'ok' | 'error' | 'refused', sqlstate?: string, rows?: number) =>
+      metrics?.statementFinished(outcome, (performance.now() - started) / 1000, {
         user: this.user,
         text,
         ...(sqlstate !== undefined ? { sqlstate } : {}),
-        ...(answer.rows !== undefined ? { rows: answer.rows } : {}),
+        ...(rows !== undefined ? { rows } : {}),
       });
+    if (refusedWith !== undefined) {
+      finish('refused', refusedWith);
+      return (answer) => track?.(answer);
+    }
+    return (answer) => {
+      track?.(answer);
+      finish(answer.failed ? 'error' : 'ok', answer.sqlstate, answer.rows);
     };
   }
 
@@ -415,12 +419,13 @@ export class SessionTurns {
         this.logger.warn({ err: error, user: this.user, sqlstate: fields.sqlstate }, "a refused statement's transaction block was not failed on the backend");
       });
     }
+    const answered = endsWithSync ? this.answered(fields.sqlstate) : undefined;
     await this.send(backend.error(fields));
-    if (endsWithSync) {
+    if (answered) {
       // That Sync ends what went to the backend; extended messages the client has not ended yet stay pending.
       const place = this.state.now;
       if (place.phase === 'extended') this.state.move(place.pending.length > 0 ? { ...place, flushed: false } : { phase: 'ready' });
-      relay.send(SYNC, 1, this.answered(fields.sqlstate));
+      relay.send(SYNC, 1, answered);
     } else {
       this.state.move({ phase: 'discarding', refusedWith: fields.sqlstate });
     }

@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream';
+import { serialize } from 'pg-protocol';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Harness, startHarness } from '../support/harness.js';
+import { RawClient } from '../support/raw-client.js';
 
 const ticks = { tableName: 'ticks', streamName: 'ticks', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } };
 
@@ -69,6 +71,19 @@ describe('the statement log (kinesql.log-min-duration-statement)', () => {
       expect(find('insert into ticks (n) values (1)')).toMatchObject({ outcome: 'refused', sqlstate: '25006' });
     });
     for (const line of logged()) expect(line.ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('logs a refused statement whose client hung up right after the refusal', async () => {
+    const client = await RawClient.startup(harness.server.port, { user: 'hangs-up' });
+    client.write(Buffer.concat([serialize.query('delete from ticks where n = 3'), serialize.end()]));
+    await client.waitClosed();
+    await vi.waitFor(() => {
+      expect(logged().find((line) => line.user === 'hangs-up')).toMatchObject({
+        outcome: 'refused',
+        sqlstate: '25006',
+        statement: 'delete from ticks where n = 3',
+      });
+    });
   });
 
   it('cuts a long statement text and says how long it was', async () => {

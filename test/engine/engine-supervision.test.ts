@@ -9,19 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makePrivate, serverUser } from '../../src/engine/embedded-files.js';
 import { binariesAt, binariesReachableBy, packagedBinaries } from '../../src/engine/postgres-binaries.js';
 import { runInitdb, startServer } from '../../src/engine/postgres-process.js';
+import { isRunning } from '../../src/engine/process-liveness.js';
 import { freePort } from '../support/child-server.js';
 
 const logger = pino({ level: process.env['KINESQL_TEST_LOG'] ?? 'silent' });
 const isRoot = process.getuid?.() === 0;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
@@ -114,10 +106,10 @@ describe('the embedded engine never outlives kinesql', { timeout: 180_000 }, () 
     const served = await serve(await tablesDir());
     children.push(served.child);
     const engine = await engineOf(served);
-    expect(isAlive(engine.pid)).toBe(true);
+    expect(isRunning(engine.pid)).toBe(true);
 
     served.child.kill('SIGKILL');
-    await until('the orphaned engine stops', 15_000, () => !isAlive(engine.pid));
+    await until('the orphaned engine stops', 15_000, () => !isRunning(engine.pid));
     await until('its temporary data directory is removed', 15_000, async () => !(await exists(engine.dataDir)));
   });
 
@@ -132,7 +124,7 @@ describe('the embedded engine never outlives kinesql', { timeout: 180_000 }, () 
 
     const second = await serve(tables, dataDir);
     children.push(second.child);
-    expect(isAlive(pid)).toBe(false);
+    expect(isRunning(pid)).toBe(false);
     expect(await answers(second.port)).toBe(true);
   });
 
@@ -162,7 +154,7 @@ describe('the embedded engine never outlives kinesql', { timeout: 180_000 }, () 
     served.child.kill('SIGINT');
     const [code] = (await once(served.child, 'exit')) as [number | null];
     expect(code).toBe(0);
-    expect(isAlive(engine.pid)).toBe(false);
+    expect(isRunning(engine.pid)).toBe(false);
     expect(await exists(engine.dataDir)).toBe(false);
   });
 

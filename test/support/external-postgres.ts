@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { isRunning } from '../../src/engine/process-liveness.js';
 
 const run = promisify(execFile);
 
@@ -274,22 +275,13 @@ async function postmasterPid(dataDir: string): Promise<number | undefined> {
   const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
   const pid = Number(text.split('\n')[0]);
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return isRunning(pid) ? pid : undefined;
 }
 
 async function waitForPidExit(pid: number): Promise<void> {
   const deadline = performance.now() + STOP_TIMEOUT_MS;
   for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
+    if (!isRunning(pid)) return;
     if (performance.now() > deadline) {
       process.kill(pid, 'SIGKILL');
       return;
