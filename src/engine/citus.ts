@@ -135,18 +135,33 @@ export function publishedSetting(name: string): string {
 const ESSENTIAL_CONNECTION_FAILED = /^failure on connection marked as essential: (\S+)$/;
 
 /**
+ * The context Citus adds to a worker's error it passes on. A worker whose connection died mid-command gives
+ * libpq's words and no SQLSTATE, which Citus passes on as XX000.
+ */
+const RELAYED_FROM_WORKER = /while executing command on (\S+:\d+)/;
+const CONNECTION_LOST =
+  /terminating connection|server closed the connection unexpectedly|connection to server .* lost|could not (send|receive) data|no connection to the server|SSL SYSCALL error|the database system is (shutting down|starting up|in recovery mode)/;
+
+/**
  * A Citus coordinator's error about a worker it cannot reach, as a client should be told it: 08006 with the
  * node's address (Citus's own words when a statement's shard query cannot connect; its XX000 when a write's
- * connection fails is put in those terms). Undefined for any other error.
+ * connection fails, or a worker's connection dies mid-command, is put in those terms). Undefined for any other error.
  */
 export function unreachableWorker(error: unknown): { sqlstate: string; message: string } | undefined {
-  const { code, message, severity } = (error ?? {}) as { code?: unknown; message?: unknown; severity?: unknown };
+  const { code, message, severity, where } = (error ?? {}) as { code?: unknown; message?: unknown; severity?: unknown; where?: unknown };
   if (typeof message !== 'string' || severity === undefined) return undefined;
   const essential = ESSENTIAL_CONNECTION_FAILED.exec(message);
   if (code === SQLSTATE.internalError && essential) {
     return {
       sqlstate: SQLSTATE.connectionFailure,
       message: `the engine's worker node ${essential[1]} cannot be reached (it failed during a distributed transaction)`,
+    };
+  }
+  const relayed = typeof where === 'string' ? RELAYED_FROM_WORKER.exec(where) : null;
+  if (code === SQLSTATE.internalError && relayed && CONNECTION_LOST.test(message)) {
+    return {
+      sqlstate: SQLSTATE.connectionFailure,
+      message: `the engine's worker node ${relayed[1]} cannot be reached (its connection was lost: ${message.split('\n')[0]})`,
     };
   }
   if (code === SQLSTATE.connectionFailure && message.startsWith('connection to the remote node ')) return { sqlstate: SQLSTATE.connectionFailure, message };

@@ -26,6 +26,17 @@ describe('errors a Citus coordinator answers about a worker', () => {
       message: "the engine's worker node 10.0.0.7:5432 cannot be reached (it failed during a distributed transaction)",
     });
     expect(unreachableWorker(refused)).toEqual({ sqlstate: '08006', message: refused.message });
+    // A worker whose server died mid-command: libpq's words, no SQLSTATE, passed on by Citus as XX000 with its node.
+    const lost = Object.assign(answered('XX000', 'ERROR', 'terminating connection due to unexpected postmaster exit'), {
+      where: 'while executing command on 10.0.0.7:5432',
+    });
+    expect(unreachableWorker(lost)).toEqual({
+      sqlstate: '08006',
+      message: "the engine's worker node 10.0.0.7:5432 cannot be reached (its connection was lost: terminating connection due to unexpected postmaster exit)",
+    });
+    const workerBug = Object.assign(answered('XX000', 'ERROR', 'some other internal error'), { where: 'while executing command on 10.0.0.7:5432' });
+    expect(unreachableWorker(workerBug)).toBeUndefined();
+    expect(unreachableWorker(answered('XX000', 'ERROR', 'terminating connection due to unexpected postmaster exit'))).toBeUndefined();
     expect(unreachableWorker(answered('XX000', 'ERROR', 'some other internal error'))).toBeUndefined();
     expect(unreachableWorker(answered('23505', 'ERROR', 'duplicate key value violates unique constraint'))).toBeUndefined();
   });
