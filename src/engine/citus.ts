@@ -136,9 +136,12 @@ const ESSENTIAL_CONNECTION_FAILED = /^failure on connection marked as essential:
 
 /**
  * The context Citus adds to a worker's error it passes on. A worker whose connection died mid-command gives
- * libpq's words and no SQLSTATE, which Citus passes on as XX000.
+ * libpq's words and no SQLSTATE, which Citus passes on as XX000: with this context naming the node, or (from
+ * a COPY) without it.
  */
 const RELAYED_FROM_WORKER = /while executing command on (\S+:\d+)/;
+/** Citus's error when a COPY's connection to a worker failed without a message of the worker's own. */
+const COPY_FAILED = /^failed to complete COPY on (\S+:\d+)$/;
 const CONNECTION_LOST =
   /terminating connection|server closed the connection unexpectedly|connection to server .* lost|could not (send|receive) data|no connection to the server|SSL SYSCALL error|the database system is (shutting down|starting up|in recovery mode)/;
 
@@ -157,12 +160,14 @@ export function unreachableWorker(error: unknown): { sqlstate: string; message: 
       message: `the engine's worker node ${essential[1]} cannot be reached (it failed during a distributed transaction)`,
     };
   }
-  const relayed = typeof where === 'string' ? RELAYED_FROM_WORKER.exec(where) : null;
-  if (code === SQLSTATE.internalError && relayed && CONNECTION_LOST.test(message)) {
-    return {
-      sqlstate: SQLSTATE.connectionFailure,
-      message: `the engine's worker node ${relayed[1]} cannot be reached (its connection was lost: ${message.split('\n')[0]})`,
-    };
+  if (code === SQLSTATE.internalError && severity === 'ERROR' && CONNECTION_LOST.test(message)) {
+    const relayed = typeof where === 'string' ? RELAYED_FROM_WORKER.exec(where) : null;
+    const node = relayed ? `the engine's worker node ${relayed[1]}` : "one of the engine's worker nodes";
+    return { sqlstate: SQLSTATE.connectionFailure, message: `${node} cannot be reached (its connection was lost: ${message.split('\n')[0]})` };
+  }
+  const copy = COPY_FAILED.exec(message);
+  if (code === SQLSTATE.ioError && copy) {
+    return { sqlstate: SQLSTATE.connectionFailure, message: `the engine's worker node ${copy[1]} cannot be reached (a COPY to it failed)` };
   }
   if (code === SQLSTATE.connectionFailure && message.startsWith('connection to the remote node ')) return { sqlstate: SQLSTATE.connectionFailure, message };
   return undefined;

@@ -22,6 +22,7 @@ export const SQLSTATE = {
   adminShutdown: '57P01',
   crashShutdown: '57P02',
   cannotConnectNow: '57P03',
+  ioError: '58030',
   internalError: 'XX000',
   fdwError: 'HV000',
   fdwUnableToEstablishConnection: 'HV00N',

@@ -36,7 +36,15 @@ describe('errors a Citus coordinator answers about a worker', () => {
     });
     const workerBug = Object.assign(answered('XX000', 'ERROR', 'some other internal error'), { where: 'while executing command on 10.0.0.7:5432' });
     expect(unreachableWorker(workerBug)).toBeUndefined();
-    expect(unreachableWorker(answered('XX000', 'ERROR', 'terminating connection due to unexpected postmaster exit'))).toBeUndefined();
+    // The same from a COPY: no context naming the node.
+    expect(unreachableWorker(answered('XX000', 'ERROR', 'terminating connection due to unexpected postmaster exit'))).toEqual({
+      sqlstate: '08006',
+      message: "one of the engine's worker nodes cannot be reached (its connection was lost: terminating connection due to unexpected postmaster exit)",
+    });
+    expect(unreachableWorker(answered('58030', 'ERROR', 'failed to complete COPY on 10.0.0.7:5432'))).toEqual({
+      sqlstate: '08006',
+      message: "the engine's worker node 10.0.0.7:5432 cannot be reached (a COPY to it failed)",
+    });
     expect(unreachableWorker(answered('XX000', 'ERROR', 'some other internal error'))).toBeUndefined();
     expect(unreachableWorker(answered('23505', 'ERROR', 'duplicate key value violates unique constraint'))).toBeUndefined();
   });
