@@ -363,7 +363,7 @@ describe('a concurrent detach cut short by kill -9 of kinesql', () => {
     // The first batch went with the partitions whose detach was cut short.
     expect(held.rows[0]?.['lo']).toBeGreaterThanOrEqual(100);
     expect(inStream).toBeGreaterThanOrEqual(7);
-  });
+  }, 180_000);
 });
 
 /** Records of a stream that arrived at or after `since`, read from TRIM_HORIZON. */

@@ -150,5 +150,5 @@ describe.skipIf(!onCitus || citusMissing() !== undefined)('stream tables on a Ci
     }
     // While the holder held the table, the drop's attempts never queued a reader; after, readers wait only for the drop itself.
     expect(lockWaits.held).toBe(0);
-  });
+  }, 180_000);
 });
