@@ -8,7 +8,7 @@ import type { ReadReplica } from './engine/replica.js';
 import { createKinesisClient } from './kinesis/client.js';
 import { planReads } from './kinesis/read-plan.js';
 import { initParser } from './sql/parse.js';
-import { StatementExecutor } from './sql/statement-executor.js';
+import { StatementExecutor } from './wire/statement-executor.js';
 import { createStatusTables } from './store/status-tables.js';
 import { PARTITION_SCHEMA } from './store/time-partitions.js';
 import { CHECKPOINTS_TABLE, ClientRoles, hideStateTables, installEngineRoles, STATE_SCHEMA } from './engine/roles.js';

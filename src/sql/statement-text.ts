@@ -21,7 +21,8 @@ import { lazyTokens } from './tokens.js';
 
 /** The SQL-level PREPARE, EXECUTE, DEALLOCATE and DISCARD of a statement string. */
 export interface PreparedChanges {
-  prepares: [string, RelationName[]][];
+  /** Each PREPARE's name, the relations it names, and the index of the PREPARE among the string's statements. */
+  prepares: [name: string, relations: RelationName[], statement: number][];
   executes: string[];
   deallocates: string[];
   deallocateAll: boolean;
@@ -94,11 +95,11 @@ export function refusedAnalysis(refusal: NonNullable<TextAnalysis['refusal']>): 
 
 function preparedChanges(statements: readonly ParsedStatement[]): PreparedChanges {
   const changes: PreparedChanges = { prepares: [], executes: [], deallocates: [], deallocateAll: false, discardAll: false };
-  for (const statement of statements) {
+  for (const [index, statement] of statements.entries()) {
     const { kind, fields } = entryOf(statement.node);
     switch (kind) {
       case 'PrepareStmt':
-        if (fields.name !== undefined) changes.prepares.push([fields.name, referencedRelations(statement.node)]);
+        if (fields.name !== undefined) changes.prepares.push([fields.name, referencedRelations(statement.node), index]);
         break;
       case 'ExecuteStmt':
         if (fields.name !== undefined) changes.executes.push(fields.name);

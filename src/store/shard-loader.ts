@@ -19,6 +19,7 @@ import type { LoadedRange, LowerBound } from './loaded-range.js';
 import { loadPositions, lockAndLoadPosition, savePosition, savePositionSql, type StoredPosition } from './shard-positions.js';
 import { StreamReadError } from './stream-read-error.js';
 import type { TimePartitions } from './time-partitions.js';
+import { RowChanges } from './row-changes.js';
 import type { Logger } from 'pino';
 
 export interface ShardState {
@@ -80,6 +81,8 @@ export class ShardLoader {
   private reservedBytes = 0;
   /** The footprint of the table's last batch, from any shard: the room taken for a shard's first call. */
   private lastFootprint: number | undefined;
+  /** A batch of the table committed, or a shard's rows were taken from the engine again (a `LIMIT n` waits for them: visible-rows.ts). */
+  readonly rowChanges = new RowChanges();
 
   constructor(
     private readonly definition: TableDefinition,
@@ -195,6 +198,7 @@ export class ShardLoader {
       shard.invalidRows = saved.invalidRows;
       shard.messageBytes = saved.messageBytes;
       if (kind === 'tail') Object.assign(shard.range!, saved.range);
+      this.rowChanges.changed();
     });
     // The budget is given back once the batch is committed or failed (after it was let in, if it waits still).
     void copy.then(
@@ -365,6 +369,7 @@ export class ShardLoader {
     shard.rows = stored.rows;
     shard.invalidRows = stored.invalidRows;
     shard.messageBytes = stored.messageBytes;
+    this.rowChanges.changed();
     return lost;
   }
 }

@@ -2,7 +2,7 @@
  * One stream table: its shards, what of each is loaded, and reading what a statement needs: catch-up sharing,
  * shard listing and reshard order, fills of older ranges, freshness. Loading batches (shard-loader.ts),
  * eviction (eviction.ts), filling older ranges (older-range-fill.ts) and the catch-up queue (catch-up-queue.ts)
- * live in their own modules. What is left (about 660 lines) stays together because every part reads and moves
+ * live in their own modules. What is left (about 670 lines) stays together because every part reads and moves
  * the same per-shard state: the catch-up chain, the position reload after an engine doubt (a generation that
  * keeps a read begun before it from marking its shard fresh), the freshness bound, the stream incarnation, the
  * other servers' tip reads it adopts (shard leases) and the load budget's room per read. Split next along that
@@ -32,6 +32,7 @@ import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './c
 import type { StoredPosition } from './shard-positions.js';
 import type { TipReads } from './shard-tip-reads.js';
 import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
+import type { RowChanges } from './row-changes.js';
 
 export type { ShardStatus };
 import { closedRange, convertClosedPartition } from './columnar-partitions.js';
@@ -154,6 +155,11 @@ export class StreamTable {
 
   get rowsLoaded(): number {
     return [...this.shards.values()].reduce((total, shard) => total + shard.rows, 0);
+  }
+
+  /** When rowsLoaded changes: a batch committed, or a shard's position was taken from the engine again. */
+  get rowChanges(): RowChanges {
+    return this.loader.rowChanges;
   }
 
   get bytesLoaded(): number {

@@ -12,7 +12,7 @@ import type { Engine } from '../engine/engine.js';
 import type { ReadReplica } from '../engine/replica.js';
 import type { ClientRoles } from '../engine/roles.js';
 import { GSSENC_REQUEST_CODE, SSL_REQUEST_CODE, TransactionStatus } from '../pg/protocol-constants.js';
-import type { StatementExecutor } from '../sql/statement-executor.js';
+import type { StatementExecutor } from './statement-executor.js';
 import type { AuthConfig } from './auth/credentials.js';
 import { beginPasswordExchange } from './auth/password-exchange.js';
 import { inClientEncoding } from '../pg/message-encoding.js';

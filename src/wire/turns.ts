@@ -15,10 +15,9 @@ import { PgError, type ErrorFields } from '../pg/pg-error.js';
 import { inClientEncoding } from '../pg/message-encoding.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { SettingChange } from '../sql/setting-changes.js';
-import type { PreparedChanges } from '../sql/statement-text.js';
-import type { AnalyzedSql, CaughtUp, SessionContext, StatementExecutor } from '../sql/statement-executor.js';
+import { NO_PREPARED_CHANGES, type PreparedPlan, type RelationRead, type StatementPlan } from '../sql/statement-plan.js';
+import type { CaughtUp, SessionContext, StatementExecutor } from './statement-executor.js';
 import type { SessionBackend } from '../engine/citus.js';
-import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
 import { messageVerdict, type ConnectionState, type ExtendedPlace } from './connection-state.js';
 import { buildParse, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
@@ -182,27 +181,27 @@ export class SessionTurns {
     const codec = this.relay.codec;
     const sql = new BodyReader(message.body).cstring(codec);
     this.turnText = sql;
-    let analyzed: AnalyzedSql;
+    let plan: StatementPlan;
     try {
-      analyzed = await this.executor.analyze(sql);
+      plan = await this.executor.analyze(sql);
     } catch (error) {
       if (!failsStatement(error)) throw error;
       await this.refuse(error, true);
       return;
     }
-    const relations = [...analyzed.relations, ...this.executedRelations(analyzed.prepared.executes)];
-    const build = async (context: SessionContext): Promise<Buffer> => engineQueryMessage(message, sql, this.executor.prepareSql(analyzed, context), codec);
-    await this.forward(relations, build, 1, analyzed.text.settingChanges);
-    this.notePrepared(analyzed.prepared);
+    const relations = [...plan.relations, ...this.executedRelations(plan.prepared.executes)];
+    const build = async (context: SessionContext): Promise<Buffer> => engineQueryMessage(message, sql, this.executor.prepareSql(plan, context), codec);
+    await this.forward(relations, build, 1, plan.text.settingChanges);
+    this.notePrepared(plan.prepared);
   }
 
   /** The stream tables the prepared statements an EXECUTE names read. */
-  private executedRelations(names: readonly string[]): RelationName[] {
+  private executedRelations(names: readonly string[]): RelationRead[] {
     return names.flatMap((name) => this.prepared.get(name)?.relations ?? []);
   }
 
   /** SQL PREPARE, DEALLOCATE and DISCARD ALL change the namespace protocol Parse uses too. */
-  private notePrepared(changes: PreparedChanges): void {
+  private notePrepared(changes: PreparedPlan): void {
     for (const [name, relations] of changes.prepares) this.prepared.set(name, { relations, changes: [], executes: [], prepared: NO_PREPARED_CHANGES });
     for (const name of changes.deallocates) this.prepared.delete(name);
     if (changes.deallocateAll || changes.discardAll) this.prepared.clear();
@@ -218,19 +217,19 @@ export class SessionTurns {
     const decoded = new Map<FrontendMessage, ParseMessage>();
     this.turnText = this.textOfBatch(batch, decoded);
     const endsWithSync = batch.at(-1)?.type === 'S';
-    const relations: RelationName[] = [];
+    const relations: RelationRead[] = [];
     const changes: SettingChange[] = [];
     const codec = this.relay.codec;
-    const parses = new Map<FrontendMessage, { parse: ParseMessage; analyzed: AnalyzedSql }>();
+    const parses = new Map<FrontendMessage, { parse: ParseMessage; plan: StatementPlan }>();
     try {
       for (const message of batch) {
         if (message.type === 'P') {
           const parse = decoded.get(message) ?? readParse(message.body, codec);
-          const analyzed = await this.executor.analyze(parse.query);
+          const plan = await this.executor.analyze(parse.query);
           // Parse and Describe read no rows: the catch-up comes with the Bind that runs the statement.
-          const { relations: own, prepared } = analyzed;
-          this.prepared.set(parse.name, { relations: own, changes: analyzed.text.settingChanges, executes: prepared.executes, prepared });
-          parses.set(message, { parse, analyzed });
+          const { relations: own, prepared } = plan;
+          this.prepared.set(parse.name, { relations: own, changes: plan.text.settingChanges, executes: prepared.executes, prepared });
+          parses.set(message, { parse, plan });
         } else if (message.type === 'B') {
           const bind = readBind(message.body);
           const statement = this.prepared.get(bind.statement);
@@ -256,7 +255,7 @@ export class SessionTurns {
       const out: Buffer[] = [];
       for (const message of batch) {
         const parsed = parses.get(message);
-        const query = parsed ? this.executor.prepareSql(parsed.analyzed, context) : undefined;
+        const query = parsed ? this.executor.prepareSql(parsed.plan, context) : undefined;
         out.push(!parsed || query === parsed.parse.query ? message.raw : buildParse({ ...parsed.parse, query: query! }, codec));
       }
       return joinedBytes(out);
@@ -326,7 +325,7 @@ export class SessionTurns {
    * the statement.
    */
   private async forward(
-    relations: RelationName[],
+    relations: RelationRead[],
     build: (context: SessionContext) => Promise<Buffer>,
     replies: number,
     changes: readonly SettingChange[],
@@ -374,7 +373,7 @@ export class SessionTurns {
     this.context = { searchPath: searchPathSchemas(values.get('search_path') ?? '', this.user), settings: values, backend: this.backend };
   }
 
-  private async catchUp(relations: RelationName[], statementTimeoutMs: number): Promise<CaughtUp> {
+  private async catchUp(relations: RelationRead[], statementTimeoutMs: number): Promise<CaughtUp> {
     // A controller that was never aborted is used again (making one per statement costs more than the check).
     const controller = this.unusedController ?? new AbortController();
     this.unusedController = undefined;
@@ -453,13 +452,12 @@ export class SessionTurns {
 
 /** A prepared statement (protocol Parse or SQL PREPARE): the stream tables it reads, what it sets, the prepared statements it runs or changes. */
 interface PreparedStatement {
-  relations: RelationName[];
+  /** What it reads, each with the bounds its statement puts on the scan (those of the PREPARE's query for SQL PREPARE). */
+  relations: RelationRead[];
   changes: readonly SettingChange[];
   executes: readonly string[];
-  prepared: PreparedChanges;
+  prepared: PreparedPlan;
 }
-
-const NO_PREPARED_CHANGES: PreparedChanges = { prepares: [], executes: [], deallocates: [], deallocateAll: false, discardAll: false };
 
 /**
  * A statement's error (ERROR): kinesql's refusal, an unparsable message of a batch, a session property it

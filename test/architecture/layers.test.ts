@@ -92,6 +92,21 @@ function specifiersIn(text: string): string[] {
   return specifiers;
 }
 
+/** The specifiers of the import declarations in a module's text that bring in values: not `import type`, nor only `type` names. */
+function valueSpecifiersIn(text: string): string[] {
+  const source = ts.createSourceFile('module.ts', text, ts.ScriptTarget.Latest, true);
+  return source.statements.flatMap((statement) => {
+    if (!ts.isImportDeclaration(statement) || !ts.isStringLiteralLike(statement.moduleSpecifier)) return [];
+    const clause = statement.importClause;
+    const bindings = clause?.namedBindings;
+    const onlyTypes =
+      clause !== undefined &&
+      (clause.isTypeOnly ||
+        (clause.name === undefined && bindings !== undefined && ts.isNamedImports(bindings) && bindings.elements.every((element) => element.isTypeOnly)));
+    return onlyTypes ? [] : [statement.moduleSpecifier.text];
+  });
+}
+
 function importsOf(file: string): Import[] {
   return specifiersIn(readFileSync(file, 'utf8')).map((specifier) =>
     specifier.startsWith('.') ? { from: file, specifier, file: resolve(dirname(file), specifier).replace(/\.js$/, '.ts') } : { from: file, specifier },
@@ -165,6 +180,20 @@ describe('the layers of src/', () => {
     const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     const undeclared = new Set(packageImports.map(({ specifier }) => packageOf(specifier)).filter((name) => manifest.dependencies[name] === undefined));
     expect([...undeclared]).toEqual([]);
+  });
+
+  it('keeps sql/ to parsing, gating, analysis and rewriting: from store/ and engine/ it takes types, and the names of the catalog relations kinesql answers', () => {
+    expect(
+      valueSpecifiersIn(`import type { A } from './a.js';\nimport { type B } from './b.js';\nimport { C, type D } from './c.js';\nimport './d.js';`),
+    ).toEqual(['./c.js', './d.js']);
+    const allowed = new Set([join(SRC, 'engine/catalog-functions.ts')]);
+    const reaching = sourceFiles(join(SRC, 'sql')).flatMap((file) =>
+      valueSpecifiersIn(readFileSync(file, 'utf8'))
+        .filter((specifier) => specifier.startsWith('.'))
+        .map((specifier) => ({ from: file, specifier, file: resolve(dirname(file), specifier).replace(/\.js$/, '.ts') }))
+        .filter(({ file: target }) => ['store', 'engine'].includes(layerOf(target)) && !allowed.has(target)),
+    );
+    expect(reaching.map(show)).toEqual([]);
   });
 
   it('has no circle of imports between modules', () => {

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Engine } from '../../src/engine/engine.js';
 import { initParser } from '../../src/sql/parse.js';
-import { StatementExecutor } from '../../src/sql/statement-executor.js';
+import { StatementExecutor } from '../../src/wire/statement-executor.js';
 import type { StreamStore } from '../../src/store/stream-store.js';
 
 // Every call into libpg-query's parser and lexer goes through these spies.

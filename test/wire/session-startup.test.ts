@@ -7,7 +7,7 @@ import type { Engine } from '../../src/engine/engine.js';
 import type { ClientRoles } from '../../src/engine/roles.js';
 import { GSSENC_REQUEST_CODE, PROTOCOL_VERSION_3 } from '../../src/pg/protocol-constants.js';
 import { initParser } from '../../src/sql/parse.js';
-import { StatementExecutor } from '../../src/sql/statement-executor.js';
+import { StatementExecutor } from '../../src/wire/statement-executor.js';
 import type { StreamStore } from '../../src/store/stream-store.js';
 import { type AuthConfig, type AuthMethod, createAuthConfig, md5Secret, parseUserList } from '../../src/wire/auth/credentials.js';
 import { makeScramVerifier } from '../../src/wire/auth/scram.js';

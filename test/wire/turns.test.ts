@@ -6,7 +6,7 @@ import type { Engine } from '../../src/engine/engine.js';
 import { TransactionStatus } from '../../src/pg/protocol-constants.js';
 import { initParser } from '../../src/sql/parse.js';
 import { PgError } from '../../src/pg/pg-error.js';
-import { type CaughtUp, StatementExecutor } from '../../src/sql/statement-executor.js';
+import { type CaughtUp, StatementExecutor } from '../../src/wire/statement-executor.js';
 import type { StreamStore } from '../../src/store/stream-store.js';
 import type { BackendMessage, BackendRelay } from '../../src/wire/backend-relay.js';
 import { FrontendReader } from '../../src/wire/frontend-reader.js';

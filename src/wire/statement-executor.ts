@@ -4,20 +4,19 @@ import type { CheckpointDefaults } from '../engine/roles.js';
 import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/checkpoints.js';
 import { loadProgressText } from '../store/load-progress.js';
 import type { StreamStore } from '../store/stream-store.js';
-import type { ScanBounds, ScanProgress, ScanWindow } from '../store/scan-request.js';
-import { qualifiedName } from '../pg/quoting.js';
-import { checkSessionProperty, SESSION_PROPERTIES, sessionPropertyValue } from '../config/session-properties.js';
+import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
+import { SESSION_PROPERTIES, sessionPropertyValue } from '../config/session-properties.js';
 import { sessionScan } from '../store/session-scan.js';
 import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
 import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
+import { untilRowsVisible } from '../store/visible-rows.js';
 import { backend } from '../pg/backend-messages.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
-import type { ColumnVisibility } from './hidden-columns.js';
-import { StatementAnalyzer } from './off-thread.js';
-import { prepareText, rewritesNothing, type PreparedChanges, type StarContext, type TextAnalysis } from './statement-text.js';
-import type { StatementBounds } from './statement-bounds.js';
-import type { RelationName } from './stream-tables.js';
+import type { ColumnVisibility } from '../sql/hidden-columns.js';
+import { StatementAnalyzer } from '../sql/off-thread.js';
+import { statementPlan, type RelationRead, type StatementPlan } from '../sql/statement-plan.js';
+import { prepareText, rewritesNothing, type StarContext } from '../sql/statement-text.js';
 import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { publishSessionSettings, type SessionBackend, unreachableWorker } from '../engine/citus.js';
@@ -31,20 +30,6 @@ export interface SessionContext {
   backend?: SessionBackend;
 }
 
-/** A client's SQL string, parsed once: what every later step (catch-up, the engine's text, prepared statements) needs of it. */
-export interface AnalyzedSql {
-  readonly sql: string;
-  /**
-   * The relations it may read rows of (not those only its EXPLAIN, PREPARE, `LIMIT 0` or constant-false WHERE
-   * names), each a copy of its own that leads back to its statement's parse tree (scan bounds).
-   */
-  readonly relations: RelationName[];
-  /** The session properties it SETs to constants. */
-  readonly properties: Map<string, string>;
-  readonly prepared: PreparedChanges;
-  readonly text: TextAnalysis;
-}
-
 export type ReplySink = (bytes: Uint8Array) => Promise<void>;
 
 /** What a statement's catch-up did, for the bookkeeping after the statement ran (checkpoint mode). */
@@ -53,13 +38,11 @@ export interface CaughtUp {
 }
 
 /**
- * Prepares client statements: parses them with the PostgreSQL grammar, and brings every stream table they
- * read up to the streams' tips as of the moment they arrived (reading only what their WHERE can see)
- * before the session forwards them to its own engine backend.
+ * A client statement's way to the engine: its plan (sql/statement-plan.ts), then, for a statement that reads
+ * stream tables, their catch-up in the store up to the streams' tips as of the moment it arrived (reading only
+ * what its WHERE can see, as its plan says), then the text the session forwards to its own engine backend.
  */
 export class StatementExecutor {
-  /** The statement each relation returned by analyze came from, to find the bounds it puts on it. */
-  private readonly statementOf = new WeakMap<RelationName, StatementBounds>();
   /** Where catch-up waits are recorded (the operator's /metrics), when served. */
   metrics: { catchUpFinished(seconds: number): void } | undefined;
 
@@ -96,11 +79,11 @@ export class StatementExecutor {
     return { searchPath: session.searchPath, tables, renameOldCatalogColumns: this.engine.serverVersionNum >= 170000 };
   }
 
-  /** The client's SQL as the engine gets it (statement-text.ts), spliced together from its analysis. */
-  prepareSql(analyzed: AnalyzedSql, session: SessionContext): string {
+  /** The client's SQL as the engine gets it (statement-text.ts), spliced together from its plan's analysis. */
+  prepareSql(plan: StatementPlan, session: SessionContext): string {
     // Most statements need no rewrite: the session's tables and search_path are not even looked at.
-    if (rewritesNothing(analyzed.text)) return analyzed.sql;
-    return prepareText(analyzed.sql, analyzed.text, this.starContext(session));
+    if (rewritesNothing(plan.text)) return plan.sql;
+    return prepareText(plan.sql, plan.text, this.starContext(session));
   }
 
   /** Why SQL of `bytes` is too large to analyse within its time budget (54001), known before it is even read; undefined when it is not. */
@@ -112,7 +95,7 @@ export class StatementExecutor {
    * Whether any of the relations could be a stream table or a status table under some search_path: only
    * such statements need the session's settings and a catch-up.
    */
-  mayReadStreams(relations: RelationName[]): boolean {
+  mayReadStreams(relations: RelationRead[]): boolean {
     if (relations.length === 0) return false;
     const tables = this.store.list();
     return relations.some(
@@ -122,37 +105,22 @@ export class StatementExecutor {
 
   /**
    * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
-   * returns what later steps need of it. A refused or unparsable string, or a session property set to a value
-   * it can never take, throws a PgError (the client's ErrorResponse). SQL that could take more than a few milliseconds to parse is
-   * analysed in a worker thread (off-thread.ts), which sends its statements' scan bounds back as data.
+   * returns its plan (sql/statement-plan.ts), which the catch-up and the engine's text are made from. A refused or
+   * unparsable string, or a session property set to a value it can never take, throws a PgError (the client's
+   * ErrorResponse). SQL that could take more than a few milliseconds to parse is analysed in a worker thread
+   * (sql/off-thread.ts), which sends its statements' scan bounds back as data.
    */
-  async analyze(sql: string): Promise<AnalyzedSql> {
-    const { analysis, bounds } = await this.analyzer.analyze(sql);
-    if (analysis.refusal) {
-      const { message, sqlstate, position, hint } = analysis.refusal;
-      throw new PgError(message, sqlstate, { position, hint });
-    }
-    const properties = new Map(analysis.properties);
-    for (const [name, value] of properties) checkSessionProperty(name, value);
-    const relations = analysis.relations.flatMap(({ relation, statement }) => {
-      const source = bounds[statement];
-      // A relation the statement reads no rows of needs no catch-up: the statement waits for nothing.
-      if (source?.readsNoRows(relation)) return [];
-      // A copy of its own, so the statement it came from can be found again for its scan bounds.
-      const own = { ...relation };
-      if (source) this.statementOf.set(own, source);
-      return [own];
-    });
-    return { sql, relations, properties, prepared: analysis.prepared, text: analysis };
+  async analyze(sql: string): Promise<StatementPlan> {
+    return statementPlan(sql, await this.analyzer.analyze(sql));
   }
 
   /**
-   * Brings the stream tables among `relations` (from analyze) up to the streams' tips as of now, reading
+   * Brings the stream tables among `relations` (from plans, with their bounds) up to the streams' tips as of now, reading
    * only what their WHERE can see. `signal` aborts the wait (CancelRequest, statement_timeout): the
    * statement fails with its reason at once; the catch-up itself finishes in the background, so the store's
    * bookkeeping always matches what the engine holds. Progress NOTICEs of a long catch-up go to `reply`.
    */
-  async catchUp(relations: RelationName[], session: SessionContext, signal?: AbortSignal, reply?: ReplySink): Promise<CaughtUp> {
+  async catchUp(relations: RelationRead[], session: SessionContext, signal?: AbortSignal, reply?: ReplySink): Promise<CaughtUp> {
     const statementStart = new Date();
     const tables = this.store.resolve(relations, session.searchPath);
     if (namesStatusTable(relations, session.searchPath)) await this.store.refreshStatus();
@@ -195,7 +163,7 @@ export class StatementExecutor {
     // `SELECT … FROM t LIMIT n` is answered by any n rows of its snapshot: once n are loaded and visible, the
     // rest of the load goes on in the background (checkpoint mode needs the positions the whole read reaches).
     const enough = mode ? undefined : this.rowsEnough(tables, relations);
-    const answerable = enough === undefined ? catchingUp : this.untilRowsVisible(tables[0]!, enough, scan.window, catchingUp);
+    const answerable = enough === undefined ? catchingUp : untilRowsVisible(this.engine, tables[0]!, enough, scan.window, catchingUp);
     if (signal) {
       answerable.catch(() => undefined);
       signal.throwIfAborted();
@@ -225,39 +193,11 @@ export class StatementExecutor {
     return { checkpoint: { mode, visibleFrom: windowStart, tables: tables.map((table) => ({ table, reached: table.reachedPositions() })) } };
   }
 
-  /** n when the statements are one `SELECT … FROM t LIMIT n` of the one stream table they read (limit-rows.ts). */
-  private rowsEnough(tables: StreamTable[], relations: RelationName[]): number | undefined {
+  /** n when the statements are one `SELECT … FROM t LIMIT n` of the one stream table they read (sql/limit-rows.ts). */
+  private rowsEnough(tables: StreamTable[], relations: RelationRead[]): number | undefined {
     if (tables.length !== 1 || relations.length !== 1) return undefined;
     const table = tables[0]!.definition;
-    return this.statementOf.get(relations[0]!)?.rowsEnough({ schema: table.schemaName, name: table.tableName });
-  }
-
-  /**
-   * Resolves when `catchingUp` does, or sooner, once `rows` rows of the table's window are loaded: the engine is
-   * asked (as the row policy counts them, with the window as it will stand a minute on) only once the table's
-   * own count says there could be enough.
-   */
-  private async untilRowsVisible(table: StreamTable, rows: number, window: ScanWindow | undefined, catchingUp: Promise<void>): Promise<void> {
-    let finished = false;
-    const settled = catchingUp.finally(() => {
-      finished = true;
-    });
-    const visible = async (): Promise<void> => {
-      while (!finished) {
-        if (table.rowsLoaded >= rows) {
-          const start = window ? window.start : table.windowStart(Date.now() + 60_000);
-          const where = start ? `WHERE _message_timestamp >= $1` : '';
-          const { rows: counted } = await this.engine.query(
-            `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${qualifiedName(table.definition)} ${where} LIMIT ${rows}) AS loaded`,
-            start ? [start] : [],
-          );
-          if ((counted[0]?.n as number | undefined) === rows) return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, ROWS_POLL_MS));
-      }
-    };
-    // The engine out of reach while asked: the statement waits for the whole load, as any other does.
-    await Promise.race([settled, visible().catch(() => settled)]);
+    return relations[0]!.bounds.rowsEnough({ schema: table.schemaName, name: table.tableName });
   }
 
   /** The session's settings where the workers' shard policies read them (engine/citus.ts). */
@@ -281,22 +221,20 @@ export class StatementExecutor {
   }
 
   /** Per table, the loosest bounds over every place the statements name it (none if any place has none). */
-  private boundsByTable(tables: StreamTable[], relations: RelationName[], searchPath: string[], start: Date): Map<StreamTable, ScanBounds> {
+  private boundsByTable(tables: StreamTable[], relations: RelationRead[], searchPath: string[], start: Date): Map<StreamTable, ScanBounds> {
     const result = new Map<StreamTable, ScanBounds>();
     for (const table of tables) {
       const ref = { schema: table.definition.schemaName, name: table.definition.tableName };
       const naming = relations.filter((relation) => this.store.resolve([relation], searchPath)[0] === table);
-      const statements = new Set(naming.map((relation) => this.statementOf.get(relation)));
-      if (statements.has(undefined) || statements.size !== 1) continue;
+      // The statements naming it, by where their bounds come from (one string's analysis, however often it is planned).
+      const statements = new Set(naming.map((relation) => relation.bounds));
+      if (statements.size !== 1) continue;
       const bounds = [...statements][0]!.boundsFor(ref, start);
       if (bounds) result.set(table, bounds);
     }
     return result;
   }
 }
-
-/** How often a `LIMIT n` statement looks whether n rows are loaded yet. */
-const ROWS_POLL_MS = 100;
 
 function progressMessage(progress: ScanProgress[]): string {
   return progress.map(loadProgressText).join('; ');
