@@ -21,7 +21,7 @@ import type { SessionBackend } from '../engine/citus.js';
 import type { RelationName } from '../sql/stream-tables.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
 import { messageVerdict, type ConnectionState, type ExtendedPlace } from './connection-state.js';
-import { buildParse, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
+import { buildParse, parameterTypes, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { engineQueryMessage } from './query-message.js';
@@ -226,6 +226,7 @@ export class SessionTurns {
       for (const message of batch) {
         if (message.type === 'P') {
           const parse = decoded.get(message) ?? readParse(message.body, codec);
+          refuseRoleParameters(parse);
           const analyzed = await this.executor.analyze(parse.query);
           // Parse and Describe read no rows: the catch-up comes with the Bind that runs the statement.
           const { relations: own, prepared } = analyzed;
@@ -466,6 +467,20 @@ const NO_PREPARED_CHANGES: PreparedChanges = { prepares: [], executes: [], deall
  * cannot take, a catch-up that failed or was cancelled, a read replica that could not follow. A FATAL one
  * (the engine away) ends the session instead.
  */
+/** regrole and regrole[]: the engine would read a parameter of either with the regrole type's own input. */
+const ROLE_PARAMETER_TYPES = new Set([4096, 4097]);
+
+/**
+ * A parameter declared regrole would be read by the engine's regrole input, which knows every login of the
+ * engine; kinesql checks a role given in SQL text (sql/role-probes.ts), so it asks for it there.
+ */
+function refuseRoleParameters(parse: ParseMessage): void {
+  if (!parameterTypes(parse).some((type) => ROLE_PARAMETER_TYPES.has(type))) return;
+  throw new PgError('kinesql does not accept parameters declared regrole', SQLSTATE.featureNotSupported, {
+    hint: 'Send the role as text and cast it in the statement: $1::regrole.',
+  });
+}
+
 function failsStatement(error: unknown): error is PgError {
   return error instanceof PgError && error.severity === 'ERROR';
 }
