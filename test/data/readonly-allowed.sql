@@ -393,7 +393,7 @@ SELECT current_user, session_user
 BEGIN; LOCK TABLE t IN ACCESS SHARE MODE
 -- ---- the port, with a comment between the words (issue 20)
 show /**/ port
--- ---- role probe: pg_get_userbyid of another user's OID (issue 20; test/e2e/role-probes.test.ts runs each role probe for bob's name and OID, 4242424242 here)
+-- ---- role probe: pg_get_userbyid of another user's OID (issue 20; test/clients/role-probes.test.ts runs each role probe for bob's name and OID, 4242424242 here)
 SELECT pg_get_userbyid(4242424242)
 -- ---- role probe: pg_catalog.pg_get_userbyid, quoted
 SELECT "pg_catalog"."pg_get_userbyid"(4242424242) AS owner
