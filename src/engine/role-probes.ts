@@ -11,6 +11,10 @@
  * the search_path catches unqualified calls only, and psql qualifies every call (`pg_catalog.pg_get_userbyid`);
  * REVOKE EXECUTE on pg_get_userbyid would break the system views that call it as the client (pg_tables,
  * pg_matviews, …); and a type's input and output functions run without an EXECUTE check at all.
+ *
+ * What this does not reach: a string literal or parameter the engine reads as a regrole or an aclitem because of
+ * what it meets (`'alice'::regrole = 'bob'`, `relacl @> 'bob=r/postgres'`) goes through the type's own input
+ * while the statement is planned; it still tells whether a name is a role (never a name not asked for).
  */
 import { quoteLiteral } from '../pg/quoting.js';
 import type { Engine } from './engine.js';
@@ -53,9 +57,20 @@ export const ROLE_PROBE_FUNCTIONS: readonly string[] = [
   'makeaclitem',
   'acldefault',
   ...OBJECT_FUNCTIONS,
+  'pg_stat_get_activity',
+  'pg_stat_get_backend_userid',
+  'pg_get_object_address',
+  'pg_input_error_info',
+  'pg_input_is_valid',
 ];
 
 const hidden = (oid: string): string => `${PUBLIC_SCHEMA}.role_hidden(${oid})`;
+
+/** Whether no role named `name` (an SQL expression) is one the session may see. */
+const noVisibleRole = (name: string): string => `NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = ${name} AND NOT ${hidden('r.oid')})`;
+
+/** What a raise of PostgreSQL's error for a missing role named `name` looks like in PL/pgSQL. */
+const raiseMissing = (name: string): string => `RAISE EXCEPTION 'role "%" does not exist', ${name} USING ERRCODE = 'undefined_object'`;
 
 /** A function that returns its argument, a role by name or OID, and raises `message` when `refused`. */
 function passedIfVisible(name: string, type: string, refused: string, message: string): string {
@@ -83,12 +98,7 @@ const FOUNDATION = [
        WHERE m.member = role_id AND m.roleid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = ${quoteLiteral(READER_ROLE)})
          AND m.member <> (SELECT own.oid FROM pg_catalog.pg_roles own WHERE own.rolname = session_user)) $f$`,
   // A missing role fails here too (PUBLIC aside, which has_*_privilege take for a role): in the same words, from the same line.
-  passedIfVisible(
-    'visible_role_name',
-    'name',
-    `role <> 'public' AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = role AND NOT ${hidden('r.oid')})`,
-    `'role "%" does not exist'`,
-  ),
+  passedIfVisible('visible_role_name', 'name', `role <> 'public' AND ${noVisibleRole('role')}`, `'role "%" does not exist'`),
   passedIfVisible('visible_role_oid', 'oid', hidden('role'), `'role with OID % does not exist'`),
   `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.check_role_reference(reference text) RETURNS boolean LANGUAGE plpgsql STABLE AS $f$
    BEGIN
@@ -172,25 +182,66 @@ async function privilegeSignatures(engine: Engine): Promise<Signature[]> {
   return rows.map((row) => ({ name: String(row['name']), returns: String(row['returns']), args: (row['args'] as string[]).map(String) }));
 }
 
-/** Wrappers of OBJECT_FUNCTIONS, with the engine's own argument and result declarations (their OUT columns). */
-async function objectFunctions(engine: Engine): Promise<string[]> {
+/**
+ * Functions declared as the engine declares them (their OUT columns too), by name, each with its language and
+ * body; a function the engine does not have (pg_input_is_valid before PostgreSQL 16) is left out.
+ */
+const DECLARED_WRAPPERS: Readonly<Record<string, string>> = {
+  // A hidden role is described as OID 0, which is no role.
+  ...Object.fromEntries(
+    OBJECT_FUNCTIONS.map((name) => {
+      const call = `pg_catalog.${name}($1, CASE WHEN $1 = 'pg_catalog.pg_authid'::regclass AND ${hidden('$2')} THEN 0 ELSE $2 END, $3)`;
+      return [name, `LANGUAGE sql STABLE AS $f$ SELECT ${name === 'pg_describe_object' ? call : `* FROM ${call}`} $f$`];
+    }),
+  ),
+  // Another user's sessions, as pg_stat_activity leaves them out (engine's own processes have no role).
+  pg_stat_get_activity: `LANGUAGE sql STABLE AS $f$
+    SELECT * FROM pg_catalog.pg_stat_get_activity($1) a WHERE a.usesysid IS NULL OR NOT ${hidden('a.usesysid')} $f$`,
+  pg_stat_get_backend_userid: `LANGUAGE sql STABLE AS $f$
+    SELECT CASE WHEN ${hidden('pg_catalog.pg_stat_get_backend_userid($1)')} THEN NULL ELSE pg_catalog.pg_stat_get_backend_userid($1) END $f$`,
+  // The object types whose first name is a role; a missing role is refused by the same RAISE as a hidden one.
+  pg_get_object_address: `LANGUAGE plpgsql STABLE AS $f$
+    BEGIN
+      IF $1 IN ('role', 'user mapping', 'default acl') AND pg_catalog.cardinality($2) >= 1 AND $2[1] <> 'public' AND ${noVisibleRole('$2[1]')} THEN
+        ${raiseMissing('$2[1]')};
+      END IF;
+      SELECT a.classid, a.objid, a.objsubid INTO classid, objid, objsubid FROM pg_catalog.pg_get_object_address($1, $2, $3) a;
+    END $f$`,
+  // regrole's input as a cast reads it (check_role_reference).
+  pg_input_error_info: `LANGUAGE plpgsql STABLE AS $f$
+    BEGIN
+      IF pg_catalog.to_regtype($2) IN ('pg_catalog.regrole'::pg_catalog.regtype, 'pg_catalog._regrole'::pg_catalog.regtype) THEN
+        BEGIN
+          IF pg_catalog.to_regtype($2) = 'pg_catalog.regrole'::pg_catalog.regtype THEN PERFORM $1::${ROLE_REFERENCE_DOMAIN};
+          ELSE PERFORM $1::${ROLE_REFERENCE_DOMAIN}[];
+          END IF;
+        EXCEPTION WHEN undefined_object THEN
+          GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, sql_error_code = RETURNED_SQLSTATE;
+          RETURN;
+        END;
+      END IF;
+      SELECT e.message, e.detail, e.hint, e.sql_error_code INTO message, detail, hint, sql_error_code FROM pg_catalog.pg_input_error_info($1, $2) e;
+    END $f$`,
+  pg_input_is_valid: `LANGUAGE sql STABLE AS $f$ SELECT (${PUBLIC_SCHEMA}.pg_input_error_info($1, $2)).sql_error_code IS NULL $f$`,
+};
+
+async function declaredWrappers(engine: Engine): Promise<string[]> {
   const { rows } = await engine.query(
     `SELECT p.proname AS name, pg_catalog.pg_get_function_arguments(p.oid) AS args, pg_catalog.pg_get_function_result(p.oid) AS result
-       FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname = ANY ($1) AND p.pronargs = 3`,
-    [OBJECT_FUNCTIONS],
+       FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname = ANY ($1)
+      -- pg_input_is_valid calls pg_input_error_info's wrapper: that one first.
+      ORDER BY p.proname = 'pg_input_is_valid'`,
+    [Object.keys(DECLARED_WRAPPERS)],
   );
   return rows.map((row) => {
-    const [name, args, result] = [String(row['name']), String(row['args']), String(row['result'])];
-    const objid = `CASE WHEN $1 = 'pg_catalog.pg_authid'::regclass AND ${hidden('$2')} THEN 0 ELSE $2 END`;
-    const call = `pg_catalog.${name}($1, ${objid}, $3)`;
-    return `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.${name}(${args}) RETURNS ${result} LANGUAGE sql STABLE AS $f$
-      SELECT ${result === 'record' ? `* FROM ${call}` : call} $f$`;
+    const name = String(row['name']);
+    return `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.${name}(${String(row['args'])}) RETURNS ${String(row['result'])} ${DECLARED_WRAPPERS[name]!}`;
   });
 }
 
 /** Creates (or brings up to date) kinesql's versions of the functions that take or give a role. */
 export async function installRoleProbeFunctions(engine: Engine): Promise<void> {
-  const objects = await objectFunctions(engine);
+  const declared = await declaredWrappers(engine);
   const signatures = await privilegeSignatures(engine);
   const longest = new Map<string, number>();
   for (const { name, args } of signatures) longest.set(name, Math.max(longest.get(name) ?? 0, args.length));
@@ -200,7 +251,7 @@ export async function installRoleProbeFunctions(engine: Engine): Promise<void> {
     for (const statement of [
       ...FOUNDATION,
       ...REGROLE_FUNCTIONS,
-      ...objects,
+      ...declared,
       ...signatures.map((signature) => privilegeWrapper(signature, longest.get(signature.name)!)),
     ]) {
       await tx.query(statement);

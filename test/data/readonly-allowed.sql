@@ -469,3 +469,13 @@ SELECT c.relname FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = 42424
 SELECT role_name FROM information_schema.enabled_roles WHERE role_name = 'bob' UNION ALL SELECT grantee FROM information_schema.applicable_roles WHERE 'bob' IN (grantee, role_name)
 -- ---- role probe: information_schema.role_table_grants and table_privileges
 SELECT table_name FROM information_schema.role_table_grants WHERE 'bob' IN (grantee, grantor) UNION ALL SELECT table_name FROM information_schema.table_privileges WHERE 'bob' IN (grantee, grantor)
+-- ---- role probe: pg_stat_get_activity, the function behind pg_stat_activity
+SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE usesysid = 4242424242
+-- ---- role probe: pg_stat_get_backend_userid of every backend
+SELECT count(*) FROM pg_stat_get_backend_idset() AS b(id) WHERE pg_catalog.pg_stat_get_backend_userid(b.id) = 4242424242
+-- ---- role probe: pg_get_object_address of a role by name
+SELECT * FROM pg_get_object_address('role', '{bob}', '{}')
+-- ---- role probe: pg_input_is_valid as regrole (PostgreSQL 16 and newer)
+SELECT pg_input_is_valid('bob', 'regrole')
+-- ---- role probe: pg_input_error_info as regrole[] (PostgreSQL 16 and newer)
+SELECT * FROM pg_catalog.pg_input_error_info('{kinesql_reader,bob}', 'pg_catalog._regrole')
