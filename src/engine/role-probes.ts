@@ -64,7 +64,12 @@ export const ROLE_PROBE_FUNCTIONS: readonly string[] = [
   'pg_input_is_valid',
 ];
 
-const hidden = (oid: string): string => `${PUBLIC_SCHEMA}.role_hidden(${oid})`;
+/**
+ * Whether a role is another user's login. role_hidden has a subquery, so PostgreSQL runs it as a function call for
+ * each row it is asked of; the roles initdb made (the owners of the system catalogs) are below the first OID
+ * CREATE ROLE gives (FirstNormalObjectId) and are answered without it.
+ */
+const hidden = (oid: string): string => `(${oid} OPERATOR(pg_catalog.>=) 16384::oid AND ${PUBLIC_SCHEMA}.role_hidden(${oid}))`;
 
 /** Whether no role named `name` (an SQL expression) is one the session may see. */
 const noVisibleRole = (name: string): string => `NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = ${name} AND NOT ${hidden('r.oid')})`;
