@@ -13,6 +13,7 @@ import { createStatusTables } from './store/status-tables.js';
 import { PARTITION_SCHEMA } from './store/time-partitions.js';
 import { CHECKPOINTS_TABLE, ClientRoles, hideStateTables, installEngineRoles, STATE_SCHEMA } from './engine/roles.js';
 import { installCatalogViews, installRoleViews, installSettingViews } from './engine/catalog-functions.js';
+import { installRoleProbeFunctions } from './engine/role-probes.js';
 import { resolveClosedPartitionStorage } from './store/columnar-partitions.js';
 import { DISTRIBUTION_COLUMN, installDistributedCheckpoints, installPublishedSettings, resolveDistribution } from './engine/citus.js';
 import { isAllowedSetting } from './sql/session-settings.js';
@@ -137,6 +138,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     // Citus's columnar storage keeps its metadata in a schema no client may read.
     await installCatalogViews(engine, [STATE_SCHEMA, PARTITION_SCHEMA, ...(distributed ? ['columnar_internal'] : [])], distributed);
     await installRoleViews(engine);
+    await installRoleProbeFunctions(engine);
     await createPositionTables(engine);
     await divided?.createTables();
     await hideStateTables(engine);

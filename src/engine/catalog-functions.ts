@@ -2,8 +2,8 @@
  * The catalog as a client of kinesql sees it: functions in kinesql's client-visible schema that clients read in
  * place of catalog relations (sql/setting-questions.ts points their SQL at them). pg_settings shows the session
  * properties' effective values; pg_class, pg_namespace, pg_tables, information_schema.tables and the catalogs
- * whose rows name a schema leave kinesql's internal schemas out; pg_roles, pg_user, pg_group, pg_auth_members
- * and pg_stat_activity leave other users' login roles out.
+ * whose rows name a schema leave kinesql's internal schemas out; pg_roles, pg_user, pg_group, pg_auth_members,
+ * pg_stat_activity and pg_db_role_setting leave other users' login roles out.
  */
 import { quoteIdent, quoteLiteral } from '../pg/quoting.js';
 import { ALL_SESSION_PROPERTIES, type SessionProperty } from '../config/session-properties.js';
@@ -37,7 +37,7 @@ const NAMESPACED_CATALOGS: Readonly<Record<string, string>> = {
   pg_ts_config: 'cfgnamespace',
 };
 
-const ROLE_CATALOGS = ['pg_roles', 'pg_user', 'pg_group', 'pg_auth_members', 'pg_stat_activity'] as const;
+const ROLE_CATALOGS = ['pg_roles', 'pg_user', 'pg_group', 'pg_auth_members', 'pg_stat_activity', 'pg_db_role_setting'] as const;
 
 /**
  * The catalog relations clients read kinesql's version of, by schema: each is the function kinesql.<name>(),
@@ -186,8 +186,9 @@ function visibleRole(oid: string): string {
 
 /**
  * The roles clients see (pg_roles: psql's \du, BI tools' user lists; pg_user; pg_group; pg_auth_members:
- * who is a member of what) and the sessions (pg_stat_activity): those of visibleRole, so that no client learns
- * the names of the others who log in to kinesql. pg_authid and pg_shadow are the superuser's only.
+ * who is a member of what), the sessions (pg_stat_activity) and the roles' settings (pg_db_role_setting: psql's
+ * \drds; kinesql sets some on every login role): those of visibleRole, so that no client learns the names, nor
+ * the OIDs, of the others who log in to kinesql. pg_authid and pg_shadow are the superuser's only.
  */
 export async function installRoleViews(engine: Engine): Promise<void> {
   await replaceCatalogFunction(
@@ -223,5 +224,11 @@ export async function installRoleViews(engine: Engine): Promise<void> {
     'pg_catalog.pg_stat_activity',
     `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_stat_activity', 'a')).join(', ')} FROM pg_catalog.pg_stat_activity a
       WHERE a.usesysid IS NULL OR ${visibleRole('a.usesysid')}`,
+  );
+  await replaceCatalogFunction(
+    engine,
+    functionFor('pg_db_role_setting'),
+    'pg_catalog.pg_db_role_setting',
+    `SELECT ${(await columnsOf(engine, 'pg_catalog.pg_db_role_setting', 's')).join(', ')} FROM pg_catalog.pg_db_role_setting s WHERE ${visibleRole('s.setrole')}`,
   );
 }

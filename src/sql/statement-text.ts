@@ -11,6 +11,7 @@ import { spelledOutStar, starSites, type ColumnVisibility, type StarSite } from 
 import type { ParsedStatement } from './parse.js';
 import { entryOf } from './parse-tree.js';
 import { checkStatements, type GateContext } from './readonly-gate.js';
+import { roleProbeEdits } from './role-probes.js';
 import { serverIdentityEdits, showPortEdits } from './server-identity.js';
 import { settingQuestionEdits } from './setting-questions.js';
 import { propertiesSetBy } from './session-properties.js';
@@ -50,7 +51,10 @@ export interface Rewrites {
   serverIdentity: ByteEdit[];
   /** Stars over tables that may hide columns (hidden-columns.ts): for those that do, under the session's search_path. */
   stars: StarSite[];
-  /** SHOW of a session property, SHOW ALL and reads of pg_settings (setting-questions.ts): always. */
+  /**
+   * SHOW of a session property, SHOW ALL, reads of pg_settings and the catalog (setting-questions.ts) and questions
+   * about roles (role-probes.ts): always.
+   */
   settings: ByteEdit[];
   /** `COPY table TO` (copy-table.ts): always, as `COPY (SELECT …) TO`. */
   copies: CopyTableSite[];
@@ -72,7 +76,7 @@ export function analyzeText(sql: string, gate: GateContext = {}): { analysis: Te
       verdict.statements.map((statement) => statement.node),
       tokens,
     ),
-    settings: settingQuestionEdits(sql, verdict.statements, tokens),
+    settings: [...settingQuestionEdits(sql, verdict.statements, tokens), ...roleProbeEdits(sql, verdict.statements, tokens)],
     copies: copyTableSites(verdict.statements, tokens),
   };
   return {

@@ -24,6 +24,11 @@ export function readParse(body: Buffer, codec?: TextCodec): ParseMessage {
   return { name, query, rest };
 }
 
+/** The parameter type OIDs a Parse declares (0: left to the server). */
+export function parameterTypes(message: ParseMessage): number[] {
+  return Array.from({ length: message.rest.readInt16BE(0) }, (_, i) => message.rest.readUInt32BE(2 + 4 * i));
+}
+
 export function buildParse(message: ParseMessage, codec?: TextCodec): Buffer {
   return typedMessage('P', cstring(message.name), cstring(message.query, codec), message.rest);
 }

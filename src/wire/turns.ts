@@ -20,7 +20,7 @@ import type { CaughtUp, SessionContext, StatementExecutor } from './statement-ex
 import type { SessionBackend } from '../engine/citus.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
 import { messageVerdict, type ConnectionState, type ExtendedPlace } from './connection-state.js';
-import { buildParse, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
+import { buildParse, parameterTypes, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { engineQueryMessage } from './query-message.js';
@@ -225,6 +225,7 @@ export class SessionTurns {
       for (const message of batch) {
         if (message.type === 'P') {
           const parse = decoded.get(message) ?? readParse(message.body, codec);
+          refuseRoleParameters(parse);
           const plan = await this.executor.analyze(parse.query);
           // Parse and Describe read no rows: the catch-up comes with the Bind that runs the statement.
           const { relations: own, prepared } = plan;
@@ -457,6 +458,20 @@ interface PreparedStatement {
   changes: readonly SettingChange[];
   executes: readonly string[];
   prepared: PreparedPlan;
+}
+
+/** regrole and regrole[]: the engine would read a parameter of either with the regrole type's own input. */
+const ROLE_PARAMETER_TYPES = new Set([4096, 4097]);
+
+/**
+ * A parameter declared regrole would be read by the engine's regrole input, which knows every login of the
+ * engine; kinesql checks a role given in SQL text (sql/role-probes.ts), so it asks for it there.
+ */
+function refuseRoleParameters(parse: ParseMessage): void {
+  if (!parameterTypes(parse).some((type) => ROLE_PARAMETER_TYPES.has(type))) return;
+  throw new PgError('kinesql does not accept parameters declared regrole', SQLSTATE.featureNotSupported, {
+    hint: 'Send the role as text and cast it in the statement: $1::regrole.',
+  });
 }
 
 /**

@@ -393,3 +393,89 @@ SELECT current_user, session_user
 BEGIN; LOCK TABLE t IN ACCESS SHARE MODE
 -- ---- the port, with a comment between the words (issue 20)
 show /**/ port
+-- ---- role probe: pg_get_userbyid of another user's OID (issue 20; test/clients/role-probes.test.ts runs each role probe for bob's name and OID, 4242424242 here)
+SELECT pg_get_userbyid(4242424242)
+-- ---- role probe: pg_catalog.pg_get_userbyid, quoted
+SELECT "pg_catalog"."pg_get_userbyid"(4242424242) AS owner
+-- ---- role probe: regrole input
+SELECT 'bob'::regrole
+-- ---- role probe: regrole input, qualified, as text
+SELECT 'bob'::pg_catalog.regrole::text
+-- ---- role probe: CAST to regrole
+SELECT CAST('bob' AS regrole)
+-- ---- role probe: a typed regrole literal
+SELECT regrole 'bob'
+-- ---- role probe: regrole array input
+SELECT '{kinesql_reader,bob}'::regrole[]
+-- ---- role probe: regrole as a function-style cast
+SELECT pg_catalog.regrole('bob')
+-- ---- role probe: regrolein called directly
+SELECT regrolein('bob')
+-- ---- role probe: regroleout called directly
+SELECT pg_catalog.regroleout(4242424242::oid)
+-- ---- role probe: regrole in a column definition list
+SELECT * FROM json_to_record('{"r": "bob"}') AS t(r regrole)
+-- ---- role probe: regrole as a PREPARE parameter
+PREPARE role_probe(regrole) AS SELECT $1; EXECUTE role_probe('bob')
+-- ---- role probe, OID to name: an OID as a regrole
+SELECT 4242424242::oid::regrole
+-- ---- role probe, OID to name: an OID as a regrole, as text
+SELECT (4242424242)::pg_catalog.regrole::text
+-- ---- role probe, OID to name: makeaclitem
+SELECT pg_catalog.makeaclitem(4242424242, 4242424242, 'SELECT', false)::text
+-- ---- role probe, OID to name: acldefault
+SELECT acldefault('r', 4242424242)
+-- ---- role probe: pg_describe_object of a role
+SELECT pg_describe_object('pg_authid'::regclass, 4242424242, 0)
+-- ---- role probe: pg_identify_object of a role
+SELECT * FROM pg_catalog.pg_identify_object('pg_authid'::regclass, 4242424242, 0)
+-- ---- role probe: pg_identify_object_as_address of a role
+SELECT pg_identify_object_as_address(1260, 4242424242, 0)
+-- ---- role probe: to_regrole
+SELECT to_regrole('bob')
+-- ---- role probe: pg_catalog.to_regrole
+SELECT pg_catalog.to_regrole('bob') IS NULL AS missing
+-- ---- role probe: has_table_privilege by name
+SELECT has_table_privilege('bob', 'kinesql.checkpoints', 'SELECT')
+-- ---- role probe: pg_catalog.has_database_privilege by name
+SELECT pg_catalog.has_database_privilege('bob', current_database(), 'CONNECT')
+-- ---- role probe: has_column_privilege by name
+SELECT has_column_privilege('bob', 'kinesql.checkpoints', 'role_name', 'SELECT')
+-- ---- role probe: has_schema_privilege by name
+SELECT has_schema_privilege('bob', 'kinesql', 'USAGE')
+-- ---- role probe: has_table_privilege by OID
+SELECT has_table_privilege(4242424242::oid, 'kinesql.checkpoints', 'SELECT')
+-- ---- role probe: has_any_column_privilege by OID
+SELECT pg_catalog.has_any_column_privilege(4242424242::oid, 'kinesql.checkpoints'::regclass, 'SELECT')
+-- ---- role probe: pg_has_role by name
+SELECT pg_has_role('bob', 'kinesql_reader', 'MEMBER')
+-- ---- role probe: pg_has_role of the session's user by name
+SELECT pg_catalog.pg_has_role('bob', 'USAGE')
+-- ---- role probe: pg_has_role by OID
+SELECT pg_has_role(4242424242::oid, 'kinesql_reader', 'MEMBER')
+-- ---- role probe: pg_roles by OID
+SELECT rolname FROM pg_catalog.pg_roles WHERE oid = 4242424242
+-- ---- role probe: pg_roles joined to pg_class.relowner
+SELECT c.relname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = 'bob'
+-- ---- role probe: pg_stat_activity
+SELECT usename FROM pg_stat_activity WHERE usesysid = 4242424242 OR usename = 'bob'
+-- ---- role probe: pg_db_role_setting
+SELECT setconfig FROM pg_db_role_setting WHERE setrole = 4242424242
+-- ---- role probe: pg_shdescription
+SELECT description FROM pg_shdescription WHERE objoid = 4242424242
+-- ---- role probe: aclexplode of every relation's privileges
+SELECT c.relname FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = 4242424242 OR a.grantor = 4242424242
+-- ---- role probe: information_schema.enabled_roles and applicable_roles
+SELECT role_name FROM information_schema.enabled_roles WHERE role_name = 'bob' UNION ALL SELECT grantee FROM information_schema.applicable_roles WHERE 'bob' IN (grantee, role_name)
+-- ---- role probe: information_schema.role_table_grants and table_privileges
+SELECT table_name FROM information_schema.role_table_grants WHERE 'bob' IN (grantee, grantor) UNION ALL SELECT table_name FROM information_schema.table_privileges WHERE 'bob' IN (grantee, grantor)
+-- ---- role probe: pg_stat_get_activity, the function behind pg_stat_activity
+SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE usesysid = 4242424242
+-- ---- role probe: pg_stat_get_backend_userid of every backend
+SELECT count(*) FROM pg_stat_get_backend_idset() AS b(id) WHERE pg_catalog.pg_stat_get_backend_userid(b.id) = 4242424242
+-- ---- role probe: pg_get_object_address of a role by name
+SELECT * FROM pg_get_object_address('role', '{bob}', '{}')
+-- ---- role probe: pg_input_is_valid as regrole (PostgreSQL 16 and newer)
+SELECT pg_input_is_valid('bob', 'regrole')
+-- ---- role probe: pg_input_error_info as regrole[] (PostgreSQL 16 and newer)
+SELECT * FROM pg_catalog.pg_input_error_info('{kinesql_reader,bob}', 'pg_catalog._regrole')

@@ -1,8 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initParser, isParseFailure, parseStatements } from '../../src/sql/parse.js';
 import type { ParsedStatement } from '../../src/sql/parse.js';
-import { fieldsOf, type Node } from '../../src/sql/parse-tree.js';
+import { fieldsOf, stringsOf, walk, type Node } from '../../src/sql/parse-tree.js';
 import { checkStatement, checkStatements } from '../../src/sql/readonly-gate.js';
+import { analyzeText, prepareText } from '../../src/sql/statement-text.js';
+import { ROLE_PROBE_FUNCTIONS } from '../../src/engine/role-probes.js';
 import { corpusCeilings, loadAllowedCorpus, loadRefusedCorpus } from './readonly-corpus.js';
 
 beforeAll(async () => {
@@ -131,5 +133,54 @@ describe('node kinds the gate does not know (what a newer libpg-query than its t
     });
     expect(checkStatement(statement({ SelectStmt: { futureClause: write, op: 'SETOP_NONE' } }))).toMatchObject({ allowed: false, sqlstate: '25006' });
     expect(checkStatement(statement({ ExplainStmt: { query: { FutureStmt: {} } } }))).toMatchObject({ allowed: false, sqlstate: '25006' });
+  });
+});
+
+describe("role probes of the corpus (issue 20): what the engine gets asks kinesql's versions", () => {
+  const probes = allowed.filter((c) => c.label.startsWith('role probe'));
+
+  /** Every call of a function that takes or gives a role, and every use of the regrole type, in a statement string's trees. */
+  function roleQuestions(sql: string): string[] {
+    const parsed = parseStatements(sql);
+    if (isParseFailure(parsed)) throw new Error(parsed.error.message);
+    const found: string[] = [];
+    walk(
+      parsed.map((p) => p.node),
+      undefined,
+      {
+        FuncCall: (call) => {
+          const names = stringsOf(call.funcname);
+          if (ROLE_PROBE_FUNCTIONS.includes(names.at(-1)!)) found.push(`call ${names.join('.')}`);
+          return undefined;
+        },
+        TypeCast: (cast) => {
+          const to = stringsOf(cast.typeName?.names).join('.');
+          const from = stringsOf(fieldsOf(cast.arg, 'TypeCast')?.typeName?.names).join('.');
+          if (/regrole$/.test(to)) found.push(`cast ${from} to ${to}`);
+          return undefined;
+        },
+        ColumnDef: (column) => {
+          found.push(`column of ${stringsOf(column.typeName?.names).join('.')}`);
+          return undefined;
+        },
+        PrepareStmt: (prepare) => {
+          for (const type of prepare.argtypes ?? []) found.push(`parameter of ${stringsOf(fieldsOf(type, 'TypeName')?.names).join('.')}`);
+          return undefined;
+        },
+      },
+    );
+    return found;
+  }
+
+  it.each(probes.map((c) => [c.label, c.sql] as const))('%s', (_label, sql) => {
+    const { analysis } = analyzeText(sql, { ceilings });
+    expect(analysis.refusal).toBeUndefined();
+    const engineText = prepareText(sql, analysis, { searchPath: ['public'], tables: [], renameOldCatalogColumns: false });
+    for (const question of roleQuestions(engineText)) {
+      // A call goes to kinesql's version; a cast to regrole comes from kinesql's checked role reference; a column
+      // or parameter is one.
+      expect(question).toMatch(/^call kinesql\.|^cast kinesql\.role_reference to pg_catalog\.regrole$|of kinesql\.role_reference$/);
+    }
+    if (roleQuestions(sql).some((question) => /regrole|^call/.test(question))) expect(engineText).not.toBe(sql);
   });
 });
