@@ -23,6 +23,11 @@ import { PUBLIC_SCHEMA, READER_ROLE } from './roles.js';
 /** Text that names a role as the regrole type reads it (a name, an OID in digits, or '-'), checked: a hidden role does not exist. */
 export const ROLE_REFERENCE_DOMAIN = `${PUBLIC_SCHEMA}.role_reference`;
 
+/** Where kinesql's version of a role probe function lives, qualified. */
+export function roleProbeFunction(name: string): string {
+  return `${PUBLIC_SCHEMA}.${name}`;
+}
+
 /** The has_*_privilege functions: each takes a user first in its longest form. */
 const PRIVILEGE_FUNCTIONS = [
   'has_any_column_privilege',

@@ -11,8 +11,7 @@
  * nothing they may call runs SQL given as text (engine-side functions run what they were created with), so the
  * client's text is the only way in.
  */
-import { ROLE_PROBE_FUNCTIONS, ROLE_REFERENCE_DOMAIN } from '../engine/role-probes.js';
-import { PUBLIC_SCHEMA } from '../engine/roles.js';
+import { ROLE_PROBE_FUNCTIONS, ROLE_REFERENCE_DOMAIN, roleProbeFunction } from '../engine/role-probes.js';
 import type { ParsedStatement } from './parse.js';
 import { stringsOf, walk, type NodeFields } from './parse-tree.js';
 import type { ByteEdit } from './splice.js';
@@ -46,7 +45,7 @@ export function roleProbeEdits(sql: string, statements: readonly ParsedStatement
         const first = tokenAt.get(call.location);
         const last = first === undefined ? undefined : first + 2 * (names.length - 1);
         if (last === undefined || unquoted(tokens[last]) !== name) return undefined;
-        edits.push({ start: tokens[first!]!.start, end: tokens[last]!.end, text: `${PUBLIC_SCHEMA}.${name}` });
+        edits.push({ start: tokens[first!]!.start, end: tokens[last]!.end, text: roleProbeFunction(name) });
         return undefined;
       },
       TypeCast: (cast) => {
