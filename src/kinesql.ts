@@ -101,7 +101,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         budget: reads.budget,
         ...(reads.subscriptions ? { subscriptions: reads.subscriptions } : {}),
         followed: reads.followed,
-        ...(divided ? { tipReads: divided.tipReads, ownerReads: divided.ownerReads } : {}),
+        ...(divided ? { tipReads: divided.tipReads, ownerReads: divided.ownerReads, leases: divided.leases } : {}),
         batchSize: config.read.batchSize,
         maxBatches: config.read.maxBatches,
         logBatches: config.read.logBatches,
@@ -162,7 +162,13 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       replica ? () => replica.catchUpWithPrimary() : undefined,
       logger.child({ component: 'engine' }),
     );
-    const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount, ...(replica ? { replayWaiters: () => replica.waiting } : {}) });
+    const metrics = new KinesqlMetrics({
+      store,
+      engine,
+      sessions: () => server.sessionCount,
+      ...(replica ? { replayWaiters: () => replica.waiting } : {}),
+      ...(divided ? { leases: divided.leases } : {}),
+    });
     executor.metrics = metrics;
     const server: WireServer = new WireServer(
       {
@@ -197,7 +203,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
           storeLogger.child({ part: 'follower' }),
         )
       : undefined;
-    await divided?.leases.start();
+    await divided?.leases.start(address.port);
     follower?.start();
     let http: HttpServer | undefined;
     let httpAddress: { port: number; host: string } | undefined;

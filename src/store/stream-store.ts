@@ -20,6 +20,7 @@ import {
   storedFingerprint,
 } from './shard-positions.js';
 import type { OwnerReads } from './owner-reads.js';
+import type { ShardLeases } from './shard-leases.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 import { DDL_LOCK_TIMEOUT_MS, lockTablesWithoutQueueing } from './ddl-locks.js';
@@ -52,6 +53,8 @@ export type StoreOptions = StreamTableOptions & {
   followed?: boolean;
   /** Servers on one engine dividing the shards: a strict statement waits for the owners' reads of the shards it does not follow. */
   ownerReads?: OwnerReads;
+  /** The same servers' shard leases: kinesql.shards names each shard's holder. */
+  leases?: ShardLeases;
 };
 
 /** What a statement asks of the store: its start, and per table the bounds its WHERE puts on the scan. */
@@ -264,7 +267,7 @@ export class StreamStore {
 
   /** Rewrites kinesql.streams and kinesql.shards from the tables' current state. */
   async refreshStatus(): Promise<void> {
-    await writeStatusTables(this.engine, this.list());
+    await writeStatusTables(this.engine, this.list(), this.options.leases);
   }
 
   /**
