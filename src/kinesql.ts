@@ -14,7 +14,7 @@ import { PARTITION_SCHEMA } from './store/time-partitions.js';
 import { CHECKPOINTS_TABLE, ClientRoles, hideStateTables, installEngineRoles, STATE_SCHEMA } from './engine/roles.js';
 import { installCatalogViews, installRoleViews, installSettingViews } from './engine/catalog-functions.js';
 import { resolveClosedPartitionStorage } from './store/columnar-partitions.js';
-import { DISTRIBUTION_COLUMN, installDistributedCheckpoints, installPublishedSettings, resolveDistribution } from './engine/citus.js';
+import { DISTRIBUTION_COLUMN, installDistributedCheckpoints, installPublishedSettings, resolveDistribution, sweepPublishedSettings } from './engine/citus.js';
 import { isAllowedSetting } from './sql/session-settings.js';
 import { StatementAnalyzer } from './sql/off-thread.js';
 import { maxWindowSeconds, settingCeilings } from './config/setting-ceilings.js';
@@ -130,7 +130,10 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const changes = new DefinitionChanges(store, () => writeDefinitionsTable(engine, catalog.status(), config.catalog.tablesLocation), catalogLogger);
     catalog.on('changes', (batch) => changes.enqueue(batch));
     const windowDefaults = store.windowDefaults();
-    if (distributed) await installPublishedSettings(engine);
+    if (distributed) {
+      await installPublishedSettings(engine);
+      await sweepPublishedSettings(engine, logger.child({ component: 'engine' }));
+    }
     await installEngineRoles(engine, windowDefaults, config.checkpoint, isAllowedSetting, logger.child({ component: 'engine' }), distributed);
     if (distributed) await installDistributedCheckpoints(engine, CHECKPOINTS_TABLE);
     await installSettingViews(engine, config);

@@ -20,7 +20,7 @@ import type { StatementBounds } from './statement-bounds.js';
 import type { RelationName } from './stream-tables.js';
 import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
-import { publishSessionSettings, type SessionBackend, unreachableWorker } from '../engine/citus.js';
+import { publishSessionSettings, type SessionBackend, unreachableWorker, withdrawSessionSettings } from '../engine/citus.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
@@ -272,6 +272,13 @@ export class StatementExecutor {
         worker?.sqlstate ?? (typeof code === 'string' ? code : SQLSTATE.connectionFailure),
       );
     }
+  }
+
+  /** The session ended: the settings it published for the workers go with it. */
+  async sessionEnded(backend: SessionBackend): Promise<void> {
+    await withdrawSessionSettings(this.engine, backend).catch((error: unknown) =>
+      this.logger.warn({ err: error, backend: backend.processId }, "an ended session's published settings stay until the next sweep"),
+    );
   }
 
   /** After a statement ran without error: checkpoint mode's bookkeeping. */
