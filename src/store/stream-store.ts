@@ -19,6 +19,7 @@ import {
   renameTable,
   storedFingerprint,
 } from './shard-positions.js';
+import { catchUpUnlessFresh } from './fresh-catch-up.js';
 import type { OwnerReads } from './owner-reads.js';
 import type { ShardLeases } from './shard-leases.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
@@ -270,33 +271,6 @@ export class StreamStore {
     await writeStatusTables(this.engine, this.list(), this.options.leases);
   }
 
-  /**
-   * For a statement that accepts answers up to maxStalenessMs old (0: read to the tips after its start):
-   * nothing when the table is fresh enough; otherwise it first waits for a read already under way (the
-   * follower's, usually), which often makes it so, and reads itself only when that was not enough.
-   */
-  private async catchUpUnlessFresh(
-    table: StreamTable,
-    scan: ScanRequest,
-    maxStalenessMs: number,
-    onUnreadable?: CatchUpRequest['onUnreadable'],
-  ): Promise<void> {
-    if (table.freshFor(scan, maxStalenessMs)) {
-      // Kinesis may be out of reach: the answer is still within the bound, and the client is told.
-      if (table.failingSince && onUnreadable) onUnreadable(table, table.failingSince);
-      return;
-    }
-    await table.whenIdle();
-    if (table.freshFor(scan, maxStalenessMs)) return;
-    if (this.options.ownerReads && !scan.background) {
-      await this.options.ownerReads.wait(table, scan, maxStalenessMs);
-      if (table.freshFor(scan, maxStalenessMs)) return;
-    }
-    // An answer as of the tips at (start − bound) is within the bound: with enhanced fan-out the read need
-    // not wait for an event made after the statement started, the next one at the tip will do.
-    await table.catchUp(maxStalenessMs > 0 ? { ...scan, tipSince: new Date(scan.stopAt.getTime() - maxStalenessMs) } : scan);
-  }
-
   /** Brings every given table up to what the statement needs, in parallel, reporting progress while it runs. */
   async catchUp(tables: StreamTable[], request: CatchUpRequest | Date): Promise<void> {
     const asked: CatchUpRequest = request instanceof Date ? { stopAt: request } : request;
@@ -320,8 +294,9 @@ export class StreamStore {
             ...(asked.read ? { read: asked.read } : {}),
             ...(asked.background ? { background: true } : {}),
           };
-          if (asked.maxStalenessMs) return this.catchUpUnlessFresh(table, scan, asked.maxStalenessMs, asked.onUnreadable);
-          return this.options.followed ? this.catchUpUnlessFresh(table, scan, 0) : table.catchUp(scan);
+          const { ownerReads } = this.options;
+          if (asked.maxStalenessMs) return catchUpUnlessFresh(table, scan, asked.maxStalenessMs, ownerReads, asked.onUnreadable);
+          return this.options.followed ? catchUpUnlessFresh(table, scan, 0, ownerReads) : table.catchUp(scan);
         }),
       );
     } finally {

@@ -1,12 +1,13 @@
 /**
  * One stream table: its shards, what of each is loaded, and reading what a statement needs: catch-up sharing,
- * shard listing and reshard order, fills of older ranges, freshness. Loading batches (shard-loader.ts),
- * eviction (eviction.ts), filling older ranges (older-range-fill.ts) and the catch-up queue (catch-up-queue.ts)
- * live in their own modules. What is left (about 660 lines) stays together because every part reads and moves
- * the same per-shard state: the catch-up chain, the position reload after an engine doubt (a generation that
- * keeps a read begun before it from marking its shard fresh), the freshness bound, the stream incarnation, the
- * other servers' tip reads it adopts (shard leases) and the load budget's room per read. Split next along that
- * state: freshness (freshFor, readToTipFor, failingSince, adoptTipReads) into a module of its own.
+ * shard listing and reshard order, fills of older ranges. Loading batches (shard-loader.ts), eviction
+ * (eviction.ts), filling older ranges (older-range-fill.ts), the catch-up queue (catch-up-queue.ts), whether
+ * what is loaded answers a statement within its staleness bound (staleness.ts) and how far each shard counts
+ * as read to its tip (tip-marks.ts) live in their own modules. What is left stays together because every part
+ * reads and moves the same per-shard state: the catch-up chain, the position reload after an engine doubt, the
+ * stream incarnation, the other servers' tip reads it adopts (shard leases) and the load budget's room per read.
+ * Split next along that state: the partition upkeep (eviction, columnar conversion, detaching) into a module of
+ * its own.
  */
 import type { KinesisClient } from '../kinesis/client.js';
 import type { Logger } from 'pino';
@@ -31,6 +32,8 @@ import { FirstLoad } from './first-load.js';
 import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
 import type { StoredPosition } from './shard-positions.js';
 import type { TipReads } from './shard-tip-reads.js';
+import { listingServes, readServes, unreadShards } from './staleness.js';
+import { TipMarks } from './tip-marks.js';
 import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
 
 export type { ShardStatus };
@@ -117,8 +120,7 @@ export class StreamTable {
   private restored = new Map<string, StoredPosition>();
   private current: CatchUpProgress | undefined;
   private readonly firstLoad: FirstLoad;
-  /** Counts distrustPositions calls: a read that began before one does not make its shard fresh. */
-  private generation = 0;
+  private readonly tipMarks: TipMarks;
   /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
   private indexed = false;
   lastError: string | undefined;
@@ -150,6 +152,7 @@ export class StreamTable {
       : undefined;
     this.incarnations = new StreamIncarnations(tableKey(definition), this.tableName, definition.streamName, options.engine, options.logger);
     this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
+    this.tipMarks = new TipMarks(tableKey(definition), this.tableName, options.tipReads, options.logger);
   }
 
   get rowsLoaded(): number {
@@ -177,27 +180,13 @@ export class StreamTable {
    * its tip for a statement that started at most that long before this one.
    */
   freshFor(request: ScanRequest, maxStalenessMs: number): boolean {
-    const oldest = request.stopAt.getTime() - maxStalenessMs;
-    // A listing as old as the answer may be will do: a shard closed since then would have been read to its
-    // end (and the table listed again) before any read of it to a later tip. Kinesis unreachable, the
-    // listing grows old with the reads, and answers within the bound go on.
-    if (this.listedAt === 0 || (Date.now() - this.listedAt > this.options.shardListTtlMs && this.listedAt < oldest)) return false;
-    return this.unreadShards(request, maxStalenessMs).length === 0;
+    return listingServes(this.listedAt, this.options.shardListTtlMs, request, maxStalenessMs) && this.unreadShards(request, maxStalenessMs).length === 0;
   }
 
   /** The listed shards a statement needs that do not hold its range, or were not read to their tips recently enough for it. */
   unreadShards(request: ScanRequest, maxStalenessMs: number): string[] {
-    const oldest = request.stopAt.getTime() - maxStalenessMs;
     const windowStart = request.window ? request.window.start : this.windowStart(request.stopAt.getTime());
-    const all = [...this.shards.values()].map((shard) => shard.description);
-    return [...shardsForBounds(all, request.bounds)].filter((shardId) => {
-      const shard = this.shards.get(shardId)!;
-      const needed = neededBound(shard.description, windowStart, request);
-      if (needed === 'nothing') return false;
-      if (!shard.range || !covers(shard.range, needed)) return true;
-      if (shard.closedAndRead) return false;
-      return shard.readToTipFor === undefined || shard.readToTipFor.getTime() < oldest;
-    });
+    return unreadShards(this.shards, request, maxStalenessMs, windowStart);
   }
 
   /**
@@ -209,12 +198,12 @@ export class StreamTable {
   adoptTipReads(reads: Map<string, Date>): Promise<void> {
     const adopt = this.catchingUp.then(async () => {
       if (this.retired) return;
-      const generation = this.generation;
+      const begun = this.tipMarks.begin();
       for (const [shardId, at] of reads) {
         const shard = this.shards.get(shardId);
         if (!shard) continue;
         await this.loader.reloadPosition(shard);
-        if (generation === this.generation && (shard.readToTipFor === undefined || shard.readToTipFor < at)) shard.readToTipFor = at;
+        this.tipMarks.adopt(shard, at, begun);
       }
     });
     this.catchingUp = adopt.catch(() => undefined);
@@ -315,8 +304,7 @@ export class StreamTable {
    * read to its tip until a read has taken its position from the engine again.
    */
   distrustPositions(): void {
-    this.generation += 1;
-    for (const shard of this.shards.values()) shard.readToTipFor = undefined;
+    this.tipMarks.distrust(this.shards.values());
   }
 
   /** Takes over what an earlier run loaded into the engine table (its stored shard positions). */
@@ -511,8 +499,7 @@ export class StreamTable {
    * record read twice is loaded once, because every commit checks the stored position first.
    */
   private async readShard(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
-    // A read of the tip begun after this statement started (another statement's, the follower's) serves it too.
-    if (shard.readToTipFor !== undefined && shard.readToTipFor >= request.stopAt && shard.range && covers(shard.range, needed)) return;
+    if (readServes(shard, needed, request)) return;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.readShardOnce(shard, needed, request, progress);
@@ -525,7 +512,7 @@ export class StreamTable {
   }
 
   private async readShardOnce(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
-    const generation = this.generation;
+    const begun = this.tipMarks.begin();
     await this.loader.removeUnfinishedFill(shard);
     const lost = await this.loader.reloadPosition(shard);
     if (lost !== undefined) {
@@ -572,15 +559,7 @@ export class StreamTable {
       .finally(() => this.loader.releaseReadRoom(shard));
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
     const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince) ? result.tipAt : request.stopAt;
-    // Not when the engine may have lost commits meanwhile: until a read reloads the position, nothing is fresh.
-    const trusted = generation === this.generation;
-    if (trusted && result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) {
-      shard.readToTipFor = tipFor;
-      // Others then wait a little longer, or read themselves: this statement need not fail for it.
-      await this.options.tipReads
-        ?.publish(tableKey(this.definition), shard.description.shardId, tipFor)
-        .catch((error: unknown) => this.options.logger.warn({ err: error, table: this.tableName }, 'could not record a read to the tip in the engine'));
-    }
+    if (result.complete) await this.tipMarks.readToTip(shard, tipFor, begun);
     if (result.closed) {
       shard.closedAndRead = true;
       await this.options.engine.transaction((tx) => this.loader.save(tx, shard));
