@@ -1,13 +1,12 @@
 /**
  * One stream table: its shards, what of each is loaded, and reading what a statement needs: catch-up sharing,
- * shard listing and reshard order, fills of older ranges. Loading batches (shard-loader.ts), eviction
- * (eviction.ts), filling older ranges (older-range-fill.ts), the catch-up queue (catch-up-queue.ts), whether
- * what is loaded answers a statement within its staleness bound (staleness.ts) and how far each shard counts
- * as read to its tip (tip-marks.ts) live in their own modules. What is left stays together because every part
- * reads and moves the same per-shard state: the catch-up chain, the position reload after an engine doubt, the
- * stream incarnation, the other servers' tip reads it adopts (shard leases) and the load budget's room per read.
- * Split next along that state: the partition upkeep (eviction, columnar conversion, detaching) into a module of
- * its own.
+ * shard listing and reshard order, fills of older ranges. Loading batches (shard-loader.ts), filling older ranges
+ * (older-range-fill.ts), the catch-up queue (catch-up-queue.ts), whether what is loaded answers a statement within
+ * its staleness bound (staleness.ts), how far each shard counts as read to its tip (tip-marks.ts) and the upkeep
+ * at the eviction pace (partition-upkeep.ts: eviction, detaching, columnar conversion) live in their own modules.
+ * What is left stays together because every part reads and moves the same per-shard state: the catch-up chain,
+ * the position reload after an engine doubt, the stream incarnation, the other servers' tip reads it adopts
+ * (shard leases) and the load budget's room per read.
  */
 import type { KinesisClient } from '../kinesis/client.js';
 import type { Logger } from 'pino';
@@ -34,14 +33,11 @@ import type { StoredPosition } from './shard-positions.js';
 import type { TipReads } from './shard-tip-reads.js';
 import { listingServes, readServes, unreadShards } from './staleness.js';
 import { TipMarks } from './tip-marks.js';
+import { PartitionUpkeep } from './partition-upkeep.js';
 import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
 
 export type { ShardStatus };
-import { closedRange, convertClosedPartition } from './columnar-partitions.js';
-import { evictBefore } from './eviction.js';
 import type { LoadBudget } from './load-budget.js';
-import { detachExpiredPartitions } from './partition-detach.js';
-import { dropExpiredDistributedPartitions } from './distributed-partition-drop.js';
 import { StreamReadError } from './stream-read-error.js';
 import { type IncarnationCheck, isStreamMissing, StreamIncarnations } from './stream-incarnation.js';
 import { partitionSeconds, TimePartitions } from './time-partitions.js';
@@ -98,12 +94,6 @@ const MAX_LISTING_ROUNDS = 4;
 export class StreamTable {
   private readonly shards = new Map<string, ShardState>();
   private listedAt = 0;
-  private evictedAt = Date.now();
-  /** Partitions given up by eviction may wait to be detached or dropped (at start: left so by an earlier run). */
-  private detachOwed = true;
-  private detaching: Promise<void> | undefined;
-  /** A closed partition being converted to columnar, when one is. */
-  private converting: Promise<void> | undefined;
   private catchingUp: Promise<void> = Promise.resolve();
   /** Catch-ups queued behind the running one, by what they ask for; a new statement asking the same joins one. */
   private readonly waiting = new Map<string, WaitingCatchUp>();
@@ -121,6 +111,7 @@ export class StreamTable {
   private current: CatchUpProgress | undefined;
   private readonly firstLoad: FirstLoad;
   private readonly tipMarks: TipMarks;
+  private readonly upkeep: PartitionUpkeep;
   /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
   private indexed = false;
   lastError: string | undefined;
@@ -153,6 +144,12 @@ export class StreamTable {
     this.incarnations = new StreamIncarnations(tableKey(definition), this.tableName, definition.streamName, options.engine, options.logger);
     this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
     this.tipMarks = new TipMarks(tableKey(definition), this.tableName, options.tipReads, options.logger);
+    const upkept = {
+      shards: this.shards,
+      windowStart: () => this.windowStart(),
+      save: (tx: EngineTransaction, shard: ShardState) => this.loader.save(tx, shard),
+    };
+    this.upkeep = new PartitionUpkeep(definition, upkept, this.partitions, options);
   }
 
   get rowsLoaded(): number {
@@ -332,7 +329,7 @@ export class StreamTable {
     const progress = new CatchUpProgress();
     this.current = progress;
     try {
-      await this.evictOldRows();
+      await this.upkeep.evictOldRows();
       const windowStart = request.window ? request.window.start : this.windowStart(request.stopAt.getTime());
       const read = new Set<string>();
       // A shard read to its end during this catch-up may have children nobody has listed yet: list again
@@ -566,76 +563,5 @@ export class StreamTable {
       // A closed parent's children may be new: list again on the next catch-up.
       this.listedAt = 0;
     }
-  }
-
-  /**
-   * Drops the partitions older than the table's window (looked at every evictionIntervalMs at most) so disk
-   * stays bounded, and moves each shard's loaded range up to what is still held. At the same pace, converts a
-   * closed partition to columnar when that is asked for.
-   */
-  private async evictOldRows(): Promise<void> {
-    if (Date.now() - this.evictedAt < this.options.evictionIntervalMs) return;
-    this.evictedAt = Date.now();
-    if (this.partitions && this.options.closedPartitionStorage === 'columnar') this.convertInBackground();
-    const windowStart = this.windowStart();
-    if (windowStart === undefined) return;
-    const save = (tx: EngineTransaction, shard: ShardState): Promise<void> => this.loader.save(tx, shard);
-    const held = await evictBefore(this.options.engine, this.definition, windowStart, this.shards, save, this.partitions);
-    if (held) this.options.logger.info({ table: this.tableName, before: held.toISOString() }, 'evicted the rows older than the window');
-    if (this.partitions && (held || this.detachOwed)) this.detachInBackground(held);
-  }
-
-  /** Converts a closed partition to columnar, without the catch-up waiting for it (columnar-partitions.ts). */
-  private convertInBackground(): void {
-    const closed = closedRange(this.shards.values());
-    if (this.converting || !closed) return;
-    this.converting = convertClosedPartition(this.options.engine, this.definition, closed)
-      .then((conversion) => {
-        if (conversion && 'converted' in conversion) {
-          this.options.logger.info({ table: this.tableName, partition: conversion.converted }, 'a closed partition is now stored columnar');
-        } else if (conversion) {
-          this.options.logger.info(
-            { table: this.tableName, partition: conversion.postponed, reason: conversion.reason },
-            'a closed partition stays heap until the next eviction: statements held the table',
-          );
-        }
-      })
-      .catch((error: unknown) => {
-        this.options.logger.warn({ err: error, table: this.tableName }, 'could not convert a closed partition to columnar; trying again at the next eviction');
-      })
-      .finally(() => {
-        this.converting = undefined;
-      });
-  }
-
-  /**
-   * Detaches and drops the partitions eviction gave up, without the catch-up waiting for it (partition-detach.ts;
-   * on Citus distributed-partition-drop.ts).
-   */
-  private detachInBackground(before: Date | undefined): void {
-    if (this.detaching) return;
-    this.detachOwed = false;
-    const removeExpired = this.options.distributed ? dropExpiredDistributedPartitions : detachExpiredPartitions;
-    this.detaching = removeExpired(this.options.engine, this.definition, before)
-      .then((outcome) => {
-        if (outcome.unfinished) this.detachOwed = true;
-        if (outcome.dropped.length > 0)
-          this.options.logger.info({ table: this.tableName, partitions: outcome.dropped }, 'dropped the partitions older than the window');
-        if (outcome.pending)
-          this.options.logger.info(
-            { table: this.tableName, partition: outcome.pending },
-            'a partition waits to be detached until the transactions that held the table before end',
-          );
-      })
-      .catch((error: unknown) => {
-        this.detachOwed = true;
-        this.options.logger.warn(
-          { err: error, table: this.tableName },
-          'could not detach the partitions older than the window; trying again at the next eviction',
-        );
-      })
-      .finally(() => {
-        this.detaching = undefined;
-      });
   }
 }
