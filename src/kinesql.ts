@@ -15,7 +15,7 @@ import { CHECKPOINTS_TABLE, ClientRoles, hideStateTables, installEngineRoles, ST
 import { installCatalogViews, installRoleViews, installSettingViews } from './engine/catalog-functions.js';
 import { installRoleProbeFunctions } from './engine/role-probes.js';
 import { resolveClosedPartitionStorage } from './store/columnar-partitions.js';
-import { DISTRIBUTION_COLUMN, installDistributedCheckpoints, installPublishedSettings, resolveDistribution } from './engine/citus.js';
+import { DISTRIBUTION_COLUMN, installDistributedCheckpoints, installPublishedSettings, resolveDistribution, sweepPublishedSettings } from './engine/citus.js';
 import { isAllowedSetting } from './sql/session-settings.js';
 import { StatementAnalyzer } from './sql/off-thread.js';
 import { maxWindowSeconds, settingCeilings } from './config/setting-ceilings.js';
@@ -102,7 +102,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
         budget: reads.budget,
         ...(reads.subscriptions ? { subscriptions: reads.subscriptions } : {}),
         followed: reads.followed,
-        ...(divided ? { tipReads: divided.tipReads, ownerReads: divided.ownerReads } : {}),
+        ...(divided ? { tipReads: divided.tipReads, ownerReads: divided.ownerReads, leases: divided.leases } : {}),
         batchSize: config.read.batchSize,
         maxBatches: config.read.maxBatches,
         logBatches: config.read.logBatches,
@@ -131,7 +131,10 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const changes = new DefinitionChanges(store, () => writeDefinitionsTable(engine, catalog.status(), config.catalog.tablesLocation), catalogLogger);
     catalog.on('changes', (batch) => changes.enqueue(batch));
     const windowDefaults = store.windowDefaults();
-    if (distributed) await installPublishedSettings(engine);
+    if (distributed) {
+      await installPublishedSettings(engine);
+      await sweepPublishedSettings(engine, logger.child({ component: 'engine' }));
+    }
     await installEngineRoles(engine, windowDefaults, config.checkpoint, isAllowedSetting, logger.child({ component: 'engine' }), distributed);
     if (distributed) await installDistributedCheckpoints(engine, CHECKPOINTS_TABLE);
     await installSettingViews(engine, config);
@@ -164,7 +167,13 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       replica ? () => replica.catchUpWithPrimary() : undefined,
       logger.child({ component: 'engine' }),
     );
-    const metrics = new KinesqlMetrics({ store, engine, sessions: () => server.sessionCount, ...(replica ? { replayWaiters: () => replica.waiting } : {}) });
+    const metrics = new KinesqlMetrics({
+      store,
+      engine,
+      sessions: () => server.sessionCount,
+      ...(replica ? { replayWaiters: () => replica.waiting } : {}),
+      ...(divided ? { leases: divided.leases } : {}),
+    });
     executor.metrics = metrics;
     const server: WireServer = new WireServer(
       {
@@ -199,7 +208,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
           storeLogger.child({ part: 'follower' }),
         )
       : undefined;
-    await divided?.leases.start();
+    await divided?.leases.start(address.port);
     follower?.start();
     let http: HttpServer | undefined;
     let httpAddress: { port: number; host: string } | undefined;

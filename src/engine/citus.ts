@@ -9,6 +9,7 @@
  * keyed by the coordinator backend's process id, which Citus passes on to the workers' backends (the global pid);
  * the window and checkpoint functions fall back to it where the setting is not set locally.
  */
+import type { Logger } from 'pino';
 import type { Engine, EngineTransaction } from './engine.js';
 import { qualifiedName, quoteLiteral, type TableName } from '../pg/quoting.js';
 import type { EngineDistribution } from '../config/config.js';
@@ -51,6 +52,10 @@ export async function installPublishedSettings(engine: Engine): Promise<void> {
   for (const schema of ['kinesql_state', 'kinesql']) await engine.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   await engine.exec(`CREATE TABLE IF NOT EXISTS ${PUBLISHED_TABLE} (coordinator_pid int PRIMARY KEY, settings jsonb NOT NULL)`);
   await makeReferenceTable(engine, PUBLISHED_TABLE);
+  // Kept from an older kinesql, the table may lack what tells one backend of a process id from a later one.
+  await engine.exec(
+    `ALTER TABLE ${PUBLISHED_TABLE} ADD COLUMN IF NOT EXISTS backend_key bigint, ADD COLUMN IF NOT EXISTS published_at timestamptz NOT NULL DEFAULT now()`,
+  );
   await engine.exec(`CREATE OR REPLACE FUNCTION ${PUBLISHED_SETTING_FUNCTION}(setting_name text) RETURNS text LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog SET citus.allow_nested_distributed_execution = on AS $f$
     SELECT p.settings ->> lower(setting_name) FROM ${PUBLISHED_TABLE} p WHERE p.coordinator_pid = citus_pid_for_gpid(citus_backend_gpid()) $f$`);
@@ -106,7 +111,13 @@ export async function replaceShardPolicies(engine: Engine, table: TableName, pol
 /** One session's coordinator backend: what it published last (so an unchanged session publishes nothing). */
 export interface SessionBackend {
   processId: number;
+  /** The backend's cancel key: a later backend with the same process id has another. */
+  secretKey: number;
   published?: string;
+  /** The write under way, which a withdrawal waits for. */
+  publishing?: Promise<void>;
+  /** The session ended: it publishes nothing more. */
+  ended?: boolean;
 }
 
 /**
@@ -117,13 +128,57 @@ export interface SessionBackend {
 export async function publishSessionSettings(engine: Engine, backend: SessionBackend, settings: ReadonlyMap<string, string> | undefined): Promise<void> {
   const kinesis = Object.fromEntries([...(settings ?? [])].filter(([name, value]) => name.startsWith('kinesis.') && value.trim() !== '').sort());
   const text = JSON.stringify(kinesis);
-  if (backend.published === text) return;
-  await engine.query(
-    `INSERT INTO ${PUBLISHED_TABLE} (coordinator_pid, settings) VALUES ($1, $2::jsonb)
-       ON CONFLICT (coordinator_pid) DO UPDATE SET settings = excluded.settings`,
-    [backend.processId, text],
+  if (backend.published === text || backend.ended) return;
+  const writing = engine.query(
+    `INSERT INTO ${PUBLISHED_TABLE} (coordinator_pid, settings, backend_key, published_at) VALUES ($1, $2::jsonb, $3, now())
+       ON CONFLICT (coordinator_pid) DO UPDATE SET settings = excluded.settings, backend_key = excluded.backend_key, published_at = excluded.published_at`,
+    [backend.processId, text, backend.secretKey],
   );
+  backend.publishing = writing.then(
+    () => undefined,
+    () => undefined,
+  );
+  await writing;
   backend.published = text;
+}
+
+/**
+ * The session ended: its published settings go. Only its own row: a later backend that got the same process id
+ * (the engine reuses them) has published under its own key.
+ */
+export async function withdrawSessionSettings(engine: Engine, backend: SessionBackend): Promise<void> {
+  backend.ended = true;
+  const publishing = backend.publishing;
+  if (publishing === undefined) return;
+  backend.publishing = undefined;
+  backend.published = undefined;
+  await publishing;
+  await engine.query(`DELETE FROM ${PUBLISHED_TABLE} WHERE coordinator_pid = $1 AND backend_key = $2`, [backend.processId, backend.secretKey]);
+}
+
+/**
+ * Removes what sessions left when they could not withdraw it (kinesql was killed, the engine restarted): rows of
+ * process ids no coordinator backend had when asked. A row published since then is kept, whatever backend wrote it.
+ */
+async function sweepSessionSettings(engine: Engine, logger: Logger): Promise<void> {
+  // Asked apart: Citus refuses a statement on the reference table that reads the view (permission denied for pg_authid).
+  const { rows } = await engine.query(`SELECT coalesce(array_agg(pid), '{}') AS live, statement_timestamp() AS asked FROM pg_stat_activity`);
+  const { affectedRows } = await engine.query(`DELETE FROM ${PUBLISHED_TABLE} WHERE published_at < $2 AND coordinator_pid <> ALL($1::int[])`, [
+    rows[0]?.['live'],
+    rows[0]?.['asked'],
+  ]);
+  if (affectedRows > 0) logger.info({ rows: affectedRows }, 'removed the published settings of sessions whose backends are gone');
+}
+
+/**
+ * Sweeps what ended sessions left in the published settings now (a kinesql killed before its sessions withdrew
+ * theirs) and after every restart of the engine (whose backends all ended with it).
+ */
+export async function sweepPublishedSettings(engine: Engine, logger: Logger): Promise<void> {
+  await sweepSessionSettings(engine, logger);
+  engine.onRestart(() => {
+    sweepSessionSettings(engine, logger).catch((error: unknown) => logger.warn({ err: error }, 'could not sweep the published session settings'));
+  });
 }
 
 /** The fallback for a setting not set in the backend evaluating it: the session's published value. */

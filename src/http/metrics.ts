@@ -7,6 +7,7 @@ import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
 import type { ShardReaderStats } from '../kinesis/shard-reader.js';
 import type { ShardStatus } from '../store/stream-table.js';
+import type { ShardLeases } from '../store/shard-leases.js';
 import { tableProgress } from '../store/load-progress.js';
 import { shardLagMs, tableLagMs } from './shard-lag.js';
 
@@ -24,6 +25,8 @@ export interface MetricsSources {
   sessions: () => number;
   /** Sessions waiting for the read replica's replay now, when sessions run on one. */
   replayWaiters?: () => number;
+  /** Servers on one engine dividing the shards: the leases this server holds. */
+  leases?: ShardLeases;
 }
 
 const SHARD_LABELS = ['table', 'stream', 'shard'] as const;
@@ -174,6 +177,18 @@ export class KinesqlMetrics implements StatementMetrics {
           const lag = tableLagMs(table.shardStatus(), now);
           if (lag !== undefined) this.set(tableLabels(table.definition), lag);
         }
+      },
+    });
+    new Gauge({
+      name: 'kinesql_table_shard_leases',
+      help: "Shards of a table whose lease this server holds (servers on one engine dividing the reading): only this server's follower reads them",
+      labelNames: ['table', 'stream'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const { leases } = sources;
+        if (!leases) return;
+        for (const table of store.list()) this.set(tableLabels(table.definition), leases.ownedShards(table).length);
       },
     });
     shardCounter(

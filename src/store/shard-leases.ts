@@ -22,6 +22,8 @@ const RENEWALS_PER_DURATION = 3;
 export async function createLeaseTables(engine: Engine): Promise<void> {
   await engine.exec(`CREATE TABLE IF NOT EXISTS ${HOLDERS} (server_id text PRIMARY KEY, host text NOT NULL, pid integer NOT NULL,
        started_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz NOT NULL)`);
+  // Kept from an older kinesql, the table may lack the client port that names a server to operators.
+  await engine.exec(`ALTER TABLE ${HOLDERS} ADD COLUMN IF NOT EXISTS port integer`);
   await engine.exec(`CREATE TABLE IF NOT EXISTS ${LEASES} (table_key text NOT NULL, shard_id text NOT NULL,
        parent_ids text[] NOT NULL DEFAULT '{}', owner text, expires_at timestamptz, PRIMARY KEY (table_key, shard_id))`);
 }
@@ -79,6 +81,18 @@ export function leasesToTake(rows: LeaseRow[], live: string[], me: string, table
   return taken;
 }
 
+/** Who holds a shard's lease now, as operators see it (kinesql.shards). */
+export interface LeaseHolding {
+  /** The holding server as `host:port/pid` (its client port; `host/pid` for a server that did not record one). */
+  holder: string;
+  expiresAt: Date;
+}
+
+/** The key of a shard in the maps of holders (ShardLeases.holdings). */
+export function leaseKey(table: string, shardId: string): string {
+  return `${table}\u0000${shardId}`;
+}
+
 export interface LeaseOptions {
   /** kinesql.lease-duration: a lease not renewed for this long (ms) may be taken over. */
   durationMs: number;
@@ -97,6 +111,8 @@ export class ShardLeases {
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   private failing = false;
+  /** The port this server's clients connect to: with the host and pid, how operators tell the servers apart. */
+  private clientPort: number | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -108,7 +124,8 @@ export class ShardLeases {
   }
 
   /** Runs the first round, then one every renew interval. */
-  async start(): Promise<void> {
+  async start(clientPort: number): Promise<void> {
+    this.clientPort = clientPort;
     await this.round();
     this.schedule();
   }
@@ -122,8 +139,27 @@ export class ShardLeases {
   /** Whether another live server holds the shard's lease (its follower reads the shard). */
   ownedElsewhere(table: StreamTable, shardId: string): boolean {
     if (Date.now() >= this.validUntil) return false;
-    const holder = this.holders.get(`${tableKey(table.definition)}\u0000${shardId}`);
+    const holder = this.holders.get(leaseKey(tableKey(table.definition), shardId));
     return holder !== undefined && holder !== this.serverId;
+  }
+
+  /**
+   * Every lease that runs now, as the engine has it, by leaseKey: a lease that expired, or was handed back,
+   * has no holder until another server's round takes it.
+   */
+  async holdings(tx: EngineTransaction): Promise<Map<string, LeaseHolding>> {
+    const { rows } = await tx.query(
+      `SELECT l.table_key, l.shard_id, l.expires_at,
+              coalesce(h.host || coalesce(':' || h.port, '') || '/' || h.pid, l.owner) AS holder
+         FROM ${LEASES} l LEFT JOIN ${HOLDERS} h ON h.server_id = l.owner
+        WHERE l.owner IS NOT NULL AND l.expires_at > clock_timestamp()`,
+    );
+    return new Map(
+      rows.map((row) => [
+        leaseKey(String(row['table_key']), String(row['shard_id'])),
+        { holder: String(row['holder']), expiresAt: new Date(row['expires_at'] as Date) },
+      ]),
+    );
   }
 
   /** Stops renewing and hands the leases back, so other servers take them at their next round. */
@@ -169,9 +205,9 @@ export class ShardLeases {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext('kinesql.shard-leases'))`);
     const duration = `$2 * interval '1 millisecond'`;
     await tx.query(
-      `INSERT INTO ${HOLDERS} (server_id, host, pid, expires_at) VALUES ($1, $3, $4, clock_timestamp() + ${duration})
+      `INSERT INTO ${HOLDERS} (server_id, host, pid, port, expires_at) VALUES ($1, $3, $4, $5, clock_timestamp() + ${duration})
        ON CONFLICT (server_id) DO UPDATE SET expires_at = excluded.expires_at`,
-      [me, this.options.durationMs, hostname(), process.pid],
+      [me, this.options.durationMs, hostname(), process.pid, this.clientPort ?? null],
     );
     await tx.query(`DELETE FROM ${HOLDERS} WHERE expires_at < clock_timestamp()`);
     await tx.query(`UPDATE ${LEASES} SET expires_at = clock_timestamp() + ${duration} WHERE owner = $1`, [me, this.options.durationMs]);
@@ -227,7 +263,7 @@ export class ShardLeases {
       if (taken.length > 0) this.logger.info({ table, shards: taken.map((lease) => lease.shardId) }, 'took shard leases');
       for (const lease of leases) {
         if (lease.holder === undefined) continue;
-        holders.set(`${table}\u0000${lease.shardId}`, lease.holder);
+        holders.set(leaseKey(table, lease.shardId), lease.holder);
         if (lease.holder === me) owned.set(table, (owned.get(table) ?? new Set()).add(lease.shardId));
       }
     }

@@ -1,5 +1,7 @@
 import type { Engine } from '../engine/engine.js';
+import { tableKey } from '../engine/roles.js';
 import { describeBound } from './loaded-range.js';
+import { type LeaseHolding, leaseKey, type ShardLeases } from './shard-leases.js';
 import type { StreamTable } from './stream-table.js';
 
 /**
@@ -18,7 +20,8 @@ const SHARDS_COLUMNS = `table_schema text NOT NULL, table_name text NOT NULL, st
   parent_shard_id text, adjacent_parent_shard_id text, state text NOT NULL, loaded_from text,
   first_sequence_number text, last_sequence_number text, records bigint NOT NULL, invalid_records bigint NOT NULL,
   millis_behind_latest bigint, get_records_calls bigint NOT NULL, records_read bigint NOT NULL, bytes_read bigint NOT NULL,
-  throttles bigint NOT NULL, retries bigint NOT NULL, expired_iterators bigint NOT NULL, last_error text`;
+  throttles bigint NOT NULL, retries bigint NOT NULL, expired_iterators bigint NOT NULL, last_error text,
+  lease_holder text, lease_expires_at timestamp with time zone`;
 
 export async function createStatusTables(engine: Engine): Promise<void> {
   await engine.transaction(async (tx) => {
@@ -31,9 +34,12 @@ export async function createStatusTables(engine: Engine): Promise<void> {
       `ALTER TABLE ${STATUS_SCHEMA}.streams ADD COLUMN IF NOT EXISTS schema_registry_error text, ADD COLUMN IF NOT EXISTS stream_status text,
          ADD COLUMN IF NOT EXISTS stream_created timestamp with time zone, ADD COLUMN IF NOT EXISTS unmatched_fields text[]`,
     );
+    await tx.query(
+      `ALTER TABLE ${STATUS_SCHEMA}.shards ADD COLUMN IF NOT EXISTS lease_holder text, ADD COLUMN IF NOT EXISTS lease_expires_at timestamp with time zone`,
+    );
     await tx.query(`COMMENT ON TABLE ${STATUS_SCHEMA}.streams IS 'Stream tables: records held, window, errors (refreshed when queried)'`);
     await tx.query(
-      `COMMENT ON TABLE ${STATUS_SCHEMA}.shards IS 'Shards of every stream table: lineage, state, loaded range, reads, throttles and retries (refreshed when queried)'`,
+      `COMMENT ON TABLE ${STATUS_SCHEMA}.shards IS 'Shards of every stream table: lineage, state, loaded range, reads, throttles, retries and lease holder (refreshed when queried)'`,
     );
   });
 }
@@ -47,7 +53,8 @@ export function namesStatusTable(relations: readonly { schema?: string; name: st
   );
 }
 
-export async function writeStatusTables(engine: Engine, tables: StreamTable[]): Promise<void> {
+/** `leases`: servers on one engine divide the shards, and each shard's row names its lease holder. */
+export async function writeStatusTables(engine: Engine, tables: StreamTable[], leases?: ShardLeases): Promise<void> {
   const streams = tables.map((table) => {
     const shards = table.shardStatus();
     const start = table.windowStart();
@@ -70,36 +77,43 @@ export async function writeStatusTables(engine: Engine, tables: StreamTable[]): 
       unmatched_fields: table.unmatchedFields() ?? null,
     };
   });
-  const shards = tables.flatMap((table) =>
-    table.shardStatus().map((shard) => ({
-      table_schema: table.definition.schemaName,
-      table_name: table.definition.tableName,
-      stream: table.definition.streamName,
-      shard_id: shard.shardId,
-      parent_shard_id: shard.parentShardId ?? null,
-      adjacent_parent_shard_id: shard.adjacentParentShardId ?? null,
-      state: shard.state,
-      loaded_from: shard.loadedFrom ? describeBound(shard.loadedFrom) : null,
-      first_sequence_number: shard.firstSequenceNumber ?? null,
-      last_sequence_number: shard.lastSequenceNumber ?? null,
-      records: shard.rows,
-      invalid_records: shard.invalidRows,
-      millis_behind_latest: shard.reader.millisBehindLatest ?? null,
-      get_records_calls: shard.reader.calls,
-      records_read: shard.reader.records,
-      bytes_read: shard.reader.bytes,
-      throttles: shard.reader.throttles,
-      retries: shard.reader.retries,
-      expired_iterators: shard.reader.expiredIterators,
-      last_error: shard.reader.lastError ?? null,
-    })),
-  );
+  const shardRows = (holdings: Map<string, LeaseHolding>) =>
+    tables.flatMap((table) =>
+      table.shardStatus().map((shard) => {
+        const lease = holdings.get(leaseKey(tableKey(table.definition), shard.shardId));
+        return {
+          table_schema: table.definition.schemaName,
+          table_name: table.definition.tableName,
+          stream: table.definition.streamName,
+          shard_id: shard.shardId,
+          parent_shard_id: shard.parentShardId ?? null,
+          adjacent_parent_shard_id: shard.adjacentParentShardId ?? null,
+          state: shard.state,
+          loaded_from: shard.loadedFrom ? describeBound(shard.loadedFrom) : null,
+          first_sequence_number: shard.firstSequenceNumber ?? null,
+          last_sequence_number: shard.lastSequenceNumber ?? null,
+          records: shard.rows,
+          invalid_records: shard.invalidRows,
+          millis_behind_latest: shard.reader.millisBehindLatest ?? null,
+          get_records_calls: shard.reader.calls,
+          records_read: shard.reader.records,
+          bytes_read: shard.reader.bytes,
+          throttles: shard.reader.throttles,
+          retries: shard.reader.retries,
+          expired_iterators: shard.reader.expiredIterators,
+          last_error: shard.reader.lastError ?? null,
+          lease_holder: lease?.holder ?? null,
+          lease_expires_at: lease?.expiresAt.toISOString() ?? null,
+        };
+      }),
+    );
   await engine.transaction(async (tx) => {
     // Writers take turns, or two refreshes' deletes would each miss the other's rows.
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext('kinesql.status'))`);
+    const holdings = leases ? await leases.holdings(tx) : new Map<string, LeaseHolding>();
     for (const [name, rows] of [
       ['streams', streams],
-      ['shards', shards],
+      ['shards', shardRows(holdings)],
     ] as const) {
       await tx.query(
         `WITH fresh AS (DELETE FROM ${STATUS_SCHEMA}.${name})

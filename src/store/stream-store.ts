@@ -19,7 +19,9 @@ import {
   renameTable,
   storedFingerprint,
 } from './shard-positions.js';
+import { catchUpUnlessFresh } from './fresh-catch-up.js';
 import type { OwnerReads } from './owner-reads.js';
+import type { ShardLeases } from './shard-leases.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 import { DDL_LOCK_TIMEOUT_MS, lockTablesWithoutQueueing } from './ddl-locks.js';
@@ -52,6 +54,8 @@ export type StoreOptions = StreamTableOptions & {
   followed?: boolean;
   /** Servers on one engine dividing the shards: a strict statement waits for the owners' reads of the shards it does not follow. */
   ownerReads?: OwnerReads;
+  /** The same servers' shard leases: kinesql.shards names each shard's holder. */
+  leases?: ShardLeases;
 };
 
 /** What a statement asks of the store: its start, and per table the bounds its WHERE puts on the scan. */
@@ -264,34 +268,7 @@ export class StreamStore {
 
   /** Rewrites kinesql.streams and kinesql.shards from the tables' current state. */
   async refreshStatus(): Promise<void> {
-    await writeStatusTables(this.engine, this.list());
-  }
-
-  /**
-   * For a statement that accepts answers up to maxStalenessMs old (0: read to the tips after its start):
-   * nothing when the table is fresh enough; otherwise it first waits for a read already under way (the
-   * follower's, usually), which often makes it so, and reads itself only when that was not enough.
-   */
-  private async catchUpUnlessFresh(
-    table: StreamTable,
-    scan: ScanRequest,
-    maxStalenessMs: number,
-    onUnreadable?: CatchUpRequest['onUnreadable'],
-  ): Promise<void> {
-    if (table.freshFor(scan, maxStalenessMs)) {
-      // Kinesis may be out of reach: the answer is still within the bound, and the client is told.
-      if (table.failingSince && onUnreadable) onUnreadable(table, table.failingSince);
-      return;
-    }
-    await table.whenIdle();
-    if (table.freshFor(scan, maxStalenessMs)) return;
-    if (this.options.ownerReads && !scan.background) {
-      await this.options.ownerReads.wait(table, scan, maxStalenessMs);
-      if (table.freshFor(scan, maxStalenessMs)) return;
-    }
-    // An answer as of the tips at (start − bound) is within the bound: with enhanced fan-out the read need
-    // not wait for an event made after the statement started, the next one at the tip will do.
-    await table.catchUp(maxStalenessMs > 0 ? { ...scan, tipSince: new Date(scan.stopAt.getTime() - maxStalenessMs) } : scan);
+    await writeStatusTables(this.engine, this.list(), this.options.leases);
   }
 
   /** Brings every given table up to what the statement needs, in parallel, reporting progress while it runs. */
@@ -317,8 +294,9 @@ export class StreamStore {
             ...(asked.read ? { read: asked.read } : {}),
             ...(asked.background ? { background: true } : {}),
           };
-          if (asked.maxStalenessMs) return this.catchUpUnlessFresh(table, scan, asked.maxStalenessMs, asked.onUnreadable);
-          return this.options.followed ? this.catchUpUnlessFresh(table, scan, 0) : table.catchUp(scan);
+          const { ownerReads } = this.options;
+          if (asked.maxStalenessMs) return catchUpUnlessFresh(table, scan, asked.maxStalenessMs, ownerReads, asked.onUnreadable);
+          return this.options.followed ? catchUpUnlessFresh(table, scan, 0, ownerReads) : table.catchUp(scan);
         }),
       );
     } finally {

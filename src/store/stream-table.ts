@@ -1,12 +1,12 @@
 /**
  * One stream table: its shards, what of each is loaded, and reading what a statement needs: catch-up sharing,
- * shard listing and reshard order, fills of older ranges, freshness. Loading batches (shard-loader.ts),
- * eviction (eviction.ts), filling older ranges (older-range-fill.ts) and the catch-up queue (catch-up-queue.ts)
- * live in their own modules. What is left (about 670 lines) stays together because every part reads and moves
- * the same per-shard state: the catch-up chain, the position reload after an engine doubt (a generation that
- * keeps a read begun before it from marking its shard fresh), the freshness bound, the stream incarnation, the
- * other servers' tip reads it adopts (shard leases) and the load budget's room per read. Split next along that
- * state: freshness (freshFor, readToTipFor, failingSince, adoptTipReads) into a module of its own.
+ * shard listing and reshard order, fills of older ranges. Loading batches (shard-loader.ts), filling older ranges
+ * (older-range-fill.ts), the catch-up queue (catch-up-queue.ts), whether what is loaded answers a statement within
+ * its staleness bound (staleness.ts), how far each shard counts as read to its tip (tip-marks.ts) and the upkeep
+ * at the eviction pace (partition-upkeep.ts: eviction, detaching, columnar conversion) live in their own modules.
+ * What is left stays together because every part reads and moves the same per-shard state: the catch-up chain,
+ * the position reload after an engine doubt, the stream incarnation, the other servers' tip reads it adopts
+ * (shard leases) and the load budget's room per read.
  */
 import type { KinesisClient } from '../kinesis/client.js';
 import type { Logger } from 'pino';
@@ -31,15 +31,14 @@ import { FirstLoad } from './first-load.js';
 import { CatchUpProgress, mergeInto, requestKey, type WaitingCatchUp } from './catch-up-queue.js';
 import type { StoredPosition } from './shard-positions.js';
 import type { TipReads } from './shard-tip-reads.js';
+import { listingServes, readServes, unreadShards } from './staleness.js';
+import { TipMarks } from './tip-marks.js';
+import { PartitionUpkeep } from './partition-upkeep.js';
 import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
 import type { RowChanges } from './row-changes.js';
 
 export type { ShardStatus };
-import { closedRange, convertClosedPartition } from './columnar-partitions.js';
-import { evictBefore } from './eviction.js';
 import type { LoadBudget } from './load-budget.js';
-import { detachExpiredPartitions } from './partition-detach.js';
-import { dropExpiredDistributedPartitions } from './distributed-partition-drop.js';
 import { StreamReadError } from './stream-read-error.js';
 import { type IncarnationCheck, isStreamMissing, StreamIncarnations } from './stream-incarnation.js';
 import { partitionSeconds, TimePartitions } from './time-partitions.js';
@@ -96,12 +95,6 @@ const MAX_LISTING_ROUNDS = 4;
 export class StreamTable {
   private readonly shards = new Map<string, ShardState>();
   private listedAt = 0;
-  private evictedAt = Date.now();
-  /** Partitions given up by eviction may wait to be detached or dropped (at start: left so by an earlier run). */
-  private detachOwed = true;
-  private detaching: Promise<void> | undefined;
-  /** A closed partition being converted to columnar, when one is. */
-  private converting: Promise<void> | undefined;
   private catchingUp: Promise<void> = Promise.resolve();
   /** Catch-ups queued behind the running one, by what they ask for; a new statement asking the same joins one. */
   private readonly waiting = new Map<string, WaitingCatchUp>();
@@ -118,8 +111,8 @@ export class StreamTable {
   private restored = new Map<string, StoredPosition>();
   private current: CatchUpProgress | undefined;
   private readonly firstLoad: FirstLoad;
-  /** Counts distrustPositions calls: a read that began before one does not make its shard fresh. */
-  private generation = 0;
+  private readonly tipMarks: TipMarks;
+  private readonly upkeep: PartitionUpkeep;
   /** Indexes are built after the first load (bulk COPY into an unindexed table is a third faster). */
   private indexed = false;
   lastError: string | undefined;
@@ -151,6 +144,13 @@ export class StreamTable {
       : undefined;
     this.incarnations = new StreamIncarnations(tableKey(definition), this.tableName, definition.streamName, options.engine, options.logger);
     this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
+    this.tipMarks = new TipMarks(tableKey(definition), this.tableName, options.tipReads, options.logger);
+    const upkept = {
+      shards: this.shards,
+      windowStart: () => this.windowStart(),
+      save: (tx: EngineTransaction, shard: ShardState) => this.loader.save(tx, shard),
+    };
+    this.upkeep = new PartitionUpkeep(definition, upkept, this.partitions, options);
   }
 
   get rowsLoaded(): number {
@@ -183,27 +183,13 @@ export class StreamTable {
    * its tip for a statement that started at most that long before this one.
    */
   freshFor(request: ScanRequest, maxStalenessMs: number): boolean {
-    const oldest = request.stopAt.getTime() - maxStalenessMs;
-    // A listing as old as the answer may be will do: a shard closed since then would have been read to its
-    // end (and the table listed again) before any read of it to a later tip. Kinesis unreachable, the
-    // listing grows old with the reads, and answers within the bound go on.
-    if (this.listedAt === 0 || (Date.now() - this.listedAt > this.options.shardListTtlMs && this.listedAt < oldest)) return false;
-    return this.unreadShards(request, maxStalenessMs).length === 0;
+    return listingServes(this.listedAt, this.options.shardListTtlMs, request, maxStalenessMs) && this.unreadShards(request, maxStalenessMs).length === 0;
   }
 
   /** The listed shards a statement needs that do not hold its range, or were not read to their tips recently enough for it. */
   unreadShards(request: ScanRequest, maxStalenessMs: number): string[] {
-    const oldest = request.stopAt.getTime() - maxStalenessMs;
     const windowStart = request.window ? request.window.start : this.windowStart(request.stopAt.getTime());
-    const all = [...this.shards.values()].map((shard) => shard.description);
-    return [...shardsForBounds(all, request.bounds)].filter((shardId) => {
-      const shard = this.shards.get(shardId)!;
-      const needed = neededBound(shard.description, windowStart, request);
-      if (needed === 'nothing') return false;
-      if (!shard.range || !covers(shard.range, needed)) return true;
-      if (shard.closedAndRead) return false;
-      return shard.readToTipFor === undefined || shard.readToTipFor.getTime() < oldest;
-    });
+    return unreadShards(this.shards, request, maxStalenessMs, windowStart);
   }
 
   /**
@@ -215,12 +201,12 @@ export class StreamTable {
   adoptTipReads(reads: Map<string, Date>): Promise<void> {
     const adopt = this.catchingUp.then(async () => {
       if (this.retired) return;
-      const generation = this.generation;
+      const begun = this.tipMarks.begin();
       for (const [shardId, at] of reads) {
         const shard = this.shards.get(shardId);
         if (!shard) continue;
         await this.loader.reloadPosition(shard);
-        if (generation === this.generation && (shard.readToTipFor === undefined || shard.readToTipFor < at)) shard.readToTipFor = at;
+        this.tipMarks.adopt(shard, at, begun);
       }
     });
     this.catchingUp = adopt.catch(() => undefined);
@@ -321,8 +307,7 @@ export class StreamTable {
    * read to its tip until a read has taken its position from the engine again.
    */
   distrustPositions(): void {
-    this.generation += 1;
-    for (const shard of this.shards.values()) shard.readToTipFor = undefined;
+    this.tipMarks.distrust(this.shards.values());
   }
 
   /** Takes over what an earlier run loaded into the engine table (its stored shard positions). */
@@ -350,7 +335,7 @@ export class StreamTable {
     const progress = new CatchUpProgress();
     this.current = progress;
     try {
-      await this.evictOldRows();
+      await this.upkeep.evictOldRows();
       const windowStart = request.window ? request.window.start : this.windowStart(request.stopAt.getTime());
       const read = new Set<string>();
       // A shard read to its end during this catch-up may have children nobody has listed yet: list again
@@ -517,8 +502,7 @@ export class StreamTable {
    * record read twice is loaded once, because every commit checks the stored position first.
    */
   private async readShard(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
-    // A read of the tip begun after this statement started (another statement's, the follower's) serves it too.
-    if (shard.readToTipFor !== undefined && shard.readToTipFor >= request.stopAt && shard.range && covers(shard.range, needed)) return;
+    if (readServes(shard, needed, request)) return;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.readShardOnce(shard, needed, request, progress);
@@ -531,7 +515,7 @@ export class StreamTable {
   }
 
   private async readShardOnce(shard: ShardState, needed: LowerBound, request: ScanRequest, progress: CatchUpProgress): Promise<void> {
-    const generation = this.generation;
+    const begun = this.tipMarks.begin();
     await this.loader.removeUnfinishedFill(shard);
     const lost = await this.loader.reloadPosition(shard);
     if (lost !== undefined) {
@@ -578,91 +562,12 @@ export class StreamTable {
       .finally(() => this.loader.releaseReadRoom(shard));
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
     const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince) ? result.tipAt : request.stopAt;
-    // Not when the engine may have lost commits meanwhile: until a read reloads the position, nothing is fresh.
-    const trusted = generation === this.generation;
-    if (trusted && result.complete && (shard.readToTipFor === undefined || shard.readToTipFor < tipFor)) {
-      shard.readToTipFor = tipFor;
-      // Others then wait a little longer, or read themselves: this statement need not fail for it.
-      await this.options.tipReads
-        ?.publish(tableKey(this.definition), shard.description.shardId, tipFor)
-        .catch((error: unknown) => this.options.logger.warn({ err: error, table: this.tableName }, 'could not record a read to the tip in the engine'));
-    }
+    if (result.complete) await this.tipMarks.readToTip(shard, tipFor, begun);
     if (result.closed) {
       shard.closedAndRead = true;
       await this.options.engine.transaction((tx) => this.loader.save(tx, shard));
       // A closed parent's children may be new: list again on the next catch-up.
       this.listedAt = 0;
     }
-  }
-
-  /**
-   * Drops the partitions older than the table's window (looked at every evictionIntervalMs at most) so disk
-   * stays bounded, and moves each shard's loaded range up to what is still held. At the same pace, converts a
-   * closed partition to columnar when that is asked for.
-   */
-  private async evictOldRows(): Promise<void> {
-    if (Date.now() - this.evictedAt < this.options.evictionIntervalMs) return;
-    this.evictedAt = Date.now();
-    if (this.partitions && this.options.closedPartitionStorage === 'columnar') this.convertInBackground();
-    const windowStart = this.windowStart();
-    if (windowStart === undefined) return;
-    const save = (tx: EngineTransaction, shard: ShardState): Promise<void> => this.loader.save(tx, shard);
-    const held = await evictBefore(this.options.engine, this.definition, windowStart, this.shards, save, this.partitions);
-    if (held) this.options.logger.info({ table: this.tableName, before: held.toISOString() }, 'evicted the rows older than the window');
-    if (this.partitions && (held || this.detachOwed)) this.detachInBackground(held);
-  }
-
-  /** Converts a closed partition to columnar, without the catch-up waiting for it (columnar-partitions.ts). */
-  private convertInBackground(): void {
-    const closed = closedRange(this.shards.values());
-    if (this.converting || !closed) return;
-    this.converting = convertClosedPartition(this.options.engine, this.definition, closed)
-      .then((conversion) => {
-        if (conversion && 'converted' in conversion) {
-          this.options.logger.info({ table: this.tableName, partition: conversion.converted }, 'a closed partition is now stored columnar');
-        } else if (conversion) {
-          this.options.logger.info(
-            { table: this.tableName, partition: conversion.postponed, reason: conversion.reason },
-            'a closed partition stays heap until the next eviction: statements held the table',
-          );
-        }
-      })
-      .catch((error: unknown) => {
-        this.options.logger.warn({ err: error, table: this.tableName }, 'could not convert a closed partition to columnar; trying again at the next eviction');
-      })
-      .finally(() => {
-        this.converting = undefined;
-      });
-  }
-
-  /**
-   * Detaches and drops the partitions eviction gave up, without the catch-up waiting for it (partition-detach.ts;
-   * on Citus distributed-partition-drop.ts).
-   */
-  private detachInBackground(before: Date | undefined): void {
-    if (this.detaching) return;
-    this.detachOwed = false;
-    const removeExpired = this.options.distributed ? dropExpiredDistributedPartitions : detachExpiredPartitions;
-    this.detaching = removeExpired(this.options.engine, this.definition, before)
-      .then((outcome) => {
-        if (outcome.unfinished) this.detachOwed = true;
-        if (outcome.dropped.length > 0)
-          this.options.logger.info({ table: this.tableName, partitions: outcome.dropped }, 'dropped the partitions older than the window');
-        if (outcome.pending)
-          this.options.logger.info(
-            { table: this.tableName, partition: outcome.pending },
-            'a partition waits to be detached until the transactions that held the table before end',
-          );
-      })
-      .catch((error: unknown) => {
-        this.detachOwed = true;
-        this.options.logger.warn(
-          { err: error, table: this.tableName },
-          'could not detach the partitions older than the window; trying again at the next eviction',
-        );
-      })
-      .finally(() => {
-        this.detaching = undefined;
-      });
   }
 }

@@ -19,7 +19,7 @@ import { statementPlan, type RelationRead, type StatementPlan } from '../sql/sta
 import { prepareText, rewritesNothing, type StarContext } from '../sql/statement-text.js';
 import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
-import { publishSessionSettings, type SessionBackend, unreachableWorker } from '../engine/citus.js';
+import { publishSessionSettings, type SessionBackend, unreachableWorker, withdrawSessionSettings } from '../engine/citus.js';
 
 /** What the executor needs to know about the session a statement comes from. */
 export interface SessionContext {
@@ -212,6 +212,13 @@ export class StatementExecutor {
         worker?.sqlstate ?? (typeof code === 'string' ? code : SQLSTATE.connectionFailure),
       );
     }
+  }
+
+  /** The session ended: the settings it published for the workers go with it. */
+  async sessionEnded(backend: SessionBackend): Promise<void> {
+    await withdrawSessionSettings(this.engine, backend).catch((error: unknown) =>
+      this.logger.warn({ err: error, backend: backend.processId }, "an ended session's published settings stay until the next sweep"),
+    );
   }
 
   /** After a statement ran without error: checkpoint mode's bookkeeping. */

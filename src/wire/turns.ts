@@ -136,7 +136,7 @@ export class SessionTurns {
     this.state = session.state;
     // kinesql's own errors and notices, in the session's client encoding as the engine's are.
     this.send = (bytes) => session.send(inClientEncoding(bytes, relay.codec));
-    this.backend = { processId: backendKey.processId };
+    this.backend = { processId: backendKey.processId, secretKey: backendKey.secretKey };
     this.context = { searchPath: [defaultSchema, 'public'], backend: this.backend };
     this.useSettings(settings.preview([]));
   }
@@ -445,9 +445,10 @@ export class SessionTurns {
       .catch((error: unknown) => this.logger.warn({ err: error }, 'cancel request not forwarded'));
   }
 
-  /** The connection closed: a catch-up it waits for is abandoned. */
+  /** The connection closed: a catch-up it waits for is abandoned, and what the session published goes. */
   abandon(): void {
     this.catchingUp?.abort(new PgError('connection closed', SQLSTATE.connectionFailure));
+    void this.executor.sessionEnded(this.backend);
   }
 }
 
