@@ -15,6 +15,8 @@ export class StreamReadError extends PgError {
 
   static from(error: unknown, streamName: string): StreamReadError {
     if (error instanceof StreamReadError) return error;
+    // A read ended by kinesql's own shutdown: the client is told that, as its session ends with it.
+    if (error instanceof PgError && error.sqlstate === SQLSTATE.adminShutdown) return new StreamReadError(error.message, error.sqlstate, streamName);
     const e = error as { name?: string; code?: string; message?: string; severity?: string };
     const worker = unreachableWorker(error);
     if (worker)

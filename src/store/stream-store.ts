@@ -25,6 +25,8 @@ import type { ShardLeases } from './shard-leases.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 import { DDL_LOCK_TIMEOUT_MS, lockTablesWithoutQueueing } from './ddl-locks.js';
+import { PgError } from '../pg/pg-error.js';
+import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** A relation as a statement names it: schema as written (case-folded unless quoted), absent when unqualified. */
 export interface RelationName {
@@ -102,7 +104,7 @@ export class StreamStore {
    * is loaded stays consistent) and refuses new ones: the first step of a prompt shutdown.
    */
   stopLoading(): void {
-    this.shutdown.abort(new Error('kinesql is shutting down'));
+    this.shutdown.abort(new PgError('terminating connection because kinesql is shutting down', SQLSTATE.adminShutdown));
   }
 
   list(): StreamTable[] {
