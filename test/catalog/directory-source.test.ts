@@ -17,7 +17,8 @@ afterEach(async () => {
 });
 
 async function started(dir: string, options: Partial<DirectorySourceOptions> = {}) {
-  const source = new DirectorySource(dir, { debounceMs: 100, settleMs: 400, rescanIntervalMs: 60_000, ...options });
+  // A short debounce: each test waits for the batches it expects (the rename test, about batching, sets its own).
+  const source = new DirectorySource(dir, { debounceMs: 20, settleMs: 400, rescanIntervalMs: 60_000, ...options });
   sources.push(source);
   const batches: DefinitionBatch[] = [];
   const errors: Error[] = [];
@@ -116,7 +117,7 @@ describe('DirectorySource', () => {
 
   it('reports a file that stays broken, so the catalog can show the error', async () => {
     const dir = tempDir();
-    const { batches } = await started(dir, { settleMs: 300 });
+    const { batches } = await started(dir, { settleMs: 100 });
     writeFileSync(join(dir, 't.json'), '{"tableName": ');
     await vi.waitFor(() => expect(changedNames(batches)).toEqual(['t.json']), PATIENCE);
     expect(batches[0]?.changed[0]?.text).toBe('{"tableName": ');
