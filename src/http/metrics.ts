@@ -5,7 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
 import type { StreamStore } from '../store/stream-store.js';
-import type { ShardReaderStats } from '../kinesis/shard-reader.js';
+import type { ShardReaderStats } from '../kinesis/shard-reader-stats.js';
 import type { ShardStatus } from '../store/stream-table.js';
 import type { ShardLeases } from '../store/shard-leases.js';
 import { tableProgress } from '../store/load-progress.js';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { StreamConsumers } from './efo-consumer.js';
 import type { RetryPolicy } from './retry.js';
 import { ShardSubscription } from './shard-subscription.js';
-import type { ShardReaderStats } from './shard-reader.js';
+import type { ShardReaderStats } from './shard-reader-stats.js';
 
 export interface EnhancedFanOutOptions {
   /** kinesis.consumer-name. */

@@ -4,7 +4,8 @@ import type { StreamConsumers } from './efo-consumer.js';
 import type { ShardPosition, StreamRecord } from './records.js';
 import { isRetryable, isThrottle, KinesisTimeoutError, sleep, type RetryPolicy } from './retry.js';
 import { compareSequenceNumbers } from './sequence-number.js';
-import type { ShardReaderStats, ShardReadRequest, ShardReadResult } from './shard-reader.js';
+import type { ShardReadRequest, ShardReadResult } from './shard-reader.js';
+import type { ShardReaderStats } from './shard-reader-stats.js';
 
 export interface ShardSubscriptionOptions {
   consumers: StreamConsumers;

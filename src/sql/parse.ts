@@ -2,6 +2,7 @@
  * Parses client SQL with the real PostgreSQL 18 grammar (libpg-query, the parser of PostgreSQL compiled
  * to WASM) and splits a multi-statement string into its statements.
  */
+import { channel } from 'node:diagnostics_channel';
 import { hasSqlDetails, loadModule, parseSync } from 'libpg-query';
 import type { Node } from 'libpg-query';
 import { commandTagOf } from './command-tag.js';
@@ -33,6 +34,12 @@ export interface ParseFailure {
   };
 }
 
+/**
+ * Each string the grammar parses, published as `{ sql }` on this Node.js diagnostics channel for tracing tools
+ * (`kinesql:sql:parse`, in the thread that parses it); free while nothing subscribes.
+ */
+export const parseChannel = channel('kinesql:sql:parse');
+
 let loading: Promise<void> | undefined;
 let ready = false;
 
@@ -55,6 +62,7 @@ export function isParseFailure(result: ParsedStatement[] | ParseFailure): result
 export function parseStatements(sql: string): ParsedStatement[] | ParseFailure {
   if (!ready) throw new Error('parseStatements called before initParser() finished');
   if (sql.length === 0) return [];
+  if (parseChannel.hasSubscribers) parseChannel.publish({ sql });
   let result: ReturnType<typeof parseSync>;
   try {
     result = parseSync(sql);

@@ -2,8 +2,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import type TypeScript from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { ts } from '../support/typescript.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SRC = join(ROOT, 'src');
@@ -69,27 +70,28 @@ interface Import {
  * types, and `require('…')`. A dynamic import whose specifier is not a string literal gives ''.
  */
 function specifiersIn(text: string): string[] {
-  const source = ts.createSourceFile('module.ts', text, ts.ScriptTarget.Latest, true);
-  const specifiers: string[] = [];
-  const literal = (node: ts.Node | undefined): void => {
-    specifiers.push(node && ts.isStringLiteralLike(node) ? node.text : '');
-  };
-  const visit = (node: ts.Node): void => {
-    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) {
-      if (node.moduleSpecifier) literal(node.moduleSpecifier);
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) {
-      literal(node.moduleReference.expression);
-    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
-      literal(node.arguments[0]);
-    } else if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'require') {
-      if (node.arguments[0] && ts.isStringLiteralLike(node.arguments[0])) literal(node.arguments[0]);
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
-      literal(node.argument.literal);
+  // The compiler's own import scanner reads tokens, not a parse tree: a tenth of the time over all of src/.
+  const named = ts.preProcessFile(text, true, true).importedFiles.map((file) => file.fileName);
+  // It skips an import() of a module it cannot name: where the text may have one, the parse tree tells.
+  return /\bimport\s*\(/.test(text) ? [...named, ...unnamedImportsIn(text)] : named;
+}
+
+/** '' for each `import(…)` in the text whose specifier is not a string literal. */
+function unnamedImportsIn(text: string): string[] {
+  const source = ts.createSourceFile('module.ts', text, ts.ScriptTarget.Latest);
+  const unnamed: string[] = [];
+  const visit = (node: TypeScript.Node): void => {
+    if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      !(node.arguments[0] && ts.isStringLiteralLike(node.arguments[0]))
+    ) {
+      unnamed.push('');
     }
     ts.forEachChild(node, visit);
   };
   visit(source);
-  return specifiers;
+  return unnamed;
 }
 
 /** The specifiers of the import declarations in a module's text that bring in values: not `import type`, nor only `type` names. */

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { externalPostgresBinaries, startExternalPostgres, type ExternalPostgres } from '../support/external-postgres.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { startWindowedTicks, ticksDefinition } from '../support/windowed-table.js';
 
 /**
  * Partitions of one second, so the first records' partitions close (ARRIVAL_SKEW_MS after) and expire within the
@@ -19,17 +20,14 @@ const hasColumnar = externalPostgresBinaries() !== undefined && existsSync(COLUM
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const definitions = {
-  'ticks.json': {
-    tableName: 'ticks',
-    streamName: 'ticks',
-    message: {
-      dataFormat: 'json',
-      fields: [
-        { name: 'n', type: 'INTEGER', mapping: 'n' },
-        { name: 'word', type: 'VARCHAR', mapping: 'word' },
-      ],
-    },
+const definition = {
+  ...ticksDefinition,
+  message: {
+    dataFormat: 'json',
+    fields: [
+      { name: 'n', type: 'INTEGER', mapping: 'n' },
+      { name: 'word', type: 'VARCHAR', mapping: 'word' },
+    ],
   },
 };
 
@@ -59,15 +57,11 @@ describe.skipIf(!hasColumnar)('kinesql.closed-partition-storage = columnar on Po
     await installer.connect();
     await installer.query('CREATE EXTENSION citus_columnar');
     await installer.end();
-    harness = await startHarness({
-      streams: [{ name: 'ticks', shards: 2 }],
-      definitions,
-      configure: (config) => ({
-        ...config,
-        engine: { ...config.engine, url: engine.url },
-        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: WINDOW_SECONDS },
-        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs: 0, partitionIntervalMs: 1000, closedPartitionStorage: 'columnar' },
-      }),
+    harness = await startWindowedTicks({
+      windowSeconds: WINDOW_SECONDS,
+      definition,
+      scan: { closedPartitionStorage: 'columnar' },
+      configure: (config) => ({ ...config, engine: { ...config.engine, url: engine.url } }),
     });
     admin = new pg.Client({ connectionString: engine.adminUrl, database: new URL(engine.url).pathname.slice(1) });
     await admin.connect();
@@ -140,7 +134,7 @@ describe('kinesql.closed-partition-storage = columnar on an engine without citus
     const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
     const harness = await startHarness({
       streams: [{ name: 'ticks', shards: 1 }],
-      definitions,
+      definitions: { 'ticks.json': definition },
       logger,
       configure: (config) => ({ ...config, scan: { ...DEFAULT_SCAN_CONFIG, ...config.scan, closedPartitionStorage: 'columnar' } }),
     });

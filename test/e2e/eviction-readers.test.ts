@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SCAN_CONFIG, type WireConfig } from '../../src/config/config.js';
+import type { WireConfig } from '../../src/config/config.js';
 import { type ChildServer, engineUrlOf, startChildServer } from '../support/child-server.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import type { Harness } from '../support/harness.js';
+import { startWindowedTicks } from '../support/windowed-table.js';
 
 /**
  * Eviction against a session that holds the stream table in an open transaction: partitions past the window
@@ -23,12 +24,6 @@ const PARTITION_BOUND = WINDOW_SECONDS + 2;
 const WIDEST_WINDOW_SECONDS = 120;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const ticksDefinition = {
-  tableName: 'ticks',
-  streamName: 'ticks',
-  message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] },
-};
 
 function p99(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -66,14 +61,12 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
 
 /** The harness for table ticks: a 6 s window in partitions of one second. */
 function startTicks(evictionIntervalMs: number, wire: WireConfig, maxWindowSeconds?: number): Promise<Harness> {
-  return startHarness({
-    streams: [{ name: 'ticks', shards: 2 }],
-    definitions: { 'ticks.json': ticksDefinition },
+  return startWindowedTicks({
+    windowSeconds: WINDOW_SECONDS,
+    scan: { evictionIntervalMs },
     configure: (config) => ({
       ...config,
       engine: { ...config.engine, ...(maxWindowSeconds === undefined ? {} : { maxWindowSeconds }) },
-      read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: WINDOW_SECONDS },
-      scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs, partitionIntervalMs: 1000 },
       wire: { ...config.wire, ...wire },
     }),
   });

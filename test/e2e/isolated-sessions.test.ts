@@ -2,13 +2,12 @@ import { connect } from 'node:net';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { serialize } from 'pg-protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHarness, type Harness } from '../support/harness.js';
 import { RawClient } from '../support/raw-client.js';
 
 const definition = { tableName: 'ticks', streamName: 'ticks', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } };
 const ticks = (from: number, count: number) => Array.from({ length: count }, (_, i) => ({ n: from + i }));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A CancelRequest for a node-postgres client's session, sent the way libpq and pgjdbc send it. */
 async function cancel(harness: Harness, client: pg.Client): Promise<void> {
@@ -95,7 +94,15 @@ describe('each session has an engine backend of its own', () => {
     expect((await b.query('fetch 2 from held')).rows).toEqual([{ n: 0 }, { n: 1 }]);
     const bStatement = b.query('select pg_sleep(1), 42 as answer');
     const aStatement = track(a.query('select pg_sleep(30)'));
-    await sleep(200);
+    // Cancelled once it runs in the engine, as a real cancel of the backend; a third session of the user sees it run.
+    const watcher = await connect();
+    await vi.waitFor(
+      async () => {
+        const running = await watcher.query(`select count(*)::int as n from pg_stat_activity where state = 'active' and query = 'select pg_sleep(30)'`);
+        expect(running.rows).toEqual([{ n: 1 }]);
+      },
+      { timeout: 30_000, interval: 50 },
+    );
     await cancel(harness, a);
     expect(await aStatement.settled).toBe('57014');
     expect((await bStatement).rows[0]).toMatchObject({ answer: 42 });
@@ -196,8 +203,8 @@ describe('kinesql.max-connections', () => {
     const third = new pg.Client(harness.connection);
     await expect(third.connect()).rejects.toMatchObject({ code: '53300' });
     await first.end();
-    await sleep(100);
-    const fourth = await harness.connect();
+    // Admitted once kinesql has seen the first client leave.
+    const fourth = await vi.waitFor(() => harness.connect(), { timeout: 30_000, interval: 50 });
     expect((await fourth.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
     await fourth.end();
     await second.end();

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { partitionName } from '../../src/store/time-partitions.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { startWindowedTicks } from '../support/windowed-table.js';
 
 /** A 6-second window with partitions of one second (kinesql.partition-interval), so partitions expire within the test. */
 const WINDOW_SECONDS = 6;
@@ -12,17 +13,7 @@ describe('stream tables partitioned by arrival time', () => {
   let harness: Harness;
 
   beforeAll(async () => {
-    harness = await startHarness({
-      streams: [{ name: 'ticks', shards: 2 }],
-      definitions: {
-        'ticks.json': { tableName: 'ticks', streamName: 'ticks', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } },
-      },
-      configure: (config) => ({
-        ...config,
-        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: WINDOW_SECONDS },
-        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs: 0, partitionIntervalMs: 1000 },
-      }),
-    });
+    harness = await startWindowedTicks({ windowSeconds: WINDOW_SECONDS });
   });
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { citusMissing } from '../support/citus-cluster.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import type { Harness } from '../support/harness.js';
+import { startWindowedTicks } from '../support/windowed-table.js';
 
 /** A 30-second window in partitions of one second, so partitions expire within the test (and loads on a busy machine fit in it). */
 const WINDOW_SECONDS = 30;
@@ -12,17 +12,7 @@ describe.skipIf(!onCitus || citusMissing() !== undefined)('stream tables on a Ci
   let harness: Harness;
 
   beforeAll(async () => {
-    harness = await startHarness({
-      streams: [{ name: 'ticks', shards: 2 }],
-      definitions: {
-        'ticks.json': { tableName: 'ticks', streamName: 'ticks', message: { dataFormat: 'json', fields: [{ name: 'n', type: 'INTEGER', mapping: 'n' }] } },
-      },
-      configure: (config) => ({
-        ...config,
-        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: WINDOW_SECONDS },
-        scan: { ...DEFAULT_SCAN_CONFIG, readBudgetShare: 0, evictionIntervalMs: 0, partitionIntervalMs: 1000 },
-      }),
-    });
+    harness = await startWindowedTicks({ windowSeconds: WINDOW_SECONDS });
   });
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LoadRate, shardProgress } from '../../src/store/load-progress.js';
-import { type ShardReaderStats, unreadShardStats } from '../../src/kinesis/shard-reader.js';
+import { type ShardReaderStats, unreadShardStats } from '../../src/kinesis/shard-reader-stats.js';
 import type { ShardStatus } from '../../src/store/stream-table.js';
 
 const HOUR = 3_600_000;

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import ts from 'typescript';
+import type TypeScript from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initParser, isParseFailure, parseStatements } from '../../src/sql/parse.js';
 import { BARE_FIELDS, entryOf, fieldsOf, walk, type Node } from '../../src/sql/parse-tree.js';
+import { ts } from '../support/typescript.js';
 
 beforeAll(async () => {
   await initParser();
@@ -17,20 +18,20 @@ function tree(sql: string): Node {
 }
 
 /** The node types of the @pgsql/types that libpg-query depends on: each kind's fields and their declared types. */
-function declaredKinds(): Map<string, Map<string, ts.TypeNode>> {
+function declaredKinds(): Map<string, Map<string, TypeScript.TypeNode>> {
   const fromParser = createRequire(createRequire(import.meta.url).resolve('libpg-query'));
   const file = join(dirname(fromParser.resolve('@pgsql/types/package.json')), 'types.d.ts');
   const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest);
-  const kinds = new Map<string, Map<string, ts.TypeNode>>();
+  const kinds = new Map<string, Map<string, TypeScript.TypeNode>>();
   for (const statement of source.statements) {
     if (!ts.isInterfaceDeclaration(statement)) continue;
-    const fields = new Map<string, ts.TypeNode>();
+    const fields = new Map<string, TypeScript.TypeNode>();
     for (const member of statement.members) {
       if (ts.isPropertySignature(member) && member.type) fields.set(member.name.getText(source), member.type);
     }
     kinds.set(statement.name.text, fields);
   }
-  const union = source.statements.find((s): s is ts.TypeAliasDeclaration => ts.isTypeAliasDeclaration(s) && s.name.text === 'Node');
+  const union = source.statements.find((s): s is TypeScript.TypeAliasDeclaration => ts.isTypeAliasDeclaration(s) && s.name.text === 'Node');
   const wrapped = new Set(
     (union && ts.isUnionTypeNode(union.type) ? union.type.types : []).flatMap((member) =>
       ts.isTypeLiteralNode(member) ? member.members.map((m) => m.name?.getText(source) ?? '') : [],
