@@ -30,6 +30,23 @@ export interface TurnAnswer {
 const NONE_REPORTED: ReadonlyMap<string, string> = new Map();
 const EMPTY = Buffer.alloc(0);
 
+/** Extended-protocol messages the backend answers with one message (below) unless it fails them. */
+const EXTENDED_QUESTIONS = new Set(['P', 'B', 'D', 'E', 'C'].map((type) => type.charCodeAt(0)));
+/**
+ * The message that ends the backend's answer to one of them: ParseComplete, BindComplete, CloseComplete,
+ * RowDescription or NoData (Describe), CommandComplete, EmptyQueryResponse or PortalSuspended (Execute).
+ */
+const EXTENDED_ANSWERS = new Set(['1', '2', '3', 'T', 'n', 'C', 'I', 's'].map((type) => type.charCodeAt(0)));
+const QUERY = 0x51;
+const SYNC = 0x53;
+
+/** What the backend owes the client for the messages forwarded, in order. */
+type Owed =
+  /** Answers to `count` extended-protocol messages. */
+  | { kind: 'answers'; count: number }
+  /** A ReadyForQuery: a Sync's, or a simple Query's (which the backend skips after a failed extended message, up to the Sync). */
+  | { kind: 'ready'; after: 'sync' | 'query'; answered: ((answer: TurnAnswer) => void) | undefined };
+
 /** The row count of a CommandComplete tag (`SELECT 5`, `FETCH 10`, `COPY 3`); undefined for tags without one. */
 function rowsOf(body: Buffer): number | undefined {
   let end = body.length;
@@ -63,10 +80,11 @@ export class BackendRelay {
   fatalSent = false;
   /** The session's client encoding, as the engine last reported it: what the client's SQL is read and passed on in. */
   codec: TextCodec;
-  private outstanding = 0;
+  /** What the client's messages still await, in order; each ReadyForQuery tells whoever wants to know it came. */
+  private owed: Owed[] = [];
+  /** The backend failed an extended-protocol message: it skips everything the client sends up to a Sync. */
+  private skipping = false;
   private idleWaiters: (() => void)[] = [];
-  /** Per ReadyForQuery still awaited, who wants to know it came and whether an error came before it. */
-  private answerListeners: (((answer: TurnAnswer) => void) | undefined)[] = [];
   private errorsBeforeReady = 0;
   private sqlstateBeforeReady: string | undefined;
   private rowsBeforeReady: number | undefined;
@@ -95,29 +113,50 @@ export class BackendRelay {
   }
 
   /**
-   * Sends client messages to the backend; `replies` is how many ReadyForQuery they will bring. `answered`
-   * is called at the last of them, with whether an ErrorResponse came in its reply, its SQLSTATE and the rows.
+   * Sends whole client messages to the backend. `answered` is called at the last ReadyForQuery they bring, with
+   * whether an ErrorResponse came in its reply, its SQLSTATE and the rows (never, when the backend skips it).
    */
-  send(bytes: Buffer, replies: number, answered?: (answer: TurnAnswer) => void): void {
-    this.outstanding += replies;
-    for (let i = 0; i < replies; i++) this.answerListeners.push(i === replies - 1 ? answered : undefined);
+  send(bytes: Buffer, answered?: (answer: TurnAnswer) => void): void {
+    let last: Owed | undefined;
+    for (let offset = 0; offset + 5 <= bytes.length; offset += 1 + bytes.readInt32BE(offset + 1)) {
+      const type = bytes[offset]!;
+      if (type === SYNC) this.skipping = false;
+      else if (this.skipping) continue;
+      if (EXTENDED_QUESTIONS.has(type)) {
+        const tail = this.owed.at(-1);
+        if (tail?.kind === 'answers') tail.count += 1;
+        else this.owed.push({ kind: 'answers', count: 1 });
+      } else if (type === SYNC || type === QUERY) {
+        last = { kind: 'ready', after: type === SYNC ? 'sync' : 'query', answered: undefined };
+        this.owed.push(last);
+      }
+    }
+    if (last?.kind === 'ready') last.answered = answered;
     if (!this.closed) this.backend.write(bytes);
   }
 
-  /** Whether a client message still awaits its ReadyForQuery. */
+  /** Whether a client message still awaits its answer (a statement may be running). */
   get busy(): boolean {
-    return this.outstanding > 0;
+    return this.owed.length > 0;
+  }
+
+  /**
+   * Whether the backend skips what the client sends until its Sync, as after an extended-protocol message that
+   * failed: known once idle.
+   */
+  get skippingToSync(): boolean {
+    return this.skipping;
   }
 
   /** Resolves once no client message awaits an answer (at once when none does). */
   whenIdle(): Promise<void> {
-    if (this.outstanding === 0 || this.closed) return Promise.resolve();
+    if (this.owed.length === 0 || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Runs an exchange of kinesql's own (ending in Sync); call only when idle. Resolves with its replies. */
   exchange(bytes: Buffer): Promise<BackendMessage[]> {
-    if (this.own || this.outstanding > 0) return Promise.reject(new Error('the backend is busy'));
+    if (this.own || this.owed.length > 0 || this.skipping) return Promise.reject(new Error('the backend is busy'));
     if (this.closed) return Promise.reject(new Error('the engine backend is closed'));
     return new Promise((done, failed) => {
       this.own = { messages: [], done, failed };
@@ -133,8 +172,8 @@ export class BackendRelay {
     this.closed = true;
     this.own?.failed(new Error('the engine backend closed the connection'));
     this.own = undefined;
-    this.outstanding = 0;
-    this.answerListeners = [];
+    this.owed = [];
+    this.skipping = false;
     for (const waiter of this.idleWaiters.splice(0)) waiter();
     this.onClose();
   }
@@ -201,32 +240,22 @@ export class BackendRelay {
           own.done(own.messages);
           runStart = offset;
         }
-      } else if (this.type === ERROR_RESPONSE) {
-        const fields = errorFields(body);
-        this.sqlstateBeforeReady ??= fields.get('C');
-        const severity = fields.get('S');
-        if (severity === 'FATAL' || severity === 'PANIC') this.fatalSent = true;
-      } else if (this.type === PARAMETER_STATUS) {
-        this.noteParameter(body);
-      } else if (this.type === COMMAND_COMPLETE) {
-        const rows = rowsOf(body);
-        if (rows !== undefined) this.rowsBeforeReady = (this.rowsBeforeReady ?? 0) + rows;
-      } else if (this.type === READY_FOR_QUERY) {
-        this.status = body[0] ?? this.status;
-        this.outstanding = Math.max(0, this.outstanding - 1);
-        const answer: TurnAnswer = {
-          failed: this.errorsBeforeReady > 0,
-          status: this.status,
-          reported: this.reportedBeforeReady ?? NONE_REPORTED,
-          ...(this.sqlstateBeforeReady !== undefined ? { sqlstate: this.sqlstateBeforeReady } : {}),
-          ...(this.rowsBeforeReady !== undefined ? { rows: this.rowsBeforeReady } : {}),
-        };
-        this.answerListeners.shift()?.(answer);
-        this.errorsBeforeReady = 0;
-        this.sqlstateBeforeReady = undefined;
-        this.rowsBeforeReady = undefined;
-        this.reportedBeforeReady = undefined;
-        if (this.outstanding === 0) {
+      } else {
+        if (this.type === ERROR_RESPONSE) {
+          const fields = errorFields(body);
+          this.sqlstateBeforeReady ??= fields.get('C');
+          const severity = fields.get('S');
+          if (severity === 'FATAL' || severity === 'PANIC') this.fatalSent = true;
+        } else if (this.type === PARAMETER_STATUS) {
+          this.noteParameter(body);
+        } else if (this.type === COMMAND_COMPLETE) {
+          const rows = rowsOf(body);
+          if (rows !== undefined) this.rowsBeforeReady = (this.rowsBeforeReady ?? 0) + rows;
+        }
+        const owedBefore = this.owed.length;
+        if (this.type === READY_FOR_QUERY) this.onReady(body);
+        else if (this.owed[0]?.kind === 'answers') this.onExtendedAnswer(this.type);
+        if (owedBefore > 0 && this.owed.length === 0) {
           if (runStart >= 0 && offset > runStart) this.forward(chunk.subarray(runStart, offset));
           runStart = offset;
           for (const waiter of this.idleWaiters.splice(0)) waiter();
@@ -234,5 +263,42 @@ export class BackendRelay {
       }
     }
     if (runStart >= 0 && chunk.length > runStart) this.forward(chunk.subarray(runStart));
+  }
+
+  private onReady(body: Buffer): void {
+    this.status = body[0] ?? this.status;
+    // Everything sent before the Sync or Query it answers has been answered.
+    while (this.owed[0]?.kind === 'answers') this.owed.shift();
+    const owed = this.owed.shift();
+    const answer: TurnAnswer = {
+      failed: this.errorsBeforeReady > 0,
+      status: this.status,
+      reported: this.reportedBeforeReady ?? NONE_REPORTED,
+      ...(this.sqlstateBeforeReady !== undefined ? { sqlstate: this.sqlstateBeforeReady } : {}),
+      ...(this.rowsBeforeReady !== undefined ? { rows: this.rowsBeforeReady } : {}),
+    };
+    if (owed?.kind === 'ready') owed.answered?.(answer);
+    this.errorsBeforeReady = 0;
+    this.sqlstateBeforeReady = undefined;
+    this.rowsBeforeReady = undefined;
+    this.reportedBeforeReady = undefined;
+  }
+
+  /**
+   * A message of the answer to an extended-protocol message. After an error the backend skips everything up to
+   * the next Sync: a Query sent before that Sync brings no ReadyForQuery.
+   */
+  private onExtendedAnswer(type: number): void {
+    const head = this.owed[0] as Extract<Owed, { kind: 'answers' }>;
+    if (type === ERROR_RESPONSE) {
+      const sync = this.owed.findIndex((owed) => owed.kind === 'ready' && owed.after === 'sync');
+      if (sync < 0) {
+        this.owed = [];
+        this.skipping = true;
+      } else this.owed.splice(0, sync);
+    } else if (EXTENDED_ANSWERS.has(type)) {
+      head.count -= 1;
+      if (head.count === 0) this.owed.shift();
+    }
   }
 }

@@ -5,7 +5,7 @@
  * cursors, prepared statements and settings are the backend's own; kinesql keeps track of the few settings a
  * catch-up plans with (tracked-settings.ts) and of what each prepared statement reads. Where the connection is
  * in the protocol (ready, in an extended batch, discarding until Sync) is the connection's state
- * (connection-state.ts). About 460 lines: the next split is the prepared statements and portals kept by name.
+ * (connection-state.ts); the prepared statements and portals by name are kept in named-statements.ts.
  */
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
@@ -15,7 +15,7 @@ import { PgError, type ErrorFields } from '../pg/pg-error.js';
 import { inClientEncoding } from '../pg/message-encoding.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { SettingChange } from '../sql/setting-changes.js';
-import { NO_PREPARED_CHANGES, type PreparedPlan, type RelationRead, type StatementPlan } from '../sql/statement-plan.js';
+import type { RelationRead, StatementPlan } from '../sql/statement-plan.js';
 import type { CaughtUp, SessionContext, StatementExecutor } from './statement-executor.js';
 import type { SessionBackend } from '../engine/citus.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
@@ -25,6 +25,7 @@ import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { engineQueryMessage } from './query-message.js';
 import { joinedBytes } from './joined-bytes.js';
+import { NamedStatements } from './named-statements.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
 import type { TrackedSettings } from './tracked-settings.js';
 import { typedMessage } from '../pg/framing.js';
@@ -32,6 +33,15 @@ import { SQLSTATE } from '../pg/sqlstate.js';
 
 /** Messages of the extended protocol, collected until Sync or Flush and then forwarded together. */
 const EXTENDED_MESSAGES = new Set(['P', 'B', 'D', 'E', 'C', 'H', 'S']);
+
+/** A Flush of kinesql's, ending the extended messages a simple Query follows: their answers come before its. */
+const FLUSH: FrontendMessage = { type: 'H', body: Buffer.alloc(0), raw: typedMessage('H') };
+
+/**
+ * How a turn ends: with a simple Query, a fastpath call or a Sync, each answered by a ReadyForQuery, or with a
+ * Flush, after which the batch goes on to its Sync.
+ */
+type TurnEnd = 'query' | 'fastpath' | 'sync' | 'flush';
 
 /** Fails the backend's open transaction block where kinesql refused a statement, as PostgreSQL's own refusal would. */
 const FAIL_BLOCK = Buffer.concat([
@@ -80,29 +90,12 @@ export interface TurnServices {
   state: ConnectionState;
 }
 
-/** A Parse or Bind message as read, or undefined when it is malformed: it is refused where the batch is checked. */
-function wellFormed<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch {
-    return undefined;
-  }
-}
-
 export class SessionTurns {
   /** When the turn being handled arrived (performance.now()), for its latency. */
   private turnStarted = 0;
   /** The SQL of the turn being handled, for the statement log. */
   private turnText = '';
-  /** The SQL of each prepared statement by name, for the statement log of a later Execute. */
-  private readonly statementTexts = new Map<string, string>();
-  /**
-   * What each prepared statement reads and sets, by name: one namespace for protocol Parse and SQL PREPARE, as in
-   * PostgreSQL (a Bind may run a statement PREPAREd in SQL, an EXECUTE one made by a Parse).
-   */
-  private readonly prepared = new Map<string, PreparedStatement>();
-  /** The prepared statement each portal was bound to. */
-  private readonly portals = new Map<string, string>();
+  private readonly named = new NamedStatements();
   private context: SessionContext;
   /** The values `context` was made from. */
   private contextValues: ReadonlyMap<string, string> | undefined;
@@ -153,14 +146,14 @@ export class SessionTurns {
       return;
     }
     if (message.type === 'X') {
-      relay.send(message.raw, 0);
+      relay.send(message.raw);
       this.session.end();
       return;
     }
     if (place.phase === 'discarding') {
       // The Sync that ends the batch kinesql refused: its ReadyForQuery comes from the backend.
       this.state.move({ phase: 'ready' });
-      relay.send(SYNC, 1, this.answered(place.refusedWith));
+      relay.send(SYNC, this.answered(place.refusedWith));
       return;
     }
     if (EXTENDED_MESSAGES.has(message.type)) {
@@ -170,42 +163,41 @@ export class SessionTurns {
       if (message.type === 'S' || message.type === 'H') await this.onExtendedBatch(batch);
       return;
     }
-    if (message.type === 'Q') await this.onQuery(message);
-    else await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, true);
+    // PostgreSQL runs the extended messages before a simple Query first, in the same implicit transaction, and
+    // skips the Query when one of them failed: they go first, the Query behind them, unless kinesql refused one.
+    let before: string | undefined;
+    if (place.phase === 'extended' && place.pending.length > 0) {
+      place.pending.push(FLUSH);
+      await this.onExtendedBatch(place);
+      if (this.state.phase === 'discarding') return;
+      before = this.turnText;
+    }
+    if (message.type === 'Q') await this.onQuery(message, before);
+    else await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, 'fastpath');
+    // A Query ends the batch before it: the next Sync finds nothing pending.
+    if (this.state.phase === 'extended') this.state.move({ phase: 'ready' });
   }
 
   // ---- simple query ------------------------------------------------------------------------------
 
-  private async onQuery(message: FrontendMessage): Promise<void> {
+  /** `before`: the SQL of the extended messages sent just before it, which the Query's ReadyForQuery answers too. */
+  private async onQuery(message: FrontendMessage, before?: string): Promise<void> {
     this.turnStarted = performance.now();
     const codec = this.relay.codec;
     const sql = new BodyReader(message.body).cstring(codec);
-    this.turnText = sql;
+    this.turnText = before ? `${before}; ${sql}` : sql;
     let plan: StatementPlan;
     try {
       plan = await this.executor.analyze(sql);
     } catch (error) {
       if (!failsStatement(error)) throw error;
-      await this.refuse(error, true);
+      await this.refuse(error, 'query');
       return;
     }
-    const relations = [...plan.relations, ...this.executedRelations(plan.prepared.executes)];
+    const relations = [...plan.relations, ...this.named.executedRelations(plan.prepared.executes)];
     const build = async (context: SessionContext): Promise<Buffer> => engineQueryMessage(message, sql, this.executor.prepareSql(plan, context), codec);
-    await this.forward(relations, build, 1, plan.text.settingChanges);
-    this.notePrepared(plan.prepared);
-  }
-
-  /** The stream tables the prepared statements an EXECUTE names read. */
-  private executedRelations(names: readonly string[]): RelationRead[] {
-    return names.flatMap((name) => this.prepared.get(name)?.relations ?? []);
-  }
-
-  /** SQL PREPARE, DEALLOCATE and DISCARD ALL change the namespace protocol Parse uses too. */
-  private notePrepared(changes: PreparedPlan): void {
-    for (const [name, relations] of changes.prepares) this.prepared.set(name, { relations, changes: [], executes: [], prepared: NO_PREPARED_CHANGES });
-    for (const name of changes.deallocates) this.prepared.delete(name);
-    if (changes.deallocateAll || changes.discardAll) this.prepared.clear();
-    if (changes.discardAll) this.portals.clear();
+    await this.forward(relations, build, 'query', plan.text.settingChanges);
+    this.named.applySql(plan.prepared);
   }
 
   // ---- extended protocol -------------------------------------------------------------------------
@@ -215,8 +207,8 @@ export class SessionTurns {
     const batch = place.pending.splice(0);
     // Each Parse is read once: its text may be megabytes, which only the workers analyse (off-thread.ts).
     const decoded = new Map<FrontendMessage, ParseMessage>();
-    this.turnText = this.textOfBatch(batch, decoded);
-    const endsWithSync = batch.at(-1)?.type === 'S';
+    this.turnText = this.named.textOfBatch(batch, decoded, this.relay.codec);
+    const ends: TurnEnd = batch.at(-1)?.type === 'S' ? 'sync' : 'flush';
     const relations: RelationRead[] = [];
     const changes: SettingChange[] = [];
     const codec = this.relay.codec;
@@ -227,29 +219,20 @@ export class SessionTurns {
           const parse = decoded.get(message) ?? readParse(message.body, codec);
           refuseRoleParameters(parse);
           const plan = await this.executor.analyze(parse.query);
-          // Parse and Describe read no rows: the catch-up comes with the Bind that runs the statement.
-          const { relations: own, prepared } = plan;
-          this.prepared.set(parse.name, { relations: own, changes: plan.text.settingChanges, executes: prepared.executes, prepared });
+          this.named.parsed(parse.name, plan);
           parses.set(message, { parse, plan });
         } else if (message.type === 'B') {
           const bind = readBind(message.body);
-          const statement = this.prepared.get(bind.statement);
-          this.portals.set(bind.portal, bind.statement);
-          relations.push(...(statement?.relations ?? []), ...this.executedRelations(statement?.executes ?? []));
+          relations.push(...this.named.bound(bind.portal, bind.statement));
         } else if (message.type === 'E') {
-          const bound = this.portals.get(readExecute(message.body).portal);
-          const statement = bound === undefined ? undefined : this.prepared.get(bound);
-          changes.push(...(statement?.changes ?? []));
-          if (statement) this.notePrepared(statement.prepared);
+          changes.push(...this.named.executed(readExecute(message.body).portal));
         } else if (message.type === 'C') {
-          const target = readTarget(message.body, 'Close');
-          if (target.kind === 'S') this.prepared.delete(target.name);
-          else this.portals.delete(target.name);
+          this.named.closed(readTarget(message.body, 'Close'));
         }
       }
     } catch (error) {
       if (!failsStatement(error)) throw error;
-      await this.refuse(error, endsWithSync);
+      await this.refuse(error, ends);
       return;
     }
     const build = async (context: SessionContext): Promise<Buffer> => {
@@ -261,9 +244,9 @@ export class SessionTurns {
       }
       return joinedBytes(out);
     };
-    await this.forward(relations, build, endsWithSync ? 1 : 0, changes);
+    await this.forward(relations, build, ends, changes);
     // Unless the forward was refused (and moved the connection itself).
-    if (this.state.phase === 'extended') this.state.move(endsWithSync ? { phase: 'ready' } : { phase: 'extended', pending: [], flushed: true });
+    if (this.state.phase === 'extended') this.state.move(ends === 'sync' ? { phase: 'ready' } : { phase: 'extended', pending: [], flushed: true });
   }
 
   // ---- forwarding --------------------------------------------------------------------------------
@@ -296,29 +279,6 @@ export class SessionTurns {
   }
 
   /**
-   * The SQL a batch runs: its Parse texts (each Parse read into `decoded`), or the texts of the statements its
-   * Binds run (malformed messages are the batch's own error to report).
-   */
-  private textOfBatch(batch: FrontendMessage[], decoded: Map<FrontendMessage, ParseMessage>): string {
-    const texts: string[] = [];
-    for (const message of batch) {
-      if (message.type === 'P') {
-        const parse = wellFormed(() => readParse(message.body, this.relay.codec));
-        if (!parse) continue;
-        decoded.set(message, parse);
-        this.statementTexts.set(parse.name, parse.query);
-        texts.push(parse.query);
-      } else if (message.type === 'B') {
-        const name = wellFormed(() => readBind(message.body))?.statement;
-        if (name === undefined) continue;
-        const known = this.statementTexts.get(name);
-        if (!texts.includes(known ?? '')) texts.push(known ?? `EXECUTE ${name === '' ? '(unnamed statement)' : name}`);
-      }
-    }
-    return texts.join('; ');
-  }
-
-  /**
    * Sends a turn's messages to the backend. When they may read stream tables, kinesql first waits for the
    * backend to answer everything before them (so that what they set is known) and catches the tables up with
    * the session's settings as kept by kinesql (with the turn's own SETs); only when those are not known does
@@ -328,14 +288,15 @@ export class SessionTurns {
   private async forward(
     relations: RelationRead[],
     build: (context: SessionContext) => Promise<Buffer>,
-    replies: number,
+    ends: TurnEnd,
     changes: readonly SettingChange[],
   ): Promise<void> {
     const relay = this.relay;
     let caughtUp: CaughtUp = {};
     if (this.executor.mayReadStreams(relations)) {
       await relay.whenIdle();
-      if (relay.status !== TransactionStatus.Failed) {
+      // A failed block, or a batch before the statement that failed, makes the backend skip it: no catch-up.
+      if (relay.status !== TransactionStatus.Failed && !relay.skippingToSync) {
         // Between a Flush and its Sync the backend cannot be asked (asyncpg's Parse, Describe, Flush, then Bind,
         // Execute, Sync): the settings known last stand, and the catch-up comes all the same.
         if (this.settings.unknown && !this.state.awaitingSync) {
@@ -347,16 +308,16 @@ export class SessionTurns {
           caughtUp = await this.catchUp(relations, timeoutMs(this.context.settings?.get('statement_timeout')));
         } catch (error) {
           if (!failsStatement(error)) throw error;
-          await this.refuse(error, replies > 0);
+          await this.refuse(error, ends);
           return;
         }
       }
     }
     const bytes = await build(this.context);
-    if (replies > 0) relay.send(bytes, replies, this.answered(undefined, changes));
+    if (ends !== 'flush') relay.send(bytes, this.answered(undefined, changes));
     else {
       this.settings.sent(changes, false);
-      relay.send(bytes, 0);
+      relay.send(bytes);
     }
     if (caughtUp.checkpoint) {
       const errorsBefore = relay.errors;
@@ -408,27 +369,37 @@ export class SessionTurns {
   /**
    * Reports a statement kinesql refuses (or whose catch-up failed) where PostgreSQL would report its error:
    * after everything before it, with a transaction block it was in failed, and ReadyForQuery from the
-   * backend itself at the Sync that ends the batch.
+   * backend itself at the Sync (or for the simple Query) that ends the turn. When the backend skips everything
+   * up to the client's Sync (an extended message before failed there), PostgreSQL would not reach the statement:
+   * nothing is reported.
    */
-  private async refuse(fields: ErrorFields, endsWithSync: boolean): Promise<void> {
+  private async refuse(fields: ErrorFields, ends: TurnEnd): Promise<void> {
     const relay = this.relay;
     await relay.whenIdle();
-    if (relay.status === TransactionStatus.InTransaction && !this.state.awaitingSync) {
+    if (relay.skippingToSync) {
+      if (ends === 'sync') this.syncTurn(this.answered());
+      return;
+    }
+    // Between a Flush and its Sync the backend is not asked, but a simple Query ends that implicit transaction: it
+    // fails with the Query, as in PostgreSQL (which drops the unnamed statement FAIL_BLOCK takes anyway).
+    const behindBatch = this.state.awaitingSync;
+    if ((ends === 'query' && behindBatch) || (relay.status === TransactionStatus.InTransaction && !behindBatch)) {
       await relay.exchange(FAIL_BLOCK).catch((error: unknown) => {
         // The block stays open on the backend: a later COMMIT there would not say it failed.
         this.logger.warn({ err: error, user: this.user, sqlstate: fields.sqlstate }, "a refused statement's transaction block was not failed on the backend");
       });
     }
-    const answered = endsWithSync ? this.answered(fields.sqlstate) : undefined;
+    const answered = ends === 'flush' ? undefined : this.answered(fields.sqlstate);
     await this.send(backend.error(fields));
-    if (answered) {
-      // That Sync ends what went to the backend; extended messages the client has not ended yet stay pending.
-      const place = this.state.now;
-      if (place.phase === 'extended') this.state.move(place.pending.length > 0 ? { ...place, flushed: false } : { phase: 'ready' });
-      relay.send(SYNC, 1, answered);
-    } else {
-      this.state.move({ phase: 'discarding', refusedWith: fields.sqlstate });
-    }
+    if (answered) this.syncTurn(answered);
+    else this.state.move({ phase: 'discarding', refusedWith: fields.sqlstate });
+  }
+
+  /** Sends a Sync of kinesql's that ends the turn: extended messages the client has not ended yet stay pending. */
+  private syncTurn(answered: (answer: TurnAnswer) => void): void {
+    const place = this.state.now;
+    if (place.phase === 'extended') this.state.move(place.pending.length > 0 ? { ...place, flushed: false } : { phase: 'ready' });
+    this.relay.send(SYNC, answered);
   }
 
   /** CancelRequest or statement_timeout: a catch-up is stopped here, a statement in the engine by the engine. */
@@ -452,15 +423,6 @@ export class SessionTurns {
   }
 }
 
-/** A prepared statement (protocol Parse or SQL PREPARE): the stream tables it reads, what it sets, the prepared statements it runs or changes. */
-interface PreparedStatement {
-  /** What it reads, each with the bounds its statement puts on the scan (those of the PREPARE's query for SQL PREPARE). */
-  relations: RelationRead[];
-  changes: readonly SettingChange[];
-  executes: readonly string[];
-  prepared: PreparedPlan;
-}
-
 /** regrole and regrole[]: the engine would read a parameter of either with the regrole type's own input. */
 const ROLE_PARAMETER_TYPES = new Set([4096, 4097]);
 
@@ -474,7 +436,6 @@ function refuseRoleParameters(parse: ParseMessage): void {
     hint: 'Send the role as text and cast it in the statement: $1::regrole.',
   });
 }
-
 /**
  * A statement's error (ERROR): kinesql's refusal, an unparsable message of a batch, a session property it
  * cannot take, a catch-up that failed or was cancelled, a read replica that could not follow. A FATAL one

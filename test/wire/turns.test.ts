@@ -30,13 +30,15 @@ class StubRelay {
   private answerPending = false;
   busy = false;
   codec = UTF8_CODEC;
-  /** Client traffic forwarded, with how many ReadyForQuery it will bring. */
+  /** Client traffic forwarded, with how many ReadyForQuery it will bring (one per Query and Sync). */
   readonly sent: { bytes: Buffer; replies: number }[] = [];
   /** kinesql's own exchanges with the backend. */
   readonly exchanges: Buffer[] = [];
+  skippingToSync = false;
 
-  send(bytes: Buffer, replies: number): void {
+  send(bytes: Buffer): void {
     this.steps.push(`send ${String.fromCharCode(bytes[0]!)}`);
+    const replies = frontendMessages(bytes).filter((sent) => sent.type === 'Q' || sent.type === 'S').length;
     this.sent.push({ bytes, replies });
     this.answerPending = true;
   }
@@ -227,15 +229,59 @@ describe('a logged-in session, turn by turn, without a server', () => {
     expect(session.fatal).toHaveBeenCalledWith({ sqlstate: '08P01', message: 'invalid frontend message type 122' });
   });
 
-  it('keeps extended messages sent before a refused fastpath call for the Sync that ends them', async () => {
+  it('sends the extended messages before a refused fastpath call first, and those after it with their Sync', async () => {
     const { relay, feed, toClient } = turns();
     const batch = [serialize.parse({ text: 'select 1' }), serialize.bind(), serialize.execute()];
     await feed(batch[0]!, message('F', Buffer.alloc(8)), batch[1]!, batch[2]!, SYNC);
     expect(errorFields(toClient()[0]!.body)).toMatchObject({ C: '0A000' });
     expect(relay.sent).toEqual([
+      { bytes: Buffer.concat([batch[0]!, serialize.flush()]), replies: 0 },
       { bytes: SYNC, replies: 1 },
-      { bytes: Buffer.concat([...batch, SYNC]), replies: 1 },
+      { bytes: Buffer.concat([batch[1]!, batch[2]!, SYNC]), replies: 1 },
     ]);
+    expect(relay.exchanges).toEqual([]);
+  });
+
+  it('sends the extended messages before a simple Query first, and fails their implicit transaction when it refuses the Query', async () => {
+    const { relay, feed, toClient } = turns();
+    const batch = [serialize.parse({ text: 'select 1' }), serialize.bind(), serialize.execute()];
+    await feed(...batch, serialize.query('select 2'));
+    expect(relay.sent).toEqual([
+      { bytes: Buffer.concat([...batch, serialize.flush()]), replies: 0 },
+      { bytes: serialize.query('select 2'), replies: 1 },
+    ]);
+    await feed(...batch, serialize.query('drop table t'));
+    expect(errorFields(toClient()[0]!.body)).toMatchObject({ C: '25006' });
+    expect(
+      frontendMessages(relay.exchanges[0]!)
+        .map((sent) => sent.type)
+        .join(''),
+    ).toBe('PBES');
+    expect(relay.sent.slice(2)).toEqual([
+      { bytes: Buffer.concat([...batch, serialize.flush()]), replies: 0 },
+      { bytes: SYNC, replies: 1 },
+    ]);
+    // The Sync the client sends after the Query is a batch of its own.
+    await feed(SYNC);
+    expect(relay.sent.at(-1)).toEqual({ bytes: SYNC, replies: 1 });
+  });
+
+  it('discards a simple Query after an extended message it refused, up to the Sync', async () => {
+    const { relay, feed, toClient } = turns();
+    await feed(serialize.parse({ text: 'selec 1' }), serialize.bind(), serialize.execute(), serialize.query('select 2'));
+    expect(errorFields(toClient()[0]!.body)).toMatchObject({ C: '42601' });
+    expect(relay.sent).toEqual([]);
+    await feed(SYNC);
+    expect(relay.sent).toEqual([{ bytes: SYNC, replies: 1 }]);
+  });
+
+  it('reports nothing of a statement it refuses while the backend skips to the Sync after its own error', async () => {
+    const { relay, feed, toClient } = turns();
+    relay.skippingToSync = true;
+    await feed(serialize.query('drop table t'));
+    await feed(serialize.parse({ text: 'drop table t' }), SYNC);
+    expect(toClient()).toEqual([]);
+    expect(relay.sent).toEqual([{ bytes: SYNC, replies: 1 }]);
   });
 
   it('passes Terminate on and ends the session', async () => {
