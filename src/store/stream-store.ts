@@ -20,6 +20,7 @@ import {
   storedFingerprint,
 } from './shard-positions.js';
 import type { OwnerReads } from './owner-reads.js';
+import type { LoadBudget } from './load-budget.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 import { DDL_LOCK_TIMEOUT_MS, lockTablesWithoutQueueing } from './ddl-locks.js';
@@ -249,6 +250,11 @@ export class StreamStore {
       }
     }
     return [...found];
+  }
+
+  /** What batches on their way into the engine hold now, over every table (kinesql.load-buffer-bytes). */
+  get loadBudget(): LoadBudget {
+    return this.options.loadBudget;
   }
 
   /** kinesql.max-staleness: what a session that did not SET kinesql.max_staleness accepts. */
