@@ -181,7 +181,7 @@ export class ShardLoader {
     const encoding = admitted.then(() => {
       budget.holdDecoded(records.length);
       const unwrapped = this.unwrap(records);
-      const encode = (): EncodedBatch => decoded(encodeBatch(unwrapped, this.decodeRecord.decodeUnwrapped, shardId, segment, this.rowShape));
+      const encode = (): EncodedBatch => decoded(encodeBatch(unwrapped, this.decodeRecord.decodeUnwrapped, shardId, segment));
       // Registry schemas the batch needs and nobody has looked up yet come first; its COPY keeps its place.
       const fetching = this.decodeRecord.fetchSchemas(unwrapped.flatMap((record) => record.messages));
       return fetching === undefined ? encode() : fetching.then(encode);
@@ -281,7 +281,7 @@ export class ShardLoader {
     }
     const decode = this.decodeRecord.decodeUnwrapped;
     // Part of the batch only when another server loaded the rest.
-    const batch = loading === records ? encoded : encodeBatch(this.unwrap(loading), decode, shardId, segment, this.rowShape);
+    const batch = loading === records ? encoded : encodeBatch(this.unwrap(loading), decode, shardId, segment);
     let invalidRows = batch.invalidRows;
     if (batch.rows > 0 && isolateBadRows) {
       const rows = batchRows(this.unwrap(loading), decode, shardId, segment);
