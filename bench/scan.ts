@@ -5,14 +5,14 @@
  * and its peak memory, then on the first configuration the same again (warm), a GROUP BY and a time-window
  * filter on warm data, a query after 1,000 new records, and where Debian's PostgreSQL can be started, the warm
  * queries on it.
- * Knobs: BENCH_RECORDS (1,000,000), BENCH_SHARDS (shard counts, each a stream of its own: "4" or "4,32"),
+ * Knobs: BENCH_RECORDS (1,000,000), BENCH_SHARDS (shard counts, each a stream of its own: "4,32" or "4"),
  * BENCH_RUNS (cold loads per shard count, each on a fresh engine, alternating with the two yardsticks;
  * medians are reported), BENCH_WARM=0 (no warm queries;
  * only the cold loads). A quick look: BENCH_RECORDS=100000 npm run bench -- scan
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
@@ -25,7 +25,7 @@ import { bareGetRecordsLoop, benchConfig, startEventsStream, event, median, seco
 import { plainConsumer } from './plain-consumer.js';
 
 const RECORDS = Number(process.env['BENCH_RECORDS'] ?? 1_000_000);
-const SHARD_COUNTS = (process.env['BENCH_SHARDS'] ?? '4').split(',').map(Number);
+const SHARD_COUNTS = (process.env['BENCH_SHARDS'] ?? '4,32').split(',').map(Number);
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 1);
 const WARM_QUERIES = process.env['BENCH_WARM'] !== '0';
 
@@ -94,7 +94,8 @@ async function scanShards(shards: number, withWarmQueries: boolean, out: (line: 
         out(
           `${shards} shards, run ${run}: paced bare loop ${seconds(paced.ms)}, plain consumer ${seconds(consumer.ms)} (${consumer.value} records), ` +
             `kinesql cold count(*) = ${count}: ${seconds(load.ms)} (${(load.ms / paced.ms).toFixed(2)} × the bare loop, ${(load.ms / consumer.ms).toFixed(2)} × the plain consumer); ` +
-            `CPU ${((cpu.user + cpu.system) / count).toFixed(1)} µs per record (user ${(cpu.user / count).toFixed(1)}, system ${(cpu.system / count).toFixed(1)}), peak RSS ${mb(load.rss)}`,
+            `CPU ${((cpu.user + cpu.system) / count).toFixed(1)} µs per record (user ${(cpu.user / count).toFixed(1)}, system ${(cpu.system / count).toFixed(1)}), peak RSS ${mb(load.rss)}; ` +
+            `load average ${loadavg()[0]!.toFixed(1)} (the machine's other work slows all three alike only when it is steady)`,
         );
         if (run === 1) await messageShare(server.engine, out);
         if (withWarmQueries && run === 1) await warmQueries(client, kinesis, peakRss, out);

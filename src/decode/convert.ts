@@ -99,8 +99,12 @@ const SPECIAL_FLOATS: Record<string, number> = {
   '-inf': -Infinity,
 };
 
+/** A number token that is a plain decimal a double reads as PostgreSQL would (no exponent, no special value). */
+const PLAIN_DECIMAL = /^-?\d{1,15}(?:\.\d{1,15})?$/;
+
 function parseFloatValue(value: SourceValue): number | undefined {
   if (value.kind === 'float') return value.value;
+  if (value.kind === 'number' && PLAIN_DECIMAL.test(value.text)) return Number(value.text);
   if (value.kind === 'boolean') return undefined;
   if (value.kind !== 'number' && value.kind !== 'string') return undefined;
   const text = value.kind === 'number' ? value.text : value.value.trim();

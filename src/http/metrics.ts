@@ -247,6 +247,37 @@ export class KinesqlMetrics implements StatementMetrics {
         }
       },
     });
+    const loadBudget = store.loadBudget;
+    const loadBufferGauge = (name: string, help: string, value: () => number): void =>
+      void new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(value());
+        },
+      });
+    loadBufferGauge(
+      'kinesql_load_buffer_limit_bytes',
+      'What batches on their way into the engine may hold (kinesql.load-buffer-bytes)',
+      () => loadBudget.limitBytes,
+    );
+    loadBufferGauge(
+      'kinesql_load_buffer_bytes',
+      'What batches on their way into the engine hold now, over every table: records read or being read, and their COPY text',
+      () => loadBudget.heldBytes,
+    );
+    loadBufferGauge('kinesql_load_buffer_peak_bytes', 'The most kinesql_load_buffer_bytes was since kinesql started', () => loadBudget.peakHeldBytes);
+    loadBufferGauge(
+      'kinesql_load_buffer_decoded_records',
+      'Records decoded into COPY text and not committed yet, over every table',
+      () => loadBudget.decodedRecords,
+    );
+    loadBufferGauge(
+      'kinesql_load_buffer_peak_decoded_records',
+      'The most kinesql_load_buffer_decoded_records was since kinesql started',
+      () => loadBudget.peakDecodedRecords,
+    );
     new Gauge({
       name: 'kinesql_engine_up',
       help: 'Whether kinesql reaches its engine: 0 while it reconnects after a restart, crash or failover of the engine',

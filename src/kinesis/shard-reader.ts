@@ -43,10 +43,11 @@ export interface ShardReadRequest {
    */
   onBatch: (records: StreamRecord[], millisBehindLatest: number | undefined) => Promise<void>;
   /**
-   * Waited for before each GetRecords call (polling only), so that a batch is fetched once the caller has
-   * room to take it in, rather than fetched and then held, as the SDK returned it, until there is room.
+   * Waited for before each GetRecords call (polling only), with the number of records the call will ask for,
+   * so that a batch is fetched once the caller has room to take it in, rather than fetched and then held, as
+   * the SDK returned it, until there is room.
    */
-  beforeCall?: () => Promise<void>;
+  beforeCall?: (records: number) => Promise<void>;
   /** GetRecords calls before the read stops, 0 = no limit; the reader's maxBatches when absent. */
   maxBatches?: number;
   /** Records per GetRecords call; the reader's batchSize when absent. */
@@ -173,7 +174,7 @@ export class ShardReader {
         if (loadFailed) throw loadFailed.error;
         let answer: GetRecordsCommandOutput;
         let sentAt: number;
-        await request.beforeCall?.();
+        await request.beforeCall?.(limit);
         if (loadFailed) throw (loadFailed as { error: unknown }).error;
         try {
           ({ answer, sentAt } = await this.getRecords(iterator, limit));

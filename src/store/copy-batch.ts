@@ -7,7 +7,7 @@
 import type { DecodedMessage, UnwrappedMessage } from '../decode/record-decoder.js';
 import type { EngineTransaction } from '../engine/engine.js';
 import type { StreamRecord } from '../kinesis/records.js';
-import { CopyChunks, copyLine } from './copy-text.js';
+import { copyField, CopyWriter, type CopyRowSink, messageText } from './copy-text.js';
 
 export interface BatchRow {
   /** The data columns, then the internal columns, as COPY text values. */
@@ -22,8 +22,11 @@ export interface RowShape {
 }
 
 function rowsText(rows: readonly BatchRow[]): Buffer[] {
-  const text = new CopyChunks();
-  for (const row of rows) text.add(copyLine(row.values));
+  const text = new CopyWriter();
+  for (const row of rows) {
+    for (const value of row.values) text.text(value);
+    text.endRow();
+  }
   return text.done();
 }
 
@@ -71,14 +74,6 @@ export async function copyIsolatingBadRows(tx: EngineTransaction, copySql: strin
   return madeInvalid;
 }
 
-const textDecoder = new TextDecoder('utf-8');
-
-/** The message as PostgreSQL text: invalid UTF-8 replaced, NUL bytes (which text cannot hold) dropped. */
-function messageText(payload: Uint8Array): string {
-  const text = textDecoder.decode(payload);
-  return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
-}
-
 /** A Kinesis record with its user records unwrapped (RecordDecoder.unwrap), ready to decode. */
 export interface UnwrappedRecord {
   record: StreamRecord;
@@ -100,68 +95,101 @@ export interface EncodedBatch {
   segmentCount: number;
 }
 
+/** Writes a value every row of a batch has, looked at for escapes once. */
+function sameForBatch(value: string): (sink: CopyRowSink) => void {
+  return copyField(value) === value ? (sink) => sink.plain(value) : (sink) => sink.text(value);
+}
+
+/** What a row adds to its batch's counts. */
+type RowCounted = (valid: boolean, messageBytes: number) => void;
+
 /**
- * Decodes each message of a batch and hands its row to `row`: the decoded columns, then the internal
+ * Decodes each message of a batch and writes its row into `sink`: the decoded columns, then the internal
  * columns in table order (see INTERNAL_COLUMNS). `segment` is the shard's running record count before the
  * batch. Returns the count after it.
  */
-function eachRow(
-  records: readonly UnwrappedRecord[],
-  decode: Decode,
-  shardId: string,
-  segment: number,
-  row: (values: (string | null)[], messageBytes: number) => void,
-): number {
+function writeRows(records: readonly UnwrappedRecord[], decode: Decode, shardId: string, segment: number, sink: CopyRowSink, counted: RowCounted): number {
   if (records.length === 0) return segment;
   const first = records[0]!.record.sequenceNumber;
   const last = records[records.length - 1]!.record.sequenceNumber;
+  // The same for every row of the batch: looked at for escapes once.
+  const shard = sameForBatch(shardId);
+  const firstOfBatch = sameForBatch(first);
+  const lastOfBatch = sameForBatch(last);
   let segmentCount = segment;
+  let arrivalTime = Number.NaN;
+  let arrival = '';
   for (const { record, messages } of records) {
     segmentCount += 1;
-    const arrival = record.arrivalTimestamp.toISOString();
+    // Records of a batch often arrived in the same millisecond.
+    if (record.arrivalTimestamp.getTime() !== arrivalTime) {
+      arrivalTime = record.arrivalTimestamp.getTime();
+      arrival = record.arrivalTimestamp.toISOString();
+    }
+    const segmentText = String(segmentCount);
     for (const unwrapped of messages) {
       const message = decode(unwrapped);
-      row(
-        [
-          ...message.row.values,
-          shardId,
-          record.sequenceNumber,
-          first,
-          last,
-          String(segmentCount),
-          message.row.valid ? 't' : 'f',
-          messageText(message.message),
-          String(message.message.byteLength),
-          arrival,
-          message.partitionKey,
-          message.subSequenceNumber === null ? null : String(message.subSequenceNumber),
-        ],
-        message.message.byteLength,
-      );
+      for (const value of message.row.values) sink.text(value);
+      shard(sink);
+      sink.text(record.sequenceNumber);
+      firstOfBatch(sink);
+      lastOfBatch(sink);
+      sink.plain(segmentText);
+      sink.plain(message.row.valid ? 't' : 'f');
+      sink.message(message.message);
+      sink.plain(String(message.message.byteLength));
+      sink.plain(arrival);
+      sink.text(message.partitionKey);
+      if (message.subSequenceNumber === null) sink.text(null);
+      else sink.plain(String(message.subSequenceNumber));
+      sink.endRow();
+      counted(message.row.valid, message.message.byteLength);
     }
   }
   return segmentCount;
 }
 
-/** A batch as COPY text, written row by row into chunks (never one string for the batch). */
-export function encodeBatch(records: readonly UnwrappedRecord[], decode: Decode, shardId: string, segment: number, shape: RowShape): EncodedBatch {
-  const text = new CopyChunks();
+/** A batch as COPY text, written value by value into chunks (never one string for the batch, nor an array of values per row). */
+export function encodeBatch(records: readonly UnwrappedRecord[], decode: Decode, shardId: string, segment: number): EncodedBatch {
+  const text = new CopyWriter();
   let rows = 0;
   let invalidRows = 0;
   let bytes = 0;
-  const segmentCount = eachRow(records, decode, shardId, segment, (values, messageBytes) => {
-    text.add(copyLine(values));
+  const segmentCount = writeRows(records, decode, shardId, segment, text, (valid, messageBytes) => {
     rows += 1;
-    if (values[shape.validColumn] === 'f') invalidRows += 1;
+    if (!valid) invalidRows += 1;
     bytes += messageBytes;
   });
   const chunks = text.done();
   return { chunks, textBytes: text.bytes, rows, invalidRows, bytes, segmentCount };
 }
 
+/** The values of rows as they are written: what copyIsolatingBadRows splits and looks at. */
+class RowValues implements CopyRowSink {
+  readonly rows: BatchRow[] = [];
+  private values: (string | null)[] = [];
+
+  text(value: string | null): void {
+    this.values.push(value);
+  }
+
+  plain(value: string): void {
+    this.values.push(value);
+  }
+
+  message(payload: Uint8Array): void {
+    this.values.push(messageText(payload));
+  }
+
+  endRow(): void {
+    this.rows.push({ values: this.values });
+    this.values = [];
+  }
+}
+
 /** A batch as rows of values, for a COPY that must find the rows the engine refuses (copyIsolatingBadRows). */
 export function batchRows(records: readonly UnwrappedRecord[], decode: Decode, shardId: string, segment: number): BatchRow[] {
-  const rows: BatchRow[] = [];
-  eachRow(records, decode, shardId, segment, (values) => rows.push({ values }));
-  return rows;
+  const rows = new RowValues();
+  writeRows(records, decode, shardId, segment, rows, () => undefined);
+  return rows.rows;
 }

@@ -33,7 +33,7 @@ export async function fillOlderRange(
         stopAt: request.stopAt,
         stopBeforeSequence: stop,
         maxBatches: 0,
-        beforeCall: () => loader.roomForNextBatch(shard),
+        beforeCall: (records) => loader.roomForNextBatch(shard, records),
         onBatch: async (records) => {
           handedOver = true;
           await loader.load(shard, records, 'fill');

@@ -22,6 +22,7 @@ import {
 import { catchUpUnlessFresh } from './fresh-catch-up.js';
 import type { OwnerReads } from './owner-reads.js';
 import type { ShardLeases } from './shard-leases.js';
+import type { LoadBudget } from './load-budget.js';
 import { StreamTable, type StreamTableOptions } from './stream-table.js';
 import { canRebuildFromLoadedMessages, rebuildFromLoadedMessages } from './table-rebuild.js';
 import { DDL_LOCK_TIMEOUT_MS, lockTablesWithoutQueueing } from './ddl-locks.js';
@@ -255,6 +256,11 @@ export class StreamStore {
       }
     }
     return [...found];
+  }
+
+  /** What batches on their way into the engine hold now, over every table (kinesql.load-buffer-bytes). */
+  get loadBudget(): LoadBudget {
+    return this.options.loadBudget;
   }
 
   /** kinesql.max-staleness: what a session that did not SET kinesql.max_staleness accepts. */

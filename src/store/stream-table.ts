@@ -552,7 +552,7 @@ export class StreamTable {
         ...(firstBatchSize !== undefined ? { firstBatchSize } : {}),
         ...(request.background ? { waitForTip: false } : {}),
         ...(request.tipSince ? { tipSince: request.tipSince } : {}),
-        beforeCall: () => this.loader.roomForNextBatch(shard),
+        beforeCall: (records) => this.loader.roomForNextBatch(shard, records),
         onBatch: async (records) => {
           this.options.shutdown?.throwIfAborted();
           await this.loader.load(shard, records, 'tail');

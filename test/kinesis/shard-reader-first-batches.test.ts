@@ -41,21 +41,25 @@ describe('the first GetRecords calls of a first load', () => {
     });
   };
 
-  it('ask for a few hundred records, then four times as many each call up to the batch size, and still read every record once, to the tip', async () => {
+  it('ask for a few hundred records, then four times as many each call up to the batch size (the caller told each size first), and still read every record once, to the tip', async () => {
     const firstBatchSize = firstLoadBatchSize(10_000, 0);
     expect(firstBatchSize).toBe(500);
     const batches: number[] = [];
+    const asked: number[] = [];
     const seen: string[] = [];
     const result = await (await reader(10_000)).read({
       from: { type: 'TRIM_HORIZON' },
       stopAt: new Date(),
       firstBatchSize: firstBatchSize!,
+      // Told before each call how many records it asks for (the room the caller takes for its answer).
+      beforeCall: async (records) => void asked.push(records),
       onBatch: async (records) => {
         batches.push(records.length);
         for (const record of records) seen.push(Buffer.from(record.data).toString());
       },
     });
     expect(batches).toEqual([500, 2_000, 8_000, 1_500]);
+    expect(asked).toEqual([500, 2_000, 8_000, 10_000]);
     expect(seen).toEqual(Array.from({ length: RECORDS }, (_, i) => String(i)));
     expect(result.complete).toBe(true);
   }, 60_000);

@@ -54,4 +54,24 @@ describe('the memory budget of batches on their way into the engine', () => {
     expect(admitted).toEqual(['small', 'huge', 'after']);
     expect(budget.heldBytes).toBe(10);
   });
+
+  it('counts bytes a batch grew by at once, over the limit, and keeps the most held and the records held decoded', async () => {
+    const { budget, admitted, ask } = watched(100);
+    ask('a', 60);
+    await settle();
+    budget.grow(50);
+    ask('b', 10);
+    await settle();
+    expect(admitted).toEqual(['a']);
+    expect(budget.heldBytes).toBe(110);
+    budget.holdDecoded(7);
+    budget.release(110);
+    budget.dropDecoded(7);
+    await settle();
+    expect(admitted).toEqual(['a', 'b']);
+    expect(budget.heldBytes).toBe(10);
+    expect(budget.peakHeldBytes).toBe(110);
+    expect(budget.decodedRecords).toBe(0);
+    expect(budget.peakDecodedRecords).toBe(7);
+  });
 });
