@@ -101,6 +101,11 @@ export class StreamStore {
     this.shutdown.abort(new Error('kinesql is shutting down'));
   }
 
+  /** Stops the tables' conversions of closed partitions to columnar and waits for those under way to end. */
+  async stopConversions(): Promise<void> {
+    await Promise.all(this.list().map((table) => table.stopConversions()));
+  }
+
   list(): StreamTable[] {
     return [...this.tables.values()];
   }

@@ -34,7 +34,8 @@ import type { TipReads } from './shard-tip-reads.js';
 import { describeShard, PositionLostError, ShardLoader, type ShardState, type ShardStatus } from './shard-loader.js';
 
 export type { ShardStatus };
-import { closedRange, convertClosedPartition } from './columnar-partitions.js';
+import { closedRange } from './columnar-partitions.js';
+import { ColumnarConversions } from './columnar-conversions.js';
 import { evictBefore } from './eviction.js';
 import type { LoadBudget } from './load-budget.js';
 import { detachExpiredPartitions } from './partition-detach.js';
@@ -99,8 +100,8 @@ export class StreamTable {
   /** Partitions given up by eviction may wait to be detached or dropped (at start: left so by an earlier run). */
   private detachOwed = true;
   private detaching: Promise<void> | undefined;
-  /** A closed partition being converted to columnar, when one is. */
-  private converting: Promise<void> | undefined;
+  /** Converts the partitions that can receive no more records to columnar, when that is asked for. */
+  private readonly conversions: ColumnarConversions | undefined;
   private catchingUp: Promise<void> = Promise.resolve();
   /** Catch-ups queued behind the running one, by what they ask for; a new statement asking the same joins one. */
   private readonly waiting = new Map<string, WaitingCatchUp>();
@@ -150,6 +151,16 @@ export class StreamTable {
       : undefined;
     this.incarnations = new StreamIncarnations(tableKey(definition), this.tableName, definition.streamName, options.engine, options.logger);
     this.loader = new ShardLoader(definition, decodeRecord, options, () => ({ rows: this.rowsLoaded, bytes: this.bytesLoaded }), this.partitions);
+    if (this.partitions && options.closedPartitionStorage === 'columnar') {
+      const conversions = new ColumnarConversions({
+        engine: options.engine,
+        parent: definition,
+        logger: options.logger,
+        pauseAfterFailureMs: options.evictionIntervalMs,
+      });
+      options.shutdown?.addEventListener('abort', () => void conversions.stop());
+      this.conversions = conversions;
+    }
   }
 
   get rowsLoaded(): number {
@@ -291,12 +302,15 @@ export class StreamTable {
     // Known at once, so work already scheduled for this table (its index build) stays off the new one.
     this.retiring = true;
     const run = this.catchingUp.then(async () => {
+      // A conversion's copy holds the partition it copies, which a definition change must take.
+      await this.conversions?.stop();
       let successor: StreamTable | undefined;
       try {
         successor = await fn();
       } catch (error) {
-        // Not retired after all: this version goes on serving (and may build its indexes).
+        // Not retired after all: this version goes on serving (and may build its indexes and convert partitions).
         this.retiring = false;
+        this.conversions?.resume();
         throw error;
       }
       this.retired = true;
@@ -374,6 +388,8 @@ export class StreamTable {
       }
       this.lastError = undefined;
       this.failingSince = undefined;
+      // What was just loaded may close partitions (columnar-partitions.ts): their conversion starts now, in the background.
+      this.conversions?.offer(closedRange(this.shards.values()));
       if (this.firstLoad.ended(progress.recordsRead, this.bytesLoaded, true)) this.decodeRecord.judgeMappings();
     } catch (error) {
       this.firstLoad.ended(progress.recordsRead, this.bytesLoaded, false);
@@ -589,44 +605,24 @@ export class StreamTable {
     }
   }
 
+  /** Stops converting partitions to columnar and waits for a conversion under way to end (kinesql is closing). */
+  stopConversions(): Promise<void> {
+    return this.conversions?.stop() ?? Promise.resolve();
+  }
+
   /**
    * Drops the partitions older than the table's window (looked at every evictionIntervalMs at most) so disk
-   * stays bounded, and moves each shard's loaded range up to what is still held. At the same pace, converts a
-   * closed partition to columnar when that is asked for.
+   * stays bounded, and moves each shard's loaded range up to what is still held.
    */
   private async evictOldRows(): Promise<void> {
     if (Date.now() - this.evictedAt < this.options.evictionIntervalMs) return;
     this.evictedAt = Date.now();
-    if (this.partitions && this.options.closedPartitionStorage === 'columnar') this.convertInBackground();
     const windowStart = this.windowStart();
     if (windowStart === undefined) return;
     const save = (tx: EngineTransaction, shard: ShardState): Promise<void> => this.loader.save(tx, shard);
     const held = await evictBefore(this.options.engine, this.definition, windowStart, this.shards, save, this.partitions);
     if (held) this.options.logger.info({ table: this.tableName, before: held.toISOString() }, 'evicted the rows older than the window');
     if (this.partitions && (held || this.detachOwed)) this.detachInBackground(held);
-  }
-
-  /** Converts a closed partition to columnar, without the catch-up waiting for it (columnar-partitions.ts). */
-  private convertInBackground(): void {
-    const closed = closedRange(this.shards.values());
-    if (this.converting || !closed) return;
-    this.converting = convertClosedPartition(this.options.engine, this.definition, closed)
-      .then((conversion) => {
-        if (conversion && 'converted' in conversion) {
-          this.options.logger.info({ table: this.tableName, partition: conversion.converted }, 'a closed partition is now stored columnar');
-        } else if (conversion) {
-          this.options.logger.info(
-            { table: this.tableName, partition: conversion.postponed, reason: conversion.reason },
-            'a closed partition stays heap until the next eviction: statements held the table',
-          );
-        }
-      })
-      .catch((error: unknown) => {
-        this.options.logger.warn({ err: error, table: this.tableName }, 'could not convert a closed partition to columnar; trying again at the next eviction');
-      })
-      .finally(() => {
-        this.converting = undefined;
-      });
   }
 
   /**

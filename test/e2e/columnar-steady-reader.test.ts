@@ -1,0 +1,148 @@
+import { pino } from 'pino';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
+import { ARRIVAL_SKEW_MS } from '../../src/store/columnar-partitions.js';
+import { DDL_LOCK_TIMEOUT_MS } from '../../src/store/ddl-locks.js';
+import type { ExternalPostgres } from '../support/external-postgres.js';
+import { hasColumnar, startColumnarEngine, storedPartitions, ticksDefinitions as definitions } from '../support/columnar-engine.js';
+import { startHarness, type Harness } from '../support/harness.js';
+
+/**
+ * kinesql.eviction-interval: the bound within which every closed partition must be columnar. Converting one
+ * partition per interval would need N intervals for N partitions.
+ */
+const EVICTION_INTERVAL_MS = 20_000;
+const READER_PAUSE_MS = 500;
+const PUTS = 6;
+const RECORDS_PER_PUT = 400;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A client running `select count(*)` every READER_PAUSE_MS until stopped, keeping every answer. */
+function steadyReader(client: pg.Client): { answers: { startedAt: number; count: number }[]; stop(): Promise<void> } {
+  const answers: { startedAt: number; count: number }[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const startedAt = Date.now();
+      const { rows } = await client.query('select count(*)::int as n from ticks');
+      answers.push({ startedAt, count: Number(rows[0]?.n) });
+      await sleep(READER_PAUSE_MS);
+    }
+  })();
+  return {
+    answers,
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/** Upper bound of the partitions that can receive no more records: every shard's last arrival, less the skew. */
+async function closedBefore(admin: pg.Client): Promise<Date> {
+  const { rows } = await admin.query(
+    `SELECT min(last) - make_interval(secs => $1::float8 / 1000) AS before
+       FROM (SELECT max(_message_timestamp) AS last FROM public.ticks GROUP BY _shard_id) shards`,
+    [ARRIVAL_SKEW_MS],
+  );
+  return rows[0]?.['before'] as Date;
+}
+
+describe.skipIf(!hasColumnar)('closed partitions become columnar while a client keeps reading', () => {
+  let engine: ExternalPostgres;
+  let admin: pg.Client;
+  let harness: Harness;
+  const logLines: Record<string, unknown>[] = [];
+
+  beforeAll(async () => {
+    ({ engine, admin } = await startColumnarEngine());
+    const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line) as Record<string, unknown>) });
+    harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 2 }],
+      definitions,
+      logger,
+      configure: (config) => ({
+        ...config,
+        engine: { ...config.engine, url: engine.url },
+        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: 600 },
+        scan: {
+          ...DEFAULT_SCAN_CONFIG,
+          readBudgetShare: 0,
+          evictionIntervalMs: EVICTION_INTERVAL_MS,
+          partitionIntervalMs: 1000,
+          closedPartitionStorage: 'columnar',
+        },
+      }),
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await admin?.end();
+    await harness?.close();
+    await engine?.stop();
+  });
+
+  it('converts every closed partition within one eviction interval, every answer counting each record once', async () => {
+    const readerClient = await harness.connect();
+    const client = await harness.connect();
+    const reader = steadyReader(readerClient);
+    const contents = 'select n, word, _shard_id, _shard_sequence_id, _message_timestamp from ticks order by _shard_id, _shard_sequence_id';
+    try {
+      let n = 0;
+      for (let put = 0; put < PUTS; put++) {
+        await harness.put(
+          'ticks',
+          Array.from({ length: RECORDS_PER_PUT }, () => ({ n: n++, word: `w${n % 7}` })),
+        );
+        await sleep(1_000);
+      }
+      // Records on every shard ARRIVAL_SKEW_MS after the others close the partitions those are in.
+      await sleep(ARRIVAL_SKEW_MS + 500);
+      await harness.put(
+        'ticks',
+        Array.from({ length: 20 }, () => ({ n: n++, word: 'closing' })),
+      );
+      const total = n;
+      const before = (await client.query(contents)).rows;
+      expect(before).toHaveLength(total);
+      const closedAt = Date.now();
+      const boundary = await closedBefore(admin);
+      const heldBefore = await storedPartitions(admin, 'public.ticks');
+      const closed = heldBefore.filter((partition) => partition.to.getTime() <= boundary.getTime());
+      expect(closed.length).toBeGreaterThanOrEqual(3);
+
+      let held = heldBefore;
+      const allColumnar = () => closed.every((old) => held.find((partition) => partition.name === old.name)?.storage === 'columnar');
+      while (!allColumnar() && Date.now() - closedAt < EVICTION_INTERVAL_MS) {
+        await sleep(250);
+        held = await storedPartitions(admin, 'public.ticks');
+      }
+      await reader.stop();
+      const putOff = logLines.filter((line) => String(line['msg']).includes('closed partition')).map((line) => JSON.stringify(line));
+      expect(
+        closed.map((old) => `${old.name} ${held.find((partition) => partition.name === old.name)?.storage}`),
+        putOff.join('\n'),
+      ).toEqual(closed.map((old) => `${old.name} columnar`));
+
+      // Readers wait behind a swap only while it holds the table: for its catalog changes, never its lock budget.
+      const swaps = logLines.filter((line) => line['msg'] === 'a closed partition is now stored columnar');
+      expect(swaps.length).toBeGreaterThanOrEqual(closed.length);
+      for (const swap of swaps) expect(Number(swap['exclusiveMs'])).toBeLessThan(DDL_LOCK_TIMEOUT_MS);
+
+      // Each partition holds the rows it held, and every answer during the conversions counted each record once.
+      for (const old of heldBefore) expect(held.find((partition) => partition.name === old.name)?.rows).toBe(old.rows);
+      expect((await client.query(contents)).rows).toEqual(before);
+      const during = reader.answers.filter((answer) => answer.startedAt > closedAt);
+      expect(during.length).toBeGreaterThan(0);
+      expect(during.filter((answer) => answer.count !== total)).toEqual([]);
+      // The partition the closing records are in can still receive records: heap.
+      expect(held.at(-1)?.storage).toBe('heap');
+    } finally {
+      await reader.stop();
+      await readerClient.end();
+      await client.end();
+    }
+  }, 120_000);
+});
