@@ -1,6 +1,8 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { ARRIVAL_SKEW_MS } from '../../src/store/columnar-partitions.js';
 import { DDL_LOCK_TIMEOUT_MS } from '../../src/store/ddl-locks.js';
@@ -145,4 +147,23 @@ describe.skipIf(!hasColumnar)('closed partitions become columnar while a client 
       await client.end();
     }
   }, 120_000);
+
+  it('serves a changed definition by decoding the messages its columnar partitions hold again', async () => {
+    expect((await storedPartitions(admin, 'public.ticks')).some((partition) => partition.storage === 'columnar')).toBe(true);
+    const client = await harness.connect();
+    try {
+      const before = (await client.query('select n, word, _shard_id, _shard_sequence_id from ticks order by _shard_id, _shard_sequence_id')).rows;
+      const ticks = definitions['ticks.json'];
+      const changed = { ...ticks, message: { ...ticks.message, fields: [...ticks.message.fields, { name: 'n_again', type: 'INTEGER', mapping: 'n' }] } };
+      await writeFile(join(harness.tablesDir, 'ticks.json'), JSON.stringify(changed));
+      await vi.waitFor(() => expect(logLines.some((line) => line['msg'] === 'stream table rebuilt from loaded messages')).toBe(true), {
+        timeout: 30_000,
+        interval: 200,
+      });
+      const after = (await client.query('select n, n_again, word, _shard_id, _shard_sequence_id from ticks order by _shard_id, _shard_sequence_id')).rows;
+      expect(after).toEqual(before.map((row) => ({ ...row, n_again: row.n })));
+    } finally {
+      await client.end();
+    }
+  }, 60_000);
 });
