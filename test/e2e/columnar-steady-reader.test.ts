@@ -1,14 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { ARRIVAL_SKEW_MS } from '../../src/store/columnar-partitions.js';
 import { DDL_LOCK_TIMEOUT_MS } from '../../src/store/ddl-locks.js';
+import { type RunningKinesql, startKinesql } from '../../src/kinesql.js';
 import type { ExternalPostgres } from '../support/external-postgres.js';
-import { hasColumnar, startColumnarEngine, storedPartitions, ticksDefinitions as definitions } from '../support/columnar-engine.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import { hasColumnar, type StoredPartition, startColumnarEngine, storedPartitions, ticksDefinitions as definitions } from '../support/columnar-engine.js';
+import { startHarness, testLogger, type Harness } from '../support/harness.js';
 
 /**
  * kinesql.eviction-interval: the bound within which every closed partition must be columnar. Converting one
@@ -51,6 +52,20 @@ async function closedBefore(admin: pg.Client): Promise<Date> {
   );
   return rows[0]?.['before'] as Date;
 }
+
+/** The partitions stored after `named` are all columnar, or `boundMs` passed since `since`. */
+async function awaitColumnar(admin: pg.Client, named: StoredPartition[], since: number, boundMs: number): Promise<StoredPartition[]> {
+  let held = await storedPartitions(admin, 'public.ticks');
+  const allColumnar = () => named.every((old) => held.find((partition) => partition.name === old.name)?.storage === 'columnar');
+  while (!allColumnar() && Date.now() - since < boundMs) {
+    await sleep(250);
+    held = await storedPartitions(admin, 'public.ticks');
+  }
+  return held;
+}
+
+const storageOf = (held: StoredPartition[], named: StoredPartition[]): string[] =>
+  named.map((old) => `${old.name} ${held.find((partition) => partition.name === old.name)?.storage}`);
 
 describe.skipIf(!hasColumnar)('closed partitions become columnar while a client keeps reading', () => {
   let engine: ExternalPostgres;
@@ -115,18 +130,10 @@ describe.skipIf(!hasColumnar)('closed partitions become columnar while a client 
       const closed = heldBefore.filter((partition) => partition.to.getTime() <= boundary.getTime());
       expect(closed.length).toBeGreaterThanOrEqual(3);
 
-      let held = heldBefore;
-      const allColumnar = () => closed.every((old) => held.find((partition) => partition.name === old.name)?.storage === 'columnar');
-      while (!allColumnar() && Date.now() - closedAt < EVICTION_INTERVAL_MS) {
-        await sleep(250);
-        held = await storedPartitions(admin, 'public.ticks');
-      }
+      const held = await awaitColumnar(admin, closed, closedAt, EVICTION_INTERVAL_MS);
       await reader.stop();
       const putOff = logLines.filter((line) => String(line['msg']).includes('closed partition')).map((line) => JSON.stringify(line));
-      expect(
-        closed.map((old) => `${old.name} ${held.find((partition) => partition.name === old.name)?.storage}`),
-        putOff.join('\n'),
-      ).toEqual(closed.map((old) => `${old.name} columnar`));
+      expect(storageOf(held, closed), putOff.join('\n')).toEqual(closed.map((old) => `${old.name} columnar`));
 
       // Readers wait behind a swap only while it holds the table: for its catalog changes, never its lock budget.
       const swaps = logLines.filter((line) => line['msg'] === 'a closed partition is now stored columnar');
@@ -166,4 +173,83 @@ describe.skipIf(!hasColumnar)('closed partitions become columnar while a client 
       await client.end();
     }
   }, 60_000);
+});
+
+describe.skipIf(!hasColumnar)('a kinesql restarted with closed-partition-storage = columnar', () => {
+  let engine: ExternalPostgres;
+  let admin: pg.Client;
+  let harness: Harness;
+  let restarted: RunningKinesql | undefined;
+
+  beforeAll(async () => {
+    ({ engine, admin } = await startColumnarEngine());
+    harness = await startHarness({
+      streams: [{ name: 'ticks', shards: 2 }],
+      definitions,
+      configure: (config) => ({
+        ...config,
+        engine: { ...config.engine, url: engine.url },
+        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: 600 },
+        scan: {
+          ...DEFAULT_SCAN_CONFIG,
+          readBudgetShare: 0,
+          evictionIntervalMs: EVICTION_INTERVAL_MS,
+          partitionIntervalMs: 1000,
+          closedPartitionStorage: 'heap',
+        },
+      }),
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await restarted?.close();
+    await admin?.end();
+    await harness?.close();
+    await engine?.stop();
+  });
+
+  it('converts the partitions closed before it started, with no record arriving since', async () => {
+    let n = 0;
+    for (let put = 0; put < 3; put++) {
+      await harness.put(
+        'ticks',
+        Array.from({ length: RECORDS_PER_PUT }, () => ({ n: n++, word: 'early' })),
+      );
+      await sleep(1_000);
+    }
+    await sleep(ARRIVAL_SKEW_MS + 500);
+    await harness.put(
+      'ticks',
+      Array.from({ length: 20 }, () => ({ n: n++, word: 'closing' })),
+    );
+    const first = await harness.connect();
+    expect((await first.query('select count(*)::int as n from ticks')).rows[0]?.n).toBe(n);
+    await first.end();
+    const boundary = await closedBefore(admin);
+    const closed = (await storedPartitions(admin, 'public.ticks')).filter((partition) => partition.to.getTime() <= boundary.getTime());
+    expect(closed.length).toBeGreaterThanOrEqual(2);
+    expect(closed.every((partition) => partition.storage === 'heap')).toBe(true);
+    await harness.server.close();
+
+    // Where each shard's last record arrived is stored with its position: the first statement, which reads nothing new, closes them.
+    restarted = await startKinesql(
+      { ...harness.config, scan: { ...DEFAULT_SCAN_CONFIG, ...harness.config.scan, closedPartitionStorage: 'columnar' } },
+      testLogger,
+    );
+    const client = new pg.Client({ host: restarted.host, port: restarted.port, user: 'tester', database: 'kinesql' });
+    await client.connect();
+    const reader = steadyReader(client);
+    try {
+      const started = Date.now();
+      const held = await awaitColumnar(admin, closed, started, EVICTION_INTERVAL_MS);
+      await reader.stop();
+      expect(storageOf(held, closed)).toEqual(closed.map((old) => `${old.name} columnar`));
+      for (const old of closed) expect(held.find((partition) => partition.name === old.name)?.rows).toBe(old.rows);
+      expect(reader.answers.length).toBeGreaterThan(0);
+      expect(reader.answers.filter((answer) => answer.count !== n)).toEqual([]);
+    } finally {
+      await reader.stop();
+      await client.end();
+    }
+  }, 120_000);
 });
