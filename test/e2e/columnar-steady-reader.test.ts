@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
+import { type ClosedPartitionStorage, DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
 import { ARRIVAL_SKEW_MS } from '../../src/store/columnar-partitions.js';
 import { DDL_LOCK_TIMEOUT_MS } from '../../src/store/ddl-locks.js';
 import { type RunningKinesql, startKinesql } from '../../src/kinesql.js';
@@ -67,6 +67,53 @@ async function awaitColumnar(admin: pg.Client, named: StoredPartition[], since: 
 const storageOf = (held: StoredPartition[], named: StoredPartition[]): string[] =>
   named.map((old) => `${old.name} ${held.find((partition) => partition.name === old.name)?.storage}`);
 
+/** kinesql on a fresh engine with citus_columnar: partitions of a second, a 10-minute window, no follower. */
+async function startOnColumnarEngine(
+  storage: ClosedPartitionStorage,
+  logger?: Logger,
+): Promise<{ engine: ExternalPostgres; admin: pg.Client; harness: Harness }> {
+  const { engine, admin } = await startColumnarEngine();
+  const harness = await startHarness({
+    streams: [{ name: 'ticks', shards: 2 }],
+    definitions,
+    ...(logger ? { logger } : {}),
+    configure: (config) => ({
+      ...config,
+      engine: { ...config.engine, url: engine.url },
+      read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: 600 },
+      scan: {
+        ...DEFAULT_SCAN_CONFIG,
+        readBudgetShare: 0,
+        evictionIntervalMs: EVICTION_INTERVAL_MS,
+        partitionIntervalMs: 1000,
+        closedPartitionStorage: storage,
+      },
+    }),
+  });
+  return { engine, admin, harness };
+}
+
+/**
+ * Puts `puts` batches of RECORDS_PER_PUT records a second apart, then, ARRIVAL_SKEW_MS later, records on every
+ * shard that close the partitions of the others. Returns how many records were put.
+ */
+async function putClosedPartitions(harness: Harness, puts: number): Promise<number> {
+  let n = 0;
+  for (let put = 0; put < puts; put++) {
+    await harness.put(
+      'ticks',
+      Array.from({ length: RECORDS_PER_PUT }, () => ({ n: n++, word: `w${n % 7}` })),
+    );
+    await sleep(1_000);
+  }
+  await sleep(ARRIVAL_SKEW_MS + 500);
+  await harness.put(
+    'ticks',
+    Array.from({ length: 20 }, () => ({ n: n++, word: 'closing' })),
+  );
+  return n;
+}
+
 describe.skipIf(!hasColumnar)('closed partitions become columnar while a client keeps reading', () => {
   let engine: ExternalPostgres;
   let admin: pg.Client;
@@ -74,25 +121,8 @@ describe.skipIf(!hasColumnar)('closed partitions become columnar while a client 
   const logLines: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
-    ({ engine, admin } = await startColumnarEngine());
     const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line) as Record<string, unknown>) });
-    harness = await startHarness({
-      streams: [{ name: 'ticks', shards: 2 }],
-      definitions,
-      logger,
-      configure: (config) => ({
-        ...config,
-        engine: { ...config.engine, url: engine.url },
-        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: 600 },
-        scan: {
-          ...DEFAULT_SCAN_CONFIG,
-          readBudgetShare: 0,
-          evictionIntervalMs: EVICTION_INTERVAL_MS,
-          partitionIntervalMs: 1000,
-          closedPartitionStorage: 'columnar',
-        },
-      }),
-    });
+    ({ engine, admin, harness } = await startOnColumnarEngine('columnar', logger));
   }, 120_000);
 
   afterAll(async () => {
@@ -107,21 +137,7 @@ describe.skipIf(!hasColumnar)('closed partitions become columnar while a client 
     const reader = steadyReader(readerClient);
     const contents = 'select n, word, _shard_id, _shard_sequence_id, _message_timestamp from ticks order by _shard_id, _shard_sequence_id';
     try {
-      let n = 0;
-      for (let put = 0; put < PUTS; put++) {
-        await harness.put(
-          'ticks',
-          Array.from({ length: RECORDS_PER_PUT }, () => ({ n: n++, word: `w${n % 7}` })),
-        );
-        await sleep(1_000);
-      }
-      // Records on every shard ARRIVAL_SKEW_MS after the others close the partitions those are in.
-      await sleep(ARRIVAL_SKEW_MS + 500);
-      await harness.put(
-        'ticks',
-        Array.from({ length: 20 }, () => ({ n: n++, word: 'closing' })),
-      );
-      const total = n;
+      const total = await putClosedPartitions(harness, PUTS);
       const before = (await client.query(contents)).rows;
       expect(before).toHaveLength(total);
       const closedAt = Date.now();
@@ -182,23 +198,7 @@ describe.skipIf(!hasColumnar)('a kinesql restarted with closed-partition-storage
   let restarted: RunningKinesql | undefined;
 
   beforeAll(async () => {
-    ({ engine, admin } = await startColumnarEngine());
-    harness = await startHarness({
-      streams: [{ name: 'ticks', shards: 2 }],
-      definitions,
-      configure: (config) => ({
-        ...config,
-        engine: { ...config.engine, url: engine.url },
-        read: { ...config.read, iterFromTimestamp: true, iterOffsetSeconds: 600 },
-        scan: {
-          ...DEFAULT_SCAN_CONFIG,
-          readBudgetShare: 0,
-          evictionIntervalMs: EVICTION_INTERVAL_MS,
-          partitionIntervalMs: 1000,
-          closedPartitionStorage: 'heap',
-        },
-      }),
-    });
+    ({ engine, admin, harness } = await startOnColumnarEngine('heap'));
   }, 120_000);
 
   afterAll(async () => {
@@ -209,19 +209,7 @@ describe.skipIf(!hasColumnar)('a kinesql restarted with closed-partition-storage
   });
 
   it('converts the partitions closed before it started, with no record arriving since', async () => {
-    let n = 0;
-    for (let put = 0; put < 3; put++) {
-      await harness.put(
-        'ticks',
-        Array.from({ length: RECORDS_PER_PUT }, () => ({ n: n++, word: 'early' })),
-      );
-      await sleep(1_000);
-    }
-    await sleep(ARRIVAL_SKEW_MS + 500);
-    await harness.put(
-      'ticks',
-      Array.from({ length: 20 }, () => ({ n: n++, word: 'closing' })),
-    );
+    const n = await putClosedPartitions(harness, 3);
     const first = await harness.connect();
     expect((await first.query('select count(*)::int as n from ticks')).rows[0]?.n).toBe(n);
     await first.end();
