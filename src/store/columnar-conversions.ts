@@ -104,7 +104,7 @@ export class ColumnarConversions {
     for (let copies = 0; copies < MAX_COPIES; copies++) {
       if (!(await buildColumnarCopy(engine, parent, partition))) return 'elsewhere';
       let swapped = false;
-      let indexed = false;
+      let unindexed: string | undefined;
       try {
         for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
           if (this.stopped) return 'stopped';
@@ -119,9 +119,9 @@ export class ColumnarConversions {
           }
           if ('gone' in swap) return 'gone';
           if ('unindexed' in swap) {
-            // Once per copy: an index still missing after that is one this module cannot copy.
-            if (indexed) return this.unsettled(partition, swap.unindexed);
-            indexed = true;
+            // The table's indexes may be built one by one meanwhile (after its first load); the same one missing again is one this module cannot copy.
+            if (swap.unindexed === unindexed) return this.unsettled(partition, swap.unindexed);
+            unindexed = swap.unindexed;
             if (!(await indexCopy(engine, parent, partition))) return 'elsewhere';
             continue;
           }

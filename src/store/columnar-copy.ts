@@ -115,7 +115,8 @@ export async function swapInColumnarCopy(engine: Engine, parent: TableName, part
     if (!attached || rows[0]?.['columnar'] === true) return { swapped: false, gone: `${oldName} is no longer a heap partition of ${parentName}` };
     if (rows[0]?.['copied'] !== true) return { swapped: false, gone: `its copy ${copyName} is gone` };
     // Attaching a copy without one of the table's indexes would build it while every reader waits.
-    if ((await missingIndexes(tx, parent, copyName)).length > 0) return { swapped: false, unindexed: `${parentName} was indexed after ${oldName} was copied` };
+    const missing = await missingIndexes(tx, parent, copyName);
+    if (missing.length > 0) return { swapped: false, unindexed: `${parentName} was indexed after ${oldName} was copied: ${missing.join('; ')}` };
     const deadline = Date.now() + DDL_LOCK_TIMEOUT_MS;
     try {
       await refuseWhileHeldByIdleTransaction(tx, [parent, partition.table]);
