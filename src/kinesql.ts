@@ -230,6 +230,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
       async close() {
         try {
           store.stopLoading();
+          const conversionsStopped = store.stopConversions();
           await http?.close();
           const followerStopped = follower?.stop();
           await reads.close();
@@ -239,6 +240,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
           await catalog.stop();
           await server.close();
           await changes.whenIdle();
+          await conversionsStopped;
         } finally {
           client.destroy();
           schemaRegistries.close();

@@ -37,8 +37,25 @@ export async function lockTablesWithoutQueueing(tx: EngineTransaction, tables: r
     [tables.map((table) => qualifiedName(table))],
   );
   if (rows.length === 0) return;
-  const statement = `LOCK TABLE ${rows.map((row) => String(row['name'])).join(', ')} IN ACCESS EXCLUSIVE MODE NOWAIT`;
-  const deadline = Date.now() + budgetMs;
+  await lockWithoutQueueing(
+    tx,
+    rows.map((row) => String(row['name'])),
+    'ACCESS EXCLUSIVE',
+    Date.now() + budgetMs,
+  );
+}
+
+/**
+ * Takes `mode` on the tables named (qualified and quoted) without ever waiting in the lock queue: NOWAIT,
+ * again and again until `deadline` (epoch ms). Throws 55P03 when they stayed held until then.
+ */
+export async function lockWithoutQueueing(
+  tx: EngineTransaction,
+  names: readonly string[],
+  mode: 'SHARE' | 'ACCESS EXCLUSIVE',
+  deadline: number,
+): Promise<void> {
+  const statement = `LOCK TABLE ${names.join(', ')} IN ${mode} MODE NOWAIT`;
   for (;;) {
     await tx.query('SAVEPOINT kinesql_ddl_lock');
     try {

@@ -18,7 +18,10 @@ export interface LoadedRange {
   firstArrival?: Date;
   /** The last record loaded; the tail is read after it. Kept when eviction removes every row. */
   lastSequence?: string;
-  /** The arrival of the last record loaded by this process (not stored: unknown after a restart until the next load). */
+  /**
+   * The arrival of the last record loaded (stored with the position, so a catch-up that reloads it keeps it);
+   * unknown for a position stored by a kinesql older than the column until its next load.
+   */
   lastArrival?: Date;
 }
 

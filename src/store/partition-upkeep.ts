@@ -1,16 +1,18 @@
 /**
  * What a stream table's catch-ups do at the eviction pace (kinesql.eviction-interval) besides reading: evict
  * the rows older than the window (eviction.ts), detach or drop the partitions that gives up (partition-detach.ts;
- * on Citus distributed-partition-drop.ts) and convert a closed partition to columnar when that is asked for
- * (columnar-partitions.ts). The catch-up waits for the eviction only: the rest runs in the background, one at a
- * time, and what failed is tried again at the next eviction.
+ * on Citus distributed-partition-drop.ts). The catch-up waits for the eviction only: the detach runs in the
+ * background, and what failed is tried again at the next eviction. After every catch-up, not at the eviction
+ * pace, the partitions that can receive no more records are offered for conversion to columnar when that is
+ * asked for (columnar-conversions.ts).
  */
 import type { Logger } from 'pino';
 import type { TableDefinition } from '../catalog/definition.js';
 import type { ClosedPartitionStorage } from '../config/config.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
 import { qualifiedName } from '../pg/quoting.js';
-import { closedRange, convertClosedPartition } from './columnar-partitions.js';
+import { ColumnarConversions } from './columnar-conversions.js';
+import { closedRange } from './columnar-partitions.js';
 import { dropExpiredDistributedPartitions } from './distributed-partition-drop.js';
 import { evictBefore } from './eviction.js';
 import { detachExpiredPartitions } from './partition-detach.js';
@@ -26,6 +28,8 @@ export interface PartitionUpkeepOptions {
   closedPartitionStorage?: ClosedPartitionStorage;
   /** Stream tables are distributed over a Citus cluster: expired partitions are dropped, not detached. */
   distributed?: boolean;
+  /** kinesql is closing: conversions stop. */
+  shutdown?: AbortSignal;
 }
 
 /** What the upkeep needs of its table. */
@@ -42,8 +46,8 @@ export class PartitionUpkeep {
   /** Partitions given up by eviction may wait to be detached or dropped (at start: left so by an earlier run). */
   private detachOwed = true;
   private detaching: Promise<void> | undefined;
-  /** A closed partition being converted to columnar, when one is. */
-  private converting: Promise<void> | undefined;
+  /** Converts the partitions that can receive no more records to columnar, when that is asked for. */
+  private readonly conversions: ColumnarConversions | undefined;
   private readonly tableName: string;
 
   constructor(
@@ -53,45 +57,45 @@ export class PartitionUpkeep {
     private readonly options: PartitionUpkeepOptions,
   ) {
     this.tableName = qualifiedName(definition);
+    if (partitions && options.closedPartitionStorage === 'columnar') {
+      const conversions = new ColumnarConversions({
+        engine: options.engine,
+        parent: definition,
+        logger: options.logger,
+        pauseAfterFailureMs: options.evictionIntervalMs,
+      });
+      options.shutdown?.addEventListener('abort', () => void conversions.stop());
+      this.conversions = conversions;
+    }
+  }
+
+  /** What was just loaded may close partitions (columnar-partitions.ts): their conversion starts now, in the background. */
+  offerClosedPartitions(): void {
+    this.conversions?.offer(closedRange(this.table.shards.values()));
+  }
+
+  /** Stops converting partitions to columnar and waits for a conversion under way to end. */
+  stopConversions(): Promise<void> {
+    return this.conversions?.stop() ?? Promise.resolve();
+  }
+
+  /** Converts again after stopConversions (a definition change that failed: this table goes on serving). */
+  resumeConversions(): void {
+    this.conversions?.resume();
   }
 
   /**
    * Drops the partitions older than the table's window (looked at every evictionIntervalMs at most) so disk
-   * stays bounded, and moves each shard's loaded range up to what is still held. At the same pace, converts a
-   * closed partition to columnar when that is asked for.
+   * stays bounded, and moves each shard's loaded range up to what is still held.
    */
   async evictOldRows(): Promise<void> {
     if (Date.now() - this.evictedAt < this.options.evictionIntervalMs) return;
     this.evictedAt = Date.now();
-    if (this.partitions && this.options.closedPartitionStorage === 'columnar') this.convertInBackground();
     const windowStart = this.table.windowStart();
     if (windowStart === undefined) return;
     const held = await evictBefore(this.options.engine, this.definition, windowStart, this.table.shards, this.table.save, this.partitions);
     if (held) this.options.logger.info({ table: this.tableName, before: held.toISOString() }, 'evicted the rows older than the window');
     if (this.partitions && (held || this.detachOwed)) this.detachInBackground(held);
-  }
-
-  /** Converts a closed partition to columnar, without the catch-up waiting for it (columnar-partitions.ts). */
-  private convertInBackground(): void {
-    const closed = closedRange(this.table.shards.values());
-    if (this.converting || !closed) return;
-    this.converting = convertClosedPartition(this.options.engine, this.definition, closed)
-      .then((conversion) => {
-        if (conversion && 'converted' in conversion) {
-          this.options.logger.info({ table: this.tableName, partition: conversion.converted }, 'a closed partition is now stored columnar');
-        } else if (conversion) {
-          this.options.logger.info(
-            { table: this.tableName, partition: conversion.postponed, reason: conversion.reason },
-            'a closed partition stays heap until the next eviction: statements held the table',
-          );
-        }
-      })
-      .catch((error: unknown) => {
-        this.options.logger.warn({ err: error, table: this.tableName }, 'could not convert a closed partition to columnar; trying again at the next eviction');
-      })
-      .finally(() => {
-        this.converting = undefined;
-      });
   }
 
   /**

@@ -37,6 +37,8 @@ export async function createPositionTables(engine: Engine): Promise<void> {
        segment_count bigint NOT NULL, rows bigint NOT NULL, invalid_rows bigint NOT NULL, message_bytes bigint NOT NULL,
        PRIMARY KEY (table_key, shard_id))`,
   );
+  // Kept from an older kinesql, the table may lack the columns added since.
+  await engine.exec(`ALTER TABLE ${POSITIONS} ADD COLUMN IF NOT EXISTS last_arrival timestamptz`);
 }
 
 /**
@@ -153,6 +155,7 @@ function positionFromRow(row: Record<string, unknown>): StoredPosition {
   if (row['first_sequence'] !== null) range.firstSequence = String(row['first_sequence']);
   if (row['first_arrival'] !== null) range.firstArrival = new Date(row['first_arrival'] as string | Date);
   if (row['last_sequence'] !== null) range.lastSequence = String(row['last_sequence']);
+  if (row['last_arrival'] !== null && row['last_arrival'] !== undefined) range.lastArrival = new Date(row['last_arrival'] as string | Date);
   return {
     range,
     closedAndRead: row['closed_and_read'] === true,
@@ -183,11 +186,14 @@ export function savePositionSql(key: string, shardId: string, position: StoredPo
     String(position.rows),
     String(position.invalidRows),
     String(position.messageBytes),
+    text(range.lastArrival?.toISOString()),
   ];
-  return `INSERT INTO ${POSITIONS} VALUES (${values.join(', ')})
+  return `INSERT INTO ${POSITIONS} (table_key, shard_id, lower_bound, first_sequence, first_arrival, last_sequence, closed_and_read,
+       segment_count, rows, invalid_rows, message_bytes, last_arrival) VALUES (${values.join(', ')})
      ON CONFLICT (table_key, shard_id) DO UPDATE SET lower_bound = excluded.lower_bound, first_sequence = excluded.first_sequence,
        first_arrival = excluded.first_arrival, last_sequence = excluded.last_sequence, closed_and_read = excluded.closed_and_read,
-       segment_count = excluded.segment_count, rows = excluded.rows, invalid_rows = excluded.invalid_rows, message_bytes = excluded.message_bytes`;
+       segment_count = excluded.segment_count, rows = excluded.rows, invalid_rows = excluded.invalid_rows, message_bytes = excluded.message_bytes,
+       last_arrival = excluded.last_arrival`;
 }
 
 type StoredBound = { kind: 'horizon' } | { kind: 'time'; at: string } | { kind: 'sequence'; sequenceNumber: string; inclusive: boolean };

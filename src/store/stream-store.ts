@@ -108,6 +108,11 @@ export class StreamStore {
     this.shutdown.abort(new PgError('terminating connection because kinesql is shutting down', SQLSTATE.adminShutdown));
   }
 
+  /** Stops the tables' conversions of closed partitions to columnar and waits for those under way to end. */
+  async stopConversions(): Promise<void> {
+    await Promise.all(this.list().map((table) => table.stopConversions()));
+  }
+
   list(): StreamTable[] {
     return [...this.tables.values()];
   }

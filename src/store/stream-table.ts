@@ -283,12 +283,15 @@ export class StreamTable {
     // Known at once, so work already scheduled for this table (its index build) stays off the new one.
     this.retiring = true;
     const run = this.catchingUp.then(async () => {
+      // A conversion's copy holds the partition it copies, which a definition change must take.
+      await this.upkeep.stopConversions();
       let successor: StreamTable | undefined;
       try {
         successor = await fn();
       } catch (error) {
-        // Not retired after all: this version goes on serving (and may build its indexes).
+        // Not retired after all: this version goes on serving (and may build its indexes and convert partitions).
         this.retiring = false;
+        this.upkeep.resumeConversions();
         throw error;
       }
       this.retired = true;
@@ -365,6 +368,8 @@ export class StreamTable {
       }
       this.lastError = undefined;
       this.failingSince = undefined;
+      // What was just loaded may close partitions (columnar-partitions.ts): their conversion starts now, in the background.
+      this.upkeep.offerClosedPartitions();
       if (this.firstLoad.ended(progress.recordsRead, this.bytesLoaded, true)) this.decodeRecord.judgeMappings();
     } catch (error) {
       this.firstLoad.ended(progress.recordsRead, this.bytesLoaded, false);
@@ -569,5 +574,10 @@ export class StreamTable {
       // A closed parent's children may be new: list again on the next catch-up.
       this.listedAt = 0;
     }
+  }
+
+  /** Stops converting partitions to columnar and waits for a conversion under way to end (kinesql is closing). */
+  stopConversions(): Promise<void> {
+    return this.upkeep.stopConversions();
   }
 }

@@ -62,14 +62,12 @@ export async function rebuildFromLoadedMessages(
       const partitions = oldPartitions && new TimePartitions(staging, partitionSecondsOf(oldPartitions) ?? partitionSeconds(undefined));
       const sources: { table: TableName; from?: Date }[] = oldPartitions ?? [{ table: old }];
       let copied = 0;
-      // Partition by partition, each in physical order: a range of row ids is a cheap scan of one table.
+      // Partition by partition, each read once through a cursor: a columnar partition (kinesql.closed-partition-storage)
+      // has no row ids to page by.
       for (const source of sources) {
-        let after = '(0,0)';
+        await tx.query(`DECLARE kinesql_rebuild NO SCROLL CURSOR FOR SELECT ${internalList} FROM ${qualifiedName(source.table)}`);
         for (;;) {
-          const { rows } = await tx.query(
-            `SELECT ctid::text AS row_id, ${internalList} FROM ${qualifiedName(source.table)} WHERE ctid > $1::tid ORDER BY ctid LIMIT ${REBUILD_BATCH_ROWS}`,
-            [after],
-          );
+          const { rows } = await tx.query(`FETCH ${REBUILD_BATCH_ROWS} FROM kinesql_rebuild`);
           if (rows.length === 0) break;
           if (partitions && source.from) await partitions.ensure(engine, [source.from], tx);
           let text = '';
@@ -82,8 +80,8 @@ export async function rebuildFromLoadedMessages(
             text += copyLine([...decoded.values, ...internal]);
           }
           copied += await tx.copyFrom(copySql, Buffer.from(text, 'utf8'));
-          after = String(rows[rows.length - 1]!['row_id']);
         }
+        await tx.query('CLOSE kinesql_rebuild');
       }
       for (const statement of indexStatements(staging)) await tx.query(statement);
       await lockTablesWithoutQueueing(tx, [old, next]);

@@ -1,11 +1,11 @@
-import { existsSync } from 'node:fs';
 import { pino } from 'pino';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
 import { DEFAULT_SCAN_CONFIG } from '../../src/config/config.js';
-import { externalPostgresBinaries, startExternalPostgres, type ExternalPostgres } from '../support/external-postgres.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasColumnar, startColumnarEngine, storedPartitions, ticksDefinitions as definitions } from '../support/columnar-engine.js';
+import type { ExternalPostgres } from '../support/external-postgres.js';
 import { startHarness, type Harness } from '../support/harness.js';
-import { startWindowedTicks, ticksDefinition } from '../support/windowed-table.js';
+import { startWindowedTicks } from '../support/windowed-table.js';
 
 /**
  * Partitions of one second, so the first records' partitions close (ARRIVAL_SKEW_MS after) and expire within the
@@ -15,35 +15,8 @@ import { startWindowedTicks, ticksDefinition } from '../support/windowed-table.j
  * 16 s that left about 4 s, which a loaded machine's first catch-up and statements used up (seen once in CI).
  */
 const WINDOW_SECONDS = 30;
-const COLUMNAR_LIBRARY = '/usr/lib/postgresql/15/lib/citus_columnar.so';
-const hasColumnar = externalPostgresBinaries() !== undefined && existsSync(COLUMNAR_LIBRARY);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const definition = {
-  ...ticksDefinition,
-  message: {
-    dataFormat: 'json',
-    fields: [
-      { name: 'n', type: 'INTEGER', mapping: 'n' },
-      { name: 'word', type: 'VARCHAR', mapping: 'word' },
-    ],
-  },
-};
-
-interface Stored {
-  name: string;
-  storage: string;
-}
-
-async function storedPartitions(admin: pg.Client): Promise<Stored[]> {
-  const { rows } = await admin.query(
-    `SELECT c.oid::regclass::text AS name, a.amname AS storage
-       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_am a ON a.oid = c.relam
-      WHERE i.inhparent = 'public.ticks'::regclass ORDER BY c.relname`,
-  );
-  return rows as Stored[];
-}
 
 describe.skipIf(!hasColumnar)('kinesql.closed-partition-storage = columnar on PostgreSQL 15 with citus_columnar', () => {
   let engine: ExternalPostgres;
@@ -51,20 +24,13 @@ describe.skipIf(!hasColumnar)('kinesql.closed-partition-storage = columnar on Po
   let admin: pg.Client;
 
   beforeAll(async () => {
-    engine = await startExternalPostgres();
-    // Installed by an administrator (it takes a superuser); kinesql uses it when it is there.
-    const installer = new pg.Client({ connectionString: engine.adminUrl, database: new URL(engine.url).pathname.slice(1) });
-    await installer.connect();
-    await installer.query('CREATE EXTENSION citus_columnar');
-    await installer.end();
+    ({ engine, admin } = await startColumnarEngine());
     harness = await startWindowedTicks({
       windowSeconds: WINDOW_SECONDS,
-      definition,
+      definition: definitions['ticks.json'],
       scan: { closedPartitionStorage: 'columnar' },
       configure: (config) => ({ ...config, engine: { ...config.engine, url: engine.url } }),
     });
-    admin = new pg.Client({ connectionString: engine.adminUrl, database: new URL(engine.url).pathname.slice(1) });
-    await admin.connect();
   }, 120_000);
 
   afterAll(async () => {
@@ -83,7 +49,7 @@ describe.skipIf(!hasColumnar)('kinesql.closed-partition-storage = columnar on Po
       );
       const before = (await client.query(contents)).rows;
       expect(before).toHaveLength(300);
-      const first = await storedPartitions(admin);
+      const first = await storedPartitions(admin, 'public.ticks');
       expect(first.every((partition) => partition.storage === 'heap')).toBe(true);
 
       // The first records' partitions close once every shard has loaded records from ARRIVAL_SKEW_MS after them.
@@ -94,11 +60,11 @@ describe.skipIf(!hasColumnar)('kinesql.closed-partition-storage = columnar on Po
         { n: 1002, word: 'late' },
         { n: 1003, word: 'late' },
       ]);
-      let stored = await storedPartitions(admin);
+      let stored = await storedPartitions(admin, 'public.ticks');
       for (let attempt = 0; attempt < 100 && first.some((old) => stored.find((partition) => partition.name === old.name)?.storage !== 'columnar'); attempt++) {
         await client.query('select count(*) from ticks');
         await sleep(100);
-        stored = await storedPartitions(admin);
+        stored = await storedPartitions(admin, 'public.ticks');
       }
       for (const old of first) expect(stored.find((partition) => partition.name === old.name)?.storage).toBe('columnar');
       // The newest partition (the records just put) can still receive records: heap.
@@ -115,11 +81,11 @@ describe.skipIf(!hasColumnar)('kinesql.closed-partition-storage = columnar on Po
       await sleep(WINDOW_SECONDS * 1000);
       await harness.put('ticks', [{ n: 2000, word: 'new' }]);
       expect((await client.query('select count(*)::int as n from ticks where n < 1000')).rows[0]?.n).toBe(0);
-      let held = await storedPartitions(admin);
+      let held = await storedPartitions(admin, 'public.ticks');
       for (let attempt = 0; attempt < 50 && first.some((old) => held.some((partition) => partition.name === old.name)); attempt++) {
         await client.query('select count(*) from ticks');
         await sleep(100);
-        held = await storedPartitions(admin);
+        held = await storedPartitions(admin, 'public.ticks');
       }
       expect(held.filter((partition) => first.some((old) => old.name === partition.name))).toEqual([]);
     } finally {
@@ -134,7 +100,7 @@ describe('kinesql.closed-partition-storage = columnar on an engine without citus
     const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
     const harness = await startHarness({
       streams: [{ name: 'ticks', shards: 1 }],
-      definitions: { 'ticks.json': definition },
+      definitions,
       logger,
       configure: (config) => ({ ...config, scan: { ...DEFAULT_SCAN_CONFIG, ...config.scan, closedPartitionStorage: 'columnar' } }),
     });
