@@ -17,117 +17,113 @@ function described(shardId: string, parents: string[] = [], closed = false): Sha
   };
 }
 
-/** A read the test ends when it chooses: whether it reached the shard's end, or failed. */
-interface HeldRead {
-  reachEnd(): void;
-  stopEarly(): void;
-  fail(error: Error): void;
-}
+type ReadEnd = 'reachEnd' | 'stopEarly';
 
-/** A stream's shards and reads of them that the test lets finish one by one, recording what started. */
+/**
+ * A stream's shards and reads of them that the test ends one by one: `begin` starts a catch-up's reads and
+ * `end` ends one, each giving the shards whose reads have started once everything that could run has run.
+ */
 function stream(descriptions: ShardDescription[]) {
   const shards = new Map<string, OrderedShard>(descriptions.map((description) => [description.shardId, { description, closedAndRead: false }]));
   const started: string[] = [];
-  const held = new Map<string, HeldRead>();
+  const ends = new Map<string, Record<ReadEnd, () => void> & { fail: (error: Error) => void }>();
   const readShard = (shard: OrderedShard): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       started.push(shard.description.shardId);
-      held.set(shard.description.shardId, {
-        reachEnd: () => {
-          shard.closedAndRead = true;
-          resolve();
-        },
-        stopEarly: resolve,
-        fail: reject,
+      const reachEnd = () => {
+        shard.closedAndRead = true;
+        resolve();
+      };
+      ends.set(shard.description.shardId, { reachEnd, stopEarly: resolve, fail: reject });
+    });
+  const startedNow = async (): Promise<string[]> => {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return [...started];
+  };
+  return {
+    shards,
+    begin: async (chosen: string[], selected = chosen) => {
+      const request = { stopAt };
+      const done = readInReshardOrder({
+        shards,
+        ordered: descriptions,
+        chosen: new Set(chosen),
+        selected: new Set(selected),
+        windowStart: undefined,
+        request,
+        readShard,
       });
-    });
-  const read = (chosen: string[], selected = chosen) =>
-    readInReshardOrder({
-      shards,
-      ordered: descriptions,
-      chosen: new Set(chosen),
-      selected: new Set(selected),
-      windowStart: undefined,
-      request: { stopAt },
-      readShard,
-    });
-  const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
-  return { shards, started, held: (id: string) => held.get(id)!, read, settled };
+      done.catch(() => undefined);
+      return { done, started: await startedNow() };
+    },
+    end: (id: string, how: ReadEnd): Promise<string[]> => {
+      ends.get(id)![how]();
+      return startedNow();
+    },
+    fail: (id: string, error: Error): Promise<string[]> => {
+      ends.get(id)!.fail(error);
+      return startedNow();
+    },
+  };
 }
 
 describe('the order a catch-up reads shards in across reshards', () => {
   it('reads unrelated shards together, and a split child only once its parent is read to its end', async () => {
-    const { started, held, read, settled } = stream([described('parent', [], true), described('other'), described('child', ['parent'])]);
-    const done = read(['parent', 'other', 'child']);
-    await settled();
+    const { begin, end } = stream([described('parent', [], true), described('other'), described('child', ['parent'])]);
+    const { done, started } = await begin(['parent', 'other', 'child']);
     expect(started).toEqual(['parent', 'other']);
-    held('parent').reachEnd();
-    await settled();
-    expect(started).toEqual(['parent', 'other', 'child']);
-    held('other').stopEarly();
-    held('child').stopEarly();
+    expect(await end('parent', 'reachEnd')).toEqual(['parent', 'other', 'child']);
+    await end('other', 'stopEarly');
+    await end('child', 'stopEarly');
     await done;
   });
 
   it('leaves a child unread when its parent stopped before its end: the parent still holds older records of its keys', async () => {
-    const { started, held, read, settled } = stream([described('parent', [], true), described('child', ['parent'])]);
-    const done = read(['parent', 'child']);
-    await settled();
-    held('parent').stopEarly();
-    await settled();
-    expect(started).toEqual(['parent']);
+    const { begin, end } = stream([described('parent', [], true), described('child', ['parent'])]);
+    const { done } = await begin(['parent', 'child']);
+    expect(await end('parent', 'stopEarly')).toEqual(['parent']);
     await done;
   });
 
   it('reads a merged child after both its parents', async () => {
-    const { started, held, read, settled } = stream([described('left', [], true), described('right', [], true), described('merged', ['left', 'right'])]);
-    const done = read(['left', 'right', 'merged']);
-    await settled();
-    held('left').reachEnd();
-    await settled();
-    expect(started).toEqual(['left', 'right']);
-    held('right').reachEnd();
-    await settled();
-    expect(started).toEqual(['left', 'right', 'merged']);
-    held('merged').stopEarly();
+    const { begin, end } = stream([described('left', [], true), described('right', [], true), described('merged', ['left', 'right'])]);
+    const { done } = await begin(['left', 'right', 'merged']);
+    expect(await end('left', 'reachEnd')).toEqual(['left', 'right']);
+    expect(await end('right', 'reachEnd')).toEqual(['left', 'right', 'merged']);
+    await end('merged', 'stopEarly');
     await done;
   });
 
   it('reads a child at once when its parent is outside what the statement selects', async () => {
-    const { started, held, read, settled } = stream([described('unselected', [], true), described('child', ['unselected'])]);
-    const done = read(['child'], ['child']);
-    await settled();
+    const { begin, end } = stream([described('unselected', [], true), described('child', ['unselected'])]);
+    const { done, started } = await begin(['child'], ['child']);
     expect(started).toEqual(['child']);
-    held('child').stopEarly();
+    await end('child', 'stopEarly');
     await done;
   });
 
   it('judges a parent read in an earlier round by whether that read reached its end', async () => {
-    const { shards, started, held, read, settled } = stream([described('parent', [], true), described('child', ['parent'])]);
-    const first = read(['child'], ['parent', 'child']);
-    await settled();
-    expect(started).toEqual([]);
-    await first;
+    const { shards, begin, end } = stream([described('parent', [], true), described('child', ['parent'])]);
+    const earlier = await begin(['child'], ['parent', 'child']);
+    expect(earlier.started).toEqual([]);
+    await earlier.done;
     shards.get('parent')!.closedAndRead = true;
-    const done = read(['child'], ['parent', 'child']);
-    await settled();
-    expect(started).toEqual(['child']);
-    held('child').stopEarly();
-    await done;
+    const later = await begin(['child'], ['parent', 'child']);
+    expect(later.started).toEqual(['child']);
+    await end('child', 'stopEarly');
+    await later.done;
   });
 
   it('fails with the first failure only once every other read has stopped', async () => {
-    const { held, read, settled } = stream([described('a'), described('b')]);
+    const { begin, end, fail } = stream([described('a'), described('b')]);
+    const { done } = await begin(['a', 'b']);
     let outcome: unknown;
-    const done = read(['a', 'b']).catch((error: unknown) => {
+    done.catch((error: unknown) => {
       outcome = error;
     });
-    await settled();
-    held('a').fail(new Error('stream gone'));
-    await settled();
+    await fail('a', new Error('stream gone'));
     expect(outcome).toBeUndefined();
-    held('b').stopEarly();
-    await done;
-    expect(outcome).toEqual(new Error('stream gone'));
+    await end('b', 'stopEarly');
+    await expect(done).rejects.toEqual(new Error('stream gone'));
   });
 });
