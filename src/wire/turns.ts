@@ -1,6 +1,7 @@
 /**
  * A logged-in session's traffic, turn by turn. A simple Query, or an extended-protocol batch up to its Sync or
- * Flush, is one turn: its SQL passes the read-only gate, the stream tables it reads are caught up, and it
+ * Flush, is one turn: its SQL passes the read-only gate, the stream tables it reads are caught up (turn-catch-up.ts:
+ * stopped by a cancel request, statement_timeout or the connection's end; the read replica's replay waited for), and it
  * goes to the session's own engine backend, whose replies the relay passes back untouched. Transactions,
  * cursors, prepared statements and settings are the backend's own; kinesql keeps track of the few settings a
  * catch-up plans with (tracked-settings.ts) and of what each prepared statement reads. Where the connection is
@@ -9,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
-import { describeBytes, type ReadReplica, type ReplayProgress } from '../engine/replica.js';
+import type { ReadReplica } from '../engine/replica.js';
 import { backend } from '../pg/backend-messages.js';
 import { PgError, type ErrorFields } from '../pg/pg-error.js';
 import { inClientEncoding } from '../pg/message-encoding.js';
@@ -26,6 +27,7 @@ import type { MessageSink } from './message-sink.js';
 import { engineQueryMessage } from './query-message.js';
 import { joinedBytes } from './joined-bytes.js';
 import { NamedStatements } from './named-statements.js';
+import { TurnCatchUp } from './turn-catch-up.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
 import type { TrackedSettings } from './tracked-settings.js';
 import { typedMessage } from '../pg/framing.js';
@@ -101,8 +103,7 @@ export class SessionTurns {
   private contextValues: ReadonlyMap<string, string> | undefined;
   /** The engine backend, and the settings last published for it (a distributed engine). */
   private readonly backend: SessionBackend;
-  private catchingUp: AbortController | undefined;
-  private unusedController: AbortController | undefined;
+  private readonly catchUp: TurnCatchUp;
   private readonly executor: StatementExecutor;
   private readonly engine: Engine;
   private readonly replica: ReadReplica | undefined;
@@ -132,6 +133,8 @@ export class SessionTurns {
     this.backend = { processId: backendKey.processId, secretKey: backendKey.secretKey };
     this.context = { searchPath: [defaultSchema, 'public'], backend: this.backend };
     this.useSettings(settings.preview([]));
+    const onReplayWait = (seconds: number) => this.metrics?.replayWaitFinished(seconds);
+    this.catchUp = new TurnCatchUp({ executor: this.executor, replica: this.replica, send: this.send, onReplayWait });
   }
 
   async onMessage(message: FrontendMessage): Promise<void> {
@@ -305,7 +308,7 @@ export class SessionTurns {
         }
         this.useSettings(this.settings.preview(changes));
         try {
-          caughtUp = await this.catchUp(relations, timeoutMs(this.context.settings?.get('statement_timeout')));
+          caughtUp = await this.catchUp.run(relations, this.context, timeoutMs(this.context.settings?.get('statement_timeout')));
         } catch (error) {
           if (!failsStatement(error)) throw error;
           await this.refuse(error, ends);
@@ -333,37 +336,6 @@ export class SessionTurns {
     if (values === undefined || values === this.contextValues) return;
     this.contextValues = values;
     this.context = { searchPath: searchPathSchemas(values.get('search_path') ?? '', this.user), settings: values, backend: this.backend };
-  }
-
-  private async catchUp(relations: RelationRead[], statementTimeoutMs: number): Promise<CaughtUp> {
-    // A controller that was never aborted is used again (making one per statement costs more than the check).
-    const controller = this.unusedController ?? new AbortController();
-    this.unusedController = undefined;
-    this.catchingUp = controller;
-    const timer =
-      statementTimeoutMs > 0
-        ? setTimeout(() => controller.abort(new PgError('canceling statement due to statement timeout', SQLSTATE.queryCanceled)), statementTimeoutMs)
-        : undefined;
-    try {
-      const caughtUp = await this.executor.catchUp(relations, this.context, controller.signal, this.send);
-      if (this.replica) {
-        const waitStarted = performance.now();
-        await this.replica.catchUpWithPrimary({ signal: controller.signal, onProgress: (progress) => this.reportReplay(progress) });
-        this.metrics?.replayWaitFinished((performance.now() - waitStarted) / 1000);
-      }
-      return caughtUp;
-    } finally {
-      if (timer) clearTimeout(timer);
-      this.catchingUp = undefined;
-      if (!controller.signal.aborted) this.unusedController = controller;
-    }
-  }
-
-  /** A NOTICE while the statement waits for the read replica to replay its catch-up, as the catch-up's own progress. */
-  private reportReplay(progress: ReplayProgress): void {
-    const behind = progress.behindBytes === undefined ? '' : `, ${describeBytes(progress.behindBytes)} behind the primary`;
-    const message = `waiting for the read replica to replay the catch-up: ${(progress.waitedMs / 1000).toFixed(1)} s so far${behind}`;
-    this.send(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message })).catch(() => undefined);
   }
 
   /**
@@ -404,9 +376,9 @@ export class SessionTurns {
 
   /** CancelRequest or statement_timeout: a catch-up is stopped here, a statement in the engine by the engine. */
   cancel(reason: StopReason): void {
-    if (this.catchingUp) {
+    if (this.catchUp.underWay) {
       const message = reason === 'timeout' ? 'canceling statement due to statement timeout' : 'canceling statement due to user request';
-      this.catchingUp.abort(new PgError(message, SQLSTATE.queryCanceled));
+      this.catchUp.stop(new PgError(message, SQLSTATE.queryCanceled));
       return;
     }
     if (!this.relay?.busy) return;
@@ -418,7 +390,7 @@ export class SessionTurns {
 
   /** The connection closed: a catch-up it waits for is abandoned, and what the session published goes. */
   abandon(): void {
-    this.catchingUp?.abort(new PgError('connection closed', SQLSTATE.connectionFailure));
+    this.catchUp.stop(new PgError('connection closed', SQLSTATE.connectionFailure));
     void this.executor.sessionEnded(this.backend);
   }
 }
