@@ -6,8 +6,9 @@
  * cache: the same text under the same limits always gets the same analysis.
  */
 import type { Logger } from 'pino';
+import type { TextCodec } from '../pg/client-encoding.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
-import { ParsePool } from './parse-pool.js';
+import { ParsePool, type WorkerText } from './parse-pool.js';
 import type { ParsedStatement } from './parse.js';
 import type { GateContext } from './readonly-gate.js';
 import { boundsOfPrecomputed, boundsOfTree, type StatementBounds } from './statement-bounds.js';
@@ -109,6 +110,12 @@ class AnalysisCache {
 }
 
 const DEFAULT_BUDGET_MS = 10_000;
+/**
+ * SQL of at least this many bytes is handed to a worker undecoded. It is too long to be cached, and decoding
+ * it on the main thread would cost about a millisecond per 255 KB (V8 puts a string this long in memory of
+ * its own, fresh each time), for nothing when the statement is refused.
+ */
+const WORKER_DECODES_BYTES = 128 * 1024;
 
 export interface AnalyzerOptions {
   /** The longest a worker may take over one statement (kinesql.parse-timeout). */
@@ -159,6 +166,15 @@ export class StatementAnalyzer {
     return analyzed;
   }
 
+  /**
+   * Analyses SQL the client sent as `bytes` in `codec`; `text` decodes them. From WORKER_DECODES_BYTES on, the
+   * worker that analyses the statement decodes it, and the main thread only if a plan needs the text.
+   */
+  analyzeBytes(bytes: Buffer, codec: TextCodec, text: () => string): Promise<AnalyzedText> {
+    if (bytes.length < WORKER_DECODES_BYTES) return this.analyze(text());
+    return this.inWorker({ bytes, encoding: codec.name });
+  }
+
   private onMainThread(sql: string): AnalyzedText {
     const started = performance.now();
     const { analysis, statements } = analyzeText(sql, this.gate);
@@ -166,10 +182,10 @@ export class StatementAnalyzer {
     return { analysis, bounds: statements.map((statement: ParsedStatement) => boundsOfTree(statement.node)) };
   }
 
-  private async inWorker(sql: string): Promise<AnalyzedText> {
-    const result = await this.pool.analyze(sql, this.gate, Date.now());
+  private async inWorker(text: WorkerText): Promise<AnalyzedText> {
+    const result = await this.pool.analyze(text, this.gate, Date.now());
     if ('refusal' in result) return { analysis: refusedAnalysis(result.refusal), bounds: [] };
-    this.cost.record(sql.length, result.ms);
+    this.cost.record(result.chars, result.ms);
     this.cost.recordBytes(result.bytes, result.ms);
     return { analysis: result.analysis.analysis, bounds: result.analysis.bounds.map(boundsOfPrecomputed) };
   }

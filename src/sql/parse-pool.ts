@@ -9,16 +9,21 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import type { GateContext } from './readonly-gate.js';
-import type { TextReply, TextRequest, WorkerAnalysis } from './text-worker.js';
+import type { EncodedSql, TextReply, TextRequest, WorkerAnalysis } from './text-worker.js';
 
-/** Statements up to this many characters go to the small lane. */
+/** Statements up to this many characters (bytes, when sent undecoded) go to the small lane. */
 const SMALL_LANE_CHARS = 64 * 1024;
 
 /** What a worker's statement came to: its analysis, or why there is none (a refusal the client gets). */
-export type PoolResult = { analysis: WorkerAnalysis; ms: number; bytes: number } | { refusal: { message: string; sqlstate: string } };
+export type PoolResult = { analysis: WorkerAnalysis; ms: number; bytes: number; chars: number } | { refusal: { message: string; sqlstate: string } };
+
+/** SQL as a string, or as the client's bytes for the worker to decode. */
+export type WorkerText = string | EncodedSql;
+
+const sizeOf = (text: WorkerText): number => (typeof text === 'string' ? text.length : text.bytes.length);
 
 interface Job {
-  sql: string;
+  text: WorkerText;
   gate: GateContext;
   at: number;
   done: (result: PoolResult) => void;
@@ -94,7 +99,7 @@ class LaneWorker {
       this.discard();
     }
     if ('error' in reply) this.finish(tooComplex(`statement too complex: the SQL analysis failed on it (${reply.error})`));
-    else this.finish({ analysis: reply.result, ms: reply.ms, bytes: reply.bytes });
+    else this.finish({ analysis: reply.result, ms: reply.ms, bytes: reply.bytes, chars: reply.chars });
   }
 
   async run(job: Job, onIdle: () => void): Promise<void> {
@@ -114,11 +119,12 @@ class LaneWorker {
     }
     // The budget counts the analysis, not the start of a fresh worker.
     this.job.timer = setTimeout(() => {
-      this.logger?.warn({ budgetMs: this.budgetMs, chars: job.sql.length }, 'SQL analysis over its time budget; replacing its worker');
+      this.logger?.warn({ budgetMs: this.budgetMs, size: sizeOf(job.text) }, 'SQL analysis over its time budget; replacing its worker');
       this.discard();
       this.finish(tooComplex(`statement too complex: analysing it took longer than ${this.budgetMs} ms (kinesql.parse-timeout)`));
     }, this.budgetMs);
-    this.worker?.postMessage({ id, kind: 'analyze', sql: job.sql, gate: job.gate, at: job.at } satisfies TextRequest);
+    const text = typeof job.text === 'string' ? { sql: job.text } : { encoded: job.text };
+    this.worker?.postMessage({ id, kind: 'analyze', ...text, gate: job.gate, at: job.at } satisfies TextRequest);
   }
 
   async close(): Promise<void> {
@@ -166,9 +172,9 @@ export class ParsePool {
     this.large = new Lane(Math.max(1, size - 1), budgetMs, logger);
   }
 
-  /** Analyses `sql` in a worker; `at` is when it arrived (its scan bounds are worked out for statements starting then or later). */
-  analyze(sql: string, gate: GateContext, at: number): Promise<PoolResult> {
-    return new Promise((done) => (sql.length <= SMALL_LANE_CHARS ? this.small : this.large).submit({ sql, gate, at, done }));
+  /** Analyses `text` in a worker; `at` is when it arrived (its scan bounds are worked out for statements starting then or later). */
+  analyze(text: WorkerText, gate: GateContext, at: number): Promise<PoolResult> {
+    return new Promise((done) => (sizeOf(text) <= SMALL_LANE_CHARS ? this.small : this.large).submit({ text, gate, at, done }));
   }
 
   async close(): Promise<void> {

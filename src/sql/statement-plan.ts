@@ -40,9 +40,10 @@ const UNBOUNDED: StatementBounds = { boundsFor: () => undefined, readsNoRows: ()
 
 /**
  * The plan of `sql` from its analysis. A string the read-only gate refuses, or a session property set to a
- * value it can never take, throws a PgError (the client's ErrorResponse).
+ * value it can never take, throws a PgError (the client's ErrorResponse). `sql` may be a function that
+ * decodes it: a refused statement's text is never needed.
  */
-export function statementPlan(sql: string, { analysis, bounds }: AnalyzedText): StatementPlan {
+export function statementPlan(sql: string | (() => string), { analysis, bounds }: AnalyzedText): StatementPlan {
   if (analysis.refusal) {
     const { message, sqlstate, position, hint } = analysis.refusal;
     throw new PgError(message, sqlstate, { position, hint });
@@ -57,5 +58,5 @@ export function statementPlan(sql: string, { analysis, bounds }: AnalyzedText): 
     ...rest,
     prepares: prepares.map(([name, named, statement]): [string, RelationRead[]] => [name, named.map((relation) => read(relation, statement))]),
   };
-  return { sql, relations, properties, prepared, text: analysis };
+  return { sql: typeof sql === 'string' ? sql : sql(), relations, properties, prepared, text: analysis };
 }

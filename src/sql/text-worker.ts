@@ -5,12 +5,20 @@
  */
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
+import { codecNamed } from '../pg/client-encoding.js';
 import { describeError, initParser, parserFaulted } from './parse.js';
 import type { GateContext } from './readonly-gate.js';
 import { precomputeBounds, type PrecomputedBounds } from './statement-bounds.js';
 import { analyzeText, type TextAnalysis } from './statement-text.js';
 
-export type TextRequest = { id: number; kind: 'analyze'; sql: string; gate: GateContext; at: number };
+/** A statement's text as the client sent it, decoded here rather than on the main thread. */
+export interface EncodedSql {
+  bytes: Uint8Array;
+  /** PostgreSQL's name of the client encoding (client-encoding.ts). */
+  encoding: string;
+}
+
+export type TextRequest = { id: number; kind: 'analyze'; gate: GateContext; at: number } & ({ sql: string } | { encoded: EncodedSql });
 
 export interface WorkerAnalysis {
   analysis: TextAnalysis;
@@ -19,9 +27,15 @@ export interface WorkerAnalysis {
 }
 
 export type TextReply =
-  | { id: number; result: WorkerAnalysis; ms: number; bytes: number; faulted: boolean }
+  | { id: number; result: WorkerAnalysis; ms: number; bytes: number; chars: number; faulted: boolean }
   | { id: number; error: string; faulted: boolean }
   | { id: 0; ready: true };
+
+function decode({ bytes, encoding }: EncodedSql): string {
+  const codec = codecNamed(encoding);
+  if (!codec) throw new Error(`unknown client encoding ${encoding}`);
+  return codec.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+}
 
 const port = parentPort;
 if (!port) throw new Error('text-worker must run in a worker thread');
@@ -37,7 +51,8 @@ analyzeText(`select a, b from s.t where _message_timestamp >= now() - interval '
 port.on('message', (request: TextRequest) => {
   const started = performance.now();
   try {
-    const { analysis, statements } = analyzeText(request.sql, request.gate);
+    const sql = 'sql' in request ? request.sql : decode(request.encoded);
+    const { analysis, statements } = analyzeText(sql, request.gate);
     const bounds = statements.map((statement, index) =>
       precomputeBounds(
         statement.node,
@@ -46,7 +61,14 @@ port.on('message', (request: TextRequest) => {
       ),
     );
     const ms = performance.now() - started;
-    port.postMessage({ id: request.id, result: { analysis, bounds }, ms, bytes: Buffer.byteLength(request.sql), faulted: parserFaulted() } satisfies TextReply);
+    port.postMessage({
+      id: request.id,
+      result: { analysis, bounds },
+      ms,
+      bytes: 'sql' in request ? Buffer.byteLength(sql) : request.encoded.bytes.length,
+      chars: sql.length,
+      faulted: parserFaulted(),
+    } satisfies TextReply);
   } catch (error) {
     port.postMessage({ id: request.id, error: describeError(error), faulted: true } satisfies TextReply);
   }

@@ -189,11 +189,17 @@ export class BodyReader {
 
   /** A NUL-terminated string, read in the session's client encoding (UTF-8 unless given). */
   cstring(codec?: TextCodec): string {
+    const bytes = this.cstringBytes();
+    return codec ? codec.decode(bytes) : bytes.toString('utf8');
+  }
+
+  /** The bytes of a NUL-terminated string, without the NUL. */
+  cstringBytes(): Buffer {
     const end = this.body.indexOf(0, this.offset);
     if (end < 0) throw new ProtocolViolation('invalid string in message');
-    const value = codec ? codec.decode(this.body.subarray(this.offset, end)) : this.body.toString('utf8', this.offset, end);
+    const bytes = this.body.subarray(this.offset, end);
     this.offset = end + 1;
-    return value;
+    return bytes;
   }
 
   int16(): number {

@@ -12,6 +12,7 @@ import { StreamReadError } from '../store/stream-read-error.js';
 import type { StreamTable } from '../store/stream-table.js';
 import { untilRowsVisible } from '../store/visible-rows.js';
 import { backend } from '../pg/backend-messages.js';
+import type { TextCodec } from '../pg/client-encoding.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import type { ColumnVisibility } from '../sql/hidden-columns.js';
 import { StatementAnalyzer } from '../sql/off-thread.js';
@@ -112,6 +113,11 @@ export class StatementExecutor {
    */
   async analyze(sql: string): Promise<StatementPlan> {
     return statementPlan(sql, await this.analyzer.analyze(sql));
+  }
+
+  /** As analyze, for SQL the client sent as `bytes` in `codec` (`text` decodes them, only when needed: sql/off-thread.ts). */
+  async analyzeBytes(bytes: Buffer, codec: TextCodec, text: () => string): Promise<StatementPlan> {
+    return statementPlan(text, await this.analyzer.analyzeBytes(bytes, codec, text));
   }
 
   /**

@@ -96,7 +96,7 @@ export class SessionTurns {
   /** When the turn being handled arrived (performance.now()), for its latency. */
   private turnStarted = 0;
   /** The SQL of the turn being handled, for the statement log. */
-  private turnText = '';
+  private turnText: () => string = () => '';
   private readonly named = new NamedStatements();
   private context: SessionContext;
   /** The values `context` was made from. */
@@ -173,7 +173,7 @@ export class SessionTurns {
       place.pending.push(FLUSH);
       await this.onExtendedBatch(place);
       if (this.state.phase === 'discarding') return;
-      before = this.turnText;
+      before = this.turnText();
     }
     if (message.type === 'Q') await this.onQuery(message, before);
     else await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, 'fastpath');
@@ -187,18 +187,21 @@ export class SessionTurns {
   private async onQuery(message: FrontendMessage, before?: string): Promise<void> {
     this.turnStarted = performance.now();
     const codec = this.relay.codec;
-    const sql = new BodyReader(message.body).cstring(codec);
-    this.turnText = before ? `${before}; ${sql}` : sql;
+    const bytes = new BodyReader(message.body).cstringBytes();
+    // Decoded when first needed: a long statement is decoded by the worker that analyses it, and here only to run.
+    let decoded: string | undefined;
+    const sql = (): string => (decoded ??= codec.decode(bytes));
+    this.turnText = before ? () => `${before}; ${sql()}` : sql;
     let plan: StatementPlan;
     try {
-      plan = await this.executor.analyze(sql);
+      plan = await this.executor.analyzeBytes(bytes, codec, sql);
     } catch (error) {
       if (!failsStatement(error)) throw error;
       await this.refuse(error, 'query');
       return;
     }
     const relations = [...plan.relations, ...this.named.executedRelations(plan.prepared.executes)];
-    const build = async (context: SessionContext): Promise<Buffer> => engineQueryMessage(message, sql, this.executor.prepareSql(plan, context), codec);
+    const build = async (context: SessionContext): Promise<Buffer> => engineQueryMessage(message, sql(), this.executor.prepareSql(plan, context), codec);
     await this.forward(relations, build, 'query', plan.text.settingChanges);
     this.named.applySql(plan.prepared);
   }
@@ -210,7 +213,8 @@ export class SessionTurns {
     const batch = place.pending.splice(0);
     // Each Parse is read once: its text may be megabytes, which only the workers analyse (off-thread.ts).
     const decoded = new Map<FrontendMessage, ParseMessage>();
-    this.turnText = this.named.textOfBatch(batch, decoded, this.relay.codec);
+    const batchText = this.named.textOfBatch(batch, decoded, this.relay.codec);
+    this.turnText = () => batchText;
     const ends: TurnEnd = batch.at(-1)?.type === 'S' ? 'sync' : 'flush';
     const relations: RelationRead[] = [];
     const changes: SettingChange[] = [];
@@ -267,7 +271,10 @@ export class SessionTurns {
     const finish = (outcome: 'ok' | 'error' | 'refused', sqlstate?: string, rows?: number) =>
       metrics?.statementFinished(outcome, (performance.now() - started) / 1000, {
         user: this.user,
-        text,
+        // Decoded only if the statement log prints it.
+        get text() {
+          return text();
+        },
         ...(sqlstate !== undefined ? { sqlstate } : {}),
         ...(rows !== undefined ? { rows } : {}),
       });

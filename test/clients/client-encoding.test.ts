@@ -70,6 +70,9 @@ describe('client encodings other than UTF8', () => {
     };
     const latin1 = await refusal(Buffer.from('set role "rôle";\n', 'latin1'), { PGCLIENTENCODING: 'LATIN1' });
     expect(latin1.includes(Buffer.from('permission denied to set role "rôle": kinesql is read-only', 'latin1'))).toBe(true);
+    // A statement of 128 KB or more is decoded by the worker that analyses it, in the session's encoding too.
+    const long = await refusal(Buffer.from(`set role${' '.repeat(200_000)}"rôle";\n`, 'latin1'), { PGCLIENTENCODING: 'LATIN1' });
+    expect(long.includes(Buffer.from('permission denied to set role "rôle": kinesql is read-only', 'latin1'))).toBe(true);
     const win1252 = await refusal(Buffer.from([...Buffer.from('set role "'), 0x80, ...Buffer.from('uro";\n')]), { PGCLIENTENCODING: 'WIN1252' });
     expect(win1252.includes(Buffer.from([...Buffer.from('set role "'), 0x80, ...Buffer.from('uro"')]))).toBe(true);
     // The same session in UTF8 gets UTF-8.
