@@ -84,6 +84,15 @@ export class EnhancedFanOut {
     return subscription;
   }
 
+  /** Ends the shard's subscription when `owner` holds it, as soon as the reads under way through it are done. */
+  release(owner: object, stream: string, shardId: string): void {
+    const key = `${stream}\u0000${shardId}`;
+    const held = this.subscriptions.get(key);
+    if (held?.owner !== owner) return;
+    this.subscriptions.delete(key);
+    held.subscription.release();
+  }
+
   /** Ends every subscription; deregisters the consumers when configured to. */
   async close(): Promise<void> {
     for (const { subscription } of this.subscriptions.values()) subscription.stop();

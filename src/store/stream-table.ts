@@ -81,8 +81,18 @@ export interface StreamTableOptions {
   subscriptions?: ShardSubscriptions;
   /** Servers sharing the engine: reads to the tip are recorded there for the others (shard-tip-reads.ts). */
   tipReads?: TipReads;
+  /** The same servers' shard leases: with enhanced fan-out, only a shard's lease holder subscribes to it. */
+  leases?: TableLeases;
   /** Stream tables are distributed over a Citus cluster (kinesql.engine-distribution): expired partitions are dropped, not detached. */
   distributed?: boolean;
+}
+
+/** What a table asks of the shard leases of the servers on one engine (shard-leases.ts). */
+export interface TableLeases {
+  /** Whether this server follows the shard now (with enhanced fan-out: subscribes to it). */
+  holds(table: StreamTable, shardId: string): boolean;
+  /** Runs a round now, so that shards just listed have their leases before they are read. */
+  renewNow(): Promise<void>;
 }
 
 /** Reads of one shard per catch-up when the engine keeps losing commits under it. */
@@ -243,6 +253,13 @@ export class StreamTable {
 
   shardStatus(): ShardStatus[] {
     return [...this.shards.values()].map(describeShard);
+  }
+
+  /** Ends the subscriptions of the shards whose leases this server no longer holds: another server subscribes to them. */
+  releaseSubscriptions(): void {
+    const leases = this.options.leases;
+    if (!leases) return;
+    for (const shard of this.shards.values()) if (!leases.holds(this, shard.description.shardId)) shard.reader.releaseSubscription();
   }
 
   /**
@@ -468,12 +485,14 @@ export class StreamTable {
       shard.expired = true;
       shard.closedAndRead = true;
     }
+    let added = false;
     for (const description of listed) {
       const known = this.shards.get(description.shardId);
       if (known) {
         known.description = description;
         continue;
       }
+      added = true;
       const stored = this.restored.get(description.shardId);
       this.shards.set(description.shardId, {
         description,
@@ -499,6 +518,7 @@ export class StreamTable {
       });
     }
     this.listedAt = Date.now();
+    if (added) await this.options.leases?.renewNow();
     return stream;
   }
 
@@ -556,8 +576,11 @@ export class StreamTable {
         ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
         ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
         ...(firstBatchSize !== undefined ? { firstBatchSize } : {}),
-        ...(request.background ? { waitForTip: false } : {}),
+        // The follower's reads do not wait for the tip, but take it when they find it, whenever it was made.
+        ...(request.background ? { waitForTip: false, tipSince: new Date(0) } : {}),
         ...(request.tipSince ? { tipSince: request.tipSince } : {}),
+        // Kinesis serves one subscription per consumer and shard: the lease holder's; the other servers poll.
+        ...(this.options.leases && !this.options.leases.holds(this, shard.description.shardId) ? { subscribe: false } : {}),
         beforeCall: (records) => this.loader.roomForNextBatch(shard, records),
         onBatch: async (records) => {
           this.options.shutdown?.throwIfAborted();
@@ -567,7 +590,7 @@ export class StreamTable {
       })
       .finally(() => this.loader.releaseReadRoom(shard));
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
-    const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince) ? result.tipAt : request.stopAt;
+    const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince || request.background) ? result.tipAt : request.stopAt;
     if (result.complete) await this.tipMarks.readToTip(shard, tipFor, begun);
     if (result.closed) {
       shard.closedAndRead = true;
