@@ -45,7 +45,7 @@ describe('three kinesql servers on one engine with enhanced fan-out, one killed 
   let shardIds: string[] = [];
 
   const startChild = (port: number): Promise<ChildServer> =>
-    startChildServer({ port, tablesDir: harness.tablesDir, kinesisEndpoint: counter.endpoint, engineUrl, readyTable: 'orders', propertiesFile });
+    startChildServer({ port, tablesDir: harness.tablesDir, kinesisEndpoint: counter.endpoint, engineUrl, readyTable: 'kinesql.shards', propertiesFile });
 
   /** Each shard's lease holder's pid, as the engine has it now (null: no live holder). */
   const leases = async (): Promise<{ shard: string; pid: number | null }[]> =>
@@ -205,7 +205,16 @@ describe('three kinesql servers on one engine with enhanced fan-out, one killed 
         sentMs: Math.round(call.openedAt - killedAt),
         ranMs: call.closedAt === undefined ? null : Math.round(call.closedAt - call.openedAt),
       }));
-    console.log(JSON.stringify({ put, answers: answers.length, victimShards, takenOverAfterMs, perShard, subscribes }));
+    // GetRecords calls of each survivor: its statements' own reads, when no event from a shard's holder came in time.
+    const getRecordsCalls: number[] = [];
+    for (const port of [harness.server.port, children[1]!.port]) {
+      const status = new pg.Client({ host: '127.0.0.1', port, user: 'tester', database: 'kinesql' });
+      await status.connect();
+      const { rows } = await status.query(`select coalesce(sum(get_records_calls), 0)::int as calls from kinesql.shards where table_name = 'orders'`);
+      getRecordsCalls.push(Number(rows[0]?.calls));
+      await status.end();
+    }
+    console.log(JSON.stringify({ put, answers: answers.length, victimShards, takenOverAfterMs, perShard, subscribes, getRecordsCalls }));
     expect(takenOverAfterMs).toBeDefined();
     expect(takenOverAfterMs!).toBeLessThanOrEqual(LEASE_MS + renewIntervalMs(LEASE_MS) + 1_000 + 3_000);
     for (const shard of perShard) expect(shard.mostAtOnce, shard.shard).toBe(1);
