@@ -141,6 +141,11 @@ export class ShardSubscription {
     }
   }
 
+  /** Whether it ended for good (stop): kinesql is closing, or it was released and its last read is done. */
+  get stoppedForGood(): boolean {
+    return this.stopped;
+  }
+
   /** Ends the subscription for good. */
   stop(): void {
     this.stopped = true;
