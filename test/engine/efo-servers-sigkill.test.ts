@@ -88,7 +88,7 @@ describe('three kinesql servers on one engine with enhanced fan-out, one killed 
     await harness?.close();
     await counter?.close();
     await mock?.close();
-    await rm(propertiesFile, { force: true });
+    if (propertiesFile) await rm(propertiesFile, { force: true });
   });
 
   it('subscribes to each shard once: one subscription per shard open at a time, however many servers', async () => {

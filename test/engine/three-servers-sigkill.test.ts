@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import pg from 'pg';
@@ -74,6 +74,7 @@ describe('three kinesql servers on one engine, one killed with SIGKILL mid-way',
     for (const child of children) await child.stop();
     await harness?.close();
     await proxy.close();
+    if (propertiesFile) await rm(propertiesFile, { force: true });
   });
 
   /** Leases held per server pid, once every shard's lease is held by one of the three servers running now (or after 20 s). */
