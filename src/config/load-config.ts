@@ -324,7 +324,7 @@ export function loadConfig(options: LoadConfigOptions): KinesqlConfig {
     throw new ConfigError('kinesql.require-tls', file ?? '', 'needs TLS; set kinesql.tls-cert and kinesql.tls-key, or kinesql.require-tls=false');
   }
   if (config.scan?.consumerMode === 'efo' && config.scan.consumerName === undefined) {
-    throw new ConfigError('kinesis.consumer-mode', file ?? '', 'efo needs kinesis.consumer-name (each kinesql server its own name)');
+    throw new ConfigError('kinesis.consumer-mode', file ?? '', 'efo needs kinesis.consumer-name (the servers on one engine share one)');
   }
   if (config.engine.readUrl !== undefined && config.engine.url === undefined) {
     throw new ConfigError(

@@ -30,6 +30,8 @@ const IDLE_OWNER_MS = 10_000;
 export class EnhancedFanOut {
   readonly consumers: StreamConsumers;
   private readonly subscriptions = new Map<string, { subscription: ShardSubscription; owner: object }>();
+  /** Subscriptions released while a read still used them: they end with that read, or at close. */
+  private readonly released = new Set<ShardSubscription>();
   private readonly listeners = new Set<(stream: string) => void>();
   private readonly warned = new Set<string>();
 
@@ -84,9 +86,22 @@ export class EnhancedFanOut {
     return subscription;
   }
 
+  /** Ends the shard's subscription when `owner` holds it, as soon as the reads under way through it are done. */
+  release(owner: object, stream: string, shardId: string): void {
+    const key = `${stream}\u0000${shardId}`;
+    const held = this.subscriptions.get(key);
+    if (held?.owner !== owner) return;
+    this.subscriptions.delete(key);
+    held.subscription.release();
+    for (const released of this.released) if (released.stoppedForGood) this.released.delete(released);
+    if (!held.subscription.stoppedForGood) this.released.add(held.subscription);
+  }
+
   /** Ends every subscription; deregisters the consumers when configured to. */
   async close(): Promise<void> {
     for (const { subscription } of this.subscriptions.values()) subscription.stop();
+    for (const subscription of this.released) subscription.stop();
+    this.released.clear();
     this.subscriptions.clear();
     this.subscribeClient.destroy();
     if (this.options.deregisterOnExit) await this.consumers.deregisterAll();

@@ -29,6 +29,8 @@ export interface ShardSubscriptions {
     shardId: string,
     stats: ShardReaderStats,
   ): { read(request: ShardReadRequest, batchSize: number): Promise<ShardReadResult> } | undefined;
+  /** `owner` no longer reads the shard through its subscription: it ends once the reads under way are done. */
+  release(owner: object, stream: string, shardId: string): void;
 }
 
 export interface ShardReadRequest {
@@ -64,6 +66,8 @@ export interface ShardReadRequest {
   waitForTip?: boolean;
   /** A subscription's read is complete at an event at the tip made after this (kinesql.max_staleness); stopAt when absent. */
   tipSince?: Date;
+  /** false: poll with GetRecords even in enhanced fan-out mode (another kinesql server holds the shard's lease). */
+  subscribe?: boolean;
 }
 
 export interface ShardReadResult {
@@ -139,7 +143,9 @@ export class ShardReader {
 
   async read(request: ShardReadRequest): Promise<ShardReadResult> {
     const subscription =
-      request.stopBeforeSequence === undefined ? this.options.subscriptions?.subscriptionFor(this, this.streamName, this.shardId, this.stats) : undefined;
+      request.stopBeforeSequence === undefined && request.subscribe !== false
+        ? this.options.subscriptions?.subscriptionFor(this, this.streamName, this.shardId, this.stats)
+        : undefined;
     if (subscription) {
       try {
         return await subscription.read(request, request.batchSize ?? this.options.batchSize);
@@ -149,6 +155,11 @@ export class ShardReader {
       }
     }
     return this.poll(request);
+  }
+
+  /** This reader no longer reads its shard by subscription (its lease went to another server): Kinesis may serve another subscriber. */
+  releaseSubscription(): void {
+    this.options.subscriptions?.release(this, this.streamName, this.shardId);
   }
 
   private async poll(request: ShardReadRequest): Promise<ShardReadResult> {

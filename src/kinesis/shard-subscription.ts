@@ -17,7 +17,7 @@ export interface ShardSubscriptionOptions {
   renewAfterMs: number;
   /** The subscription stops taking events while this many records wait to be loaded. */
   maxBufferedRecords: number;
-  /** New records arrived, or the shard ended: the follower loads them. */
+  /** New records arrived, an event found the tip, or the shard ended: the follower loads them. */
   onActivity: () => void;
   logger: Logger;
 }
@@ -71,6 +71,9 @@ export class ShardSubscription {
   private wake: (() => void)[] = [];
   /** When the listing last said the shard is closed (kinesis-mock: its subscriptions never end). */
   private closedSeenAt: number | undefined;
+  /** Reads under way, and whether the subscription ends when they are done (release). */
+  private reads = 0;
+  private released = false;
   /** When a read last used this subscription (a table that stopped reading gives the shard up). */
   lastReadAt = Date.now();
 
@@ -82,6 +85,22 @@ export class ShardSubscription {
   ) {}
 
   async read(request: ShardReadRequest, batchSize: number): Promise<ShardReadResult> {
+    this.reads += 1;
+    try {
+      return await this.readBuffered(request, batchSize);
+    } finally {
+      this.reads -= 1;
+      if (this.released && this.reads === 0) this.stop();
+    }
+  }
+
+  /** Ends the subscription once the reads under way are done (its shard is read by another server now). */
+  release(): void {
+    this.released = true;
+    if (this.reads === 0) this.stop();
+  }
+
+  private async readBuffered(request: ShardReadRequest, batchSize: number): Promise<ShardReadResult> {
     this.lastReadAt = Date.now();
     this.positionAt(request.from);
     if (this.failure) {
@@ -120,6 +139,11 @@ export class ShardSubscription {
         throw new KinesisTimeoutError(`SubscribeToShard ${this.streamName}/${this.shardId} (no event)`, waitMs);
       }
     }
+  }
+
+  /** Whether it ended for good (stop): kinesql is closing, or it was released and its last read is done. */
+  get stoppedForGood(): boolean {
+    return this.stopped;
   }
 
   /** Ends the subscription for good. */
@@ -277,7 +301,8 @@ export class ShardSubscription {
     const childShards = (event.ChildShards?.length ?? 0) > 0;
     const closedAndDrained = this.closedSeenAt !== undefined && event.MillisBehindLatest === 0 && added === 0 && madeAfter >= this.closedSeenAt;
     if (childShards || closedAndDrained) this.end();
-    if (added > 0) this.options.onActivity();
+    // An event at the tip wakes the follower too: its read records the tip for the servers waiting on this one.
+    if (added > 0 || event.MillisBehindLatest === 0) this.options.onActivity();
     this.notify();
   }
 

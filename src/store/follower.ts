@@ -46,7 +46,7 @@ export class Follower {
   private readonly again = new Set<StreamTable>();
   private readonly failing = new Set<StreamTable>();
   private stopped = false;
-  private unsubscribe: (() => void) | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
   readonly intervalMs: number;
 
   constructor(
@@ -63,8 +63,15 @@ export class Follower {
   }
 
   start(): void {
-    this.unsubscribe = this.options.subscriptions?.onActivity((stream) => this.wake(stream));
+    const { subscriptions, leases } = this.options;
+    if (subscriptions) this.unsubscribe.push(subscriptions.onActivity((stream) => this.wake(stream)));
+    // A lease gone to another server: its subscription ends now, before the new holder subscribes.
+    if (subscriptions && leases) this.unsubscribe.push(leases.onRound(() => this.releaseSubscriptions()));
     this.schedule();
+  }
+
+  private releaseSubscriptions(): void {
+    for (const table of this.store.list()) table.releaseSubscriptions();
   }
 
   private schedule(): void {
@@ -79,16 +86,19 @@ export class Follower {
   private async round(): Promise<void> {
     const leases = this.options.leases;
     if (leases && this.store.list().some((table) => !this.running.has(table))) await this.options.budget?.lookAtShared();
+    // Leases that ran out without a round (the engine out of reach) end their subscriptions too.
+    if (leases && this.options.subscriptions) this.releaseSubscriptions();
     for (const table of this.store.list()) {
-      if (!leases) {
-        if (this.hasSpareCalls(table, undefined)) this.follow(table, undefined);
-        continue;
-      }
-      // A table not listed yet is listed (no GetRecords) so that its shards get leases.
-      const owned = table.shardStatus().length === 0 ? [] : leases.ownedShards(table);
-      if (table.shardStatus().length > 0 && owned.length === 0) continue;
-      if (this.hasSpareCalls(table, new Set(owned))) this.follow(table, owned);
+      const followed = this.followedShards(table);
+      if (this.hasSpareCalls(table, followed && new Set(followed))) this.follow(table, followed);
     }
+  }
+
+  /** The shards of the table this server follows: all (undefined) without leases, else those whose leases it holds. */
+  private followedShards(table: StreamTable): string[] | undefined {
+    const leases = this.options.leases;
+    if (!leases) return undefined;
+    return table.shardStatus().length === 0 ? [] : leases.ownedShards(table);
   }
 
   private hasSpareCalls(table: StreamTable, followed: Set<string> | undefined): boolean {
@@ -106,13 +116,15 @@ export class Follower {
     for (const table of this.store.list()) {
       if (table.definition.streamName !== stream) continue;
       if (this.running.has(table)) this.again.add(table);
-      else this.follow(table, undefined);
+      else this.follow(table, this.followedShards(table));
     }
   }
 
   /** Catches the table up in the background: only `shardIds` when given (the shards whose leases this server holds). */
   private follow(table: StreamTable, shardIds: string[] | undefined): void {
     if (this.stopped || this.running.has(table)) return;
+    // A table not listed yet is caught up with no shard: listed (no GetRecords), so that its shards get leases.
+    if (shardIds?.length === 0 && table.shardStatus().length > 0) return;
     const bounds = shardIds === undefined ? {} : { boundsFor: () => ({ shardIds }) };
     const catchingUp = this.store
       .catchUp([table], { stopAt: new Date(), background: true, ...bounds })
@@ -129,14 +141,14 @@ export class Follower {
       )
       .finally(() => {
         this.running.delete(table);
-        if (this.again.delete(table)) this.follow(table, undefined);
+        if (this.again.delete(table)) this.follow(table, this.followedShards(table));
       });
     this.running.set(table, catchingUp);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.unsubscribe?.();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     if (this.timer) clearTimeout(this.timer);
     await Promise.all(this.running.values());
   }

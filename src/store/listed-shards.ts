@@ -74,8 +74,8 @@ export class ListedShards {
     this.restored = new Map();
   }
 
-  /** Lists the stream's shards and brings the table's shards in line with the listing. */
-  async refresh(): Promise<void> {
+  /** Lists the stream's shards and brings the table's shards in line with the listing; true when it found new ones. */
+  async refresh(): Promise<boolean> {
     const listed = await listShards(this.options.client, this.streamName, this.options.retry);
     // A closed shard past the retention period leaves the listing and can no longer be read; what was
     // loaded of it stays until the window evicts it.
@@ -85,12 +85,18 @@ export class ListedShards {
       shard.expired = true;
       shard.closedAndRead = true;
     }
+    let added = false;
     for (const description of listed) {
       const known = this.byId.get(description.shardId);
-      if (known) known.description = description;
-      else this.byId.set(description.shardId, this.newShard(description));
+      if (known) {
+        known.description = description;
+        continue;
+      }
+      this.byId.set(description.shardId, this.newShard(description));
+      added = true;
     }
     this.listedAt = Date.now();
+    return added;
   }
 
   private newShard(description: ShardDescription): ShardState {

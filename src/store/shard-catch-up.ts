@@ -36,6 +36,8 @@ export interface ShardCatchUpParts {
   tipMarks: TipMarks;
   /** A read found the shard's end: its children may be new. */
   onClosed: () => void;
+  /** Another server holds the shard's lease (with enhanced fan-out, it alone subscribes to the shard). */
+  heldElsewhere: (shardId: string) => boolean;
 }
 
 export class ShardCatchUp {
@@ -98,8 +100,11 @@ export class ShardCatchUp {
         ...(request.read?.maxBatches !== undefined ? { maxBatches: request.read.maxBatches } : {}),
         ...(request.read?.batchSize !== undefined ? { batchSize: request.read.batchSize } : {}),
         ...(firstBatchSize !== undefined ? { firstBatchSize } : {}),
-        ...(request.background ? { waitForTip: false } : {}),
+        // The follower's reads do not wait for the tip, but take it when they find it, whenever it was made.
+        ...(request.background ? { waitForTip: false, tipSince: new Date(0) } : {}),
         ...(request.tipSince ? { tipSince: request.tipSince } : {}),
+        // Kinesis serves one subscription per consumer and shard: the lease holder's; the other servers poll.
+        ...(this.parts.heldElsewhere(shard.description.shardId) ? { subscribe: false } : {}),
         beforeCall: (records) => loader.roomForNextBatch(shard, records),
         onBatch: async (records) => {
           this.options.shutdown?.throwIfAborted();
@@ -109,7 +114,7 @@ export class ShardCatchUp {
       })
       .finally(() => loader.releaseReadRoom(shard));
     // A read found the tip at tipAt (the call's send time, the event's arrival): it answers statements started until then.
-    const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince) ? result.tipAt : request.stopAt;
+    const tipFor = result.tipAt && (result.tipAt > request.stopAt || request.tipSince || request.background) ? result.tipAt : request.stopAt;
     if (result.complete) await tipMarks.readToTip(shard, tipFor, begun);
     if (result.closed) {
       shard.closedAndRead = true;

@@ -105,6 +105,12 @@ export class ShardLeases {
   private owned = new Map<string, Set<string>>();
   /** Per table key and shard, the server that holds its lease (another's or this one's). */
   private holders = new Map<string, string>();
+  /**
+   * Per leaseKey, leases this server took from a live server, and when it begins to follow them: one renew
+   * interval on, when the previous holder's own round has seen them go and it stopped reading them.
+   */
+  private handovers = new Map<string, number>();
+  private readonly roundListeners = new Set<() => void>();
   /** What the last round found holds until then (this server's clock): past it, this server owns nothing. */
   private validUntil = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -130,10 +136,32 @@ export class ShardLeases {
     this.schedule();
   }
 
+  /** Runs a round now, after the one under way (once started, until stopped): shards just listed get their leases. */
+  renewNow(): Promise<void> {
+    if (this.clientPort === undefined || this.stopped) return Promise.resolve();
+    this.running = this.running.then(() => this.round());
+    return this.running;
+  }
+
   /** The shards of the table this server follows now. */
   ownedShards(table: StreamTable): string[] {
-    if (Date.now() >= this.validUntil) return [];
-    return [...(this.owned.get(tableKey(table.definition)) ?? [])];
+    const now = Date.now();
+    if (now >= this.validUntil) return [];
+    const key = tableKey(table.definition);
+    return [...(this.owned.get(key) ?? [])].filter((shardId) => (this.handovers.get(leaseKey(key, shardId)) ?? 0) <= now);
+  }
+
+  /** Whether this server follows the shard now: with enhanced fan-out, whether it subscribes to it. */
+  holds(table: StreamTable, shardId: string): boolean {
+    const now = Date.now();
+    const key = tableKey(table.definition);
+    return now < this.validUntil && (this.owned.get(key)?.has(shardId) ?? false) && (this.handovers.get(leaseKey(key, shardId)) ?? 0) <= now;
+  }
+
+  /** Called after each round that renewed the leases (the shards this server follows may have changed). */
+  onRound(listener: () => void): () => void {
+    this.roundListeners.add(listener);
+    return () => this.roundListeners.delete(listener);
   }
 
   /** Whether another live server holds the shard's lease (its follower reads the shard). */
@@ -179,7 +207,8 @@ export class ShardLeases {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.round().finally(() => this.schedule());
+      // After a round renewNow began: one round at a time, so the last to end has the latest leases.
+      this.running = this.running.then(() => this.round()).finally(() => this.schedule());
     }, this.renewMs);
     this.timer.unref();
   }
@@ -192,6 +221,7 @@ export class ShardLeases {
       this.owned = owned;
       this.holders = holders;
       this.validUntil = startedAt + this.options.durationMs;
+      for (const listener of this.roundListeners) listener();
       if (this.failing) this.logger.info('shard leases renewed again');
       this.failing = false;
     } catch (error) {
@@ -251,9 +281,11 @@ export class ShardLeases {
     }
     const owned = new Map<string, Set<string>>();
     const holders = new Map<string, string>();
+    for (const [key, from] of this.handovers) if (from <= Date.now()) this.handovers.delete(key);
     for (const [table, leases] of byTable) {
       const taken = leasesToTake(leases, live, me, table);
       for (const lease of taken) {
+        if (lease.holder !== undefined) this.handovers.set(leaseKey(table, lease.shardId), Date.now() + this.renewMs);
         await tx.query(
           `UPDATE ${LEASES} SET owner = $3, expires_at = clock_timestamp() + $4 * interval '1 millisecond' WHERE table_key = $1 AND shard_id = $2`,
           [lease.table, lease.shardId, me, this.options.durationMs],

@@ -1,5 +1,6 @@
 /** What a stream table runs with: the clients it reads and loads with, and the settings that shape its reads and what it keeps. */
 import type { Logger } from 'pino';
+import type { TableDefinition } from '../catalog/definition.js';
 import type { ClosedPartitionStorage } from '../config/config.js';
 import type { Engine } from '../engine/engine.js';
 import type { KinesisClient } from '../kinesis/client.js';
@@ -47,6 +48,16 @@ export interface StreamTableOptions {
   subscriptions?: ShardSubscriptions;
   /** Servers sharing the engine: reads to the tip are recorded there for the others (shard-tip-reads.ts). */
   tipReads?: TipReads;
+  /** The same servers' shard leases: with enhanced fan-out, only a shard's lease holder subscribes to it. */
+  leases?: TableLeases;
   /** Stream tables are distributed over a Citus cluster (kinesql.engine-distribution): expired partitions are dropped, not detached. */
   distributed?: boolean;
+}
+
+/** What a table asks of the shard leases of the servers on one engine (shard-leases.ts). */
+export interface TableLeases {
+  /** Whether this server follows the shard now (with enhanced fan-out: subscribes to it). */
+  holds(table: { readonly definition: TableDefinition }, shardId: string): boolean;
+  /** Runs a round now, so that shards just listed have their leases before they are read. */
+  renewNow(): Promise<void>;
 }

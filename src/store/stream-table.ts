@@ -94,7 +94,13 @@ export class StreamTable {
       save: (tx: EngineTransaction, shard: ShardState) => this.loader.save(tx, shard),
     };
     this.upkeep = new PartitionUpkeep(definition, upkept, this.partitions, options);
-    const parts = { tableName: this.tableName, loader: this.loader, tipMarks: this.tipMarks, onClosed: () => this.listing.invalidate() };
+    const parts = {
+      tableName: this.tableName,
+      loader: this.loader,
+      tipMarks: this.tipMarks,
+      onClosed: () => this.listing.invalidate(),
+      heldElsewhere: (shardId: string) => options.leases !== undefined && !options.leases.holds(this, shardId),
+    };
     this.shardCatchUp = new ShardCatchUp(parts, options);
   }
 
@@ -339,8 +345,16 @@ export class StreamTable {
     }
     // The previous stream's rows and positions are gone from the engine: its shards are forgotten here too.
     if (stream === 'replaced') this.listing.forget();
-    await this.listing.refresh();
+    // Shards just listed get their leases before they are read.
+    if (await this.listing.refresh()) await this.options.leases?.renewNow();
     return stream;
+  }
+
+  /** Ends the subscriptions of the shards whose leases this server no longer holds: another server subscribes to them. */
+  releaseSubscriptions(): void {
+    const leases = this.options.leases;
+    if (!leases) return;
+    for (const shard of this.shards.values()) if (!leases.holds(this, shard.description.shardId)) shard.reader.releaseSubscription();
   }
 
   /** Stops converting partitions to columnar and waits for a conversion under way to end (kinesql is closing). */

@@ -49,17 +49,25 @@ export async function startChildServer(options: ChildServerOptions): Promise<Chi
     child.kill('SIGTERM');
     await once(child, 'exit');
   };
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`kinesql on port ${port} exited with ${child.exitCode}`);
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'tester', database: 'kinesql' });
-    client.on('error', () => undefined);
-    const ready = await client.connect().then(
-      async () => (await client.query(`select count(*) from ${options.readyTable}`)).rowCount === 1,
-      () => false,
-    );
-    await client.end().catch(() => undefined);
-    if (ready) return { port, process: child, stop };
-    await sleep(200);
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`kinesql on port ${port} exited with ${child.exitCode}`);
+      const client = new pg.Client({ host: '127.0.0.1', port, user: 'tester', database: 'kinesql' });
+      client.on('error', () => undefined);
+      const ready = await client
+        .connect()
+        .then(
+          async () => (await client.query(`select count(*) from ${options.readyTable}`)).rowCount === 1,
+          () => false,
+        )
+        .finally(() => client.end().catch(() => undefined));
+      if (ready) return { port, process: child, stop };
+      await sleep(200);
+    }
+  } catch (error) {
+    // A server that never became ready is not left running after the test.
+    child.kill('SIGKILL');
+    throw error;
   }
 }
 
