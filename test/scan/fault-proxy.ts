@@ -11,7 +11,7 @@ export interface CallRecord {
   /** GetShardIterator: the shard asked for; GetRecords: the shard its iterator reads. */
   shardId?: string;
   iteratorType?: string;
-  /** GetRecords: the records in the (forwarded) answer. */
+  /** GetRecords: the records in the answer, once it went out to a client still waiting for it. */
   records?: number;
   fault?: Fault;
 }
@@ -106,6 +106,7 @@ export class FaultProxy {
         return;
       case 'slow':
         await new Promise((resolve) => setTimeout(resolve, this.slowMs));
+        if (req.socket.destroyed) return;
         break;
       default:
         break;
@@ -118,7 +119,10 @@ export class FaultProxy {
         const payload = Buffer.concat(parts);
         if (operation === 'GetRecords' && answer.statusCode === 200) {
           const parsed = JSON.parse(payload.toString('utf8')) as { Records?: unknown[]; NextShardIterator?: string };
-          record.records = parsed.Records?.length ?? 0;
+          // Counted once the answer is out: a client that gave up on a slow call (its timeout) never read these.
+          res.once('finish', () => {
+            record.records = parsed.Records?.length ?? 0;
+          });
           if (parsed.NextShardIterator && record.shardId !== undefined) this.shardOfIterator.set(parsed.NextShardIterator, record.shardId);
         }
         if (operation === 'GetShardIterator' && answer.statusCode === 200 && record.shardId !== undefined) {
