@@ -31,8 +31,15 @@ const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const EQUALS = 0x3d;
 
-const ANSWER_KEYS = ['Records', 'NextShardIterator', 'MillisBehindLatest'] as const;
-const RECORD_KEYS = ['Data', 'SequenceNumber', 'PartitionKey', 'ApproximateArrivalTimestamp'] as const;
+/** Member names as the bytes they are written with, and as text (for a name written with escapes). */
+interface MemberNames {
+  bytes: Buffer[];
+  texts: string[];
+}
+const memberNames = (...texts: string[]): MemberNames => ({ bytes: texts.map((text) => Buffer.from(text, 'latin1')), texts });
+const ANSWER_KEYS = memberNames('Records', 'NextShardIterator', 'MillisBehindLatest');
+const RECORD_KEYS = memberNames('Data', 'SequenceNumber', 'PartitionKey', 'ApproximateArrivalTimestamp');
+const NO_KEYS = memberNames();
 const [RECORDS, NEXT_ITERATOR, MILLIS_BEHIND] = [0, 1, 2];
 const [DATA, SEQUENCE, PARTITION_KEY, ARRIVAL] = [0, 1, 2, 3];
 
@@ -49,17 +56,30 @@ const WORDS: Record<string, number[]> = { t: [...Buffer.from('true')], f: [...Bu
 
 const EMPTY = Buffer.alloc(0);
 
-/** Where Data is decoded before it is copied into its answer's buffer: reused, as answers are read one at a time. */
+/**
+ * The body being read, copied together from the chunks it arrived in; each Data is decoded in place, into
+ * the bytes already read, and the decoded bytes then copied into a buffer of their own. Reused (as long as
+ * the longest answer read so far): answers are read one at a time, and a buffer this size, freshly allocated
+ * for every answer, cost more to fill than the reading itself.
+ */
 let scratch = Buffer.allocUnsafe(0);
 
-/** Reads one GetRecords answer body. */
-export function readGetRecordsAnswer(body: Uint8Array): GetRecordsAnswer {
-  return new AnswerReader(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)).answer();
+/** Reads one GetRecords answer from its body, whole or in the chunks it arrived in (which are left as they are). */
+export function readGetRecordsAnswer(body: Uint8Array | readonly Uint8Array[]): GetRecordsAnswer {
+  const chunks = body instanceof Uint8Array ? [body] : body;
+  let length = 0;
+  for (const chunk of chunks) length += chunk.byteLength;
+  if (scratch.length < length) scratch = Buffer.allocUnsafe(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    scratch.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new AnswerReader(scratch.subarray(0, length)).answer();
 }
 
 class AnswerReader {
   private pos = 0;
-  private readonly keyBytes: Map<string, Buffer> = new Map();
 
   constructor(private readonly body: Buffer) {}
 
@@ -82,14 +102,13 @@ class AnswerReader {
     return { records, nextShardIterator, millisBehindLatest };
   }
 
-  /** The Records list: each record's Data decoded into the scratch buffer, then all of it copied into one buffer of its size. */
+  /** The Records list: each record's Data decoded in place, then all of it copied into one buffer of its size. */
   private records(): StreamRecord[] {
     const sequences: string[] = [];
     const partitionKeys: string[] = [];
     const arrivals: number[] = [];
-    /** Where each record's data ends in the scratch buffer (it starts where the one before ends). */
+    /** Where each record's decoded data ends in the body (it starts where the one before ends). */
     const ends: number[] = [];
-    if (scratch.length < this.body.length) scratch = Buffer.allocUnsafe(this.body.length);
     let decoded = 0;
     this.open(OPEN_ARRAY, 'the Records list');
     if (!this.closes(CLOSE_ARRAY)) {
@@ -119,7 +138,7 @@ class AnswerReader {
       } while (this.next(CLOSE_ARRAY));
     }
     const data = decoded === 0 ? EMPTY : Buffer.allocUnsafe(decoded);
-    scratch.copy(data, 0, 0, decoded);
+    this.body.copy(data, 0, 0, decoded);
     const records: StreamRecord[] = new Array(sequences.length);
     let offset = 0;
     for (let i = 0; i < sequences.length; i++) {
@@ -136,13 +155,13 @@ class AnswerReader {
   }
 
   /**
-   * Decodes a base64 string into the scratch buffer at `offset` (a Data member decodes to fewer bytes than
-   * its text, so the scratch buffer, as long as the body, has room); returns where the decoded bytes end.
+   * Decodes a base64 string into the body at `offset`: three bytes for every four characters read, so the
+   * bytes written never reach what is still to be read. Returns where the decoded bytes end.
    */
   private base64(offset: number): number {
     this.open(QUOTE, 'the base64 text of Data');
     const { body } = this;
-    const out = scratch;
+    const out = body;
     let at = this.pos;
     let write = offset;
     while (at + 4 <= body.length) {
@@ -175,16 +194,16 @@ class AnswerReader {
   }
 
   /** A member's name and its colon: the index of the name in `known`, -1 for any other. */
-  private key(known: readonly string[]): number {
+  private key(known: MemberNames): number {
     if (this.peek() !== QUOTE) this.fail('a member name');
     const start = this.pos + 1;
     const end = this.stringEnd(start);
     let index = -1;
     if (end.escaped) {
-      index = known.indexOf(this.decodeEscaped(start, end.at));
+      index = known.texts.indexOf(this.decodeEscaped(start, end.at));
     } else {
-      for (let i = 0; i < known.length; i++) {
-        if (this.bytesAre(start, end.at, known[i]!)) {
+      for (let i = 0; i < known.bytes.length; i++) {
+        if (this.bytesAre(start, end.at, known.bytes[i]!)) {
           index = i;
           break;
         }
@@ -195,12 +214,7 @@ class AnswerReader {
     return index;
   }
 
-  private bytesAre(start: number, end: number, name: string): boolean {
-    let bytes = this.keyBytes.get(name);
-    if (bytes === undefined) {
-      bytes = Buffer.from(name, 'latin1');
-      this.keyBytes.set(name, bytes);
-    }
+  private bytesAre(start: number, end: number, bytes: Buffer): boolean {
     if (end - start !== bytes.length) return false;
     for (let i = 0; i < bytes.length; i++) if (this.body[start + i] !== bytes[i]) return false;
     return true;
@@ -285,7 +299,7 @@ class AnswerReader {
       this.pos++;
       if (this.closes(CLOSE_OBJECT)) return;
       do {
-        this.key([]);
+        this.key(NO_KEYS);
         this.skipValue(depth + 1);
       } while (this.next(CLOSE_OBJECT));
     } else if (byte === OPEN_ARRAY) {

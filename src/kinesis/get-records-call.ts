@@ -15,20 +15,16 @@ interface HttpAnswer {
   body?: unknown;
 }
 
-async function bodyBytes(body: unknown): Promise<Buffer> {
-  if (body === undefined || body === null) return Buffer.alloc(0);
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+/** The body as the chunks it arrived in (readGetRecordsAnswer puts them together). */
+async function bodyChunks(body: unknown): Promise<Uint8Array[]> {
+  if (body === undefined || body === null) return [];
+  if (typeof body === 'string') return [Buffer.from(body, 'utf8')];
+  if (body instanceof Uint8Array) return [body];
   const stream = body as Readable;
   if (typeof stream.on !== 'function') throw new MalformedAnswerError('GetRecords answer has a body of a kind the reader does not know');
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of stream) {
-    const bytes = chunk as Buffer;
-    chunks.push(bytes);
-    length += bytes.byteLength;
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Uint8Array);
+  return chunks;
 }
 
 /** One GetRecords call; errors are the SDK's, as from client.send. */
@@ -41,7 +37,7 @@ export async function getRecords(client: KinesisClient, input: GetRecordsCommand
       const response = result.response as HttpAnswer;
       const status = response.statusCode ?? 0;
       if (status >= 200 && status < 300) {
-        answer = readGetRecordsAnswer(await bodyBytes(response.body));
+        answer = readGetRecordsAnswer(await bodyChunks(response.body));
         response.body = new Uint8Array(0);
       }
       return result;
