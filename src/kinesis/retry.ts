@@ -38,6 +38,8 @@ const RETRYABLE_NAMES = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
   'KinesisTimeoutError',
+  // A GetRecords body that is not Kinesis's JSON (a proxy's page, an answer cut short), as the SDK's SyntaxError below.
+  'MalformedAnswerError',
 ]);
 
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'EHOSTUNREACH']);

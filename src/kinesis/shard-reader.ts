@@ -1,6 +1,8 @@
-import { GetRecordsCommand, GetShardIteratorCommand, type GetRecordsCommandOutput, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { streamParameter } from './client.js';
+import type { GetRecordsAnswer } from './get-records-answer.js';
+import { getRecords } from './get-records-call.js';
 import type { ShardRateBudget } from './rate-budget.js';
 import type { ShardPosition, StreamRecord } from './records.js';
 import { isThrottle, withRetries, type RetryPolicy } from './retry.js';
@@ -183,7 +185,7 @@ export class ShardReader {
     try {
       for (;;) {
         if (loadFailed) throw loadFailed.error;
-        let answer: GetRecordsCommandOutput;
+        let answer: GetRecordsAnswer;
         let sentAt: number;
         await request.beforeCall?.(limit);
         if (loadFailed) throw (loadFailed as { error: unknown }).error;
@@ -197,12 +199,7 @@ export class ShardReader {
           continue;
         }
         calls += 1;
-        let batch: StreamRecord[] = (answer.Records ?? []).map((record) => ({
-          sequenceNumber: record.SequenceNumber!,
-          partitionKey: record.PartitionKey ?? '',
-          data: record.Data ?? new Uint8Array(0),
-          arrivalTimestamp: record.ApproximateArrivalTimestamp ?? new Date(0),
-        }));
+        let batch: StreamRecord[] = answer.records;
         const fullBatch = batch.length >= limit;
         limit = Math.min(batchSize, limit * BATCH_GROWTH);
         let reachedLoaded = false;
@@ -212,7 +209,7 @@ export class ShardReader {
           reachedLoaded = kept.length < batch.length;
           batch = kept;
         }
-        const behind = answer.MillisBehindLatest;
+        const behind = answer.millisBehindLatest;
         this.stats.millisBehindLatest = behind;
         if (this.options.logBatches) {
           this.options.logger.info({ stream: this.streamName, shard: this.shardId, records: batch.length, millisBehindLatest: behind }, 'GetRecords batch');
@@ -222,7 +219,7 @@ export class ShardReader {
           records += batch.length;
           position = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: batch[batch.length - 1]!.sequenceNumber };
         }
-        const next = answer.NextShardIterator;
+        const next = answer.nextShardIterator;
         if (next) iterator = next;
         // After a fill dropped records it had already loaded, the next iterator is past them, not at
         // `position`: caching it under that key would skip records on a later read from there.
@@ -230,7 +227,7 @@ export class ShardReader {
         // An empty answer is the tip only when Kinesis says nothing is behind it (it may skip ahead first).
         // A fill (stopBeforeSequence) must reach the loaded records; only a bare empty answer ends it early.
         const filling = request.stopBeforeSequence !== undefined;
-        const atTip = (behind ?? 0) === 0 && (filling ? (answer.Records ?? []).length === 0 : !fullBatch);
+        const atTip = (behind ?? 0) === 0 && (filling ? answer.records.length === 0 : !fullBatch);
         const pastStart = !filling && batch.some((record) => record.arrivalTimestamp >= request.stopAt);
         const done = reachedLoaded || !next || atTip || pastStart;
         const maxBatches = request.maxBatches ?? this.options.maxBatches;
@@ -252,13 +249,13 @@ export class ShardReader {
     }
   }
 
-  private async getRecords(iterator: string, limit: number): Promise<{ answer: GetRecordsCommandOutput; sentAt: number }> {
+  private async getRecords(iterator: string, limit: number): Promise<{ answer: GetRecordsAnswer; sentAt: number }> {
     await this.options.budget.acquire(this.streamName, this.shardId);
     let sentAt = Date.now();
     const answer = await withRetries(this.retry, `GetRecords ${this.streamName}/${this.shardId}`, async (abortSignal) => {
       sentAt = Date.now();
       try {
-        return await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }), { abortSignal });
+        return await getRecords(this.client, { ShardIterator: iterator, Limit: limit }, { abortSignal });
       } catch (error) {
         // A throttled call still used the shard's budget; space the retry like any other call.
         if (isThrottle(error)) await this.options.budget.acquire(this.streamName, this.shardId);
@@ -266,10 +263,10 @@ export class ShardReader {
       }
     });
     let bytes = 0;
-    for (const record of answer.Records ?? []) bytes += record.Data?.byteLength ?? 0;
+    for (const record of answer.records) bytes += record.data.byteLength;
     this.options.budget.spend(this.streamName, this.shardId, bytes);
     this.stats.calls += 1;
-    this.stats.records += answer.Records?.length ?? 0;
+    this.stats.records += answer.records.length;
     this.stats.bytes += bytes;
     return { answer, sentAt };
   }
