@@ -21,6 +21,8 @@ export interface ColumnarConversionsOptions {
   engine: Engine;
   parent: TableName;
   logger: Logger;
+  /** The table is distributed over a Citus cluster: each copy is distributed alongside its partition (columnar-copy.ts). */
+  distributed: boolean;
   /** After a failure (not a busy table), no run starts for this long (ms). */
   pauseAfterFailureMs: number;
 }
@@ -97,19 +99,19 @@ export class ColumnarConversions {
 
   /** Copies the partition, then tries its swap until it succeeds, the copy is outdated, or the run is stopped. */
   private async convert(partition: TimePartition): Promise<PartitionOutcome> {
-    const { engine, parent, logger } = this.options;
+    const { engine, parent, logger, distributed } = this.options;
     const name = qualifiedName(partition.table);
     let attempts = 0;
     const started = performance.now();
     for (let copies = 0; copies < MAX_COPIES; copies++) {
-      if (!(await buildColumnarCopy(engine, parent, partition))) return 'elsewhere';
+      if (!(await buildColumnarCopy(engine, parent, partition, distributed))) return 'elsewhere';
       let swapped = false;
       let unindexed: string | undefined;
       try {
         for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
           if (this.stopped) return 'stopped';
           attempts += 1;
-          const swap = await swapInColumnarCopy(engine, parent, partition);
+          const swap = await swapInColumnarCopy(engine, parent, partition, distributed);
           if (swap.swapped) {
             swapped = true;
             const exclusiveMs = Math.round(performance.now() - swap.exclusiveSince);
