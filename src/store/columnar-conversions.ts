@@ -31,7 +31,11 @@ type PartitionOutcome = 'converted' | 'elsewhere' | 'gone' | 'stopped' | 'unsett
 
 export class ColumnarConversions {
   private closed: ClosedRange | undefined;
-  /** The closed range whose partitions were all columnar when the last run ended: a range within it needs no run. */
+  /**
+   * The closed range in which, when a run ended, the engine had no heap partition left for this server: each
+   * converted, by this run or another server's, or one another server was converting (its run finishes it,
+   * or tries again after a failure). A range within it needs no run, and no question to the engine.
+   */
   private done: ClosedRange | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -68,7 +72,7 @@ export class ColumnarConversions {
 
   private async run(): Promise<void> {
     const { engine, parent, logger } = this.options;
-    /** Partitions another server converts, or that went while this run looked at them: not looked at again by this run. */
+    /** Partitions another server converts or converted, or that went while this run looked at them: not looked at again by this run. */
     const passed = new Set<string>();
     try {
       if (!this.orphansDropped) {
@@ -78,10 +82,11 @@ export class ColumnarConversions {
       for (;;) {
         const closed = this.closed!;
         const next = (await heapPartitionsWithin(engine, parent, closed)).find((partition) => !passed.has(qualifiedName(partition.table)));
-        if (!next || this.stopped) {
-          if (!next && passed.size === 0) this.done = closed;
+        if (!next) {
+          this.done = closed;
           return;
         }
+        if (this.stopped) return;
         const outcome = await this.convert(next);
         if (outcome === 'stopped') return;
         if (outcome === 'elsewhere' || outcome === 'gone') passed.add(qualifiedName(next.table));
