@@ -89,7 +89,7 @@ export async function startKinesql(config: KinesqlConfig, logger: Logger): Promi
     const distributed = (await resolveDistribution(engine, engineConfig.distribution ?? 'auto')) === 'citus';
     if (distributed)
       logger.info({ distributionColumn: DISTRIBUTION_COLUMN }, 'the engine is a Citus coordinator: stream tables are distributed over its workers');
-    const closedPartitionStorage = await resolveClosedPartitionStorage(engine, scan.closedPartitionStorage, distributed, storeLogger);
+    const closedPartitionStorage = await resolveClosedPartitionStorage(engine, scan.closedPartitionStorage, storeLogger);
     const divided = divideReading(engine, scan, () => store.list(), storeLogger);
     const reads = planReads(config.aws, scan, client, retry, storeLogger.child({ part: 'fan-out' }), divided?.budget);
     const store: StreamStore = new StreamStore(

@@ -94,6 +94,15 @@ export async function distributeTable(tx: EngineTransaction, table: TableName): 
 }
 
 /**
+ * Distributes a new, empty table as `colocatedWith` is (a stream table or one of its time partitions): by
+ * DISTRIBUTION_COLUMN, each of its shards on the worker of the matching shard of that table, so that rows copy
+ * between the two on each worker and it can become one of that table's partitions.
+ */
+export async function distributeColocated(tx: EngineTransaction, table: TableName, colocatedWith: TableName): Promise<void> {
+  await tx.query('SELECT create_distributed_table($1, $2, colocate_with => $3)', [qualifiedName(table), DISTRIBUTION_COLUMN, qualifiedName(colocatedWith)]);
+}
+
+/**
  * Gives every shard of a distributed stream table the policy `using` (which may have subqueries, evaluated
  * once per shard query). Citus refuses subqueries in a distributed table's policy, so the table itself carries
  * a policy without them, and this replaces it on each shard. Run again after shards were moved or split.

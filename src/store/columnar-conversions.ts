@@ -21,6 +21,8 @@ export interface ColumnarConversionsOptions {
   engine: Engine;
   parent: TableName;
   logger: Logger;
+  /** The table is distributed over a Citus cluster: each copy is distributed alongside its partition (columnar-copy.ts). */
+  distributed: boolean;
   /** After a failure (not a busy table), no run starts for this long (ms). */
   pauseAfterFailureMs: number;
 }
@@ -29,7 +31,11 @@ type PartitionOutcome = 'converted' | 'elsewhere' | 'gone' | 'stopped' | 'unsett
 
 export class ColumnarConversions {
   private closed: ClosedRange | undefined;
-  /** The closed range whose partitions were all columnar when the last run ended: a range within it needs no run. */
+  /**
+   * The closed range in which, when a run ended, the engine had no heap partition left for this server: each
+   * converted, by this run or another server's, or one another server was converting (its run finishes it,
+   * or tries again after a failure). A range within it needs no run, and no question to the engine.
+   */
   private done: ClosedRange | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -66,7 +72,7 @@ export class ColumnarConversions {
 
   private async run(): Promise<void> {
     const { engine, parent, logger } = this.options;
-    /** Partitions another server converts, or that went while this run looked at them: not looked at again by this run. */
+    /** Partitions another server converts or converted, or that went while this run looked at them: not looked at again by this run. */
     const passed = new Set<string>();
     try {
       if (!this.orphansDropped) {
@@ -76,10 +82,11 @@ export class ColumnarConversions {
       for (;;) {
         const closed = this.closed!;
         const next = (await heapPartitionsWithin(engine, parent, closed)).find((partition) => !passed.has(qualifiedName(partition.table)));
-        if (!next || this.stopped) {
-          if (!next && passed.size === 0) this.done = closed;
+        if (!next) {
+          this.done = closed;
           return;
         }
+        if (this.stopped) return;
         const outcome = await this.convert(next);
         if (outcome === 'stopped') return;
         if (outcome === 'elsewhere' || outcome === 'gone') passed.add(qualifiedName(next.table));
@@ -97,19 +104,19 @@ export class ColumnarConversions {
 
   /** Copies the partition, then tries its swap until it succeeds, the copy is outdated, or the run is stopped. */
   private async convert(partition: TimePartition): Promise<PartitionOutcome> {
-    const { engine, parent, logger } = this.options;
+    const { engine, parent, logger, distributed } = this.options;
     const name = qualifiedName(partition.table);
     let attempts = 0;
     const started = performance.now();
     for (let copies = 0; copies < MAX_COPIES; copies++) {
-      if (!(await buildColumnarCopy(engine, parent, partition))) return 'elsewhere';
+      if (!(await buildColumnarCopy(engine, parent, partition, distributed))) return 'elsewhere';
       let swapped = false;
       let unindexed: string | undefined;
       try {
         for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
           if (this.stopped) return 'stopped';
           attempts += 1;
-          const swap = await swapInColumnarCopy(engine, parent, partition);
+          const swap = await swapInColumnarCopy(engine, parent, partition, distributed);
           if (swap.swapped) {
             swapped = true;
             const exclusiveMs = Math.round(performance.now() - swap.exclusiveSince);

@@ -14,7 +14,15 @@
  * A transaction-level advisory lock per partition keeps two kinesql servers on one engine from building or
  * swapping the same copy at once. A copy left by a run that stopped half-way is dropped before the next build
  * of its partition, or (its partition evicted meanwhile) by dropOrphanedCopies.
+ *
+ * On Citus (distributed stream tables) the copy is distributed as the partition is, each shard beside the
+ * partition's matching shard, so rows are copied on each worker and the copy can be attached. The coordinator
+ * routes a load's COPY into the parent straight to the workers' shards without locking the partition on the
+ * coordinator, so there the swap counts under the parent's SHARE lock instead: loads into every partition of
+ * the table wait for the count, readers still do not. The catalog changes run on every worker in the swap's
+ * (two-phase) transaction, and the coordinator's locks are held until the workers committed.
  */
+import { distributeColocated } from '../engine/citus.js';
 import type { Engine, EngineTransaction } from '../engine/engine.js';
 import { qualifiedName, quoteIdent, quoteLiteral, type TableName } from '../pg/quoting.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
@@ -63,15 +71,17 @@ export async function heapPartitionsWithin(engine: Engine, parent: TableName, cl
 }
 
 /**
- * Builds the columnar copy of `partition` (dropping any an earlier run left). False when another kinesql
- * server is busy with the same partition.
+ * Builds the columnar copy of `partition` (dropping any an earlier run left), distributed alongside it when
+ * the table is distributed. False when another kinesql server is busy with the same partition.
  */
-export async function buildColumnarCopy(engine: Engine, parent: TableName, partition: TimePartition): Promise<boolean> {
-  const copyName = qualifiedName(copyOf(partition.table));
+export async function buildColumnarCopy(engine: Engine, parent: TableName, partition: TimePartition, distributed: boolean): Promise<boolean> {
+  const copy = copyOf(partition.table);
+  const copyName = qualifiedName(copy);
   const created = await engine.transaction(async (tx) => {
     if (!(await claim(tx, partition))) return false;
     await tx.query(`DROP TABLE IF EXISTS ${copyName}`);
     await tx.query(`CREATE TABLE ${copyName} (LIKE ${qualifiedName(parent)} INCLUDING DEFAULTS) USING columnar`);
+    if (distributed) await distributeColocated(tx, copy, partition.table);
     return true;
   });
   if (!created) return false;
@@ -100,7 +110,7 @@ export async function indexCopy(engine: Engine, parent: TableName, partition: Ti
 }
 
 /** One attempt to put the copy in the partition's place; see the module comment for its locks. */
-export async function swapInColumnarCopy(engine: Engine, parent: TableName, partition: TimePartition): Promise<SwapOutcome> {
+export async function swapInColumnarCopy(engine: Engine, parent: TableName, partition: TimePartition, distributed: boolean): Promise<SwapOutcome> {
   const parentName = qualifiedName(parent);
   const oldName = qualifiedName(partition.table);
   const copyName = qualifiedName(copyOf(partition.table));
@@ -120,8 +130,8 @@ export async function swapInColumnarCopy(engine: Engine, parent: TableName, part
     const deadline = Date.now() + DDL_LOCK_TIMEOUT_MS;
     try {
       await refuseWhileHeldByIdleTransaction(tx, [parent, partition.table]);
-      // Loads into the partition wait from here on (a record later than ARRIVAL_SKEW_MS, rarely); readers do not.
-      await lockWithoutQueueing(tx, [oldName], 'SHARE', deadline);
+      // Loads into the partition (on Citus: into the table) wait from here on; readers do not.
+      await lockWithoutQueueing(tx, [distributed ? parentName : oldName], 'SHARE', deadline);
     } catch (error) {
       return busyOrThrow(error);
     }

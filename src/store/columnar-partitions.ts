@@ -2,7 +2,8 @@
  * Closed time partitions in columnar storage (kinesql.closed-partition-storage = columnar): a partition that
  * can receive no more records is rewritten as a `citus_columnar` table, which holds stream rows in a fraction
  * of heap's space and scans them faster. This module says whether the engine can, and which partitions are
- * closed; columnar-conversions.ts converts them, columnar-copy.ts without making readers wait.
+ * closed; columnar-conversions.ts converts them, columnar-copy.ts without making readers wait (on one engine,
+ * or on a Citus cluster's workers when stream tables are distributed).
  *
  * Columnar tables take inserts but no UPDATE or DELETE: a record arriving late still loads into one.
  */
@@ -21,19 +22,11 @@ export const ARRIVAL_SKEW_MS = 5_000;
 
 /**
  * What closed partitions are stored as: columnar when asked for and the engine database has the
- * `citus_columnar` extension (or kinesql may create it: that takes a superuser); else heap, said once at start.
+ * `citus_columnar` extension (or kinesql may create it: that takes a superuser; on a Citus coordinator the
+ * `citus` extension brought it, on the workers too); else heap, said once at start.
  */
-export async function resolveClosedPartitionStorage(
-  engine: Engine,
-  configured: ClosedPartitionStorage,
-  distributed: boolean,
-  logger: Logger,
-): Promise<ClosedPartitionStorage> {
+export async function resolveClosedPartitionStorage(engine: Engine, configured: ClosedPartitionStorage, logger: Logger): Promise<ClosedPartitionStorage> {
   if (configured === 'heap') return 'heap';
-  if (distributed) {
-    logger.warn('kinesql.closed-partition-storage = columnar is not done for distributed stream tables yet: closed partitions stay heap');
-    return 'heap';
-  }
   try {
     const { rows } = await engine.query(`SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'citus_columnar'`);
     if (Number(rows[0]?.['n']) === 0) await engine.query('CREATE EXTENSION citus_columnar');

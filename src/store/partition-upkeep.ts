@@ -62,6 +62,7 @@ export class PartitionUpkeep {
         engine: options.engine,
         parent: definition,
         logger: options.logger,
+        distributed: options.distributed ?? false,
         pauseAfterFailureMs: options.evictionIntervalMs,
       });
       options.shutdown?.addEventListener('abort', () => void conversions.stop());
