@@ -146,16 +146,19 @@ export class ShardLeases {
   /** The shards of the table this server follows now. */
   ownedShards(table: StreamTable): string[] {
     const now = Date.now();
-    if (now >= this.validUntil) return [];
     const key = tableKey(table.definition);
-    return [...(this.owned.get(key) ?? [])].filter((shardId) => (this.handovers.get(leaseKey(key, shardId)) ?? 0) <= now);
+    return [...(this.owned.get(key) ?? [])].filter((shardId) => this.follows(key, shardId, now));
   }
 
   /** Whether this server follows the shard now: with enhanced fan-out, whether it subscribes to it. */
   holds(table: StreamTable, shardId: string): boolean {
-    const now = Date.now();
     const key = tableKey(table.definition);
-    return now < this.validUntil && (this.owned.get(key)?.has(shardId) ?? false) && (this.handovers.get(leaseKey(key, shardId)) ?? 0) <= now;
+    return (this.owned.get(key)?.has(shardId) ?? false) && this.follows(key, shardId, Date.now());
+  }
+
+  /** A lease this server holds is followed while the last round's word stands and once its handover is over. */
+  private follows(key: string, shardId: string, now: number): boolean {
+    return now < this.validUntil && (this.handovers.get(leaseKey(key, shardId)) ?? 0) <= now;
   }
 
   /** Called after each round that renewed the leases (the shards this server follows may have changed). */
