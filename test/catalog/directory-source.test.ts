@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { DefinitionBatch } from '../../src/catalog/definition-source.js';
 import { DirectorySource, type DirectorySourceOptions } from '../../src/catalog/directory-source.js';
 
@@ -11,9 +11,15 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const definition = (table: string, stream = 'events') => JSON.stringify({ tableName: table, streamName: stream });
 
+// The tests run at the same time (each waits mostly on file-system events in its own directory), so the sources
+// and directories are cleaned up once, after the last of them.
 const sources: DirectorySource[] = [];
-afterEach(async () => {
+const directories: string[] = [];
+afterAll(async () => {
   await Promise.all(sources.splice(0).map((s) => s.stop()));
+  for (const dir of directories.splice(0)) {
+    for (const path of [dir, `${dir}-away`, `${dir}-old`]) rmSync(path, { recursive: true, force: true });
+  }
 });
 
 async function started(dir: string, options: Partial<DirectorySourceOptions> = {}) {
@@ -36,10 +42,12 @@ const changedNames = (batches: DefinitionBatch[]) => batches.flatMap((b) => b.ch
 const removedNames = (batches: DefinitionBatch[]) => batches.flatMap((b) => b.removed.map((r) => r.slice(r.lastIndexOf('/') + 1)));
 
 function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'kinesql-defs-'));
+  const dir = mkdtempSync(join(tmpdir(), 'kinesql-defs-'));
+  directories.push(dir);
+  return dir;
 }
 
-describe('DirectorySource', () => {
+describe.concurrent('DirectorySource', () => {
   it('loads every *.json file directly in the directory in one batch before start() resolves', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'orders.json'), definition('orders'));
