@@ -30,6 +30,8 @@ const RUNS = Number(process.env['BENCH_RUNS'] ?? 1);
 const WARM_QUERIES = process.env['BENCH_WARM'] !== '0';
 
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+/** The calls a yardstick retried (the stand-in hung up or was too slow), as kinesql would have. */
+const retried = (retries: number): string => `, ${retries} calls retried`;
 
 export async function runScanBench(): Promise<void> {
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -50,7 +52,7 @@ async function scanShards(shards: number, withWarmQueries: boolean, out: (line: 
   try {
     // kinesalite enforces no limits: the loop as fast as it answers, once, to show the pacing's share.
     const unpaced = await bareGetRecordsLoop(kinesis, 'events');
-    out(`bare SDK GetRecords loop, unpaced (faster than Kinesis allows) over ${unpaced.value} records: ${seconds(unpaced.ms)}`);
+    out(`bare SDK GetRecords loop, unpaced (faster than Kinesis allows) over ${unpaced.value} records: ${seconds(unpaced.ms)}${retried(unpaced.retries)}`);
     await writeEventsDefinition(tablesDir);
     const config = benchConfig(tablesDir, aws);
     const bare: number[] = [];
@@ -92,7 +94,7 @@ async function scanShards(shards: number, withWarmQueries: boolean, out: (line: 
         const count = Number(load.value[0]?.['count']);
         const { cpu } = load;
         out(
-          `${shards} shards, run ${run}: paced bare loop ${seconds(paced.ms)}, plain consumer ${seconds(consumer.ms)} (${consumer.value} records), ` +
+          `${shards} shards, run ${run}: paced bare loop ${seconds(paced.ms)}${retried(paced.retries)}, plain consumer ${seconds(consumer.ms)} (${consumer.value} records${retried(consumer.retries)}), ` +
             `kinesql cold count(*) = ${count}: ${seconds(load.ms)} (${(load.ms / paced.ms).toFixed(2)} × the bare loop, ${(load.ms / consumer.ms).toFixed(2)} × the plain consumer); ` +
             `CPU ${((cpu.user + cpu.system) / count).toFixed(1)} µs per record (user ${(cpu.user / count).toFixed(1)}, system ${(cpu.system / count).toFixed(1)}), peak RSS ${mb(load.rss)}; ` +
             `load average ${loadavg()[0]!.toFixed(1)} (the machine's other work slows all three alike only when it is steady)`,
