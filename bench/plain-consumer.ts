@@ -13,7 +13,7 @@ import { copyLine } from '../src/store/copy-text.js';
 import { ShardRateBudget } from '../src/kinesis/rate-budget.js';
 import { bareGetRecordsLoop, type BenchEvent } from './events-stream.js';
 
-export async function plainConsumer(kinesis: KinesisClient, stream: string, endpoint: EngineEndpoint): Promise<{ ms: number; value: number }> {
+export async function plainConsumer(kinesis: KinesisClient, stream: string, endpoint: EngineEndpoint): Promise<{ ms: number; value: number; retries: number }> {
   const connect = async (): Promise<pg.Client> => {
     const client = new pg.Client({ host: endpoint.host, port: endpoint.port, user: endpoint.user, password: endpoint.password, database: endpoint.database });
     await client.connect();

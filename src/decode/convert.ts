@@ -165,7 +165,10 @@ function toBoolean(value: SourceValue): Converted {
 
 /** varchar(n)/char(n): like PostgreSQL, excess characters are only dropped when they are all spaces. */
 function toBoundedText(value: SourceValue, length: number | undefined): Converted {
-  const raw = asText(value);
+  return boundedText(asText(value), length);
+}
+
+function boundedText(raw: string | undefined, length: number | undefined): Converted {
   const text = raw === undefined ? undefined : cleanText(raw);
   if (text === undefined) return INVALID;
   if (length === undefined || text.length <= length) return text; // UTF-16 length bounds the character count
@@ -317,5 +320,55 @@ export function createConverter(fieldName: string, type: ColumnType, dateParser?
       const parse = dateParser ?? createDateParser(fieldName, undefined, undefined);
       return (value) => toTemporal(value, kind, parse);
     }
+  }
+}
+
+/**
+ * The conversions of a field for a number or a string as JSON.parse reads them, without a SourceValue: what
+ * the field's Converter gives for `{ kind: 'number', text: String(n) }` and `{ kind: 'string', value }`, for
+ * the kinds where the way round the SourceValue costs most (a number printed, read back and printed again).
+ * Undefined for the others.
+ */
+export interface ScalarConverters {
+  number?: (value: number) => Converted;
+  string?: (value: string) => Converted;
+}
+
+/** Integers a double holds exactly and prints without an exponent, in at most 15 digits (SMALL_INTEGER). */
+const SMALL_INTEGER_MAGNITUDE = 1e15;
+
+export function createScalarConverters(type: ColumnType): ScalarConverters {
+  const viaText = (convert: Converter) => (value: number) => convert({ kind: 'number', text: String(value) });
+  switch (type.kind) {
+    case 'smallint':
+    case 'integer':
+    case 'bigint': {
+      const kind = type.kind;
+      const [min, max] = INTEGER_RANGE[kind];
+      const general = viaText((value) => toInteger(value, kind));
+      return {
+        number: (value) => {
+          if (!Number.isInteger(value) || Math.abs(value) >= SMALL_INTEGER_MAGNITUDE) return general(value);
+          return kind !== 'bigint' && (value < Number(min) || value > Number(max)) ? INVALID : String(value);
+        },
+      };
+    }
+    case 'double':
+      // The text of a finite double reads back as the same double, which prints as that text again.
+      return { number: (value) => (Number.isFinite(value) ? String(value) : toDouble({ kind: 'number', text: String(value) })) };
+    case 'real':
+      return {
+        number: (value) => {
+          if (!Number.isFinite(value)) return toReal({ kind: 'number', text: String(value) });
+          return Math.abs(value) > REAL_MAX ? INVALID : formatFloat(Math.fround(value), true);
+        },
+      };
+    case 'text':
+      return { string: (value) => boundedText(value, undefined) };
+    case 'varchar':
+    case 'char':
+      return { string: (value) => boundedText(value, type.length) };
+    default:
+      return {};
   }
 }

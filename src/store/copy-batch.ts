@@ -7,7 +7,7 @@
 import type { DecodedMessage, UnwrappedMessage } from '../decode/record-decoder.js';
 import type { EngineTransaction } from '../engine/engine.js';
 import type { StreamRecord } from '../kinesis/records.js';
-import { copyField, CopyWriter, type CopyRowSink, messageText } from './copy-text.js';
+import { batchValue, type BatchValue, CopyWriter, type CopyRowSink, messageText } from './copy-text.js';
 
 export interface BatchRow {
   /** The data columns, then the internal columns, as COPY text values. */
@@ -95,11 +95,6 @@ export interface EncodedBatch {
   segmentCount: number;
 }
 
-/** Writes a value every row of a batch has, looked at for escapes once. */
-function sameForBatch(value: string): (sink: CopyRowSink) => void {
-  return copyField(value) === value ? (sink) => sink.plain(value) : (sink) => sink.text(value);
-}
-
 /** What a row adds to its batch's counts. */
 type RowCounted = (valid: boolean, messageBytes: number) => void;
 
@@ -112,10 +107,9 @@ function writeRows(records: readonly UnwrappedRecord[], decode: Decode, shardId:
   if (records.length === 0) return segment;
   const first = records[0]!.record.sequenceNumber;
   const last = records[records.length - 1]!.record.sequenceNumber;
-  // The same for every row of the batch: looked at for escapes once.
-  const shard = sameForBatch(shardId);
-  const firstOfBatch = sameForBatch(first);
-  const lastOfBatch = sameForBatch(last);
+  const shard = batchValue(shardId);
+  const firstOfBatch = batchValue(first);
+  const lastOfBatch = batchValue(last);
   let segmentCount = segment;
   let arrivalTime = Number.NaN;
   let arrival = '';
@@ -130,10 +124,10 @@ function writeRows(records: readonly UnwrappedRecord[], decode: Decode, shardId:
     for (const unwrapped of messages) {
       const message = decode(unwrapped);
       for (const value of message.row.values) sink.text(value);
-      shard(sink);
+      sink.same(shard);
       sink.text(record.sequenceNumber);
-      firstOfBatch(sink);
-      lastOfBatch(sink);
+      sink.same(firstOfBatch);
+      sink.same(lastOfBatch);
       sink.plain(segmentText);
       sink.plain(message.row.valid ? 't' : 'f');
       sink.message(message.message);
@@ -175,6 +169,10 @@ class RowValues implements CopyRowSink {
 
   plain(value: string): void {
     this.values.push(value);
+  }
+
+  same(value: BatchValue): void {
+    this.values.push(value.text);
   }
 
   message(payload: Uint8Array): void {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseColumnType } from '../../src/catalog/column-type.js';
-import { createConverter } from '../../src/decode/convert.js';
+import fc from 'fast-check';
+import { createConverter, createScalarConverters } from '../../src/decode/convert.js';
 import { INVALID, type SourceValue } from '../../src/decode/source-value.js';
 import { createDecoder } from '../../src/decode/index.js';
 import { bytes, messageDefinition } from './helpers.js';
@@ -97,5 +98,48 @@ describe('JSON values jsonb cannot store', () => {
     expect(decoder.decode(bytes('{"doc": {"x": "\\ud83d"}}')).valid).toBe(false);
     expect(decoder.decode(bytes('{"doc": {"x": "\\ud83d\\ude00"}}'))).toEqual({ values: ['{"x":"\u{1f600}"}'], valid: true });
     expect(decoder.decode(bytes('{"doc": {"x": "\\\\udc00"}}')).valid).toBe(true);
+  });
+});
+
+describe('conversions of the doubles and strings JSON.parse gives', () => {
+  const kinds = ['smallint', 'integer', 'bigint', 'real', 'double', 'numeric', 'varchar', 'varchar(3)', 'char(2)', 'text', 'boolean', 'date', 'uuid'];
+  const doubles = fc.oneof(
+    fc.double(),
+    fc.integer({ min: -40_000, max: 40_000 }),
+    fc.constantFrom(-0, 2147483647, 2147483648, -2147483649, 1e15 - 1, 1e15, -1e15, 9007199254740993, 1e-7, 3.5e38, 1e21, 0.1, 1.5),
+  );
+  const strings = fc.oneof(fc.string({ unit: 'binary', maxLength: 6 }), fc.constantFrom('abc  ', 'é ', 'a\u0000b', '\ud800', '42', ' 7 '));
+
+  it('are what the field converter gives for the same value as a SourceValue', () => {
+    for (const kind of kinds) {
+      const type = parseColumnType(kind);
+      const converter = createConverter('f', type);
+      const scalar = createScalarConverters(type);
+      if (scalar.number) {
+        const number = scalar.number;
+        fc.assert(
+          fc.property(doubles, (value) => {
+            expect(number(value)).toBe(converter({ kind: 'number', text: String(value) }));
+          }),
+        );
+      }
+      if (scalar.string) {
+        const string = scalar.string;
+        fc.assert(
+          fc.property(strings, (value) => {
+            expect(string(value)).toBe(converter({ kind: 'string', value }));
+          }),
+        );
+      }
+    }
+  });
+
+  it('exist for the kinds the bench loads most (integers, floats, text)', () => {
+    expect(['bigint', 'double', 'real', 'varchar'].map((kind) => Object.keys(createScalarConverters(parseColumnType(kind))))).toEqual([
+      ['number'],
+      ['number'],
+      ['number'],
+      ['string'],
+    ]);
   });
 });
