@@ -16,7 +16,7 @@ import type { TextCodec } from '../pg/client-encoding.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import type { ColumnVisibility } from '../sql/hidden-columns.js';
 import { StatementAnalyzer } from '../sql/off-thread.js';
-import { statementPlan, type RelationRead, type StatementPlan } from '../sql/statement-plan.js';
+import type { RelationRead, StatementPlan } from '../sql/statement-plan.js';
 import { prepareText, rewritesNothing, type StarContext } from '../sql/statement-text.js';
 import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
@@ -106,18 +106,19 @@ export class StatementExecutor {
 
   /**
    * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
-   * returns its plan (sql/statement-plan.ts), which the catch-up and the engine's text are made from. A refused or
-   * unparsable string, or a session property set to a value it can never take, throws a PgError (the client's
-   * ErrorResponse). SQL that could take more than a few milliseconds to parse is analysed in a worker thread
-   * (sql/off-thread.ts), which sends its statements' scan bounds back as data.
+   * returns its plan (sql/statement-plan.ts), which the catch-up and the engine's text are made from: at once,
+   * unless SQL that could take more than a few milliseconds to parse is analysed in a worker thread
+   * (sql/off-thread.ts), which sends its statements' scan bounds back as data. A refused or unparsable string,
+   * or a session property set to a value it can never take, throws a PgError (the client's ErrorResponse; a
+   * worker's analysis rejects with it).
    */
-  async analyze(sql: string): Promise<StatementPlan> {
-    return statementPlan(sql, await this.analyzer.analyze(sql));
+  analyze(sql: string): StatementPlan | Promise<StatementPlan> {
+    return this.analyzer.plan(sql);
   }
 
   /** As analyze, for SQL the client sent as `bytes` in `codec` (`text` decodes them, only when needed: sql/off-thread.ts). */
-  async analyzeBytes(bytes: Buffer, codec: TextCodec, text: () => string): Promise<StatementPlan> {
-    return statementPlan(text, await this.analyzer.analyzeBytes(bytes, codec, text));
+  analyzeBytes(bytes: Buffer, codec: TextCodec, text: () => string): StatementPlan | Promise<StatementPlan> {
+    return this.analyzer.planBytes(bytes, codec, text);
   }
 
   /**
