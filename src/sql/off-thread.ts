@@ -3,7 +3,8 @@
  * more than a few milliseconds, so the main thread analyses only statements it expects to take at most
  * MAIN_THREAD_BUDGET_MS, judged by the cost per character it has measured lately (its own analyses and the
  * workers'); everything else goes to the worker pool (parse-pool.ts). Analyses are kept by text in a small
- * cache: the same text under the same limits always gets the same analysis.
+ * cache, each with its plan (statement-plan.ts) once made: the same text under the same limits always gets the
+ * same analysis, and a statement sent again is planned without a parse and without a promise.
  */
 import type { Logger } from 'pino';
 import type { TextCodec } from '../pg/client-encoding.js';
@@ -11,14 +12,9 @@ import { SQLSTATE } from '../pg/sqlstate.js';
 import { ParsePool, type WorkerText } from './parse-pool.js';
 import type { ParsedStatement } from './parse.js';
 import type { GateContext } from './readonly-gate.js';
-import { boundsOfPrecomputed, boundsOfTree, type StatementBounds } from './statement-bounds.js';
-import { analyzeText, refusedAnalysis, type TextAnalysis } from './statement-text.js';
-
-export interface AnalyzedText {
-  analysis: TextAnalysis;
-  /** Per statement (by index): where its scan bounds come from. */
-  bounds: StatementBounds[];
-}
+import { boundsOfPrecomputed, boundsOfTree } from './statement-bounds.js';
+import { statementPlan, type AnalyzedText, type StatementPlan } from './statement-plan.js';
+import { analyzeText, refusedAnalysis } from './statement-text.js';
 
 /** How long one analysis may hold the main thread. */
 const MAIN_THREAD_BUDGET_MS = 2;
@@ -75,9 +71,15 @@ class CostModel {
   }
 }
 
+/** An analysis kept by its text, with the plan made of it (none while it is refused). */
+interface CachedAnalysis {
+  readonly analyzed: AnalyzedText;
+  plan: StatementPlan | undefined;
+}
+
 /** Least recently used analyses by text, up to a total number of characters. */
 class AnalysisCache {
-  private readonly entries = new Map<string, AnalyzedText>();
+  private readonly entries = new Map<string, CachedAnalysis>();
   private chars = 0;
 
   constructor(private readonly maxChars: number) {}
@@ -87,7 +89,7 @@ class AnalysisCache {
     return sql.length <= this.maxChars / 64;
   }
 
-  get(sql: string): AnalyzedText | undefined {
+  get(sql: string): CachedAnalysis | undefined {
     if (!this.fits(sql)) return undefined;
     const found = this.entries.get(sql);
     if (found) {
@@ -97,7 +99,7 @@ class AnalysisCache {
     return found;
   }
 
-  set(sql: string, analyzed: AnalyzedText): void {
+  set(sql: string, analyzed: CachedAnalysis): void {
     if (!this.fits(sql) || this.entries.has(sql)) return;
     this.entries.set(sql, analyzed);
     this.chars += sql.length;
@@ -156,23 +158,34 @@ export class StatementAnalyzer {
     return this.cost.mainThreadChars();
   }
 
-  async analyze(sql: string): Promise<AnalyzedText> {
-    const cached = this.cache.get(sql);
-    if (cached) return cached;
-    const onMain = sql.length <= this.cost.mainThreadChars();
-    const analyzed = onMain ? this.onMainThread(sql) : await this.inWorker(sql);
-    // A worker's refusal (time budget, fault) depends on more than the text: it is not kept.
-    if (onMain || analyzed.analysis.refusal?.sqlstate !== SQLSTATE.statementTooComplex) this.cache.set(sql, analyzed);
-    return analyzed;
+  /**
+   * The plan of `sql` (statement-plan.ts): at once unless a worker analyses it. A string the read-only gate refuses
+   * throws its PgError (a worker's refusal rejects with it).
+   */
+  plan(sql: string): StatementPlan | Promise<StatementPlan> {
+    let entry = this.cache.get(sql);
+    if (!entry && sql.length <= this.cost.mainThreadChars()) {
+      entry = { analyzed: this.onMainThread(sql), plan: undefined };
+      this.cache.set(sql, entry);
+    }
+    if (entry) {
+      entry.plan ??= statementPlan(sql, entry.analyzed);
+      return entry.plan;
+    }
+    return this.inWorker(sql).then((analyzed) => {
+      // A worker's refusal (time budget, fault) depends on more than the text: it is not kept.
+      if (analyzed.analysis.refusal?.sqlstate !== SQLSTATE.statementTooComplex) this.cache.set(sql, { analyzed, plan: undefined });
+      return statementPlan(sql, analyzed);
+    });
   }
 
   /**
-   * Analyses SQL the client sent as `bytes` in `codec`; `text` decodes them. From WORKER_DECODES_BYTES on, the
+   * As plan, for SQL the client sent as `bytes` in `codec`; `text` decodes them. From WORKER_DECODES_BYTES on, the
    * worker that analyses the statement decodes it, and the main thread only if a plan needs the text.
    */
-  analyzeBytes(bytes: Buffer, codec: TextCodec, text: () => string): Promise<AnalyzedText> {
-    if (bytes.length < WORKER_DECODES_BYTES) return this.analyze(text());
-    return this.inWorker({ bytes, encoding: codec.name });
+  planBytes(bytes: Buffer, codec: TextCodec, text: () => string): StatementPlan | Promise<StatementPlan> {
+    if (bytes.length < WORKER_DECODES_BYTES) return this.plan(text());
+    return this.inWorker({ bytes, encoding: codec.name }).then((analyzed) => statementPlan(text, analyzed));
   }
 
   private onMainThread(sql: string): AnalyzedText {

@@ -7,10 +7,15 @@
  */
 import { checkSessionProperty } from '../config/session-properties.js';
 import { PgError } from '../pg/pg-error.js';
-import type { AnalyzedText } from './off-thread.js';
 import type { StatementBounds } from './statement-bounds.js';
 import type { PreparedChanges, TextAnalysis } from './statement-text.js';
 import type { RelationName } from './stream-tables.js';
+
+/** A string's analysis (statement-text.ts) and, per statement (by index), where its scan bounds come from. */
+export interface AnalyzedText {
+  analysis: TextAnalysis;
+  bounds: StatementBounds[];
+}
 
 /** A relation a statement may read rows of, and where the bounds its statement puts on the scan come from. */
 export interface RelationRead extends RelationName {

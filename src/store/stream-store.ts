@@ -299,15 +299,7 @@ export class StreamStore {
     try {
       await Promise.all(
         tables.map((table) => {
-          const bounds = asked.boundsFor?.(table);
-          const window = asked.windowFor?.(table);
-          const scan: ScanRequest = {
-            stopAt: asked.stopAt,
-            ...(bounds ? { bounds } : {}),
-            ...(window ? { window } : {}),
-            ...(asked.read ? { read: asked.read } : {}),
-            ...(asked.background ? { background: true } : {}),
-          };
+          const scan = scanOf(table, asked);
           const { ownerReads } = this.options;
           if (asked.maxStalenessMs) return catchUpUnlessFresh(table, scan, asked.maxStalenessMs, ownerReads, asked.onUnreadable);
           return this.options.followed ? catchUpUnlessFresh(table, scan, 0, ownerReads) : table.catchUp(scan);
@@ -317,4 +309,28 @@ export class StreamStore {
       if (timer) clearInterval(timer);
     }
   }
+
+  /**
+   * Whether a catch-up that accepts answers up to maxStalenessMs old has nothing to do: every table was read recently
+   * enough (its onUnreadable is called for a table whose stream cannot be read meanwhile). Then catchUp is not needed.
+   */
+  freshEnough(tables: StreamTable[], request: CatchUpRequest): boolean {
+    const bound = request.maxStalenessMs;
+    if (!bound || !tables.every((table) => table.freshFor(scanOf(table, request), bound))) return false;
+    for (const table of tables) if (table.failingSince) request.onUnreadable?.(table, table.failingSince);
+    return true;
+  }
+}
+
+/** What a catch-up reads of one table. */
+function scanOf(table: StreamTable, asked: CatchUpRequest): ScanRequest {
+  const bounds = asked.boundsFor?.(table);
+  const window = asked.windowFor?.(table);
+  return {
+    stopAt: asked.stopAt,
+    ...(bounds ? { bounds } : {}),
+    ...(window ? { window } : {}),
+    ...(asked.read ? { read: asked.read } : {}),
+    ...(asked.background ? { background: true } : {}),
+  };
 }

@@ -18,6 +18,7 @@ import { beginPasswordExchange } from './auth/password-exchange.js';
 import { inClientEncoding } from '../pg/message-encoding.js';
 import { BackendRelay } from './backend-relay.js';
 import { ConnectionState, messageVerdict } from './connection-state.js';
+import { InOrder, type Step } from './in-order.js';
 import { type SessionMetrics, SessionTurns, type StopReason } from './turns.js';
 import { backend } from '../pg/backend-messages.js';
 import { PgError, type ErrorFields } from '../pg/pg-error.js';
@@ -97,16 +98,13 @@ export class Session {
   private turns: SessionTurns | undefined;
   private readonly state = new ConnectionState();
   private startupParameters = new Map<string, string>();
-  private processing: Promise<void> = Promise.resolve();
+  private readonly inOrder: InOrder;
   private user = '';
   /** The client's IP address, which failed logins are counted against. */
   private readonly clientAddress: string;
   /** Gives back the session slot the authenticated login took. */
   private releaseSessionSlot: Release | undefined;
-  /**
-   * Until when the connection counts as a login in progress after it closes: a refused login's delay, which the
-   * authentication timeout must not cut short either.
-   */
+  /** Until when the connection counts as a login in progress after it closes: a refused login's delay, not cut short by the authentication timeout. */
   private loginHeld: Promise<void> | undefined;
 
   constructor(
@@ -123,6 +121,11 @@ export class Session {
     this.roles = services.roles;
     this.metrics = services.metrics;
     this.reader = new FrontendReader(PRE_LOGIN_MESSAGE_BYTES);
+    this.inOrder = new InOrder(
+      () => this.nextStep(),
+      (error) => this.fail(error),
+      () => this.state.closed,
+    );
     this.stream = socket;
     this.clientAddress = socket.remoteAddress ?? '';
     this.send = socketSink(socket);
@@ -151,31 +154,27 @@ export class Session {
         setImmediate(() => stream.resume());
       }
       // Messages are handled strictly in order; reading goes on while one is processed.
-      this.processing = this.processing.then(() => this.drain()).catch((error: unknown) => this.fail(error));
+      this.inOrder.run();
     });
     stream.on('error', (error) => this.logger.debug({ err: error }, 'client socket error'));
   }
 
-  private async drain(): Promise<void> {
-    while (!this.state.closed) {
-      if (this.state.beforeStartupMessage) {
-        const packet = this.reader.nextStartupPacket();
-        if (!packet) return;
-        await this.onStartupPacket(packet);
-      } else {
-        const message = this.reader.nextMessage();
-        if (!message) return;
-        if (message.refused !== undefined) {
-          // Its body is not read (tens of megabytes would cost every session): reading stops, and the connection
-          // ends once the client has had a moment to read why, as PostgreSQL ends one whose message it cannot take.
-          this.stream.pause();
-          await this.fatal({ sqlstate: SQLSTATE.statementTooComplex, message: message.refused });
-          setTimeout(() => this.stream.destroy(), 1_000).unref();
-          return;
-        }
-        await this.onMessage(message);
-      }
+  /** Takes the next startup packet or message read so far, and handles it (in-order.ts). */
+  private nextStep(): Step {
+    if (this.state.beforeStartupMessage) {
+      const packet = this.reader.nextStartupPacket();
+      return packet ? this.onStartupPacket(packet) : false;
     }
+    const message = this.reader.nextMessage();
+    if (!message) return false;
+    return (message.refused !== undefined ? this.refuseMessage(message.refused) : this.onMessage(message)) ?? true;
+  }
+
+  /** A message refused from its header: its body is not read, and the connection ends once the client could read why. */
+  private async refuseMessage(refused: string): Promise<void> {
+    this.stream.pause();
+    await this.fatal({ sqlstate: SQLSTATE.statementTooComplex, message: refused });
+    setTimeout(() => this.stream.destroy(), 1_000).unref();
   }
 
   private async onStartupPacket(packet: StartupPacket): Promise<void> {
@@ -365,12 +364,12 @@ export class Session {
     }).catch(() => undefined);
   }
 
-  private async onMessage(message: FrontendMessage): Promise<void> {
+  private onMessage(message: FrontendMessage): Promise<void> | undefined {
     const place = this.state.now;
     if (place.phase !== 'authenticating') return this.turns!.onMessage(message);
     const verdict = messageVerdict(place, message.type);
-    if (verdict === 'take') await place.exchange!.answer(message);
-    else if (verdict !== 'ignore') await this.fatal({ sqlstate: SQLSTATE.protocolViolation, message: verdict.violation });
+    if (verdict === 'take') return place.exchange!.answer(message);
+    return verdict === 'ignore' ? undefined : this.fatal({ sqlstate: SQLSTATE.protocolViolation, message: verdict.violation });
   }
 
   /** CancelRequest: a catch-up is stopped here, a statement in the engine by the engine. */

@@ -3,8 +3,8 @@ import type { Engine } from '../engine/engine.js';
 import type { CheckpointDefaults } from '../engine/roles.js';
 import { checkpointMode, saveCheckpoints, type CheckpointMode } from '../store/checkpoints.js';
 import { loadProgressText } from '../store/load-progress.js';
-import type { StreamStore } from '../store/stream-store.js';
-import type { ScanBounds, ScanProgress } from '../store/scan-request.js';
+import type { CatchUpRequest, StreamStore } from '../store/stream-store.js';
+import type { ScanBounds, ScanProgress, ScanWindow } from '../store/scan-request.js';
 import { SESSION_PROPERTIES, sessionPropertyValue } from '../config/session-properties.js';
 import { sessionScan } from '../store/session-scan.js';
 import { namesStatusTable, STATUS_TABLES } from '../store/status-tables.js';
@@ -16,7 +16,7 @@ import type { TextCodec } from '../pg/client-encoding.js';
 import { INTERNAL_COLUMNS } from '../catalog/definition.js';
 import type { ColumnVisibility } from '../sql/hidden-columns.js';
 import { StatementAnalyzer } from '../sql/off-thread.js';
-import { statementPlan, type RelationRead, type StatementPlan } from '../sql/statement-plan.js';
+import type { RelationRead, StatementPlan } from '../sql/statement-plan.js';
 import { prepareText, rewritesNothing, type StarContext } from '../sql/statement-text.js';
 import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
@@ -106,18 +106,19 @@ export class StatementExecutor {
 
   /**
    * Checks a client's SQL string with the read-only gate (every statement in it, before any runs) and
-   * returns its plan (sql/statement-plan.ts), which the catch-up and the engine's text are made from. A refused or
-   * unparsable string, or a session property set to a value it can never take, throws a PgError (the client's
-   * ErrorResponse). SQL that could take more than a few milliseconds to parse is analysed in a worker thread
-   * (sql/off-thread.ts), which sends its statements' scan bounds back as data.
+   * returns its plan (sql/statement-plan.ts), which the catch-up and the engine's text are made from: at once,
+   * unless SQL that could take more than a few milliseconds to parse is analysed in a worker thread
+   * (sql/off-thread.ts), which sends its statements' scan bounds back as data. A refused or unparsable string,
+   * or a session property set to a value it can never take, throws a PgError (the client's ErrorResponse; a
+   * worker's analysis rejects with it).
    */
-  async analyze(sql: string): Promise<StatementPlan> {
-    return statementPlan(sql, await this.analyzer.analyze(sql));
+  analyze(sql: string): StatementPlan | Promise<StatementPlan> {
+    return this.analyzer.plan(sql);
   }
 
   /** As analyze, for SQL the client sent as `bytes` in `codec` (`text` decodes them, only when needed: sql/off-thread.ts). */
-  async analyzeBytes(bytes: Buffer, codec: TextCodec, text: () => string): Promise<StatementPlan> {
-    return statementPlan(text, await this.analyzer.analyzeBytes(bytes, codec, text));
+  analyzeBytes(bytes: Buffer, codec: TextCodec, text: () => string): StatementPlan | Promise<StatementPlan> {
+    return this.analyzer.planBytes(bytes, codec, text);
   }
 
   /**
@@ -137,54 +138,33 @@ export class StatementExecutor {
     const scan = sessionScan(session.settings, this.store.windowDefaults(), statementStart);
     const mode = checkpointMode(session.settings, this.checkpointDefaults);
     const maxStalenessMs = sessionPropertyValue(session.settings, SESSION_PROPERTIES.maxStaleness) ?? this.store.defaultMaxStalenessMs();
-    const catchingUp = this.store
-      .catchUp(tables, {
-        stopAt: statementStart,
-        boundsFor: (table) => bounds.get(table),
-        ...(scan.window ? { windowFor: () => scan.window } : {}),
-        ...(scan.read ? { read: scan.read } : {}),
-        // Checkpoint mode needs exactly what its iteration saw up to its start.
-        ...(maxStalenessMs > 0 && !mode ? { maxStalenessMs } : {}),
-        onProgress: (progress) => {
-          reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message: progressMessage(progress) })).catch(() => undefined);
-        },
-        onUnreadable: (table, since) => {
-          const message =
-            `Kinesis stream "${table.definition.streamName}" cannot be read since ${since.toISOString()}: ` +
-            `table ${table.definition.schemaName}.${table.definition.tableName} answers from the records loaded before, within kinesql.max_staleness`;
-          const detail = table.lastError === undefined ? {} : { detail: table.lastError };
-          reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message, ...detail })).catch(() => undefined);
-        },
-      })
-      .catch((error: unknown) => {
-        const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
-        this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
-        throw readError;
-      });
-    const waitStarted = performance.now();
-    void catchingUp.then(
-      () => this.metrics?.catchUpFinished((performance.now() - waitStarted) / 1000),
-      () => undefined,
-    );
-    // `SELECT … FROM t LIMIT n` is answered by any n rows of its snapshot: once n are loaded and visible, the
-    // rest of the load goes on in the background (checkpoint mode needs the positions the whole read reaches).
-    const enough = mode ? undefined : this.rowsEnough(tables, relations);
-    const answerable = enough === undefined ? catchingUp : untilRowsVisible(this.engine, tables[0]!, enough, scan.window, catchingUp);
-    if (signal) {
-      answerable.catch(() => undefined);
-      signal.throwIfAborted();
-      let onAbort!: () => void;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(signal.reason as Error);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-      try {
-        await Promise.race([answerable, aborted]);
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-      }
+    const request: CatchUpRequest = {
+      stopAt: statementStart,
+      boundsFor: (table) => bounds.get(table),
+      ...(scan.window ? { windowFor: () => scan.window } : {}),
+      ...(scan.read ? { read: scan.read } : {}),
+      // Checkpoint mode needs exactly what its iteration saw up to its start.
+      ...(maxStalenessMs > 0 && !mode ? { maxStalenessMs } : {}),
+      onProgress: (progress) => {
+        reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message: progressMessage(progress) })).catch(() => undefined);
+      },
+      onUnreadable: (table, since) => {
+        const message =
+          `Kinesis stream "${table.definition.streamName}" cannot be read since ${since.toISOString()}: ` +
+          `table ${table.definition.schemaName}.${table.definition.tableName} answers from the records loaded before, within kinesql.max_staleness`;
+        const detail = table.lastError === undefined ? {} : { detail: table.lastError };
+        reply?.(backend.notice({ severity: 'NOTICE', sqlstate: SQLSTATE.successfulCompletion, message, ...detail })).catch(() => undefined);
+      },
+    };
+    // Tables read recently enough for the session's max_staleness: nothing to wait for, no timer, no race.
+    if (this.store.freshEnough(tables, request)) {
+      signal?.throwIfAborted();
+      this.metrics?.catchUpFinished(0);
     } else {
-      await answerable;
+      // `SELECT … FROM t LIMIT n` is answered by any n rows of its snapshot: once n are loaded and visible, the
+      // rest of the load goes on in the background (checkpoint mode needs the positions the whole read reaches).
+      const enough = mode ? undefined : this.rowsEnough(tables, relations);
+      await this.waitForCatchUp(tables, request, enough === undefined ? undefined : { rows: enough, window: scan.window }, signal);
     }
     for (const table of tables) {
       const notice = table.streamNotice();
@@ -197,6 +177,39 @@ export class StatementExecutor {
         ? new Date(statementStart.getTime() - this.store.windowDefaults().iterOffsetSeconds * 1000)
         : undefined;
     return { checkpoint: { mode, visibleFrom: windowStart, tables: tables.map((table) => ({ table, reached: table.reachedPositions() })) } };
+  }
+
+  /** Catches `tables` up as `request` says, until `enough` of its rows are visible when given; `signal` stops the wait. */
+  private async waitForCatchUp(
+    tables: StreamTable[],
+    request: CatchUpRequest,
+    enough: { rows: number; window: ScanWindow | undefined } | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const catchingUp = this.store.catchUp(tables, request).catch((error: unknown) => {
+      const readError = StreamReadError.from(error, tables.map((table) => table.definition.streamName).join(', '));
+      this.logger.warn({ err: error, stream: readError.streamName }, 'stream catch-up failed');
+      throw readError;
+    });
+    const waitStarted = performance.now();
+    void catchingUp.then(
+      () => this.metrics?.catchUpFinished((performance.now() - waitStarted) / 1000),
+      () => undefined,
+    );
+    const answerable = enough === undefined ? catchingUp : untilRowsVisible(this.engine, tables[0]!, enough.rows, enough.window, catchingUp);
+    if (!signal) return answerable;
+    answerable.catch(() => undefined);
+    signal.throwIfAborted();
+    let onAbort!: () => void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([answerable, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   /** n when the statements are one `SELECT … FROM t LIMIT n` of the one stream table they read (sql/limit-rows.ts). */

@@ -14,6 +14,7 @@ import type { ReadReplica } from '../engine/replica.js';
 import { backend } from '../pg/backend-messages.js';
 import { PgError, type ErrorFields } from '../pg/pg-error.js';
 import { inClientEncoding } from '../pg/message-encoding.js';
+import type { TextCodec } from '../pg/client-encoding.js';
 import { TransactionStatus } from '../pg/protocol-constants.js';
 import type { SettingChange } from '../sql/setting-changes.js';
 import type { RelationRead, StatementPlan } from '../sql/statement-plan.js';
@@ -21,11 +22,11 @@ import type { CaughtUp, SessionContext, StatementExecutor } from './statement-ex
 import type { SessionBackend } from '../engine/citus.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
 import { messageVerdict, type ConnectionState, type ExtendedPlace } from './connection-state.js';
-import { buildParse, parameterTypes, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
+import { batchBytes, planBatch, type BatchPlan } from './batch-plan.js';
+import { buildParse, SYNC, type ParseMessage } from './extended-messages.js';
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { engineQueryMessage } from './query-message.js';
-import { joinedBytes } from './joined-bytes.js';
 import { NamedStatements } from './named-statements.js';
 import { TurnCatchUp } from './turn-catch-up.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
@@ -137,54 +138,72 @@ export class SessionTurns {
     this.catchUp = new TurnCatchUp({ executor: this.executor, replica: this.replica, send: this.send, onReplayWait });
   }
 
-  async onMessage(message: FrontendMessage): Promise<void> {
+  /**
+   * Handles one client message: at once, with nothing to wait for, when it needs no catch-up and its SQL is
+   * analysed already or on this thread (then it returns undefined); otherwise the returned promise settles once
+   * it is handled.
+   */
+  onMessage(message: FrontendMessage): Promise<void> | undefined {
     const relay = this.relay;
     const place = this.state.now;
     const verdict = messageVerdict(place, message.type);
-    if (verdict === 'ignore') return;
-    if (verdict !== 'take') {
-      // After the replies to everything before it, as PostgreSQL reaches it only then.
-      await relay.whenIdle();
-      await this.session.fatal({ sqlstate: SQLSTATE.protocolViolation, message: verdict.violation });
-      return;
-    }
+    if (verdict === 'ignore') return undefined;
+    if (verdict !== 'take') return this.violation(verdict.violation);
     if (message.type === 'X') {
       relay.send(message.raw);
       this.session.end();
-      return;
+      return undefined;
     }
     if (place.phase === 'discarding') {
       // The Sync that ends the batch kinesql refused: its ReadyForQuery comes from the backend.
       this.state.move({ phase: 'ready' });
       relay.send(SYNC, this.answered(place.refusedWith));
-      return;
+      return undefined;
     }
     if (EXTENDED_MESSAGES.has(message.type)) {
       const batch: ExtendedPlace = place.phase === 'extended' ? place : { phase: 'extended', pending: [], flushed: false };
       if (batch !== place) this.state.move(batch);
       batch.pending.push(message);
-      if (message.type === 'S' || message.type === 'H') await this.onExtendedBatch(batch);
-      return;
+      return message.type === 'S' || message.type === 'H' ? this.onExtendedBatch(batch) : undefined;
     }
     // PostgreSQL runs the extended messages before a simple Query first, in the same implicit transaction, and
     // skips the Query when one of them failed: they go first, the Query behind them, unless kinesql refused one.
-    let before: string | undefined;
-    if (place.phase === 'extended' && place.pending.length > 0) {
-      place.pending.push(FLUSH);
-      await this.onExtendedBatch(place);
-      if (this.state.phase === 'discarding') return;
-      before = this.turnText();
-    }
-    if (message.type === 'Q') await this.onQuery(message, before);
-    else await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, 'fastpath');
-    // A Query ends the batch before it: the next Sync finds nothing pending.
+    if (place.phase === 'extended' && place.pending.length > 0) return this.afterBatch(place, message);
+    return this.onSimple(message);
+  }
+
+  /** After the replies to everything before it, as PostgreSQL reaches it only then. */
+  private async violation(violation: string): Promise<void> {
+    await this.relay.whenIdle();
+    await this.session.fatal({ sqlstate: SQLSTATE.protocolViolation, message: violation });
+  }
+
+  private async afterBatch(place: ExtendedPlace, message: FrontendMessage): Promise<void> {
+    place.pending.push(FLUSH);
+    await this.onExtendedBatch(place);
+    if (this.state.phase === 'discarding') return;
+    await this.onSimple(message, this.turnText());
+  }
+
+  /** A simple Query or a fastpath call; `before`: the SQL of the extended messages sent just before it, which its ReadyForQuery answers too. */
+  private onSimple(message: FrontendMessage, before?: string): Promise<void> | undefined {
+    const handled =
+      message.type === 'Q'
+        ? this.onQuery(message, before)
+        : this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, 'fastpath');
+    if (handled) return handled.then(() => this.queryEnded());
+    this.queryEnded();
+    return undefined;
+  }
+
+  /** A Query ends the batch before it: the next Sync finds nothing pending. */
+  private queryEnded(): void {
     if (this.state.phase === 'extended') this.state.move({ phase: 'ready' });
   }
 
   // ---- simple query ------------------------------------------------------------------------------
 
-  /** `before`: the SQL of the extended messages sent just before it, which the Query's ReadyForQuery answers too. */
-  private async onQuery(message: FrontendMessage, before?: string): Promise<void> {
+  private onQuery(message: FrontendMessage, before?: string): Promise<void> | undefined {
     this.turnStarted = performance.now();
     const codec = this.relay.codec;
     const bytes = new BodyReader(message.body).cstringBytes();
@@ -192,68 +211,74 @@ export class SessionTurns {
     let decoded: string | undefined;
     const sql = (): string => (decoded ??= codec.decode(bytes));
     this.turnText = before ? () => `${before}; ${sql()}` : sql;
-    let plan: StatementPlan;
+    let planned: StatementPlan | Promise<StatementPlan>;
     try {
-      plan = await this.executor.analyzeBytes(bytes, codec, sql);
+      planned = this.executor.analyzeBytes(bytes, codec, sql);
     } catch (error) {
-      if (!failsStatement(error)) throw error;
-      await this.refuse(error, 'query');
-      return;
+      return this.refuseFailed(error, 'query');
     }
-    const relations = [...plan.relations, ...this.named.executedRelations(plan.prepared.executes)];
-    const build = async (context: SessionContext): Promise<Buffer> => engineQueryMessage(message, sql(), this.executor.prepareSql(plan, context), codec);
-    await this.forward(relations, build, 'query', plan.text.settingChanges);
+    if (planned instanceof Promise) {
+      return planned.then(
+        (plan) => this.runQuery(message, plan, sql, codec),
+        (error: unknown) => this.refuseFailed(error, 'query'),
+      );
+    }
+    return this.runQuery(message, planned, sql, codec);
+  }
+
+  private runQuery(message: FrontendMessage, plan: StatementPlan, sql: () => string, codec: TextCodec): Promise<void> | undefined {
+    const executes = plan.prepared.executes;
+    const relations = executes.length === 0 ? plan.relations : [...plan.relations, ...this.named.executedRelations(executes)];
+    const build = (context: SessionContext): Buffer => engineQueryMessage(message, sql(), this.executor.prepareSql(plan, context), codec);
+    const forwarded = this.forward(relations, build, 'query', plan.text.settingChanges);
+    if (forwarded) return forwarded.then(() => this.named.applySql(plan.prepared));
     this.named.applySql(plan.prepared);
+    return undefined;
   }
 
   // ---- extended protocol -------------------------------------------------------------------------
 
-  private async onExtendedBatch(place: ExtendedPlace): Promise<void> {
+  private onExtendedBatch(place: ExtendedPlace): Promise<void> | undefined {
     this.turnStarted = performance.now();
     const batch = place.pending.splice(0);
+    const codec = this.relay.codec;
     // Each Parse is read once: its text may be megabytes, which only the workers analyse (off-thread.ts).
     const decoded = new Map<FrontendMessage, ParseMessage>();
-    const batchText = this.named.textOfBatch(batch, decoded, this.relay.codec);
+    const batchText = this.named.textOfBatch(batch, decoded, codec);
     this.turnText = () => batchText;
     const ends: TurnEnd = batch.at(-1)?.type === 'S' ? 'sync' : 'flush';
-    const relations: RelationRead[] = [];
-    const changes: SettingChange[] = [];
-    const codec = this.relay.codec;
-    const parses = new Map<FrontendMessage, { parse: ParseMessage; plan: StatementPlan }>();
+    let planned: BatchPlan | Promise<BatchPlan>;
     try {
-      for (const message of batch) {
-        if (message.type === 'P') {
-          const parse = decoded.get(message) ?? readParse(message.body, codec);
-          refuseRoleParameters(parse);
-          const plan = await this.executor.analyze(parse.query);
-          this.named.parsed(parse.name, plan);
-          parses.set(message, { parse, plan });
-        } else if (message.type === 'B') {
-          const bind = readBind(message.body);
-          relations.push(...this.named.bound(bind.portal, bind.statement));
-        } else if (message.type === 'E') {
-          changes.push(...this.named.executed(readExecute(message.body).portal));
-        } else if (message.type === 'C') {
-          this.named.closed(readTarget(message.body, 'Close'));
-        }
-      }
+      planned = planBatch(batch, decoded, { named: this.named, analyze: (sql) => this.executor.analyze(sql), codec });
     } catch (error) {
-      if (!failsStatement(error)) throw error;
-      await this.refuse(error, ends);
-      return;
+      return this.refuseFailed(error, ends);
     }
-    const build = async (context: SessionContext): Promise<Buffer> => {
-      const out: Buffer[] = [];
-      for (const message of batch) {
-        const parsed = parses.get(message);
-        const query = parsed ? this.executor.prepareSql(parsed.plan, context) : undefined;
-        out.push(!parsed || query === parsed.parse.query ? message.raw : buildParse({ ...parsed.parse, query: query! }, codec));
-      }
-      return joinedBytes(out);
-    };
-    await this.forward(relations, build, ends, changes);
-    // Unless the forward was refused (and moved the connection itself).
+    if (planned instanceof Promise) {
+      return planned.then(
+        (plan) => this.forwardBatch(plan, ends, codec),
+        (error: unknown) => this.refuseFailed(error, ends),
+      );
+    }
+    return this.forwardBatch(planned, ends, codec);
+  }
+
+  private forwardBatch(plan: BatchPlan, ends: TurnEnd, codec: TextCodec): Promise<void> | undefined {
+    const build = (context: SessionContext): Buffer => batchBytes(plan, (statement) => this.executor.prepareSql(statement, context), codec);
+    const forwarded = this.forward(plan.relations, build, ends, plan.changes);
+    if (forwarded) return forwarded.then(() => this.batchForwarded(ends));
+    this.batchForwarded(ends);
+    return undefined;
+  }
+
+  /** The batch went to the backend (unless the forward was refused, and moved the connection itself). */
+  private batchForwarded(ends: TurnEnd): void {
     if (this.state.phase === 'extended') this.state.move(ends === 'sync' ? { phase: 'ready' } : { phase: 'extended', pending: [], flushed: true });
+  }
+
+  /** A statement's error is reported as kinesql's refusal (refuse); anything else ends the session. */
+  private refuseFailed(error: unknown, ends: TurnEnd): Promise<void> {
+    if (!failsStatement(error)) throw error;
+    return this.refuse(error, ends);
   }
 
   // ---- forwarding --------------------------------------------------------------------------------
@@ -295,46 +320,58 @@ export class SessionTurns {
    * it read them from the backend first. A catch-up that fails (or is cancelled) is reported instead of running
    * the statement.
    */
-  private async forward(
+  private forward(
     relations: RelationRead[],
-    build: (context: SessionContext) => Promise<Buffer>,
+    build: (context: SessionContext) => Buffer,
+    ends: TurnEnd,
+    changes: readonly SettingChange[],
+  ): Promise<void> | undefined {
+    if (this.executor.mayReadStreams(relations)) return this.forwardCaughtUp(relations, build, ends, changes);
+    this.sendTurn(build(this.context), ends, changes);
+    return undefined;
+  }
+
+  private async forwardCaughtUp(
+    relations: RelationRead[],
+    build: (context: SessionContext) => Buffer,
     ends: TurnEnd,
     changes: readonly SettingChange[],
   ): Promise<void> {
     const relay = this.relay;
     let caughtUp: CaughtUp = {};
-    if (this.executor.mayReadStreams(relations)) {
-      await relay.whenIdle();
-      // A failed block, or a batch before the statement that failed, makes the backend skip it: no catch-up.
-      if (relay.status !== TransactionStatus.Failed && !relay.skippingToSync) {
-        // Between a Flush and its Sync the backend cannot be asked (asyncpg's Parse, Describe, Flush, then Bind,
-        // Execute, Sync): the settings known last stand, and the catch-up comes all the same.
-        if (this.settings.unknown && !this.state.awaitingSync) {
-          const read = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
-          if (read) this.settings.learned(read, relay.status);
-        }
-        this.useSettings(this.settings.preview(changes));
-        try {
-          caughtUp = await this.catchUp.run(relations, this.context, timeoutMs(this.context.settings?.get('statement_timeout')));
-        } catch (error) {
-          if (!failsStatement(error)) throw error;
-          await this.refuse(error, ends);
-          return;
-        }
+    await relay.whenIdle();
+    // A failed block, or a batch before the statement that failed, makes the backend skip it: no catch-up.
+    if (relay.status !== TransactionStatus.Failed && !relay.skippingToSync) {
+      // Between a Flush and its Sync the backend cannot be asked (asyncpg's Parse, Describe, Flush, then Bind,
+      // Execute, Sync): the settings known last stand, and the catch-up comes all the same.
+      if (this.settings.unknown && !this.state.awaitingSync) {
+        const read = readSettingsReply(await relay.exchange(READ_SETTINGS_EXCHANGE));
+        if (read) this.settings.learned(read, relay.status);
+      }
+      this.useSettings(this.settings.preview(changes));
+      try {
+        caughtUp = await this.catchUp.run(relations, this.context, timeoutMs(this.context.settings?.get('statement_timeout')));
+      } catch (error) {
+        if (!failsStatement(error)) throw error;
+        await this.refuse(error, ends);
+        return;
       }
     }
-    const bytes = await build(this.context);
-    if (ends !== 'flush') relay.send(bytes, this.answered(undefined, changes));
-    else {
-      this.settings.sent(changes, false);
-      relay.send(bytes);
-    }
+    this.sendTurn(build(this.context), ends, changes);
     if (caughtUp.checkpoint) {
       const errorsBefore = relay.errors;
       await relay.whenIdle();
       if (relay.errors === errorsBefore && relay.status !== TransactionStatus.Failed) {
         await this.executor.afterStatement(caughtUp).catch((error: unknown) => this.logger.warn({ err: error }, 'checkpoint not saved'));
       }
+    }
+  }
+
+  private sendTurn(bytes: Buffer, ends: TurnEnd, changes: readonly SettingChange[]): void {
+    if (ends !== 'flush') this.relay.send(bytes, this.answered(undefined, changes));
+    else {
+      this.settings.sent(changes, false);
+      this.relay.send(bytes);
     }
   }
 
@@ -402,19 +439,6 @@ export class SessionTurns {
   }
 }
 
-/** regrole and regrole[]: the engine would read a parameter of either with the regrole type's own input. */
-const ROLE_PARAMETER_TYPES = new Set([4096, 4097]);
-
-/**
- * A parameter declared regrole would be read by the engine's regrole input, which knows every login of the
- * engine; kinesql checks a role given in SQL text (sql/role-probes.ts), so it asks for it there.
- */
-function refuseRoleParameters(parse: ParseMessage): void {
-  if (!parameterTypes(parse).some((type) => ROLE_PARAMETER_TYPES.has(type))) return;
-  throw new PgError('kinesql does not accept parameters declared regrole', SQLSTATE.featureNotSupported, {
-    hint: 'Send the role as text and cast it in the statement: $1::regrole.',
-  });
-}
 /**
  * A statement's error (ERROR): kinesql's refusal, an unparsable message of a batch, a session property it
  * cannot take, a catch-up that failed or was cancelled, a read replica that could not follow. A FATAL one
