@@ -15,10 +15,25 @@ import { jsonDatum } from './registry-framing.js';
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
 /**
- * Number tokens that a binary double may not hold exactly: 16 or more digits (dots included, to be safe)
- * or an exponent. Only payloads containing one pay for the slower lossless parser.
+ * Whether the text may hold a number token that a binary double does not hold exactly: a run of 16 or more
+ * digits (dots included, to be safe), or a digit followed by an exponent letter. Only payloads where this
+ * holds pay for the slower lossless parser. A loop, not the regular expression /[0-9.]{16}|[0-9][eE]/ it
+ * stands for: that took about a third of JSON.parse's time on the bench's records.
  */
-const MAYBE_LOSSY_NUMBER = /[0-9.]{16}|[0-9][eE]/;
+export function mayHoldLossyNumber(text: string): boolean {
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x30 && code <= 0x39) {
+      if (++run >= 16) return true;
+      const next = text.charCodeAt(i + 1);
+      if (next === 0x65 || next === 0x45) return true;
+    } else if (code === 0x2e) {
+      if (++run >= 16) return true;
+    } else run = 0;
+  }
+  return false;
+}
 
 /** What parseJson gives for text that is not JSON. */
 const NOT_JSON = Symbol('not JSON');
@@ -69,7 +84,7 @@ export function createJsonDecoder(message: MessageDefinition): MessageDecoder {
     decode(payload: Uint8Array, matches?: MappingMatches): DecodedRow {
       let text = utf8.decode(jsonDatum(payload));
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      const lossless = MAYBE_LOSSY_NUMBER.test(text);
+      const lossless = mayHoldLossyNumber(text);
       const root = parseJson(text, lossless);
       if (root === NOT_JSON) return invalidRow();
       const values: (string | null)[] = new Array<string | null>(fields.length);

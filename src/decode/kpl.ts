@@ -85,9 +85,12 @@ function parseAggregatedRecord(message: Uint8Array): UserRecord[] {
   });
 }
 
+/** What almost every record is: one answer for all of them. */
+const PLAIN: DeaggregateResult = Object.freeze({ kind: 'plain' });
+
 /** Splits a KPL-aggregated record into its user records; `plain` when the record is not aggregated. */
 export function deaggregate(data: Uint8Array): DeaggregateResult {
-  if (!hasKplMagic(data)) return { kind: 'plain' };
+  if (!hasKplMagic(data)) return PLAIN;
   if (data.length < KPL_MAGIC.length + KPL_DIGEST_BYTES) return { kind: 'corrupt', error: 'KPL record shorter than magic and digest' };
   const message = data.subarray(KPL_MAGIC.length, data.length - KPL_DIGEST_BYTES);
   const digest = data.subarray(data.length - KPL_DIGEST_BYTES);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { createDecoder } from '../../src/decode/index.js';
+import { mayHoldLossyNumber } from '../../src/decode/json.js';
 import { bytes, messageDefinition, type FieldSpec } from './helpers.js';
 
 function decodeJson(specs: FieldSpec[], payload: string) {
@@ -129,5 +131,20 @@ describe('json decoder', () => {
       /field "when".*unknown dataFormat/,
     );
     expect(() => createDecoder(messageDefinition('json', [{ name: 'when', type: 'timestamp', dataFormat: 'custom-date-time' }]))).toThrow(/field "when"/);
+  });
+});
+
+describe('which JSON texts take the lossless parser', () => {
+  it('those with a run of 16 digits or dots, or a digit before an exponent letter', () => {
+    const pattern = /[0-9.]{16}|[0-9][eE]/;
+    const text = fc.array(fc.constantFrom('0', '7', '9', '.', 'e', 'E', ' ', '"', ':', '-', 'x', '/', ':'), { maxLength: 40 }).map((chars) => chars.join(''));
+    fc.assert(
+      fc.property(text, (value) => {
+        expect(mayHoldLossyNumber(value)).toBe(pattern.test(value));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(['{"id": 1234567890123456}', '{"x": 1e5}', '{"x": 1.5E-3}', '{"s": "1234567.89012345"}'].map(mayHoldLossyNumber)).toEqual([true, true, true, true]);
+    expect(['{"id": 123456789012345}', '{"e": "e5"}', '{"x": -0.5, "y": "E"}'].map(mayHoldLossyNumber)).toEqual([false, false, false]);
   });
 });
