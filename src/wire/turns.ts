@@ -21,13 +21,14 @@ import type { CaughtUp, SessionContext, StatementExecutor } from './statement-ex
 import type { SessionBackend } from '../engine/citus.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
 import { messageVerdict, type ConnectionState, type ExtendedPlace } from './connection-state.js';
-import { buildParse, parameterTypes, readBind, readExecute, readParse, readTarget, SYNC, type ParseMessage } from './extended-messages.js';
+import { buildParse, parameterTypes, readBind, readExecute, readParse, readTarget, SYNC, type ReadParse } from './extended-messages.js';
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { engineQueryMessage } from './query-message.js';
 import { joinedBytes } from './joined-bytes.js';
 import { NamedStatements } from './named-statements.js';
 import { TurnCatchUp } from './turn-catch-up.js';
+import { ClientSql, type TurnText } from './turn-text.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
 import type { TrackedSettings } from './tracked-settings.js';
 import { typedMessage } from '../pg/framing.js';
@@ -63,7 +64,7 @@ export type StopReason = 'user' | 'timeout';
 export interface FinishedStatement {
   user: string;
   /** The SQL of the turn (for an Execute of a statement prepared earlier, its text when known). */
-  text: string;
+  text: TurnText;
   sqlstate?: string;
   rows?: number;
 }
@@ -96,7 +97,7 @@ export class SessionTurns {
   /** When the turn being handled arrived (performance.now()), for its latency. */
   private turnStarted = 0;
   /** The SQL of the turn being handled, for the statement log. */
-  private turnText: () => string = () => '';
+  private turnText: TurnText = [];
   private readonly named = new NamedStatements();
   private context: SessionContext;
   /** The values `context` was made from. */
@@ -168,12 +169,12 @@ export class SessionTurns {
     }
     // PostgreSQL runs the extended messages before a simple Query first, in the same implicit transaction, and
     // skips the Query when one of them failed: they go first, the Query behind them, unless kinesql refused one.
-    let before: string | undefined;
+    let before: TurnText = [];
     if (place.phase === 'extended' && place.pending.length > 0) {
       place.pending.push(FLUSH);
       await this.onExtendedBatch(place);
       if (this.state.phase === 'discarding') return;
-      before = this.turnText();
+      before = this.turnText;
     }
     if (message.type === 'Q') await this.onQuery(message, before);
     else await this.refuse({ sqlstate: SQLSTATE.featureNotSupported, message: 'fastpath function calls are not supported' }, 'fastpath');
@@ -184,24 +185,24 @@ export class SessionTurns {
   // ---- simple query ------------------------------------------------------------------------------
 
   /** `before`: the SQL of the extended messages sent just before it, which the Query's ReadyForQuery answers too. */
-  private async onQuery(message: FrontendMessage, before?: string): Promise<void> {
+  private async onQuery(message: FrontendMessage, before: TurnText): Promise<void> {
     this.turnStarted = performance.now();
     const codec = this.relay.codec;
-    const bytes = new BodyReader(message.body).cstringBytes();
-    // Decoded when first needed: a long statement is decoded by the worker that analyses it, and here only to run.
-    let decoded: string | undefined;
-    const sql = (): string => (decoded ??= codec.decode(bytes));
-    this.turnText = before ? () => `${before}; ${sql()}` : sql;
+    // Decoded when first needed: a long statement is decoded by the worker that analyses it, and here only to be
+    // rewritten (or written anew in another encoding) for the engine.
+    const sql = new ClientSql(new BodyReader(message.body).cstringBytes(), codec);
+    this.turnText = [...before, sql];
     let plan: StatementPlan;
     try {
-      plan = await this.executor.analyzeBytes(bytes, codec, sql);
+      plan = await this.executor.analyzeBytes(sql.bytes, codec, () => sql.text);
     } catch (error) {
       if (!failsStatement(error)) throw error;
       await this.refuse(error, 'query');
       return;
     }
     const relations = [...plan.relations, ...this.named.executedRelations(plan.prepared.executes)];
-    const build = async (context: SessionContext): Promise<Buffer> => engineQueryMessage(message, sql(), this.executor.prepareSql(plan, context), codec);
+    const build = async (context: SessionContext): Promise<Buffer> =>
+      engineQueryMessage(message, () => sql.text, this.executor.engineSql(plan, context), codec);
     await this.forward(relations, build, 'query', plan.text.settingChanges);
     this.named.applySql(plan.prepared);
   }
@@ -211,21 +212,21 @@ export class SessionTurns {
   private async onExtendedBatch(place: ExtendedPlace): Promise<void> {
     this.turnStarted = performance.now();
     const batch = place.pending.splice(0);
-    // Each Parse is read once: its text may be megabytes, which only the workers analyse (off-thread.ts).
-    const decoded = new Map<FrontendMessage, ParseMessage>();
-    const batchText = this.named.textOfBatch(batch, decoded, this.relay.codec);
-    this.turnText = () => batchText;
+    const codec = this.relay.codec;
+    // Each Parse is read once, its SQL left undecoded: a text of megabytes is decoded by the worker that
+    // analyses it (off-thread.ts), and here only to be rewritten for the engine.
+    const read = new Map<FrontendMessage, ReadParse>();
+    this.turnText = this.named.textOfBatch(batch, read, codec);
     const ends: TurnEnd = batch.at(-1)?.type === 'S' ? 'sync' : 'flush';
     const relations: RelationRead[] = [];
     const changes: SettingChange[] = [];
-    const codec = this.relay.codec;
-    const parses = new Map<FrontendMessage, { parse: ParseMessage; plan: StatementPlan }>();
+    const parses = new Map<FrontendMessage, { parse: ReadParse; plan: StatementPlan }>();
     try {
       for (const message of batch) {
         if (message.type === 'P') {
-          const parse = decoded.get(message) ?? readParse(message.body, codec);
+          const parse = read.get(message) ?? readParse(message.body, codec);
           refuseRoleParameters(parse);
-          const plan = await this.executor.analyze(parse.query);
+          const plan = await this.executor.analyzeBytes(parse.sql.bytes, codec, () => parse.sql.text);
           this.named.parsed(parse.name, plan);
           parses.set(message, { parse, plan });
         } else if (message.type === 'B') {
@@ -246,8 +247,9 @@ export class SessionTurns {
       const out: Buffer[] = [];
       for (const message of batch) {
         const parsed = parses.get(message);
-        const query = parsed ? this.executor.prepareSql(parsed.plan, context) : undefined;
-        out.push(!parsed || query === parsed.parse.query ? message.raw : buildParse({ ...parsed.parse, query: query! }, codec));
+        const query = parsed && this.executor.engineSql(parsed.plan, context);
+        const unchanged = !parsed || query === undefined || query === parsed.parse.sql.text;
+        out.push(unchanged ? message.raw : buildParse({ name: parsed.parse.name, query, rest: parsed.parse.rest }, codec));
       }
       return joinedBytes(out);
     };
@@ -271,10 +273,7 @@ export class SessionTurns {
     const finish = (outcome: 'ok' | 'error' | 'refused', sqlstate?: string, rows?: number) =>
       metrics?.statementFinished(outcome, (performance.now() - started) / 1000, {
         user: this.user,
-        // Decoded only if the statement log prints it.
-        get text() {
-          return text();
-        },
+        text,
         ...(sqlstate !== undefined ? { sqlstate } : {}),
         ...(rows !== undefined ? { rows } : {}),
       });
@@ -409,7 +408,7 @@ const ROLE_PARAMETER_TYPES = new Set([4096, 4097]);
  * A parameter declared regrole would be read by the engine's regrole input, which knows every login of the
  * engine; kinesql checks a role given in SQL text (sql/role-probes.ts), so it asks for it there.
  */
-function refuseRoleParameters(parse: ParseMessage): void {
+function refuseRoleParameters(parse: ReadParse): void {
   if (!parameterTypes(parse).some((type) => ROLE_PARAMETER_TYPES.has(type))) return;
   throw new PgError('kinesql does not accept parameters declared regrole', SQLSTATE.featureNotSupported, {
     hint: 'Send the role as text and cast it in the statement: $1::regrole.',
