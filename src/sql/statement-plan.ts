@@ -46,7 +46,8 @@ const UNBOUNDED: StatementBounds = { boundsFor: () => undefined, readsNoRows: ()
 /**
  * The plan of `sql` from its analysis. A string the read-only gate refuses, or a session property set to a
  * value it can never take, throws a PgError (the client's ErrorResponse). `sql` may be a function that
- * decodes it: a refused statement's text is never needed.
+ * decodes it, called when the plan's `sql` is first read: the text of a refused statement, or of one the engine
+ * gets as the client sent it, is never needed.
  */
 export function statementPlan(sql: string | (() => string), { analysis, bounds }: AnalyzedText): StatementPlan {
   if (analysis.refusal) {
@@ -63,5 +64,16 @@ export function statementPlan(sql: string | (() => string), { analysis, bounds }
     ...rest,
     prepares: prepares.map(([name, named, statement]): [string, RelationRead[]] => [name, named.map((relation) => read(relation, statement))]),
   };
-  return { sql: typeof sql === 'string' ? sql : sql(), relations, properties, prepared, text: analysis };
+  const decode = typeof sql === 'string' ? () => sql : sql;
+  let decoded: string | undefined;
+  return {
+    get sql() {
+      decoded ??= decode();
+      return decoded;
+    },
+    relations,
+    properties,
+    prepared,
+    text: analysis,
+  };
 }

@@ -9,9 +9,10 @@ import { PgError } from '../pg/pg-error.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import type { SettingChange } from '../sql/setting-changes.js';
 import type { RelationRead, StatementPlan } from '../sql/statement-plan.js';
-import { buildParse, parameterTypes, readBind, readExecute, readParse, readTarget, type ParseMessage } from './extended-messages.js';
+import { buildParse, parameterTypes, readBind, readExecute, readParse, readTarget, type ReadParse } from './extended-messages.js';
 import type { FrontendMessage } from './frontend-reader.js';
 import { joinedBytes } from './joined-bytes.js';
+import type { ClientSql } from './turn-text.js';
 import type { NamedStatements } from './named-statements.js';
 
 export interface BatchPlan {
@@ -19,13 +20,13 @@ export interface BatchPlan {
   readonly relations: RelationRead[];
   readonly changes: SettingChange[];
   /** Each Parse message, read, with its plan. */
-  readonly parses: Map<FrontendMessage, { parse: ParseMessage; plan: StatementPlan }>;
+  readonly parses: Map<FrontendMessage, { parse: ReadParse; plan: StatementPlan }>;
 }
 
 /** What planning a batch needs: its statements by name, and the analysis of a Parse's SQL (statement-executor.ts). */
 export interface BatchPlanning {
   named: NamedStatements;
-  analyze(sql: string): StatementPlan | Promise<StatementPlan>;
+  analyze(sql: ClientSql): StatementPlan | Promise<StatementPlan>;
   codec: TextCodec;
 }
 
@@ -35,20 +36,20 @@ export interface BatchPlanning {
  */
 export function planBatch(
   batch: readonly FrontendMessage[],
-  decoded: ReadonlyMap<FrontendMessage, ParseMessage>,
+  decoded: ReadonlyMap<FrontendMessage, ReadParse>,
   planning: BatchPlanning,
 ): BatchPlan | Promise<BatchPlan> {
   return planFrom({ batch, relations: [], changes: [], parses: new Map() }, 0, decoded, planning);
 }
 
-function planFrom(plan: BatchPlan, from: number, decoded: ReadonlyMap<FrontendMessage, ParseMessage>, planning: BatchPlanning): BatchPlan | Promise<BatchPlan> {
+function planFrom(plan: BatchPlan, from: number, decoded: ReadonlyMap<FrontendMessage, ReadParse>, planning: BatchPlanning): BatchPlan | Promise<BatchPlan> {
   const { named, codec } = planning;
   for (let index = from; index < plan.batch.length; index += 1) {
     const message = plan.batch[index]!;
     if (message.type === 'P') {
       const parse = decoded.get(message) ?? readParse(message.body, codec);
       refuseRoleParameters(parse);
-      const planned = planning.analyze(parse.query);
+      const planned = planning.analyze(parse.sql);
       if (planned instanceof Promise) {
         return planned.then((statement) => {
           parsed(plan, message, parse, statement, named);
@@ -68,18 +69,20 @@ function planFrom(plan: BatchPlan, from: number, decoded: ReadonlyMap<FrontendMe
   return plan;
 }
 
-function parsed(plan: BatchPlan, message: FrontendMessage, parse: ParseMessage, statement: StatementPlan, named: NamedStatements): void {
+function parsed(plan: BatchPlan, message: FrontendMessage, parse: ReadParse, statement: StatementPlan, named: NamedStatements): void {
   named.parsed(parse.name, statement);
   plan.parses.set(message, { parse, plan: statement });
 }
 
 /** The bytes the backend gets for the batch: each Parse with the engine's text of its SQL (`engineSql`), the rest as the client sent them. */
-export function batchBytes(plan: BatchPlan, engineSql: (statement: StatementPlan) => string, codec: TextCodec): Buffer {
+export function batchBytes(plan: BatchPlan, engineSql: (statement: StatementPlan) => string | undefined, codec: TextCodec): Buffer {
   const out: Buffer[] = [];
   for (const message of plan.batch) {
     const parsed = plan.parses.get(message);
-    const query = parsed ? engineSql(parsed.plan) : undefined;
-    out.push(!parsed || query === parsed.parse.query ? message.raw : buildParse({ ...parsed.parse, query: query! }, codec));
+    // undefined: the client's own text, which need not even be decoded
+    const query = parsed && engineSql(parsed.plan);
+    const unchanged = !parsed || query === undefined || query === parsed.parse.sql.text;
+    out.push(unchanged ? message.raw : buildParse({ name: parsed.parse.name, query, rest: parsed.parse.rest }, codec));
   }
   return joinedBytes(out);
 }
@@ -91,7 +94,7 @@ const ROLE_PARAMETER_TYPES = new Set([4096, 4097]);
  * A parameter declared regrole would be read by the engine's regrole input, which knows every login of the
  * engine; kinesql checks a role given in SQL text (sql/role-probes.ts), so it asks for it there.
  */
-function refuseRoleParameters(parse: ParseMessage): void {
+function refuseRoleParameters(parse: ReadParse): void {
   if (!parameterTypes(parse).some((type) => ROLE_PARAMETER_TYPES.has(type))) return;
   throw new PgError('kinesql does not accept parameters declared regrole', SQLSTATE.featureNotSupported, {
     hint: 'Send the role as text and cast it in the statement: $1::regrole.',

@@ -3,10 +3,12 @@
  * Bind uses) or sends itself. Everything after the names (parameter types, formats, values) is copied
  * byte for byte.
  */
-import type { TextCodec } from '../pg/client-encoding.js';
+import { UTF8_CODEC, type TextCodec } from '../pg/client-encoding.js';
 import { cstring, int32, typedMessage } from '../pg/framing.js';
 import { BodyReader, ProtocolViolation } from './frontend-reader.js';
+import { ClientSql } from './turn-text.js';
 
+/** A Parse message as kinesql writes it. */
 export interface ParseMessage {
   name: string;
   query: string;
@@ -14,18 +16,26 @@ export interface ParseMessage {
   rest: Buffer;
 }
 
-/** A Parse message; its query read in the session's client encoding. */
-export function readParse(body: Buffer, codec?: TextCodec): ParseMessage {
+/** A Parse message as a client sent it: its SQL left in the client's bytes until it is needed (turn-text.ts). */
+export interface ReadParse {
+  name: string;
+  sql: ClientSql;
+  /** Parameter type count and OIDs, as sent. */
+  rest: Buffer;
+}
+
+/** A Parse message; its query in the session's client encoding. */
+export function readParse(body: Buffer, codec: TextCodec = UTF8_CODEC): ReadParse {
   const reader = new BodyReader(body);
   const name = reader.cstring();
-  const query = reader.cstring(codec);
+  const sql = new ClientSql(reader.cstringBytes(), codec);
   const rest = reader.bytes(reader.remaining);
   if (rest.length < 2 || rest.length !== 2 + 4 * rest.readInt16BE(0)) throw new ProtocolViolation('invalid message format');
-  return { name, query, rest };
+  return { name, sql, rest };
 }
 
 /** The parameter type OIDs a Parse declares (0: left to the server). */
-export function parameterTypes(message: ParseMessage): number[] {
+export function parameterTypes(message: { rest: Buffer }): number[] {
   return Array.from({ length: message.rest.readInt16BE(0) }, (_, i) => message.rest.readUInt32BE(2 + 4 * i));
 }
 

@@ -7,8 +7,9 @@
 import type { SettingChange } from '../sql/setting-changes.js';
 import { NO_PREPARED_CHANGES, type PreparedPlan, type RelationRead, type StatementPlan } from '../sql/statement-plan.js';
 import type { TextCodec } from '../pg/client-encoding.js';
-import { readBind, readParse, type ParseMessage, type TargetMessage } from './extended-messages.js';
+import { readBind, readParse, type ReadParse, type TargetMessage } from './extended-messages.js';
 import type { FrontendMessage } from './frontend-reader.js';
+import type { ClientSql, TurnText } from './turn-text.js';
 
 /** A prepared statement (protocol Parse or SQL PREPARE): the stream tables it reads, what it sets, the prepared statements it runs or changes. */
 interface PreparedStatement {
@@ -21,33 +22,34 @@ interface PreparedStatement {
 
 export class NamedStatements {
   /** The SQL of each prepared statement by name, for the statement log of a later Execute. */
-  private readonly texts = new Map<string, string>();
+  private readonly texts = new Map<string, string | ClientSql>();
   private readonly statements = new Map<string, PreparedStatement>();
   /** The prepared statement each portal was bound to. */
   private readonly portals = new Map<string, string>();
 
   /**
-   * The SQL a batch runs, for the statement log: its Parse texts (each Parse read into `decoded`, and its text
+   * The SQL a batch runs, for the statement log: its Parse texts (each Parse read into `read`, and its text
    * kept by name), or the texts of the statements its Binds run (malformed messages are the batch's own error to
    * report).
    */
-  textOfBatch(batch: readonly FrontendMessage[], decoded: Map<FrontendMessage, ParseMessage>, codec: TextCodec): string {
-    const texts: string[] = [];
+  textOfBatch(batch: readonly FrontendMessage[], read: Map<FrontendMessage, ReadParse>, codec: TextCodec): TurnText {
+    const texts: (string | ClientSql)[] = [];
     for (const message of batch) {
       if (message.type === 'P') {
         const parse = wellFormed(() => readParse(message.body, codec));
         if (!parse) continue;
-        decoded.set(message, parse);
-        this.texts.set(parse.name, parse.query);
-        texts.push(parse.query);
+        read.set(message, parse);
+        const kept = parse.sql.kept();
+        this.texts.set(parse.name, kept);
+        texts.push(kept);
       } else if (message.type === 'B') {
         const name = wellFormed(() => readBind(message.body))?.statement;
         if (name === undefined) continue;
         const known = this.texts.get(name);
-        if (!texts.includes(known ?? '')) texts.push(known ?? `EXECUTE ${name === '' ? '(unnamed statement)' : name}`);
+        if (!known || !texts.includes(known)) texts.push(known ?? `EXECUTE ${name === '' ? '(unnamed statement)' : name}`);
       }
     }
-    return texts.join('; ');
+    return texts;
   }
 
   /** A Parse: the statement as analysed (Parse reads no rows; the catch-up comes with the Bind that runs it). */

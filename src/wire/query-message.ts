@@ -1,28 +1,28 @@
 /**
  * The simple Query message a session's backend gets. When the engine's text is the client's and the client's
- * bytes say exactly that text (UTF-8 read without replacements, one terminating NUL and nothing after it),
- * the client's message is forwarded as it came: no re-encoding, no new frame. Otherwise it is written anew
- * from the engine's text.
+ * bytes say exactly that text (valid UTF-8, one terminating NUL and nothing after it), the client's message is
+ * forwarded as it came: no re-encoding, no new frame, and the text is not even decoded. Otherwise it is written
+ * anew from the engine's text.
  */
+import { isUtf8 } from 'node:buffer';
 import { UTF8_CODEC, type TextCodec } from '../pg/client-encoding.js';
 import { typedMessage } from '../pg/framing.js';
 import type { FrontendMessage } from './frontend-reader.js';
 
 const TERMINATOR = Buffer.from([0]);
 
-export function engineQueryMessage(message: FrontendMessage, clientSql: string, engineSql: string, codec: TextCodec): Buffer {
-  if (engineSql === clientSql && saysExactly(message.body, clientSql, codec)) return message.raw;
-  return typedMessage('Q', codec.encode(engineSql), TERMINATOR);
+/** `engineSql`: the text the engine gets, undefined when it is the client's own (`clientSql` decodes that). */
+export function engineQueryMessage(message: FrontendMessage, clientSql: () => string, engineSql: string | undefined, codec: TextCodec): Buffer {
+  if ((engineSql === undefined || engineSql === clientSql()) && saysExactly(message.body, codec)) return message.raw;
+  return typedMessage('Q', codec.encode(engineSql ?? clientSql()), TERMINATOR);
 }
 
 /**
- * Whether encoding the text read from the body gives the body back. UTF-8 (and SQL_ASCII, read as UTF-8)
- * round-trips valid UTF-8 byte for byte; reading invalid bytes puts U+FFFD in their place, so a text without
- * one was valid (one with it is written anew, which gives the same bytes when it was). Bytes after the
- * terminator are dropped.
+ * Whether the body says its text in a way encoding the text read from it gives the body back. UTF-8 (and
+ * SQL_ASCII, read as UTF-8) round-trips valid UTF-8 byte for byte; invalid bytes are read as U+FFFD, so such
+ * a text is written anew. Bytes after the terminator are dropped.
  */
-function saysExactly(body: Buffer, text: string, codec: TextCodec): boolean {
-  return codec.encode === UTF8_CODEC.encode && body.indexOf(0) === body.length - 1 && !text.includes(REPLACEMENT);
+function saysExactly(body: Buffer, codec: TextCodec): boolean {
+  const end = body.indexOf(0);
+  return codec.encode === UTF8_CODEC.encode && end === body.length - 1 && isUtf8(body.subarray(0, end));
 }
-
-const REPLACEMENT = '\ufffd';

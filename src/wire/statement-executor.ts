@@ -80,6 +80,11 @@ export class StatementExecutor {
     return { searchPath: session.searchPath, tables, renameOldCatalogColumns: this.engine.serverVersionNum >= 170000 };
   }
 
+  /** The engine's text of a plan (as prepareSql), or undefined when it is the client's own: then it need not even be decoded. */
+  engineSql(plan: StatementPlan, session: SessionContext): string | undefined {
+    return rewritesNothing(plan.text) ? undefined : this.prepareSql(plan, session);
+  }
+
   /** The client's SQL as the engine gets it (statement-text.ts), spliced together from its plan's analysis. */
   prepareSql(plan: StatementPlan, session: SessionContext): string {
     // Most statements need no rewrite: the session's tables and search_path are not even looked at.

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { FinishedStatement, SessionMetrics } from './turns.js';
+import { turnExcerpt } from './turn-text.js';
 
 /** Longest statement text a log line carries; the rest is counted, not printed. */
 const MAX_TEXT_CHARS = 2_000;
@@ -24,7 +25,6 @@ export class StatementLog implements SessionMetrics {
     this.next?.statementFinished(outcome, seconds, statement);
     const ms = seconds * 1000;
     if (this.minDurationMs < 0 || ms < this.minDurationMs || statement === undefined) return;
-    const text = statement.text.length > MAX_TEXT_CHARS ? `${statement.text.slice(0, MAX_TEXT_CHARS)}… (${statement.text.length} characters)` : statement.text;
     this.logger.info(
       {
         user: statement.user,
@@ -32,7 +32,7 @@ export class StatementLog implements SessionMetrics {
         outcome,
         ...(statement.sqlstate !== undefined ? { sqlstate: statement.sqlstate } : {}),
         ...(statement.rows !== undefined ? { rows: statement.rows } : {}),
-        statement: text,
+        statement: turnExcerpt(statement.text, MAX_TEXT_CHARS),
       },
       'statement',
     );

@@ -23,12 +23,13 @@ import type { SessionBackend } from '../engine/citus.js';
 import type { BackendRelay, TurnAnswer } from './backend-relay.js';
 import { messageVerdict, type ConnectionState, type ExtendedPlace } from './connection-state.js';
 import { batchBytes, planBatch, type BatchPlan } from './batch-plan.js';
-import { buildParse, SYNC, type ParseMessage } from './extended-messages.js';
+import { buildParse, SYNC, type ReadParse } from './extended-messages.js';
 import { BodyReader, type FrontendMessage } from './frontend-reader.js';
 import type { MessageSink } from './message-sink.js';
 import { engineQueryMessage } from './query-message.js';
 import { NamedStatements } from './named-statements.js';
 import { TurnCatchUp } from './turn-catch-up.js';
+import { ClientSql, type TurnText } from './turn-text.js';
 import { READ_SETTINGS_EXCHANGE, readSettingsReply, searchPathSchemas, timeoutMs } from './session-settings.js';
 import type { TrackedSettings } from './tracked-settings.js';
 import { typedMessage } from '../pg/framing.js';
@@ -64,7 +65,7 @@ export type StopReason = 'user' | 'timeout';
 export interface FinishedStatement {
   user: string;
   /** The SQL of the turn (for an Execute of a statement prepared earlier, its text when known). */
-  text: string;
+  text: TurnText;
   sqlstate?: string;
   rows?: number;
 }
@@ -97,7 +98,7 @@ export class SessionTurns {
   /** When the turn being handled arrived (performance.now()), for its latency. */
   private turnStarted = 0;
   /** The SQL of the turn being handled, for the statement log. */
-  private turnText: () => string = () => '';
+  private turnText: TurnText = [];
   private readonly named = new NamedStatements();
   private context: SessionContext;
   /** The values `context` was made from. */
@@ -182,11 +183,11 @@ export class SessionTurns {
     place.pending.push(FLUSH);
     await this.onExtendedBatch(place);
     if (this.state.phase === 'discarding') return;
-    await this.onSimple(message, this.turnText());
+    await this.onSimple(message, this.turnText);
   }
 
   /** A simple Query or a fastpath call; `before`: the SQL of the extended messages sent just before it, which its ReadyForQuery answers too. */
-  private onSimple(message: FrontendMessage, before?: string): Promise<void> | undefined {
+  private onSimple(message: FrontendMessage, before: TurnText = []): Promise<void> | undefined {
     const handled =
       message.type === 'Q'
         ? this.onQuery(message, before)
@@ -203,17 +204,16 @@ export class SessionTurns {
 
   // ---- simple query ------------------------------------------------------------------------------
 
-  private onQuery(message: FrontendMessage, before?: string): Promise<void> | undefined {
+  private onQuery(message: FrontendMessage, before: TurnText): Promise<void> | undefined {
     this.turnStarted = performance.now();
     const codec = this.relay.codec;
-    const bytes = new BodyReader(message.body).cstringBytes();
-    // Decoded when first needed: a long statement is decoded by the worker that analyses it, and here only to run.
-    let decoded: string | undefined;
-    const sql = (): string => (decoded ??= codec.decode(bytes));
-    this.turnText = before ? () => `${before}; ${sql()}` : sql;
+    // Decoded when first needed: a long statement is decoded by the worker that analyses it, and here only to be
+    // rewritten (or written anew in another encoding) for the engine.
+    const sql = new ClientSql(new BodyReader(message.body).cstringBytes(), codec);
+    this.turnText = before.length === 0 ? [sql] : [...before, sql];
     let planned: StatementPlan | Promise<StatementPlan>;
     try {
-      planned = this.executor.analyzeBytes(bytes, codec, sql);
+      planned = this.executor.analyzeBytes(sql.bytes, codec, () => sql.text);
     } catch (error) {
       return this.refuseFailed(error, 'query');
     }
@@ -226,10 +226,10 @@ export class SessionTurns {
     return this.runQuery(message, planned, sql, codec);
   }
 
-  private runQuery(message: FrontendMessage, plan: StatementPlan, sql: () => string, codec: TextCodec): Promise<void> | undefined {
+  private runQuery(message: FrontendMessage, plan: StatementPlan, sql: ClientSql, codec: TextCodec): Promise<void> | undefined {
     const executes = plan.prepared.executes;
     const relations = executes.length === 0 ? plan.relations : [...plan.relations, ...this.named.executedRelations(executes)];
-    const build = (context: SessionContext): Buffer => engineQueryMessage(message, sql(), this.executor.prepareSql(plan, context), codec);
+    const build = (context: SessionContext): Buffer => engineQueryMessage(message, () => sql.text, this.executor.engineSql(plan, context), codec);
     const forwarded = this.forward(relations, build, 'query', plan.text.settingChanges);
     if (forwarded) return forwarded.then(() => this.named.applySql(plan.prepared));
     this.named.applySql(plan.prepared);
@@ -242,14 +242,14 @@ export class SessionTurns {
     this.turnStarted = performance.now();
     const batch = place.pending.splice(0);
     const codec = this.relay.codec;
-    // Each Parse is read once: its text may be megabytes, which only the workers analyse (off-thread.ts).
-    const decoded = new Map<FrontendMessage, ParseMessage>();
-    const batchText = this.named.textOfBatch(batch, decoded, codec);
-    this.turnText = () => batchText;
+    // Each Parse is read once, its SQL left undecoded: a text of megabytes is decoded by the worker that
+    // analyses it (off-thread.ts), and here only to be rewritten for the engine.
+    const read = new Map<FrontendMessage, ReadParse>();
+    this.turnText = this.named.textOfBatch(batch, read, codec);
     const ends: TurnEnd = batch.at(-1)?.type === 'S' ? 'sync' : 'flush';
     let planned: BatchPlan | Promise<BatchPlan>;
     try {
-      planned = planBatch(batch, decoded, { named: this.named, analyze: (sql) => this.executor.analyze(sql), codec });
+      planned = planBatch(batch, read, { named: this.named, analyze: (sql) => this.executor.analyzeBytes(sql.bytes, codec, () => sql.text), codec });
     } catch (error) {
       return this.refuseFailed(error, ends);
     }
@@ -263,7 +263,7 @@ export class SessionTurns {
   }
 
   private forwardBatch(plan: BatchPlan, ends: TurnEnd, codec: TextCodec): Promise<void> | undefined {
-    const build = (context: SessionContext): Buffer => batchBytes(plan, (statement) => this.executor.prepareSql(statement, context), codec);
+    const build = (context: SessionContext): Buffer => batchBytes(plan, (statement) => this.executor.engineSql(statement, context), codec);
     const forwarded = this.forward(plan.relations, build, ends, plan.changes);
     if (forwarded) return forwarded.then(() => this.batchForwarded(ends));
     this.batchForwarded(ends);
@@ -296,10 +296,7 @@ export class SessionTurns {
     const finish = (outcome: 'ok' | 'error' | 'refused', sqlstate?: string, rows?: number) =>
       metrics?.statementFinished(outcome, (performance.now() - started) / 1000, {
         user: this.user,
-        // Decoded only if the statement log prints it.
-        get text() {
-          return text();
-        },
+        text,
         ...(sqlstate !== undefined ? { sqlstate } : {}),
         ...(rows !== undefined ? { rows } : {}),
       });

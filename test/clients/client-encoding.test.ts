@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { typedMessage } from '../../src/pg/framing.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { RawClient } from '../support/raw-client.js';
 
 const definition = {
   tableName: 'cafes',
@@ -78,6 +80,22 @@ describe('client encodings other than UTF8', () => {
     // The same session in UTF8 gets UTF-8.
     const utf8 = await refusal(Buffer.from('set role "rôle";\n', 'utf8'), { PGCLIENTENCODING: 'UTF8' });
     expect(utf8.includes(Buffer.from('set role "rôle"', 'utf8'))).toBe(true);
+  });
+
+  it('reads a Parse of 128 KB or more in the session encoding too: the worker that analyses it decodes it', async () => {
+    const client = await RawClient.startup(harness.server.port, { user: 'tester' });
+    try {
+      client.write(typedMessage('Q', Buffer.from("set client_encoding to 'LATIN1'\0")));
+      await client.readUntilReady();
+      const sql = Buffer.from(`set role${' '.repeat(200_000)}"rôle"`, 'latin1');
+      // The unnamed statement, no parameter types.
+      client.write(typedMessage('P', Buffer.from([0]), sql, Buffer.from([0, 0, 0])));
+      client.write(typedMessage('S'));
+      const error = (await client.readUntilReady()).find((reply) => reply.type === 'E');
+      expect(error?.body.includes(Buffer.from('permission denied to set role "rôle": kinesql is read-only', 'latin1'))).toBe(true);
+    } finally {
+      client.close();
+    }
   });
 
   it('refuses a multi-byte encoding kinesql cannot read SQL in, naming what it can', async () => {

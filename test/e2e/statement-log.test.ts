@@ -98,6 +98,26 @@ describe('the statement log (kinesql.log-min-duration-statement)', () => {
     expect(line?.statement).toMatch(new RegExp(`… \\(${long.length} characters\\)$`));
     expect(line!.statement.length).toBeLessThan(long.length);
   });
+
+  it('logs a statement of 128 KB or more by its first characters and its size in bytes (its text is not decoded whole to be logged)', async () => {
+    const client = await harness.connect();
+    // 'é' takes two bytes in UTF-8: the size logged is in bytes, not characters.
+    const huge = `insert into ticks (n) values ${"(1, 'é'), ".repeat(20_000)}(1, 'é')`;
+    try {
+      for (const text of [huge, `prepare big as ${huge}`]) {
+        await expect(client.query(text)).rejects.toMatchObject({ code: '25006' });
+        await expect(client.query({ text, values: [] })).rejects.toMatchObject({ code: '25006' });
+      }
+    } finally {
+      await client.end();
+    }
+    const cut = (text: string) => `${text.slice(0, 2_000)}… (${Buffer.byteLength(text)} bytes)`;
+    await vi.waitFor(() => {
+      const statements = logged().map((entry) => entry.statement);
+      expect(statements.filter((statement) => statement === cut(huge))).toHaveLength(2);
+      expect(statements.filter((statement) => statement === cut(`prepare big as ${huge}`))).toHaveLength(2);
+    });
+  });
 });
 
 describe('the statement log above its threshold', () => {

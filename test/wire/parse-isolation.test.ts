@@ -36,32 +36,62 @@ function flood(port: number, user: string, bytes: number, kind: 'select' | 'inse
   return { process: child, outcomes };
 }
 
+/** How the victim fared in each kind of window: its select 1 latencies, and the server's event loop delay p99 (ms). */
+interface Windows {
+  control: number[];
+  attacked: number[];
+  controlLoopP99: number;
+  attackedLoopP99: number;
+}
+
+/** Alternating windows of each kind, all WINDOW_MS long: the machine is shared and its load drifts within seconds. */
+const ROUNDS = 10;
+const WINDOW_MS = 1_500;
+
 /**
- * Control and attack in turns, so both see the same machine (it is shared, and its load drifts): the flood
- * processes are stopped for each control window and go on for each attack window. The victim's select 1
- * latencies in each, and the server's event loop delay in each (p99, ms).
+ * Control and attack in turns, so both see the same machine: the flood processes are stopped (SIGSTOP) for each
+ * control window and go on (SIGCONT) for each attack window, and each kind's samples are pooled. A control window
+ * starts 500 ms after the stop (a statement already in a worker may still be analysed there, at the workers' lower
+ * priority).
  */
-async function controlAndAttack(
-  victim: pg.Client,
-  floods: Flood[],
-): Promise<{ control: number[]; attacked: number[]; loopP99: number; controlLoopP99: number }> {
+async function controlAndAttack(victim: pg.Client, floods: Flood[]): Promise<Windows> {
   const control: number[] = [];
   const attacked: number[] = [];
-  const loop = monitorEventLoopDelay({ resolution: 5 });
   const controlLoop = monitorEventLoopDelay({ resolution: 5 });
-  for (let round = 0; round < 4; round++) {
+  const attackedLoop = monitorEventLoopDelay({ resolution: 5 });
+  for (let round = 0; round < ROUNDS; round++) {
     for (const f of floods) f.process.kill('SIGSTOP');
     await sleep(500);
     controlLoop.enable();
-    control.push(...(await sampleLatency(victim, 2_000)));
+    control.push(...(await sampleLatency(victim, WINDOW_MS)));
     controlLoop.disable();
     for (const f of floods) f.process.kill('SIGCONT');
     await sleep(300);
-    loop.enable();
-    attacked.push(...(await sampleLatency(victim, 2_500)));
-    loop.disable();
+    attackedLoop.enable();
+    attacked.push(...(await sampleLatency(victim, WINDOW_MS)));
+    attackedLoop.disable();
   }
-  return { control, attacked, loopP99: loop.percentile(99) / 1e6, controlLoopP99: controlLoop.percentile(99) / 1e6 };
+  return { control, attacked, controlLoopP99: controlLoop.percentile(99) / 1e6, attackedLoopP99: attackedLoop.percentile(99) / 1e6 };
+}
+
+/** The victim's p99 in both kinds of window, and the server's event loop delay, as one line. */
+function figures({ control, attacked, controlLoopP99, attackedLoopP99 }: Windows): { controlP99: number; attackedP99: number; line: string } {
+  const [controlP99, attackedP99] = [p99(control), p99(attacked)];
+  const line =
+    `select 1 p99: control ${controlP99.toFixed(1)} ms (${control.length} samples), under attack ${attackedP99.toFixed(1)} ms (${attacked.length} samples), ` +
+    `${(attackedP99 / controlP99).toFixed(2)}x; server event loop delay p99: control ${controlLoopP99.toFixed(1)} ms, under attack ${attackedLoopP99.toFixed(1)} ms`;
+  return { controlP99, attackedP99, line };
+}
+
+/**
+ * Another user's p99 under attack stays within 3x its own p99 in the control windows, or within 3x 50 ms when the
+ * machine alone puts the control above 50 ms. The issue asks for at most 50 ms and at most 3x; on 2 shared cores
+ * running two test files at once the control windows alone measured 20-177 ms p99, so the rule asserted is the one
+ * load cannot fail while a main thread that parses a 255 KB statement (1.4-3.8 s each) or stalls for a 60 MB one
+ * still does. Both figures are printed.
+ */
+function expectUnhurt(controlP99: number, attackedP99: number): void {
+  expect(attackedP99, 'select 1 p99 under attack, against 3x max(its p99 in the control windows, 50 ms)').toBeLessThanOrEqual(3 * Math.max(controlP99, 50));
 }
 
 describe('large statements are analysed off the shared thread, within a time budget, by workers that are replaced when they fail', () => {
@@ -96,25 +126,18 @@ describe('large statements are analysed off the shared thread, within a time bud
       // Under way: every 255 KB client has had an answer.
       while (floods.slice(0, 4).some((f) => f.outcomes.length === 0)) await sleep(100);
 
-      const { control, attacked, loopP99, controlLoopP99 } = await controlAndAttack(victim, floods);
-      const [controlP99, attackedP99] = [p99(control), p99(attacked)];
+      const { controlP99, attackedP99, line } = figures(await controlAndAttack(victim, floods));
       console.log(
-        `select 1 p99: control ${controlP99.toFixed(1)} ms (${control.length} samples), under attack ${attackedP99.toFixed(1)} ms (${attacked.length} samples); ` +
-          `server event loop delay p99: control ${controlLoopP99.toFixed(1)} ms, under attack ${loopP99.toFixed(1)} ms; ` +
-          `answers to the 255 KB clients: ${floods
-            .slice(0, 4)
-            .map((f) => f.outcomes.length)
-            .join(', ')}; to the 60 MB clients: ${floods
-            .slice(4)
-            .map((f) => f.outcomes.join(' ') || 'none yet')
-            .join(' | ')}`,
+        `${line}; answers to the 255 KB clients: ${floods
+          .slice(0, 4)
+          .map((f) => f.outcomes.length)
+          .join(', ')}; to the 60 MB clients: ${floods
+          .slice(4)
+          .map((f) => f.outcomes.join(' ') || 'none yet')
+          .join(' | ')}`,
       );
       for (const f of floods) f.process.kill();
-      // The attacking clients run on the same 2 cores as the server and the victim, and the suite runs two
-      // files at once: the goal (50 ms, 3x the control) is printed above; the assertion allows 150 ms or 3x the
-      // control, which still fails by an order of magnitude when a large statement is parsed on the shared
-      // thread (1.15 s p99 with one such client, 5.5 s with four, when it was).
-      expect(attackedP99).toBeLessThanOrEqual(3 * Math.max(controlP99, 50));
+      expectUnhurt(controlP99, attackedP99);
       // Every 255 KB insert was analysed and refused as read-only; every 60 MB statement got "statement too
       // complex" (never a broken parser's 42601 or an error without a SQLSTATE).
       for (const f of floods.slice(0, 4)) expect(new Set(f.outcomes)).toEqual(new Set(['25006']));
@@ -138,19 +161,15 @@ describe('large statements are analysed off the shared thread, within a time bud
       for (let i = 0; i < 2; i++) floods.push(flood(harness.server.port, `parse${i}`, 4 * 1024 * 1024, 'select', 'extended'));
       floods.push(flood(harness.server.port, 'hugeparse', 60 * 1024 * 1024, 'select', 'extended'));
       while (floods.some((f) => f.outcomes.length === 0)) await sleep(100);
-      const { control, attacked, loopP99, controlLoopP99 } = await controlAndAttack(victim, floods);
-      const [controlP99, attackedP99] = [p99(control), p99(attacked)];
+      const { controlP99, attackedP99, line } = figures(await controlAndAttack(victim, floods));
       console.log(
-        `select 1 p99 beside Parse messages: control ${controlP99.toFixed(1)} ms (${control.length} samples), under attack ${attackedP99.toFixed(1)} ms ` +
-          `(${attacked.length} samples); server event loop delay p99: control ${controlLoopP99.toFixed(1)} ms, under attack ${loopP99.toFixed(1)} ms; ` +
-          `answers to the 4 MB clients: ${floods
-            .slice(0, 2)
-            .map((f) => f.outcomes.length)
-            .join(', ')}; to the 60 MB client: ${floods[2]!.outcomes.join(' ')}`,
+        `beside Parse messages, ${line}; answers to the 4 MB clients: ${floods
+          .slice(0, 2)
+          .map((f) => f.outcomes.length)
+          .join(', ')}; to the 60 MB client: ${floods[2]!.outcomes.join(' ')}`,
       );
       for (const f of floods) f.process.kill();
-      // As for Query messages above: the goal is 50 ms or 3x the control, the assertion allows 150 ms.
-      expect(attackedP99).toBeLessThanOrEqual(3 * Math.max(controlP99, 50));
+      expectUnhurt(controlP99, attackedP99);
       // A 4 MB statement is analysed in a worker and runs, or takes longer than kinesql.parse-timeout there; a
       // 60 MB one is refused from its header, as a Query of that size is.
       for (const f of floods.slice(0, 2)) for (const outcome of f.outcomes) expect(['ok', '54001']).toContain(outcome);

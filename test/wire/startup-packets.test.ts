@@ -57,10 +57,10 @@ describe('extended-protocol messages kinesql reads', () => {
 
   it('reads the statement name, SQL and parameter types of a Parse, and builds it back byte for byte', () => {
     const sent = serialize.parse({ name: 's1', text: 'select $1::int', types: [23] });
-    const parse = readParse(bodyOf(sent));
-    expect(parse).toMatchObject({ name: 's1', query: 'select $1::int' });
-    expect(buildParse(parse)).toEqual(sent);
-    expect(buildParse({ ...parse, query: 'select 2' })).toEqual(serialize.parse({ name: 's1', text: 'select 2', types: [23] }));
+    const { name, sql, rest } = readParse(bodyOf(sent));
+    expect({ name, query: sql.text }).toEqual({ name: 's1', query: 'select $1::int' });
+    expect(buildParse({ name, query: sql.text, rest })).toEqual(sent);
+    expect(buildParse({ name, query: 'select 2', rest })).toEqual(serialize.parse({ name: 's1', text: 'select 2', types: [23] }));
   });
 
   it('reads the statement a Bind uses and what Describe and Close name', () => {

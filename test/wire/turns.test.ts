@@ -182,6 +182,26 @@ describe('a logged-in session, turn by turn, without a server', () => {
     expect(relay.sent[0]!.replies).toBe(1);
   });
 
+  it('leaves a statement of 128 KB or more, in a Query or a Parse, to the worker that analyses it: the shared thread never decodes it when it is refused or goes to the engine as sent', async () => {
+    const { relay, feed, toClient } = turns();
+    const decode = vi.fn(UTF8_CODEC.decode);
+    relay.codec = { ...UTF8_CODEC, decode };
+    const refused = `insert into t values ${'(7), '.repeat(30_000)}(7)`;
+    const run = `select n from t where n in (${'7, '.repeat(50_000)}7)`;
+    await feed(serialize.query(refused));
+    await feed(serialize.parse({ text: refused }), serialize.bind(), serialize.execute(), SYNC);
+    expect(toClient().flatMap((reply) => (reply.type === 'E' ? [errorFields(reply.body)['C']] : []))).toEqual(['25006', '25006']);
+    const query = serialize.query(run);
+    const parse = serialize.parse({ text: run });
+    await feed(query);
+    await feed(parse, serialize.bind(), serialize.execute(), SYNC);
+    expect(toClient()).toEqual([]);
+    // Forwarded as the client sent them.
+    expect(relay.sent.at(-2)!.bytes).toEqual(query);
+    expect(relay.sent.at(-1)!.bytes.subarray(0, parse.length)).toEqual(parse);
+    expect(decode.mock.calls.filter(([bytes]) => bytes.length >= 128 * 1024)).toEqual([]);
+  });
+
   it('after an error in a flushed batch, discards messages until Sync, then goes on', async () => {
     const { relay, feed, toClient } = turns();
     await feed(serialize.parse({ text: 'select pg_sleep(1); vacuum' }), serialize.flush());
