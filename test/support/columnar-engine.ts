@@ -45,6 +45,16 @@ export interface StoredPartition {
  * counted by its name, which a conversion's swap hands from the heap table to its columnar copy at once.
  */
 export async function storedPartitions(admin: pg.Client, parent: string): Promise<StoredPartition[]> {
+  // A partition kinesql swapped for its columnar copy after the listing's snapshot was taken is gone by the time
+  // its bound is printed (pg_get_expr gives NULL for a dropped relation): such a listing is taken again.
+  for (let attempt = 1; ; attempt += 1) {
+    const partitions = await listedPartitions(admin, parent);
+    if (partitions) return partitions;
+    if (attempt === 20) throw new Error(`${parent}: a partition without a printable upper bound in 20 listings`);
+  }
+}
+
+async function listedPartitions(admin: pg.Client, parent: string): Promise<StoredPartition[] | undefined> {
   const { rows } = await admin.query(
     `SELECT format('%I.%I', n.nspname, c.relname) AS name, a.amname AS storage,
             (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz AS "to"
@@ -52,6 +62,7 @@ export async function storedPartitions(admin: pg.Client, parent: string): Promis
       WHERE i.inhparent = $1::regclass ORDER BY c.relname`,
     [parent],
   );
+  if (rows.some((row) => row['to'] === null)) return undefined;
   const partitions: StoredPartition[] = [];
   for (const row of rows) {
     const counted = await admin.query(`SELECT count(*)::int AS n FROM ${String(row['name'])}`);
