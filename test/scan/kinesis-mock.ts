@@ -12,7 +12,24 @@ export interface KinesisMock {
 }
 
 /** kinesis-mock (npm kinesis-local), the conformance stand-in (DESIGN.md §6), as a child process on a plain-HTTP port. */
+/**
+ * Starts kinesis-mock on a random port pair; when it exits at once (a port of the pair taken by another process of the
+ * suite, ECONNREFUSED in CI), again on another pair, up to five times.
+ */
 export async function startKinesisMock(): Promise<KinesisMock> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startKinesisMockOnce();
+    } catch (error) {
+      if (attempt === 5 || !(error instanceof MockExited)) throw error;
+    }
+  }
+}
+
+/** kinesis-mock exited before it answered. */
+class MockExited extends Error {}
+
+async function startKinesisMockOnce(): Promise<KinesisMock> {
   const port = 30_000 + Math.floor(Math.random() * 20_000);
   const main = require.resolve('kinesis-local/main.js');
   const child: ChildProcess = spawn(process.execPath, [main], {
@@ -46,9 +63,10 @@ export async function startKinesisMock(): Promise<KinesisMock> {
         break;
       } catch (error) {
         if (attempt > 150 || child.exitCode !== null) {
+          const exited = child.exitCode !== null;
           endWithWorker();
           process.off('exit', endWithWorker);
-          throw error;
+          throw exited ? new MockExited(`kinesis-mock exited (${child.exitCode}) on port ${port}: ${String(error)}`) : error;
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
