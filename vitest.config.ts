@@ -6,6 +6,9 @@ const citusInstalled = existsSync('/usr/lib/postgresql/15/lib/citus.so');
 if (!citusInstalled) console.log('citus-engine: skipped, Citus is not installed in PostgreSQL 15 and scripts/ensure-citus.sh found no source to build it');
 const citusOnly = 'test/engine/citus-*.test.ts';
 const onCitus = ['test/clients/**/*.test.ts', 'test/e2e/isolated-sessions.test.ts', citusOnly];
+// Tests that compare latencies under an attack with the same client's latencies without it: run after every other
+// file, alone, so that two test files sharing the 2 cores do not decide the comparison.
+const alone = ['test/wire/parse-isolation.test.ts'];
 
 const shared = {
   testTimeout: 60_000,
@@ -19,7 +22,8 @@ export default defineConfig({
     maxWorkers: 2,
     pool: 'forks',
     projects: [
-      { test: { ...shared, name: 'embedded-engine', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, citusOnly] } },
+      { test: { ...shared, name: 'embedded-engine', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, citusOnly, ...alone] } },
+      { test: { ...shared, name: 'alone', include: alone, sequence: { groupOrder: 1 } } },
       {
         // The real-client suite once more, on Debian's PostgreSQL 15 as an external engine (kinesql.engine-url).
         test: {

@@ -39,9 +39,11 @@ function decode({ bytes, encoding }: EncodedSql): string {
 
 const port = parentPort;
 if (!port) throw new Error('text-worker must run in a worker thread');
-// Linux gives each thread its own priority: when cores are short, the thread serving every session goes first.
+// Linux gives each thread its own priority. The lowest one (19, weight 15 against 1,024 at 0) lets the thread serving
+// every session and the engine's backends preempt a worker at once when cores are short; at 10 (weight 110) another
+// user's select 1 under a flood of 255 KB statements measured p99 13.6 and 28.3 ms against 5.7 and 11.9 at 19.
 try {
-  setPriority(10);
+  setPriority(19);
 } catch {
   // Not allowed here (some containers): the worker runs at the process's priority.
 }

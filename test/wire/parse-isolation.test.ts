@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,11 @@ function flood(port: number, user: string, bytes: number, kind: 'select' | 'inse
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/statement-flood.ts', String(port), user, String(bytes), kind, protocol], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // An attacker's clients run on their own machines. Here they share the 2 cores with the server, so they get the
+  // lowest priority: the victim then measures what kinesql lets one client do to another, not how this machine
+  // shares its cores with the attacking processes (at priority 0 those raised the victim's p99 from 13-30 ms to
+  // 77-81 ms, with stalls up to 750 ms).
+  setPriority(child.pid!, 19);
   const outcomes: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => outcomes.push(line));
   return { process: child, outcomes };
@@ -83,15 +89,27 @@ function figures({ control, attacked, controlLoopP99, attackedLoopP99 }: Windows
   return { controlP99, attackedP99, line };
 }
 
+/** The issue's rule: another user's p99 under attack is at most 50 ms and at most 3x its own p99 in the control windows. */
+const unhurt = ({ controlP99, attackedP99 }: { controlP99: number; attackedP99: number }) => attackedP99 <= 50 && attackedP99 <= 3 * controlP99;
+
 /**
- * Another user's p99 under attack stays within 3x its own p99 in the control windows, or within 3x 50 ms when the
- * machine alone puts the control above 50 ms. The issue asks for at most 50 ms and at most 3x; on 2 shared cores
- * running two test files at once the control windows alone measured 20-177 ms p99, so the rule asserted is the one
- * load cannot fail while a main thread that parses a 255 KB statement (1.4-3.8 s each) or stalls for a 60 MB one
- * still does. Both figures are printed.
+ * Measures the victim in control and attack windows (controlAndAttack), prints the figures with `context`, and
+ * asserts the rule. A measurement that misses it is made once more and that one decides: on 2 shared cores a single
+ * burst of another process can take the 3 slowest of 300 samples, while a shared thread that parses a 255 KB
+ * statement (1.4-3.8 s each) or stalls for a 60 MB one misses it every time.
  */
-function expectUnhurt(controlP99: number, attackedP99: number): void {
-  expect(attackedP99, 'select 1 p99 under attack, against 3x max(its p99 in the control windows, 50 ms)').toBeLessThanOrEqual(3 * Math.max(controlP99, 50));
+async function expectUnhurt(victim: pg.Client, floods: Flood[], context: () => string): Promise<void> {
+  let measured = figures(await controlAndAttack(victim, floods));
+  console.log(`${measured.line}; ${context()}`);
+  if (!unhurt(measured)) {
+    measured = figures(await controlAndAttack(victim, floods));
+    console.log(`measured again: ${measured.line}; ${context()}`);
+  }
+  expect(measured.attackedP99, 'select 1 p99 under attack (ms), at most 50').toBeLessThanOrEqual(50);
+  expect(
+    measured.attackedP99,
+    `select 1 p99 under attack, at most 3x its p99 in the control windows (${measured.controlP99.toFixed(1)} ms)`,
+  ).toBeLessThanOrEqual(3 * measured.controlP99);
 }
 
 describe('large statements are analysed off the shared thread, within a time budget, by workers that are replaced when they fail', () => {
@@ -126,18 +144,19 @@ describe('large statements are analysed off the shared thread, within a time bud
       // Under way: every 255 KB client has had an answer.
       while (floods.slice(0, 4).some((f) => f.outcomes.length === 0)) await sleep(100);
 
-      const { controlP99, attackedP99, line } = figures(await controlAndAttack(victim, floods));
-      console.log(
-        `${line}; answers to the 255 KB clients: ${floods
-          .slice(0, 4)
-          .map((f) => f.outcomes.length)
-          .join(', ')}; to the 60 MB clients: ${floods
-          .slice(4)
-          .map((f) => f.outcomes.join(' ') || 'none yet')
-          .join(' | ')}`,
+      await expectUnhurt(
+        victim,
+        floods,
+        () =>
+          `answers to the 255 KB clients: ${floods
+            .slice(0, 4)
+            .map((f) => f.outcomes.length)
+            .join(', ')}; to the 60 MB clients: ${floods
+            .slice(4)
+            .map((f) => f.outcomes.join(' ') || 'none yet')
+            .join(' | ')}`,
       );
       for (const f of floods) f.process.kill();
-      expectUnhurt(controlP99, attackedP99);
       // Every 255 KB insert was analysed and refused as read-only; every 60 MB statement got "statement too
       // complex" (never a broken parser's 42601 or an error without a SQLSTATE).
       for (const f of floods.slice(0, 4)) expect(new Set(f.outcomes)).toEqual(new Set(['25006']));
@@ -161,15 +180,16 @@ describe('large statements are analysed off the shared thread, within a time bud
       for (let i = 0; i < 2; i++) floods.push(flood(harness.server.port, `parse${i}`, 4 * 1024 * 1024, 'select', 'extended'));
       floods.push(flood(harness.server.port, 'hugeparse', 60 * 1024 * 1024, 'select', 'extended'));
       while (floods.some((f) => f.outcomes.length === 0)) await sleep(100);
-      const { controlP99, attackedP99, line } = figures(await controlAndAttack(victim, floods));
-      console.log(
-        `beside Parse messages, ${line}; answers to the 4 MB clients: ${floods
-          .slice(0, 2)
-          .map((f) => f.outcomes.length)
-          .join(', ')}; to the 60 MB client: ${floods[2]!.outcomes.join(' ')}`,
+      await expectUnhurt(
+        victim,
+        floods,
+        () =>
+          `beside Parse messages; answers to the 4 MB clients: ${floods
+            .slice(0, 2)
+            .map((f) => f.outcomes.length)
+            .join(', ')}; to the 60 MB client: ${floods[2]!.outcomes.join(' ')}`,
       );
       for (const f of floods) f.process.kill();
-      expectUnhurt(controlP99, attackedP99);
       // A 4 MB statement is analysed in a worker and runs, or takes longer than kinesql.parse-timeout there; a
       // 60 MB one is refused from its header, as a Query of that size is.
       for (const f of floods.slice(0, 2)) for (const outcome of f.outcomes) expect(['ok', '54001']).toContain(outcome);
