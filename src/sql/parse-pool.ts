@@ -1,8 +1,9 @@
 /**
  * Worker threads that analyse client SQL (text-worker.ts), in two lanes so that small statements never wait
  * behind huge ones: one worker for statements up to SMALL_LANE_CHARS, the others (at least one) for larger
- * ones. Each statement has a time budget; a worker that exceeds it, faults or dies is replaced, and its
- * statement gets 54001 with a message saying why.
+ * ones. Each statement has a time budget of CPU time (where Linux tells a thread's, thread-cpu.ts; wall-clock time
+ * elsewhere), and at most WALL_BUDGETS budgets of wall-clock time while it waits for a core; a worker that exceeds
+ * either, faults or dies is replaced, and its statement gets 54001 with a message saying why.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -10,9 +11,17 @@ import type { Logger } from 'pino';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import type { GateContext } from './readonly-gate.js';
 import type { EncodedSql, TextReply, TextRequest, WorkerAnalysis } from './text-worker.js';
+import { threadCpuMs } from './thread-cpu.js';
 
 /** Statements up to this many characters (bytes, when sent undecoded) go to the small lane. */
 const SMALL_LANE_CHARS = 64 * 1024;
+/**
+ * How many budgets of wall-clock time an analysis may take while its worker, at the lowest priority, waits for
+ * cores the sessions and the engine keep busy.
+ */
+const WALL_BUDGETS = 5;
+/** The least wait before the CPU time of an analysis under budget is looked at again (ms). */
+const RECHECK_MS = 50;
 
 /** What a worker's statement came to: its analysis, or why there is none (a refusal the client gets). */
 export type PoolResult = { analysis: WorkerAnalysis; ms: number; bytes: number; chars: number } | { refusal: { message: string; sqlstate: string } };
@@ -45,6 +54,8 @@ class LaneWorker {
   private ready: Promise<void> | undefined;
   private job: { id: number; done: (result: PoolResult) => void; timer: NodeJS.Timeout | undefined } | undefined;
   private nextId = 1;
+  /** The worker's thread id, whose CPU time the budget counts (undefined: wall-clock time). */
+  private tid: number | undefined;
 
   constructor(
     private readonly budgetMs: number,
@@ -61,7 +72,10 @@ class LaneWorker {
       this.worker = worker;
       worker.unref();
       worker.on('message', (reply: TextReply) => {
-        if ('ready' in reply) return resolve();
+        if ('ready' in reply) {
+          this.tid = reply.tid;
+          return resolve();
+        }
         this.answer(reply);
       });
       const fail = (error: Error): void => {
@@ -117,14 +131,35 @@ class LaneWorker {
     } catch {
       return; // fail() has answered the job already.
     }
-    // The budget counts the analysis, not the start of a fresh worker.
-    this.job.timer = setTimeout(() => {
-      this.logger?.warn({ budgetMs: this.budgetMs, size: sizeOf(job.text) }, 'SQL analysis over its time budget; replacing its worker');
-      this.discard();
-      this.finish(tooComplex(`statement too complex: analysing it took longer than ${this.budgetMs} ms (kinesql.parse-timeout)`));
-    }, this.budgetMs);
+    this.watchBudget(this.job, sizeOf(job.text));
     const text = typeof job.text === 'string' ? { sql: job.text } : { encoded: job.text };
     this.worker?.postMessage({ id, kind: 'analyze', ...text, gate: job.gate, at: job.at } satisfies TextRequest);
+  }
+
+  /** Refuses the job once its analysis used the budget in CPU time, or WALL_BUDGETS budgets in wall-clock time. */
+  private watchBudget(job: NonNullable<LaneWorker['job']>, size: number): void {
+    // The budget counts the analysis, not the start of a fresh worker.
+    const tid = this.tid;
+    const cpuAtStart = tid === undefined ? undefined : threadCpuMs(tid);
+    const startedAt = performance.now();
+    const check = (): void => {
+      if (this.job !== job) return;
+      const cpuNow = tid === undefined ? undefined : threadCpuMs(tid);
+      const usedMs = cpuAtStart === undefined || cpuNow === undefined ? performance.now() - startedAt : cpuNow - cpuAtStart;
+      const waitedMs = performance.now() - startedAt;
+      const verdict = budgetVerdict(usedMs, waitedMs, this.budgetMs);
+      if (typeof verdict === 'number') {
+        job.timer = setTimeout(check, verdict);
+        return;
+      }
+      this.logger?.warn(
+        { budgetMs: this.budgetMs, cpuMs: Math.round(usedMs), wallMs: Math.round(waitedMs), size },
+        'SQL analysis over its time budget; replacing its worker',
+      );
+      this.discard();
+      this.finish(tooComplex(verdict));
+    };
+    job.timer = setTimeout(check, this.budgetMs);
   }
 
   async close(): Promise<void> {
@@ -132,6 +167,19 @@ class LaneWorker {
     this.worker = undefined;
     await worker?.terminate();
   }
+}
+
+/**
+ * Whether an analysis that used `usedMs` of CPU time in `waitedMs` is over a budget of `budgetMs`: the refusal's
+ * message if it is, else how long to wait before looking again (ms).
+ */
+export function budgetVerdict(usedMs: number, waitedMs: number, budgetMs: number): string | number {
+  if (usedMs >= budgetMs) return `statement too complex: analysing it took longer than ${budgetMs} ms (kinesql.parse-timeout)`;
+  const wallMs = WALL_BUDGETS * budgetMs;
+  if (waitedMs >= wallMs) {
+    return `statement too complex: analysing it took longer than ${wallMs} ms, ${WALL_BUDGETS} times kinesql.parse-timeout, on cores busy with other work (${Math.round(usedMs)} ms of CPU time)`;
+  }
+  return Math.max(RECHECK_MS, Math.min(budgetMs - usedMs, wallMs - waitedMs));
 }
 
 /** A queue of statements and the workers that take them, first come first served. */

@@ -10,6 +10,7 @@ import { describeError, initParser, parserFaulted } from './parse.js';
 import type { GateContext } from './readonly-gate.js';
 import { precomputeBounds, type PrecomputedBounds } from './statement-bounds.js';
 import { analyzeText, type TextAnalysis } from './statement-text.js';
+import { currentThreadId } from './thread-cpu.js';
 
 /** A statement's text as the client sent it, decoded here rather than on the main thread. */
 export interface EncodedSql {
@@ -29,7 +30,7 @@ export interface WorkerAnalysis {
 export type TextReply =
   | { id: number; result: WorkerAnalysis; ms: number; bytes: number; chars: number; faulted: boolean }
   | { id: number; error: string; faulted: boolean }
-  | { id: 0; ready: true };
+  | { id: 0; ready: true; tid: number | undefined };
 
 function decode({ bytes, encoding }: EncodedSql): string {
   const codec = codecNamed(encoding);
@@ -75,4 +76,4 @@ port.on('message', (request: TextRequest) => {
     port.postMessage({ id: request.id, error: describeError(error), faulted: true } satisfies TextReply);
   }
 });
-port.postMessage({ id: 0, ready: true } satisfies TextReply);
+port.postMessage({ id: 0, ready: true, tid: currentThreadId() } satisfies TextReply);

@@ -25,8 +25,8 @@ async function budgetForThisMachine(): Promise<number> {
   }
 }
 
-// Worker threads, each loading the SQL grammar, against a time budget of wall-clock time: with test:e2e, not
-// in the unit loop, whose tests hold no wall-clock threshold.
+// Worker threads, each loading the SQL grammar, against a time budget of CPU time calibrated by wall-clock
+// time: with test:e2e, not in the unit loop, whose tests hold no wall-clock threshold.
 describe('the pool of SQL analysis workers', () => {
   let pool: ParsePool;
 
