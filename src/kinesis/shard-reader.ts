@@ -57,8 +57,8 @@ export interface ShardReadRequest {
   /** Records per GetRecords call; the reader's batchSize when absent. */
   batchSize?: number;
   /**
-   * Records the read's first GetRecords call asks for, each later call asking for BATCH_GROWTH (4) times as many
-   * as the one before, up to the batch size (see firstLoadBatchSize); every call asks for the batch size when absent.
+   * Records the read's first GetRecords call asks for, every later call asking for the batch size (see
+   * firstLoadBatchSize); every call asks for the batch size when absent.
    */
   firstBatchSize?: number;
   /**
@@ -84,14 +84,14 @@ export interface ShardReadResult {
 }
 
 const MAX_LOADS_IN_FLIGHT = 2;
-/** How much larger each call of a read that began with a small first batch asks for than the one before. */
-const BATCH_GROWTH = 4;
 /** Records the first GetRecords call of a shard's first load asks for: a first commit comes after a few hundred records, not 10,000. */
 const FIRST_LOAD_BATCH = 500;
 
 /**
  * The first call's size for a read of a shard nothing of which is loaded yet: small, so its first rows are in
- * the engine (and a `LIMIT n` can answer) while the bulk of the load is still ahead. Undefined when the read
+ * the engine (and a `LIMIT n` can answer) while the bulk of the load is still ahead. The calls after it ask for
+ * the whole batch size: a ramp (500, 2,000, 8,000) made a cold load of a large backlog one call per shard
+ * longer than a plain loop, and the stand-in's work per record grew with the calls. Undefined when the read
  * is bounded to maxBatches calls (kinesis.max-batches): those calls ask for the whole batch size each.
  */
 export function firstLoadBatchSize(batchSize: number, maxBatches: number): number | undefined {
@@ -201,7 +201,7 @@ export class ShardReader {
         calls += 1;
         let batch: StreamRecord[] = answer.records;
         const fullBatch = batch.length >= limit;
-        limit = Math.min(batchSize, limit * BATCH_GROWTH);
+        limit = batchSize;
         let reachedLoaded = false;
         if (request.stopBeforeSequence !== undefined) {
           const stop = request.stopBeforeSequence;

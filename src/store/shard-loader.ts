@@ -15,9 +15,11 @@ import type { ShardReaderStats } from '../kinesis/shard-reader-stats.js';
 import { qualifiedName, quoteIdent } from '../pg/quoting.js';
 import { SQLSTATE } from '../pg/sqlstate.js';
 import { batchRows, copyIsolatingBadRows, encodeBatch, isDataException, type EncodedBatch, type RowShape, type UnwrappedRecord } from './copy-batch.js';
+import { BatchFootprint, heldRecordBytes } from './batch-footprint.js';
 import type { LoadBudget } from './load-budget.js';
+import { PositionReads } from './position-reads.js';
 import type { LoadedRange, LowerBound } from './loaded-range.js';
-import { loadPositions, lockAndLoadPosition, savePosition, savePositionSql, type StoredPosition } from './shard-positions.js';
+import { lockAndLoadPosition, savePosition, savePositionSql, type StoredPosition } from './shard-positions.js';
 import { StreamReadError } from './stream-read-error.js';
 import type { TimePartitions } from './time-partitions.js';
 import { RowChanges } from './row-changes.js';
@@ -57,32 +59,6 @@ export interface ShardLoaderOptions {
   loadBudget: LoadBudget;
 }
 
-/**
- * What a record read from Kinesis holds in memory besides its data, sequence number and partition key: the
- * store's object for it, the view on its bytes, its arrival time, the unwrapped message. Measured as 330 bytes
- * (Node 20, the bench's records) while the SDK's object for each record was held too: it errs high now.
- */
-const RECORD_OVERHEAD = 330;
-/** Kinesis answers one GetRecords call with at most 10 MiB of record data. */
-const MAX_CALL_RECORD_BYTES = 10 * 1024 * 1024;
-/** What a batch is assumed to hold per record before any batch of its table was measured. */
-const FIRST_FOOTPRINT_PER_RECORD = 2048;
-/** ... and per byte of its records (the records themselves, and COPY text about twice their size). */
-const FIRST_FOOTPRINT_PER_RECORD_BYTE = 3;
-/**
- * Estimates are this much above the table's last measured batch, so that a batch of slightly larger records
- * still fits the room taken for it and seldom grows past what it was let in with.
- */
-const ESTIMATE_MARGIN = 1.05;
-const ROOM_MARGIN = 1.1;
-
-/** The memory a batch's records hold from their GetRecords call until their commit. */
-function heldRecordBytes(records: readonly StreamRecord[]): number {
-  let bytes = 0;
-  for (const record of records) bytes += record.data.byteLength + record.sequenceNumber.length + record.partitionKey.length + RECORD_OVERHEAD;
-  return bytes;
-}
-
 export class ShardLoader {
   private readonly copySql: string;
   private readonly tableName: string;
@@ -91,12 +67,9 @@ export class ShardLoader {
   /** Rows and bytes of batches being copied now, counted against the caps before they commit. */
   private reservedRows = 0;
   private reservedBytes = 0;
-  /**
-   * What the table's last batch held (its records and its COPY text) per record and per byte of its records:
-   * the room a GetRecords call takes and a batch's footprint before it is decoded are estimated from them.
-   */
-  private footprintPerRecord = FIRST_FOOTPRINT_PER_RECORD;
-  private footprintPerRecordByte = FIRST_FOOTPRINT_PER_RECORD_BYTE;
+  /** What the table's batches hold until they commit: the room a GetRecords call takes is estimated from it. */
+  private readonly footprints = new BatchFootprint();
+  private readonly positionReads: PositionReads;
   /** A batch of the table committed, or a shard's rows were taken from the engine again (a `LIMIT n` waits for them: visible-rows.ts). */
   readonly rowChanges = new RowChanges();
 
@@ -110,6 +83,7 @@ export class ShardLoader {
   ) {
     this.tableName = qualifiedName(definition);
     this.key = tableKey(definition);
+    this.positionReads = new PositionReads(options.engine, this.key);
     this.copySql = `COPY ${this.tableName} (${columnNames(definition).map(quoteIdent).join(', ')}) FROM STDIN`;
     const dataColumns = definition.message.fields.length;
     this.rowShape = { dataColumns, validColumn: dataColumns + INTERNAL_COLUMNS.findIndex((column) => column.name === '_message_valid') };
@@ -163,7 +137,7 @@ export class ShardLoader {
     // Counted against the load budget from the call until the commit: the records, and once decoded their COPY
     // text. Estimated until the batch is decoded, then as it is.
     const recordBytes = heldRecordBytes(records);
-    let footprint = Math.ceil(recordBytes * this.footprintPerRecordByte * ESTIMATE_MARGIN);
+    let footprint = this.footprints.estimate(recordBytes);
     const room = shard.readRoom ?? 0;
     shard.readRoom = undefined;
     // Room taken before the call (roomForNextBatch) becomes the batch's; a batch larger than its room gives the
@@ -176,10 +150,7 @@ export class ShardLoader {
       if (held > footprint) budget.grow(held - footprint);
       else budget.release(footprint - held);
       footprint = held;
-      if (records.length > 0) {
-        this.footprintPerRecord = held / records.length;
-        this.footprintPerRecordByte = held / recordBytes;
-      }
+      this.footprints.measured(records.length, recordBytes, held);
       return encoded;
     };
     const encoding = admitted.then(() => {
@@ -328,7 +299,7 @@ export class ShardLoader {
    */
   async roomForNextBatch(shard: ShardState, records: number): Promise<void> {
     if (shard.readRoom !== undefined) return;
-    const bytes = Math.ceil(Math.min(records * this.footprintPerRecord, MAX_CALL_RECORD_BYTES * this.footprintPerRecordByte) * ROOM_MARGIN);
+    const bytes = this.footprints.roomForCall(records);
     await this.options.loadBudget.acquire(bytes);
     shard.readRoom = bytes;
   }
@@ -381,7 +352,7 @@ export class ShardLoader {
    */
   async reloadPosition(shard: ShardState): Promise<string | undefined> {
     const shardId = shard.description.shardId;
-    const stored = (await loadPositions(this.options.engine, this.key, shardId)).get(shardId);
+    const stored = await this.positionReads.read(shardId);
     const believed = shard.range?.lastSequence;
     const storedLast = stored?.range.lastSequence;
     const lost = believed !== undefined && (storedLast === undefined || compareSequenceNumbers(storedLast, believed) < 0) ? believed : undefined;

@@ -128,11 +128,11 @@ export async function replaceIncarnation(tx: EngineTransaction, key: string, qua
   return affectedRows;
 }
 
-export async function loadPositions(engine: Queries, key: string, shardId?: string): Promise<Map<string, StoredPosition>> {
+export async function loadPositions(engine: Queries, key: string, shardIds?: readonly string[]): Promise<Map<string, StoredPosition>> {
   const { rows } =
-    shardId === undefined
+    shardIds === undefined
       ? await engine.query(`SELECT * FROM ${POSITIONS} WHERE table_key = $1`, [key])
-      : await engine.query(`SELECT * FROM ${POSITIONS} WHERE table_key = $1 AND shard_id = $2`, [key, shardId]);
+      : await engine.query(`SELECT * FROM ${POSITIONS} WHERE table_key = $1 AND shard_id = ANY($2::text[])`, [key, shardIds]);
   return new Map(rows.map((row) => [String(row['shard_id']), positionFromRow(row)]));
 }
 

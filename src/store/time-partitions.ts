@@ -98,6 +98,8 @@ export class TimePartitions {
   private readonly known = new Set<number>();
   /** The width of the table's partitions: from the engine once one exists (another server may have chosen it). */
   private widthMs: number | undefined;
+  /** This server's transaction adding partitions, while one runs. */
+  private adding: Promise<void> | undefined;
 
   constructor(
     private readonly parent: TableName,
@@ -106,9 +108,21 @@ export class TimePartitions {
 
   /** Makes sure a partition exists for each timestamp; in a transaction of its own unless tx is given. */
   async ensure(engine: Engine, timestamps: Iterable<Date>, tx?: EngineTransaction): Promise<void> {
+    if (tx) {
+      if (this.missing(timestamps).length > 0) await this.add(tx, timestamps);
+      return;
+    }
+    // The first batches of every shard arrive together and need the same partitions: one adds them while the
+    // others wait for it and look again, instead of each queueing a transaction behind the partitions' lock.
+    while (this.adding) await this.adding.catch(() => undefined);
     if (this.missing(timestamps).length === 0) return;
-    if (tx) await this.add(tx, timestamps);
-    else await engine.transaction((own) => this.add(own, timestamps));
+    const adding = engine.transaction((own) => this.add(own, timestamps));
+    this.adding = adding;
+    try {
+      await adding;
+    } finally {
+      if (this.adding === adding) this.adding = undefined;
+    }
   }
 
   /** Forgets what it knew: the next batch looks at the engine again (another server may have dropped some). */
