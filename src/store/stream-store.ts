@@ -290,9 +290,19 @@ export class StreamStore {
     const asked: CatchUpRequest = request instanceof Date ? { stopAt: request } : request;
     const onProgress = asked.onProgress;
     const rate = new LoadRate();
+    // The percent a statement is told never goes back: the window moves with the clock, so a read the machine
+    // delays would show less of it loaded than the read before, though nothing loaded was lost.
+    const shown = new Map<string, number>();
     const report = (): void => {
       const now = Date.now();
-      const running = tables.filter((table) => table.loading).map((table) => loadProgressOf(table, rate, now));
+      const running = tables
+        .filter((table) => table.loading)
+        .map((table) => {
+          const progress = loadProgressOf(table, rate, now);
+          const ratio = Math.max(progress.ratio, shown.get(progress.table) ?? 0);
+          shown.set(progress.table, ratio);
+          return { ...progress, ratio };
+        });
       if (running.length > 0) onProgress?.(running);
     };
     const timer = onProgress && this.options.progressIntervalMs > 0 ? setInterval(report, this.options.progressIntervalMs) : undefined;

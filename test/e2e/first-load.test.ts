@@ -97,8 +97,8 @@ describe("a table's first load", () => {
     expect(new Set(percents).size).toBeGreaterThan(2);
     expect(percents.at(-1)!).toBeGreaterThan(percents[0]!);
     expect(percents.at(-1)!).toBeLessThanOrEqual(100);
-    // Each read is nearer the tip than the one before (within a read's jitter).
-    for (let i = 1; i < percents.length; i++) expect(percents[i]).toBeGreaterThanOrEqual(percents[i - 1]! - 1);
+    // The percent never goes back, though the window moves with the clock while a read is delayed.
+    for (let i = 1; i < percents.length; i++) expect(percents[i]).toBeGreaterThanOrEqual(percents[i - 1]!);
     expect(notices.some((notice) => /(?: about .+| less than a second) left$/.test(notice))).toBe(true);
 
     const started = lines.filter((line) => line.msg.startsWith('first load of public.events started'));
