@@ -144,9 +144,9 @@ class LaneWorker {
     const startedAt = performance.now();
     const check = (): void => {
       if (this.job !== job) return;
-      const cpuNow = tid === undefined ? undefined : threadCpuMs(tid);
-      const usedMs = cpuAtStart === undefined || cpuNow === undefined ? performance.now() - startedAt : cpuNow - cpuAtStart;
       const waitedMs = performance.now() - startedAt;
+      const cpuNow = cpuAtStart === undefined ? undefined : threadCpuMs(tid!);
+      const usedMs = cpuNow === undefined ? waitedMs : cpuNow - cpuAtStart!;
       const verdict = budgetVerdict(usedMs, waitedMs, this.budgetMs);
       if (typeof verdict === 'number') {
         job.timer = setTimeout(check, verdict);

@@ -11,10 +11,10 @@ export interface KinesisMock {
   close(): Promise<void>;
 }
 
-/** kinesis-mock (npm kinesis-local), the conformance stand-in (DESIGN.md §6), as a child process on a plain-HTTP port. */
 /**
- * Starts kinesis-mock on a random port pair; when it exits at once (a port of the pair taken by another process of the
- * suite, ECONNREFUSED in CI), again on another pair, up to five times.
+ * kinesis-mock (npm kinesis-local), the conformance stand-in (DESIGN.md §6), as a child process on a plain-HTTP port
+ * of a random pair; when it exits at once (a port of the pair taken by another process of the suite, ECONNREFUSED in
+ * CI), started again on another pair, up to five times.
  */
 export async function startKinesisMock(): Promise<KinesisMock> {
   for (let attempt = 1; ; attempt += 1) {
