@@ -125,7 +125,7 @@ export function benchConfig(tablesDir: string, aws: BenchAws): KinesqlConfig {
 }
 
 /** kinesalite in a process of its own: real Kinesis does not use the client's CPU either. */
-export async function startKinesaliteProcess(): Promise<{ endpoint: string; close(): Promise<void> }> {
+export async function startKinesaliteProcess(): Promise<{ endpoint: string; pid: number; close(): Promise<void> }> {
   const require = createRequire(import.meta.url);
   const port = 40_000 + Math.floor(Math.random() * 10_000);
   const child = spawn(process.execPath, [require.resolve('kinesalite/cli.js'), '--port', String(port), '--createStreamMs', '0', '--shardLimit', '100'], {
@@ -142,6 +142,7 @@ export async function startKinesaliteProcess(): Promise<{ endpoint: string; clos
   }
   return {
     endpoint,
+    pid: child.pid ?? 0,
     close: async () => {
       child.kill();
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
@@ -180,7 +181,7 @@ export async function startEventsStream(records: number, shards: number, out: (l
   const resetPeakRss = (): void => {
     peakRss = process.memoryUsage.rss();
   };
-  return { aws, kinesis, tablesDir, peakRss: () => peakRss, resetPeakRss, close };
+  return { aws, kinesis, tablesDir, peakRss: () => peakRss, resetPeakRss, standInPid: standIn.pid, close };
 }
 
 /**

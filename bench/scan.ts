@@ -7,8 +7,8 @@
  * queries on it.
  * Knobs: BENCH_RECORDS (1,000,000), BENCH_SHARDS (shard counts, each a stream of its own: "4,32" or "4"),
  * BENCH_RUNS (cold loads per shard count, each on a fresh engine, alternating with the two yardsticks;
- * medians are reported), BENCH_WARM=0 (no warm queries;
- * only the cold loads). A quick look: BENCH_RECORDS=100000 npm run bench -- scan
+ * medians are reported), BENCH_WARM=0 (no warm queries; only the cold loads), BENCH_ITER_FROM_TIMESTAMP=1
+ * (kinesql starts its reads AT_TIMESTAMP, its default, instead of at TRIM_HORIZON as the yardsticks do). A quick look: BENCH_RECORDS=100000 npm run bench -- scan
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
@@ -24,11 +24,13 @@ import { quoteIdent } from '../src/pg/quoting.js';
 import { indexStatements } from '../src/catalog/ddl.js';
 import { bareGetRecordsLoop, benchConfig, startEventsStream, event, median, seconds, timed, writeEventsDefinition } from './events-stream.js';
 import { plainConsumer } from './plain-consumer.js';
+import { descendantsCpuMs, processCpuMs } from './process-cpu.js';
 
 const RECORDS = Number(process.env['BENCH_RECORDS'] ?? 1_000_000);
 const SHARD_COUNTS = (process.env['BENCH_SHARDS'] ?? '4,32').split(',').map(Number);
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 1);
 const WARM_QUERIES = process.env['BENCH_WARM'] !== '0';
+const ITER_FROM_TIMESTAMP = process.env['BENCH_ITER_FROM_TIMESTAMP'] === '1';
 
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 /** The calls a yardstick retried (the stand-in hung up or was too slow), as kinesql would have. */
@@ -49,13 +51,29 @@ export async function runScanBench(): Promise<void> {
 
 /** The cold-load comparison on a stream of `shards` shards; the warm queries too when `warmQueries`. Returns kinesql's peak RSS. */
 async function scanShards(shards: number, withWarmQueries: boolean, out: (line: string) => void): Promise<number> {
-  const { aws, kinesis, tablesDir, peakRss, resetPeakRss, close } = await startEventsStream(RECORDS, shards, out);
+  const { aws, kinesis, tablesDir, peakRss, resetPeakRss, standInPid, close } = await startEventsStream(RECORDS, shards, out);
+  /** Runs load and says, per record, how much CPU this process, the stand-in and the engine spent meanwhile. */
+  const withCpu = async <T>(load: () => Promise<T>, records: (result: T) => number): Promise<T & { cpuLine: string }> => {
+    const own = process.cpuUsage();
+    const standIn = processCpuMs(standInPid);
+    const engine = descendantsCpuMs(process.pid, [standInPid]);
+    const result = await load();
+    const perRecord = (ms: number): string => ((ms * 1000) / records(result)).toFixed(1);
+    const ownUsage = process.cpuUsage(own);
+    const cpuLine = `CPU µs per record: this process ${perRecord((ownUsage.user + ownUsage.system) / 1000)}, stand-in ${perRecord(processCpuMs(standInPid) - standIn)}, engine ${perRecord(descendantsCpuMs(process.pid, [standInPid]) - engine)}`;
+    return { ...result, cpuLine };
+  };
   try {
     // kinesalite enforces no limits: the loop as fast as it answers, once, to show the pacing's share.
     const unpaced = await bareGetRecordsLoop(kinesis, 'events');
     out(`bare SDK GetRecords loop, unpaced (faster than Kinesis allows) over ${unpaced.value} records: ${seconds(unpaced.ms)}${retried(unpaced.retries)}`);
     await writeEventsDefinition(tablesDir);
-    const config = benchConfig(tablesDir, aws);
+    // kinesql reads what its yardsticks read, every record from TRIM_HORIZON. Under the default window
+    // (kinesis.iter-from-timestamp) it would ask for AT_TIMESTAMP, which kinesalite answers by reading the whole
+    // shard in the background (about 5 µs of its CPU per record, on the cores the load shares); real Kinesis
+    // finds the position without that. BENCH_ITER_FROM_TIMESTAMP=1 measures it that way all the same.
+    const baseConfig = benchConfig(tablesDir, aws);
+    const config = { ...baseConfig, read: { ...baseConfig.read, iterFromTimestamp: ITER_FROM_TIMESTAMP } };
     const bare: number[] = [];
     const plain: number[] = [];
     const cold: number[] = [];
@@ -67,12 +85,23 @@ async function scanShards(shards: number, withWarmQueries: boolean, out: (line: 
         await client.connect();
         // Within the per-shard read limits Kinesis enforces (5 calls/s, 2 MB/s), which kinesql honours and any
         // correct consumer must: the baseline the cold load is held to.
-        const bareLoad = () => bareGetRecordsLoop(kinesis, 'events', new ShardRateBudget());
-        const plainLoad = () => plainConsumer(kinesis, 'events', server.engine.endpoint);
+        const bareLoad = () =>
+          withCpu(
+            () => bareGetRecordsLoop(kinesis, 'events', new ShardRateBudget()),
+            (loop) => loop.value,
+          );
+        const plainLoad = () =>
+          withCpu(
+            () => plainConsumer(kinesis, 'events', server.engine.endpoint),
+            (loop) => loop.value,
+          );
         const coldLoad = async () => {
           resetPeakRss();
           const cpuBefore = process.cpuUsage();
-          const load = await timed(async () => (await client.query('select count(*) from events')).rows);
+          const load = await withCpu(
+            () => timed(async () => (await client.query('select count(*) from events')).rows),
+            (counted) => Number(counted.value[0]?.['count']),
+          );
           const measured = { ...load, cpu: process.cpuUsage(cpuBefore), rss: peakRss() };
           // kinesql indexes the table once the load's statement has answered: the yardstick that runs next
           // does not share the engine with that build.
@@ -104,6 +133,7 @@ async function scanShards(shards: number, withWarmQueries: boolean, out: (line: 
             `CPU ${((cpu.user + cpu.system) / count).toFixed(1)} µs per record (user ${(cpu.user / count).toFixed(1)}, system ${(cpu.system / count).toFixed(1)}), peak RSS ${mb(load.rss)}; ` +
             `load average ${loadavg()[0]!.toFixed(1)} (the machine's other work slows all three alike only when it is steady)`,
         );
+        out(`  paced bare loop ${paced.cpuLine}; plain consumer ${consumer.cpuLine}; kinesql ${load.cpuLine}`);
         if (run === 1) await messageShare(server.engine, out);
         if (withWarmQueries && run === 1) await warmQueries(client, kinesis, peakRss, out);
       } finally {

@@ -3,14 +3,13 @@
  * and the positions they ask for in the same turn of the event loop come from one query instead of one each
  * (32 shards queued 32 queries on the engine's pool before their first GetRecords calls).
  */
-import type { Engine } from '../engine/engine.js';
-import { loadPositions, type StoredPosition } from './shard-positions.js';
+import { loadPositions, type Queries, type StoredPosition } from './shard-positions.js';
 
 export class PositionReads {
   private pending: { shardIds: Set<string>; read: Promise<Map<string, StoredPosition>> } | undefined;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: Queries,
     private readonly key: string,
   ) {}
 

@@ -103,7 +103,7 @@ export async function forgetTable(tx: EngineTransaction, key: string): Promise<v
 }
 
 /** Anything that runs a query: the engine's pool, or one transaction. */
-type Queries = Pick<EngineTransaction, 'query'>;
+export type Queries = Pick<EngineTransaction, 'query'>;
 
 /** The stream whose records `key`'s table holds, when it has loaded any since kinesql began to record it. */
 export async function storedIncarnation(engine: Queries, key: string): Promise<StreamIncarnation | undefined> {
