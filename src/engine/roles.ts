@@ -26,8 +26,6 @@ export const STATE_SCHEMA = 'kinesql_state';
 /** Client-visible schema: status tables, the checkpoint table, the window functions. */
 export const PUBLIC_SCHEMA = 'kinesql';
 export const CHECKPOINTS_TABLE = `${PUBLIC_SCHEMA}.checkpoints`;
-/** Per shard of one table, the sequence number the session's previous checkpoint iteration saw (jsonb). */
-const CHECKPOINTED_POSITIONS = `${PUBLIC_SCHEMA}.checkpointed_positions`;
 
 export interface WindowDefaults {
   iterFromTimestamp: boolean;
@@ -62,19 +60,9 @@ export function setting(property: SessionProperty<unknown>, distributed = false)
   return `coalesce(${[...local, ...(distributed ? names.map(publishedSetting) : [])].join(', ')})`;
 }
 
-/**
- * The window and checkpoint functions read only the session's settings and the statement's start, which
- * PostgreSQL hands its parallel workers, so a scan of a stream table may use them (PARALLEL SAFE; the default,
- * UNSAFE, kept every plan over a stream table on one core). Under Citus they read the session's published
- * settings by its global process id, which a parallel worker does not share, so there they stay UNSAFE.
- */
-function parallelSafety(distributed: boolean): string {
-  return distributed ? 'PARALLEL UNSAFE' : 'PARALLEL SAFE';
-}
-
 function windowFunction(defaults: WindowDefaults, distributed: boolean): string {
   const defaultStart = defaults.iterFromTimestamp ? `statement_timestamp() - make_interval(secs => ${defaults.iterOffsetSeconds})` : `'-infinity'::timestamptz`;
-  return `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.window_start() RETURNS timestamptz LANGUAGE plpgsql STABLE ${parallelSafety(distributed)} AS $f$
+  return `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.window_start() RETURNS timestamptz LANGUAGE plpgsql STABLE AS $f$
 DECLARE
   from_timestamp text := ${setting(SESSION_PROPERTIES.iterFromTimestamp, distributed)};
   offset_seconds text := ${setting(SESSION_PROPERTIES.iterOffsetSeconds, distributed)};
@@ -97,16 +85,10 @@ function checkpointFunctions(defaults: CheckpointDefaults | undefined, distribut
   const iteration = `coalesce(${setting(SESSION_PROPERTIES.iterationNumber, distributed)}::int, ${defaults?.iterationNumber ?? 0})`;
   const name = `coalesce(${setting(SESSION_PROPERTIES.checkpointLogicalName, distributed)}, ${quoteLiteral(defaults?.logicalName ?? 'process1')})`;
   return [
-    `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.checkpoint_name() RETURNS text LANGUAGE sql STABLE ${parallelSafety(distributed)} AS $f$
+    `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.checkpoint_name() RETURNS text LANGUAGE sql STABLE AS $f$
        SELECT CASE WHEN ${enabled} AND ${iteration} > 0 THEN ${name} END $f$`,
-    `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.checkpoint_previous_iteration() RETURNS int LANGUAGE sql STABLE ${parallelSafety(distributed)} AS $f$
+    `CREATE OR REPLACE FUNCTION ${PUBLIC_SCHEMA}.checkpoint_previous_iteration() RETURNS int LANGUAGE sql STABLE AS $f$
        SELECT CASE WHEN ${enabled} AND ${iteration} > 0 THEN ${iteration} - 1 END $f$`,
-    // Read once per statement by a table's row policy, as the session's own role (the checkpoint table's
-    // row security applies too).
-    `CREATE OR REPLACE FUNCTION ${CHECKPOINTED_POSITIONS}(table_key text) RETURNS jsonb LANGUAGE sql STABLE ${parallelSafety(distributed)} AS $f$
-       SELECT coalesce(jsonb_object_agg(c.shard_id, c.sequence_number::text), '{}') FROM ${CHECKPOINTS_TABLE} c
-        WHERE c.role_name = session_user AND c.logical_name = ${PUBLIC_SCHEMA}.checkpoint_name()
-          AND c.iteration = ${PUBLIC_SCHEMA}.checkpoint_previous_iteration() AND c.table_key = $1 $f$`,
   ];
 }
 
@@ -233,12 +215,12 @@ export function visibleRows(servedAs: TableName, layout: 'single' | 'distributed
   }
   // The functions are called in scalar subqueries: PostgreSQL evaluates those once per statement
   // (InitPlans), not once per row, so a count over a million rows costs what it costs without the policy.
-  // The checkpointed positions too, as one jsonb per statement: a subquery correlated with the row (one
-  // lookup per row) would keep every plan over the table from using parallel workers.
   const name = `(SELECT ${PUBLIC_SCHEMA}.checkpoint_name())`;
   const checkpointed =
     layout === 'single'
-      ? `coalesce(((SELECT ${CHECKPOINTED_POSITIONS}(${key})) ->> _shard_id)::numeric, -1)`
+      ? `coalesce((SELECT c.sequence_number FROM ${CHECKPOINTS_TABLE} c
+                 WHERE c.role_name = session_user AND c.logical_name = ${name}
+                   AND c.iteration = (SELECT ${PUBLIC_SCHEMA}.checkpoint_previous_iteration()) AND c.table_key = ${key} AND c.shard_id = _shard_id), -1)`
       : `${CHECKPOINT_SEQUENCE_FUNCTION}(${key}, _shard_id)`;
   return `_message_timestamp >= (SELECT ${PUBLIC_SCHEMA}.window_start()) AND (${name} IS NULL OR _shard_sequence_id::numeric > ${checkpointed})`;
 }
@@ -250,20 +232,6 @@ export function tableAccessStatements(definition: TableName, servedAs: TableName
     `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`,
     `CREATE POLICY ${VISIBLE_ROWS_POLICY} ON ${table} FOR SELECT TO ${READER_ROLE} USING (${visibleRows(servedAs, distributed ? 'distributed' : 'single')})`,
   ];
-}
-
-/**
- * Brings the row policy of a stream table an earlier kinesql built (one server's table) up to this one's,
- * when it still looks up checkpoints row by row: the same rows, with plans that may use parallel workers.
- */
-export function visibleRowsPolicyUpdate(definition: TableName): string {
-  const table = qualifiedName(definition);
-  return `DO $policy$ BEGIN
-    IF EXISTS (SELECT FROM pg_policy WHERE polrelid = ${quoteLiteral(table)}::regclass AND polname = ${quoteLiteral(VISIBLE_ROWS_POLICY)}
-                AND position(${quoteLiteral(CHECKPOINTED_POSITIONS)} IN pg_get_expr(polqual, polrelid)) = 0) THEN
-      ALTER POLICY ${VISIBLE_ROWS_POLICY} ON ${table} USING (${visibleRows(definition, 'single')});
-    END IF;
-  END $policy$`;
 }
 
 /** What lets the reader role read a stream table (its row policy decides which rows). */

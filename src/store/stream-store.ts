@@ -6,7 +6,7 @@ import type { Engine } from '../engine/engine.js';
 import type { ScanBounds, ScanProgress, ScanRequest, ScanWindow, ReadOverrides } from './scan-request.js';
 import { LoadRate, loadProgressOf } from './load-progress.js';
 import { writeStatusTables } from './status-tables.js';
-import { READER_ROLE, tableGrantStatements, tableKey, visibleRowsPolicyUpdate } from '../engine/roles.js';
+import { READER_ROLE, tableGrantStatements, tableKey } from '../engine/roles.js';
 import { createStreamTable, setShardPolicies } from './table-distribution.js';
 import { DISTRIBUTION_COLUMN } from '../engine/citus.js';
 import {
@@ -208,7 +208,6 @@ export class StreamStore {
         if ((await storedFingerprint(tx, key, qualifiedName(definition))) === this.fingerprint(definition)) {
           // An earlier run may have hidden it while its definition was away.
           for (const statement of tableGrantStatements(definition)) await tx.query(statement);
-          if (!layout.distributed) await tx.query(visibleRowsPolicyUpdate(definition));
           return true;
         }
         await lockTablesWithoutQueueing(tx, replacing ? [replacing, definition] : [definition]);

@@ -90,41 +90,6 @@ describe('what a session sees: its own window, checkpoint iterations, the engine
     }
   });
 
-  it('lets the engine scan a stream table with parallel workers, which see the same window and checkpoints', async () => {
-    const client = await harness.connect();
-    let sinceBetween: unknown[];
-    try {
-      await client.query(`SET kinesis.checkpoint_enabled = true; SET kinesis.checkpoint_logical_name = 'parallel'; SET kinesis.iteration_number = 0`);
-      await client.query('select count(*) from ticks');
-      await harness.put('ticks', ticks(300, 6));
-      await client.query('SET kinesis.iteration_number = 1');
-      expect((await client.query('select count(*)::int as n, min(n) as first from ticks')).rows).toEqual([{ n: 6, first: 300 }]);
-      await client.query(`SET kinesis.checkpoint_enabled = false; SET kinesis.iter_start_timestamp = '${between.toISOString()}'`);
-      sinceBetween = (await client.query('select count(*)::int as n from ticks')).rows;
-    } finally {
-      await client.end();
-    }
-    // The 5 records put after `between` at the start, the 7 of the checkpoint test and these 6.
-    expect(sinceBetween).toEqual([{ n: 18 }]);
-    // The same statements in the client's own engine role, every plan made parallel where it can be.
-    const { engine, roles } = harness.server;
-    const direct = new pg.Client({ ...engine.endpoint, password: await roles.passwordFor('tester'), user: 'tester' });
-    await direct.connect();
-    const parallelPlan = async (): Promise<string> =>
-      (await direct.query('EXPLAIN (COSTS OFF) select count(*) from ticks')).rows.map((row) => String(row['QUERY PLAN'])).join('\n');
-    try {
-      await direct.query(`SET debug_parallel_query = on; SET kinesis.checkpoint_enabled = true; SET kinesis.checkpoint_logical_name = 'parallel'`);
-      await direct.query('SET kinesis.iteration_number = 1');
-      expect(await parallelPlan()).toContain('Gather');
-      expect((await direct.query('select count(*)::int as n, min(n) as first from ticks')).rows).toEqual([{ n: 6, first: 300 }]);
-      await direct.query(`SET kinesis.checkpoint_enabled = false; SET kinesis.iter_start_timestamp = '${between.toISOString()}'`);
-      expect(await parallelPlan()).toContain('Gather');
-      expect((await direct.query('select count(*)::int as n from ticks')).rows).toEqual(sinceBetween);
-    } finally {
-      await direct.end();
-    }
-  });
-
   it('runs client statements as their own unprivileged, read-only engine role, behind the read-only gate', async () => {
     const client = await harness.connect();
     try {
