@@ -45,7 +45,11 @@ export function processCpuMs(pid: number): number {
 export function descendantsCpuMs(root: number, except: readonly number[]): number {
   const processes = allProcesses();
   const children = new Map<number, ProcessTimes[]>();
-  for (const p of processes) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  for (const p of processes) {
+    const siblings = children.get(p.ppid);
+    if (siblings) siblings.push(p);
+    else children.set(p.ppid, [p]);
+  }
   let total = 0;
   const pending = [...(children.get(root) ?? [])];
   while (pending.length > 0) {

@@ -8,7 +8,8 @@
  * Knobs: BENCH_RECORDS (1,000,000), BENCH_SHARDS (shard counts, each a stream of its own: "4,32" or "4"),
  * BENCH_RUNS (cold loads per shard count, each on a fresh engine, alternating with the two yardsticks;
  * medians are reported), BENCH_WARM=0 (no warm queries; only the cold loads), BENCH_ITER_FROM_TIMESTAMP=1
- * (kinesql starts its reads AT_TIMESTAMP, its default, instead of at TRIM_HORIZON as the yardsticks do). A quick look: BENCH_RECORDS=100000 npm run bench -- scan
+ * (kinesql starts its reads AT_TIMESTAMP, its default, instead of at TRIM_HORIZON as the yardsticks do).
+ * A quick look: BENCH_RECORDS=100000 npm run bench -- scan
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
