@@ -4,8 +4,7 @@
  * kernel adds to the parent that reaped them). Linux only; elsewhere every reading is 0.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-
-const TICK_MS = 10; // USER_HZ is 100 on Linux
+import { MS_PER_TICK, statFieldsAfterName } from '../src/sql/thread-cpu.js';
 
 interface ProcessTimes {
   pid: number;
@@ -16,11 +15,10 @@ interface ProcessTimes {
 
 function readTimes(pid: number): ProcessTimes | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name may hold spaces or parentheses: the fields start after its last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFieldsAfterName(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+    // Fields 14 to 17 of stat(5): utime, stime, cutime, cstime; field 4 the parent's pid.
     const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
-    return { pid, ppid: Number(fields[1]), ms: ticks * TICK_MS };
+    return { pid, ppid: Number(fields[1]), ms: ticks * MS_PER_TICK };
   } catch {
     return undefined;
   }

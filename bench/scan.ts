@@ -1,5 +1,5 @@
 /**
- * Stream scans on kinesalite (DESIGN.md §6): 1,000,000 JSON records, measured in one run — a bare SDK
+ * Stream scans on kinesalite (the Kinesis stand-in of the benchmarks): 1,000,000 JSON records, measured in one run — a bare SDK
  * GetRecords loop within Kinesis's read limits (the baseline), a plain consumer (that loop copying each batch
  * into the same engine), kinesql's first count(*) (cold, reads every shard) with the CPU it spent per record
  * and its peak memory, then on the first configuration the same again (warm), a GROUP BY and a time-window
@@ -54,7 +54,7 @@ export async function runScanBench(): Promise<void> {
 async function scanShards(shards: number, withWarmQueries: boolean, out: (line: string) => void): Promise<number> {
   const { aws, kinesis, tablesDir, peakRss, resetPeakRss, standInPid, close } = await startEventsStream(RECORDS, shards, out);
   /** Runs load and says, per record, how much CPU this process, the stand-in and the engine spent meanwhile. */
-  const withCpu = async <T>(load: () => Promise<T>, records: (result: T) => number): Promise<T & { cpuLine: string }> => {
+  const withCpu = async <T>(load: () => Promise<T>, records: (result: T) => number): Promise<T & { cpu: NodeJS.CpuUsage; cpuLine: string }> => {
     const own = process.cpuUsage();
     const standIn = processCpuMs(standInPid);
     const engine = descendantsCpuMs(process.pid, [standInPid]);
@@ -62,7 +62,7 @@ async function scanShards(shards: number, withWarmQueries: boolean, out: (line: 
     const perRecord = (ms: number): string => ((ms * 1000) / records(result)).toFixed(1);
     const ownUsage = process.cpuUsage(own);
     const cpuLine = `CPU µs per record: this process ${perRecord((ownUsage.user + ownUsage.system) / 1000)}, stand-in ${perRecord(processCpuMs(standInPid) - standIn)}, engine ${perRecord(descendantsCpuMs(process.pid, [standInPid]) - engine)}`;
-    return { ...result, cpuLine };
+    return { ...result, cpu: ownUsage, cpuLine };
   };
   try {
     // kinesalite enforces no limits: the loop as fast as it answers, once, to show the pacing's share.
@@ -98,12 +98,11 @@ async function scanShards(shards: number, withWarmQueries: boolean, out: (line: 
           );
         const coldLoad = async () => {
           resetPeakRss();
-          const cpuBefore = process.cpuUsage();
           const load = await withCpu(
             () => timed(async () => (await client.query('select count(*) from events')).rows),
             (counted) => Number(counted.value[0]?.['count']),
           );
-          const measured = { ...load, cpu: process.cpuUsage(cpuBefore), rss: peakRss() };
+          const measured = { ...load, rss: peakRss() };
           // kinesql indexes the table once the load's statement has answered: the yardstick that runs next
           // does not share the engine with that build.
           await indexesBuilt(server.engine);

@@ -7,7 +7,15 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 
 /** /proc reports CPU time in ticks of USER_HZ, which Linux fixes at 100 a second for every architecture it runs on. */
-const MS_PER_TICK = 10;
+export const MS_PER_TICK = 10;
+
+/**
+ * The fields of a /proc stat file after the command name, so that field n of stat(5) (counted from 1) is
+ * element n − 3. The name, in parentheses, may hold spaces: the fields are counted after its closing one.
+ */
+export function statFieldsAfterName(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
 
 /** The calling thread's id (its TID), or undefined without /proc. */
 export function currentThreadId(): number | undefined {
@@ -27,9 +35,8 @@ export function threadCpuMs(tid: number): number | undefined {
   } catch {
     return undefined;
   }
-  // The thread's name, in parentheses, may hold spaces: the fields are counted after its closing one.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5), utime and stime, are the 12th and 13th after the name.
+  const fields = statFieldsAfterName(stat);
+  // Fields 14 and 15 of stat(5), utime and stime.
   const ticks = Number(fields[11]) + Number(fields[12]);
   return Number.isFinite(ticks) ? ticks * MS_PER_TICK : undefined;
 }

@@ -18,7 +18,7 @@ export interface CallRecord {
 
 /**
  * A loopback HTTP proxy in front of a Kinesis stand-in that counts the calls and records that go
- * through it and injects the failures real Kinesis produces (DESIGN.md §6: neither emulator does).
+ * through it and injects the failures real Kinesis produces (neither emulator does).
  */
 export class FaultProxy {
   target = '';

@@ -12,7 +12,7 @@ export interface KinesisMock {
 }
 
 /**
- * kinesis-mock (npm kinesis-local), the conformance stand-in (DESIGN.md §6), as a child process on a plain-HTTP port
+ * kinesis-mock (npm kinesis-local), the conformance stand-in, as a child process on a plain-HTTP port
  * of a random pair; when it exits at once (a port of the pair taken by another process of the suite, ECONNREFUSED in
  * CI), started again on another pair, up to five times.
  */
